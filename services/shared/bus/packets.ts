@@ -1,0 +1,43 @@
+// The packets that cross the bus between tiers (DESIGN.md, "Packets and streams").
+// Every kind below is DURABLE: it travels in a Redis stream, survives the crash of its
+// reader and is acknowledged only after its effects are written. There are no ephemeral
+// kinds yet; a kind that may be lost (e.g. typing notifications over pub/sub) must say so here.
+
+/** Into a shard inbox `mp:{s<N>}:in`, read by the session member owning shard N. */
+export type ShardPacket =
+  /** A socket was accepted by edge `e`; the session creates the connection's state. */
+  | { k: "open"; c: string; e: string }
+  /** One complete WebSocket message (one XML element, RFC 7395 §3.3.3) from the client. */
+  | { k: "data"; c: string; e: string; d: string }
+  /** The socket is gone (d: why, a CloseReason name); the session cleans up (unavailable presence). */
+  | { k: "close"; c: string; e: string; d: string }
+  /** A stanza for connection c, already stamped and addressed by the sending session. */
+  | { k: "route"; c: string; d: string }
+  /** Connection c must end with stream error d (e.g. `conflict` when its resource is taken). */
+  | { k: "kick"; c: string; d: string };
+
+/** Into an edge inbox `mp:edge:{<edgeId>}`, read by that edge alone. */
+export type EdgePacket =
+  /** Frames to write to connection c's socket, in order. */
+  | { k: "data"; c: string; d: string }
+  /** Close connection c's socket after the frames before it are written. */
+  | { k: "close"; c: string };
+
+export type ShardPacketKind = ShardPacket["k"];
+
+export interface ShardEntry {
+  /** Stream entry id; monotonically increasing within one shard inbox. */
+  id: string;
+  shard: number;
+  packet: ShardPacket;
+}
+
+/** Compares two stream entry ids ("<ms>-<seq>"). */
+export function compareEntryIds(a: string, b: string): number {
+  const [am, as] = a.split("-");
+  const [bm, bs] = b.split("-");
+  const dm = Number(am) - Number(bm);
+  if (dm !== 0) return dm < 0 ? -1 : 1;
+  const ds = Number(as ?? 0) - Number(bs ?? 0);
+  return ds === 0 ? 0 : ds < 0 ? -1 : 1;
+}

@@ -1,0 +1,373 @@
+// The one typed configuration module. Every setting has a CLI flag (--kebab-case) and an
+// environment variable (MEGAPHONE_UPPER_SNAKE); flags win over the environment. Values are
+// parsed and validated once at start-up and a bad value names the setting. Nothing else
+// in the code base reads process.env.
+
+export interface Config {
+  /** XMPP domain served (the bare host part of every local JID). */
+  domain: string;
+  /** Redis URL; absent in all-in-one mode means the in-process bus and stores. */
+  redis: string;
+  /** Interface the edge (and all-in-one) listens on. */
+  host: string;
+  /** WebSocket port of the edge; also serves /healthz and /readyz. */
+  port: number;
+  /** Edge id, part of every connection id; must be unique among live edges. */
+  id: string;
+  /** Number of virtual shards S, a power of two shared by every process of a deployment. */
+  shardCount: number;
+  /** Shards this session process owns, as ranges ("0-7,12"); empty means all. */
+  shards: string;
+  /** Port of the session's health and metrics endpoint. */
+  httpPort: number;
+  /** Largest stanza (one WebSocket message) accepted, in bytes (RFC 6120 §13.12 floor 10000). */
+  maxStanzaBytes: number;
+  /** Sustained inbound rate per connection (token bucket refill), in bytes per second. */
+  inboundBytesPerSecond: number;
+  /** Inbound burst per connection (token bucket size), in bytes. */
+  inboundBurstBytes: number;
+  /** Most simultaneous client connections on one edge. */
+  maxConnections: number;
+  /** A connection that sends nothing for this long is closed by the edge. */
+  idleTimeoutMs: number;
+  /** A connection that has not sent `<open/>` within this time is closed. */
+  handshakeTimeoutMs: number;
+  /** Buffered output past which a client that does not read is disconnected. */
+  maxBackpressureBytes: number;
+  /** Stream entries (XADDs) an edge may have in flight before it pauses reading sockets. */
+  maxInflightPublishes: number;
+  /** Entries read per XREAD/XREADGROUP call. */
+  inboxReadCount: number;
+  /** How long one blocking read waits for entries, in milliseconds. */
+  inboxBlockMs: number;
+  /** How often acknowledged entries are trimmed from the streams, in milliseconds. */
+  trimIntervalMs: number;
+  /** Time to drain on SIGTERM before exiting; below terminationGracePeriodSeconds. */
+  shutdownGraceMs: number;
+  /** Offer SASL PLAIN (only sensible behind TLS). */
+  allowPlain: boolean;
+  /** Failed SASL attempts after which a connection is closed. */
+  maxAuthFailures: number;
+  /** PBKDF2 iterations for SCRAM credentials created by this process. */
+  scramIterations: number;
+  /** Offline messages kept per user; past it new ones bounce with resource-constraint. */
+  offlineMaxMessages: number;
+  /** The session pings a client that has been silent this long (XEP-0199). */
+  clientPingIntervalMs: number;
+  /** A client that does not answer a server ping within this time is disconnected. */
+  clientPingTimeoutMs: number;
+  /** Comma-separated Origin allow-list for WebSocket upgrades; empty allows any. */
+  allowedOrigins: string;
+  /** Log level: fatal, error, warn, info, debug, trace. */
+  logLevel: string;
+  /** Users created at start in all-in-one mode, as JID:PASSWORD (repeatable). */
+  user: string[];
+}
+
+type Kind = "string" | "int" | "bool" | "list";
+
+interface Setting {
+  kind: Kind;
+  default: string | number | boolean | string[];
+  /** Lowest accepted value for int settings. */
+  min?: number;
+  max?: number;
+  help: string;
+  check?: (value: never) => string | undefined;
+}
+
+const KIB = 1024;
+
+export const SETTINGS: { [K in keyof Config]: Setting } = {
+  domain: { kind: "string", default: "localhost", help: "XMPP domain served" },
+  redis: {
+    kind: "string",
+    default: "",
+    help: "Redis URL (redis://host:port/db); empty = in-process bus and stores",
+  },
+  host: { kind: "string", default: "0.0.0.0", help: "listen address of the edge" },
+  port: { kind: "int", default: 5280, min: 0, max: 65535, help: "WebSocket port of the edge" },
+  id: {
+    kind: "string",
+    default: "",
+    help: "edge id ([a-z0-9-], unique among live edges); default: derived from host name and pid",
+    check: (v: string) =>
+      v === "" || /^[a-z0-9-]{1,40}$/.test(v) ? undefined : "must match [a-z0-9-]{1,40}",
+  },
+  shardCount: {
+    kind: "int",
+    default: 64,
+    min: 1,
+    max: 16384,
+    help: "virtual shard count S (power of two, same in every process)",
+    check: (v: number) => ((v & (v - 1)) === 0 ? undefined : "must be a power of two"),
+  },
+  shards: {
+    kind: "string",
+    default: "",
+    help: "shards owned by this session process, as ranges (0-7,12); empty = all",
+  },
+  httpPort: {
+    kind: "int",
+    default: 9100,
+    min: 0,
+    max: 65535,
+    help: "session health/metrics port",
+  },
+  maxStanzaBytes: {
+    kind: "int",
+    default: 256 * KIB,
+    min: 10000,
+    max: 16 * KIB * KIB,
+    help: "largest stanza accepted, bytes",
+  },
+  inboundBytesPerSecond: {
+    kind: "int",
+    default: 64 * KIB,
+    min: 1 * KIB,
+    help: "sustained inbound bytes per second per connection",
+  },
+  inboundBurstBytes: {
+    kind: "int",
+    default: 1024 * KIB,
+    min: 10000,
+    help: "inbound burst per connection, bytes",
+  },
+  maxConnections: { kind: "int", default: 10000, min: 1, help: "most connections on one edge" },
+  idleTimeoutMs: {
+    kind: "int",
+    default: 300000,
+    min: 1000,
+    help: "close a connection silent this long, ms",
+  },
+  handshakeTimeoutMs: {
+    kind: "int",
+    default: 10000,
+    min: 100,
+    help: "close a connection that has not sent <open/> in this time, ms",
+  },
+  maxBackpressureBytes: {
+    kind: "int",
+    default: 1024 * KIB,
+    min: 64 * KIB,
+    help: "disconnect a client whose unread output passes this, bytes",
+  },
+  maxInflightPublishes: {
+    kind: "int",
+    default: 2048,
+    min: 16,
+    help: "XADDs in flight per edge before it pauses its sockets",
+  },
+  inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
+  inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },
+  trimIntervalMs: {
+    kind: "int",
+    default: 5000,
+    min: 100,
+    help: "how often acknowledged entries are trimmed, ms",
+  },
+  shutdownGraceMs: {
+    kind: "int",
+    default: 20000,
+    min: 0,
+    help: "drain time on SIGTERM, ms (below terminationGracePeriodSeconds)",
+  },
+  allowPlain: { kind: "bool", default: true, help: "offer SASL PLAIN" },
+  maxAuthFailures: {
+    kind: "int",
+    default: 3,
+    min: 1,
+    max: 100,
+    help: "failed SASL attempts before the connection is closed",
+  },
+  scramIterations: {
+    kind: "int",
+    default: 10000,
+    min: 4096,
+    max: 10000000,
+    help: "PBKDF2 iterations for new SCRAM credentials",
+  },
+  offlineMaxMessages: {
+    kind: "int",
+    default: 500,
+    min: 0,
+    help: "offline messages kept per user; past it new ones bounce",
+  },
+  clientPingIntervalMs: {
+    kind: "int",
+    default: 120000,
+    min: 500,
+    help: "server pings a client silent this long, ms",
+  },
+  clientPingTimeoutMs: {
+    kind: "int",
+    default: 30000,
+    min: 100,
+    help: "disconnect a client not answering a server ping in this time, ms",
+  },
+  allowedOrigins: {
+    kind: "string",
+    default: "",
+    help: "comma-separated Origin allow-list for upgrades; empty = any",
+  },
+  logLevel: {
+    kind: "string",
+    default: "info",
+    help: "fatal, error, warn, info, debug, trace",
+    check: (v: string) =>
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(v)
+        ? undefined
+        : "must be one of fatal, error, warn, info, debug, trace, silent",
+  },
+  user: { kind: "list", default: [], help: "all-in-one: create user JID:PASSWORD (repeatable)" },
+};
+
+export const DEFAULTS: Config = Object.fromEntries(
+  Object.entries(SETTINGS).map(([k, s]) => [k, s.default]),
+) as unknown as Config;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export function envName(key: string): string {
+  return "MEGAPHONE_" + key.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+}
+
+export function flagName(key: string): string {
+  return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}
+
+function parseValue(key: string, setting: Setting, raw: string, source: string): unknown {
+  const where = `${source} (setting ${key})`;
+  switch (setting.kind) {
+    case "string":
+      return raw;
+    case "list":
+      return raw === "" ? [] : raw.split(/[\s,]+/).filter(Boolean);
+    case "bool":
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new ConfigError(`${where}: "${raw}" is not a boolean (true/false)`);
+    case "int": {
+      if (!/^-?\d+$/.test(raw.trim()))
+        throw new ConfigError(`${where}: "${raw}" is not an integer`);
+      const n = Number(raw);
+      if (setting.min !== undefined && n < setting.min)
+        throw new ConfigError(`${where}: ${n} is below the minimum ${setting.min}`);
+      if (setting.max !== undefined && n > setting.max)
+        throw new ConfigError(`${where}: ${n} is above the maximum ${setting.max}`);
+      return n;
+    }
+  }
+}
+
+export interface ParsedArgs {
+  config: Config;
+  /** Arguments that are not flags, in order (sub-commands, JIDs). */
+  positional: string[];
+  /** Boolean switches that are not settings (e.g. --help, --demo). */
+  switches: Set<string>;
+}
+
+/**
+ * Reads settings from flags and the environment. `only` limits which settings a
+ * sub-command accepts so that a typo or a flag for the other tier is refused.
+ */
+export function parseArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  knownSwitches: string[] = ["help", "demo"],
+  overrides: Partial<Config> = {},
+): ParsedArgs {
+  const byFlag = new Map<string, keyof Config>();
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) byFlag.set(flagName(key), key);
+
+  const values: Record<string, unknown> = { ...DEFAULTS, ...overrides };
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    const raw = env[envName(key)];
+    if (raw !== undefined) values[key] = parseValue(key, SETTINGS[key], raw, envName(key));
+  }
+
+  const positional: string[] = [];
+  const switches = new Set<string>();
+  const lists = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(flag);
+    if (!key) {
+      const name = flag.slice(2);
+      if (knownSwitches.includes(name) && eq < 0) {
+        switches.add(name);
+        continue;
+      }
+      throw new ConfigError(`unknown option ${flag} (see --help)`);
+    }
+    const setting = SETTINGS[key];
+    let raw: string;
+    if (eq >= 0) raw = arg.slice(eq + 1);
+    else if (setting.kind === "bool" && (argv[i + 1] === undefined || argv[i + 1].startsWith("--")))
+      raw = "true";
+    else {
+      if (argv[i + 1] === undefined) throw new ConfigError(`${flag} needs a value`);
+      raw = argv[++i];
+    }
+    if (setting.kind === "list") {
+      const acc = lists.get(key) ?? [];
+      acc.push(...(parseValue(key, setting, raw, flag) as string[]));
+      lists.set(key, acc);
+    } else values[key] = parseValue(key, setting, raw, flag);
+  }
+  for (const [key, list] of lists) values[key] = list;
+
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    const check = SETTINGS[key].check as ((v: unknown) => string | undefined) | undefined;
+    const problem = check?.(values[key]);
+    if (problem) throw new ConfigError(`${flagName(key)} / ${envName(key)}: ${problem}`);
+  }
+  const config = values as unknown as Config;
+  if (config.inboundBurstBytes < config.maxStanzaBytes)
+    throw new ConfigError(
+      `${envName("inboundBurstBytes")} (${config.inboundBurstBytes}) must be at least ${envName("maxStanzaBytes")} (${config.maxStanzaBytes}), or no maximal stanza could ever pass`,
+    );
+  parseShardRanges(config.shards, config.shardCount);
+  return { config, positional, switches };
+}
+
+/** "0-7,12" → [0..7, 12]; empty → every shard. Refuses shards outside [0, shardCount). */
+export function parseShardRanges(spec: string, shardCount: number): number[] {
+  if (spec.trim() === "") return Array.from({ length: shardCount }, (_, i) => i);
+  const shards = new Set<number>();
+  for (const part of spec.split(",")) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new ConfigError(`--shards / MEGAPHONE_SHARDS: "${part}" is not N or N-M`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from || to >= shardCount)
+      throw new ConfigError(
+        `--shards / MEGAPHONE_SHARDS: "${part}" is outside 0-${shardCount - 1} (MEGAPHONE_SHARD_COUNT=${shardCount})`,
+      );
+    for (let s = from; s <= to; s++) shards.add(s);
+  }
+  return [...shards].sort((a, b) => a - b);
+}
+
+export function helpText(): string {
+  const lines: string[] = [];
+  for (const [key, s] of Object.entries(SETTINGS)) {
+    const def = Array.isArray(s.default) ? s.default.join(",") : String(s.default);
+    lines.push(
+      `  ${flagName(key).padEnd(26)} ${envName(key).padEnd(36)} ${s.help}${def !== "" ? ` [default: ${def}]` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}

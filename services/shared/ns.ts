@@ -1,0 +1,17 @@
+// XML namespaces used across the session tier (RFC 6120, RFC 6121, RFC 7395 and the XEPs).
+export const NS_CLIENT = "jabber:client";
+export const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
+export const NS_STREAMS = "http://etherx.jabber.org/streams";
+export const NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams";
+export const NS_STANZA_ERRORS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+export const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+export const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind";
+export const NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session";
+export const NS_ROSTER = "jabber:iq:roster";
+export const NS_ROSTER_VER = "urn:xmpp:features:rosterver";
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
+export const NS_PING = "urn:xmpp:ping";
+export const NS_VERSION = "jabber:iq:version";
+export const NS_DELAY = "urn:xmpp:delay";
+export const NS_SUB_PREAPPROVAL = "urn:xmpp:features:pre-approval";

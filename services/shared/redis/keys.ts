@@ -1,0 +1,28 @@
+// Every Redis key Megaphone uses, built in one place. Hash tags ({…}) keep what must be
+// atomic in one Redis Cluster slot: all keys of one user share {<bare jid>}.
+export interface Keys {
+  shardInbox(shard: number): string;
+  edgeInbox(edgeId: string): string;
+  account(bareJid: string): string;
+  roster(bareJid: string): string;
+  rosterVersion(bareJid: string): string;
+  resources(bareJid: string): string;
+  offline(bareJid: string): string;
+  snapshot(shard: number): string;
+  processed(shard: number): string;
+}
+
+/** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
+export function redisKeys(prefix = "mp"): Keys {
+  return {
+    shardInbox: (shard) => `${prefix}:{s${shard}}:in`,
+    edgeInbox: (edgeId) => `${prefix}:edge:{${edgeId}}`,
+    account: (jid) => `${prefix}:{${jid}}:account`,
+    roster: (jid) => `${prefix}:{${jid}}:roster`,
+    rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
+    resources: (jid) => `${prefix}:{${jid}}:res`,
+    offline: (jid) => `${prefix}:{${jid}}:offline`,
+    snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
+    processed: (shard) => `${prefix}:{s${shard}}:done`,
+  };
+}

@@ -1,0 +1,33 @@
+// Online resources of each user (RFC 6120 §7, RFC 6121 §4): which connection holds which
+// resource, and the last presence it broadcast, so that any session member can route to it
+// and answer probes on its behalf.
+
+export interface OnlineResource {
+  resource: string;
+  connId: string;
+  /** Priority of the last available presence (RFC 6121 §4.7.2.3), 0 before any. */
+  priority: number;
+  /** Last broadcast available presence (stanza XML, stamped), absent before initial presence. */
+  presence?: string;
+  /** Whether the resource requested the roster (an "interested resource", RFC 6121 §2.1.6). */
+  interested: boolean;
+}
+
+export interface RouteStore {
+  /**
+   * Binds `resource` of `bareJid` to `connId` and returns the connection that held it before
+   * (resource conflict, RFC 6120 §7.7.2.2), if any. Atomic.
+   */
+  bind(bareJid: string, resource: string, connId: string): Promise<string | undefined>;
+  /** Updates fields of a bound resource, only while it is still bound to `connId`. Atomic. */
+  update(
+    bareJid: string,
+    resource: string,
+    connId: string,
+    patch: Partial<Pick<OnlineResource, "priority" | "presence" | "interested">>,
+  ): Promise<boolean>;
+  /** Removes the binding only if it is still held by `connId`; true if removed. Atomic. */
+  unbind(bareJid: string, resource: string, connId: string): Promise<boolean>;
+  /** All bound resources of a user (any order). */
+  list(bareJid: string): Promise<OnlineResource[]>;
+}
