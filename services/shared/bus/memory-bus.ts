@@ -1,0 +1,136 @@
+// In-process bus for all-in-one mode and tests: the same contract as RedisBus, nothing
+// survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
+import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
+import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
+
+class Signal {
+  private waiters: (() => void)[] = [];
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+  wait(abort: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (abort.aborted) return resolve();
+      const done = () => {
+        abort.removeEventListener("abort", done);
+        resolve();
+      };
+      this.waiters.push(done);
+      abort.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+export interface MemoryBusOptions {
+  readCount: number;
+  /** Pause after a failed handler before the batch is delivered again. */
+  retryDelayMs?: number;
+}
+
+export class MemoryBus implements Bus {
+  private readonly shardQueues = new Map<number, ShardEntry[]>();
+  private readonly edgeQueues = new Map<string, EdgePacket[]>();
+  private readonly delivered = new Map<number, number>();
+  private readonly arrived = new Signal();
+  private lastMs = 0;
+  private seq = 0;
+
+  constructor(private readonly options: MemoryBusOptions) {}
+
+  private nextId(): string {
+    const now = Date.now();
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.seq = 0;
+    } else this.seq++;
+    return `${this.lastMs}-${this.seq}`;
+  }
+
+  async toShard(shard: number, packet: ShardPacket): Promise<void> {
+    let queue = this.shardQueues.get(shard);
+    if (!queue) this.shardQueues.set(shard, (queue = []));
+    queue.push({ id: this.nextId(), shard, packet: { ...packet } });
+    this.arrived.notify();
+  }
+
+  async toEdge(edgeId: string, packet: EdgePacket): Promise<void> {
+    const queue = this.edgeQueues.get(edgeId);
+    // No reader means the edge is gone; like a Redis stream nobody reads, the packet is moot.
+    if (!queue) return;
+    queue.push({ ...packet });
+    this.arrived.notify();
+  }
+
+  async consumeShards(
+    shards: number[],
+    _consumer: string,
+    handler: ShardBatchHandler,
+    signal: AbortSignal,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      const batch: ShardEntry[] = [];
+      for (const shard of shards) {
+        const queue = this.shardQueues.get(shard);
+        if (queue?.length) batch.push(...queue.splice(0, this.options.readCount));
+      }
+      if (batch.length === 0) {
+        await this.arrived.wait(signal);
+        continue;
+      }
+      try {
+        await handler(batch);
+        for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
+      } catch {
+        // Pending again, at the front and in order, exactly like an unacknowledged entry.
+        for (const shard of shards) {
+          const mine = batch.filter((e) => e.shard === shard);
+          if (mine.length) this.shardQueues.get(shard)?.unshift(...mine);
+        }
+        await delay(this.options.retryDelayMs ?? 100, signal);
+      }
+    }
+  }
+
+  async consumeEdge(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
+    const queue: EdgePacket[] = [];
+    this.edgeQueues.set(edgeId, queue);
+    while (!signal.aborted) {
+      if (queue.length === 0) {
+        await this.arrived.wait(signal);
+        continue;
+      }
+      await handler(queue.splice(0, this.options.readCount));
+    }
+  }
+
+  async shardLag(shard: number): Promise<number> {
+    return this.shardQueues.get(shard)?.length ?? 0;
+  }
+
+  async dropEdge(edgeId: string): Promise<void> {
+    this.edgeQueues.delete(edgeId);
+  }
+
+  isReady(): boolean {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.arrived.notify();
+  }
+}
+
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

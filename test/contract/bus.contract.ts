@@ -1,0 +1,144 @@
+// The Bus contract: every implementation runs these same tests.
+import assert from "node:assert/strict";
+import type { Bus } from "../../services/shared/bus/bus.js";
+import {
+  compareEntryIds,
+  type EdgePacket,
+  type ShardEntry,
+} from "../../services/shared/bus/packets.js";
+
+export interface BusFixture {
+  bus: Bus;
+  cleanup(): Promise<void>;
+}
+
+/** Collects batches until `count` entries arrived, then aborts the consumer. */
+function collectShards(bus: Bus, shards: number[], count: number, consumer = "c1") {
+  const got: ShardEntry[] = [];
+  const controller = new AbortController();
+  const done = bus.consumeShards(
+    shards,
+    consumer,
+    async (batch) => {
+      got.push(...batch);
+      if (got.length >= count) controller.abort();
+    },
+    controller.signal,
+  );
+  return { got, done, controller };
+}
+
+export function busContract(name: string, factory: () => Promise<BusFixture>): void {
+  describe(`Bus contract: ${name}`, function () {
+    let fixture: BusFixture;
+    beforeEach(async () => (fixture = await factory()));
+    afterEach(async () => fixture.cleanup());
+
+    it("delivers shard packets in write order with increasing entry ids", async () => {
+      const { bus } = fixture;
+      const { got, done } = collectShards(bus, [3], 50);
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          bus.toShard(3, { k: "data", c: "e1.3.1", e: "e1", d: `<m n="${i}"/>` }),
+        ),
+      );
+      await done;
+      assert.deepEqual(
+        got.map((e) => (e.packet.k === "data" ? e.packet.d : "")),
+        Array.from({ length: 50 }, (_, i) => `<m n="${i}"/>`),
+      );
+      for (let i = 1; i < got.length; i++)
+        assert.equal(compareEntryIds(got[i - 1].id, got[i].id), -1);
+      assert.ok(got.every((e) => e.shard === 3));
+    });
+
+    it("keeps every field of every packet kind", async () => {
+      const { bus } = fixture;
+      const { got, done } = collectShards(bus, [0], 5);
+      await bus.toShard(0, { k: "open", c: "a.0.1", e: "a" });
+      await bus.toShard(0, { k: "data", c: "a.0.1", e: "a", d: "<x>ü &amp;</x>" });
+      await bus.toShard(0, { k: "route", c: "a.0.2", d: "<message/>" });
+      await bus.toShard(0, { k: "kick", c: "a.0.2", d: "conflict" });
+      await bus.toShard(0, { k: "close", c: "a.0.1", e: "a", d: "client" });
+      await done;
+      assert.deepEqual(
+        got.map((e) => e.packet),
+        [
+          { k: "open", c: "a.0.1", e: "a" },
+          { k: "data", c: "a.0.1", e: "a", d: "<x>ü &amp;</x>" },
+          { k: "route", c: "a.0.2", d: "<message/>" },
+          { k: "kick", c: "a.0.2", d: "conflict" },
+          { k: "close", c: "a.0.1", e: "a", d: "client" },
+        ],
+      );
+    });
+
+    it("reads only the shards it was given", async () => {
+      const { bus } = fixture;
+      await bus.toShard(1, { k: "open", c: "a.1.1", e: "a" });
+      await bus.toShard(2, { k: "open", c: "a.2.1", e: "a" });
+      const { got, done } = collectShards(bus, [2], 1);
+      await done;
+      assert.deepEqual(
+        got.map((e) => e.shard),
+        [2],
+      );
+      assert.equal(await bus.shardLag(1), 1);
+    });
+
+    it("delivers a failed batch again (at-least-once)", async () => {
+      const { bus } = fixture;
+      const controller = new AbortController();
+      const seen: string[] = [];
+      let failedOnce = false;
+      const done = bus.consumeShards(
+        [5],
+        "c1",
+        async (batch) => {
+          seen.push(...batch.map((e) => e.id));
+          if (!failedOnce) {
+            failedOnce = true;
+            throw new Error("handler failed");
+          }
+          controller.abort();
+        },
+        controller.signal,
+      );
+      await bus.toShard(5, { k: "open", c: "a.5.1", e: "a" });
+      await done;
+      assert.equal(seen.length, 2);
+      assert.equal(seen[0], seen[1]);
+    });
+
+    it("delivers edge packets in order to the edge's reader only", async () => {
+      const { bus } = fixture;
+      const controller = new AbortController();
+      const got: EdgePacket[] = [];
+      let resolveStarted: () => void = () => {};
+      const started = new Promise<void>((r) => (resolveStarted = r));
+      const done = bus.consumeEdge(
+        "e9",
+        async (batch) => {
+          got.push(...batch);
+          if (got.some((p) => p.k === "close")) controller.abort();
+        },
+        controller.signal,
+      );
+      // The reader starts from the moment of the call; give it one tick to register.
+      setImmediate(resolveStarted);
+      await started;
+      await bus.toEdge("other", { k: "data", c: "other.0.1", d: "<nope/>" });
+      for (let i = 0; i < 20; i++)
+        await bus.toEdge("e9", { k: "data", c: "e9.0.1", d: `<a n="${i}"/>` });
+      await bus.toEdge("e9", { k: "close", c: "e9.0.1" });
+      await done;
+      assert.equal(got.length, 21);
+      assert.deepEqual(got[20], { k: "close", c: "e9.0.1" });
+      assert.deepEqual(got[3], { k: "data", c: "e9.0.1", d: '<a n="3"/>' });
+    });
+
+    it("reports readiness", async () => {
+      assert.equal(fixture.bus.isReady(), true);
+    });
+  });
+}

@@ -1,0 +1,5 @@
+// MEGAPHONE_TEST_ONLY_IMPL=memory|redis narrows contract suites to one implementation.
+export function onlyImpl(impl: "memory" | "redis"): boolean {
+  const only = process.env.MEGAPHONE_TEST_ONLY_IMPL;
+  return !only || only === impl;
+}
