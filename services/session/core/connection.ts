@@ -1,0 +1,67 @@
+// The XMPP state of one client connection, keyed by connection id. It is plain data so that
+// it can be saved as a snapshot and continued by another session member.
+import type { ScramServerState } from "./scram.js";
+
+export type Stage =
+  /** Socket open, no <open/> yet. */
+  | "connected"
+  /** Stream opened, SASL not done. */
+  | "opened"
+  /** SASL succeeded; the client must restart the stream. */
+  | "authenticated"
+  /** Restarted after SASL; resource not bound yet. */
+  | "restarted"
+  /** Resource bound: stanzas flow. */
+  | "bound"
+  /** Closing or closed: nothing more is processed. */
+  | "closed";
+
+export interface ConnState {
+  connId: string;
+  edgeId: string;
+  shard: number;
+  stage: Stage;
+  streamId: string;
+  /** Bare JID after SASL. */
+  bareJid?: string;
+  /** Bound resource. */
+  resource?: string;
+  authFailures: number;
+  sasl?: ScramServerState;
+  /** Last available presence broadcast (stamped XML); undefined while unavailable. */
+  presence?: string;
+  priority: number;
+  /** Initial presence sent (RFC 6121 §4.2): the resource is "available". */
+  available: boolean;
+  /** Requested the roster: an interested resource (RFC 6121 §2.1.6). */
+  interested: boolean;
+  /** JIDs that got directed presence while they are not subscribed (RFC 6121 §4.6). */
+  directed: string[];
+  /** Stream entry id of the last packet applied, for idempotent redelivery. */
+  lastEntryId: string;
+  /** ms since epoch of the last packet from the client. */
+  lastActivityMs: number;
+  /** Outstanding server→client ping (XEP-0199): iq id and when it was sent. */
+  ping?: { id: string; sentAtMs: number };
+}
+
+export function newConnState(connId: string, edgeId: string, shard: number, now: number): ConnState {
+  return {
+    connId,
+    edgeId,
+    shard,
+    stage: "connected",
+    streamId: "",
+    authFailures: 0,
+    priority: 0,
+    available: false,
+    interested: false,
+    directed: [],
+    lastEntryId: "0-0",
+    lastActivityMs: now,
+  };
+}
+
+export function fullJidOf(conn: ConnState): string | undefined {
+  return conn.bareJid && conn.resource ? `${conn.bareJid}/${conn.resource}` : undefined;
+}

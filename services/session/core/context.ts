@@ -1,0 +1,37 @@
+// What handlers see of the world: the connection's state, the stores, and effects
+// (send to this client, route a stanza to a JID or a connection, close). The shell
+// (session/io) implements it; unit tests implement it over memory stores.
+import type { Element } from "ltx";
+import type { Config } from "../../shared/config.js";
+import type { Logger } from "../../shared/log.js";
+import type { AccountStore } from "../../shared/stores/account/account-store.js";
+import type { OfflineStore } from "../../shared/stores/offline/offline-store.js";
+import type { RosterStore } from "../../shared/stores/roster/roster-store.js";
+import type { RouteStore } from "../../shared/stores/route/route-store.js";
+import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "./connection.js";
+
+export interface Stores {
+  accounts: AccountStore;
+  rosters: RosterStore;
+  routes: RouteStore;
+  offline: OfflineStore;
+}
+
+export interface SessionContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly stores: Stores;
+  /** The served domain (config.domain), also the server's JID. */
+  readonly domain: string;
+  now(): number;
+
+  /** Writes an element to this connection's client, in order. */
+  send(conn: ConnState, element: Element | string): void;
+  /** Delivers a complete, stamped stanza to the connection `connId` (any shard). */
+  deliver(connId: string, stanza: Element): Promise<void>;
+  /** Ends another connection with a stream error (e.g. a resource conflict). */
+  kick(connId: string, condition: StreamErrorCondition): Promise<void>;
+  /** Ends this connection: optional stream error, then </close>, then the socket. */
+  close(conn: ConnState, condition?: StreamErrorCondition, text?: string): void;
+}

@@ -1,0 +1,99 @@
+// Stanza dispatch for bound connections. IQs addressed to the server or to the user's own
+// account are routed by (type, namespace, payload name), like xmpp.js iq/callee and
+// Prosody's iq/bare/<xmlns>:<name> events (RFC 6120 §8.2.3): a get/set nobody handles
+// gets service-unavailable; a handler that throws a StanzaError gets that error; any
+// other exception becomes internal-server-error and is logged.
+import { Element } from "ltx";
+import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "./connection.js";
+import type { SessionContext } from "./context.js";
+
+/** Returns the payload of the result (or nothing for an empty result). */
+export type IqHandler = (
+  ctx: SessionContext,
+  conn: ConnState,
+  iq: Element,
+  payload: Element,
+) => Promise<Element | void>;
+
+export type StanzaHandler = (ctx: SessionContext, conn: ConnState, stanza: Element) => Promise<void>;
+
+/** Called once per connection event; features use them to react to lifecycle changes. */
+export type ConnHook = (ctx: SessionContext, conn: ConnState) => Promise<void>;
+
+export class HandlerChain {
+  private readonly iqHandlers = new Map<string, IqHandler>();
+  private readonly presenceHandlers: StanzaHandler[] = [];
+  private readonly messageHandlers: StanzaHandler[] = [];
+  /** Run when a bound connection ends (abruptly or not), before its route is removed. */
+  readonly onDisconnect: ConnHook[] = [];
+  /**
+   * Run after a connection's initial presence was broadcast (RFC 6121 §4.2): the moment
+   * pending subscription requests and offline messages are delivered to it.
+   */
+  readonly onInitialPresence: ConnHook[] = [];
+
+  private static key(type: "get" | "set", ns: string, name: string): string {
+    return `${type} ${ns} ${name}`;
+  }
+
+  get(ns: string, name: string, handler: IqHandler): this {
+    this.iqHandlers.set(HandlerChain.key("get", ns, name), handler);
+    return this;
+  }
+
+  set(ns: string, name: string, handler: IqHandler): this {
+    this.iqHandlers.set(HandlerChain.key("set", ns, name), handler);
+    return this;
+  }
+
+  presence(handler: StanzaHandler): this {
+    this.presenceHandlers.push(handler);
+    return this;
+  }
+
+  message(handler: StanzaHandler): this {
+    this.messageHandlers.push(handler);
+    return this;
+  }
+
+  /** True when some handler serves (type, ns, name): used by disco to list features. */
+  hasIq(type: "get" | "set", ns: string, name: string): boolean {
+    return this.iqHandlers.has(HandlerChain.key(type, ns, name));
+  }
+
+  /** Handles an iq addressed to the server or the user's own account. */
+  async handleIq(ctx: SessionContext, conn: ConnState, iq: Element): Promise<void> {
+    const type = iq.attrs.type;
+    if (type === "result" || type === "error") return; // nobody asked: dropped (RFC 6120 §8.2.3)
+    const payloads = iq.getChildElements();
+    let reply: Element;
+    try {
+      if ((type !== "get" && type !== "set") || payloads.length !== 1 || !iq.attrs.id)
+        throw new StanzaError("bad-request", "modify", "an iq get/set has an id and one payload");
+      const payload = payloads[0];
+      const handler = this.iqHandlers.get(HandlerChain.key(type, payload.getNS() ?? "", payload.getName()));
+      if (!handler) throw new StanzaError("service-unavailable");
+      const result = await handler(ctx, conn, iq, payload);
+      reply = new Element("iq", { type: "result", id: iq.attrs.id, from: iq.attrs.to, to: iq.attrs.from });
+      if (result) reply.cnode(result);
+    } catch (err) {
+      reply = errorReply(iq, asStanzaError(ctx, conn, err), ctx.domain);
+    }
+    ctx.send(conn, reply);
+  }
+
+  async handlePresence(ctx: SessionContext, conn: ConnState, presence: Element): Promise<void> {
+    for (const handler of this.presenceHandlers) await handler(ctx, conn, presence);
+  }
+
+  async handleMessage(ctx: SessionContext, conn: ConnState, message: Element): Promise<void> {
+    for (const handler of this.messageHandlers) await handler(ctx, conn, message);
+  }
+}
+
+export function asStanzaError(ctx: SessionContext, conn: ConnState, err: unknown): StanzaError {
+  if (err instanceof StanzaError) return err;
+  ctx.log.error({ err, connId: conn.connId, jid: conn.bareJid }, "handler failed");
+  return new StanzaError("internal-server-error");
+}
