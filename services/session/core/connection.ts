@@ -45,7 +45,12 @@ export interface ConnState {
   ping?: { id: string; sentAtMs: number };
 }
 
-export function newConnState(connId: string, edgeId: string, shard: number, now: number): ConnState {
+export function newConnState(
+  connId: string,
+  edgeId: string,
+  shard: number,
+  now: number,
+): ConnState {
   return {
     connId,
     edgeId,

@@ -16,13 +16,23 @@ export type IqHandler = (
   payload: Element,
 ) => Promise<Element | void>;
 
-export type StanzaHandler = (ctx: SessionContext, conn: ConnState, stanza: Element) => Promise<void>;
+export interface IqHandlerOptions {
+  forOtherAccounts?: boolean;
+}
+
+export type StanzaHandler = (
+  ctx: SessionContext,
+  conn: ConnState,
+  stanza: Element,
+) => Promise<void>;
 
 /** Called once per connection event; features use them to react to lifecycle changes. */
 export type ConnHook = (ctx: SessionContext, conn: ConnState) => Promise<void>;
 
 export class HandlerChain {
   private readonly iqHandlers = new Map<string, IqHandler>();
+  /** Keys of handlers that also answer iqs sent to another user's bare JID. */
+  private readonly forOtherAccounts = new Set<string>();
   private readonly presenceHandlers: StanzaHandler[] = [];
   private readonly messageHandlers: StanzaHandler[] = [];
   /** Run when a bound connection ends (abruptly or not), before its route is removed. */
@@ -37,13 +47,30 @@ export class HandlerChain {
     return `${type} ${ns} ${name}`;
   }
 
-  get(ns: string, name: string, handler: IqHandler): this {
-    this.iqHandlers.set(HandlerChain.key("get", ns, name), handler);
-    return this;
+  /**
+   * Registers a handler for iq get. By default it serves iqs with no `to`, to the server or to
+   * the user's own bare JID; with `forOtherAccounts` also those sent to another local user's
+   * bare JID, which the server answers on that account's behalf (RFC 6121 §8.5.3.1), so the
+   * handler must look at `iq.attrs.to`.
+   */
+  get(ns: string, name: string, handler: IqHandler, options: IqHandlerOptions = {}): this {
+    return this.register("get", ns, name, handler, options);
   }
 
-  set(ns: string, name: string, handler: IqHandler): this {
-    this.iqHandlers.set(HandlerChain.key("set", ns, name), handler);
+  set(ns: string, name: string, handler: IqHandler, options: IqHandlerOptions = {}): this {
+    return this.register("set", ns, name, handler, options);
+  }
+
+  private register(
+    type: "get" | "set",
+    ns: string,
+    name: string,
+    handler: IqHandler,
+    options: IqHandlerOptions,
+  ): this {
+    const key = HandlerChain.key(type, ns, name);
+    this.iqHandlers.set(key, handler);
+    if (options.forOtherAccounts) this.forOtherAccounts.add(key);
     return this;
   }
 
@@ -62,8 +89,13 @@ export class HandlerChain {
     return this.iqHandlers.has(HandlerChain.key(type, ns, name));
   }
 
-  /** Handles an iq addressed to the server or the user's own account. */
-  async handleIq(ctx: SessionContext, conn: ConnState, iq: Element): Promise<void> {
+  /** Handles an iq addressed to the server or a local account (`otherAccount`: not the sender's). */
+  async handleIq(
+    ctx: SessionContext,
+    conn: ConnState,
+    iq: Element,
+    otherAccount = false,
+  ): Promise<void> {
     const type = iq.attrs.type;
     if (type === "result" || type === "error") return; // nobody asked: dropped (RFC 6120 §8.2.3)
     const payloads = iq.getChildElements();
@@ -72,10 +104,17 @@ export class HandlerChain {
       if ((type !== "get" && type !== "set") || payloads.length !== 1 || !iq.attrs.id)
         throw new StanzaError("bad-request", "modify", "an iq get/set has an id and one payload");
       const payload = payloads[0];
-      const handler = this.iqHandlers.get(HandlerChain.key(type, payload.getNS() ?? "", payload.getName()));
-      if (!handler) throw new StanzaError("service-unavailable");
+      const key = HandlerChain.key(type, payload.getNS() ?? "", payload.getName());
+      const handler = this.iqHandlers.get(key);
+      if (!handler || (otherAccount && !this.forOtherAccounts.has(key)))
+        throw new StanzaError("service-unavailable");
       const result = await handler(ctx, conn, iq, payload);
-      reply = new Element("iq", { type: "result", id: iq.attrs.id, from: iq.attrs.to, to: iq.attrs.from });
+      reply = new Element("iq", {
+        type: "result",
+        id: iq.attrs.id,
+        from: iq.attrs.to,
+        to: iq.attrs.from,
+      });
       if (result) reply.cnode(result);
     } catch (err) {
       reply = errorReply(iq, asStanzaError(ctx, conn, err), ctx.domain);

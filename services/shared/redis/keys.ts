@@ -6,6 +6,8 @@ export interface Keys {
   account(bareJid: string): string;
   roster(bareJid: string): string;
   rosterVersion(bareJid: string): string;
+  /** Inbound subscription requests awaiting the user's answer (kept apart from roster items). */
+  rosterPending(bareJid: string): string;
   resources(bareJid: string): string;
   offline(bareJid: string): string;
   snapshot(shard: number): string;
@@ -20,6 +22,7 @@ export function redisKeys(prefix = "mp"): Keys {
     account: (jid) => `${prefix}:{${jid}}:account`,
     roster: (jid) => `${prefix}:{${jid}}:roster`,
     rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
+    rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,
     resources: (jid) => `${prefix}:{${jid}}:res`,
     offline: (jid) => `${prefix}:{${jid}}:offline`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,

@@ -19,7 +19,11 @@ export interface RouteStore {
    * (resource conflict, RFC 6120 §7.7.2.2), if any. Atomic.
    */
   bind(bareJid: string, resource: string, connId: string): Promise<string | undefined>;
-  /** Updates fields of a bound resource, only while it is still bound to `connId`. Atomic. */
+  /**
+   * Updates fields of a bound resource, only while it is still bound to `connId`; false (and no
+   * change) otherwise. Fields absent from `patch` are kept; `presence` present with the value
+   * undefined clears the stored presence (the resource became unavailable). Atomic.
+   */
   update(
     bareJid: string,
     resource: string,

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The `megaphone` command: all-in-one server, the edge and session services, and account
+// administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts).
+import { hostname } from "node:os";
+import { ConfigError, helpText, parseArgs, type Config } from "../shared/config.js";
+import { createLogger } from "../shared/log.js";
+import { runUserCommand } from "./user-command.js";
+import { runAllInOne, runEdge, runSession } from "./services.js";
+
+const USAGE = `usage:
+  megaphone start   [--port 5280] [--domain localhost] [--user JID:PASSWORD …] [--redis URL] [--demo]
+  megaphone edge    --redis URL [--port 5280] [--id NAME]
+  megaphone session --redis URL [--shards 0-7,12] [--http-port 9100]
+  megaphone user add JID [--password P]   (password read from stdin when absent)
+  megaphone user del JID
+  megaphone user passwd JID [--password P]
+
+Every setting is a flag and an environment variable (flags win):`;
+
+function defaultId(prefix: string): string {
+  const host = hostname()
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-");
+  return `${prefix}${host}`.slice(0, 40).replace(/-+$/, "");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "help") {
+    console.log(`${USAGE}\n${helpText()}`);
+    return command ? 0 : 2;
+  }
+  // --password belongs to the user sub-commands only and never reaches the Config.
+  let password: string | undefined;
+  const args: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === "--password") password = rest[++i];
+    else if (rest[i].startsWith("--password=")) password = rest[i].slice("--password=".length);
+    else args.push(rest[i]);
+  }
+  if (password !== undefined && command !== "user")
+    throw new ConfigError("--password is only for `megaphone user`");
+
+  const { config, positional, switches } = parseArgs(args, process.env);
+  if (switches.has("help")) {
+    console.log(`${USAGE}\n${helpText()}`);
+    return 0;
+  }
+  const log = createLogger(command, config.logLevel);
+  const withId = (prefix: string): Config => ({
+    ...config,
+    id: config.id || defaultId(prefix) + (prefix === "e-" ? `-${process.pid}` : ""),
+  });
+  switch (command) {
+    case "start":
+      return runAllInOne(withId("aio-"), log, switches.has("demo"));
+    case "edge":
+      if (!config.redis) throw new ConfigError("megaphone edge needs --redis / MEGAPHONE_REDIS");
+      return runEdge(withId("e-"), log);
+    case "session":
+      if (!config.redis) throw new ConfigError("megaphone session needs --redis / MEGAPHONE_REDIS");
+      return runSession(withId("s-"), log);
+    case "user":
+      return runUserCommand(config, positional, password);
+    default:
+      throw new ConfigError(`unknown command "${command}" (see megaphone --help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof ConfigError) {
+      console.error(`megaphone: ${err.message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(err);
+      process.exitCode = 1;
+    }
+  },
+);

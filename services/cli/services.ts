@@ -1,0 +1,106 @@
+// Runs the long-lived services (all-in-one, edge, session) until SIGTERM/SIGINT, then drains
+// within shutdownGraceMs and exits.
+import type { Config } from "../shared/config.js";
+import type { Logger } from "../shared/log.js";
+import { MetricsRegistry } from "../shared/metrics.js";
+import { parseJid } from "../shared/jid.js";
+import { createBackend, type Backend } from "../shared/wiring.js";
+import { startEdge } from "../edge/edge-server.js";
+import { createAccount } from "../session/core/scram.js";
+import { startHealthServer } from "../session/http/health.js";
+import { startSession } from "../session/session-service.js";
+
+const DEMO_USERS = ["alice:alice", "bob:bob"];
+
+/** Calls `stop` once on SIGTERM or SIGINT, then exits; a second signal exits at once. */
+function onShutdown(log: Logger, graceMs: number, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    // Never outlive the grace period, whatever hangs.
+    setTimeout(() => process.exit(1), graceMs + 2000).unref();
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", handler);
+  process.on("SIGINT", handler);
+}
+
+async function createUsers(config: Config, backend: Backend, specs: string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const spec of specs) {
+    const colon = spec.lastIndexOf(":");
+    if (colon <= 0) throw new Error(`--user "${spec}" is not JID:PASSWORD`);
+    const name = spec.slice(0, colon);
+    const jid = parseJid(name.includes("@") ? name : `${name}@${config.domain}`).bareString();
+    await backend.accounts.create(
+      jid,
+      createAccount(spec.slice(colon + 1), config.scramIterations),
+    );
+    created.push(`${jid} (password ${spec.slice(colon + 1)})`);
+  }
+  return created;
+}
+
+export async function runAllInOne(config: Config, log: Logger, demo: boolean): Promise<number> {
+  const backend = createBackend(config, log);
+  const session = await startSession(config, backend, log.child({ tier: "session" }), config.id);
+  const edge = await startEdge(config, backend.bus, log.child({ tier: "edge" }));
+  const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);
+  const url = `ws://${config.host === "0.0.0.0" ? "localhost" : config.host}:${edge.port}/xmpp-websocket`;
+  console.log(`Megaphone all-in-one is serving XMPP over WebSocket
+  WebSocket URL: ${url}
+  domain:        ${config.domain}
+  users:         ${users.length > 0 ? users.join(", ") : "(none: add --user JID:PASSWORD)"}
+Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${config.domain}.`);
+  if (backend.kind === "memory")
+    console.log(
+      "\n*** WARNING: in-memory mode. Accounts, rosters and offline messages are LOST when this process stops. Use --redis URL to keep them. ***\n",
+    );
+  onShutdown(log, config.shutdownGraceMs, async () => {
+    await edge.stop(config.shutdownGraceMs);
+    await session.stop();
+    await backend.close();
+  });
+  return -1;
+}
+
+export async function runEdge(config: Config, log: Logger): Promise<number> {
+  const backend = createBackend(config, log);
+  const edge = await startEdge(config, backend.bus, log);
+  log.info({ port: edge.port, edgeId: edge.edgeId }, "edge listening");
+  onShutdown(log, config.shutdownGraceMs, async () => {
+    await edge.stop(config.shutdownGraceMs);
+    await backend.close();
+  });
+  return -1;
+}
+
+export async function runSession(config: Config, log: Logger): Promise<number> {
+  const backend = createBackend(config, log);
+  const session = await startSession(config, backend, log, config.id);
+  const metrics = new MetricsRegistry();
+  metrics.gauge("megaphone_session_connections", "Connections served by this process", [], (g) =>
+    g.set(session.connections()),
+  );
+  const health = await startHealthServer(
+    config.host,
+    config.httpPort,
+    () => backend.isReady() && session.isServing(),
+    metrics,
+  );
+  log.info({ httpPort: health.port, shards: session.shards.length }, "session listening");
+  onShutdown(log, config.shutdownGraceMs, async () => {
+    await session.stop();
+    await health.close();
+    await backend.close();
+  });
+  return -1;
+}

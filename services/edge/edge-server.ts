@@ -1,0 +1,182 @@
+// The edge (DESIGN.md): accepts XMPP-over-WebSocket sockets (RFC 7395), gives each a connection
+// id and a shard, moves opaque frames between sockets and streams, enforces the transport limits
+// and drains on stop. This file only wires the parts together.
+import { performance } from "node:perf_hooks";
+import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
+import type { Bus } from "../shared/bus/bus.js";
+import type { Config } from "../shared/config.js";
+import type { Logger } from "../shared/log.js";
+import type { CannedCloseName } from "./close-reasons.js";
+import { defaultEdgeId } from "./edge-id.js";
+import { createEdgeMetrics } from "./edge-metrics.js";
+import { registerHealthRoutes } from "./http/health.js";
+import { runInboxReader } from "./inbox-reader.js";
+import type { Connection, SocketData } from "./ws/connection.js";
+import { ConnectionRegistry } from "./ws/connection-registry.js";
+import { endConnection } from "./ws/end-connection.js";
+import { deliverEdgeBatch, type OutboundDeps } from "./ws/outbound.js";
+import { ShardPublisher } from "./ws/publisher.js";
+import { socketBehavior } from "./ws/socket-behavior.js";
+import { startSweeper } from "./ws/sweeper.js";
+import { parseAllowedOrigins, type UpgradeRefusal } from "./ws/upgrade.js";
+
+/** RFC 7395 does not fix a path; this is the conventional one (XEP-0156 discovery points here). */
+export const WEBSOCKET_PATH = "/xmpp-websocket";
+
+export interface EdgeHandle {
+  /** The port actually listened on (config.port, or the one the OS chose for 0). */
+  port: number;
+  edgeId: string;
+  /** Open client sockets. */
+  connections(): number;
+  /**
+   * Drains within `graceMs` (default config.shutdownGraceMs): fails /readyz, closes the listen
+   * socket, ends every socket with `system-shutdown`, waits for in-flight publishes, stops the
+   * inbox reader and drops the inbox. Calling it again returns the same promise.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<EdgeHandle> {
+  const edgeId = config.id || defaultEdgeId();
+  const elog = log.child({ edgeId });
+  const now = () => performance.now();
+  const registry = new ConnectionRegistry();
+  let listenSocket: us_listen_socket | undefined;
+  let stopping = false;
+
+  const metrics = createEdgeMetrics({
+    connections: () => registry.size,
+    inflightPublishes: () => publisher.inflight,
+    heldFrames: () => publisher.held,
+    paused: () => publisher.paused,
+  });
+  const end = (conn: Connection, reason: CannedCloseName): void => {
+    try {
+      endConnection(conn, reason);
+    } catch (err) {
+      elog.error({ err, connId: conn.id, shard: conn.shard, reason }, "ending a socket failed");
+    }
+  };
+  const publisher = new ShardPublisher({
+    bus,
+    maxInflight: config.maxInflightPublishes,
+    maxHeldBytesPerConnection: config.inboundBurstBytes,
+    log: elog,
+    metrics,
+    onFailure: (conn) => end(conn, "internal-error"),
+    onOverflow: (conn) => end(conn, "overloaded"),
+  });
+  const capacityRefusal = (): UpgradeRefusal | undefined => {
+    if (stopping) return "stopping";
+    if (publisher.paused) return "overloaded";
+    if (registry.size >= config.maxConnections) return "max-connections";
+    return undefined;
+  };
+
+  // The inbox reader starts before the edge listens, so that (on Redis) its clearing of a
+  // previous incarnation's inbox is ordered before any packet for this one's sockets.
+  const outbound: OutboundDeps = {
+    registry,
+    maxBackpressureBytes: config.maxBackpressureBytes,
+    metrics,
+    log: elog,
+    end,
+  };
+  const inboxAbort = new AbortController();
+  const inboxReader = runInboxReader(
+    bus,
+    edgeId,
+    async (batch) => deliverEdgeBatch(batch, outbound),
+    inboxAbort.signal,
+    elog,
+  );
+  const stopSweeper = startSweeper(registry, config, now, end);
+
+  const app = uWS.App();
+  app.ws<SocketData>(
+    WEBSOCKET_PATH,
+    socketBehavior({
+      edgeId,
+      limits: config,
+      registry,
+      publisher,
+      metrics,
+      log: elog,
+      upgrade: {
+        allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
+        capacityRefusal,
+        metrics,
+        log: elog,
+      },
+      now,
+      end,
+    }),
+  );
+  registerHealthRoutes(app, {
+    ready: () => listenSocket !== undefined && !stopping && bus.isReady(),
+    metrics: metrics.registry,
+  });
+
+  try {
+    listenSocket = await listen(app, config.host, config.port);
+  } catch (err) {
+    stopSweeper();
+    inboxAbort.abort();
+    await inboxReader;
+    throw err;
+  }
+  const port = uWS.us_socket_local_port(listenSocket as unknown as us_socket);
+  elog.info({ host: config.host, port, path: WEBSOCKET_PATH }, "edge listening");
+
+  let stopped: Promise<void> | undefined;
+  const stop = (graceMs = config.shutdownGraceMs): Promise<void> =>
+    (stopped ??= (async () => {
+      const deadline = Date.now() + graceMs;
+      stopping = true;
+      if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      const open = registry.size;
+      for (const conn of registry.values()) end(conn, "system-shutdown");
+      if (!(await settlesBy(publisher.settled(), deadline)))
+        elog.warn({ inflight: publisher.inflight, held: publisher.held }, "grace ran out");
+      stopSweeper();
+      inboxAbort.abort();
+      await settlesBy(inboxReader, deadline);
+      await settlesBy(
+        bus.dropEdge(edgeId).catch((err: unknown) => elog.warn({ err }, "dropping inbox failed")),
+        deadline,
+      );
+      elog.info({ closed: open }, "edge stopped");
+    })());
+
+  return { port, edgeId, connections: () => registry.size, stop };
+}
+
+function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) =>
+    app.listen(host, port, (socket) =>
+      socket
+        ? resolve(socket)
+        : reject(
+            new Error(
+              `edge cannot listen on ${host}:${port} (MEGAPHONE_HOST, MEGAPHONE_PORT): in use or not permitted`,
+            ),
+          ),
+    ),
+  );
+}
+
+/** Waits for `promise` until the wall-clock `deadlineMs`; true if it settled in time. */
+async function settlesBy(promise: Promise<unknown>, deadlineMs: number): Promise<boolean> {
+  const remainingMs = Math.max(0, deadlineMs - Date.now());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), remainingMs);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

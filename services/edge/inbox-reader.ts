@@ -1,0 +1,29 @@
+// Keeps the edge's inbox reader running until the edge stops: the bus retries reads itself,
+// but if consumeEdge gives up (e.g. its first command fails) it is restarted with backoff.
+import type { Bus, EdgeBatchHandler } from "../shared/bus/bus.js";
+import { delay } from "../shared/bus/memory-bus.js";
+import type { Logger } from "../shared/log.js";
+
+const MAX_BACKOFF_MS = 5000;
+const FIRST_BACKOFF_MS = 100;
+
+export async function runInboxReader(
+  bus: Bus,
+  edgeId: string,
+  handler: EdgeBatchHandler,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      await bus.consumeEdge(edgeId, handler, signal);
+      if (signal.aborted) break;
+      log.error("edge inbox reader returned; restarting");
+    } catch (err) {
+      if (signal.aborted) break;
+      log.error({ err }, "edge inbox reader failed; restarting");
+    }
+    await delay(Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** failures++), signal);
+  }
+}

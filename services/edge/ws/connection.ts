@@ -1,0 +1,42 @@
+// What the edge keeps per socket: its address (connection id, shard), its limits' state and how
+// it ends. Everything here is freed when the socket closes; nothing must survive the edge.
+import type { WebSocket } from "uWebSockets.js";
+import type { ShardPacket } from "../../shared/bus/packets.js";
+import type { CannedCloseName } from "../close-reasons.js";
+import type { TokenBucket } from "../token-bucket.js";
+
+/** uWS user data: empty between upgrade and open, then the socket's connection. */
+export interface SocketData {
+  conn: Connection | undefined;
+}
+
+export type EdgeSocket = WebSocket<SocketData>;
+
+/** A packet waiting for the bus while the edge is paused (publisher.ts). */
+export interface HeldPacket {
+  packet: ShardPacket;
+  bytes: number;
+}
+
+export interface Connection {
+  /** `<edgeId>.<shard>.<serial>` (conn-id.ts). */
+  readonly id: string;
+  readonly shard: number;
+  /** Valid until `closed`; never touched after. */
+  readonly ws: EdgeSocket;
+  readonly openedAtMs: number;
+  /** Monotonic time of the last frame (or ping) from the client. */
+  lastInboundAtMs: number;
+  /** Data frames received; 0 means the client has not sent its <open/> yet. */
+  framesIn: number;
+  readonly bucket: TokenBucket;
+  /** Why the edge is ending the socket, set just before it calls end(). */
+  closeReason: CannedCloseName | undefined;
+  /** The close handler ran: the close packet is published and `ws` is gone. */
+  closed: boolean;
+  /** Packets not yet handed to the bus, in order (only while the edge is paused). */
+  readonly held: HeldPacket[];
+  heldBytes: number;
+  /** A publish failed: the stream has a hole, so no further data is published. */
+  broken: boolean;
+}

@@ -1,0 +1,36 @@
+// One client message, checked against the transport limits and handed to its shard. RFC 7395
+// §3.3.3: each text message is one complete XML element, so one message is one `data` packet.
+// Checks, in order: text frame, maxStanzaBytes, the connection's token bucket.
+import type { CannedCloseName } from "../close-reasons.js";
+import type { EdgeMetrics } from "../edge-metrics.js";
+import type { Connection } from "./connection.js";
+import type { ShardPublisher } from "./publisher.js";
+
+export interface InboundDeps {
+  edgeId: string;
+  maxStanzaBytes: number;
+  publisher: ShardPublisher;
+  metrics: EdgeMetrics;
+  end(conn: Connection, reason: CannedCloseName): void;
+}
+
+/** `message` is only valid during the call (uWS neuters it on return); it is copied here. */
+export function onClientMessage(
+  conn: Connection,
+  message: ArrayBuffer,
+  isBinary: boolean,
+  nowMs: number,
+  deps: InboundDeps,
+): void {
+  if (conn.closeReason !== undefined) return;
+  const bytes = message.byteLength;
+  conn.lastInboundAtMs = nowMs;
+  conn.framesIn++;
+  deps.metrics.framesIn.inc();
+  deps.metrics.bytesIn.inc(undefined, bytes);
+  if (isBinary) return deps.end(conn, "binary-frame");
+  if (bytes > deps.maxStanzaBytes) return deps.end(conn, "policy-violation");
+  if (!conn.bucket.take(bytes, nowMs)) return deps.end(conn, "rate-limited");
+  const d = Buffer.from(message).toString("utf8");
+  deps.publisher.publish(conn, { k: "data", c: conn.id, e: deps.edgeId, d }, bytes);
+}

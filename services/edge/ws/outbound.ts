@@ -1,0 +1,78 @@
+// Writes edge-inbox packets to sockets (STYLE §2.11). One cork per socket per batch, in order.
+// uWS buffers what the kernel does not take, up to maxBackpressureBytes; a client whose buffer
+// passes that bound, or whose frame uWS drops, is ended with `slow-consumer`: a frame is never
+// dropped silently. The uWS buffer is the connection's bounded output queue: the edge inbox is
+// shared by all sockets, so holding one socket's entries elsewhere would only move that buffer.
+import type { EdgePacket } from "../../shared/bus/packets.js";
+import type { Logger } from "../../shared/log.js";
+import type { CannedCloseName } from "../close-reasons.js";
+import type { EdgeMetrics } from "../edge-metrics.js";
+import type { Connection } from "./connection.js";
+import type { ConnectionRegistry } from "./connection-registry.js";
+
+/** uWS WebSocket.send() results. */
+export const SEND_STATUS = { BACKPRESSURE: 0, SUCCESS: 1, DROPPED: 2 } as const;
+
+export interface OutboundDeps {
+  registry: ConnectionRegistry;
+  maxBackpressureBytes: number;
+  metrics: EdgeMetrics;
+  log: Logger;
+  end(conn: Connection, reason: CannedCloseName): void;
+}
+
+/** Writes one batch read from the edge inbox. Never throws (a throw would stop the reader). */
+export function deliverEdgeBatch(batch: readonly EdgePacket[], deps: OutboundDeps): void {
+  const byConn = new Map<string, EdgePacket[]>();
+  for (const packet of batch) {
+    let packets = byConn.get(packet.c);
+    if (!packets) byConn.set(packet.c, (packets = []));
+    packets.push(packet);
+  }
+  for (const [connId, packets] of byConn) {
+    const conn = deps.registry.get(connId);
+    if (!conn || conn.closeReason !== undefined) {
+      deps.metrics.orphanPackets.inc(undefined, packets.length);
+      continue;
+    }
+    try {
+      conn.ws.cork(() => writePackets(conn, packets, deps));
+    } catch (err) {
+      deps.log.error({ err, connId, shard: conn.shard }, "writing to a socket failed");
+    }
+  }
+}
+
+function writePackets(conn: Connection, packets: EdgePacket[], deps: OutboundDeps): void {
+  const { ws } = conn;
+  for (let i = 0; i < packets.length; i++) {
+    const packet = packets[i];
+    if (conn.closeReason !== undefined) {
+      // Ended by an earlier packet of this batch: the rest has no socket to go to.
+      deps.metrics.orphanPackets.inc(undefined, packets.length - i);
+      return;
+    }
+    switch (packet.k) {
+      case "data": {
+        const status = ws.send(packet.d, false);
+        if (status === SEND_STATUS.DROPPED) {
+          deps.metrics.orphanPackets.inc();
+          deps.end(conn, "slow-consumer");
+          break;
+        }
+        deps.metrics.framesOut.inc();
+        deps.metrics.bytesOut.inc(undefined, Buffer.byteLength(packet.d));
+        if (ws.getBufferedAmount() > deps.maxBackpressureBytes) deps.end(conn, "slow-consumer");
+        break;
+      }
+      case "close":
+        deps.end(conn, "session-closed");
+        break;
+      default:
+        deps.log.warn(
+          { connId: conn.id, kind: (packet as { k: string }).k },
+          "unknown edge packet",
+        );
+    }
+  }
+}

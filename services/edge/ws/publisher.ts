@@ -1,0 +1,146 @@
+// Hands socket packets to the shard inboxes with a bound on writes in flight (DESIGN.md, "Flow
+// control"). At maxInflightPublishes the edge pauses: it refuses upgrades and stops handing
+// frames to the bus; it resumes once fewer than half are in flight.
+//
+// uWebSockets.js v20.30 has no WebSocket pause(), so a paused edge cannot stop the kernel from
+// delivering frames. Frames that arrive while paused are held per connection, in order, and
+// published on resume; a connection whose held frames pass inboundBurstBytes is closed with
+// `overloaded`. The per-connection token bucket already bounds what one client can send, so the
+// hold is bounded too. Order per connection is kept: once a connection holds a packet, every
+// later packet of it queues behind.
+import type { Bus } from "../../shared/bus/bus.js";
+import type { ShardPacket } from "../../shared/bus/packets.js";
+import type { Logger } from "../../shared/log.js";
+import type { EdgeMetrics } from "../edge-metrics.js";
+import type { Connection } from "./connection.js";
+
+export interface ShardPublisherOptions {
+  bus: Bus;
+  maxInflight: number;
+  /** Held bytes per connection past which `onOverflow` is called (inboundBurstBytes). */
+  maxHeldBytesPerConnection: number;
+  log: Logger;
+  metrics: EdgeMetrics;
+  /** A publish for `conn` failed: its stream has a hole and must end (internal-error). */
+  onFailure(conn: Connection): void;
+  /** `conn` passed its held-bytes bound while the edge was paused (overloaded). */
+  onOverflow(conn: Connection): void;
+}
+
+export class ShardPublisher {
+  private inflightCount = 0;
+  private heldCount = 0;
+  private isPaused = false;
+  /** Connections holding packets, in the order they started holding. */
+  private readonly waiting = new Set<Connection>();
+  private settleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: ShardPublisherOptions) {}
+
+  get inflight(): number {
+    return this.inflightCount;
+  }
+
+  get held(): number {
+    return this.heldCount;
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /** Publishes (or holds) one packet of `conn`; `bytes` is its payload size. Never throws. */
+  publish(conn: Connection, packet: ShardPacket, bytes = 0): void {
+    if (conn.broken && packet.k === "data") return;
+    if (!this.isPaused && conn.held.length === 0) return this.send(conn, packet);
+    if (packet.k === "data" && conn.heldBytes + bytes > this.options.maxHeldBytesPerConnection) {
+      this.options.onOverflow(conn);
+      return;
+    }
+    conn.held.push({ packet, bytes });
+    conn.heldBytes += bytes;
+    this.heldCount++;
+    this.waiting.add(conn);
+  }
+
+  /** Resolves once nothing is in flight or held. */
+  settled(): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return this.inflightCount === 0 && this.heldCount === 0;
+  }
+
+  private send(conn: Connection, packet: ShardPacket): void {
+    const { bus, log, maxInflight } = this.options;
+    if (++this.inflightCount >= maxInflight && !this.isPaused) {
+      this.isPaused = true;
+      log.warn(
+        { inflight: this.inflightCount },
+        "edge intake paused: too many publishes in flight",
+      );
+    }
+    let stored: Promise<void>;
+    try {
+      stored = bus.toShard(conn.shard, packet);
+    } catch (err) {
+      stored = Promise.reject(err);
+    }
+    stored.then(
+      () => this.release(),
+      (err: unknown) => {
+        this.fail(conn, packet, err);
+        this.release();
+      },
+    );
+  }
+
+  private fail(conn: Connection, packet: ShardPacket, err: unknown): void {
+    const { log, metrics } = this.options;
+    metrics.publishFailures.inc();
+    log.error({ err, connId: conn.id, shard: conn.shard, kind: packet.k }, "shard publish failed");
+    if (packet.k === "close") return;
+    conn.broken = true;
+    this.dropHeldData(conn);
+    this.options.onFailure(conn);
+  }
+
+  private dropHeldData(conn: Connection): void {
+    const kept = conn.held.filter((h) => h.packet.k !== "data");
+    this.heldCount -= conn.held.length - kept.length;
+    conn.held.splice(0, conn.held.length, ...kept);
+    conn.heldBytes = 0;
+    if (kept.length === 0) this.waiting.delete(conn);
+  }
+
+  private release(): void {
+    this.inflightCount--;
+    if (this.isPaused && this.inflightCount < this.options.maxInflight / 2) {
+      this.isPaused = false;
+      this.options.log.info({ inflight: this.inflightCount }, "edge intake resumed");
+      this.flushHeld();
+    }
+    if (this.idle() && this.settleWaiters.length > 0) {
+      const waiters = this.settleWaiters;
+      this.settleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Publishes held packets, oldest holder first, until paused again or none are left. */
+  private flushHeld(): void {
+    for (const conn of this.waiting) {
+      while (conn.held.length > 0) {
+        if (this.isPaused) return;
+        const { packet, bytes } = conn.held.shift() as { packet: ShardPacket; bytes: number };
+        conn.heldBytes -= bytes;
+        this.heldCount--;
+        if (conn.broken && packet.k === "data") continue;
+        this.send(conn, packet);
+      }
+      this.waiting.delete(conn);
+    }
+  }
+}

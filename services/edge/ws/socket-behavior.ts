@@ -1,0 +1,132 @@
+// The uWS behavior of the /xmpp-websocket route: limits from config, and the handlers that give
+// each socket a connection id and a shard, and tell the shard when it opens, speaks and ends.
+// Every close, whoever starts it, publishes exactly one `close` packet from the close handler.
+import { randomInt } from "node:crypto";
+import uWS, { type WebSocketBehavior } from "uWebSockets.js";
+import { makeConnId } from "../../shared/conn-id.js";
+import type { Logger } from "../../shared/log.js";
+import { CANNED_CLOSES, peerCloseName, type CannedCloseName } from "../close-reasons.js";
+import type { EdgeMetrics } from "../edge-metrics.js";
+import { TokenBucket } from "../token-bucket.js";
+import type { Connection, EdgeSocket, SocketData } from "./connection.js";
+import type { ConnectionRegistry } from "./connection-registry.js";
+import { onClientMessage, type InboundDeps } from "./inbound.js";
+import type { ShardPublisher } from "./publisher.js";
+import { handleUpgrade, type UpgradeDeps } from "./upgrade.js";
+
+export interface SocketLimits {
+  shardCount: number;
+  maxStanzaBytes: number;
+  inboundBytesPerSecond: number;
+  inboundBurstBytes: number;
+  idleTimeoutMs: number;
+  maxBackpressureBytes: number;
+}
+
+export interface SocketBehaviorDeps {
+  edgeId: string;
+  limits: SocketLimits;
+  registry: ConnectionRegistry;
+  publisher: ShardPublisher;
+  metrics: EdgeMetrics;
+  log: Logger;
+  upgrade: UpgradeDeps;
+  /** Monotonic clock, ms. */
+  now(): number;
+  end(conn: Connection, reason: CannedCloseName): void;
+}
+
+/** uWS accepts an idle timeout of 0 (off) or 8..960 s. */
+const UWS_IDLE_MIN_SECONDS = 8;
+const UWS_IDLE_MAX_SECONDS = 960;
+const UWS_IDLE_MARGIN_SECONDS = 8;
+/** uWS reads this option as an integer flag. */
+const UWS_TRUE = 1;
+
+/**
+ * uWS's own idle timeout, set above idleTimeoutMs so the edge's sweep always fires first for a
+ * silent client. It stays on (rather than 0) because uWS also uses it to bound how long an
+ * ended socket may wait for its close handshake, and, with automatic pings, to drop dead peers
+ * (reported as `connection-lost`) when idleTimeoutMs is longer than uWS allows.
+ */
+export function uwsIdleTimeoutSeconds(idleTimeoutMs: number): number {
+  const seconds = Math.ceil(idleTimeoutMs / 1000) + UWS_IDLE_MARGIN_SECONDS;
+  return Math.min(UWS_IDLE_MAX_SECONDS, Math.max(UWS_IDLE_MIN_SECONDS, seconds));
+}
+
+export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<SocketData> {
+  const { limits } = deps;
+  const inbound: InboundDeps = {
+    edgeId: deps.edgeId,
+    maxStanzaBytes: limits.maxStanzaBytes,
+    publisher: deps.publisher,
+    metrics: deps.metrics,
+    end: deps.end,
+  };
+  return {
+    compression: uWS.DISABLED,
+    // Messages up to 2 × maxStanzaBytes reach the message handler, which ends oversize ones
+    // with a `policy-violation` stream error. uWS itself drops the connection on anything
+    // larger, without a stream error or close frame (the client sees 1006, not 1009); the
+    // session gets `message-too-big`. The margin keeps a slightly oversize stanza answered.
+    maxPayloadLength: 2 * limits.maxStanzaBytes,
+    maxBackpressure: limits.maxBackpressureBytes,
+    // outbound.ts ends a socket as soon as its buffer passes the bound; this is uWS's own net
+    // for any send that would be dropped past it.
+    closeOnBackpressureLimit: UWS_TRUE,
+    idleTimeout: uwsIdleTimeoutSeconds(limits.idleTimeoutMs),
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => handleUpgrade(res, req, context, deps.upgrade),
+    open: (ws) => onOpen(ws, deps),
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData().conn;
+      if (conn) onClientMessage(conn, message, isBinary, deps.now(), inbound);
+    },
+    ping: (ws) => {
+      const conn = ws.getUserData().conn;
+      if (conn) conn.lastInboundAtMs = deps.now();
+    },
+    close: (ws, code, message) => onClose(ws, code, message, deps),
+  };
+}
+
+function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
+  const { edgeId, limits, registry } = deps;
+  const shard = randomInt(limits.shardCount);
+  const now = deps.now();
+  const conn: Connection = {
+    id: makeConnId(edgeId, shard, registry.nextSerial()),
+    shard,
+    ws,
+    openedAtMs: now,
+    lastInboundAtMs: now,
+    framesIn: 0,
+    bucket: new TokenBucket(limits.inboundBurstBytes, limits.inboundBytesPerSecond, now),
+    closeReason: undefined,
+    closed: false,
+    held: [],
+    heldBytes: 0,
+    broken: false,
+  };
+  ws.getUserData().conn = conn;
+  registry.add(conn);
+  deps.log.debug({ connId: conn.id, shard }, "connection opened");
+  deps.publisher.publish(conn, { k: "open", c: conn.id, e: edgeId });
+}
+
+function onClose(
+  ws: EdgeSocket,
+  code: number,
+  message: ArrayBuffer,
+  deps: SocketBehaviorDeps,
+): void {
+  const conn = ws.getUserData().conn;
+  if (!conn || conn.closed) return;
+  conn.closed = true;
+  deps.registry.delete(conn.id);
+  const reason = conn.closeReason ?? peerCloseName(code, Buffer.from(message).toString("utf8"));
+  const level = conn.closeReason ? CANNED_CLOSES[conn.closeReason].level : "debug";
+  deps.metrics.closes.inc({ reason });
+  deps.log[level]({ connId: conn.id, shard: conn.shard, reason, code }, "connection closed");
+  deps.publisher.publish(conn, { k: "close", c: conn.id, e: deps.edgeId, d: reason });
+}

@@ -1,0 +1,34 @@
+// RFC 6120 §7: resource binding. A missing resource gets a server-generated one; a resource
+// already bound to another connection is taken over and the old connection gets a
+// `conflict` stream error (§7.7.2.2, "override the existing session").
+import { randomBytes } from "node:crypto";
+import { Element } from "ltx";
+import { parseJid } from "../../shared/jid.js";
+import { NS_BIND } from "../../shared/ns.js";
+import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "./connection.js";
+import type { SessionContext } from "./context.js";
+
+export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Element): Promise<void> {
+  try {
+    if (iq.attrs.type !== "set" || !iq.attrs.id)
+      throw new StanzaError("bad-request", "modify", "bind is an iq set with an id");
+    const requested = iq.getChild("bind", NS_BIND)?.getChildText("resource")?.trim() ?? "";
+    let resource = requested === "" ? `mp-${randomBytes(6).toString("hex")}` : requested;
+    try {
+      resource = parseJid(`${conn.bareJid}/${resource}`).resource;
+    } catch {
+      throw new StanzaError("bad-request", "modify", "that resource is not allowed");
+    }
+    const previous = await ctx.stores.routes.bind(conn.bareJid as string, resource, conn.connId);
+    if (previous && previous !== conn.connId) await ctx.kick(previous, "conflict");
+    conn.resource = resource;
+    conn.stage = "bound";
+    const reply = new Element("iq", { type: "result", id: iq.attrs.id });
+    reply.c("bind", { xmlns: NS_BIND }).c("jid").t(`${conn.bareJid}/${resource}`);
+    ctx.send(conn, reply);
+  } catch (err) {
+    if (!(err instanceof StanzaError)) throw err;
+    ctx.send(conn, errorReply(iq, err, ctx.domain));
+  }
+}

@@ -1,0 +1,119 @@
+// RFC 6120 §6 SASL negotiation: SCRAM-SHA-256, SCRAM-SHA-1 (RFC 5802, RFC 7677) and PLAIN
+// (RFC 4616, when allowed). Failures are <failure/> elements the client may retry after
+// (§6.4.5) until maxAuthFailures, which ends the stream with policy-violation.
+import { Element } from "ltx";
+import type { ScramMechanism } from "../../shared/stores/account/account-store.js";
+import { NS_SASL } from "../../shared/ns.js";
+import { parseJid } from "../../shared/jid.js";
+import type { ConnState } from "./connection.js";
+import type { SessionContext } from "./context.js";
+import { SaslFailure } from "./sasl-failure.js";
+import { plainVerify, scramFinish, scramStart, scramUsername } from "./scram.js";
+import { offeredMechanisms } from "./stream.js";
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** RFC 6120 §6.4.2: "=" is an empty response; anything else must be strict base64. */
+function decodePayload(el: Element): Buffer {
+  const text = el.getText().trim();
+  if (text === "" || text === "=") return Buffer.alloc(0);
+  if (!BASE64.test(text)) throw new SaslFailure("incorrect-encoding");
+  return Buffer.from(text, "base64");
+}
+
+function saslElement(name: string, payload?: string): Element {
+  const el = new Element(name, { xmlns: NS_SASL });
+  if (payload !== undefined) el.t(payload === "" ? "=" : Buffer.from(payload).toString("base64"));
+  return el;
+}
+
+/** The bare JID of a SASL username (a localpart), or a failure if it is not a valid one. */
+function bareJidOf(ctx: SessionContext, username: string): string | undefined {
+  try {
+    const jid = parseJid(`${username}@${ctx.domain}`);
+    return jid.resource ? undefined : jid.bareString();
+  } catch {
+    return undefined;
+  }
+}
+
+async function lookupAccount(ctx: SessionContext, username: string) {
+  const bare = bareJidOf(ctx, username);
+  return bare ? ctx.stores.accounts.get(bare) : undefined;
+}
+
+export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  try {
+    switch (el.getName()) {
+      case "auth":
+        return await handleAuth(ctx, conn, el);
+      case "response":
+        return await handleResponse(ctx, conn, el);
+      case "abort":
+        conn.sasl = undefined;
+        throw new SaslFailure("aborted");
+      default:
+        throw new SaslFailure("malformed-request", `unexpected <${el.getName()}/>`);
+    }
+  } catch (err) {
+    if (!(err instanceof SaslFailure)) throw err;
+    conn.sasl = undefined;
+    conn.authFailures++;
+    ctx.log.info(
+      { connId: conn.connId, condition: err.condition, failures: conn.authFailures },
+      "SASL failure",
+    );
+    ctx.send(conn, err.toElement());
+    if (conn.authFailures >= ctx.config.maxAuthFailures)
+      ctx.close(conn, "policy-violation", "too many failed authentication attempts");
+  }
+}
+
+async function handleAuth(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  const mechanism = el.attrs.mechanism ?? "";
+  if (!offeredMechanisms(ctx).includes(mechanism)) throw new SaslFailure("invalid-mechanism");
+  const payload = decodePayload(el);
+  if (mechanism === "PLAIN") {
+    const username = await plainVerify(payload, (u) => lookupAccount(ctx, u), ctx.domain);
+    return succeed(ctx, conn, username);
+  }
+  const clientFirst = payload.toString("utf8");
+  const username = scramUsername(clientFirst);
+  const account = await lookupAccount(ctx, username);
+  const scram = mechanism as ScramMechanism;
+  const credential = account?.scram[scram];
+  const { state, serverFirst } = scramStart(scram, clientFirst, credential, {
+    domain: ctx.domain,
+    unknownUserIterations: ctx.config.scramIterations,
+  });
+  conn.sasl = state;
+  ctx.send(conn, saslElement("challenge", serverFirst));
+}
+
+async function handleResponse(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  const state = conn.sasl;
+  if (!state) throw new SaslFailure("malformed-request", "no exchange in progress");
+  const account = await lookupAccount(ctx, state.username);
+  const { serverFinal, username } = scramFinish(
+    state,
+    account?.scram[state.mechanism],
+    decodePayload(el).toString("utf8"),
+  );
+  // RFC 6120 §6.3.10: the server-final message travels as additional data with success.
+  return succeed(ctx, conn, username, serverFinal);
+}
+
+function succeed(
+  ctx: SessionContext,
+  conn: ConnState,
+  username: string,
+  additional?: string,
+): void {
+  const bare = bareJidOf(ctx, username);
+  if (!bare) throw new SaslFailure("not-authorized");
+  conn.sasl = undefined;
+  conn.bareJid = bare;
+  conn.stage = "authenticated";
+  ctx.send(conn, saslElement("success", additional));
+  ctx.log.debug({ connId: conn.connId, jid: bare }, "authenticated");
+}

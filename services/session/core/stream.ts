@@ -1,0 +1,76 @@
+// RFC 7395 §3.3 (framing: <open/> and <close/>), RFC 6120 §4.3 (stream negotiation,
+// features) and §4.3.3 (restart after SASL). XEP-0478 advertises the stanza size limit.
+import { randomBytes } from "node:crypto";
+import { Element } from "ltx";
+import {
+  NS_BIND,
+  NS_FRAMING,
+  NS_ROSTER_VER,
+  NS_SASL,
+  NS_SESSION,
+  NS_STREAMS,
+  NS_SUB_PREAPPROVAL,
+} from "../../shared/ns.js";
+import { StreamError } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "./connection.js";
+import type { SessionContext } from "./context.js";
+
+export const NS_STREAM_LIMITS = "urn:xmpp:stream-limits:0";
+
+export function openElement(ctx: SessionContext, conn: ConnState): Element {
+  return new Element("open", {
+    xmlns: NS_FRAMING,
+    from: ctx.domain,
+    id: conn.streamId,
+    version: "1.0",
+    "xml:lang": "en",
+  });
+}
+
+export function closeElement(): Element {
+  return new Element("close", { xmlns: NS_FRAMING });
+}
+
+export function offeredMechanisms(ctx: SessionContext): string[] {
+  const mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-1"];
+  if (ctx.config.allowPlain) mechanisms.push("PLAIN");
+  return mechanisms;
+}
+
+function features(ctx: SessionContext, conn: ConnState): Element {
+  const features = new Element("stream:features", { "xmlns:stream": NS_STREAMS });
+  if (conn.stage === "opened") {
+    const mechanisms = features.c("mechanisms", { xmlns: NS_SASL });
+    for (const name of offeredMechanisms(ctx)) mechanisms.c("mechanism").t(name);
+  } else {
+    features.c("bind", { xmlns: NS_BIND });
+    features.c("session", { xmlns: NS_SESSION }).c("optional");
+    features.c("ver", { xmlns: NS_ROSTER_VER });
+    features.c("sub", { xmlns: NS_SUB_PREAPPROVAL });
+  }
+  const limits = features.c("limits", { xmlns: NS_STREAM_LIMITS });
+  limits.c("max-bytes").t(String(ctx.config.maxStanzaBytes));
+  limits.c("idle-seconds").t(String(Math.floor(ctx.config.idleTimeoutMs / 1000)));
+  return features;
+}
+
+/** Handles the client's <open/>: a new stream, or the restart after SASL. */
+export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element): void {
+  const restart = conn.stage === "authenticated";
+  if (conn.stage !== "connected" && conn.stage !== "opened" && !restart)
+    throw new StreamError("policy-violation", "the stream is already open");
+  conn.streamId = randomBytes(12).toString("base64url");
+  // RFC 6120 §4.9.1.1: errors in the stream header are reported after our own header.
+  ctx.send(conn, openElement(ctx, conn));
+  if (open.attrs.to !== undefined && open.attrs.to.toLowerCase() !== ctx.domain)
+    throw new StreamError("host-unknown", `this server serves ${ctx.domain}`);
+  if (open.attrs.version !== "1.0")
+    throw new StreamError("unsupported-version", "version 1.0 only");
+  conn.stage = restart ? "restarted" : "opened";
+  ctx.send(conn, features(ctx, conn));
+}
+
+/** The client's <close/> (RFC 7395 §3.6): answered with <close/>, then the socket ends. */
+export function handleClose(ctx: SessionContext, conn: ConnState): void {
+  ctx.close(conn);
+}

@@ -1,0 +1,94 @@
+// RFC 6121 §8.5: server rules for message stanzas addressed to local JIDs, with offline
+// storage (XEP-0160) for chat/normal messages when no resource is available, delivered
+// with an XEP-0203 delay element at the next initial presence.
+import { Element, parse } from "ltx";
+import { parseJid, type Jid } from "../../../shared/jid.js";
+import { NS_DELAY } from "../../../shared/ns.js";
+import { StanzaError } from "../../../shared/xmpp-errors.js";
+import type { ConnState } from "../../core/connection.js";
+import type { SessionContext } from "../../core/context.js";
+import type { HandlerChain } from "../../core/handler-chain.js";
+
+export function registerMessage(chain: HandlerChain): void {
+  chain.message(handleMessage);
+  chain.onInitialPresence.push(deliverOffline);
+}
+
+async function handleMessage(
+  ctx: SessionContext,
+  conn: ConnState,
+  message: Element,
+): Promise<void> {
+  // RFC 6120 §10.3.1: no `to` means the sender's own bare JID.
+  const target = parseJid(message.attrs.to ?? (conn.bareJid as string));
+  if (target.domain !== ctx.domain)
+    throw new StanzaError("remote-server-not-found", "cancel", "no server-to-server here");
+  if (!target.local) {
+    // Addressed to the server itself, which has nothing to say to a message.
+    if (isDroppable(message)) return;
+    throw new StanzaError("service-unavailable");
+  }
+  await routeMessage(ctx, target, message);
+}
+
+function messageType(message: Element): string {
+  return message.attrs.type ?? "normal";
+}
+
+/** Error and headline messages are never answered with an error (RFC 6121 §8.5.2, §8.5.3). */
+function isDroppable(message: Element): boolean {
+  const type = messageType(message);
+  return type === "error" || type === "headline";
+}
+
+/** Routes a stamped message to a local JID; throws the StanzaError the sender should get. */
+export async function routeMessage(
+  ctx: SessionContext,
+  target: Jid,
+  message: Element,
+): Promise<void> {
+  const type = messageType(message);
+  const bare = target.bareString();
+  const resources = await ctx.stores.routes.list(bare);
+  if (target.resource) {
+    const exact = resources.find((r) => r.resource === target.resource);
+    if (exact) return ctx.deliver(exact.connId, message);
+    // §8.5.3.2.1: an offline full JID; chat and normal are treated as sent to the bare JID.
+    if (type === "groupchat") throw new StanzaError("service-unavailable");
+    if (type !== "chat" && type !== "normal") return;
+  }
+  if (type === "error") return; // §8.5.2.1.1: silently ignored
+  if (type === "groupchat") throw new StanzaError("service-unavailable");
+  const available = resources.filter((r) => r.presence !== undefined && r.priority >= 0);
+  if (available.length > 0) {
+    // headline: every non-negative resource; chat and normal: those of the highest priority.
+    const top = Math.max(...available.map((r) => r.priority));
+    const recipients =
+      type === "headline" ? available : available.filter((r) => r.priority === top);
+    await Promise.all(recipients.map((r) => ctx.deliver(r.connId, message)));
+    return;
+  }
+  if (type === "headline") return;
+  if (!(await ctx.stores.accounts.get(bare))) throw new StanzaError("service-unavailable");
+  await storeOffline(ctx, bare, message);
+}
+
+async function storeOffline(ctx: SessionContext, bare: string, message: Element): Promise<void> {
+  const stamped = parse(message.toString());
+  stamped.c("delay", {
+    xmlns: NS_DELAY,
+    from: ctx.domain,
+    stamp: new Date(ctx.now()).toISOString(),
+  });
+  const stored = await ctx.stores.offline.push(
+    bare,
+    stamped.toString(),
+    ctx.config.offlineMaxMessages,
+  );
+  if (!stored) throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
+}
+
+async function deliverOffline(ctx: SessionContext, conn: ConnState): Promise<void> {
+  const stanzas = await ctx.stores.offline.takeAll(conn.bareJid as string);
+  for (const xml of stanzas) ctx.send(conn, xml);
+}

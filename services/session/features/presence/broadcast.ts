@@ -1,0 +1,151 @@
+// RFC 6121 §4.2 (initial presence), §4.4 (presence broadcast) and §4.5 (unavailable presence):
+// a presence with no `to` goes to every contact subscribed to the user (subscription "from" or
+// "both") and to all of the user's own available resources, including the sender (§4.2.2: "an
+// entity is implicitly subscribed to its own presence"). Unavailable presence also goes to the
+// entities that got directed presence (§4.6.2), as does the one sent when a connection ends.
+import type { Element } from "ltx";
+import { parseJid } from "../../../shared/jid.js";
+import { fullJidOf, type ConnState } from "../../core/connection.js";
+import type { SessionContext } from "../../core/context.js";
+import type { HandlerChain } from "../../core/handler-chain.js";
+import {
+  availableResources,
+  deliverToAvailable,
+  presenceElement,
+  readdressed,
+} from "./delivery.js";
+import { deliverPresence } from "./directed.js";
+import { answerProbesOnLogin } from "./probe.js";
+import { hasFrom } from "./subscription-state.js";
+
+/** RFC 6121 §4.7.2.3: an integer in −128..127; anything else counts as 0, the default. */
+export function readPriority(presence: Element): number {
+  const text = presence.getChildText("priority")?.trim() ?? "";
+  if (!/^[+-]?\d+$/.test(text)) return 0;
+  return Math.max(-128, Math.min(127, Number(text)));
+}
+
+/** An available presence with no `to`: initial (§4.2) the first time, else an update (§4.4). */
+export async function broadcastAvailable(
+  ctx: SessionContext,
+  chain: HandlerChain,
+  conn: ConnState,
+  presence: Element,
+): Promise<void> {
+  const initial = !conn.available;
+  const xml = presence.toString();
+  const priority = readPriority(presence);
+  conn.available = true;
+  conn.presence = xml;
+  conn.priority = priority;
+  await ctx.stores.routes.update(conn.bareJid as string, conn.resource as string, conn.connId, {
+    presence: xml,
+    priority,
+  });
+  await broadcast(ctx, conn, presence, true);
+  if (!initial) return;
+  // §4.2.2: the server probes the contacts the user is subscribed to; answered from the
+  // route store (see probe.ts). Then the pending requests (§3.1.3) and other features'
+  // deliveries, such as offline messages.
+  await answerProbesOnLogin(ctx, conn);
+  await deliverPendingRequests(ctx, conn);
+  for (const hook of chain.onInitialPresence) await hook(ctx, conn);
+}
+
+/** §4.5: explicit unavailable presence with no `to`. */
+export async function broadcastUnavailable(
+  ctx: SessionContext,
+  conn: ConnState,
+  presence: Element,
+): Promise<void> {
+  const wasAvailable = conn.available;
+  conn.available = false;
+  conn.presence = undefined;
+  await ctx.stores.routes.update(conn.bareJid as string, conn.resource as string, conn.connId, {
+    presence: undefined,
+  });
+  // §4.5.2 is about an available resource; one that never was has told no contact anything.
+  const covered = wasAvailable ? await broadcast(ctx, conn, presence, true) : new Set<string>();
+  await sendToDirected(ctx, conn, presence, covered);
+}
+
+/**
+ * The disconnect hook: a connection that ends while available has its unavailable presence
+ * broadcast by the server on the client's behalf (§4.5.2), and sent to its directed-presence
+ * recipients (§4.6.2).
+ */
+export async function unavailableOnDisconnect(ctx: SessionContext, conn: ConnState): Promise<void> {
+  const full = fullJidOf(conn);
+  if (!full) return;
+  const user = conn.bareJid as string;
+  const unavailable = presenceElement({ type: "unavailable", from: full });
+  let covered = new Set<string>();
+  if (conn.available) {
+    conn.available = false;
+    conn.presence = undefined;
+    // A resource taken over by a newer, available connection (RFC 6120 §7.7.2.2) stays online
+    // for the contacts: only this connection's directed-presence recipients hear it left.
+    const current = (await ctx.stores.routes.list(user)).find((r) => r.resource === conn.resource);
+    const supplanted =
+      current !== undefined && current.connId !== conn.connId && current.presence !== undefined;
+    await ctx.stores.routes.update(user, conn.resource as string, conn.connId, {
+      presence: undefined,
+    });
+    if (!supplanted) covered = await broadcast(ctx, conn, unavailable, false);
+  }
+  await sendToDirected(ctx, conn, unavailable, covered);
+}
+
+/**
+ * Sends `presence` (stamped, no `to`) to the subscribed contacts' available resources and the
+ * user's other available resources, and to this connection too when `echo`. Returns the bare
+ * JIDs of the contacts it reached, which need no directed-presence copy.
+ */
+async function broadcast(
+  ctx: SessionContext,
+  conn: ConnState,
+  presence: Element,
+  echo: boolean,
+): Promise<Set<string>> {
+  const user = conn.bareJid as string;
+  const roster = await ctx.stores.rosters.get(user);
+  // The user's own JID in the roster adds nothing: its resources are covered below.
+  const contacts = roster.items
+    .filter((item) => hasFrom(item.subscription) && item.jid !== user)
+    .map((item) => item.jid);
+  await Promise.all(
+    contacts.map((contact) =>
+      deliverToAvailable(ctx, contact, readdressed(presence, { to: contact })),
+    ),
+  );
+  const own = await availableResources(ctx, user);
+  await Promise.all(
+    own
+      .filter((r) => r.connId !== conn.connId)
+      .map((r) => ctx.deliver(r.connId, readdressed(presence, { to: `${user}/${r.resource}` }))),
+  );
+  if (echo) ctx.send(conn, readdressed(presence, { to: fullJidOf(conn) }));
+  return new Set(contacts);
+}
+
+/** §4.6.2: unavailable presence to each directed-presence recipient not already reached. */
+async function sendToDirected(
+  ctx: SessionContext,
+  conn: ConnState,
+  unavailable: Element,
+  covered: Set<string>,
+): Promise<void> {
+  const recipients = conn.directed;
+  conn.directed = [];
+  for (const recipient of recipients) {
+    const target = parseJid(recipient);
+    if (covered.has(target.bareString())) continue;
+    await deliverPresence(ctx, target, readdressed(unavailable, { to: recipient }));
+  }
+}
+
+/** §3.1.3: every unanswered subscription request, again, at each initial presence. */
+async function deliverPendingRequests(ctx: SessionContext, conn: ConnState): Promise<void> {
+  const pending = await ctx.stores.rosters.listPendingIn(conn.bareJid as string);
+  for (const request of pending.values()) ctx.send(conn, request);
+}

@@ -1,0 +1,75 @@
+// RFC 6121 §2 (roster management) with roster versioning (RFC 6121 §2.6, XEP-0237): roster get
+// (§2.1.3), which makes the resource an interested one (§2.1.6); roster set to add or update an
+// item (§2.3, §2.4) or to remove one (§2.5). Every change is pushed to all interested
+// resources (push.ts) before the result goes to the requester.
+import type { Element } from "ltx";
+import { NS_ROSTER } from "../../../shared/ns.js";
+import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
+import { StanzaError } from "../../../shared/xmpp-errors.js";
+import type { ConnState } from "../../core/connection.js";
+import type { SessionContext } from "../../core/context.js";
+import type { HandlerChain } from "../../core/handler-chain.js";
+import { endSubscriptionsOfRemoved, hasPendingIn } from "../presence/subscription.js";
+import { pushRosterItem } from "./push.js";
+import { readRosterSet, rosterQuery } from "./roster-xml.js";
+
+export { pushRosterItem } from "./push.js";
+
+export function registerRoster(chain: HandlerChain): void {
+  chain.get(NS_ROSTER, "query", rosterGet);
+  chain.set(NS_ROSTER, "query", rosterSet);
+}
+
+/**
+ * §2.1.3 and §2.6.3: the whole roster with its version, or an empty result when the client's
+ * `ver` is current (the client then learns of later changes through pushes).
+ */
+async function rosterGet(
+  ctx: SessionContext,
+  conn: ConnState,
+  _iq: Element,
+  query: Element,
+): Promise<Element | void> {
+  const user = conn.bareJid as string;
+  // Interested before the roster is read, so no change made in between goes unpushed.
+  conn.interested = true;
+  await ctx.stores.routes.update(user, conn.resource as string, conn.connId, { interested: true });
+  const roster = await ctx.stores.rosters.get(user);
+  if (query.attrs.ver !== undefined && query.attrs.ver === roster.version) return;
+  return rosterQuery(roster.version, roster.items);
+}
+
+/** §2.1.5: one item to add, update or remove; checked as §2.3.3 says (roster-xml.ts). */
+async function rosterSet(
+  ctx: SessionContext,
+  conn: ConnState,
+  _iq: Element,
+  query: Element,
+): Promise<void> {
+  const user = conn.bareJid as string;
+  const request = readRosterSet(query);
+  const existing = await ctx.stores.rosters.getItem(user, request.jid);
+
+  if (request.kind === "remove") {
+    // §2.5.3: removing an item that is not there.
+    if (!existing) throw new StanzaError("item-not-found", "cancel");
+    const pendingIn = await hasPendingIn(ctx, user, request.jid);
+    const version = await ctx.stores.rosters.removeItem(user, request.jid);
+    if (version === undefined) throw new StanzaError("item-not-found", "cancel");
+    await pushRosterItem(ctx, user, { jid: request.jid, subscription: "remove" }, version);
+    // §2.5.2: the subscriptions in both directions end with the item.
+    await endSubscriptionsOfRemoved(ctx, user, existing, pendingIn);
+    return;
+  }
+
+  // §2.3.2, §2.4.2: name and groups come from the client; subscription state stays the
+  // server's (a new item starts at "none").
+  const item: RosterItem = {
+    ...(existing ?? { jid: request.jid, subscription: "none" }),
+    groups: request.groups,
+  };
+  if (request.name === undefined) delete item.name;
+  else item.name = request.name;
+  const version = await ctx.stores.rosters.setItem(user, item);
+  await pushRosterItem(ctx, user, item, version);
+}

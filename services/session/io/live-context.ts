@@ -1,0 +1,132 @@
+// The SessionContext of a running session process: sends go to the owning edge's inbox,
+// deliveries to connections of shards this process owns skip Redis, all others travel as
+// `route` packets. Every write is tracked so that a batch is acknowledged only after its
+// effects are stored (flush).
+import type { Element } from "ltx";
+import { randomBytes } from "node:crypto";
+import type { Bus } from "../../shared/bus/bus.js";
+import type { Config } from "../../shared/config.js";
+import { parseConnId } from "../../shared/conn-id.js";
+import type { Logger } from "../../shared/log.js";
+import { NS_CLIENT } from "../../shared/ns.js";
+import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
+import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "../core/connection.js";
+import type { SessionContext, Stores } from "../core/context.js";
+import type { HandlerChain } from "../core/handler-chain.js";
+import { closeElement, openElement } from "../core/stream.js";
+import type { ConnectionTable } from "./connection-table.js";
+
+const STANZA_NAMES = new Set(["message", "presence", "iq"]);
+
+/**
+ * RFC 7395 §3.3.3: with no stream wrapper, every top-level element carries its namespace;
+ * stanzas built by the server get jabber:client here, once, rather than at every call site.
+ */
+function withClientNamespace(element: Element): Element {
+  if (STANZA_NAMES.has(element.name) && !element.attrs.xmlns) element.attrs.xmlns = NS_CLIENT;
+  return element;
+}
+
+export interface LiveContextDeps {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  stores: Stores;
+  snapshots: SnapshotStore;
+  table: ConnectionTable;
+  chain: HandlerChain;
+  ownedShards: Set<number>;
+  /** Called with a stanza routed to a local connection (same path as a `route` packet). */
+  receiveRoute: (connId: string, stanza: string) => Promise<void>;
+}
+
+export class LiveContext implements SessionContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly stores: Stores;
+  readonly domain: string;
+  private pending: Promise<unknown>[] = [];
+
+  constructor(private readonly deps: LiveContextDeps) {
+    this.config = deps.config;
+    this.log = deps.log;
+    this.stores = deps.stores;
+    this.domain = deps.config.domain;
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  /** Remembers a write; flush() waits for it (and fails if it failed). */
+  track(promise: Promise<unknown>): void {
+    this.pending.push(promise);
+  }
+
+  /** Waits until every write issued so far is stored. */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const pending = this.pending;
+      this.pending = [];
+      await Promise.all(pending);
+    }
+  }
+
+  send(conn: ConnState, element: Element | string): void {
+    const d = typeof element === "string" ? element : withClientNamespace(element).toString();
+    this.log.trace({ connId: conn.connId, out: d }, "send");
+    this.track(this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }));
+  }
+
+  async deliver(connId: string, stanza: Element): Promise<void> {
+    const { shard } = parseConnId(connId);
+    const d = withClientNamespace(stanza).toString();
+    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(connId, d);
+    this.track(this.deps.bus.toShard(shard, { k: "route", c: connId, d }));
+  }
+
+  /** Asks an edge to end a socket the session knows nothing about. */
+  toEdgeClose(edgeId: string, connId: string): Promise<void> {
+    return this.deps.bus.toEdge(edgeId, { k: "close", c: connId });
+  }
+
+  async kick(connId: string, condition: StreamErrorCondition): Promise<void> {
+    const { shard } = parseConnId(connId);
+    this.track(this.deps.bus.toShard(shard, { k: "kick", c: connId, d: condition }));
+  }
+
+  close(conn: ConnState, condition?: StreamErrorCondition, text?: string): void {
+    if (conn.stage === "closed") return;
+    if (!conn.streamId) {
+      // RFC 6120 §4.9.1.1: a stream error needs our stream header first.
+      conn.streamId = randomBytes(12).toString("base64url");
+      this.send(conn, openElement(this, conn));
+    }
+    if (condition) this.send(conn, new StreamError(condition, text).toElement());
+    this.send(conn, closeElement());
+    this.track(this.deps.bus.toEdge(conn.edgeId, { k: "close", c: conn.connId }));
+    this.track(this.endConnection(conn));
+  }
+
+  /**
+   * Forgets a connection: unavailable presence and other disconnect hooks for a bound one,
+   * its route, its snapshot. Used for closes we start and for sockets the edge saw go away.
+   */
+  async endConnection(conn: ConnState): Promise<void> {
+    const wasBound = conn.stage === "bound";
+    conn.stage = "closed";
+    this.deps.table.delete(conn.connId);
+    if (wasBound && conn.bareJid && conn.resource) {
+      for (const hook of this.deps.chain.onDisconnect) {
+        try {
+          await hook(this, conn);
+        } catch (err) {
+          this.log.error({ err, connId: conn.connId }, "disconnect hook failed");
+        }
+      }
+      await this.stores.routes.unbind(conn.bareJid, conn.resource, conn.connId);
+    }
+    await this.deps.snapshots.delete(conn.shard, conn.connId);
+  }
+}

@@ -1,0 +1,104 @@
+// Wires one session process: the handler chain with every feature, the connection table
+// restored from snapshots, the shard inbox consumer and the client pinger.
+import type { Config } from "../shared/config.js";
+import { parseShardRanges } from "../shared/config.js";
+import type { Logger } from "../shared/log.js";
+import type { Backend } from "../shared/wiring.js";
+import type { ConnState } from "./core/connection.js";
+import { HandlerChain } from "./core/handler-chain.js";
+import { registerDisco } from "./features/disco/disco.js";
+import { registerMessage } from "./features/message/message.js";
+import { registerPing } from "./features/ping/ping.js";
+import { registerPresence } from "./features/presence/presence.js";
+import { registerRoster } from "./features/roster/roster.js";
+import { registerSessionIq } from "./features/session-iq/session-iq.js";
+import { registerVersion } from "./features/version/version.js";
+import { runClientPinger } from "./io/client-pinger.js";
+import { ConnectionTable } from "./io/connection-table.js";
+import { LiveContext } from "./io/live-context.js";
+import { PacketProcessor } from "./io/packet-processor.js";
+
+export interface SessionHandle {
+  shards: number[];
+  connections(): number;
+  isServing(): boolean;
+  stop(): Promise<void>;
+}
+
+export function buildHandlerChain(): HandlerChain {
+  const chain = new HandlerChain();
+  registerSessionIq(chain);
+  registerRoster(chain);
+  registerPresence(chain);
+  registerMessage(chain);
+  registerDisco(chain);
+  registerPing(chain);
+  registerVersion(chain);
+  return chain;
+}
+
+export async function startSession(
+  config: Config,
+  backend: Backend,
+  log: Logger,
+  consumerName: string,
+): Promise<SessionHandle> {
+  const shards = parseShardRanges(config.shards, config.shardCount);
+  const chain = buildHandlerChain();
+  const table = new ConnectionTable();
+  // The context delivers to local connections through the processor, which needs the
+  // context: the cycle is closed by late binding.
+  const local: { processor?: PacketProcessor } = {};
+  const ctx: LiveContext = new LiveContext({
+    config,
+    log,
+    bus: backend.bus,
+    stores: backend,
+    snapshots: backend.snapshots,
+    table,
+    chain,
+    ownedShards: new Set(shards),
+    receiveRoute: (connId: string, stanza: string): Promise<void> =>
+      (local.processor as PacketProcessor).receiveRoute(connId, stanza),
+  });
+  const processor: PacketProcessor = new PacketProcessor(ctx, chain, table, backend.snapshots);
+  local.processor = processor;
+
+  // Continue the connections a previous owner of these shards was serving.
+  for (const shard of shards) {
+    for (const [, snapshot] of await backend.snapshots.loadShard(shard)) {
+      table.set(JSON.parse(snapshot) as ConnState);
+    }
+  }
+  if (table.size > 0) log.info({ connections: table.size }, "restored connection snapshots");
+
+  const controller = new AbortController();
+  let serving = true;
+  const consuming = backend.bus
+    .consumeShards(
+      shards,
+      consumerName,
+      (batch) => processor.handleBatch(batch),
+      controller.signal,
+    )
+    .catch((err) => {
+      serving = false;
+      log.fatal({ err }, "shard consumer stopped");
+    });
+  const pinging = runClientPinger(ctx, table, controller.signal);
+  log.info(
+    { shards: config.shards || `0-${config.shardCount - 1}`, consumer: consumerName },
+    "session serving",
+  );
+
+  return {
+    shards,
+    connections: () => table.size,
+    isServing: () => serving && !controller.signal.aborted,
+    async stop() {
+      controller.abort();
+      await Promise.all([consuming, pinging]);
+      await ctx.flush().catch((err) => log.error({ err }, "writes at shutdown failed"));
+    },
+  };
+}

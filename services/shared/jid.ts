@@ -1,0 +1,116 @@
+// RFC 7622 §3 (JID format and parts), implemented pragmatically rather than with full PRECIS:
+// the localpart gets NFC plus lowercasing, a simplification of the UsernameCaseMapped profile
+// (§3.3) that skips width mapping and the bidi rule; the resourcepart gets NFC only, roughly the
+// OpaqueString profile (§3.4); the domainpart is lowercased with no IDNA processing (§3.2).
+import { StanzaError } from "./xmpp-errors.js";
+
+/** RFC 7622 §3.1: each part is at most 1023 octets once prepared. */
+const MAX_PART_BYTES = 1023;
+// Unicode Cc (C0, DEL, C1): RFC 7622 rules them out of every part.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// RFC 7622 §3.3.1 forbids these in the localpart; PRECIS IdentifierClass also forbids spaces.
+const LOCAL_FORBIDDEN = /["&'/:<>@\s]/u;
+const DOMAIN_FORBIDDEN = /["&'/<>@\\\s]/u;
+
+function malformed(text: string): StanzaError {
+  return new StanzaError("jid-malformed", undefined, text);
+}
+
+function checkLength(part: string, name: string): void {
+  if (Buffer.byteLength(part, "utf8") > MAX_PART_BYTES) {
+    throw malformed(`${name} exceeds ${MAX_PART_BYTES} bytes`);
+  }
+}
+
+function prepareLocal(local: string): string {
+  const prepared = local.toLowerCase().normalize("NFC");
+  if (CONTROL.test(prepared) || LOCAL_FORBIDDEN.test(prepared)) {
+    throw malformed("forbidden character in localpart");
+  }
+  checkLength(prepared, "localpart");
+  return prepared;
+}
+
+function prepareDomain(domain: string): string {
+  // RFC 7622 §3.2: a trailing label separator is stripped before comparison.
+  const prepared = domain.toLowerCase().normalize("NFC").replace(/\.$/, "");
+  if (prepared === "") throw malformed("empty domainpart");
+  if (
+    CONTROL.test(prepared) ||
+    DOMAIN_FORBIDDEN.test(prepared) ||
+    prepared.split(".").includes("")
+  ) {
+    throw malformed("malformed domainpart");
+  }
+  checkLength(prepared, "domainpart");
+  return prepared;
+}
+
+function prepareResource(resource: string): string {
+  const prepared = resource.normalize("NFC");
+  if (CONTROL.test(prepared)) throw malformed("control character in resourcepart");
+  checkLength(prepared, "resourcepart");
+  return prepared;
+}
+
+/** A normalized JID; an empty local or resource means the part is absent. Immutable. */
+export class Jid {
+  readonly local: string;
+  readonly domain: string;
+  readonly resource: string;
+
+  /** Validates and normalizes each part; throws StanzaError("jid-malformed"). */
+  constructor(local: string, domain: string, resource = "") {
+    this.local = local === "" ? "" : prepareLocal(local);
+    this.domain = prepareDomain(domain);
+    this.resource = resource === "" ? "" : prepareResource(resource);
+  }
+
+  bare(): Jid {
+    return this.resource === "" ? this : new Jid(this.local, this.domain);
+  }
+
+  bareString(): string {
+    return this.local === "" ? this.domain : `${this.local}@${this.domain}`;
+  }
+
+  toString(): string {
+    return this.resource === "" ? this.bareString() : `${this.bareString()}/${this.resource}`;
+  }
+
+  equals(other: Jid): boolean {
+    return (
+      this.local === other.local && this.domain === other.domain && this.resource === other.resource
+    );
+  }
+}
+
+/**
+ * RFC 7622 §3.1: the resource runs from the first "/" (so it may itself hold "@" and "/"), and
+ * the localpart ends at the first "@" before that. Throws StanzaError("jid-malformed").
+ */
+export function parseJid(s: string): Jid {
+  if (CONTROL.test(s)) throw malformed("control character in JID");
+  const slash = s.indexOf("/");
+  const head = slash === -1 ? s : s.slice(0, slash);
+  const resource = slash === -1 ? undefined : s.slice(slash + 1);
+  if (resource === "") throw malformed("empty resourcepart after '/'");
+  const at = head.indexOf("@");
+  const local = at === -1 ? "" : head.slice(0, at);
+  if (at !== -1 && local === "") throw malformed("empty localpart before '@'");
+  return new Jid(local, head.slice(at + 1), resource);
+}
+
+/** True if `s` parses as a JID without a resourcepart. */
+export function isBareJid(s: string): boolean {
+  try {
+    return parseJid(s).resource === "";
+  } catch {
+    return false;
+  }
+}
+
+/** Builds a JID from parts, normalizing and validating each one like parseJid. */
+export function jid(local: string, domain: string, resource?: string): Jid {
+  return new Jid(local, domain, resource);
+}

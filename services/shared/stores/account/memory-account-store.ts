@@ -1,0 +1,28 @@
+// AccountStore in process memory, for tests and single-process demo mode.
+import { jsonCopy } from "../json-copy.js";
+import type { Account, AccountStore } from "./account-store.js";
+
+export class MemoryAccountStore implements AccountStore {
+  private readonly accounts = new Map<string, Account>();
+
+  async get(bareJid: string): Promise<Account | undefined> {
+    const account = this.accounts.get(bareJid);
+    return account && jsonCopy(account);
+  }
+
+  async create(bareJid: string, account: Account): Promise<boolean> {
+    if (this.accounts.has(bareJid)) return false;
+    this.accounts.set(bareJid, jsonCopy(account));
+    return true;
+  }
+
+  async update(bareJid: string, account: Account): Promise<boolean> {
+    if (!this.accounts.has(bareJid)) return false;
+    this.accounts.set(bareJid, jsonCopy(account));
+    return true;
+  }
+
+  async delete(bareJid: string): Promise<boolean> {
+    return this.accounts.delete(bareJid);
+  }
+}

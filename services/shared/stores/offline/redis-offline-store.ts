@@ -1,0 +1,36 @@
+// OfflineStore in Redis: keys.offline is a list, oldest stanza at the head. Push is a Lua
+// script (length check and append together); takeAll is LRANGE+DEL in one transaction.
+import type { Redis } from "../../redis/client.js";
+import type { Keys } from "../../redis/keys.js";
+import { execAll } from "../../redis/multi.js";
+import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
+import type { OfflineStore } from "./offline-store.js";
+
+export class RedisOfflineStore implements OfflineStore {
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.scripts = scriptCommands(redis);
+  }
+
+  async push(user: string, stanza: string, max: number): Promise<boolean> {
+    return (await this.scripts.mpOfflinePush(this.keys.offline(user), max, stanza)) === 1;
+  }
+
+  async takeAll(user: string): Promise<string[]> {
+    const key = this.keys.offline(user);
+    const [stanzas] = await execAll(this.redis.multi().lrange(key, 0, -1).del(key));
+    return stanzas as string[];
+  }
+
+  async count(user: string): Promise<number> {
+    return this.redis.llen(this.keys.offline(user));
+  }
+
+  async deleteUser(user: string): Promise<void> {
+    await this.redis.del(this.keys.offline(user));
+  }
+}

@@ -1,0 +1,24 @@
+// SnapshotStore in process memory, for tests and single-process demo mode.
+import type { SnapshotStore } from "./snapshot-store.js";
+
+export class MemorySnapshotStore implements SnapshotStore {
+  /** shard → connId → snapshot */
+  private readonly shards = new Map<number, Map<string, string>>();
+
+  async save(shard: number, connId: string, snapshot: string): Promise<void> {
+    let snapshots = this.shards.get(shard);
+    if (!snapshots) {
+      snapshots = new Map();
+      this.shards.set(shard, snapshots);
+    }
+    snapshots.set(connId, snapshot);
+  }
+
+  async delete(shard: number, connId: string): Promise<void> {
+    this.shards.get(shard)?.delete(connId);
+  }
+
+  async loadShard(shard: number): Promise<Map<string, string>> {
+    return new Map(this.shards.get(shard));
+  }
+}

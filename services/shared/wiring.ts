@@ -1,0 +1,81 @@
+// The one place that picks implementations from configuration: Redis when a URL is set,
+// in-process otherwise (all-in-one). No other module checks which driver is in use.
+import type { Bus } from "./bus/bus.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { RedisBus } from "./bus/redis-bus.js";
+import type { Config } from "./config.js";
+import type { Logger } from "./log.js";
+import { createRedis, type Redis } from "./redis/client.js";
+import { redisKeys } from "./redis/keys.js";
+import type { AccountStore } from "./stores/account/account-store.js";
+import { MemoryAccountStore } from "./stores/account/memory-account-store.js";
+import { RedisAccountStore } from "./stores/account/redis-account-store.js";
+import { MemoryOfflineStore } from "./stores/offline/memory-offline-store.js";
+import type { OfflineStore } from "./stores/offline/offline-store.js";
+import { RedisOfflineStore } from "./stores/offline/redis-offline-store.js";
+import { MemoryRosterStore } from "./stores/roster/memory-roster-store.js";
+import { RedisRosterStore } from "./stores/roster/redis-roster-store.js";
+import type { RosterStore } from "./stores/roster/roster-store.js";
+import { MemoryRouteStore } from "./stores/route/memory-route-store.js";
+import { RedisRouteStore } from "./stores/route/redis-route-store.js";
+import type { RouteStore } from "./stores/route/route-store.js";
+import { MemorySnapshotStore } from "./stores/snapshot/memory-snapshot-store.js";
+import { RedisSnapshotStore } from "./stores/snapshot/redis-snapshot-store.js";
+import type { SnapshotStore } from "./stores/snapshot/snapshot-store.js";
+
+export interface Backend {
+  kind: "redis" | "memory";
+  bus: Bus;
+  accounts: AccountStore;
+  rosters: RosterStore;
+  routes: RouteStore;
+  offline: OfflineStore;
+  snapshots: SnapshotStore;
+  /** True while the backing store is reachable. */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+export function createBackend(config: Config, log: Logger): Backend {
+  if (config.redis) return createRedisBackend(config, log);
+  const bus = new MemoryBus({ readCount: config.inboxReadCount });
+  return {
+    kind: "memory",
+    bus,
+    accounts: new MemoryAccountStore(),
+    rosters: new MemoryRosterStore(),
+    routes: new MemoryRouteStore(),
+    offline: new MemoryOfflineStore(),
+    snapshots: new MemorySnapshotStore(),
+    isReady: () => true,
+    close: () => bus.close(),
+  };
+}
+
+function createRedisBackend(config: Config, log: Logger): Backend {
+  const keys = redisKeys();
+  const redis: Redis = createRedis(config.redis, "megaphone-stores");
+  redis.on("error", (err) => log.warn({ err }, "redis store connection error"));
+  const bus = new RedisBus({
+    url: config.redis,
+    keys,
+    log,
+    readCount: config.inboxReadCount,
+    blockMs: config.inboxBlockMs,
+    trimIntervalMs: config.trimIntervalMs,
+  });
+  return {
+    kind: "redis",
+    bus,
+    accounts: new RedisAccountStore(redis, keys),
+    rosters: new RedisRosterStore(redis, keys),
+    routes: new RedisRouteStore(redis, keys),
+    offline: new RedisOfflineStore(redis, keys),
+    snapshots: new RedisSnapshotStore(redis, keys),
+    isReady: () => redis.status === "ready" && bus.isReady(),
+    async close() {
+      await bus.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

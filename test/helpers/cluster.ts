@@ -1,0 +1,166 @@
+// Runs the real mesh for end-to-end tests: a private redis-server, edges and sessions as
+// separate `megaphone` processes (the same binary users run), and accounts created through
+// `megaphone user add`.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { freePort, startRedis, type RedisServer } from "./redis-server.js";
+
+const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
+const run = promisify(execFile);
+
+export interface ServiceProcess {
+  name: string;
+  process: ChildProcess;
+  /** The last lines it printed (for failure messages). */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface EdgeProcess extends ServiceProcess {
+  port: number;
+  url: string;
+}
+
+export interface SessionProcess extends ServiceProcess {
+  httpPort: number;
+}
+
+export function spawnService(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): ServiceProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: {
+      ...process.env,
+      MEGAPHONE_LOG_LEVEL: process.env.MEGAPHONE_TEST_LOG_LEVEL ?? "warn",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const keep = (b: Buffer) => {
+    lines.push(...b.toString().split("\n").filter(Boolean));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return {
+    name,
+    process: child,
+    output: () => lines.join("\n"),
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) =>
+        child.once("exit", (code) => resolve(code)),
+      );
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls an HTTP URL until it answers 200 (bounded), failing with the process's output. */
+export async function waitForHttp(
+  url: string,
+  service: ServiceProcess,
+  timeoutMs = 15000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (service.process.exitCode !== null)
+      throw new Error(`${service.name} exited (${service.process.exitCode}):\n${service.output()}`);
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${service.name} not ready at ${url}:\n${service.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface MeshOptions {
+  shardCount?: number;
+  /** Extra settings for every process, as MEGAPHONE_* variables. */
+  env?: Record<string, string>;
+}
+
+export class Mesh {
+  readonly services: ServiceProcess[] = [];
+  readonly domain = "localhost";
+  private constructor(
+    readonly redis: RedisServer,
+    private readonly options: MeshOptions,
+  ) {}
+
+  static async start(options: MeshOptions = {}): Promise<Mesh> {
+    return new Mesh(await startRedis(), options);
+  }
+
+  private env(): Record<string, string> {
+    return {
+      MEGAPHONE_REDIS: this.redis.url,
+      MEGAPHONE_DOMAIN: this.domain,
+      MEGAPHONE_SHARD_COUNT: String(this.options.shardCount ?? 8),
+      MEGAPHONE_SCRAM_ITERATIONS: "4096",
+      ...this.options.env,
+    };
+  }
+
+  /** An edge that assigns new connections to `shards` (ranges), so tests choose the session. */
+  async edge(id: string, shards: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
+    const port = await freePort();
+    const service = spawnService(
+      `edge ${id}`,
+      ["edge", "--id", id, "--port", String(port), "--host", "127.0.0.1", "--shards", shards],
+      {
+        ...this.env(),
+        ...env,
+      },
+    );
+    this.services.push(service);
+    await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
+    return { ...service, port, url: `ws://127.0.0.1:${port}/xmpp-websocket` };
+  }
+
+  async session(
+    id: string,
+    shards: string,
+    env: Record<string, string> = {},
+  ): Promise<SessionProcess> {
+    const httpPort = await freePort();
+    const service = spawnService(
+      `session ${id}`,
+      [
+        "session",
+        "--id",
+        id,
+        "--shards",
+        shards,
+        "--http-port",
+        String(httpPort),
+        "--host",
+        "127.0.0.1",
+      ],
+      { ...this.env(), ...env },
+    );
+    this.services.push(service);
+    await waitForHttp(`http://127.0.0.1:${httpPort}/readyz`, service);
+    return { ...service, httpPort };
+  }
+
+  async addUser(jid: string, password: string): Promise<void> {
+    await run(process.execPath, [CLI, "user", "add", jid, "--password", password], {
+      env: { ...process.env, ...this.env() },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
+    await this.redis.stop();
+  }
+}

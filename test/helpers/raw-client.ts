@@ -1,0 +1,134 @@
+// A raw RFC 7395 WebSocket client for tests that must send what no XMPP library would:
+// malformed XML, binary frames, wrong subprotocols, stanzas out of order.
+import WebSocket from "ws";
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+export class RawClient {
+  readonly frames: string[] = [];
+  readonly closed: Promise<Closed>;
+  private waiters: { match: (f: string) => boolean; resolve: (f: string) => void }[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) =>
+      ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    ws.on("message", (data, isBinary) => {
+      const frame = isBinary ? `<binary ${String(data)}>` : data.toString();
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(frame)) return true;
+        w.resolve(frame);
+        return false;
+      });
+    });
+    ws.on("error", () => undefined);
+  }
+
+  /** Resolves once the upgrade succeeded; rejects with the HTTP status when it was refused. */
+  static connect(
+    url: string,
+    protocols: string[] = ["xmpp"],
+    headers: Record<string, string> = {},
+  ): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, protocols, { headers });
+      ws.once("open", () => resolve(new RawClient(ws)));
+      ws.once("unexpected-response", (_req, res) => {
+        reject(
+          Object.assign(new Error(`upgrade refused: ${res.statusCode}`), {
+            status: res.statusCode,
+          }),
+        );
+        ws.terminate();
+      });
+      ws.once("error", (err) => reject(err));
+    });
+  }
+
+  send(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary });
+  }
+
+  waitFrame(
+    match: (frame: string) => boolean,
+    what = "a frame",
+    timeoutMs = 5000,
+  ): Promise<string> {
+    const seen = this.frames.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no ${what} within ${timeoutMs} ms; got:\n${this.frames.join("\n")}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Waits for the socket to close, failing after `timeoutMs`. */
+  async waitClosed(timeoutMs = 5000): Promise<Closed> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`socket still open after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  open(domain = "localhost"): void {
+    this.send(`<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="${domain}" version="1.0"/>`);
+  }
+
+  /** Logs in with PLAIN and binds `resource`; returns the bound JID. */
+  async login(username: string, password: string, resource = "raw"): Promise<string> {
+    this.open();
+    await this.waitFrame(
+      (f) => f.includes("<stream:features") && f.includes("mechanisms"),
+      "SASL features",
+    );
+    const auth = Buffer.from(`\0${username}\0${password}`).toString("base64");
+    this.send(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${auth}</auth>`);
+    await this.waitFrame((f) => f.startsWith("<success"), "SASL success");
+    this.frames.length = 0;
+    this.open();
+    await this.waitFrame(
+      (f) => f.includes("<stream:features") && f.includes("bind"),
+      "bind feature",
+    );
+    this.send(
+      `<iq xmlns="jabber:client" type="set" id="bind1"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
+    );
+    const bound = await this.waitFrame((f) => f.includes('id="bind1"'), "bind result");
+    const jid = /<jid>([^<]+)<\/jid>/.exec(bound)?.[1];
+    if (!jid) throw new Error(`bind failed: ${bound}`);
+    return jid;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+export const isStreamError = (condition: string) => (frame: string) =>
+  frame.includes("<stream:error") && frame.includes(`<${condition} `);
