@@ -1,0 +1,112 @@
+// bench:hop — K pairs of real XMPP clients exchange M messages each through the real mesh
+// (Redis, 2 edges, 2 session processes). Sender i sits on edge 1 / session 1, receiver i on
+// edge 2 / session 2, so every message crosses both tiers and Redis twice. Each pair keeps at
+// most W messages in flight (closed loop): the figure is capacity at bounded latency, not the
+// collapse of an open-loop overload. Prints messages/s and p50/p99/max delivery latency.
+//
+//   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10]
+import { performance } from "node:perf_hooks";
+import { cpus } from "node:os";
+import { createAccount } from "../services/session/core/scram.js";
+import { RedisAccountStore } from "../services/shared/stores/account/redis-account-store.js";
+import { redisKeys } from "../services/shared/redis/keys.js";
+import { Mesh } from "../test/helpers/cluster.js";
+import { connect } from "../test/helpers/redis-server.js";
+import { TestUser, xml } from "../test/helpers/xmpp-client.js";
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+  return value;
+}
+
+const PAIRS = option("pairs", 50);
+const MESSAGES = option("messages", 200);
+const WINDOW = option("window", 10);
+const DEADLINE_MS = option("deadline-ms", 180000);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function main(): Promise<void> {
+  const mesh = await Mesh.start({ shardCount: 64, env: { MEGAPHONE_LOG_LEVEL: "error" } });
+  const stopAll = setTimeout(() => {
+    console.error(`bench did not finish within ${DEADLINE_MS} ms`);
+    mesh.stop().finally(() => process.exit(1));
+  }, DEADLINE_MS);
+  const users: TestUser[] = [];
+  try {
+    await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
+    const [edge1, edge2] = await Promise.all([mesh.edge("e1", "0-31"), mesh.edge("e2", "32-63")]);
+
+    const redis = connect(mesh.redis.url);
+    const accounts = new RedisAccountStore(redis, redisKeys());
+    for (let i = 0; i < PAIRS; i++) {
+      await accounts.create(`a${i}@localhost`, createAccount("pw", 4096));
+      await accounts.create(`b${i}@localhost`, createAccount("pw", 4096));
+    }
+    redis.disconnect();
+
+    const senders: TestUser[] = [];
+    const receivers: TestUser[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      senders.push(await TestUser.connect({ service: edge1.url, username: `a${i}`, password: "pw" }));
+      receivers.push(await TestUser.connect({ service: edge2.url, username: `b${i}`, password: "pw" }));
+    }
+    users.push(...senders, ...receivers);
+    await Promise.all(receivers.map((r) => r.send(xml("presence"))));
+    await Promise.all(receivers.map((r) => r.ping()));
+
+    const latencies: number[] = [];
+    const started = performance.now();
+    await Promise.all(
+      senders.map(async (sender, i) => {
+        const receiver = receivers[i];
+        let sent = 0;
+        let received = 0;
+        await new Promise<void>((resolve) => {
+          const sendOne = () => {
+            const at = performance.now();
+            sent++;
+            sender.send(xml("message", { to: `b${i}@localhost`, type: "chat" }, xml("body", {}, String(at))));
+          };
+          receiver.xmpp.on("stanza", (el) => {
+            if (!el.is("message")) return;
+            latencies.push(performance.now() - Number(el.getChildText("body")));
+            received++;
+            if (received === MESSAGES) resolve();
+            else if (sent < MESSAGES) sendOne();
+          });
+          for (let w = 0; w < Math.min(WINDOW, MESSAGES); w++) sendOne();
+        });
+      }),
+    );
+    const elapsedMs = performance.now() - started;
+    latencies.sort((a, b) => a - b);
+    const total = PAIRS * MESSAGES;
+    console.log(`\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`);
+    console.log(`| pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`);
+    console.log(`|---|---|---|---|---|---|---|---|---|`);
+    console.log(
+      `| ${PAIRS} | ${MESSAGES} | ${WINDOW} | ${total} | ${(elapsedMs / 1000).toFixed(2)} | ${Math.round(
+        (total / elapsedMs) * 1000,
+      )} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${latencies[
+        latencies.length - 1
+      ].toFixed(1)} |`,
+    );
+  } finally {
+    await Promise.all(users.map((u) => u.stop()));
+    await mesh.stop();
+    clearTimeout(stopAll);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
