@@ -4,7 +4,7 @@
 import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
 import type { Bus } from "../shared/bus/bus.js";
-import type { Config } from "../shared/config.js";
+import { parseShardRanges, type Config } from "../shared/config.js";
 import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import { defaultEdgeId } from "./edge-id.js";
@@ -98,7 +98,7 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
     WEBSOCKET_PATH,
     socketBehavior({
       edgeId,
-      limits: config,
+      limits: { ...config, assignableShards: parseShardRanges(config.shards, config.shardCount) },
       registry,
       publisher,
       metrics,

@@ -75,12 +75,7 @@ export async function startSession(
   const controller = new AbortController();
   let serving = true;
   const consuming = backend.bus
-    .consumeShards(
-      shards,
-      consumerName,
-      (batch) => processor.handleBatch(batch),
-      controller.signal,
-    )
+    .consumeShards(shards, consumerName, (batch) => processor.handleBatch(batch), controller.signal)
     .catch((err) => {
       serving = false;
       log.fatal({ err }, "shard consumer stopped");

@@ -16,7 +16,7 @@ export interface Config {
   id: string;
   /** Number of virtual shards S, a power of two shared by every process of a deployment. */
   shardCount: number;
-  /** Shards this session process owns, as ranges ("0-7,12"); empty means all. */
+  /** Session: the shards it owns; edge: the shards it assigns new connections to. Ranges ("0-7,12"); empty means all. */
   shards: string;
   /** Port of the session's health and metrics endpoint. */
   httpPort: number;
@@ -105,7 +105,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   shards: {
     kind: "string",
     default: "",
-    help: "shards owned by this session process, as ranges (0-7,12); empty = all",
+    help: "session: shards it owns; edge: shards it assigns new connections to; ranges (0-7,12); empty = all",
   },
   httpPort: {
     kind: "int",

@@ -15,7 +15,8 @@ import type { ShardPublisher } from "./publisher.js";
 import { handleUpgrade, type UpgradeDeps } from "./upgrade.js";
 
 export interface SocketLimits {
-  shardCount: number;
+  /** Shards new connections are spread over, uniformly (all shards unless --shards narrows it). */
+  assignableShards: readonly number[];
   maxStanzaBytes: number;
   inboundBytesPerSecond: number;
   inboundBurstBytes: number;
@@ -92,7 +93,7 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
 
 function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   const { edgeId, limits, registry } = deps;
-  const shard = randomInt(limits.shardCount);
+  const shard = limits.assignableShards[randomInt(limits.assignableShards.length)];
   const now = deps.now();
   const conn: Connection = {
     id: makeConnId(edgeId, shard, registry.nextSerial()),
