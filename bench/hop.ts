@@ -17,7 +17,8 @@ import { TestUser, xml } from "../test/helpers/xmpp-client.js";
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`--${name} must be a positive integer`);
   return value;
 }
 
@@ -52,8 +53,12 @@ async function main(): Promise<void> {
     const senders: TestUser[] = [];
     const receivers: TestUser[] = [];
     for (let i = 0; i < PAIRS; i++) {
-      senders.push(await TestUser.connect({ service: edge1.url, username: `a${i}`, password: "pw" }));
-      receivers.push(await TestUser.connect({ service: edge2.url, username: `b${i}`, password: "pw" }));
+      senders.push(
+        await TestUser.connect({ service: edge1.url, username: `a${i}`, password: "pw" }),
+      );
+      receivers.push(
+        await TestUser.connect({ service: edge2.url, username: `b${i}`, password: "pw" }),
+      );
     }
     users.push(...senders, ...receivers);
     await Promise.all(receivers.map((r) => r.send(xml("presence"))));
@@ -70,7 +75,9 @@ async function main(): Promise<void> {
           const sendOne = () => {
             const at = performance.now();
             sent++;
-            sender.send(xml("message", { to: `b${i}@localhost`, type: "chat" }, xml("body", {}, String(at))));
+            sender.send(
+              xml("message", { to: `b${i}@localhost`, type: "chat" }, xml("body", {}, String(at))),
+            );
           };
           receiver.xmpp.on("stanza", (el) => {
             if (!el.is("message")) return;
@@ -86,8 +93,12 @@ async function main(): Promise<void> {
     const elapsedMs = performance.now() - started;
     latencies.sort((a, b) => a - b);
     const total = PAIRS * MESSAGES;
-    console.log(`\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`);
-    console.log(`| pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`);
+    console.log(
+      `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`,
+    );
+    console.log(
+      `| pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`,
+    );
     console.log(`|---|---|---|---|---|---|---|---|---|`);
     console.log(
       `| ${PAIRS} | ${MESSAGES} | ${WINDOW} | ${total} | ${(elapsedMs / 1000).toFixed(2)} | ${Math.round(

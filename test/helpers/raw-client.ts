@@ -121,6 +121,17 @@ export class RawClient {
     return jid;
   }
 
+  /** Answers the server's XEP-0199 pings from now on, like a live client would. */
+  answerPings(): void {
+    this.ws.on("message", (data, isBinary) => {
+      const frame = isBinary ? "" : data.toString();
+      const id = /^<iq [^>]*type="get"[^>]*><ping xmlns="urn:xmpp:ping"\/>/.test(frame)
+        ? /id="([^"]+)"/.exec(frame)?.[1]
+        : undefined;
+      if (id) this.send(`<iq xmlns="jabber:client" type="result" id="${id}" to="localhost"/>`);
+    });
+  }
+
   close(): void {
     this.ws.close();
   }

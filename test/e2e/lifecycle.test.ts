@@ -1,0 +1,96 @@
+// Liveness and shutdown through the real mesh: server-to-client pings (XEP-0199) and an edge
+// draining on SIGTERM.
+import assert from "node:assert/strict";
+import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { RawClient, isStreamError } from "../helpers/raw-client.js";
+import { TestUser, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
+
+const isServerPing = (el: {
+  is(name: string): boolean;
+  attrs: Record<string, string>;
+  getChild(n: string, ns?: string): unknown;
+}) =>
+  el.is("iq") &&
+  el.attrs.type === "get" &&
+  el.attrs.from === "localhost" &&
+  !!el.getChild("ping", "urn:xmpp:ping");
+
+describe("e2e: liveness and shutdown", function () {
+  this.timeout(30000);
+  let mesh: Mesh;
+  let edge: EdgeProcess;
+
+  before(async function () {
+    this.timeout(60000);
+    mesh = await Mesh.start({
+      shardCount: 4,
+      env: { MEGAPHONE_CLIENT_PING_INTERVAL_MS: "500", MEGAPHONE_CLIENT_PING_TIMEOUT_MS: "400" },
+    });
+    await mesh.session("s1", "");
+    edge = await mesh.edge("e1", "");
+    for (const name of ["alice", "bob", "quiet"])
+      await mesh.addUser(`${name}@localhost`, `${name}-pw`);
+  });
+
+  after(async () => mesh?.stop());
+
+  it("pings a silent client, keeps one that answers and drops one that does not", async () => {
+    const alice = await TestUser.connect({
+      service: edge.url,
+      username: "alice",
+      password: "alice-pw",
+    });
+    const quiet = await RawClient.connect(edge.url);
+    await quiet.login("quiet", "quiet-pw");
+    try {
+      // @xmpp/client answers pings by itself; two in a row prove the first answer was taken.
+      await alice.waitFor(isServerPing, "a first server ping");
+      await alice.waitFor(isServerPing, "a second server ping");
+      assert.equal((await alice.ping()).attrs.type, "result");
+
+      await quiet.waitFrame((f) => f.includes("urn:xmpp:ping"), "a server ping");
+      await quiet.waitFrame(isStreamError("connection-timeout"), "connection-timeout");
+      await quiet.waitClosed();
+      assert.equal((await alice.ping()).attrs.type, "result");
+    } finally {
+      await alice.stop();
+      quiet.terminate();
+    }
+  });
+
+  it("drains an edge on SIGTERM: system-shutdown to its clients, unavailable to contacts, exit 0", async () => {
+    const edge2 = await mesh.edge("e2", "");
+    const alice = await TestUser.connect({
+      service: edge.url,
+      username: "alice",
+      password: "alice-pw",
+    });
+    const bob = await RawClient.connect(edge2.url);
+    await bob.login("bob", "bob-pw");
+    bob.answerPings();
+    bob.send("<presence xmlns='jabber:client'/>");
+    try {
+      // A subscription so that bob's going away is broadcast to alice; answers to a request
+      // reach interested resources (RFC 6121 §3.1.5), so alice fetches her roster first.
+      await alice.xmpp.iqCaller.get(xml("query", { xmlns: "jabber:iq:roster" }));
+      await alice.send(xml("presence", { to: "bob@localhost", type: "subscribe" }));
+      await bob.waitFrame((f) => f.includes('type="subscribe"'), "alice's request");
+      bob.send('<presence xmlns="jabber:client" to="alice@localhost" type="subscribed"/>');
+      await alice.waitFor(isPresenceFrom("bob@localhost", "subscribed"), "bob's approval");
+      await alice.send(xml("presence"));
+      await alice.waitFor(isPresenceFrom("bob@localhost", undefined), "bob's presence");
+
+      const started = Date.now();
+      const code = await edge2.stop("SIGTERM");
+      assert.equal(code, 0);
+      assert.ok(Date.now() - started < 20000, "exits within the grace period");
+      await bob.waitFrame(isStreamError("system-shutdown"), "system-shutdown");
+      const closed = await bob.waitClosed();
+      assert.equal(closed.code, 1001);
+      await alice.waitFor(isPresenceFrom("bob@localhost", "unavailable"), "bob's unavailable");
+    } finally {
+      await alice.stop();
+      bob.terminate();
+    }
+  });
+});
