@@ -27,6 +27,14 @@ const MESSAGES = option("messages", 200);
 const WINDOW = option("window", 10);
 const DEADLINE_MS = option("deadline-ms", 180000);
 
+/** Calls per command since the server started (INFO commandstats). */
+async function commandStats(redis: ReturnType<typeof connect>): Promise<Map<string, number>> {
+  const info = await redis.info("commandstats");
+  const stats = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) stats.set(m[1], Number(m[2]));
+  return stats;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -48,7 +56,6 @@ async function main(): Promise<void> {
       await accounts.create(`a${i}@localhost`, createAccount("pw", 4096));
       await accounts.create(`b${i}@localhost`, createAccount("pw", 4096));
     }
-    redis.disconnect();
 
     const senders: TestUser[] = [];
     const receivers: TestUser[] = [];
@@ -64,6 +71,7 @@ async function main(): Promise<void> {
     await Promise.all(receivers.map((r) => r.send(xml("presence"))));
     await Promise.all(receivers.map((r) => r.ping()));
 
+    const statsBefore = await commandStats(redis);
     const latencies: number[] = [];
     const started = performance.now();
     await Promise.all(
@@ -91,6 +99,8 @@ async function main(): Promise<void> {
       }),
     );
     const elapsedMs = performance.now() - started;
+    const statsAfter = await commandStats(redis);
+    redis.disconnect();
     latencies.sort((a, b) => a - b);
     const total = PAIRS * MESSAGES;
     console.log(
@@ -106,6 +116,14 @@ async function main(): Promise<void> {
       )} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${latencies[
         latencies.length - 1
       ].toFixed(1)} |`,
+    );
+    const perMessage = [...statsAfter]
+      .map(([cmd, calls]) => [cmd, (calls - (statsBefore.get(cmd) ?? 0)) / total] as const)
+      .filter(([, n]) => n >= 0.01)
+      .sort((a, b) => b[1] - a[1]);
+    console.log(
+      `\nRedis commands per message (INFO commandstats; includes pings, snapshots, acks): ` +
+        perMessage.map(([cmd, n]) => `${cmd} ${n.toFixed(2)}`).join(", "),
     );
   } finally {
     await Promise.all(users.map((u) => u.stop()));
