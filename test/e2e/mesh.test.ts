@@ -3,6 +3,7 @@
 // session 1's shards; Bob to edge 2 / session 2, so everything between them crosses Redis.
 import assert from "node:assert/strict";
 import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { RawClient, isStreamError } from "../helpers/raw-client.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
@@ -231,5 +232,20 @@ describe("e2e: two users across 2 edges and 2 sessions", function () {
       erin.xmpp.iqCaller.get(xml("query", { xmlns: "urn:example:nothing" })),
       (err: Error & { condition?: string }) => err.condition === "service-unavailable",
     );
+  });
+
+  it("replaces a session that binds the same resource elsewhere with a conflict stream error", async () => {
+    const first = await RawClient.connect(edge1.url);
+    await first.login("frank", "frank-pw", "desk");
+    const second = await login(edge2, "frank", { resource: "desk" });
+    assert.equal(second.jid, "frank@localhost/desk");
+    await first.waitFrame(isStreamError("conflict"), "conflict");
+    await first.waitClosed();
+    // Messages to the full JID now reach the new session.
+    const alice = await login(edge1, "alice");
+    await alice.send(
+      xml("message", { to: "frank@localhost/desk", type: "chat" }, xml("body", {}, "new desk")),
+    );
+    await second.waitFor(isMessageFrom("alice@localhost", "new desk"), "the message");
   });
 });
