@@ -2,7 +2,6 @@
 // within shutdownGraceMs and exits.
 import type { Config } from "../shared/config.js";
 import type { Logger } from "../shared/log.js";
-import { MetricsRegistry } from "../shared/metrics.js";
 import { parseJid } from "../shared/jid.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
@@ -86,15 +85,11 @@ export async function runEdge(config: Config, log: Logger): Promise<number> {
 export async function runSession(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);
   const session = await startSession(config, backend, log, config.id);
-  const metrics = new MetricsRegistry();
-  metrics.gauge("megaphone_session_connections", "Connections served by this process", [], (g) =>
-    g.set(session.connections()),
-  );
   const health = await startHealthServer(
     config.host,
     config.httpPort,
     () => backend.isReady() && session.isServing(),
-    metrics,
+    session.metrics,
   );
   log.info({ httpPort: health.port, shards: session.shards.length }, "session listening");
   onShutdown(log, config.shutdownGraceMs, async () => {

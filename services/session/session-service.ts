@@ -17,9 +17,12 @@ import { runClientPinger } from "./io/client-pinger.js";
 import { ConnectionTable } from "./io/connection-table.js";
 import { LiveContext } from "./io/live-context.js";
 import { PacketProcessor } from "./io/packet-processor.js";
+import { createSessionMetrics, sampleInboxLag } from "./session-metrics.js";
+import type { MetricsRegistry } from "../shared/metrics.js";
 
 export interface SessionHandle {
   shards: number[];
+  metrics: MetricsRegistry;
   connections(): number;
   isServing(): boolean;
   stop(): Promise<void>;
@@ -46,6 +49,7 @@ export async function startSession(
   const shards = parseShardRanges(config.shards, config.shardCount);
   const chain = buildHandlerChain();
   const table = new ConnectionTable();
+  const metrics = createSessionMetrics(() => table.size);
   // The context delivers to local connections through the processor, which needs the
   // context: the cycle is closed by late binding.
   const local: { processor?: PacketProcessor } = {};
@@ -58,10 +62,17 @@ export async function startSession(
     table,
     chain,
     ownedShards: new Set(shards),
+    metrics,
     receiveRoute: (connId: string, stanza: string): Promise<void> =>
       (local.processor as PacketProcessor).receiveRoute(connId, stanza),
   });
-  const processor: PacketProcessor = new PacketProcessor(ctx, chain, table, backend.snapshots);
+  const processor: PacketProcessor = new PacketProcessor(
+    ctx,
+    chain,
+    table,
+    backend.snapshots,
+    metrics,
+  );
   local.processor = processor;
 
   // Continue the connections a previous owner of these shards was serving.
@@ -81,6 +92,14 @@ export async function startSession(
       log.fatal({ err }, "shard consumer stopped");
     });
   const pinging = runClientPinger(ctx, table, controller.signal);
+  const sampling = sampleInboxLag(
+    metrics,
+    backend.bus,
+    shards,
+    config.trimIntervalMs,
+    log,
+    controller.signal,
+  );
   log.info(
     { shards: config.shards || `0-${config.shardCount - 1}`, consumer: consumerName },
     "session serving",
@@ -88,11 +107,12 @@ export async function startSession(
 
   return {
     shards,
+    metrics: metrics.registry,
     connections: () => table.size,
     isServing: () => serving && !controller.signal.aborted,
     async stop() {
       controller.abort();
-      await Promise.all([consuming, pinging]);
+      await Promise.all([consuming, pinging, sampling]);
       await ctx.flush().catch((err) => log.error({ err }, "writes at shutdown failed"));
     },
   };

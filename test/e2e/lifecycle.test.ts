@@ -1,9 +1,9 @@
 // Liveness and shutdown through the real mesh: server-to-client pings (XEP-0199) and an edge
 // draining on SIGTERM.
 import assert from "node:assert/strict";
-import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
-import { TestUser, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
+import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const isServerPing = (el: {
   is(name: string): boolean;
@@ -19,6 +19,7 @@ describe("e2e: liveness and shutdown", function () {
   this.timeout(30000);
   let mesh: Mesh;
   let edge: EdgeProcess;
+  let session: SessionProcess;
 
   before(async function () {
     this.timeout(60000);
@@ -26,7 +27,7 @@ describe("e2e: liveness and shutdown", function () {
       shardCount: 4,
       env: { MEGAPHONE_CLIENT_PING_INTERVAL_MS: "500", MEGAPHONE_CLIENT_PING_TIMEOUT_MS: "400" },
     });
-    await mesh.session("s1", "");
+    session = await mesh.session("s1", "");
     edge = await mesh.edge("e1", "");
     for (const name of ["alice", "bob", "quiet"])
       await mesh.addUser(`${name}@localhost`, `${name}-pw`);
@@ -91,6 +92,35 @@ describe("e2e: liveness and shutdown", function () {
     } finally {
       await alice.stop();
       bob.terminate();
+    }
+  });
+
+  it("continues every connection when its session process is killed and restarted", async () => {
+    const alice = await TestUser.connect({
+      service: edge.url,
+      username: "alice",
+      password: "alice-pw",
+    });
+    const bob = await TestUser.connect({ service: edge.url, username: "bob", password: "bob-pw" });
+    try {
+      await bob.send(xml("presence"));
+      await bob.ping();
+      await session.stop("SIGKILL");
+      // While no session runs, the edge keeps accepting frames into the shard inboxes.
+      await alice.send(
+        xml("message", { to: "bob@localhost", type: "chat" }, xml("body", {}, "across a crash")),
+      );
+      session = await mesh.session("s1", "");
+      const message = await bob.waitFor(
+        isMessageFrom("alice@localhost", "across a crash"),
+        "the message",
+        10000,
+      );
+      assert.equal(message.attrs.from, alice.jid);
+      assert.equal((await alice.ping()).attrs.type, "result");
+    } finally {
+      await alice.stop();
+      await bob.stop();
     }
   });
 });

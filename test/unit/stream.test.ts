@@ -126,7 +126,12 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
     await ctx.stores.accounts.create("alice@example.com", createAccount("secret", 4096));
     await input(ctx, chain, conn, OPEN);
     const firstStreamId = conn.streamId;
-    await input(ctx, chain, conn, `<auth xmlns="${SASL}" mechanism="PLAIN">${plain("alice", "secret")}</auth>`);
+    await input(
+      ctx,
+      chain,
+      conn,
+      `<auth xmlns="${SASL}" mechanism="PLAIN">${plain("alice", "secret")}</auth>`,
+    );
     assert.equal(conn.stage, "authenticated");
     ctx.clearOutput();
 
@@ -199,7 +204,12 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
   it("refuses a frame larger than maxStanzaBytes with policy-violation", async () => {
     ctx = new TestSessionContext({ config: { maxStanzaBytes: 10000 } });
     await input(ctx, chain, conn, OPEN);
-    await input(ctx, chain, conn, `<auth xmlns="${SASL}" mechanism="PLAIN">${"A".repeat(10000)}</auth>`);
+    await input(
+      ctx,
+      chain,
+      conn,
+      `<auth xmlns="${SASL}" mechanism="PLAIN">${"A".repeat(10000)}</auth>`,
+    );
     assert.deepEqual(
       ctx.closed.map((c) => c.condition),
       ["policy-violation"],

@@ -16,6 +16,7 @@ import type { SessionContext, Stores } from "../core/context.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import { closeElement, openElement } from "../core/stream.js";
 import type { ConnectionTable } from "./connection-table.js";
+import type { SessionMetrics } from "../session-metrics.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -37,6 +38,7 @@ export interface LiveContextDeps {
   table: ConnectionTable;
   chain: HandlerChain;
   ownedShards: Set<number>;
+  metrics: SessionMetrics;
   /** Called with a stanza routed to a local connection (same path as a `route` packet). */
   receiveRoute: (connId: string, stanza: string) => Promise<void>;
 }
@@ -104,6 +106,7 @@ export class LiveContext implements SessionContext {
       this.send(conn, openElement(this, conn));
     }
     if (condition) this.send(conn, new StreamError(condition, text).toElement());
+    this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
     this.track(this.deps.bus.toEdge(conn.edgeId, { k: "close", c: conn.connId }));
     this.track(this.endConnection(conn));

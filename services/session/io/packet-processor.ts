@@ -13,6 +13,7 @@ import type { HandlerChain } from "../core/handler-chain.js";
 import { routeMessage } from "../features/message/message.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
+import { countEntry, type SessionMetrics } from "../session-metrics.js";
 
 export class PacketProcessor {
   constructor(
@@ -20,9 +21,11 @@ export class PacketProcessor {
     private readonly chain: HandlerChain,
     private readonly table: ConnectionTable,
     private readonly snapshots: SnapshotStore,
+    private readonly metrics: SessionMetrics,
   ) {}
 
   async handleBatch(batch: ShardEntry[]): Promise<void> {
+    this.metrics.batches.inc();
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
       const list = byConn.get(entry.packet.c);
@@ -48,6 +51,7 @@ export class PacketProcessor {
   /** Applies one entry; true when the connection's state may have changed. */
   private async apply(entry: ShardEntry): Promise<boolean> {
     const packet = entry.packet;
+    countEntry(this.metrics, packet.k);
     if (packet.k === "route") {
       await this.receiveRoute(packet.c, packet.d);
       return false;

@@ -1,0 +1,62 @@
+// Prometheus metrics of one session process.
+import type { Bus } from "../shared/bus/bus.js";
+import { delay } from "../shared/bus/memory-bus.js";
+import type { ShardPacketKind } from "../shared/bus/packets.js";
+import type { Logger } from "../shared/log.js";
+import { MetricsRegistry, type Counter, type Gauge } from "../shared/metrics.js";
+
+export interface SessionMetrics {
+  registry: MetricsRegistry;
+  entries: Counter<"kind">;
+  batches: Counter;
+  /** Connections this process ended, by stream error condition ("none" for a clean close). */
+  closes: Counter<"condition">;
+  inboxLag: Gauge<"shard">;
+}
+
+export function createSessionMetrics(connections: () => number): SessionMetrics {
+  const registry = new MetricsRegistry();
+  const prefix = "megaphone_session_";
+  registry.gauge(`${prefix}connections`, "Connections served by this process.", [], (g) =>
+    g.set(connections()),
+  );
+  return {
+    registry,
+    entries: registry.counter(`${prefix}entries_total`, "Shard inbox entries applied, by kind.", [
+      "kind",
+    ]),
+    batches: registry.counter(`${prefix}batches_total`, "Shard inbox batches applied."),
+    closes: registry.counter(`${prefix}closes_total`, "Connections ended by the session.", [
+      "condition",
+    ]),
+    inboxLag: registry.gauge(
+      `${prefix}inbox_lag_entries`,
+      "Entries in a shard inbox not yet read by the session group (overload signal).",
+      ["shard"],
+    ),
+  };
+}
+
+export function countEntry(metrics: SessionMetrics, kind: ShardPacketKind): void {
+  metrics.entries.inc({ kind });
+}
+
+/** Samples each owned shard's inbox lag every `intervalMs` (one pipelined XINFO per shard). */
+export async function sampleInboxLag(
+  metrics: SessionMetrics,
+  bus: Bus,
+  shards: number[],
+  intervalMs: number,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const lags = await Promise.all(shards.map((shard) => bus.shardLag(shard)));
+      shards.forEach((shard, i) => metrics.inboxLag.set(lags[i], { shard: String(shard) }));
+    } catch (err) {
+      log.warn({ err }, "sampling inbox lag failed");
+    }
+    await delay(intervalMs, signal);
+  }
+}
