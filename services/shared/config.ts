@@ -50,7 +50,7 @@ export interface Config {
   maxAuthFailures: number;
   /** PBKDF2 iterations for SCRAM credentials created by this process. */
   scramIterations: number;
-  /** Offline messages kept per user; past it new ones bounce with resource-constraint. */
+  /** Offline messages kept per user; past it new ones bounce with service-unavailable. */
   offlineMaxMessages: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
   clientPingIntervalMs: number;
@@ -322,8 +322,9 @@ export function parseArgs(
       raw = argv[++i];
     }
     if (setting.kind === "list") {
+      // A repeated flag gives one entry each, verbatim (a password may hold a comma).
       const acc = lists.get(key) ?? [];
-      acc.push(...(parseValue(key, setting, raw, flag) as string[]));
+      acc.push(raw);
       lists.set(key, acc);
     } else values[key] = parseValue(key, setting, raw, flag);
   }

@@ -66,7 +66,12 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
     });
 
     it("answers a malformed `to` with jid-malformed and routes nothing", async () => {
-      await input(ctx, chain, phone, `<message to="bob@@example.com" id="m3"><body>hi</body></message>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<message to="bob@@example.com" id="m3"><body>hi</body></message>`,
+      );
       await input(ctx, chain, phone, `<presence to="@example.com" id="p3"/>`);
       await input(
         ctx,
@@ -111,7 +116,12 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
       await input(ctx, chain, phone, `<message type="error" to="example.com" id="e2"/>`);
       await input(ctx, chain, phone, `<iq type="error" to="carol@elsewhere.example" id="e3"/>`);
       await input(ctx, chain, phone, `<iq type="error" to="${BOB}/gone" id="e4"/>`);
-      await input(ctx, chain, phone, `<presence type="error" to="carol@elsewhere.example" id="e5"/>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<presence type="error" to="carol@elsewhere.example" id="e5"/>`,
+      );
       assertXmlList(ctx.received(phone), []);
       assertXmlList(ctx.received(bobPc), []);
     });
@@ -126,7 +136,9 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
 
     it("delivers an error stanza to the online resource it is addressed to", async () => {
       await input(ctx, chain, phone, `<iq type="error" to="${BOB}/pc" id="x1"/>`);
-      assertXmlList(ctx.received(bobPc), [`<iq type="error" to="${BOB}/pc" id="x1" from="${ALICE}/phone"/>`]);
+      assertXmlList(ctx.received(bobPc), [
+        `<iq type="error" to="${BOB}/pc" id="x1" from="${ALICE}/phone"/>`,
+      ]);
     });
   });
 
@@ -142,7 +154,12 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
     });
 
     it("closes with unsupported-stanza-type for SASL after binding", async () => {
-      await input(ctx, chain, phone, `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">=</auth>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">=</auth>`,
+      );
       assert.deepEqual(
         ctx.closed.map((c) => c.condition),
         ["unsupported-stanza-type"],
@@ -150,7 +167,12 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
     });
 
     it("closes with invalid-namespace for a stanza outside jabber:client", async () => {
-      await input(ctx, chain, phone, `<message xmlns="jabber:server" to="${BOB}/pc"><body>hi</body></message>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<message xmlns="jabber:server" to="${BOB}/pc"><body>hi</body></message>`,
+      );
       assertXmlList(ctx.received(bobPc), []);
       assert.deepEqual(
         ctx.closed.map((c) => [c.connId, c.condition]),

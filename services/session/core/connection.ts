@@ -28,6 +28,8 @@ export interface ConnState {
   resource?: string;
   authFailures: number;
   sasl?: ScramServerState;
+  /** Mechanism chosen by an <auth/> without initial response, awaiting it (RFC 4422 §5). */
+  saslAwaiting?: string;
   /** Last available presence broadcast (stamped XML); undefined while unavailable. */
   presence?: string;
   priority: number;

@@ -17,6 +17,14 @@ import { handleClose, handleOpen } from "./stream.js";
 
 const STANZAS = new Set(["message", "presence", "iq"]);
 
+/**
+ * An error stanza is never answered with an error (RFC 6120 §8.3.1), nor an iq result with
+ * any iq response (§8.2.3).
+ */
+function isResponseOrError(stanza: Element): boolean {
+  return stanza.attrs.type === "error" || (stanza.is("iq") && stanza.attrs.type === "result");
+}
+
 export async function handleFrame(
   ctx: SessionContext,
   chain: HandlerChain,
@@ -96,7 +104,7 @@ async function handleStanza(
     try {
       stanza.attrs.to = parseJid(stanza.attrs.to).toString();
     } catch (err) {
-      if (stanza.attrs.type !== "error")
+      if (!isResponseOrError(stanza))
         ctx.send(conn, errorReply(stanza, asStanzaError(ctx, conn, err), ctx.domain));
       return;
     }
@@ -113,8 +121,7 @@ async function handleStanza(
     }
   } catch (err) {
     if (err instanceof StreamError) throw err;
-    // An error stanza is never answered with an error (RFC 6120 §8.3.1).
-    if (stanza.attrs.type === "error") return;
+    if (isResponseOrError(stanza)) return;
     const error = err instanceof StanzaError ? err : asStanzaError(ctx, conn, err);
     ctx.send(conn, errorReply(stanza, error, ctx.domain));
   }

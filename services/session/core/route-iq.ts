@@ -28,7 +28,13 @@ export async function routeIq(
     if (isResponse) return;
     throw new StanzaError("remote-server-not-found", "cancel", "no server-to-server here");
   }
-  if (!target.resource) return chain.handleIq(ctx, conn, iq, true);
+  if (!target.resource) {
+    // RFC 6121 §8.5.1: an iq to an account that does not exist gets service-unavailable.
+    if (isResponse) return;
+    if (!(await ctx.stores.accounts.get(target.bareString())))
+      throw new StanzaError("service-unavailable");
+    return chain.handleIq(ctx, conn, iq, true);
+  }
 
   const resource = (await ctx.stores.routes.list(target.bareString())).find(
     (r) => r.resource === target.resource,

@@ -16,7 +16,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** RFC 6120 §6.4.2: "=" is an empty response; anything else must be strict base64. */
 function decodePayload(el: Element): Buffer {
   const text = el.getText().trim();
-  if (text === "" || text === "=") return Buffer.alloc(0);
+  if (text === "=") return Buffer.alloc(0);
   if (!BASE64.test(text)) throw new SaslFailure("incorrect-encoding");
   return Buffer.from(text, "base64");
 }
@@ -50,7 +50,6 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
       case "response":
         return await handleResponse(ctx, conn, el);
       case "abort":
-        conn.sasl = undefined;
         throw new SaslFailure("aborted");
       default:
         throw new SaslFailure("malformed-request", `unexpected <${el.getName()}/>`);
@@ -58,6 +57,7 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
   } catch (err) {
     if (!(err instanceof SaslFailure)) throw err;
     conn.sasl = undefined;
+    conn.saslAwaiting = undefined;
     conn.authFailures++;
     ctx.log.info(
       { connId: conn.connId, condition: err.condition, failures: conn.authFailures },
@@ -71,8 +71,24 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
 
 async function handleAuth(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
   const mechanism = el.attrs.mechanism ?? "";
+  conn.sasl = undefined;
+  conn.saslAwaiting = undefined;
   if (!offeredMechanisms(ctx).includes(mechanism)) throw new SaslFailure("invalid-mechanism");
-  const payload = decodePayload(el);
+  if (el.getText().trim() === "") {
+    // No initial response (not even "="): ask for it with an empty challenge (RFC 4422 §5).
+    conn.saslAwaiting = mechanism;
+    ctx.send(conn, new Element("challenge", { xmlns: NS_SASL }));
+    return;
+  }
+  return startMechanism(ctx, conn, mechanism, decodePayload(el));
+}
+
+async function startMechanism(
+  ctx: SessionContext,
+  conn: ConnState,
+  mechanism: string,
+  payload: Buffer,
+): Promise<void> {
   if (mechanism === "PLAIN") {
     const username = await plainVerify(payload, (u) => lookupAccount(ctx, u), ctx.domain);
     return succeed(ctx, conn, username);
@@ -91,6 +107,11 @@ async function handleAuth(ctx: SessionContext, conn: ConnState, el: Element): Pr
 }
 
 async function handleResponse(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  if (conn.saslAwaiting) {
+    const mechanism = conn.saslAwaiting;
+    conn.saslAwaiting = undefined;
+    return startMechanism(ctx, conn, mechanism, decodePayload(el));
+  }
   const state = conn.sasl;
   if (!state) throw new SaslFailure("malformed-request", "no exchange in progress");
   const account = await lookupAccount(ctx, state.username);

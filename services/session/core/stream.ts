@@ -64,7 +64,9 @@ export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element):
   ctx.send(conn, openElement(ctx, conn));
   if (open.attrs.to !== undefined && open.attrs.to.toLowerCase() !== ctx.domain)
     throw new StreamError("host-unknown", `this server serves ${ctx.domain}`);
-  if (open.attrs.version !== "1.0")
+  // RFC 6120 §4.7.5: a higher minor version is answered with ours (1.0); no version (0.9)
+  // or another major version cannot be served.
+  if (!/^1\.\d+$/.test(open.attrs.version ?? ""))
     throw new StreamError("unsupported-version", "version 1.0 only");
   conn.stage = restart ? "restarted" : "opened";
   ctx.send(conn, features(ctx, conn));

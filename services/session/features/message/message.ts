@@ -31,8 +31,12 @@ async function handleMessage(
   await routeMessage(ctx, target, message);
 }
 
+const MESSAGE_TYPES = new Set(["chat", "error", "groupchat", "headline", "normal"]);
+
+/** RFC 6121 §5.2.2: a missing or unknown type is treated as "normal". */
 function messageType(message: Element): string {
-  return message.attrs.type ?? "normal";
+  const type = message.attrs.type;
+  return type !== undefined && MESSAGE_TYPES.has(type) ? type : "normal";
 }
 
 /** Error and headline messages are never answered with an error (RFC 6121 §8.5.2, §8.5.3). */
@@ -88,7 +92,9 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
   if (!stored) throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
 }
 
+/** XEP-0160 §2: stored messages go to the first non-negative available presence. */
 async function deliverOffline(ctx: SessionContext, conn: ConnState): Promise<void> {
+  if (conn.priority < 0) return;
   const stanzas = await ctx.stores.offline.takeAll(conn.bareJid as string);
   for (const xml of stanzas) ctx.send(conn, xml);
 }
