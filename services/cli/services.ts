@@ -1,7 +1,7 @@
 // Runs the long-lived services (all-in-one, edge, session) until SIGTERM/SIGINT, then drains
 // within shutdownGraceMs and exits.
 import type { Config } from "../shared/config.js";
-import type { Logger } from "../shared/log.js";
+import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
@@ -50,8 +50,15 @@ async function createUsers(config: Config, backend: Backend, specs: string[]): P
 
 export async function runAllInOne(config: Config, log: Logger, demo: boolean): Promise<number> {
   const backend = createBackend(config, log);
-  const session = await startSession(config, backend, log.child({ tier: "session" }), config.id);
-  const edge = await startEdge(config, backend.bus, log.child({ tier: "edge" }));
+  // One logger per tier (a child would repeat the `tier` field in every JSON line).
+  const session = await startSession(
+    config,
+    backend,
+    createLogger("session", config.logLevel),
+    config.id,
+    () => process.exit(1),
+  );
+  const edge = await startEdge(config, backend.bus, createLogger("edge", config.logLevel));
   const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);
   const url = `ws://${config.host === "0.0.0.0" ? "localhost" : config.host}:${edge.port}/xmpp-websocket`;
   console.log(`Megaphone all-in-one is serving XMPP over WebSocket
@@ -74,7 +81,6 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
 export async function runEdge(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);
   const edge = await startEdge(config, backend.bus, log);
-  log.info({ port: edge.port, edgeId: edge.edgeId }, "edge listening");
   onShutdown(log, config.shutdownGraceMs, async () => {
     await edge.stop(config.shutdownGraceMs);
     await backend.close();
@@ -84,7 +90,8 @@ export async function runEdge(config: Config, log: Logger): Promise<number> {
 
 export async function runSession(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);
-  const session = await startSession(config, backend, log, config.id);
+  // A session that cannot consume its shards is useless: exit so Kubernetes restarts it.
+  const session = await startSession(config, backend, log, config.id, () => process.exit(1));
   const health = await startHealthServer(
     config.host,
     config.httpPort,

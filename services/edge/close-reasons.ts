@@ -1,5 +1,6 @@
 // Every way an edge socket ends, as a table (STYLE §2.9). The edge never parses XMPP, so the
-// only XMPP it ever writes on its own is one of these canned frame sequences. RFC 7395 §3.6: a
+// only XMPP it ever writes on its own is one of these canned frame sequences (after its own
+// stream header when the session has not written one yet, stream-header.ts). RFC 7395 §3.6: a
 // server that ends a stream because of an error sends <stream:error/> and then <close/>, and
 // then closes the WebSocket; the reason name travels as the WebSocket close reason and as the
 // `d` of the `close` packet to the session.
@@ -56,7 +57,10 @@ export const CANNED_CLOSES = {
     text: "stanza larger than the server's size limit",
     level: "warn",
   },
-  /** The connection's inbound token bucket ran dry (inboundBytesPerSecond, inboundBurstBytes). */
+  /**
+   * The connection's inbound token bucket ran dry (inboundBytesPerSecond, inboundBurstBytes;
+   * each frame costs at least inboundFrameCostBytes, frame-cost.ts).
+   */
   "rate-limited": {
     code: WS_CLOSE.POLICY_VIOLATION,
     streamError: "policy-violation",
@@ -84,7 +88,7 @@ export const CANNED_CLOSES = {
     text: "client does not read fast enough",
     level: "warn",
   },
-  /** Frames held while the edge was paused passed inboundBurstBytes for this connection. */
+  /** The cost of frames held while the edge was paused passed inboundBurstBytes (publisher.ts). */
   overloaded: {
     code: WS_CLOSE.TRY_AGAIN_LATER,
     streamError: "resource-constraint",

@@ -53,7 +53,7 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
   });
   const end = (conn: Connection, reason: CannedCloseName): void => {
     try {
-      endConnection(conn, reason);
+      endConnection(conn, reason, config.domain);
     } catch (err) {
       elog.error({ err, connId: conn.id, shard: conn.shard, reason }, "ending a socket failed");
     }
@@ -61,7 +61,7 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
   const publisher = new ShardPublisher({
     bus,
     maxInflight: config.maxInflightPublishes,
-    maxHeldBytesPerConnection: config.inboundBurstBytes,
+    maxHeldCostBytesPerConnection: config.inboundBurstBytes,
     log: elog,
     metrics,
     onFailure: (conn) => end(conn, "internal-error"),

@@ -1,6 +1,6 @@
 // Prometheus metrics of one session process.
 import type { Bus } from "../shared/bus/bus.js";
-import { delay } from "../shared/bus/memory-bus.js";
+import { delay } from "../shared/async/delay.js";
 import type { ShardPacketKind } from "../shared/bus/packets.js";
 import type { Logger } from "../shared/log.js";
 import { MetricsRegistry, type Counter, type Gauge } from "../shared/metrics.js";

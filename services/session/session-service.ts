@@ -45,6 +45,8 @@ export async function startSession(
   backend: Backend,
   log: Logger,
   consumerName: string,
+  /** Called if the shard consumer stops for good; a process should exit and be restarted. */
+  onFatal: (err: unknown) => void = () => undefined,
 ): Promise<SessionHandle> {
   const shards = parseShardRanges(config.shards, config.shardCount);
   const chain = buildHandlerChain();
@@ -63,8 +65,8 @@ export async function startSession(
     chain,
     ownedShards: new Set(shards),
     metrics,
-    receiveRoute: (connId: string, stanza: string): Promise<void> =>
-      (local.processor as PacketProcessor).receiveRoute(connId, stanza),
+    receiveRoute: (scope: LiveContext, connId: string, stanza: string): Promise<void> =>
+      (local.processor as PacketProcessor).receiveRoute(scope, connId, stanza),
   });
   const processor: PacketProcessor = new PacketProcessor(
     ctx,
@@ -90,6 +92,7 @@ export async function startSession(
     .catch((err) => {
       serving = false;
       log.fatal({ err }, "shard consumer stopped");
+      onFatal(err);
     });
   const pinging = runClientPinger(ctx, table, controller.signal);
   const sampling = sampleInboxLag(
@@ -113,7 +116,7 @@ export async function startSession(
     async stop() {
       controller.abort();
       await Promise.all([consuming, pinging, sampling]);
-      await ctx.flush().catch((err) => log.error({ err }, "writes at shutdown failed"));
+      await ctx.flush();
     },
   };
 }

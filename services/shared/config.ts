@@ -22,6 +22,11 @@ export interface Config {
   httpPort: number;
   /** Largest stanza (one WebSocket message) accepted, in bytes (RFC 6120 §13.12 floor 10000). */
   maxStanzaBytes: number;
+  /**
+   * Tokens every inbound frame costs at least, in bytes: bounds frames per second as well as
+   * bytes (a 1-byte frame still costs an XADD, a stream entry and a snapshot write).
+   */
+  inboundFrameCostBytes: number;
   /** Sustained inbound rate per connection (token bucket refill), in bytes per second. */
   inboundBytesPerSecond: number;
   /** Inbound burst per connection (token bucket size), in bytes. */
@@ -32,6 +37,19 @@ export interface Config {
   idleTimeoutMs: number;
   /** A connection that has not sent `<open/>` within this time is closed. */
   handshakeTimeoutMs: number;
+  /** A connection that has not bound a resource this long after it opened is closed. */
+  authTimeoutMs: number;
+  /** Resources one account may bind at once; past it bind gets resource-constraint. */
+  maxResourcesPerUser: number;
+  /** Bytes of offline messages kept per user; past it new ones bounce. */
+  offlineMaxBytes: number;
+  /**
+   * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
+   * processes (so a probe cannot tell missing users from real ones); empty = random per process.
+   */
+  scramStandInKey: string;
+  /** Shard inbox entries left pending this long by another consumer are claimed (XAUTOCLAIM). */
+  claimIdleMs: number;
   /** Buffered output past which a client that does not read is disconnected. */
   maxBackpressureBytes: number;
   /** Stream entries (XADDs) an edge may have in flight before it pauses reading sockets. */
@@ -52,6 +70,14 @@ export interface Config {
   scramIterations: number;
   /** Offline messages kept per user; past it new ones bounce with service-unavailable. */
   offlineMaxMessages: number;
+  /** Most items in one roster; also the most pending inbound subscription requests kept per user. */
+  rosterMaxItems: number;
+  /** Longest roster item name accepted in a roster set, in UTF-8 bytes (RFC 6121 §2.3.3). */
+  rosterNameMaxBytes: number;
+  /** Longest roster group name accepted in a roster set, in UTF-8 bytes (RFC 6121 §2.3.3). */
+  rosterGroupMaxBytes: number;
+  /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
+  directedPresenceMaxRecipients: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
   clientPingIntervalMs: number;
   /** A client that does not answer a server ping within this time is disconnected. */
@@ -121,6 +147,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     max: 16 * KIB * KIB,
     help: "largest stanza accepted, bytes",
   },
+  inboundFrameCostBytes: {
+    kind: "int",
+    default: 1024,
+    min: 1,
+    help: "tokens each inbound frame costs at least, bytes (bounds frames per second)",
+  },
   inboundBytesPerSecond: {
     kind: "int",
     default: 64 * KIB,
@@ -129,7 +161,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   },
   inboundBurstBytes: {
     kind: "int",
-    default: 1024 * KIB,
+    default: 512 * KIB,
     min: 10000,
     help: "inbound burst per connection, bytes",
   },
@@ -145,6 +177,35 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 10000,
     min: 100,
     help: "close a connection that has not sent <open/> in this time, ms",
+  },
+  authTimeoutMs: {
+    kind: "int",
+    default: 30000,
+    min: 1000,
+    help: "close a connection that has not bound a resource this long after opening, ms",
+  },
+  maxResourcesPerUser: {
+    kind: "int",
+    default: 32,
+    min: 1,
+    help: "resources one account may bind at once",
+  },
+  offlineMaxBytes: {
+    kind: "int",
+    default: 512 * KIB,
+    min: 10000,
+    help: "bytes of offline messages kept per user",
+  },
+  scramStandInKey: {
+    kind: "string",
+    default: "",
+    help: "secret for stable SCRAM stand-in salts of unknown users (same in every session); empty = random",
+  },
+  claimIdleMs: {
+    kind: "int",
+    default: 30000,
+    min: 1000,
+    help: "claim shard inbox entries another consumer left pending this long, ms",
   },
   maxBackpressureBytes: {
     kind: "int",
@@ -192,6 +253,30 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 500,
     min: 0,
     help: "offline messages kept per user; past it new ones bounce",
+  },
+  rosterMaxItems: {
+    kind: "int",
+    default: 1000,
+    min: 1,
+    help: "most items per roster, and most pending subscription requests per user",
+  },
+  rosterNameMaxBytes: {
+    kind: "int",
+    default: 1024,
+    min: 1,
+    help: "longest roster item name accepted, UTF-8 bytes",
+  },
+  rosterGroupMaxBytes: {
+    kind: "int",
+    default: 1024,
+    min: 1,
+    help: "longest roster group name accepted, UTF-8 bytes",
+  },
+  directedPresenceMaxRecipients: {
+    kind: "int",
+    default: 256,
+    min: 1,
+    help: "directed-presence recipients remembered per connection",
   },
   clientPingIntervalMs: {
     kind: "int",
@@ -339,6 +424,10 @@ export function parseArgs(
   if (config.inboundBurstBytes < config.maxStanzaBytes)
     throw new ConfigError(
       `${envName("inboundBurstBytes")} (${config.inboundBurstBytes}) must be at least ${envName("maxStanzaBytes")} (${config.maxStanzaBytes}), or no maximal stanza could ever pass`,
+    );
+  if (config.inboundFrameCostBytes > config.inboundBurstBytes)
+    throw new ConfigError(
+      `${envName("inboundFrameCostBytes")} (${config.inboundFrameCostBytes}) must not exceed ${envName("inboundBurstBytes")} (${config.inboundBurstBytes}), or no frame could ever pass`,
     );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };

@@ -15,3 +15,7 @@ export const NS_PING = "urn:xmpp:ping";
 export const NS_VERSION = "jabber:iq:version";
 export const NS_DELAY = "urn:xmpp:delay";
 export const NS_SUB_PREAPPROVAL = "urn:xmpp:features:pre-approval";
+/** XEP-0160 feature: the server stores messages for offline users. */
+export const NS_MSGOFFLINE = "msgoffline";
+/** XEP-0478: stream limits advertisement. */
+export const NS_STREAM_LIMITS = "urn:xmpp:stream-limits:0";

@@ -63,6 +63,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     readCount: config.inboxReadCount,
     blockMs: config.inboxBlockMs,
     trimIntervalMs: config.trimIntervalMs,
+    claimIdleMs: config.claimIdleMs,
   });
   return {
     kind: "redis",

@@ -1,7 +1,7 @@
 // RFC 6120 §4.9.3 (stream error conditions) and §8.3.3 (stanza error conditions).
 // Errors are XMPP conditions: handlers throw these and one boundary turns them into XML.
 import { Element } from "ltx";
-import { NS_STANZA_ERRORS, NS_STREAM_ERRORS, NS_STREAMS } from "./ns.js";
+import { NS_CLIENT, NS_STANZA_ERRORS, NS_STREAM_ERRORS, NS_STREAMS } from "./ns.js";
 
 export type StreamErrorCondition =
   | "bad-format"
@@ -128,7 +128,9 @@ export class StreamError extends Error {
  * keeps error replies small and never reflects untrusted content.
  */
 export function errorReply(stanza: Element, error: StanzaError, serverJid?: string): Element {
-  const reply = new Element(stanza.name, {
+  // getName(): a prefixed original (<c:iq xmlns:c=…>) must not yield an unbound prefix.
+  const reply = new Element(stanza.getName(), {
+    xmlns: NS_CLIENT,
     type: "error",
     id: stanza.attrs.id,
     to: stanza.attrs.from,

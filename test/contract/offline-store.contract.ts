@@ -5,14 +5,26 @@ import { storePerTest, type StoreFactory } from "./store-factory.js";
 
 const USER = "alice@example.com";
 const MAX_STANZAS = 100;
+const MAX_BYTES = 1_000_000;
 
 function message(n: number): string {
   return `<message to='alice@example.com' id='m${n}'><body>${n}</body></message>`;
 }
 
+/** UTF-8 length, the unit of maxBytes. */
+function bytes(...stanzas: string[]): number {
+  return stanzas.reduce((sum, stanza) => sum + Buffer.byteLength(stanza, "utf8"), 0);
+}
+
 export function offlineStoreContract(name: string, factory: StoreFactory<OfflineStore>): void {
   describe(`${name} OfflineStore`, () => {
     const store = storePerTest(factory);
+
+    /** push with a bound on one dimension only. */
+    const pushCount = (stanza: string, maxStanzas: number, user = USER) =>
+      store().push(user, stanza, maxStanzas, MAX_BYTES);
+    const pushBytes = (stanza: string, maxBytes: number, user = USER) =>
+      store().push(user, stanza, MAX_STANZAS, maxBytes);
 
     it("starts empty", async () => {
       assert.equal(await store().count(USER), 0);
@@ -20,8 +32,7 @@ export function offlineStoreContract(name: string, factory: StoreFactory<Offline
     });
 
     it("takes everything oldest first, then nothing", async () => {
-      for (const n of [1, 2, 3])
-        assert.equal(await store().push(USER, message(n), MAX_STANZAS), true);
+      for (const n of [1, 2, 3]) assert.equal(await pushCount(message(n), MAX_STANZAS), true);
       assert.equal(await store().count(USER), 3);
       assert.deepEqual(await store().takeAll(USER), [message(1), message(2), message(3)]);
       assert.deepEqual(await store().takeAll(USER), []);
@@ -30,55 +41,131 @@ export function offlineStoreContract(name: string, factory: StoreFactory<Offline
 
     it("keeps the stanza text exactly", async () => {
       const stanza = '<message><body>héllo 👋 &amp; "quotes"\n</body></message>';
-      await store().push(USER, stanza, MAX_STANZAS);
+      await pushCount(stanza, MAX_STANZAS);
       assert.deepEqual(await store().takeAll(USER), [stanza]);
     });
 
-    it("refuses a push once max stanzas are queued", async () => {
-      assert.equal(await store().push(USER, message(1), 2), true);
-      assert.equal(await store().push(USER, message(2), 2), true);
-      assert.equal(await store().push(USER, message(3), 2), false);
-      assert.equal(await store().count(USER), 2);
-      assert.deepEqual(await store().takeAll(USER), [message(1), message(2)]);
+    describe("message bound", () => {
+      it("refuses a push once max stanzas are queued", async () => {
+        assert.equal(await pushCount(message(1), 2), true);
+        assert.equal(await pushCount(message(2), 2), true);
+        assert.equal(await pushCount(message(3), 2), false);
+        assert.equal(await store().count(USER), 2);
+        assert.deepEqual(await store().takeAll(USER), [message(1), message(2)]);
+      });
+
+      it("refuses every push when max is 0", async () => {
+        assert.equal(await pushCount(message(1), 0), false);
+        assert.equal(await store().count(USER), 0);
+      });
+
+      it("accepts pushes again after takeAll", async () => {
+        await pushCount(message(1), 1);
+        await store().takeAll(USER);
+        assert.equal(await pushCount(message(2), 1), true);
+        assert.deepEqual(await store().takeAll(USER), [message(2)]);
+      });
+
+      it("never overshoots the bound under concurrent pushes", async () => {
+        const max = 3;
+        const pushed = await Promise.all(
+          [1, 2, 3, 4, 5, 6, 7, 8].map((n) => pushCount(message(n), max)),
+        );
+        assert.equal(pushed.filter(Boolean).length, max);
+        assert.equal(await store().count(USER), max);
+      });
     });
 
-    it("refuses every push when max is 0", async () => {
-      assert.equal(await store().push(USER, message(1), 0), false);
-      assert.equal(await store().count(USER), 0);
-    });
+    describe("byte bound", () => {
+      it("accepts a queue of exactly max bytes and refuses one byte more", async () => {
+        const max = bytes(message(1), message(2));
+        assert.equal(await pushBytes(message(1), max), true);
+        assert.equal(await pushBytes(message(2), max), true);
+        assert.equal(await pushBytes("<message/>", max), false);
+        assert.equal(await store().count(USER), 2);
+        assert.deepEqual(await store().takeAll(USER), [message(1), message(2)]);
+      });
 
-    it("accepts pushes again after takeAll", async () => {
-      await store().push(USER, message(1), 1);
-      await store().takeAll(USER);
-      assert.equal(await store().push(USER, message(2), 1), true);
-      assert.deepEqual(await store().takeAll(USER), [message(2)]);
-    });
+      it("counts bytes in UTF-8, not characters", async () => {
+        const stanza = "<message><body>héllo 👋</body></message>"; // é: 2 bytes, 👋: 4
+        assert.equal(await pushBytes(stanza, stanza.length), false);
+        assert.equal(await pushBytes(stanza, bytes(stanza) - 1), false);
+        assert.equal(await pushBytes(stanza, bytes(stanza)), true);
+        assert.deepEqual(await store().takeAll(USER), [stanza]);
+      });
 
-    it("never overshoots the bound under concurrent pushes", async () => {
-      const max = 3;
-      const pushed = await Promise.all(
-        [1, 2, 3, 4, 5, 6, 7, 8].map((n) => store().push(USER, message(n), max)),
-      );
-      assert.equal(pushed.filter(Boolean).length, max);
-      assert.equal(await store().count(USER), max);
+      it("refuses a stanza larger than max bytes even into an empty queue", async () => {
+        assert.equal(await pushBytes(message(1), bytes(message(1)) - 1), false);
+        assert.equal(await store().count(USER), 0);
+      });
+
+      it("lets a smaller stanza in after a larger one was refused", async () => {
+        const small = message(1);
+        const large = `<message><body>${"x".repeat(100)}</body></message>`;
+        const max = bytes(small, small);
+        assert.equal(await pushBytes(small, max), true);
+        assert.equal(await pushBytes(large, max), false);
+        assert.equal(await pushBytes(small, max), true);
+        assert.equal(await store().count(USER), 2);
+      });
+
+      it("does not charge bytes for a push refused by the message bound", async () => {
+        assert.equal(await store().push(USER, message(1), 1, bytes(message(1), message(2))), true);
+        assert.equal(await store().push(USER, message(2), 1, bytes(message(1), message(2))), false);
+        assert.equal(await store().push(USER, message(2), 2, bytes(message(1), message(2))), true);
+        assert.deepEqual(await store().takeAll(USER), [message(1), message(2)]);
+      });
+
+      it("releases the bytes on takeAll", async () => {
+        const max = bytes(message(1));
+        assert.equal(await pushBytes(message(1), max), true);
+        assert.equal(await pushBytes(message(2), max), false);
+        await store().takeAll(USER);
+        assert.equal(await pushBytes(message(2), max), true);
+        assert.deepEqual(await store().takeAll(USER), [message(2)]);
+      });
+
+      it("releases the bytes on deleteUser", async () => {
+        const max = bytes(message(1));
+        assert.equal(await pushBytes(message(1), max), true);
+        await store().deleteUser(USER);
+        assert.equal(await pushBytes(message(2), max), true);
+        assert.deepEqual(await store().takeAll(USER), [message(2)]);
+      });
+
+      it("never overshoots the bound under concurrent pushes", async () => {
+        const max = bytes(message(1), message(2), message(3));
+        const pushed = await Promise.all(
+          [1, 2, 3, 4, 5, 6, 7, 8].map((n) => pushBytes(message(n), max)),
+        );
+        assert.equal(pushed.filter(Boolean).length, 3, "all messages are the same size");
+        assert.equal(await store().count(USER), 3);
+      });
+
+      it("counts each user's bytes apart", async () => {
+        const max = bytes(message(1));
+        assert.equal(await pushBytes(message(1), max), true);
+        assert.equal(await pushBytes(message(2), max, "bob@example.com"), true);
+        assert.equal(await pushBytes(message(3), max), false);
+      });
     });
 
     it("never returns a stanza twice to concurrent takeAll calls", async () => {
-      for (const n of [1, 2, 3, 4]) await store().push(USER, message(n), MAX_STANZAS);
+      for (const n of [1, 2, 3, 4]) await pushCount(message(n), MAX_STANZAS);
       const taken = await Promise.all([store().takeAll(USER), store().takeAll(USER)]);
       assert.deepEqual(taken.flat().sort(), [1, 2, 3, 4].map(message).sort());
     });
 
     it("keeps users apart", async () => {
-      await store().push(USER, message(1), 1);
-      assert.equal(await store().push("bob@example.com", message(2), 1), true);
+      await pushCount(message(1), 1);
+      assert.equal(await pushCount(message(2), 1, "bob@example.com"), true);
       assert.deepEqual(await store().takeAll("bob@example.com"), [message(2)]);
       assert.equal(await store().count(USER), 1);
     });
 
     it("deletes one user's queue", async () => {
-      await store().push(USER, message(1), MAX_STANZAS);
-      await store().push("bob@example.com", message(2), MAX_STANZAS);
+      await pushCount(message(1), MAX_STANZAS);
+      await pushCount(message(2), MAX_STANZAS, "bob@example.com");
       await store().deleteUser(USER);
       assert.equal(await store().count(USER), 0);
       assert.deepEqual(await store().takeAll(USER), []);

@@ -5,6 +5,7 @@ import { storePerTest, type StoreFactory } from "./store-factory.js";
 
 const USER = "alice@example.com";
 const PRESENCE = "<presence from='alice@example.com/phone'><priority>5</priority></presence>";
+const MAX_RESOURCES = 100;
 
 function fresh(resource: string, connId: string): OnlineResource {
   return { resource, connId, priority: 0, interested: false };
@@ -18,34 +19,41 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
   describe(`${name} RouteStore`, () => {
     const store = storePerTest(factory);
 
+    /** bind with a limit no test reaches unless it says so. */
+    const bind = (resource: string, connId: string, user = USER, max = MAX_RESOURCES) =>
+      store().bind(user, resource, connId, max);
+
     describe("bind", () => {
       it("lists nothing for a user with no resources", async () => {
         assert.deepEqual(await store().list(USER), []);
       });
 
       it("binds a free resource with default fields and no previous holder", async () => {
-        assert.equal(await store().bind(USER, "phone", "conn-1"), undefined);
+        assert.deepEqual(await bind("phone", "conn-1"), { ok: true });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-1")]);
       });
 
       it("returns the previous holder and resets the fields on conflict", async () => {
-        await store().bind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
-        assert.equal(await store().bind(USER, "phone", "conn-2"), "conn-1");
+        assert.deepEqual(await bind("phone", "conn-2"), { ok: true, previous: "conn-1" });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
       });
 
       it("lists every resource of the user", async () => {
-        await store().bind(USER, "phone", "conn-1");
-        await store().bind(USER, "laptop", "conn-2");
-        await store().bind("bob@example.com", "phone", "conn-3");
+        await bind("phone", "conn-1");
+        await bind("laptop", "conn-2");
+        await bind("phone", "conn-3", "bob@example.com");
         const listed = (await store().list(USER)).sort((a, b) => (a.connId < b.connId ? -1 : 1));
         assert.deepEqual(listed, [fresh("phone", "conn-1"), fresh("laptop", "conn-2")]);
       });
 
       it("chains concurrent binds of one resource: each sees exactly one predecessor", async () => {
         const connIds = ["c1", "c2", "c3", "c4", "c5", "c6"];
-        const previous = await Promise.all(connIds.map((id) => store().bind(USER, "phone", id)));
+        // A limit of 1 also checks that taking a resource over never counts as a new one.
+        const results = await Promise.all(connIds.map((id) => bind("phone", id, USER, 1)));
+        assert.ok(results.every((result) => result.ok));
+        const previous = results.map((result) => (result.ok ? result.previous : undefined));
         assert.equal(previous.filter((id) => id === undefined).length, 1);
         const displaced = previous.filter((id): id is string => id !== undefined);
         assert.equal(new Set(displaced).size, connIds.length - 1);
@@ -54,9 +62,57 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
     });
 
+    describe("bind limit", () => {
+      it("refuses a new resource once max resources are bound, changing nothing", async () => {
+        assert.deepEqual(await bind("phone", "conn-1", USER, 2), { ok: true });
+        assert.deepEqual(await bind("laptop", "conn-2", USER, 2), { ok: true });
+        assert.deepEqual(await bind("tablet", "conn-3", USER, 2), { ok: false, reason: "full" });
+        const listed = (await store().list(USER)).map((r) => r.resource).sort();
+        assert.deepEqual(listed, ["laptop", "phone"]);
+      });
+
+      it("always lets a bound resource be taken over, even at the limit", async () => {
+        await bind("phone", "conn-1", USER, 1);
+        await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
+        assert.deepEqual(await bind("phone", "conn-2", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
+      });
+
+      it("takes a resource over even when the limit was lowered below the bound count", async () => {
+        await bind("phone", "conn-1", USER, 3);
+        await bind("laptop", "conn-2", USER, 3);
+        assert.deepEqual(await bind("phone", "conn-3", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("tablet", "conn-4", USER, 1), { ok: false, reason: "full" });
+      });
+
+      it("frees a place when a resource is unbound", async () => {
+        await bind("phone", "conn-1", USER, 1);
+        assert.deepEqual(await bind("laptop", "conn-2", USER, 1), { ok: false, reason: "full" });
+        await store().unbind(USER, "phone", "conn-1");
+        assert.deepEqual(await bind("laptop", "conn-2", USER, 1), { ok: true });
+      });
+
+      it("counts each user's resources apart", async () => {
+        await bind("phone", "conn-1", USER, 1);
+        assert.deepEqual(await bind("phone", "conn-2", "bob@example.com", 1), { ok: true });
+        assert.deepEqual(await bind("laptop", "conn-3", USER, 1), { ok: false, reason: "full" });
+      });
+
+      it("never overshoots the limit under concurrent binds of new resources", async () => {
+        const max = 3;
+        const resources = ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"];
+        const results = await Promise.all(
+          resources.map((resource, i) => bind(resource, `conn-${i}`, USER, max)),
+        );
+        assert.equal(results.filter((result) => result.ok).length, max);
+        assert.equal(results.filter((result) => !result.ok).length, resources.length - max);
+        assert.equal((await store().list(USER)).length, max);
+      });
+    });
+
     describe("update", () => {
       it("applies a patch while the connection holds the resource", async () => {
-        await store().bind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
         assert.equal(
           await store().update(USER, "phone", "conn-1", {
             priority: -3,
@@ -74,7 +130,7 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
 
       it("keeps the fields a patch leaves out", async () => {
-        await store().bind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
         assert.equal(await store().update(USER, "phone", "conn-1", { interested: true }), true);
         assert.deepEqual(await binding(store(), "phone"), {
@@ -86,7 +142,7 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
 
       it("clears the presence when the patch sets it to undefined", async () => {
-        await store().bind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
         assert.equal(await store().update(USER, "phone", "conn-1", { presence: undefined }), true);
         assert.deepEqual(await binding(store(), "phone"), {
@@ -96,8 +152,8 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
 
       it("ignores a connection that no longer holds the resource", async () => {
-        await store().bind(USER, "phone", "conn-1");
-        await store().bind(USER, "phone", "conn-2");
+        await bind("phone", "conn-1");
+        await bind("phone", "conn-2");
         assert.equal(await store().update(USER, "phone", "conn-1", { priority: 9 }), false);
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
       });
@@ -110,29 +166,29 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
 
     describe("unbind", () => {
       it("removes the binding of its holder once", async () => {
-        await store().bind(USER, "phone", "conn-1");
-        await store().bind(USER, "laptop", "conn-2");
+        await bind("phone", "conn-1");
+        await bind("laptop", "conn-2");
         assert.equal(await store().unbind(USER, "phone", "conn-1"), true);
         assert.deepEqual(await store().list(USER), [fresh("laptop", "conn-2")]);
         assert.equal(await store().unbind(USER, "phone", "conn-1"), false);
       });
 
       it("ignores a connection that no longer holds the resource", async () => {
-        await store().bind(USER, "phone", "conn-1");
-        await store().bind(USER, "phone", "conn-2");
+        await bind("phone", "conn-1");
+        await bind("phone", "conn-2");
         assert.equal(await store().unbind(USER, "phone", "conn-1"), false);
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
       });
 
       it("lets the resource be bound again afterwards", async () => {
-        await store().bind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
         await store().unbind(USER, "phone", "conn-1");
-        assert.equal(await store().bind(USER, "phone", "conn-2"), undefined);
+        assert.deepEqual(await bind("phone", "conn-2"), { ok: true });
       });
     });
 
     it("copies bindings out", async () => {
-      await store().bind(USER, "phone", "conn-1");
+      await bind("phone", "conn-1");
       const [listed] = await store().list(USER);
       assert.ok(listed);
       listed.connId = "changed";

@@ -4,7 +4,7 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { freePort, startRedis, type RedisServer } from "./redis-server.js";
+import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
 const run = promisify(execFile);
@@ -159,7 +159,22 @@ export class Mesh {
     });
   }
 
+  /** Makes Redis unreachable (SIGSTOP then, on resume, SIGCONT): connections time out. */
+  async pauseRedis(): Promise<void> {
+    // Stopped, it keeps its data and port; clients' sockets stay open but get no answers, so
+    // we also drop them to make the outage visible at once.
+    const admin = connect(this.redis.url);
+    await admin.call("CLIENT", "KILL", "TYPE", "normal").catch(() => undefined);
+    admin.disconnect();
+    this.redis.process.kill("SIGSTOP");
+  }
+
+  async resumeRedis(): Promise<void> {
+    this.redis.process.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    this.redis.process.kill("SIGCONT");
     await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
     await this.redis.stop();
   }

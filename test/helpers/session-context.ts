@@ -129,7 +129,13 @@ export class TestSessionContext implements SessionContext {
     conn.streamId = `stream-${this.serial}`;
     conn.bareJid = bare;
     conn.resource = jid.resource;
-    await this.stores.routes.bind(bare, jid.resource, conn.connId);
+    const bound = await this.stores.routes.bind(
+      bare,
+      jid.resource,
+      conn.connId,
+      this.config.maxResourcesPerUser,
+    );
+    if (!bound.ok) throw new Error(`connect(${fullJid}): config.maxResourcesPerUser reached`);
     this.conns.set(conn.connId, conn);
     return conn;
   }

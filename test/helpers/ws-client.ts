@@ -78,6 +78,11 @@ export class TestClient {
     return this.socket.protocol;
   }
 
+  /** The socket is open: the client has neither sent nor received a close frame yet. */
+  get isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
   send(text: string): void {
     this.socket.send(text);
   }

@@ -18,6 +18,13 @@ import { TestClient, type ClientOptions } from "../helpers/ws-client.js";
 type ClosePacket = Extract<ShardPacket, { k: "close" }>;
 
 const SHARDS = 4;
+/** config.domain of every test edge: the `from` of the stream headers the edge writes. */
+const DOMAIN = "edge.example";
+/** The edge's own RFC 7395 <open/> (stream-header.ts) is these around a stream id. */
+const EDGE_HEADER_BEFORE_ID = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="${DOMAIN}" id="`;
+const EDGE_HEADER_AFTER_ID = '" version="1.0" xml:lang="en"/>';
+/** 128 random bits, in hex. */
+const EDGE_STREAM_ID = /^[0-9a-f]{32}$/;
 const STREAM_ERROR_PREFIX = '<stream:error xmlns:stream="http://etherx.jabber.org/streams">';
 const CLOSE_FRAME = '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>';
 
@@ -33,6 +40,10 @@ after(async () => server?.stop());
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** Polls `predicate` every 10 ms until it holds, failing after `timeoutMs`. */
 async function waitUntil(
@@ -208,6 +219,7 @@ async function startTestEdge(
     host: "127.0.0.1",
     port: 0,
     id: `edge-t${++edgeSerial}`,
+    domain: DOMAIN,
     shardCount: SHARDS,
     ...overrides,
   });
@@ -221,14 +233,40 @@ async function startTestEdge(
   return new TestEdge(handle, bus, keys, session);
 }
 
-/** The client got `<stream:error><condition/>…</stream:error><close/>` and then `code`/`reason`. */
+/**
+ * Who sent the client its stream header before a canned stream error: the edge (no frame from
+ * the session had reached the socket, RFC 6120 §4.9.1.1) or the session (one had).
+ */
+type HeaderFrom = "edge" | "session";
+
+/** The stream id if `frame` is the edge's own stream header, else undefined. */
+function edgeStreamHeaderId(frame: string): string | undefined {
+  if (!frame.startsWith(EDGE_HEADER_BEFORE_ID) || !frame.endsWith(EDGE_HEADER_AFTER_ID))
+    return undefined;
+  const id = frame.slice(EDGE_HEADER_BEFORE_ID.length, -EDGE_HEADER_AFTER_ID.length);
+  return EDGE_STREAM_ID.test(id) ? id : undefined;
+}
+
+/**
+ * The client got `<stream:error><condition/>…</stream:error><close/>` and then `code`/`reason`;
+ * with `header` "edge" these came right after the edge's <open/>, as the only frames, and with
+ * "session" the edge wrote no <open/> of its own.
+ */
 async function assertStreamErrorClose(
   client: TestClient,
   condition: string,
   code: number,
   reason: string,
+  header: HeaderFrom,
 ): Promise<void> {
   assert.deepEqual(await client.waitForClose(), { code, reason });
+  if (header === "edge") {
+    assert.equal(client.messages.length, 3, client.messages.join("\n"));
+    assert.ok(edgeStreamHeaderId(client.messages[0]), client.messages[0]);
+  } else {
+    for (const frame of client.messages.slice(0, -2))
+      assert.equal(edgeStreamHeaderId(frame), undefined, `edge stream header: ${frame}`);
+  }
   const [error, close] = client.messages.slice(-2);
   assert.ok(
     error.startsWith(
@@ -345,7 +383,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const a = await edge.connect();
       const b = await edge.connect();
       a.client.sendBinary(Buffer.from("<open/>"));
-      await assertStreamErrorClose(a.client, "unsupported-encoding", 1003, "binary-frame");
+      await assertStreamErrorClose(a.client, "unsupported-encoding", 1003, "binary-frame", "edge");
       assert.equal((await edge.session.closeOf(a.connId)).d, "binary-frame");
       assert.deepEqual(
         edge.session.packetsOf(a.connId).map((p) => p.k),
@@ -360,7 +398,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const a = await edge.connect();
       const b = await edge.connect();
       a.client.send(`<m>${"x".repeat(10001 - 7)}</m>`);
-      await assertStreamErrorClose(a.client, "policy-violation", 1008, "policy-violation");
+      await assertStreamErrorClose(a.client, "policy-violation", 1008, "policy-violation", "edge");
       assert.equal((await edge.session.closeOf(a.connId)).d, "policy-violation");
       assert.deepEqual(
         edge.session.packetsOf(a.connId).map((p) => p.k),
@@ -386,7 +424,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const b = await edge.connect();
       const frame = `<m>${"x".repeat(4000 - 7)}</m>`;
       for (let i = 0; i < 3; i++) a.client.send(frame);
-      await assertStreamErrorClose(a.client, "policy-violation", 1008, "rate-limited");
+      await assertStreamErrorClose(a.client, "policy-violation", 1008, "rate-limited", "edge");
       assert.equal((await edge.session.closeOf(a.connId)).d, "rate-limited");
       assert.deepEqual(
         edge.session.packetsOf(a.connId).map((p) => p.k),
@@ -400,7 +438,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const a = await edge.connect();
       const started = Date.now();
       a.client.send("<open/>");
-      await assertStreamErrorClose(a.client, "connection-timeout", 1000, "idle");
+      await assertStreamErrorClose(a.client, "connection-timeout", 1000, "idle", "edge");
       assert.ok(Date.now() - started >= 1000 - 50, `closed after ${Date.now() - started} ms`);
       assert.equal((await edge.session.closeOf(a.connId)).d, "idle");
       await waitUntil(() => edge.handle.connections() === 0, "registry empty");
@@ -411,10 +449,148 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const edge = await startTestEdge({ handshakeTimeoutMs: 300 });
       const started = Date.now();
       const a = await edge.connect();
-      await assertStreamErrorClose(a.client, "connection-timeout", 1008, "handshake-timeout");
+      const a2 = await edge.connect();
+      // RFC 6120 §4.9.1.1: the session never wrote its header, so the edge sends <open/>,
+      // then the stream error, then <close/>, and nothing else.
+      await assertStreamErrorClose(
+        a.client,
+        "connection-timeout",
+        1008,
+        "handshake-timeout",
+        "edge",
+      );
       assert.ok(Date.now() - started >= 300 - 50, `closed after ${Date.now() - started} ms`);
       assert.equal((await edge.session.closeOf(a.connId)).d, "handshake-timeout");
+      await assertStreamErrorClose(
+        a2.client,
+        "connection-timeout",
+        1008,
+        "handshake-timeout",
+        "edge",
+      );
+      // RFC 6120 §4.7.3: every stream gets its own unpredictable id.
+      assert.notEqual(
+        edgeStreamHeaderId(a.client.messages[0]),
+        edgeStreamHeaderId(a2.client.messages[0]),
+      );
       await waitUntil(() => edge.handle.connections() === 0, "registry empty");
+      await edge.roundTrip(await edge.connect());
+    });
+
+    it("sends no stream header of its own once a frame from the session reached the socket", async () => {
+      const edge = await startTestEdge();
+      const a = await edge.connect();
+      const b = await edge.connect();
+      a.client.send("<open/>");
+      const sessionHeader =
+        `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="${DOMAIN}" id="s1"` +
+        ` version="1.0" xml:lang="en"/>`;
+      await edge.bus.toEdge(edge.handle.edgeId, { k: "data", c: a.connId, d: sessionHeader });
+      await a.client.waitForMessages(1);
+      a.client.sendBinary(Buffer.from("<iq/>"));
+      await assertStreamErrorClose(
+        a.client,
+        "unsupported-encoding",
+        1003,
+        "binary-frame",
+        "session",
+      );
+      assert.equal(a.client.messages.length, 3);
+      assert.equal(a.client.messages[0], sessionHeader);
+      await edge.roundTrip(b);
+    });
+
+    it("charges every frame at least inboundFrameCostBytes: a tiny-frame flood is rate-limited", async () => {
+      const limits = {
+        maxStanzaBytes: 10000,
+        inboundBurstBytes: 10000,
+        // Refilling one frame's cost takes ~2 s, far longer than the test: only the burst counts.
+        inboundBytesPerSecond: 1024,
+        inboundFrameCostBytes: 2000,
+      };
+      const edge = await startTestEdge(limits);
+      const a = await edge.connect();
+      const b = await edge.connect();
+      const frame = "<a/>";
+      const floodFrames = 100;
+      // 400 bytes in all, 4% of the burst: charged by bytes alone, every frame would pass.
+      assert.ok(floodFrames * frame.length < limits.inboundBurstBytes / 20);
+      for (let i = 0; i < floodFrames; i++) a.client.send(frame);
+      await assertStreamErrorClose(a.client, "policy-violation", 1008, "rate-limited", "edge");
+      assert.equal((await edge.session.closeOf(a.connId)).d, "rate-limited");
+      const passed = limits.inboundBurstBytes / limits.inboundFrameCostBytes;
+      assert.deepEqual(
+        edge.session.packetsOf(a.connId).map((p) => (p.k === "data" ? p.d : p.k)),
+        ["open", ...Array<string>(passed).fill(frame), "close"],
+      );
+      await edge.roundTrip(b);
+    });
+
+    it("drops whitespace keepalives but counts them as activity for idleTimeoutMs", async () => {
+      const edge = await startTestEdge({ idleTimeoutMs: 1000 });
+      const a = await edge.connect();
+      a.client.send("<open/>");
+      // RFC 6120 §4.6.1 keepalives (an empty message has no element either). 4 × 400 ms keeps
+      // the socket open well past idleTimeoutMs after <open/>, never silent for that long.
+      for (const keepalive of [" ", "\n", "\r\n\t ", ""]) {
+        await sleep(400);
+        a.client.send(keepalive);
+      }
+      const lastKeepaliveAt = Date.now();
+      assert.ok(a.client.isOpen, "closed although keepalives kept coming");
+      await assertStreamErrorClose(a.client, "connection-timeout", 1000, "idle", "edge");
+      const silentMs = Date.now() - lastKeepaliveAt;
+      assert.ok(silentMs >= 1000 - 50, `closed after ${silentMs} ms of silence`);
+      assert.equal((await edge.session.closeOf(a.connId)).d, "idle");
+      // The session saw nothing of the keepalives.
+      assert.deepEqual(edge.session.packetsOf(a.connId), [
+        { k: "open", c: a.connId, e: edge.handle.edgeId },
+        { k: "data", c: a.connId, e: edge.handle.edgeId, d: "<open/>" },
+        { k: "close", c: a.connId, e: edge.handle.edgeId, d: "idle" },
+      ]);
+      await edge.roundTrip(await edge.connect());
+    });
+
+    it("charges whitespace keepalives their frame cost (rate-limited, nothing published)", async () => {
+      const edge = await startTestEdge({
+        maxStanzaBytes: 10000,
+        inboundBurstBytes: 10000,
+        inboundBytesPerSecond: 1024,
+        inboundFrameCostBytes: 2000,
+      });
+      const a = await edge.connect();
+      const b = await edge.connect();
+      a.client.send("<open/>");
+      for (let i = 0; i < 10; i++) a.client.send(" ");
+      await assertStreamErrorClose(a.client, "policy-violation", 1008, "rate-limited", "edge");
+      assert.equal((await edge.session.closeOf(a.connId)).d, "rate-limited");
+      // <open/> and 4 keepalives took the 5 frames' worth of burst; the 6th frame ran dry.
+      assert.deepEqual(
+        edge.session.packetsOf(a.connId).map((p) => p.k),
+        ["open", "data", "close"],
+      );
+      await edge.roundTrip(b);
+    });
+
+    it("does not take a whitespace keepalive for the stream's <open/> (handshake-timeout)", async () => {
+      const edge = await startTestEdge({ handshakeTimeoutMs: 300 });
+      const a = await edge.connect();
+      for (let i = 0; i < 4; i++) {
+        a.client.send(" ");
+        await sleep(100);
+      }
+      await assertStreamErrorClose(
+        a.client,
+        "connection-timeout",
+        1008,
+        "handshake-timeout",
+        "edge",
+      );
+      assert.equal((await edge.session.closeOf(a.connId)).d, "handshake-timeout");
+      assert.deepEqual(
+        edge.session.packetsOf(a.connId).map((p) => p.k),
+        ["open", "close"],
+      );
       await edge.roundTrip(await edge.connect());
     });
 
@@ -478,6 +654,43 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       await edge.roundTrip(a);
       await edge.roundTrip(await edge.connect());
     });
+
+    it("bounds frames held while paused by their cost, so tiny frames cannot pile up (overloaded)", async () => {
+      const limits = {
+        maxInflightPublishes: 16,
+        maxStanzaBytes: 10000,
+        inboundBurstBytes: 10000,
+        inboundFrameCostBytes: 1000,
+        // Refills a frame's cost in 0.1 ms: with frames ~2 ms apart the bucket never runs dry,
+        // so only the bound on held frames can end the socket.
+        inboundBytesPerSecond: 10 * 1024 * 1024,
+      };
+      const edge = await startTestEdge(limits);
+      const a = await edge.connect();
+      const b = await edge.connect();
+      const admin = connect(server.url);
+      cleanups.push(() => admin.quit());
+      await admin.call("CLIENT", "PAUSE", "1000", "WRITE");
+      const maxFrames = 100;
+      for (let n = 0; n < maxFrames && a.client.isOpen; n++) {
+        a.client.send(`<m n="${n}"/>`);
+        await sleep(2);
+      }
+      await assertStreamErrorClose(a.client, "resource-constraint", 1013, "overloaded", "edge");
+      assert.equal((await edge.session.closeOf(a.connId)).d, "overloaded");
+      // 16 frames went in flight and paused intake; then inboundBurstBytes / inboundFrameCostBytes
+      // = 10 were held, and the 11th held frame (charged by bytes alone: 10 bytes) overflowed.
+      const published =
+        limits.maxInflightPublishes + limits.inboundBurstBytes / limits.inboundFrameCostBytes;
+      assert.deepEqual(
+        edge.session
+          .packetsOf(a.connId)
+          .filter((p) => p.k === "data")
+          .map((p) => (p as { d: string }).d),
+        Array.from({ length: published }, (_, n) => `<m n="${n}"/>`),
+      );
+      await edge.roundTrip(b);
+    });
   });
 
   describe("bus failures", () => {
@@ -487,7 +700,13 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const b = await edge.connect();
       a.client.send("<ok/>");
       a.client.send("<fail/>");
-      await assertStreamErrorClose(a.client, "internal-server-error", 1011, "internal-error");
+      await assertStreamErrorClose(
+        a.client,
+        "internal-server-error",
+        1011,
+        "internal-error",
+        "edge",
+      );
       assert.equal((await edge.session.closeOf(a.connId)).d, "internal-error");
       assert.deepEqual(
         edge.session.packetsOf(a.connId).map((p) => p.k),
@@ -508,7 +727,9 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       await edge.handle.stop(2000);
       assert.ok(Date.now() - started < 2000);
       for (const { client, connId } of [a, b]) {
-        await assertStreamErrorClose(client, "system-shutdown", 1001, "system-shutdown");
+        // a has had a frame from the session, b not: the edge sends b a header of its own.
+        const header = client === a.client ? "session" : "edge";
+        await assertStreamErrorClose(client, "system-shutdown", 1001, "system-shutdown", header);
         assert.equal((await edge.session.closeOf(connId)).d, "system-shutdown");
       }
       assert.equal(edge.handle.connections(), 0);

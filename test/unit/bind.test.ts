@@ -108,6 +108,55 @@ describe("resource binding (RFC 6120 §7)", () => {
     assert.deepEqual(routes.map((r) => r.resource).sort(), ["laptop", "phone"]);
   });
 
+  describe("resource limit (§7.6.2.1)", () => {
+    const resourceConstraint = (id: string) =>
+      `<iq type="error" id="${id}" from="example.com">` +
+      `<error type="wait"><resource-constraint xmlns="${STANZAS}"/>` +
+      `<text xmlns="${STANZAS}">too many resources are bound</text></error></iq>`;
+
+    beforeEach(() => {
+      ctx = new TestSessionContext({ config: { maxResourcesPerUser: 2 } });
+    });
+
+    it("refuses a new resource past config.maxResourcesPerUser with resource-constraint, stream open", async () => {
+      await input(ctx, chain, restarted(), bindIq("b1", "phone"));
+      await input(ctx, chain, restarted(), bindIq("b2", "laptop"));
+      const third = restarted();
+      await input(ctx, chain, third, bindIq("b3", "tablet"));
+      await input(ctx, chain, third, bindIq("b4"));
+      assertXmlList(ctx.received(third), [resourceConstraint("b3"), resourceConstraint("b4")]);
+      assert.equal(third.stage, "restarted");
+      assert.equal(third.resource, undefined);
+      assert.deepEqual(ctx.closed, [], "the client may try again");
+      assert.deepEqual(ctx.kicked, []);
+      const routes = await ctx.stores.routes.list(ALICE);
+      assert.deepEqual(routes.map((r) => r.resource).sort(), ["laptop", "phone"]);
+    });
+
+    it("still lets a bound resource be taken over at the limit (§7.7.2.2)", async () => {
+      const phone = restarted();
+      await input(ctx, chain, phone, bindIq("b1", "phone"));
+      await input(ctx, chain, restarted(), bindIq("b2", "laptop"));
+      const newer = restarted();
+      await input(ctx, chain, newer, bindIq("b3", "tablet"));
+      await input(ctx, chain, newer, bindIq("b4", "phone"));
+      assertXmlList(ctx.received(newer), [
+        resourceConstraint("b3"),
+        bindResult("b4", `${ALICE}/phone`),
+      ]);
+      assert.equal(newer.stage, "bound");
+      assert.deepEqual(ctx.kicked, [{ connId: phone.connId, condition: "conflict" }]);
+    });
+
+    it("counts each account's resources apart", async () => {
+      await input(ctx, chain, restarted(), bindIq("b1", "phone"));
+      await input(ctx, chain, restarted(), bindIq("b2", "laptop"));
+      const bob = restarted("bob@example.com");
+      await input(ctx, chain, bob, bindIq("b3", "phone"));
+      assertXmlList(ctx.received(bob), [bindResult("b3", "bob@example.com/phone")]);
+    });
+  });
+
   it("refuses a resource with a control character with bad-request (§7.7.2.1)", async () => {
     const conn = restarted();
     await input(ctx, chain, conn, bindIq("b1", "a&#9;b"));

@@ -1,9 +1,5 @@
 import { strict as assert } from "node:assert";
-import {
-  MAX_FRAME_DEPTH,
-  decodeUtf8Frame,
-  parseFrame,
-} from "../../services/session/core/frame-parser.js";
+import { MAX_FRAME_DEPTH, parseFrame } from "../../services/session/core/frame-parser.js";
 import { StreamError, type StreamErrorCondition } from "../../services/shared/xmpp-errors.js";
 
 const MAX = 64 * 1024;
@@ -210,26 +206,5 @@ describe("parseFrame", () => {
       const depth = MAX_FRAME_DEPTH + 1;
       rejects("<a>".repeat(depth) + "</a>".repeat(depth), "policy-violation");
     });
-  });
-});
-
-describe("decodeUtf8Frame", () => {
-  it("decodes valid UTF-8", () => {
-    assert.equal(decodeUtf8Frame(Buffer.from("<a>\u00e9\u{1f600}</a>", "utf8")), "<a>é😀</a>");
-  });
-
-  it("rejects invalid UTF-8 as unsupported-encoding (RFC 6120 §4.9.3.22)", () => {
-    for (const bytes of [
-      [0x3c, 0x61, 0x3e, 0xff, 0x3c, 0x2f, 0x61, 0x3e], // 0xFF never occurs in UTF-8
-      [0xc3, 0x28], // bad continuation byte
-      [0xc0, 0x80], // overlong NUL
-      [0xed, 0xa0, 0x80], // encoded surrogate
-      [0xe2, 0x82], // truncated sequence
-    ]) {
-      assert.throws(
-        () => decodeUtf8Frame(Uint8Array.from(bytes)),
-        (err: unknown) => err instanceof StreamError && err.condition === "unsupported-encoding",
-      );
-    }
   });
 });

@@ -222,6 +222,75 @@ describe("messages (RFC 6121 §8.5)", () => {
       assert.equal(await ctx.stores.offline.count(BOB), 2);
     });
 
+    // XEP-0160 §3 (and XEP-0085 §5.8): chat-state-only messages are not stored offline; nor is
+    // any other chat or normal message without a body.
+    it("drops chat and normal messages without a body instead of storing them", async () => {
+      const CHATSTATES = "http://jabber.org/protocol/chatstates";
+      await send(
+        `<message to="${BOB}" type="chat" id="c1"><composing xmlns="${CHATSTATES}"/></message>`,
+      );
+      await send(
+        `<message to="${BOB}/gone" type="chat" id="c2"><active xmlns="${CHATSTATES}"/></message>`,
+      );
+      await send(
+        `<message to="${BOB}" id="r1"><received xmlns="urn:xmpp:receipts" id="m1"/></message>`,
+      );
+      await send(`<message to="${BOB}" type="chat" id="c3"/>`);
+      await send(
+        `<message to="${BOB}" type="chat" id="c4"><body xmlns="urn:example:not-a-body">x</body></message>`,
+      );
+      assertXmlList(ctx.received(phone), [], "no error for a dropped message");
+      assert.equal(await ctx.stores.offline.count(BOB), 0);
+    });
+
+    it("stores a message with a body whatever else it carries", async () => {
+      const CHATSTATES = "http://jabber.org/protocol/chatstates";
+      await send(
+        `<message to="${BOB}" type="chat" id="c1"><active xmlns="${CHATSTATES}"/><body>hi</body></message>`,
+      );
+      await send(`<message to="${BOB}" type="chat" id="c2"><body/></message>`);
+      assertXmlList(ctx.received(phone), []);
+      assert.equal(await ctx.stores.offline.count(BOB), 2);
+    });
+
+    it("delivers messages without a body to an available resource as before", async () => {
+      const pc = await online(`${BOB}/pc`, 0);
+      ctx.clearOutput();
+      const CHATSTATES = "http://jabber.org/protocol/chatstates";
+      await send(
+        `<message to="${BOB}" type="chat" id="c1"><composing xmlns="${CHATSTATES}"/></message>`,
+      );
+      assertXmlList(ctx.received(pc), [
+        `<message to="${BOB}" type="chat" id="c1" from="${ALICE}/phone"><composing xmlns="${CHATSTATES}"/></message>`,
+      ]);
+    });
+
+    it("refuses with service-unavailable once config.offlineMaxBytes would be passed", async () => {
+      // A stored stanza here is about 210 bytes of envelope and delay plus its body: b1 takes
+      // about 710 of the 1100, so b2 does not fit but b3 (about 215) does.
+      ctx = new TestSessionContext({ config: { offlineMaxBytes: 1100 } });
+      await ctx.createAccount(BOB);
+      phone = await online(`${ALICE}/phone`, 0);
+      ctx.clearOutput();
+      const big = "x".repeat(500);
+      await send(`<message to="${BOB}" type="chat" id="b1"><body>${big}</body></message>`);
+      await send(`<message to="${BOB}" type="chat" id="b2"><body>${big}</body></message>`);
+      await send(`<message to="${BOB}" type="chat" id="b3"><body>small</body></message>`);
+      assertXmlList(ctx.received(phone), [
+        messageError("b2", BOB, "service-unavailable", "offline storage is full"),
+      ]);
+      assert.equal(await ctx.stores.offline.count(BOB), 2, "b1 and b3 fit, b2 does not");
+
+      // Delivering the queue frees its bytes.
+      const pc = await ctx.connect(`${BOB}/pc`);
+      await input(ctx, chain, pc, `<presence/>`);
+      await ctx.disconnect(chain, pc);
+      ctx.clearOutput();
+      await send(`<message to="${BOB}" type="chat" id="b4"><body>${big}</body></message>`);
+      assertXmlList(ctx.received(phone), []);
+      assert.equal(await ctx.stores.offline.count(BOB), 1);
+    });
+
     it("refuses a message to an account that does not exist with service-unavailable (§8.5.1)", async () => {
       await send(`<message to="nobody@example.com" type="chat" id="x1"><body>hi</body></message>`);
       await send(

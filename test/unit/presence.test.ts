@@ -1,5 +1,6 @@
 // RFC 6121 §3 (subscriptions) and §4 (presence), through the session core with memory stores.
 import { strict as assert } from "node:assert";
+import { pino } from "pino";
 import type { ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
@@ -7,7 +8,7 @@ import { readPriority } from "../../services/session/features/presence/broadcast
 import { inbound, outbound } from "../../services/session/features/presence/subscription-state.js";
 import { registerRoster } from "../../services/session/features/roster/roster.js";
 import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
-import { parse } from "ltx";
+import { parse, type Element } from "ltx";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 
 const ALICE = "alice@example.com";
@@ -18,6 +19,56 @@ const ERIN = "erin@example.com";
 
 const push = (to: string, ver: string, item: string) =>
   `<iq type="set" id="*" to="${to}"><query xmlns="jabber:iq:roster" ver="${ver}">${item}</query></iq>`;
+
+/** Stores `item` for `owner` as it is, over whatever is there (test setup only). */
+async function seedItem(ctx: TestSessionContext, owner: string, item: RosterItem): Promise<void> {
+  const current = await ctx.stores.rosters.getItem(owner, item.jid);
+  const result = await ctx.stores.rosters.replaceItem(owner, item.jid, current, item, 1_000_000);
+  if (!result.ok) throw new Error(`seedItem: ${result.reason}`);
+}
+
+/**
+ * Makes the next `times` reads of `owner`'s item for `contact` each followed by `write`, as if
+ * another session process changed the item between this one's read and its write.
+ */
+function interfereAfterReads(
+  ctx: TestSessionContext,
+  owner: string,
+  contact: string,
+  times: number,
+  write: (current: RosterItem | undefined) => RosterItem,
+): () => number {
+  const rosters = ctx.stores.rosters;
+  const getItem = rosters.getItem.bind(rosters);
+  let reads = 0;
+  rosters.getItem = async (user, jid) => {
+    const item = await getItem(user, jid);
+    if (user === owner && jid === contact && reads < times) {
+      reads++;
+      const result = await rosters.replaceItem(user, jid, item, write(item), 1_000_000);
+      assert.ok(result.ok, "the interfering write itself succeeds");
+    }
+    return item;
+  };
+  return () => reads;
+}
+
+/** Sends ctx's warn-and-above log lines, parsed, to the returned array. */
+function captureLogs(ctx: TestSessionContext): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  Object.assign(ctx, { log });
+  return lines;
+}
+
+/** The defined condition of an error stanza, or undefined. */
+function conditionOf(stanza: Element | undefined): string | undefined {
+  const error = stanza?.attrs.type === "error" ? stanza.getChild("error") : undefined;
+  return error
+    ?.getChildElements()
+    .find((c) => c.attrs.xmlns === "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name !== "text")
+    ?.name;
+}
 
 describe("presence (RFC 6121 §4)", () => {
   let ctx: TestSessionContext;
@@ -44,7 +95,7 @@ describe("presence (RFC 6121 §4)", () => {
     jid: string,
     subscription: RosterItem["subscription"],
   ): Promise<void> {
-    await ctx.stores.rosters.setItem(owner, { jid, subscription, groups: [] });
+    await seedItem(ctx, owner, { jid, subscription, groups: [] });
   }
 
   async function online(jid: string, presence = "<presence/>"): Promise<ConnState> {
@@ -246,6 +297,24 @@ describe("presence (RFC 6121 §4)", () => {
   });
 
   describe("directed presence (§4.6)", () => {
+    it("remembers at most directedPresenceMaxRecipients non-subscribers per connection", async () => {
+      ctx.config.directedPresenceMaxRecipients = 2;
+      await ctx.createAccount(ERIN);
+      await ctx.createAccount(DAVE);
+      await ctx.createAccount(CAROL);
+      const phone = await online(`${ALICE}/phone`);
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence to="${ERIN}"/>`);
+      await input(ctx, chain, phone, `<presence to="${DAVE}"/>`);
+      await input(ctx, chain, phone, `<presence to="${CAROL}" id="p3"/>`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}" id="p4"/>`);
+      const replies = ctx.received(phone);
+      assert.equal(replies.length, 1, replies.join("\n"));
+      assert.equal(replies[0].attrs.id, "p3");
+      assert.equal(conditionOf(replies[0]), "resource-constraint");
+      assert.deepEqual(phone.directed, [ERIN, DAVE]);
+    });
+
     it("goes to the addressed JID only and is remembered for non-subscribers", async () => {
       await item(ALICE, BOB, "from");
       await item(BOB, ALICE, "to");
@@ -515,6 +584,7 @@ describe("subscriptions (RFC 6121 §3)", () => {
       BOB,
       ALICE,
       `<presence type="subscribe" from="${ALICE}" to="${BOB}"/>`,
+      100,
     );
     ctx.clearOutput();
     await input(ctx, chain, pc, `<presence type="subscribed" to="${ALICE}"/>`);
@@ -526,7 +596,7 @@ describe("subscriptions (RFC 6121 §3)", () => {
     assert.equal(await itemOf(ALICE, BOB), undefined);
 
     async function item(owner: string, jid: string, subscription: RosterItem["subscription"]) {
-      await ctx.stores.rosters.setItem(owner, { jid, subscription, groups: [] });
+      await seedItem(ctx, owner, { jid, subscription, groups: [] });
     }
   });
 
@@ -609,6 +679,149 @@ describe("subscriptions (RFC 6121 §3)", () => {
     assertXmlList(ctx.received(phone), [
       `<presence from="${ALICE}/phone" to="${ALICE}/phone"><show>away</show></presence>`,
     ]);
+  });
+
+  describe("limits (config.rosterMaxItems)", () => {
+    it("refuses a request or pre-approval that would add an item past the limit, routing nothing", async () => {
+      ctx.config.rosterMaxItems = 1;
+      await seedItem(ctx, ALICE, { jid: CAROL, subscription: "none", groups: [] });
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}" id="s1"/>`);
+      await input(ctx, chain, phone, `<presence type="subscribed" to="${BOB}" id="s2"/>`);
+      const replies = ctx.received(phone);
+      assert.deepEqual(
+        replies.map((r) => [
+          r.attrs.id,
+          r.attrs.from,
+          conditionOf(r),
+          r.getChild("error")?.attrs.type,
+        ]),
+        [
+          ["s1", BOB, "policy-violation", "cancel"],
+          ["s2", BOB, "policy-violation", "cancel"],
+        ],
+      );
+      assertXmlList(ctx.received(pc), []);
+      assert.equal(await itemOf(ALICE, BOB), undefined);
+      assert.deepEqual(await pending(BOB), []);
+      assert.equal((await ctx.stores.rosters.get(ALICE)).version, "1");
+    });
+
+    it("keeps a request to a user with a full roster as pending-in, creating no item there", async () => {
+      ctx.config.rosterMaxItems = 1;
+      await seedItem(ctx, BOB, { jid: CAROL, subscription: "none", groups: [] });
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}"/>`);
+      assertXmlList(ctx.received(pc), [`<presence type="subscribe" to="${BOB}" from="${ALICE}"/>`]);
+      assert.deepEqual(await pending(BOB), [ALICE]);
+      assert.equal(await itemOf(BOB, ALICE), undefined);
+      assert.equal((await ctx.stores.rosters.get(BOB)).items.length, 1);
+
+      // Approving would add alice to bob's full roster: refused, and the request stays.
+      ctx.clearOutput();
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${ALICE}" id="ok"/>`);
+      const replies = ctx.received(pc);
+      assert.deepEqual(
+        replies.map((r) => [r.attrs.id, conditionOf(r)]),
+        [["ok", "policy-violation"]],
+      );
+      assertXmlList(ctx.received(phone), []);
+      assert.deepEqual(await pending(BOB), [ALICE]);
+      assert.deepEqual(await itemOf(ALICE, BOB), {
+        jid: BOB,
+        subscription: "none",
+        ask: "subscribe",
+        groups: [],
+      });
+    });
+
+    it("drops a request past the limit of pending requests, with a warning", async () => {
+      ctx.config.rosterMaxItems = 1;
+      await ctx.stores.rosters.addPendingIn(BOB, CAROL, `<presence type="subscribe"/>`, 1);
+      const logs = captureLogs(ctx);
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}"/>`);
+      // alice's side goes ahead (her item records the request); bob's side drops it.
+      assertXmlList(ctx.received(phone), [
+        push(`${ALICE}/phone`, "1", `<item jid="${BOB}" subscription="none" ask="subscribe"/>`),
+      ]);
+      assertXmlList(ctx.received(pc), []);
+      assert.deepEqual(await pending(BOB), [CAROL]);
+      const warning = logs.find((l) => l.level === 40);
+      assert.ok(warning, JSON.stringify(logs));
+      assert.equal(warning.jid, BOB);
+      assert.equal(warning.contact, ALICE);
+
+      // An answer to an earlier request is no new request: it always gets through.
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${CAROL}"/>`);
+      assert.deepEqual(await pending(BOB), []);
+    });
+  });
+
+  describe("concurrent changes", () => {
+    it("re-applies an inbound approval when the item changed in between (no lost update)", async () => {
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}"/>`);
+      ctx.clearOutput();
+      // Between the read and the write of alice's item on bob's approval, alice renames bob
+      // through another session process.
+      const reads = interfereAfterReads(ctx, ALICE, BOB, 1, (current) => ({
+        ...(current as RosterItem),
+        name: "Robert",
+      }));
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${ALICE}"/>`);
+      assert.equal(reads(), 1);
+      assert.deepEqual(await itemOf(ALICE, BOB), {
+        jid: BOB,
+        name: "Robert",
+        subscription: "to",
+        groups: [],
+      });
+      assertXmlList(ctx.received(phone), [
+        `<presence type="subscribed" to="${ALICE}" from="${BOB}"/>`,
+        push(`${ALICE}/phone`, "3", `<item jid="${BOB}" name="Robert" subscription="to"/>`),
+        `<presence from="${BOB}/pc" to="${ALICE}"/>`,
+      ]);
+    });
+
+    it("re-decides an outbound stanza from the item it commits against", async () => {
+      // bob pre-approved alice; alice's request is approved at once unless, between bob's read
+      // and write, bob withdraws the pre-approval elsewhere: then it is an ordinary request.
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${ALICE}"/>`);
+      ctx.clearOutput();
+      const reads = interfereAfterReads(ctx, BOB, ALICE, 1, (current) => {
+        const withdrawn = { ...(current as RosterItem) };
+        delete withdrawn.approved;
+        return withdrawn;
+      });
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}"/>`);
+      assert.equal(reads(), 1);
+      assert.deepEqual(await itemOf(BOB, ALICE), { jid: ALICE, subscription: "none", groups: [] });
+      assert.deepEqual(await pending(BOB), [ALICE]);
+      assertXmlList(ctx.received(pc), [`<presence type="subscribe" to="${BOB}" from="${ALICE}"/>`]);
+    });
+
+    it("looks up one pending request, never the whole list, while handling subscriptions", async () => {
+      const rosters = ctx.stores.rosters;
+      const list = rosters.listPendingIn.bind(rosters);
+      let listed = 0;
+      rosters.listPendingIn = async (user) => {
+        listed++;
+        return list(user);
+      };
+      await input(ctx, chain, phone, `<presence type="subscribe" to="${BOB}"/>`);
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${ALICE}"/>`);
+      await input(ctx, chain, pc, `<presence type="subscribe" to="${ALICE}"/>`);
+      await input(ctx, chain, phone, `<presence type="unsubscribed" to="${BOB}"/>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="r1"><query xmlns="jabber:iq:roster"><item jid="${BOB}" subscription="remove"/></query></iq>`,
+      );
+      assert.equal(listed, 0);
+      assert.deepEqual(await pending(ALICE), []);
+      assert.equal(await itemOf(ALICE, BOB), undefined);
+    });
   });
 });
 

@@ -1,10 +1,13 @@
 // RFC 6121 §2 (roster management) and §2.6 (versioning), through the session core.
 import { strict as assert } from "node:assert";
+import { pino } from "pino";
 import type { ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
 import { registerRoster } from "../../services/session/features/roster/roster.js";
-import { TestSessionContext, assertXmlList, input } from "../helpers/session-context.js";
+import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
+import { MODIFY_ROSTER_ITEM_ATTEMPTS } from "../../services/session/features/roster/modify-item.js";
+import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 
 const ALICE = "alice@example.com";
 const BOB = "bob@example.com";
@@ -18,6 +21,48 @@ function chainWithRoster(): HandlerChain {
 
 function errorOf(stanza: string, id: string, condition: string, type: string): string {
   return `<iq type="error" id="${id}" to="${stanza}" from="example.com"><error type="${type}"><${condition} xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`;
+}
+
+/** Stores `item` for `owner` as it is, over whatever is there (test setup only). */
+async function seedItem(ctx: TestSessionContext, owner: string, item: RosterItem): Promise<void> {
+  const current = await ctx.stores.rosters.getItem(owner, item.jid);
+  const result = await ctx.stores.rosters.replaceItem(owner, item.jid, current, item, 1_000_000);
+  if (!result.ok) throw new Error(`seedItem: ${result.reason}`);
+}
+
+/**
+ * Makes each of the next `times` reads of `owner`'s item for `contact` followed by `write`,
+ * as if another session process changed the item between this one's read and its write.
+ * Returns the number of such reads so far.
+ */
+function interfereAfterReads(
+  ctx: TestSessionContext,
+  owner: string,
+  contact: string,
+  times: number,
+  write: (current: RosterItem | undefined, n: number) => RosterItem,
+): () => number {
+  const rosters = ctx.stores.rosters;
+  const getItem = rosters.getItem.bind(rosters);
+  let reads = 0;
+  rosters.getItem = async (user, jid) => {
+    const item = await getItem(user, jid);
+    if (user === owner && jid === contact && reads < times) {
+      reads++;
+      const result = await rosters.replaceItem(user, jid, item, write(item, reads), 1_000_000);
+      assert.ok(result.ok, "the interfering write itself succeeds");
+    }
+    return item;
+  };
+  return () => reads;
+}
+
+/** Sends ctx's warn-and-above log lines, parsed, to the returned array. */
+function captureLogs(ctx: TestSessionContext): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  Object.assign(ctx, { log });
+  return lines;
 }
 
 describe("roster (RFC 6121 §2)", () => {
@@ -53,13 +98,13 @@ describe("roster (RFC 6121 §2)", () => {
     });
 
     it("returns every item with subscription, ask, approved, name and groups", async () => {
-      await ctx.stores.rosters.setItem(ALICE, {
+      await seedItem(ctx, ALICE, {
         jid: BOB,
         name: "Bob",
         subscription: "to",
         groups: ["Friends", "Work"],
       });
-      await ctx.stores.rosters.setItem(ALICE, {
+      await seedItem(ctx, ALICE, {
         jid: "carol@example.com",
         subscription: "none",
         ask: "subscribe",
@@ -76,7 +121,7 @@ describe("roster (RFC 6121 §2)", () => {
     });
 
     it("answers an up-to-date ver with an empty result, and a stale one with the roster", async () => {
-      await ctx.stores.rosters.setItem(ALICE, { jid: BOB, subscription: "none", groups: [] });
+      await seedItem(ctx, ALICE, { jid: BOB, subscription: "none", groups: [] });
       await rosterGet(phone, "g1", "1");
       await rosterGet(phone, "g2", "0");
       await rosterGet(phone, "g3", "");
@@ -122,7 +167,7 @@ describe("roster (RFC 6121 §2)", () => {
     });
 
     it("updates name and groups but keeps the subscription state, ignoring subscription and ask", async () => {
-      await ctx.stores.rosters.setItem(ALICE, {
+      await seedItem(ctx, ALICE, {
         jid: BOB,
         name: "Bob",
         subscription: "both",
@@ -205,7 +250,7 @@ describe("roster (RFC 6121 §2)", () => {
 
   describe("remove (§2.5)", () => {
     it("removes an item and pushes subscription='remove'", async () => {
-      await ctx.stores.rosters.setItem(ALICE, { jid: BOB, subscription: "none", groups: [] });
+      await seedItem(ctx, ALICE, { jid: BOB, subscription: "none", groups: [] });
       await rosterGet(phone, "g1");
       ctx.clearOutput();
       await input(
@@ -234,8 +279,8 @@ describe("roster (RFC 6121 §2)", () => {
     });
 
     it("ends the subscriptions both ways: unavailable, unsubscribed and unsubscribe to the contact (§2.5.2)", async () => {
-      await ctx.stores.rosters.setItem(ALICE, { jid: BOB, subscription: "both", groups: [] });
-      await ctx.stores.rosters.setItem(BOB, {
+      await seedItem(ctx, ALICE, { jid: BOB, subscription: "both", groups: [] });
+      await seedItem(ctx, BOB, {
         jid: ALICE,
         name: "Alice",
         subscription: "both",
@@ -279,7 +324,7 @@ describe("roster (RFC 6121 §2)", () => {
 
     it("denies a pending request and cancels a pending one of its own", async () => {
       await ctx.createAccount(BOB);
-      await ctx.stores.rosters.setItem(ALICE, {
+      await seedItem(ctx, ALICE, {
         jid: BOB,
         subscription: "none",
         ask: "subscribe",
@@ -289,13 +334,15 @@ describe("roster (RFC 6121 §2)", () => {
         BOB,
         ALICE,
         `<presence type="subscribe" from="${ALICE}" to="${BOB}"/>`,
+        100,
       );
       await ctx.stores.rosters.addPendingIn(
         ALICE,
         BOB,
         `<presence type="subscribe" from="${BOB}" to="${ALICE}"/>`,
+        100,
       );
-      await ctx.stores.rosters.setItem(BOB, {
+      await seedItem(ctx, BOB, {
         jid: ALICE,
         subscription: "none",
         ask: "subscribe",
@@ -315,6 +362,151 @@ describe("roster (RFC 6121 §2)", () => {
         subscription: "none",
         groups: [],
       });
+    });
+  });
+
+  describe("limits from config", () => {
+    const setItem = (id: string, item: string) =>
+      `<iq type="set" id="${id}"><query xmlns="jabber:iq:roster">${item}</query></iq>`;
+
+    it("measures names and groups in UTF-8 bytes against rosterNameMaxBytes and rosterGroupMaxBytes (§2.3.3)", async () => {
+      ctx = new TestSessionContext({ config: { rosterNameMaxBytes: 4, rosterGroupMaxBytes: 3 } });
+      phone = await ctx.connect(`${ALICE}/phone`);
+      await input(ctx, chain, phone, setItem("n1", `<item jid="${BOB}" name="élan"/>`));
+      await input(ctx, chain, phone, setItem("g1", `<item jid="${BOB}"><group>éé</group></item>`));
+      await input(
+        ctx,
+        chain,
+        phone,
+        setItem("ok", `<item jid="${BOB}" name="élu"><group>abc</group></item>`),
+      );
+      const [n1, g1, ok] = ctx.received(phone);
+      for (const [reply, id] of [
+        [n1, "n1"],
+        [g1, "g1"],
+      ] as const) {
+        assert.equal(reply.attrs.id, id);
+        assert.ok(
+          reply
+            .getChild("error")
+            ?.getChild("not-acceptable", "urn:ietf:params:xml:ns:xmpp-stanzas"),
+          reply.toString(),
+        );
+      }
+      assertXml(ok, `<iq type="result" id="ok" to="${ALICE}/phone"/>`);
+      assert.deepEqual(await ctx.stores.rosters.getItem(ALICE, BOB), {
+        jid: BOB,
+        name: "élu",
+        subscription: "none",
+        groups: ["abc"],
+      });
+    });
+
+    it("refuses an item past rosterMaxItems with policy-violation, and changes nothing", async () => {
+      ctx = new TestSessionContext({ config: { rosterMaxItems: 2 } });
+      phone = await ctx.connect(`${ALICE}/phone`);
+      await rosterGet(phone, "g1");
+      await input(ctx, chain, phone, setItem("s1", `<item jid="carol@example.com"/>`));
+      await input(ctx, chain, phone, setItem("s2", `<item jid="dave@example.com"/>`));
+      ctx.clearOutput();
+
+      await input(ctx, chain, phone, setItem("s3", `<item jid="${BOB}"/>`));
+      assertXmlList(ctx.received(phone), [
+        `<iq type="error" id="s3" to="${ALICE}/phone" from="example.com"><error type="cancel"><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">the roster is full (2 items)</text></error></iq>`,
+      ]);
+      assert.equal(await ctx.stores.rosters.getItem(ALICE, BOB), undefined);
+      assert.equal((await ctx.stores.rosters.get(ALICE)).version, "2");
+
+      // A full roster still takes updates and removals, and then room is made.
+      ctx.clearOutput();
+      await input(ctx, chain, phone, setItem("s4", `<item jid="carol@example.com" name="C"/>`));
+      await input(
+        ctx,
+        chain,
+        phone,
+        setItem("r1", `<item jid="dave@example.com" subscription="remove"/>`),
+      );
+      await input(ctx, chain, phone, setItem("s5", `<item jid="${BOB}"/>`));
+      const results = ctx.received(phone).filter((s) => s.attrs.type !== "set");
+      assert.deepEqual(
+        results.map((s) => [s.attrs.id, s.attrs.type]),
+        [
+          ["s4", "result"],
+          ["r1", "result"],
+          ["s5", "result"],
+        ],
+      );
+      assert.deepEqual((await ctx.stores.rosters.get(ALICE)).items.map((i) => i.jid).sort(), [
+        BOB,
+        "carol@example.com",
+      ]);
+    });
+  });
+
+  describe("concurrent changes to the same item", () => {
+    it("re-reads and re-applies a roster set, so another process's change is not lost", async () => {
+      await seedItem(ctx, ALICE, { jid: BOB, subscription: "none", ask: "subscribe", groups: [] });
+      await rosterGet(phone, "g1");
+      ctx.clearOutput();
+      // Between alice's read and write, bob's approval lands (RFC 6121 A.3.3) elsewhere.
+      const reads = interfereAfterReads(ctx, ALICE, BOB, 1, (current) => ({
+        ...(current as RosterItem),
+        subscription: "to",
+        ask: undefined,
+      }));
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s1"><query xmlns="jabber:iq:roster"><item jid="${BOB}" name="Bob"><group>Friends</group></item></query></iq>`,
+      );
+      assert.equal(reads(), 1);
+      const expected: RosterItem = {
+        jid: BOB,
+        name: "Bob",
+        subscription: "to",
+        groups: ["Friends"],
+      };
+      assert.deepEqual(await ctx.stores.rosters.getItem(ALICE, BOB), expected);
+      assertXmlList(ctx.received(phone), [
+        `<iq type="set" id="*" to="${ALICE}/phone"><query xmlns="jabber:iq:roster" ver="3"><item jid="${BOB}" name="Bob" subscription="to"><group>Friends</group></item></query></iq>`,
+        `<iq type="result" id="s1" to="${ALICE}/phone"/>`,
+      ]);
+    });
+
+    it(`gives up after ${MODIFY_ROSTER_ITEM_ATTEMPTS} attempts with internal-server-error, logged`, async () => {
+      await seedItem(ctx, ALICE, { jid: BOB, subscription: "none", groups: [] });
+      const logs = captureLogs(ctx);
+      const reads = interfereAfterReads(ctx, ALICE, BOB, Infinity, (current, n) => ({
+        ...(current as RosterItem),
+        name: `busy ${n}`,
+      }));
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s1"><query xmlns="jabber:iq:roster"><item jid="${BOB}" name="Bob"/></query></iq>`,
+      );
+      assert.equal(reads(), MODIFY_ROSTER_ITEM_ATTEMPTS);
+      const [reply] = ctx.received(phone);
+      assert.equal(ctx.received(phone).length, 1);
+      assert.equal(reply.attrs.type, "error");
+      assert.equal(reply.getChild("error")?.attrs.type, "wait");
+      assert.ok(
+        reply
+          .getChild("error")
+          ?.getChild("internal-server-error", "urn:ietf:params:xml:ns:xmpp-stanzas"),
+        reply.toString(),
+      );
+      assert.equal(
+        (await ctx.stores.rosters.getItem(ALICE, BOB))?.name,
+        `busy ${MODIFY_ROSTER_ITEM_ATTEMPTS}`,
+      );
+      const failure = logs.find((l) => l.level === 50);
+      assert.ok(failure, JSON.stringify(logs));
+      assert.equal(failure.jid, ALICE);
+      assert.equal(failure.contact, BOB);
+      assert.equal(failure.attempts, MODIFY_ROSTER_ITEM_ATTEMPTS);
     });
   });
 

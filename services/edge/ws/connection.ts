@@ -15,7 +15,8 @@ export type EdgeSocket = WebSocket<SocketData>;
 /** A packet waiting for the bus while the edge is paused (publisher.ts). */
 export interface HeldPacket {
   packet: ShardPacket;
-  bytes: number;
+  /** Its inbound cost in tokens (frame-cost.ts); 0 for `open` and `close`. */
+  costBytes: number;
 }
 
 export interface Connection {
@@ -27,16 +28,26 @@ export interface Connection {
   readonly openedAtMs: number;
   /** Monotonic time of the last frame (or ping) from the client. */
   lastInboundAtMs: number;
-  /** Data frames received; 0 means the client has not sent its <open/> yet. */
-  framesIn: number;
+  /**
+   * Frames handed to the shard as `data` packets; 0 means the client has not sent its <open/>
+   * yet. Whitespace keepalives (keepalive.ts) are dropped, so they do not count.
+   */
+  dataFrames: number;
+  /** Charged each frame's cost (frame-cost.ts), so it bounds frames as well as bytes. */
   readonly bucket: TokenBucket;
+  /**
+   * A frame from the session has been written to the socket, so the client has its stream
+   * header; until then a canned stream error is preceded by one (stream-header.ts).
+   */
+  wroteSessionFrame: boolean;
   /** Why the edge is ending the socket, set just before it calls end(). */
   closeReason: CannedCloseName | undefined;
   /** The close handler ran: the close packet is published and `ws` is gone. */
   closed: boolean;
   /** Packets not yet handed to the bus, in order (only while the edge is paused). */
   readonly held: HeldPacket[];
-  heldBytes: number;
+  /** Sum of `held[].costBytes`: bounds the held frames' count as well as their bytes. */
+  heldCostBytes: number;
   /** A publish failed: the stream has a hole, so no further data is published. */
   broken: boolean;
 }

@@ -60,6 +60,8 @@ function writePackets(conn: Connection, packets: EdgePacket[], deps: OutboundDep
           deps.end(conn, "slow-consumer");
           break;
         }
+        // Buffered counts as written: uWS delivers it before anything sent later.
+        conn.wroteSessionFrame = true;
         deps.metrics.framesOut.inc();
         deps.metrics.bytesOut.inc(undefined, Buffer.byteLength(packet.d));
         if (ws.getBufferedAmount() > deps.maxBackpressureBytes) deps.end(conn, "slow-consumer");

@@ -4,26 +4,27 @@
 //
 // uWebSockets.js v20.30 has no WebSocket pause(), so a paused edge cannot stop the kernel from
 // delivering frames. Frames that arrive while paused are held per connection, in order, and
-// published on resume; a connection whose held frames pass inboundBurstBytes is closed with
-// `overloaded`. The per-connection token bucket already bounds what one client can send, so the
-// hold is bounded too. Order per connection is kept: once a connection holds a packet, every
-// later packet of it queues behind.
+// published on resume; a connection whose held frames' cost (frame-cost.ts, the same cost its
+// token bucket is charged) passes inboundBurstBytes is closed with `overloaded`. Since each
+// frame costs at least inboundFrameCostBytes, that bounds the number of held frames as well as
+// their bytes. Order per connection is kept: once a connection holds a packet, every later
+// packet of it queues behind.
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
 import type { Logger } from "../../shared/log.js";
 import type { EdgeMetrics } from "../edge-metrics.js";
-import type { Connection } from "./connection.js";
+import type { Connection, HeldPacket } from "./connection.js";
 
 export interface ShardPublisherOptions {
   bus: Bus;
   maxInflight: number;
-  /** Held bytes per connection past which `onOverflow` is called (inboundBurstBytes). */
-  maxHeldBytesPerConnection: number;
+  /** Held cost per connection past which `onOverflow` is called (inboundBurstBytes). */
+  maxHeldCostBytesPerConnection: number;
   log: Logger;
   metrics: EdgeMetrics;
   /** A publish for `conn` failed: its stream has a hole and must end (internal-error). */
   onFailure(conn: Connection): void;
-  /** `conn` passed its held-bytes bound while the edge was paused (overloaded). */
+  /** `conn` passed its held-cost bound while the edge was paused (overloaded). */
   onOverflow(conn: Connection): void;
 }
 
@@ -49,16 +50,20 @@ export class ShardPublisher {
     return this.isPaused;
   }
 
-  /** Publishes (or holds) one packet of `conn`; `bytes` is its payload size. Never throws. */
-  publish(conn: Connection, packet: ShardPacket, bytes = 0): void {
+  /**
+   * Publishes (or holds) one packet of `conn`; `costBytes` is a data packet's inbound cost
+   * (frame-cost.ts). Never throws.
+   */
+  publish(conn: Connection, packet: ShardPacket, costBytes = 0): void {
     if (conn.broken && packet.k === "data") return;
     if (!this.isPaused && conn.held.length === 0) return this.send(conn, packet);
-    if (packet.k === "data" && conn.heldBytes + bytes > this.options.maxHeldBytesPerConnection) {
+    const { maxHeldCostBytesPerConnection } = this.options;
+    if (packet.k === "data" && conn.heldCostBytes + costBytes > maxHeldCostBytesPerConnection) {
       this.options.onOverflow(conn);
       return;
     }
-    conn.held.push({ packet, bytes });
-    conn.heldBytes += bytes;
+    conn.held.push({ packet, costBytes });
+    conn.heldCostBytes += costBytes;
     this.heldCount++;
     this.waiting.add(conn);
   }
@@ -111,7 +116,7 @@ export class ShardPublisher {
     const kept = conn.held.filter((h) => h.packet.k !== "data");
     this.heldCount -= conn.held.length - kept.length;
     conn.held.splice(0, conn.held.length, ...kept);
-    conn.heldBytes = 0;
+    conn.heldCostBytes = 0;
     if (kept.length === 0) this.waiting.delete(conn);
   }
 
@@ -134,8 +139,8 @@ export class ShardPublisher {
     for (const conn of this.waiting) {
       while (conn.held.length > 0) {
         if (this.isPaused) return;
-        const { packet, bytes } = conn.held.shift() as { packet: ShardPacket; bytes: number };
-        conn.heldBytes -= bytes;
+        const { packet, costBytes } = conn.held.shift() as HeldPacket;
+        conn.heldCostBytes -= costBytes;
         this.heldCount--;
         if (conn.broken && packet.k === "data") continue;
         this.send(conn, packet);

@@ -18,6 +18,7 @@ export interface SocketLimits {
   /** Shards new connections are spread over, uniformly (all shards unless --shards narrows it). */
   assignableShards: readonly number[];
   maxStanzaBytes: number;
+  inboundFrameCostBytes: number;
   inboundBytesPerSecond: number;
   inboundBurstBytes: number;
   idleTimeoutMs: number;
@@ -60,6 +61,7 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
   const inbound: InboundDeps = {
     edgeId: deps.edgeId,
     maxStanzaBytes: limits.maxStanzaBytes,
+    inboundFrameCostBytes: limits.inboundFrameCostBytes,
     publisher: deps.publisher,
     metrics: deps.metrics,
     end: deps.end,
@@ -101,12 +103,13 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
     ws,
     openedAtMs: now,
     lastInboundAtMs: now,
-    framesIn: 0,
+    dataFrames: 0,
     bucket: new TokenBucket(limits.inboundBurstBytes, limits.inboundBytesPerSecond, now),
+    wroteSessionFrame: false,
     closeReason: undefined,
     closed: false,
     held: [],
-    heldBytes: 0,
+    heldCostBytes: 0,
     broken: false,
   };
   ws.getUserData().conn = conn;

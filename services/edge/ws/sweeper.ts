@@ -1,6 +1,7 @@
 // One timer for every socket's timeouts instead of one timer per socket: a connection that has
-// sent no frame within handshakeTimeoutMs gets `handshake-timeout`; one silent for idleTimeoutMs
-// gets `idle`. A timeout fires up to one sweep interval late.
+// sent no data frame (whitespace keepalives do not count) within handshakeTimeoutMs gets
+// `handshake-timeout`; one silent for idleTimeoutMs (any frame or ping counts) gets `idle`. A
+// timeout fires up to one sweep interval late.
 import type { CannedCloseName } from "../close-reasons.js";
 import type { Connection } from "./connection.js";
 import type { ConnectionRegistry } from "./connection-registry.js";
@@ -27,7 +28,7 @@ export function sweep(
 ): void {
   for (const conn of registry.values()) {
     if (conn.closeReason !== undefined) continue;
-    if (conn.framesIn === 0) {
+    if (conn.dataFrames === 0) {
       if (nowMs - conn.openedAtMs >= limits.handshakeTimeoutMs) end(conn, "handshake-timeout");
     } else if (nowMs - conn.lastInboundAtMs >= limits.idleTimeoutMs) end(conn, "idle");
   }

@@ -1,6 +1,8 @@
 // RFC 6120 §7: resource binding. A missing resource gets a server-generated one; a resource
 // already bound to another connection is taken over and the old connection gets a
-// `conflict` stream error (§7.7.2.2, "override the existing session").
+// `conflict` stream error (§7.7.2.2, "override the existing session"). An account that
+// already has config.maxResourcesPerUser resources bound gets `resource-constraint` for a new
+// one (§7.6.2.1); the stream stays open, so the client may retry or take over a resource.
 import { randomBytes } from "node:crypto";
 import { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
@@ -20,8 +22,16 @@ export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Eleme
     } catch {
       throw new StanzaError("bad-request", "modify", "that resource is not allowed");
     }
-    const previous = await ctx.stores.routes.bind(conn.bareJid as string, resource, conn.connId);
-    if (previous && previous !== conn.connId) await ctx.kick(previous, "conflict");
+    const bound = await ctx.stores.routes.bind(
+      conn.bareJid as string,
+      resource,
+      conn.connId,
+      ctx.config.maxResourcesPerUser,
+    );
+    if (!bound.ok)
+      throw new StanzaError("resource-constraint", "wait", "too many resources are bound");
+    if (bound.previous && bound.previous !== conn.connId)
+      await ctx.kick(bound.previous, "conflict");
     conn.resource = resource;
     conn.stage = "bound";
     const reply = new Element("iq", { type: "result", id: iq.attrs.id });

@@ -43,6 +43,10 @@ export interface ConnState {
   lastEntryId: string;
   /** ms since epoch of the last packet from the client. */
   lastActivityMs: number;
+  /** ms since epoch when the socket opened (bounds the time to authenticate and bind). */
+  openedAtMs: number;
+  /** Set while closing a connection that was bound, so a retried close still cleans up. */
+  boundBeforeClose?: boolean;
   /** Outstanding server→client ping (XEP-0199): iq id and when it was sent. */
   ping?: { id: string; sentAtMs: number };
 }
@@ -66,6 +70,7 @@ export function newConnState(
     directed: [],
     lastEntryId: "0-0",
     lastActivityMs: now,
+    openedAtMs: now,
   };
 }
 

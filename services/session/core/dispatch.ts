@@ -12,18 +12,11 @@ import { parseFrame } from "./frame-parser.js";
 import type { HandlerChain } from "./handler-chain.js";
 import { asStanzaError } from "./handler-chain.js";
 import { routeIq } from "./route-iq.js";
+import { isResponseOrError } from "./stanza-kind.js";
 import { handleSasl } from "./sasl.js";
 import { handleClose, handleOpen } from "./stream.js";
 
 const STANZAS = new Set(["message", "presence", "iq"]);
-
-/**
- * An error stanza is never answered with an error (RFC 6120 §8.3.1), nor an iq result with
- * any iq response (§8.2.3).
- */
-function isResponseOrError(stanza: Element): boolean {
-  return stanza.attrs.type === "error" || (stanza.is("iq") && stanza.attrs.type === "result");
-}
 
 export async function handleFrame(
   ctx: SessionContext,
@@ -104,8 +97,10 @@ async function handleStanza(
     try {
       stanza.attrs.to = parseJid(stanza.attrs.to).toString();
     } catch (err) {
-      if (!isResponseOrError(stanza))
-        ctx.send(conn, errorReply(stanza, asStanzaError(ctx, conn, err), ctx.domain));
+      if (isResponseOrError(stanza)) return;
+      // The malformed address is not echoed back as our `from`: the server answers.
+      delete stanza.attrs.to;
+      ctx.send(conn, errorReply(stanza, asStanzaError(ctx, conn, err), ctx.domain));
       return;
     }
   }

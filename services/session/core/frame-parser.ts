@@ -59,21 +59,6 @@ export function parseFrame(text: string, maxBytes: number): Element {
   return buildTree(lex(text));
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * Decodes a binary WebSocket payload. RFC 6120 §4.9.3.22 names unsupported-encoding for a stream
- * that is "improperly encoded ... (e.g., by violating the rules of the UTF-8 encoding)", and §11.6
- * sends the same condition for any non-UTF-8 data, so that fits better than not-well-formed.
- */
-export function decodeUtf8Frame(bytes: Uint8Array): string {
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    throw new StreamError("unsupported-encoding", "invalid UTF-8");
-  }
-}
-
 /**
  * The strict lexical pass. Rejects what ltx would skip or misread and returns the text to hand
  * to ltx, with CDATA sections rewritten as escaped text because ltx loses text that follows one.

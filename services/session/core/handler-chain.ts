@@ -7,6 +7,7 @@ import { Element } from "ltx";
 import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
+import { isIqResponse } from "./stanza-kind.js";
 
 /** Returns the payload of the result (or nothing for an empty result). */
 export type IqHandler = (
@@ -97,7 +98,7 @@ export class HandlerChain {
     otherAccount = false,
   ): Promise<void> {
     const type = iq.attrs.type;
-    if (type === "result" || type === "error") return; // nobody asked: dropped (RFC 6120 §8.2.3)
+    if (isIqResponse(iq)) return; // nobody asked: dropped (RFC 6120 §8.2.3)
     const payloads = iq.getChildElements();
     let reply: Element;
     try {

@@ -7,6 +7,7 @@ import { StanzaError } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import type { HandlerChain } from "./handler-chain.js";
+import { isIqResponse } from "./stanza-kind.js";
 
 export async function routeIq(
   ctx: SessionContext,
@@ -14,8 +15,8 @@ export async function routeIq(
   conn: ConnState,
   iq: Element,
 ): Promise<void> {
-  const { to, type, id } = iq.attrs;
-  const isResponse = type === "result" || type === "error";
+  const { to, id } = iq.attrs;
+  const isResponse = isIqResponse(iq);
   if (isResponse && conn.ping && id === conn.ping.id && (to === undefined || to === ctx.domain)) {
     conn.ping = undefined; // the answer to our XEP-0199 ping
     return;

@@ -8,7 +8,13 @@ import { parseJid } from "../../shared/jid.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { SaslFailure } from "./sasl-failure.js";
-import { plainVerify, scramFinish, scramStart, scramUsername } from "./scram.js";
+import {
+  plainVerify,
+  scramFinish,
+  scramStart,
+  scramUsername,
+  type StandInOptions,
+} from "./scram.js";
 import { offeredMechanisms } from "./stream.js";
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -35,6 +41,15 @@ function bareJidOf(ctx: SessionContext, username: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A nonexistent user looks like a real one: same iterations, same salt in every process. */
+function standIn(ctx: SessionContext): StandInOptions {
+  const key = ctx.config.scramStandInKey;
+  return {
+    unknownUserIterations: ctx.config.scramIterations,
+    unknownUserSaltKey: key ? Buffer.from(key, "utf8") : undefined,
+  };
 }
 
 async function lookupAccount(ctx: SessionContext, username: string) {
@@ -90,7 +105,12 @@ async function startMechanism(
   payload: Buffer,
 ): Promise<void> {
   if (mechanism === "PLAIN") {
-    const username = await plainVerify(payload, (u) => lookupAccount(ctx, u), ctx.domain);
+    const username = await plainVerify(
+      payload,
+      (u) => lookupAccount(ctx, u),
+      ctx.domain,
+      standIn(ctx),
+    );
     return succeed(ctx, conn, username);
   }
   const clientFirst = payload.toString("utf8");
@@ -100,7 +120,7 @@ async function startMechanism(
   const credential = account?.scram[scram];
   const { state, serverFirst } = scramStart(scram, clientFirst, credential, {
     domain: ctx.domain,
-    unknownUserIterations: ctx.config.scramIterations,
+    ...standIn(ctx),
   });
   conn.sasl = state;
   ctx.send(conn, saslElement("challenge", serverFirst));

@@ -1,7 +1,17 @@
 // RFC 5802 §3, §5 and §7 (SCRAM), RFC 7677 (SCRAM-SHA-256) and RFC 4616 (PLAIN), server side,
 // as used by RFC 6120 §6 (SASL negotiation). Pure functions: the exchange state is a plain JSON
 // object so a connection snapshot can carry it between the two round trips.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  createHash,
+  createHmac,
+  pbkdf2,
+  pbkdf2Sync,
+  randomBytes,
+  timingSafeEqual,
+} from "node:crypto";
+import { promisify } from "node:util";
+
+const pbkdf2Async = promisify(pbkdf2);
 import { jid, parseJid } from "../../shared/jid.js";
 import type {
   Account,
@@ -363,34 +373,61 @@ export function verifyPlain(
   account: Account | undefined,
   domain?: string,
 ): string {
-  const { authzid, authcid, password } = credentials;
-  checkAuthzid(authzid, authcid, domain);
+  checkAuthzid(credentials.authzid, credentials.authcid, domain);
+  const { stored, salt, iterations } = plainTarget(credentials.authcid, account);
+  const offered = deriveCredential("SCRAM-SHA-256", credentials.password, iterations, salt);
+  return plainOutcome(credentials.authcid, stored, Buffer.from(offered.storedKey, "base64"));
+}
+
+/** How a nonexistent user is made to look real (see ScramStartOptions). */
+export interface StandInOptions {
+  unknownUserSaltKey?: Uint8Array;
+  unknownUserIterations?: number;
+}
+
+/** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
+function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
   const stored = account?.scram["SCRAM-SHA-256"];
   const salt = stored
     ? Buffer.from(stored.salt, "base64")
-    : standInSalt("SCRAM-SHA-256", authcid, PROCESS_SALT_KEY);
-  const offered = deriveCredential(
-    "SCRAM-SHA-256",
-    password,
-    stored?.iterations ?? DEFAULT_SCRAM_ITERATIONS,
-    salt,
-  );
+    : standInSalt("SCRAM-SHA-256", authcid, standIn.unknownUserSaltKey ?? PROCESS_SALT_KEY);
+  const iterations =
+    stored?.iterations ?? standIn.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
+  return { stored, salt, iterations };
+}
+
+function plainOutcome(
+  authcid: string,
+  stored: ScramCredential | undefined,
+  candidate: Buffer,
+): string {
   const expected = Buffer.from((stored ?? NO_USER["SCRAM-SHA-256"]).storedKey, "base64");
-  const candidate = Buffer.from(offered.storedKey, "base64");
   const matches = candidate.length === expected.length && timingSafeEqual(candidate, expected);
   if (!matches || stored === undefined) throw new SaslFailure("not-authorized");
   return authcid;
 }
 
-/**
- * PLAIN end to end: parse, look the account up by authcid, verify. `lookup` receives the raw
- * authcid; the caller maps it to a bare JID. Returns the username.
- */
 export async function plainVerify(
   message: Uint8Array | string,
   lookup: (username: string) => Promise<Account | undefined>,
   domain?: string,
+  standIn: StandInOptions = {},
 ): Promise<string> {
   const credentials = parsePlain(message);
-  return verifyPlain(credentials, await lookup(credentials.authcid), domain);
+  checkAuthzid(credentials.authzid, credentials.authcid, domain);
+  const { stored, salt, iterations } = plainTarget(
+    credentials.authcid,
+    await lookup(credentials.authcid),
+    standIn,
+  );
+  // PBKDF2 runs on libuv's thread pool here: a login must not stall every other connection.
+  const salted = await pbkdf2Async(
+    prepPassword(credentials.password),
+    salt,
+    iterations,
+    DIGESTS["SCRAM-SHA-256"].bytes,
+    DIGESTS["SCRAM-SHA-256"].algorithm,
+  );
+  const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", salted, "Client Key"));
+  return plainOutcome(credentials.authcid, stored, candidate);
 }

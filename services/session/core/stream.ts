@@ -8,14 +8,13 @@ import {
   NS_ROSTER_VER,
   NS_SASL,
   NS_SESSION,
+  NS_STREAM_LIMITS,
   NS_STREAMS,
   NS_SUB_PREAPPROVAL,
 } from "../../shared/ns.js";
 import { StreamError } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
-
-export const NS_STREAM_LIMITS = "urn:xmpp:stream-limits:0";
 
 export function openElement(ctx: SessionContext, conn: ConnState): Element {
   return new Element("open", {
@@ -57,12 +56,12 @@ function features(ctx: SessionContext, conn: ConnState): Element {
 /** Handles the client's <open/>: a new stream, or the restart after SASL. */
 export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element): void {
   const restart = conn.stage === "authenticated";
-  if (conn.stage !== "connected" && conn.stage !== "opened" && !restart)
+  if (conn.stage !== "connected" && !restart)
     throw new StreamError("policy-violation", "the stream is already open");
   conn.streamId = randomBytes(12).toString("base64url");
   // RFC 6120 §4.9.1.1: errors in the stream header are reported after our own header.
   ctx.send(conn, openElement(ctx, conn));
-  if (open.attrs.to !== undefined && open.attrs.to.toLowerCase() !== ctx.domain)
+  if (open.attrs.to !== undefined && open.attrs.to.toLowerCase().replace(/\.$/, "") !== ctx.domain)
     throw new StreamError("host-unknown", `this server serves ${ctx.domain}`);
   // RFC 6120 §4.7.5: a higher minor version is answered with ours (1.0); no version (0.9)
   // or another major version cannot be served.

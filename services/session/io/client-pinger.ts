@@ -1,57 +1,72 @@
 // XEP-0199 §4.1 server-to-client pings: a bound client silent for clientPingIntervalMs is
 // pinged; one that does not answer within clientPingTimeoutMs is disconnected with
-// `connection-timeout`. Connections that never bound are dropped after the handshake
-// timeout, so state for sockets that vanished unseen cannot pile up.
+// `connection-timeout`. A connection that has not bound a resource authTimeoutMs after it
+// opened is closed too, however chatty, so unauthenticated sockets cannot hold state.
 import { randomBytes } from "node:crypto";
 import { Element } from "ltx";
+import { delay } from "../../shared/async/delay.js";
 import { NS_PING } from "../../shared/ns.js";
-import { delay } from "../../shared/bus/memory-bus.js";
+import type { ConnState } from "../core/connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 
+/** How often the table is swept: often enough to honour the smallest timeout within 25%. */
+export const PING_SWEEP_MIN_MS = 100;
+export const PING_SWEEP_MAX_MS = 1000;
+
+function checkConn(ctx: LiveContext, conn: ConnState, now: number): void {
+  const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = ctx.config;
+  if (conn.stage !== "bound") {
+    if (now - (conn.openedAtMs ?? conn.lastActivityMs) > authTimeoutMs)
+      ctx.close(conn, "connection-timeout", "no resource bound in time");
+    return;
+  }
+  if (conn.ping) {
+    if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
+      ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "client did not answer ping");
+      ctx.close(conn, "connection-timeout", "no answer to ping");
+    }
+    return;
+  }
+  if (now - conn.lastActivityMs >= clientPingIntervalMs) {
+    conn.ping = { id: `ping-${randomBytes(6).toString("hex")}`, sentAtMs: now };
+    const iq = new Element("iq", {
+      type: "get",
+      id: conn.ping.id,
+      from: ctx.domain,
+      to: `${conn.bareJid}/${conn.resource}`,
+    });
+    iq.c("ping", { xmlns: NS_PING });
+    ctx.send(conn, iq);
+  }
+}
+
 export async function runClientPinger(
-  ctx: LiveContext,
+  base: LiveContext,
   table: ConnectionTable,
   signal: AbortSignal,
 ): Promise<void> {
-  const { clientPingIntervalMs, clientPingTimeoutMs, handshakeTimeoutMs } = ctx.config;
-  const tickMs = Math.max(100, Math.min(1000, Math.floor(clientPingTimeoutMs / 4)));
+  const { clientPingTimeoutMs, authTimeoutMs } = base.config;
+  const tickMs = Math.max(
+    PING_SWEEP_MIN_MS,
+    Math.min(PING_SWEEP_MAX_MS, Math.floor(Math.min(clientPingTimeoutMs, authTimeoutMs) / 4)),
+  );
   while (!signal.aborted) {
     await delay(tickMs, signal);
     if (signal.aborted) break;
+    const ctx = base.scoped();
     const now = ctx.now();
-    for (const { connId } of table.all()) {
-      table
-        .withConn(connId, async () => {
-          const conn = table.get(connId);
-          if (!conn || conn.stage === "closed") return;
-          if (conn.stage !== "bound") {
-            // Idle far past any handshake: the socket is gone or the client stalled.
-            if (now - conn.lastActivityMs > handshakeTimeoutMs + clientPingIntervalMs)
-              ctx.close(conn, "connection-timeout");
-            return;
-          }
-          if (conn.ping) {
-            if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
-              ctx.log.info({ connId, jid: conn.bareJid }, "client did not answer ping");
-              ctx.close(conn, "connection-timeout", "no answer to ping");
-            }
-            return;
-          }
-          if (now - conn.lastActivityMs >= clientPingIntervalMs) {
-            conn.ping = { id: `ping-${randomBytes(6).toString("hex")}`, sentAtMs: now };
-            const iq = new Element("iq", {
-              type: "get",
-              id: conn.ping.id,
-              from: ctx.domain,
-              to: `${conn.bareJid}/${conn.resource}`,
-            });
-            iq.c("ping", { xmlns: NS_PING });
-            ctx.send(conn, iq);
-          }
-        })
-        .catch((err) => ctx.log.error({ err, connId }, "client ping failed"));
+    const checks = table.all().map(({ connId }) =>
+      table.withConn(connId, async () => {
+        const conn = table.get(connId);
+        if (conn && conn.stage !== "closed") checkConn(ctx, conn, now);
+      }),
+    );
+    await Promise.allSettled(checks);
+    try {
+      await ctx.flush();
+    } catch (err) {
+      ctx.log.error({ err }, "client ping sweep writes failed; the next sweep retries");
     }
-    await ctx.flush().catch((err) => ctx.log.error({ err }, "client ping writes failed"));
   }
 }

@@ -2,9 +2,14 @@
 // connection so that its packets, timers and kicks are applied one at a time, in order.
 import type { ConnState } from "../core/connection.js";
 
+/** How many recently ended connection ids are remembered (to ignore redelivered opens). */
+export const RECENTLY_CLOSED_CAPACITY = 65536;
+
 export class ConnectionTable {
   private readonly conns = new Map<string, ConnState>();
   private readonly tails = new Map<string, Promise<void>>();
+  /** Insertion-ordered, bounded: the oldest id is forgotten first. */
+  private readonly recentlyClosed = new Set<string>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
@@ -14,8 +19,22 @@ export class ConnectionTable {
     this.conns.set(conn.connId, conn);
   }
 
+  /** Forgets a connection for good: a later `open` for the same id is a redelivery. */
   delete(connId: string): void {
     this.conns.delete(connId);
+    this.recentlyClosed.add(connId);
+    if (this.recentlyClosed.size > RECENTLY_CLOSED_CAPACITY) {
+      this.recentlyClosed.delete(this.recentlyClosed.values().next().value as string);
+    }
+  }
+
+  /** Undoes set() of a connection created by a batch that failed. */
+  forget(connId: string): void {
+    this.conns.delete(connId);
+  }
+
+  wasClosed(connId: string): boolean {
+    return this.recentlyClosed.has(connId);
   }
 
   get size(): number {

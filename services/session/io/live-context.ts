@@ -1,7 +1,8 @@
 // The SessionContext of a running session process: sends go to the owning edge's inbox,
 // deliveries to connections of shards this process owns skip Redis, all others travel as
-// `route` packets. Every write is tracked so that a batch is acknowledged only after its
-// effects are stored (flush).
+// `route` packets. Each unit of work (a batch, a ping sweep) gets its own scoped context
+// that tracks its writes, so that a batch is acknowledged only after its own effects are
+// stored (flush) and a failure of one unit is never observed by another.
 import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
@@ -15,8 +16,8 @@ import type { ConnState } from "../core/connection.js";
 import type { SessionContext, Stores } from "../core/context.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import { closeElement, openElement } from "../core/stream.js";
-import type { ConnectionTable } from "./connection-table.js";
 import type { SessionMetrics } from "../session-metrics.js";
+import type { ConnectionTable } from "./connection-table.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -39,8 +40,8 @@ export interface LiveContextDeps {
   chain: HandlerChain;
   ownedShards: Set<number>;
   metrics: SessionMetrics;
-  /** Called with a stanza routed to a local connection (same path as a `route` packet). */
-  receiveRoute: (connId: string, stanza: string) => Promise<void>;
+  /** Handles a stanza routed to a local connection (same path as a `route` packet). */
+  receiveRoute: (ctx: LiveContext, connId: string, stanza: string) => Promise<void>;
 }
 
 export class LiveContext implements SessionContext {
@@ -48,7 +49,8 @@ export class LiveContext implements SessionContext {
   readonly log: Logger;
   readonly stores: Stores;
   readonly domain: string;
-  private pending: Promise<unknown>[] = [];
+  private pending: Promise<void>[] = [];
+  private readonly failures: unknown[] = [];
 
   constructor(private readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -57,22 +59,33 @@ export class LiveContext implements SessionContext {
     this.domain = deps.config.domain;
   }
 
+  /** A fresh context for one unit of work, with its own writes to flush. */
+  scoped(): LiveContext {
+    return new LiveContext(this.deps);
+  }
+
   now(): number {
     return Date.now();
   }
 
-  /** Remembers a write; flush() waits for it (and fails if it failed). */
+  /** Remembers a write of this unit; its failure is kept for flush() (never unhandled). */
   track(promise: Promise<unknown>): void {
-    this.pending.push(promise);
+    this.pending.push(
+      promise.then(
+        () => undefined,
+        (err: unknown) => void this.failures.push(err),
+      ),
+    );
   }
 
-  /** Waits until every write issued so far is stored. */
+  /** Waits until every write of this unit is stored; throws the first that failed. */
   async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const pending = this.pending;
       this.pending = [];
       await Promise.all(pending);
     }
+    if (this.failures.length > 0) throw this.failures[0];
   }
 
   send(conn: ConnState, element: Element | string): void {
@@ -84,13 +97,13 @@ export class LiveContext implements SessionContext {
   async deliver(connId: string, stanza: Element): Promise<void> {
     const { shard } = parseConnId(connId);
     const d = withClientNamespace(stanza).toString();
-    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(connId, d);
+    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(this, connId, d);
     this.track(this.deps.bus.toShard(shard, { k: "route", c: connId, d }));
   }
 
   /** Asks an edge to end a socket the session knows nothing about. */
-  toEdgeClose(edgeId: string, connId: string): Promise<void> {
-    return this.deps.bus.toEdge(edgeId, { k: "close", c: connId });
+  toEdgeClose(edgeId: string, connId: string): void {
+    this.track(this.deps.bus.toEdge(edgeId, { k: "close", c: connId }));
   }
 
   async kick(connId: string, condition: StreamErrorCondition): Promise<void> {
@@ -108,18 +121,20 @@ export class LiveContext implements SessionContext {
     if (condition) this.send(conn, new StreamError(condition, text).toElement());
     this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
-    this.track(this.deps.bus.toEdge(conn.edgeId, { k: "close", c: conn.connId }));
+    this.toEdgeClose(conn.edgeId, conn.connId);
     this.track(this.endConnection(conn));
   }
 
   /**
    * Forgets a connection: unavailable presence and other disconnect hooks for a bound one,
    * its route, its snapshot. Used for closes we start and for sockets the edge saw go away.
+   * The connection leaves the table only once all of that is stored, so a failure leaves it
+   * in place for the redelivered packet to finish the job.
    */
   async endConnection(conn: ConnState): Promise<void> {
-    const wasBound = conn.stage === "bound";
+    const wasBound = conn.stage === "bound" || conn.boundBeforeClose === true;
     conn.stage = "closed";
-    this.deps.table.delete(conn.connId);
+    conn.boundBeforeClose = wasBound;
     if (wasBound && conn.bareJid && conn.resource) {
       for (const hook of this.deps.chain.onDisconnect) {
         try {
@@ -131,5 +146,6 @@ export class LiveContext implements SessionContext {
       await this.stores.routes.unbind(conn.bareJid, conn.resource, conn.connId);
     }
     await this.deps.snapshots.delete(conn.shard, conn.connId);
+    this.deps.table.delete(conn.connId);
   }
 }

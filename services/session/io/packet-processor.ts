@@ -1,23 +1,24 @@
 // Applies batches of shard-inbox entries: entries of one connection in order, connections
 // side by side (so their Redis commands share pipelines), then waits until every effect is
 // stored, saves the touched connections' snapshots, and only then lets the bus acknowledge.
+// A batch that fails is rolled back in memory so its redelivery is applied from scratch.
 import { parse } from "ltx";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
 import { parseJid } from "../../shared/jid.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
-import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
+import { StanzaError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import { routeMessage } from "../features/message/message.js";
+import { countEntry, type SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
-import { countEntry, type SessionMetrics } from "../session-metrics.js";
 
 export class PacketProcessor {
   constructor(
-    private readonly ctx: LiveContext,
+    private readonly base: LiveContext,
     private readonly chain: HandlerChain,
     private readonly table: ConnectionTable,
     private readonly snapshots: SnapshotStore,
@@ -26,95 +27,132 @@ export class PacketProcessor {
 
   async handleBatch(batch: ShardEntry[]): Promise<void> {
     this.metrics.batches.inc();
+    const ctx = this.base.scoped();
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
       const list = byConn.get(entry.packet.c);
       if (list) list.push(entry);
       else byConn.set(entry.packet.c, [entry]);
     }
-    await Promise.all(
+    // Each connection's state before this batch, to undo it if the batch fails.
+    const before = new Map<string, string | undefined>();
+    const applied = await Promise.allSettled(
       [...byConn].map(([connId, entries]) =>
-        this.table.withConn(connId, () => this.applyEntries(connId, entries)),
+        this.table.withConn(connId, async () => {
+          const conn = this.table.get(connId);
+          before.set(connId, conn && JSON.stringify(conn));
+          await this.applyEntries(ctx, connId, entries);
+        }),
       ),
     );
-    await this.ctx.flush();
+    try {
+      const failed = applied.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      // Not acknowledged unless every effect is stored: the bus delivers the batch again.
+      await ctx.flush();
+    } catch (err) {
+      await this.rollBack(before);
+      throw err;
+    }
   }
 
-  private async applyEntries(connId: string, entries: ShardEntry[]): Promise<void> {
+  private async rollBack(before: Map<string, string | undefined>): Promise<void> {
+    await Promise.all(
+      [...before].map(([connId, saved]) =>
+        this.table.withConn(connId, async () => {
+          if (saved === undefined) this.table.forget(connId);
+          else this.table.set(JSON.parse(saved) as ConnState);
+        }),
+      ),
+    );
+  }
+
+  private async applyEntries(ctx: LiveContext, connId: string, entries: ShardEntry[]) {
     let touched = false;
-    for (const entry of entries) touched = (await this.apply(entry)) || touched;
+    for (const entry of entries) touched = (await this.apply(ctx, entry)) || touched;
     const conn = this.table.get(connId);
     if (touched && conn && conn.stage !== "closed")
-      this.ctx.track(this.snapshots.save(conn.shard, connId, JSON.stringify(conn)));
+      ctx.track(this.snapshots.save(conn.shard, connId, JSON.stringify(conn)));
   }
 
-  /** Applies one entry; true when the connection's state may have changed. */
-  private async apply(entry: ShardEntry): Promise<boolean> {
+  /** Applies one entry; true when the connection's state changed and must be saved. */
+  private async apply(ctx: LiveContext, entry: ShardEntry): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
-    if (packet.k === "route") {
-      await this.receiveRoute(packet.c, packet.d);
-      return false;
-    }
+    const conn = this.table.get(packet.c);
     if (packet.k === "open") {
-      if (this.table.get(packet.c)) return false; // delivered twice
-      const conn = newConnState(packet.c, packet.e, entry.shard, this.ctx.now());
-      conn.lastEntryId = entry.id;
-      this.table.set(conn);
+      if (conn || this.table.wasClosed(packet.c)) return false; // delivered twice
+      const created = newConnState(packet.c, packet.e, entry.shard, ctx.now());
+      created.lastEntryId = entry.id;
+      this.table.set(created);
       return true;
     }
-    const conn = this.table.get(packet.c);
     if (!conn) {
+      if (packet.k === "route") await this.receiveRoute(ctx, packet.c, packet.d);
       // The session has no state for this socket (e.g. it was closed): tell its edge.
-      if (packet.k === "data") this.ctx.track(this.ctx.toEdgeClose(packet.e, packet.c));
+      else if (packet.k === "data") ctx.toEdgeClose(packet.e, packet.c);
       return false;
     }
     if (compareEntryIds(entry.id, conn.lastEntryId) <= 0) return false; // already applied
     conn.lastEntryId = entry.id;
     switch (packet.k) {
+      case "route":
+        await this.receiveRoute(ctx, packet.c, packet.d);
+        return true;
       case "data":
-        conn.lastActivityMs = this.ctx.now();
-        await this.safely(conn, () => handleFrame(this.ctx, this.chain, conn, packet.d));
+        conn.lastActivityMs = ctx.now();
+        await this.safely(ctx, conn, () => handleFrame(ctx, this.chain, conn, packet.d));
         return true;
       case "close":
-        this.ctx.log.debug({ connId: conn.connId, reason: packet.d }, "socket closed");
-        await this.ctx.endConnection(conn);
+        if (conn.stage === "closed") return false; // we are already ending it
+        ctx.log.debug({ connId: conn.connId, reason: packet.d }, "socket closed");
+        await ctx.endConnection(conn);
         return false;
       case "kick":
-        this.ctx.close(conn, packet.d as StreamErrorCondition);
+        ctx.close(conn, packet.d as StreamErrorCondition);
         return false;
     }
   }
 
   /** A handler bug must cost one connection, never the batch (it would be redelivered forever). */
-  private async safely(conn: ConnState, work: () => Promise<void>): Promise<void> {
+  private async safely(ctx: LiveContext, conn: ConnState, work: () => Promise<void>) {
     try {
       await work();
     } catch (err) {
-      this.ctx.log.error({ err, connId: conn.connId, jid: conn.bareJid }, "frame handling failed");
-      this.ctx.close(conn, "internal-server-error");
+      ctx.log.error({ err, connId: conn.connId, jid: conn.bareJid }, "frame handling failed");
+      ctx.close(conn, "internal-server-error");
     }
   }
 
   /** A stanza routed to one of our connections: write it out, or reroute if it is gone. */
-  readonly receiveRoute = async (connId: string, xml: string): Promise<void> => {
+  readonly receiveRoute = async (ctx: LiveContext, connId: string, xml: string): Promise<void> => {
     const conn = this.table.get(connId);
     if (conn && conn.stage === "bound") {
-      this.ctx.send(conn, xml);
+      ctx.send(conn, xml);
       return;
     }
-    // The connection ended while the stanza travelled. Messages that may be stored are
-    // routed again to the bare JID (RFC 6121 §8.5.3.2.1), after the stale route is removed.
+    // The connection ended while the stanza travelled, or a binding outlived it. Remove every
+    // binding still naming it first, so rerouting cannot pick it again (no loop), then route
+    // messages that may be stored to the bare JID again (RFC 6121 §8.5.3.2.1).
     const stanza = parse(xml);
-    if (!stanza.is("message")) return;
-    const type = stanza.attrs.type ?? "normal";
-    if (type !== "chat" && type !== "normal") return;
+    let to;
     try {
-      const to = parseJid(stanza.attrs.to);
-      if (to.resource) await this.ctx.stores.routes.unbind(to.bareString(), to.resource, connId);
-      await routeMessage(this.ctx, to.bare(), stanza);
+      to = parseJid(stanza.attrs.to ?? "");
+    } catch {
+      return;
+    }
+    const bare = to.bareString();
+    for (const stale of await ctx.stores.routes.list(bare)) {
+      if (stale.connId === connId) await ctx.stores.routes.unbind(bare, stale.resource, connId);
+    }
+    const type = stanza.attrs.type ?? "normal";
+    if (!stanza.is("message") || (type !== "chat" && type !== "normal")) return;
+    try {
+      await routeMessage(ctx, to.bare(), stanza);
     } catch (err) {
-      this.ctx.log.warn({ err, connId }, "could not reroute a message for a closed connection");
+      // A refusal (e.g. offline storage full) has nobody to answer; Redis failures retry.
+      if (!(err instanceof StanzaError)) throw err;
+      ctx.log.warn({ err, connId }, "could not reroute a message for a closed connection");
     }
   };
 }

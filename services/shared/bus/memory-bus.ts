@@ -1,5 +1,6 @@
 // In-process bus for all-in-one mode and tests: the same contract as RedisBus, nothing
 // survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
+import { delay } from "../async/delay.js";
 import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
@@ -122,15 +123,5 @@ export class MemoryBus implements Bus {
   }
 }
 
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+// Kept for modules that still import it from here.
+export { delay };

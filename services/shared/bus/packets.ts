@@ -41,3 +41,32 @@ export function compareEntryIds(a: string, b: string): number {
   const ds = Number(as ?? 0) - Number(bs ?? 0);
   return ds === 0 ? 0 : ds < 0 ? -1 : 1;
 }
+
+const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close"]);
+
+/** A shard packet from stream entry fields, or undefined when they do not form one. */
+export function shardPacketOf(fields: string[] | null): ShardPacket | undefined {
+  const f = fieldMap(fields);
+  if (!f.c) return undefined;
+  if (SHARD_KINDS_WITH_EDGE.has(f.k)) {
+    if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
+  } else if ((f.k !== "route" && f.k !== "kick") || f.d === undefined) return undefined;
+  return f as unknown as ShardPacket;
+}
+
+/** An edge packet from stream entry fields, or undefined when they do not form one. */
+export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {
+  const f = fieldMap(fields);
+  if (!f.c) return undefined;
+  if (f.k === "data" && f.d !== undefined) return { k: "data", c: f.c, d: f.d };
+  if (f.k === "close") return { k: "close", c: f.c };
+  return undefined;
+}
+
+/** Fields of an entry; null for a pending entry that was deleted from the stream. */
+function fieldMap(fields: string[] | null): Record<string, string> {
+  const packet: Record<string, string> = {};
+  if (!fields) return packet;
+  for (let i = 0; i + 1 < fields.length; i += 2) packet[fields[i]] = fields[i + 1];
+  return packet;
+}

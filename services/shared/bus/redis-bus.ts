@@ -7,8 +7,14 @@ import type { Logger } from "../log.js";
 import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
 import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
-import { delay } from "./memory-bus.js";
-import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
+import { delay, retryDelayMs } from "../async/delay.js";
+import {
+  edgePacketOf,
+  shardPacketOf,
+  type EdgePacket,
+  type ShardEntry,
+  type ShardPacket,
+} from "./packets.js";
 
 export const SESSION_GROUP = "session";
 
@@ -22,21 +28,22 @@ export interface RedisBusOptions {
   blockMs: number;
   /** How often acknowledged entries are trimmed. */
   trimIntervalMs: number;
+  /** Entries another consumer left pending this long are claimed by this one (XAUTOCLAIM). */
+  claimIdleMs?: number;
+  /** How long an edge inbox outlives the last refresh by its edge. */
+  edgeInboxTtlMs?: number;
 }
 
-type StreamReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+export const DEFAULT_EDGE_INBOX_TTL_MS = 60000;
+export const DEFAULT_CLAIM_IDLE_MS = 30000;
+
+type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
 
 function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   const fields = ["k", packet.k, "c", packet.c];
   if ("e" in packet) fields.push("e", packet.e);
   if ("d" in packet) fields.push("d", packet.d);
   return fields;
-}
-
-function packetOf(fields: string[]): Record<string, string> {
-  const packet: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) packet[fields[i]] = fields[i + 1];
-  return packet;
 }
 
 export class RedisBus implements Bus {
@@ -53,7 +60,14 @@ export class RedisBus implements Bus {
   }
 
   async toEdge(edgeId: string, packet: EdgePacket): Promise<void> {
-    await this.writer.xadd(this.options.keys.edgeInbox(edgeId), "*", ...fieldsOf(packet));
+    // NOMKSTREAM: only the edge creates its inbox, so writes for an edge that died (or
+    // stopped) never resurrect a stream nobody will read.
+    await this.writer.xadd(
+      this.options.keys.edgeInbox(edgeId),
+      "NOMKSTREAM",
+      "*",
+      ...fieldsOf(packet),
+    );
   }
 
   private blockingClient(name: string, signal: AbortSignal): Redis {
@@ -87,55 +101,61 @@ export class RedisBus implements Bus {
     const shardOfKey = new Map(shards.map((s) => [keys.shardInbox(s), s]));
     for (const key of streamKeys) await this.ensureGroup(key);
     const reader = this.blockingClient(`megaphone-session-${consumer}`, signal);
-    const trimmer = this.trimShardsLoop(streamKeys, signal);
+    // One call shape for both reads (pending and new); ioredis' overloads cannot express it.
+    const xreadgroup = reader.xreadgroup.bind(reader) as unknown as (
+      ...args: (string | number)[]
+    ) => Promise<StreamReply>;
+    // Set by maintenance when it claimed entries another consumer had left pending.
+    const claims = { arrived: false };
+    const maintaining = this.maintainShardsLoop(streamKeys, consumer, claims, signal);
 
-    // First this consumer's own pending entries (left by a crash or a failed batch), from
-    // cursor "0" onwards; then new entries (">").
+    // First this consumer's own pending entries (left by a crash, a failed batch or claimed
+    // from a dead consumer), from cursor "0" onwards; then new entries (">").
     let pendingCursors: string[] | undefined = streamKeys.map(() => "0");
     let failures = 0;
     while (!signal.aborted) {
+      if (claims.arrived) {
+        claims.arrived = false;
+        pendingCursors = streamKeys.map(() => "0");
+      }
       let reply: StreamReply;
       try {
-        reply = pendingCursors
-          ? ((await reader.xreadgroup(
-              "GROUP",
-              SESSION_GROUP,
-              consumer,
-              "COUNT",
-              readCount,
-              "STREAMS",
-              ...streamKeys,
-              ...pendingCursors,
-            )) as StreamReply)
-          : ((await reader.xreadgroup(
-              "GROUP",
-              SESSION_GROUP,
-              consumer,
-              "COUNT",
-              readCount,
-              "BLOCK",
-              blockMs,
-              "STREAMS",
-              ...streamKeys,
-              ...streamKeys.map(() => ">"),
-            )) as StreamReply);
+        reply = await xreadgroup(
+          "GROUP",
+          SESSION_GROUP,
+          consumer,
+          "COUNT",
+          readCount,
+          ...(pendingCursors ? [] : ["BLOCK", blockMs]),
+          "STREAMS",
+          ...streamKeys,
+          ...(pendingCursors ?? streamKeys.map(() => ">")),
+        );
       } catch (err) {
         if (signal.aborted) break;
         log.error({ err }, "shard inbox read failed; retrying");
-        await delay(Math.min(5000, 100 * 2 ** failures++), signal);
+        await delay(retryDelayMs(failures++), signal);
         continue;
       }
       const batch: ShardEntry[] = [];
+      const malformed: ShardEntry[] = [];
       for (const [key, entries] of reply ?? []) {
         const shard = shardOfKey.get(key) as number;
         for (const [id, fields] of entries) {
-          batch.push({ id, shard, packet: packetOf(fields) as unknown as ShardPacket });
+          const packet = shardPacketOf(fields);
+          if (packet) batch.push({ id, shard, packet });
+          else malformed.push({ id, shard, packet: { k: "kick", c: "", d: "" } });
         }
         if (pendingCursors && entries.length > 0) {
           pendingCursors[streamKeys.indexOf(key)] = entries[entries.length - 1][0];
         }
       }
-      if (pendingCursors && batch.length === 0) {
+      if (malformed.length > 0) {
+        // Never ours to process and never going to parse: acknowledged so it cannot wedge us.
+        log.error({ ids: malformed.map((e) => e.id) }, "dropping malformed shard inbox entries");
+        await this.ackWithRetry(malformed, signal);
+      }
+      if (pendingCursors && batch.length === 0 && malformed.length === 0) {
         pendingCursors = undefined;
         continue;
       }
@@ -145,16 +165,20 @@ export class RedisBus implements Bus {
         failures = 0;
       } catch (err) {
         log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
-        await delay(Math.min(5000, 100 * 2 ** failures++), signal);
+        await delay(retryDelayMs(failures++), signal);
         pendingCursors = streamKeys.map(() => "0");
         continue;
       }
-      await this.ack(batch);
+      await this.ackWithRetry(batch, signal);
     }
-    await trimmer;
+    await maintaining;
   }
 
-  private async ack(batch: ShardEntry[]): Promise<void> {
+  /**
+   * Acknowledges handled entries, retrying until Redis takes it (or we stop: then the entries
+   * stay pending and are delivered again, which entry-id idempotency absorbs).
+   */
+  private async ackWithRetry(batch: ShardEntry[], signal: AbortSignal): Promise<void> {
     const byKey = new Map<string, string[]>();
     for (const entry of batch) {
       const key = this.options.keys.shardInbox(entry.shard);
@@ -162,20 +186,63 @@ export class RedisBus implements Bus {
       if (!ids) byKey.set(key, (ids = []));
       ids.push(entry.id);
     }
-    await Promise.all([...byKey].map(([key, ids]) => this.writer.xack(key, SESSION_GROUP, ...ids)));
-  }
-
-  /** Trims each inbox below the oldest entry the group has not acknowledged (never further). */
-  private async trimShardsLoop(streamKeys: string[], signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await delay(this.options.trimIntervalMs, signal);
-      if (signal.aborted) break;
+    for (let failures = 0; !signal.aborted;) {
       try {
-        await Promise.all(streamKeys.map((key) => this.trimShard(key)));
+        await Promise.all(
+          [...byKey].map(([key, ids]) => this.writer.xack(key, SESSION_GROUP, ...ids)),
+        );
+        return;
       } catch (err) {
-        this.options.log.warn({ err }, "shard inbox trim failed; will retry");
+        this.options.log.error({ err }, "acknowledging a shard batch failed; retrying");
+        await delay(retryDelayMs(failures++), signal);
       }
     }
+  }
+
+  /**
+   * Every trimIntervalMs: claims entries that another (dead) consumer left pending for
+   * claimIdleMs, then trims each inbox below the oldest entry the group still needs.
+   */
+  private async maintainShardsLoop(
+    streamKeys: string[],
+    consumer: string,
+    claims: { arrived: boolean },
+    signal: AbortSignal,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        for (const key of streamKeys) {
+          if (await this.claimIdle(key, consumer)) claims.arrived = true;
+        }
+        await Promise.all(streamKeys.map((key) => this.trimShard(key)));
+      } catch (err) {
+        this.options.log.warn({ err }, "shard inbox maintenance failed; will retry");
+      }
+      await delay(this.options.trimIntervalMs, signal);
+    }
+  }
+
+  /** XAUTOCLAIM JUSTID: moves long-idle pending entries to us; true if any moved. */
+  private async claimIdle(key: string, consumer: string): Promise<boolean> {
+    const idleMs = this.options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+    let cursor = "0-0";
+    let claimed = 0;
+    do {
+      const [next, ids] = (await this.writer.xautoclaim(
+        key,
+        SESSION_GROUP,
+        consumer,
+        idleMs,
+        cursor,
+        "COUNT",
+        this.options.readCount,
+        "JUSTID",
+      )) as [string, string[]];
+      cursor = next;
+      claimed += ids.length;
+    } while (cursor !== "0-0");
+    if (claimed > 0) this.options.log.warn({ key, claimed }, "claimed entries of a dead consumer");
+    return claimed > 0;
   }
 
   private async trimShard(key: string): Promise<void> {
@@ -192,14 +259,29 @@ export class RedisBus implements Bus {
     if (minId && minId !== "0-0") await this.writer.xtrim(key, "MINID", "~", minId);
   }
 
+  /**
+   * Creates the edge's inbox afresh and returns the id to read after. The inbox expires
+   * `edgeInboxTtlMs` after its edge stops refreshing it: a dead edge leaves nothing behind.
+   */
+  private async createEdgeInbox(key: string): Promise<string> {
+    const [, [, id]] = (await this.writer
+      .multi()
+      .del(key)
+      .xadd(key, "*", "k", "inbox-created")
+      .pexpire(key, this.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS)
+      .exec()) as [unknown, [unknown, string], unknown];
+    return id;
+  }
+
   async consumeEdge(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.options;
+    const ttlMs = this.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS;
+    const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4);
     const key = keys.edgeInbox(edgeId);
     const reader = this.blockingClient(`megaphone-edge-${edgeId}`, signal);
     // Whatever an earlier process with this id left is for sockets that no longer exist.
-    await this.writer.del(key);
-    let cursor = "0-0";
-    let lastTrim = Date.now();
+    let cursor = await this.createEdgeInbox(key);
+    let lastMaintenance = Date.now();
     let failures = 0;
     while (!signal.aborted) {
       let reply: StreamReply;
@@ -217,20 +299,34 @@ export class RedisBus implements Bus {
       } catch (err) {
         if (signal.aborted) break;
         log.error({ err }, "edge inbox read failed; retrying");
-        await delay(Math.min(5000, 100 * 2 ** failures++), signal);
+        await delay(retryDelayMs(failures++), signal);
         continue;
       }
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length > 0) {
         cursor = entries[entries.length - 1][0];
-        await handler(entries.map(([, fields]) => packetOf(fields) as unknown as EdgePacket));
+        const packets = entries.map(([, fields]) => edgePacketOf(fields));
+        const valid = packets.filter((p): p is EdgePacket => p !== undefined);
+        if (valid.length < packets.length) log.error("dropping malformed edge inbox entries");
+        await handler(valid);
       }
-      if (Date.now() - lastTrim >= trimIntervalMs && cursor !== "0-0") {
-        lastTrim = Date.now();
-        // The edge is the only reader: everything up to its cursor is done with.
-        this.writer
-          .xtrim(key, "MINID", "~", cursor)
-          .catch((err) => log.warn({ err }, "edge inbox trim failed"));
+      if (Date.now() - lastMaintenance >= maintenanceMs) {
+        lastMaintenance = Date.now();
+        try {
+          // The edge is the only reader: everything up to its cursor is done with.
+          const [, [, refreshed]] = (await this.writer
+            .multi()
+            .xtrim(key, "MINID", "~", cursor)
+            .pexpire(key, ttlMs)
+            .exec()) as [unknown, [unknown, number]];
+          if (refreshed === 0) {
+            // Stalled past the TTL: packets written meanwhile were dropped (NOMKSTREAM).
+            log.error({ edgeId }, "edge inbox had expired; recreated it, packets may be lost");
+            cursor = await this.createEdgeInbox(key);
+          }
+        } catch (err) {
+          log.warn({ err }, "edge inbox maintenance failed; will retry");
+        }
       }
     }
   }

@@ -11,6 +11,9 @@ export function createRedis(url: string, name: string): Redis {
     connectionName: name,
     // Fail commands quickly while disconnected instead of queueing them without bound.
     maxRetriesPerRequest: 2,
+    // A command sent just before a disconnect may have run: resending an XADD or RPUSH would
+    // duplicate it under a new id. Callers see the failure and retry at their own level.
+    autoResendUnfulfilledCommands: false,
     enableOfflineQueue: true,
     lazyConnect: false,
   });

@@ -10,8 +10,9 @@ export interface Keys {
   rosterPending(bareJid: string): string;
   resources(bareJid: string): string;
   offline(bareJid: string): string;
+  /** Sum of the byte lengths of the stanzas in `offline` (kept by the offline push script). */
+  offlineBytes(bareJid: string): string;
   snapshot(shard: number): string;
-  processed(shard: number): string;
 }
 
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
@@ -25,7 +26,7 @@ export function redisKeys(prefix = "mp"): Keys {
     rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,
     resources: (jid) => `${prefix}:{${jid}}:res`,
     offline: (jid) => `${prefix}:{${jid}}:offline`,
+    offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
-    processed: (shard) => `${prefix}:{s${shard}}:done`,
   };
 }

@@ -6,18 +6,28 @@ import type { Redis } from "./client.js";
 import * as lua from "./scripts.js";
 
 export interface ScriptCommands {
-  mpRosterSetItem(
+  /** See ROSTER_REPLACE_ITEM: [1, version] | [0, "changed", stored JSON | null] | [0, "full"]. */
+  mpRosterReplaceItem(
     rosterKey: string,
     versionKey: string,
     contact: string,
-    itemJson: string,
-  ): Promise<number>;
-  mpRosterRemoveItem(
-    rosterKey: string,
-    versionKey: string,
+    expectedJson: string,
+    nextJson: string,
+    maxItems: number,
+  ): Promise<[1, string] | [0, "changed", string | null] | [0, "full"]>;
+  mpRosterAddPendingIn(
+    pendingKey: string,
     contact: string,
-  ): Promise<number | null>;
-  mpRouteBind(resourcesKey: string, resource: string, bindingJson: string): Promise<string | null>;
+    stanza: string,
+    maxPending: number,
+  ): Promise<0 | 1>;
+  /** See ROUTE_BIND: [1, previous connId] | [1] | [0] (at the limit). */
+  mpRouteBind(
+    resourcesKey: string,
+    resource: string,
+    bindingJson: string,
+    maxResources: number,
+  ): Promise<[1, string] | [1] | [0]>;
   mpRouteUpdate(
     resourcesKey: string,
     resource: string,
@@ -25,16 +35,22 @@ export interface ScriptCommands {
     patchJson: string,
   ): Promise<0 | 1>;
   mpRouteUnbind(resourcesKey: string, resource: string, connId: string): Promise<0 | 1>;
-  mpOfflinePush(offlineKey: string, maxStanzas: number, stanza: string): Promise<0 | 1>;
+  mpOfflinePush(
+    offlineKey: string,
+    offlineBytesKey: string,
+    maxStanzas: number,
+    maxBytes: number,
+    stanza: string,
+  ): Promise<0 | 1>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
-  mpRosterSetItem: { numberOfKeys: 2, lua: lua.ROSTER_SET_ITEM },
-  mpRosterRemoveItem: { numberOfKeys: 2, lua: lua.ROSTER_REMOVE_ITEM },
+  mpRosterReplaceItem: { numberOfKeys: 2, lua: lua.ROSTER_REPLACE_ITEM },
+  mpRosterAddPendingIn: { numberOfKeys: 1, lua: lua.ROSTER_ADD_PENDING_IN },
   mpRouteBind: { numberOfKeys: 1, lua: lua.ROUTE_BIND },
   mpRouteUpdate: { numberOfKeys: 1, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 1, lua: lua.ROUTE_UNBIND },
-  mpOfflinePush: { numberOfKeys: 1, lua: lua.OFFLINE_PUSH },
+  mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -7,33 +7,54 @@
 // Redis Lua notes: HGET on a missing field returns false (not nil); returning false replies nil.
 
 /**
- * Roster setItem. KEYS: roster, rosterVersion. ARGV: contact, item JSON.
- * Writes the item and bumps the version together, so no reader sees one without the other.
- * Returns the new version (integer).
+ * Roster replaceItem (compare-and-set). KEYS: roster, rosterVersion.
+ * ARGV: contact, expected item JSON ("" = no item), next item JSON ("" = remove), max items.
+ * Compares the stored JSON with `expected` byte for byte (both are in the canonical form of
+ * roster-item-json.ts), refuses to create an item past `max items`, then writes and bumps the
+ * version together, so no reader sees one without the other and no two writers both win.
+ * Returns {1, version} on success (the unchanged version for removing an absent item),
+ * {0, "changed", stored JSON or nil} on a mismatch, {0, "full"} at the limit.
  */
-export const ROSTER_SET_ITEM = `
+export const ROSTER_REPLACE_ITEM = `
+local stored = redis.call("HGET", KEYS[1], ARGV[1])
+if (stored or "") ~= ARGV[2] then return {0, "changed", stored} end
+if ARGV[3] == "" then
+  if not stored then return {1, redis.call("GET", KEYS[2]) or "0"} end
+  redis.call("HDEL", KEYS[1], ARGV[1])
+else
+  if not stored and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[4]) then return {0, "full"} end
+  redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+end
+return {1, tostring(redis.call("INCR", KEYS[2]))}
+`;
+
+/**
+ * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending.
+ * Replaces the contact's request, or adds it while fewer than `max pending` are stored; the
+ * count and the write must not interleave with other adds or the bound would be overshot.
+ * Returns 1 if stored, else 0.
+ */
+export const ROSTER_ADD_PENDING_IN = `
+if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 0 and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-return redis.call("INCR", KEYS[2])
+return 1
 `;
 
 /**
- * Roster removeItem. KEYS: roster, rosterVersion. ARGV: contact.
- * Bumps the version only when an item was removed. Returns the new version, or nil.
- */
-export const ROSTER_REMOVE_ITEM = `
-if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then return false end
-return redis.call("INCR", KEYS[2])
-`;
-
-/**
- * Route bind. KEYS: resources. ARGV: resource, binding JSON.
- * Replaces the binding and returns the connId that held the resource before, or nil.
+ * Route bind. KEYS: resources. ARGV: resource, binding JSON, max resources.
+ * Replaces the binding of a bound resource; binds a new one only while fewer than
+ * `max resources` are bound (the count and the write must not interleave with other binds or
+ * the bound would be overshot). Returns {1, previous connId} on a replace, {1} on a new
+ * binding, {0} at the limit.
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
+if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-if previous then return cjson.decode(previous).connId end
-return false
+if previous then return {1, cjson.decode(previous).connId} end
+return {1}
 `;
 
 /**
@@ -64,12 +85,28 @@ return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 
 /**
- * Offline push. KEYS: offline. ARGV: max stanzas, stanza XML.
- * Appends unless the queue already holds `max`; the check and the append must not interleave
- * with other pushes or the bound would be overshot. Returns 1 if appended, else 0.
+ * Offline push. KEYS: offline, offlineBytes. ARGV: max stanzas, max bytes, stanza XML.
+ * Appends unless the queue would then hold more than `max stanzas` or more than `max bytes`
+ * (Lua's # is the byte length); the checks, the append and the counter update must not
+ * interleave with other pushes or a bound would be overshot. The counter is recomputed from
+ * the list when it is missing (a queue written before the counter existed) and ignored when
+ * the list is empty, so it cannot drift. Returns 1 if appended, else 0.
  */
 export const OFFLINE_PUSH = `
-if redis.call("LLEN", KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call("RPUSH", KEYS[1], ARGV[2])
+local count = redis.call("LLEN", KEYS[1])
+if count + 1 > tonumber(ARGV[1]) then return 0 end
+local bytes = 0
+if count > 0 then
+  local stored = redis.call("GET", KEYS[2])
+  if stored then
+    bytes = tonumber(stored)
+  else
+    for _, stanza in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do bytes = bytes + #stanza end
+  end
+end
+bytes = bytes + #ARGV[3]
+if bytes > tonumber(ARGV[2]) then return 0 end
+redis.call("RPUSH", KEYS[1], ARGV[3])
+redis.call("SET", KEYS[2], bytes)
 return 1
 `;

@@ -2,6 +2,9 @@
 // the account identities of the XMPP registry: category "account", type "registered").
 import { Element } from "ltx";
 import {
+  NS_DELAY,
+  NS_MSGOFFLINE,
+  NS_ROSTER,
   NS_DISCO_INFO,
   NS_DISCO_ITEMS,
   NS_PING,
@@ -15,7 +18,6 @@ import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
 import { SERVER_NAME } from "../version/version.js";
 
-export const NS_MSGOFFLINE = "msgoffline";
 const SERVER_FEATURES = [
   NS_DISCO_INFO,
   NS_DISCO_ITEMS,
@@ -23,8 +25,8 @@ const SERVER_FEATURES = [
   NS_VERSION,
   NS_ROSTER_VER,
   NS_MSGOFFLINE,
-  "jabber:iq:roster",
-  "urn:xmpp:delay",
+  NS_ROSTER,
+  NS_DELAY,
 ];
 
 /** Which entity an iq asks about: the server, or an existing local account. */

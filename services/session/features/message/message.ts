@@ -1,9 +1,10 @@
 // RFC 6121 §8.5: server rules for message stanzas addressed to local JIDs, with offline
-// storage (XEP-0160) for chat/normal messages when no resource is available, delivered
-// with an XEP-0203 delay element at the next initial presence.
+// storage (XEP-0160) for chat/normal messages with a body when no resource is available,
+// bounded per user in messages and bytes, delivered with an XEP-0203 delay element at the
+// next initial presence.
 import { Element, parse } from "ltx";
 import { parseJid, type Jid } from "../../../shared/jid.js";
-import { NS_DELAY } from "../../../shared/ns.js";
+import { NS_CLIENT, NS_DELAY } from "../../../shared/ns.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
@@ -74,7 +75,24 @@ export async function routeMessage(
   }
   if (type === "headline") return;
   if (!(await ctx.stores.accounts.get(bare))) throw new StanzaError("service-unavailable");
+  if (!hasBody(message)) return;
   await storeOffline(ctx, bare, message);
+}
+
+/**
+ * Whether a message is worth storing offline. XEP-0160 §3: chat messages SHOULD be stored
+ * "with the exception of messages that contain only Chat State Notifications (XEP-0085)
+ * content", which SHOULD NOT be (see also XEP-0085 §5.8, Server Handling of Notifications).
+ * We apply the same rule to every chat and normal message without a <body/> (receipts,
+ * markers, chat states): they only make sense in real time, and storing them would let any
+ * sender fill a queue with content its owner never reads. Such a message is dropped silently
+ * (like a headline, §8.5.2.2.1): there is nothing the sender could do about a bounce.
+ */
+function hasBody(message: Element): boolean {
+  return message.getChildren("body").some((body) => {
+    const ns = body.getNS();
+    return ns === undefined || ns === NS_CLIENT;
+  });
 }
 
 async function storeOffline(ctx: SessionContext, bare: string, message: Element): Promise<void> {
@@ -88,6 +106,7 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
     bare,
     stamped.toString(),
     ctx.config.offlineMaxMessages,
+    ctx.config.offlineMaxBytes,
   );
   if (!stored) throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
 }

@@ -1,6 +1,7 @@
 // RFC 6121 §4.6 (directed presence) and presence errors: presence with a `to` other than a
 // subscription stanza or probe goes to that entity only. The server remembers who got available
-// directed presence without being subscribed, to send them unavailable presence later (§4.6.2).
+// directed presence without being subscribed, to send them unavailable presence later (§4.6.2),
+// up to config.directedPresenceMaxRecipients per connection (the list is part of its snapshot).
 import type { Element } from "ltx";
 import { parseJid, type Jid } from "../../../shared/jid.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
@@ -8,9 +9,6 @@ import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import { isLocalAccount } from "./delivery.js";
 import { hasFrom } from "./subscription-state.js";
-
-/** Directed-presence recipients remembered per connection; it is part of the snapshot. */
-export const MAX_DIRECTED_RECIPIENTS = 256;
 
 export async function sendDirected(
   ctx: SessionContext,
@@ -30,7 +28,7 @@ export async function sendDirected(
     target.bareString() !== user &&
     !conn.directed.includes(recipient) &&
     !hasFrom((await ctx.stores.rosters.getItem(user, target.bareString()))?.subscription ?? "none");
-  if (remember && conn.directed.length >= MAX_DIRECTED_RECIPIENTS)
+  if (remember && conn.directed.length >= ctx.config.directedPresenceMaxRecipients)
     throw new StanzaError("resource-constraint", "wait", "too many directed-presence recipients");
   await deliverPresence(ctx, target, presence);
   if (unavailable) conn.directed = conn.directed.filter((j) => j !== recipient);

@@ -4,12 +4,19 @@
 // §3.3.2) and then as inbound by the contact's server (§3.1.3, §3.1.6, §3.2.3, §3.3.3). Only one
 // domain is local and both parties are its users, so the "inbound" half runs right here, in the
 // same handler, against the shared stores: no server-to-server hop is involved.
+//
+// Each side's roster item changes through modifyRosterItem (a compare-and-set retried on
+// conflict), so the session processes of the two parties cannot undo each other's changes.
+// The decision (route? deliver? new state?) is made inside that step from the item it commits
+// against; stanzas are sent only after the commit. Pending-in records (§3.1.3) are kept apart
+// from items, bounded by config.rosterMaxItems per user; a request past that is dropped.
 import type { Element } from "ltx";
 import { parseJid } from "../../../shared/jid.js";
 import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
+import { modifyRosterItemWith, type ItemChange, type ItemUpdate } from "../roster/modify-item.js";
 import { pushRosterItem } from "../roster/push.js";
 import {
   deliverToAvailable,
@@ -26,6 +33,8 @@ import {
   inbound,
   outbound,
   subscriptionOf,
+  type InboundStep,
+  type OutboundStep,
   type SubState,
   type SubscriptionType,
 } from "./subscription-state.js";
@@ -60,6 +69,40 @@ export function subscriptionElement(
   return presenceElement({ type, from: user, to: contact });
 }
 
+/** What the user's server decided for an outbound subscription stanza. */
+type OutboundPlan =
+  /** §3.4: a pre-approval given or withdrawn; never routed. */
+  | { kind: "pre-approval"; item: ItemUpdate }
+  | { kind: "step"; state: SubState; step: OutboundStep; item: ItemUpdate };
+
+function planOutbound(
+  type: SubscriptionType,
+  contact: string,
+  item: RosterItem | undefined,
+  pendingIn: boolean,
+): OutboundPlan {
+  const state = stateOf(item, pendingIn);
+  const noAnswerDue = !state.pendingIn && !hasFrom(state.subscription);
+  if (type === "subscribed" && noAnswerDue) {
+    // §3.4: `subscribed` with no request to answer pre-approves a future one: the item is
+    // marked approved (and created if absent); the stanza is not routed.
+    if (item?.approved) return { kind: "pre-approval", item: "unchanged" };
+    const approved: RosterItem = {
+      ...(item ?? { jid: contact, subscription: "none", groups: [] }),
+      approved: true,
+    };
+    return { kind: "pre-approval", item: approved };
+  }
+  if (type === "unsubscribed" && noAnswerDue && item?.approved) {
+    // §3.4: `unsubscribed` withdraws a pre-approval; it is not routed either.
+    const withdrawn: RosterItem = { ...item };
+    delete withdrawn.approved;
+    return { kind: "pre-approval", item: withdrawn };
+  }
+  const step = outbound(type, state);
+  return { kind: "step", state, step, item: itemFor(item, contact, state, step.next) };
+}
+
 /** The user's server: outbound processing, then routing to the contact. */
 export async function sendSubscription(
   ctx: SessionContext,
@@ -68,18 +111,21 @@ export async function sendSubscription(
   type: SubscriptionType,
   stanza: Element,
 ): Promise<void> {
-  const { item, state } = await readState(ctx, user, contact);
-  const noAnswerDue = !state.pendingIn && !hasFrom(state.subscription);
-  if (type === "subscribed" && noAnswerDue) return preApprove(ctx, user, contact, item);
-  if (type === "unsubscribed" && noAnswerDue && item?.approved)
-    return cancelPreApproval(ctx, user, item);
+  const pendingIn = await ctx.stores.rosters.hasPendingIn(user, contact);
+  const { plan, change } = await modifyRosterItemWith(ctx, user, contact, (item) =>
+    planOutbound(type, contact, item, pendingIn),
+  );
+  if (plan.kind === "pre-approval") return pushChange(ctx, user, change);
 
-  const step = outbound(type, state);
+  const { state, step } = plan;
   // §3.2.2: while the contact is still subscribed, it gets unavailable presence from each of
   // the user's available resources, before the unsubscribed itself.
   if (type === "unsubscribed" && hasFrom(state.subscription))
     await sendUnavailable(ctx, user, contact);
-  await applyState(ctx, user, contact, item, state, step.next);
+  // Outbound processing only ever answers a pending request, never records one.
+  if (state.pendingIn && !step.next.pendingIn)
+    await ctx.stores.rosters.removePendingIn(user, contact);
+  await pushChange(ctx, user, change);
   if (!step.route) return;
   await routeSubscription(ctx, user, contact, type, stanza);
   // §3.1.5: after approving, the contact gets the current presence of each available resource.
@@ -101,6 +147,32 @@ export async function routeSubscription(
   await receiveSubscription(ctx, to, from, type, stanza);
 }
 
+/** What the contact's server decided for an inbound subscription stanza. */
+type InboundPlan =
+  /** §3.1.3 step 2 and §3.4: a request the owner pre-approved, approved at once. */
+  | { kind: "pre-approved"; state: SubState; item: ItemUpdate }
+  | { kind: "step"; state: SubState; step: InboundStep; item: ItemUpdate };
+
+function planInbound(
+  type: SubscriptionType,
+  sender: string,
+  item: RosterItem | undefined,
+  pendingIn: boolean,
+): InboundPlan {
+  const state = stateOf(item, pendingIn);
+  if (type === "subscribe" && item?.approved && !hasFrom(state.subscription)) {
+    // Exactly as if the owner had sent `subscribed` (§3.1.5).
+    const next: SubState = {
+      subscription: subscriptionOf(hasTo(state.subscription), true),
+      pendingOut: state.pendingOut,
+      pendingIn: false,
+    };
+    return { kind: "pre-approved", state, item: itemFor(item, sender, state, next) };
+  }
+  const step = inbound(type, state);
+  return { kind: "step", state, step, item: itemFor(item, sender, state, step.next) };
+}
+
 /** The contact's server: inbound processing of `stanza` from `sender` to `owner`. */
 async function receiveSubscription(
   ctx: SessionContext,
@@ -109,11 +181,28 @@ async function receiveSubscription(
   type: SubscriptionType,
   stanza: Element,
 ): Promise<void> {
-  const { item, state } = await readState(ctx, owner, sender);
-  if (type === "subscribe" && item?.approved && !hasFrom(state.subscription))
-    return approvePreApproved(ctx, owner, sender, item, state);
+  const pendingIn = await ctx.stores.rosters.hasPendingIn(owner, sender);
+  // Inbound processing never creates an item (a request alone is only pending-in, §3.1.3),
+  // so the owner's roster limit never refuses a stanza from someone else.
+  const { plan, change } = await modifyRosterItemWith(ctx, owner, sender, (item) =>
+    planInbound(type, sender, item, pendingIn),
+  );
 
-  const step = inbound(type, state);
+  if (plan.kind === "pre-approved") {
+    if (plan.state.pendingIn) await ctx.stores.rosters.removePendingIn(owner, sender);
+    await pushChange(ctx, owner, change);
+    await routeSubscription(
+      ctx,
+      owner,
+      sender,
+      "subscribed",
+      subscriptionElement(owner, sender, "subscribed"),
+    );
+    await sendCurrentPresence(ctx, owner, sender);
+    return;
+  }
+
+  const { state, step } = plan;
   if (step.autoReply) {
     // §3.1.3 step 2: already subscribed, so the owner's server answers on the owner's behalf.
     return routeSubscription(
@@ -124,91 +213,52 @@ async function receiveSubscription(
       subscriptionElement(owner, sender, "subscribed"),
     );
   }
+  if (step.next.pendingIn && !state.pendingIn) {
+    // §3.1.3: the request is kept for delivery at each later initial presence, up to the
+    // bound; past it, it is dropped like a request to a missing user (§8.5.1): no trace.
+    const stored = await ctx.stores.rosters.addPendingIn(
+      owner,
+      sender,
+      stanza.toString(),
+      ctx.config.rosterMaxItems,
+    );
+    if (!stored) {
+      ctx.log.warn(
+        { jid: owner, contact: sender, max: ctx.config.rosterMaxItems },
+        "too many pending subscription requests; request dropped",
+      );
+      return;
+    }
+  }
   if (step.deliver) {
-    // §3.1.3: a request goes to every available resource (and is kept for later ones below);
-    // §3.1.6, §3.2.3, §3.3.3: answers and cancellations go to the interested resources.
+    // §3.1.3: a request goes to every available resource; §3.1.6, §3.2.3, §3.3.3: answers and
+    // cancellations go to the interested resources.
     if (type === "subscribe") await deliverToAvailable(ctx, owner, stanza);
     else await deliverToInterested(ctx, owner, stanza);
   }
-  await applyState(ctx, owner, sender, item, state, step.next, stanza.toString());
+  if (state.pendingIn && !step.next.pendingIn)
+    await ctx.stores.rosters.removePendingIn(owner, sender);
+  await pushChange(ctx, owner, change);
   // §3.3.3: the sender no longer gets the owner's presence, so it is told the owner is gone.
   if (type === "unsubscribe" && hasFrom(state.subscription))
     await sendUnavailable(ctx, owner, sender);
 }
 
 /**
- * §3.4: `subscribed` with no request to answer pre-approves a future one: the item is marked
- * approved (and created if absent) and pushed; the stanza is not routed.
- */
-async function preApprove(
-  ctx: SessionContext,
-  user: string,
-  contact: string,
-  item: RosterItem | undefined,
-): Promise<void> {
-  if (item?.approved) return;
-  const updated: RosterItem = {
-    ...(item ?? { jid: contact, subscription: "none", groups: [] }),
-    approved: true,
-  };
-  const version = await ctx.stores.rosters.setItem(user, updated);
-  await pushRosterItem(ctx, user, updated, version);
-}
-
-/** §3.4: `unsubscribed` withdraws a pre-approval; it is not routed either. */
-async function cancelPreApproval(
-  ctx: SessionContext,
-  user: string,
-  item: RosterItem,
-): Promise<void> {
-  const updated: RosterItem = { ...item };
-  delete updated.approved;
-  const version = await ctx.stores.rosters.setItem(user, updated);
-  await pushRosterItem(ctx, user, updated, version);
-}
-
-/**
- * §3.1.3 step 2 and §3.4: a request to an owner who pre-approved it is approved at once on the
- * owner's behalf, exactly as if the owner had sent `subscribed` (§3.1.5).
- */
-async function approvePreApproved(
-  ctx: SessionContext,
-  owner: string,
-  sender: string,
-  item: RosterItem,
-  state: SubState,
-): Promise<void> {
-  const next: SubState = {
-    subscription: subscriptionOf(hasTo(state.subscription), true),
-    pendingOut: state.pendingOut,
-    pendingIn: false,
-  };
-  await applyState(ctx, owner, sender, item, state, next);
-  await routeSubscription(
-    ctx,
-    owner,
-    sender,
-    "subscribed",
-    subscriptionElement(owner, sender, "subscribed"),
-  );
-  await sendCurrentPresence(ctx, owner, sender);
-}
-
-/**
- * §2.5.2: after the user removed `contact` from the roster, every subscription between them
- * ends: `unsubscribed` if the contact was subscribed to the user or asking to be, and
- * `unsubscribe` if the user was subscribed to the contact or asking to be.
+ * §2.5.2: after the user removed `removed` from the roster, every subscription between them
+ * ends: `unsubscribed` if the contact was subscribed to the user or asking to be (the pending
+ * request is deleted here), and `unsubscribe` if the user was subscribed to the contact or
+ * asking to be.
  */
 export async function endSubscriptionsOfRemoved(
   ctx: SessionContext,
   user: string,
   removed: RosterItem,
-  pendingIn: boolean,
 ): Promise<void> {
   const contact = removed.jid;
+  const pendingIn = await ctx.stores.rosters.removePendingIn(user, contact);
   if (hasFrom(removed.subscription) || pendingIn) {
     if (hasFrom(removed.subscription)) await sendUnavailable(ctx, user, contact);
-    if (pendingIn) await ctx.stores.rosters.removePendingIn(user, contact);
     await routeSubscription(
       ctx,
       user,
@@ -227,54 +277,27 @@ export async function endSubscriptionsOfRemoved(
     );
 }
 
-/** True if `contact` has an unanswered request for `user`'s presence. */
-export async function hasPendingIn(
-  ctx: SessionContext,
-  user: string,
-  contact: string,
-): Promise<boolean> {
-  return (await ctx.stores.rosters.listPendingIn(user)).has(contact);
-}
-
-async function readState(
-  ctx: SessionContext,
-  owner: string,
-  other: string,
-): Promise<{ item: RosterItem | undefined; state: SubState }> {
-  const [item, pendingIn] = await Promise.all([
-    ctx.stores.rosters.getItem(owner, other),
-    hasPendingIn(ctx, owner, other),
-  ]);
+function stateOf(item: RosterItem | undefined, pendingIn: boolean): SubState {
   return {
-    item,
-    state: {
-      subscription: item?.subscription ?? "none",
-      pendingOut: item?.ask === "subscribe",
-      pendingIn,
-    },
+    subscription: item?.subscription ?? "none",
+    pendingOut: item?.ask === "subscribe",
+    pendingIn,
   };
 }
 
 /**
- * Stores `next` for `owner`'s side of the subscription with `other`: the pending-in record
- * (with the request's XML, for delivery at the next initial presence) and the roster item,
- * which is created only when there is something to show (a request alone creates none, §3.1.3)
- * and pushed whenever it changes.
+ * `owner`'s item for `other` once its side of the subscription goes from `before` to `next`:
+ * "unchanged" when subscription and pending-out stay (pending-in is not part of the item, so a
+ * request alone creates no item, §3.1.3); otherwise the item, created if absent.
  */
-async function applyState(
-  ctx: SessionContext,
-  owner: string,
-  other: string,
+function itemFor(
   item: RosterItem | undefined,
+  other: string,
   before: SubState,
   next: SubState,
-  request?: string,
-): Promise<void> {
-  if (next.pendingIn !== before.pendingIn) {
-    if (next.pendingIn) await ctx.stores.rosters.addPendingIn(owner, other, request as string);
-    else await ctx.stores.rosters.removePendingIn(owner, other);
-  }
-  if (next.subscription === before.subscription && next.pendingOut === before.pendingOut) return;
+): ItemUpdate {
+  if (next.subscription === before.subscription && next.pendingOut === before.pendingOut)
+    return "unchanged";
   const updated: RosterItem = {
     ...(item ?? { jid: other, groups: [] }),
     subscription: next.subscription,
@@ -283,6 +306,11 @@ async function applyState(
   else delete updated.ask;
   // A pre-approval is used up once the other party is subscribed (§3.4).
   if (hasFrom(next.subscription)) delete updated.approved;
-  const version = await ctx.stores.rosters.setItem(owner, updated);
-  await pushRosterItem(ctx, owner, updated, version);
+  return updated;
+}
+
+/** Pushes the item to `owner`'s interested resources if modifyRosterItem changed it (§2.1.6). */
+async function pushChange(ctx: SessionContext, owner: string, change: ItemChange): Promise<void> {
+  if (change.version === undefined || change.after === undefined) return;
+  await pushRosterItem(ctx, owner, change.after, change.version);
 }

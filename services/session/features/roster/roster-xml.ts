@@ -7,10 +7,13 @@ import { NS_ROSTER } from "../../../shared/ns.js";
 import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 
-/** Longest `name` attribute accepted in a roster set (§2.3.3 "server-configured limit"). */
-export const MAX_ROSTER_NAME_BYTES = 1024;
-/** Longest `<group/>` text accepted in a roster set (§2.3.3 "server-configured limit"). */
-export const MAX_ROSTER_GROUP_BYTES = 1024;
+/** The §2.3.3 "server-configured limit"s, in UTF-8 bytes (config rosterNameMaxBytes and rosterGroupMaxBytes). */
+export interface RosterSetLimits {
+  /** Longest `name` attribute accepted. */
+  nameMaxBytes: number;
+  /** Longest `<group/>` text accepted. */
+  groupMaxBytes: number;
+}
 
 /** What a roster push carries: an item, or the removal of one (§2.5.2). */
 export type PushedItem = RosterItem | { jid: string; subscription: "remove" };
@@ -47,7 +50,7 @@ export function rosterQuery(ver: string | undefined, items: PushedItem[]): Eleme
  * are ignored (§2.1.2.5: the server MUST ignore those values; they change only through presence
  * subscriptions, §3).
  */
-export function readRosterSet(query: Element): RosterSetRequest {
+export function readRosterSet(query: Element, limits: RosterSetLimits): RosterSetRequest {
   const children = query.getChildElements();
   if (children.length !== 1 || children[0].getName() !== "item")
     throw new StanzaError("bad-request", "modify", "a roster set holds exactly one <item/>");
@@ -58,22 +61,18 @@ export function readRosterSet(query: Element): RosterSetRequest {
   if (item.attrs.subscription === "remove") return { kind: "remove", jid };
 
   const name = item.attrs.name;
-  if (name !== undefined && Buffer.byteLength(name, "utf8") > MAX_ROSTER_NAME_BYTES)
-    throw new StanzaError(
-      "not-acceptable",
-      "modify",
-      `name exceeds ${MAX_ROSTER_NAME_BYTES} bytes`,
-    );
+  if (name !== undefined && Buffer.byteLength(name, "utf8") > limits.nameMaxBytes)
+    throw new StanzaError("not-acceptable", "modify", `name exceeds ${limits.nameMaxBytes} bytes`);
   const groups: string[] = [];
   for (const group of item.getChildren("group")) {
     const text = group.getText();
     if (text === "")
       throw new StanzaError("not-acceptable", "modify", "a group name cannot be empty");
-    if (Buffer.byteLength(text, "utf8") > MAX_ROSTER_GROUP_BYTES)
+    if (Buffer.byteLength(text, "utf8") > limits.groupMaxBytes)
       throw new StanzaError(
         "not-acceptable",
         "modify",
-        `group exceeds ${MAX_ROSTER_GROUP_BYTES} bytes`,
+        `group exceeds ${limits.groupMaxBytes} bytes`,
       );
     if (groups.includes(text))
       throw new StanzaError("bad-request", "modify", `duplicate group ${JSON.stringify(text)}`);

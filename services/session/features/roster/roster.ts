@@ -1,7 +1,8 @@
 // RFC 6121 §2 (roster management) with roster versioning (RFC 6121 §2.6, XEP-0237): roster get
 // (§2.1.3), which makes the resource an interested one (§2.1.6); roster set to add or update an
 // item (§2.3, §2.4) or to remove one (§2.5). Every change is pushed to all interested
-// resources (push.ts) before the result goes to the requester.
+// resources (push.ts) before the result goes to the requester. Items change only through
+// modifyRosterItem (modify-item.ts), a compare-and-set that no concurrent change can undo.
 import type { Element } from "ltx";
 import { NS_ROSTER } from "../../../shared/ns.js";
 import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
@@ -9,7 +10,8 @@ import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
-import { endSubscriptionsOfRemoved, hasPendingIn } from "../presence/subscription.js";
+import { endSubscriptionsOfRemoved } from "../presence/subscription.js";
+import { modifyRosterItem } from "./modify-item.js";
 import { pushRosterItem } from "./push.js";
 import { readRosterSet, rosterQuery } from "./roster-xml.js";
 
@@ -39,7 +41,10 @@ async function rosterGet(
   return rosterQuery(roster.version, roster.items);
 }
 
-/** §2.1.5: one item to add, update or remove; checked as §2.3.3 says (roster-xml.ts). */
+/**
+ * §2.1.5: one item to add, update or remove; checked as §2.3.3 says (roster-xml.ts). Adding an
+ * item to a roster that holds config.rosterMaxItems already is refused (modify-item.ts).
+ */
 async function rosterSet(
   ctx: SessionContext,
   conn: ConnState,
@@ -47,29 +52,39 @@ async function rosterSet(
   query: Element,
 ): Promise<void> {
   const user = conn.bareJid as string;
-  const request = readRosterSet(query);
-  const existing = await ctx.stores.rosters.getItem(user, request.jid);
+  const request = readRosterSet(query, {
+    nameMaxBytes: ctx.config.rosterNameMaxBytes,
+    groupMaxBytes: ctx.config.rosterGroupMaxBytes,
+  });
 
   if (request.kind === "remove") {
-    // §2.5.3: removing an item that is not there.
-    if (!existing) throw new StanzaError("item-not-found", "cancel");
-    const pendingIn = await hasPendingIn(ctx, user, request.jid);
-    const version = await ctx.stores.rosters.removeItem(user, request.jid);
-    if (version === undefined) throw new StanzaError("item-not-found", "cancel");
-    await pushRosterItem(ctx, user, { jid: request.jid, subscription: "remove" }, version);
+    const change = await modifyRosterItem(ctx, user, request.jid, (current) => {
+      // §2.5.3: removing an item that is not there.
+      if (!current) throw new StanzaError("item-not-found", "cancel");
+      return undefined;
+    });
+    const removed = change.before as RosterItem;
+    await pushRosterItem(
+      ctx,
+      user,
+      { jid: request.jid, subscription: "remove" },
+      change.version as string,
+    );
     // §2.5.2: the subscriptions in both directions end with the item.
-    await endSubscriptionsOfRemoved(ctx, user, existing, pendingIn);
+    await endSubscriptionsOfRemoved(ctx, user, removed);
     return;
   }
 
   // §2.3.2, §2.4.2: name and groups come from the client; subscription state stays the
   // server's (a new item starts at "none").
-  const item: RosterItem = {
-    ...(existing ?? { jid: request.jid, subscription: "none" }),
-    groups: request.groups,
-  };
-  if (request.name === undefined) delete item.name;
-  else item.name = request.name;
-  const version = await ctx.stores.rosters.setItem(user, item);
-  await pushRosterItem(ctx, user, item, version);
+  const change = await modifyRosterItem(ctx, user, request.jid, (current) => {
+    const item: RosterItem = {
+      ...(current ?? { jid: request.jid, subscription: "none" }),
+      groups: request.groups,
+    };
+    if (request.name === undefined) delete item.name;
+    else item.name = request.name;
+    return item;
+  });
+  await pushRosterItem(ctx, user, change.after as RosterItem, change.version as string);
 }

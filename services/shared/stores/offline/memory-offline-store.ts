@@ -1,26 +1,40 @@
 // OfflineStore in process memory, for tests and single-process demo mode.
 import type { OfflineStore } from "./offline-store.js";
 
-export class MemoryOfflineStore implements OfflineStore {
-  /** bare JID → stanzas, oldest first */
-  private readonly queues = new Map<string, string[]>();
+interface Queue {
+  /** Oldest first. */
+  stanzas: string[];
+  /** Sum of the UTF-8 lengths of `stanzas`. */
+  bytes: number;
+}
 
-  async push(user: string, stanza: string, max: number): Promise<boolean> {
-    const queue = this.queues.get(user) ?? [];
-    if (queue.length >= max) return false;
-    queue.push(stanza);
+export class MemoryOfflineStore implements OfflineStore {
+  /** bare JID → queue */
+  private readonly queues = new Map<string, Queue>();
+
+  async push(
+    user: string,
+    stanza: string,
+    maxMessages: number,
+    maxBytes: number,
+  ): Promise<boolean> {
+    const queue = this.queues.get(user) ?? { stanzas: [], bytes: 0 };
+    const size = Buffer.byteLength(stanza, "utf8");
+    if (queue.stanzas.length + 1 > maxMessages || queue.bytes + size > maxBytes) return false;
+    queue.stanzas.push(stanza);
+    queue.bytes += size;
     this.queues.set(user, queue);
     return true;
   }
 
   async takeAll(user: string): Promise<string[]> {
-    const queue = this.queues.get(user) ?? [];
+    const queue = this.queues.get(user);
     this.queues.delete(user);
-    return queue;
+    return queue?.stanzas ?? [];
   }
 
   async count(user: string): Promise<number> {
-    return this.queues.get(user)?.length ?? 0;
+    return this.queues.get(user)?.stanzas.length ?? 0;
   }
 
   async deleteUser(user: string): Promise<void> {

@@ -1,5 +1,7 @@
-// OfflineStore in Redis: keys.offline is a list, oldest stanza at the head. Push is a Lua
-// script (length check and append together); takeAll is LRANGE+DEL in one transaction.
+// OfflineStore in Redis: keys.offline is a list, oldest stanza at the head, and
+// keys.offlineBytes holds the sum of its stanzas' byte lengths. Push is a Lua script (both
+// bounds checked, append and counter update together); takeAll is LRANGE and DEL of both
+// keys in one transaction, deleteUser one DEL of both (one hash tag, so one slot).
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { execAll } from "../../redis/multi.js";
@@ -16,13 +18,27 @@ export class RedisOfflineStore implements OfflineStore {
     this.scripts = scriptCommands(redis);
   }
 
-  async push(user: string, stanza: string, max: number): Promise<boolean> {
-    return (await this.scripts.mpOfflinePush(this.keys.offline(user), max, stanza)) === 1;
+  async push(
+    user: string,
+    stanza: string,
+    maxMessages: number,
+    maxBytes: number,
+  ): Promise<boolean> {
+    const pushed = await this.scripts.mpOfflinePush(
+      this.keys.offline(user),
+      this.keys.offlineBytes(user),
+      maxMessages,
+      maxBytes,
+      stanza,
+    );
+    return pushed === 1;
   }
 
   async takeAll(user: string): Promise<string[]> {
     const key = this.keys.offline(user);
-    const [stanzas] = await execAll(this.redis.multi().lrange(key, 0, -1).del(key));
+    const [stanzas] = await execAll(
+      this.redis.multi().lrange(key, 0, -1).del(key, this.keys.offlineBytes(user)),
+    );
     return stanzas as string[];
   }
 
@@ -31,6 +47,6 @@ export class RedisOfflineStore implements OfflineStore {
   }
 
   async deleteUser(user: string): Promise<void> {
-    await this.redis.del(this.keys.offline(user));
+    await this.redis.del(this.keys.offline(user), this.keys.offlineBytes(user));
   }
 }

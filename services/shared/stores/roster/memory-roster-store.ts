@@ -1,11 +1,14 @@
-// RosterStore in process memory, for tests and single-process demo mode.
-import { jsonCopy } from "../json-copy.js";
-import type { Roster, RosterItem, RosterStore } from "./roster-store.js";
+// RosterStore in process memory, for tests and single-process demo mode. Items are kept in
+// their stored form (roster-item-json.ts), as the Redis store keeps them, so both compare
+// `expected` in replaceItem the same way and hand out fresh copies on every read. Each method
+// runs without an await between its read and its write, which makes it atomic in one process.
+import { parseRosterItem, serializeRosterItem } from "./roster-item-json.js";
+import type { ReplaceItemResult, Roster, RosterItem, RosterStore } from "./roster-store.js";
 
 interface UserRoster {
   version: number;
-  /** contact bare JID → item */
-  items: Map<string, RosterItem>;
+  /** contact bare JID → stored item JSON */
+  items: Map<string, string>;
   /** contact bare JID → subscribe stanza XML */
   pendingIn: Map<string, string>;
 }
@@ -17,33 +20,58 @@ export class MemoryRosterStore implements RosterStore {
     const roster = this.users.get(user);
     return {
       version: String(roster?.version ?? 0),
-      items: roster ? [...roster.items.values()].map(jsonCopy) : [],
+      items: roster ? [...roster.items.values()].map(parseRosterItem) : [],
     };
   }
 
   async getItem(user: string, contact: string): Promise<RosterItem | undefined> {
-    const item = this.users.get(user)?.items.get(contact);
-    return item && jsonCopy(item);
+    const json = this.users.get(user)?.items.get(contact);
+    return json === undefined ? undefined : parseRosterItem(json);
   }
 
-  async setItem(user: string, item: RosterItem): Promise<string> {
-    const roster = this.userRoster(user);
-    roster.items.set(item.jid, jsonCopy(item));
-    return String(++roster.version);
-  }
-
-  async removeItem(user: string, contact: string): Promise<string | undefined> {
+  async replaceItem(
+    user: string,
+    contact: string,
+    expected: RosterItem | undefined,
+    next: RosterItem | undefined,
+    maxItems: number,
+  ): Promise<ReplaceItemResult> {
+    if (next !== undefined && next.jid !== contact)
+      throw new Error(`replaceItem: item ${next.jid} stored under ${contact}`);
     const roster = this.users.get(user);
-    if (!roster?.items.delete(contact)) return undefined;
-    return String(++roster.version);
+    const stored = roster?.items.get(contact);
+    const wanted = expected === undefined ? undefined : serializeRosterItem(expected);
+    if (stored !== wanted) return { ok: false, reason: "changed" };
+    if (next === undefined) {
+      if (!roster || stored === undefined)
+        return { ok: true, version: String(roster?.version ?? 0) };
+      roster.items.delete(contact);
+      return { ok: true, version: String(++roster.version) };
+    }
+    const target = roster ?? this.userRoster(user);
+    if (stored === undefined && target.items.size >= maxItems) return { ok: false, reason: "full" };
+    target.items.set(contact, serializeRosterItem(next));
+    return { ok: true, version: String(++target.version) };
   }
 
-  async addPendingIn(user: string, contact: string, stanza: string): Promise<void> {
-    this.userRoster(user).pendingIn.set(contact, stanza);
+  async addPendingIn(
+    user: string,
+    contact: string,
+    stanza: string,
+    maxPending: number,
+  ): Promise<boolean> {
+    const pending = this.userRoster(user).pendingIn;
+    if (!pending.has(contact) && pending.size >= maxPending) return false;
+    pending.set(contact, stanza);
+    return true;
   }
 
   async removePendingIn(user: string, contact: string): Promise<boolean> {
     return this.users.get(user)?.pendingIn.delete(contact) ?? false;
+  }
+
+  async hasPendingIn(user: string, contact: string): Promise<boolean> {
+    return this.users.get(user)?.pendingIn.has(contact) ?? false;
   }
 
   async listPendingIn(user: string): Promise<Map<string, string>> {

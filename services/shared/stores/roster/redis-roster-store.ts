@@ -1,13 +1,16 @@
 // RosterStore in Redis. Per user, under the user's hash tag:
-//   keys.roster         hash  contact bare JID → RosterItem JSON
+//   keys.roster         hash  contact bare JID → RosterItem JSON (roster-item-json.ts form)
 //   keys.rosterVersion  string counter, bumped by the same script that writes an item
 //   keys.rosterPending  hash  contact bare JID → inbound subscribe stanza XML
 // A missing version key reads as "0", which is the version of a roster that never changed.
+// Items written before replaceItem existed may hold the same fields in another key order;
+// replaceItem accepts those as equal to `expected` (see there) and rewrites them canonically.
 import { execAll } from "../../redis/multi.js";
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import type { Roster, RosterItem, RosterStore } from "./roster-store.js";
+import { parseRosterItem, sameRosterItem, serializeRosterItem } from "./roster-item-json.js";
+import type { ReplaceItemResult, Roster, RosterItem, RosterStore } from "./roster-store.js";
 
 export class RedisRosterStore implements RosterStore {
   private readonly scripts: ScriptCommands;
@@ -26,40 +29,61 @@ export class RedisRosterStore implements RosterStore {
     );
     return {
       version: (version as string | null) ?? "0",
-      items: Object.values(items as Record<string, string>).map(parseItem),
+      items: Object.values(items as Record<string, string>).map(parseRosterItem),
     };
   }
 
   async getItem(user: string, contact: string): Promise<RosterItem | undefined> {
     const json = await this.redis.hget(this.keys.roster(user), contact);
-    return json === null ? undefined : parseItem(json);
+    return json === null ? undefined : parseRosterItem(json);
   }
 
-  async setItem(user: string, item: RosterItem): Promise<string> {
-    const version = await this.scripts.mpRosterSetItem(
-      this.keys.roster(user),
-      this.keys.rosterVersion(user),
-      item.jid,
-      JSON.stringify(item),
-    );
-    return String(version);
+  async replaceItem(
+    user: string,
+    contact: string,
+    expected: RosterItem | undefined,
+    next: RosterItem | undefined,
+    maxItems: number,
+  ): Promise<ReplaceItemResult> {
+    if (next !== undefined && next.jid !== contact)
+      throw new Error(`replaceItem: item ${next.jid} stored under ${contact}`);
+    const nextJson = next === undefined ? "" : serializeRosterItem(next);
+    let expectedJson = expected === undefined ? "" : serializeRosterItem(expected);
+    let reply = await this.replace(user, contact, expectedJson, nextJson, maxItems);
+    // A stored item that differs only in its JSON form (written before the canonical form) is
+    // the same item: compare-and-set again against exactly those bytes. Still atomic, since
+    // the second script fails in turn if anything wrote in between.
+    if (reply[0] === 0 && reply[1] === "changed" && reply[2] !== null) {
+      const stored = reply[2];
+      if (stored !== expectedJson && sameRosterItem(parseRosterItem(stored), expected)) {
+        expectedJson = stored;
+        reply = await this.replace(user, contact, expectedJson, nextJson, maxItems);
+      }
+    }
+    return reply[0] === 1 ? { ok: true, version: reply[1] } : { ok: false, reason: reply[1] };
   }
 
-  async removeItem(user: string, contact: string): Promise<string | undefined> {
-    const version = await this.scripts.mpRosterRemoveItem(
-      this.keys.roster(user),
-      this.keys.rosterVersion(user),
+  async addPendingIn(
+    user: string,
+    contact: string,
+    stanza: string,
+    maxPending: number,
+  ): Promise<boolean> {
+    const added = await this.scripts.mpRosterAddPendingIn(
+      this.keys.rosterPending(user),
       contact,
+      stanza,
+      maxPending,
     );
-    return version === null ? undefined : String(version);
-  }
-
-  async addPendingIn(user: string, contact: string, stanza: string): Promise<void> {
-    await this.redis.hset(this.keys.rosterPending(user), contact, stanza);
+    return added === 1;
   }
 
   async removePendingIn(user: string, contact: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.rosterPending(user), contact)) === 1;
+  }
+
+  async hasPendingIn(user: string, contact: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.rosterPending(user), contact)) === 1;
   }
 
   async listPendingIn(user: string): Promise<Map<string, string>> {
@@ -74,8 +98,21 @@ export class RedisRosterStore implements RosterStore {
       this.keys.rosterPending(user),
     );
   }
-}
 
-function parseItem(json: string): RosterItem {
-  return JSON.parse(json) as RosterItem;
+  private replace(
+    user: string,
+    contact: string,
+    expectedJson: string,
+    nextJson: string,
+    maxItems: number,
+  ): Promise<[1, string] | [0, "changed", string | null] | [0, "full"]> {
+    return this.scripts.mpRosterReplaceItem(
+      this.keys.roster(user),
+      this.keys.rosterVersion(user),
+      contact,
+      expectedJson,
+      nextJson,
+      maxItems,
+    );
+  }
 }

@@ -22,17 +22,46 @@ export interface Roster {
   items: RosterItem[];
 }
 
+/** The outcome of RosterStore.replaceItem. */
+export type ReplaceItemResult =
+  | { ok: true; version: string }
+  /**
+   * "changed": the stored item is not `expected` (another write came first; read and retry).
+   * "full": `next` would add an item to a roster that already holds `maxItems`.
+   */
+  | { ok: false; reason: "changed" | "full" };
+
 export interface RosterStore {
   get(user: string): Promise<Roster>;
   getItem(user: string, contact: string): Promise<RosterItem | undefined>;
-  /** Creates or replaces the item for item.jid and returns the new roster version. Atomic. */
-  setItem(user: string, item: RosterItem): Promise<string>;
-  /** Removes the item; returns the new version, or undefined if there was no such item. Atomic. */
-  removeItem(user: string, contact: string): Promise<string | undefined>;
+  /**
+   * Compare-and-set of the item for `contact`, atomic with respect to every other write of
+   * this store. Succeeds only while the stored item equals `expected` exactly (same stored
+   * form, roster-item-json.ts; undefined = no item); then stores `next` (undefined removes
+   * the item; next.jid must be `contact`), bumps the version and returns it. The version
+   * changes only on success, except that removing an item that is absent (expected and next
+   * both undefined) succeeds without a change. Creating an item when the roster already
+   * holds `maxItems` fails with "full" and changes nothing; replacing or removing never does.
+   */
+  replaceItem(
+    user: string,
+    contact: string,
+    expected: RosterItem | undefined,
+    next: RosterItem | undefined,
+    maxItems: number,
+  ): Promise<ReplaceItemResult>;
 
-  /** Records an inbound subscription request from `contact` (stanza XML kept for redelivery). */
-  addPendingIn(user: string, contact: string, stanza: string): Promise<void>;
+  /**
+   * Records an inbound subscription request from `contact` (stanza XML kept for redelivery),
+   * replacing an earlier one from the same contact. Atomic: a request from a new contact is
+   * refused (false, nothing stored) once `maxPending` requests are stored. Returns true if
+   * stored.
+   */
+  addPendingIn(user: string, contact: string, stanza: string, maxPending: number): Promise<boolean>;
+  /** Removes the request from `contact`; true if there was one. Atomic read-and-delete. */
   removePendingIn(user: string, contact: string): Promise<boolean>;
+  /** True if `contact` has a stored request (reads that one entry only). */
+  hasPendingIn(user: string, contact: string): Promise<boolean>;
   /** Pending inbound requests: contact bare JID → stored stanza XML. */
   listPendingIn(user: string): Promise<Map<string, string>>;
   /** Deletes everything this store holds for `user` (account deletion). */

@@ -1,20 +1,23 @@
 // RouteStore in process memory, for tests and single-process demo mode.
 import { jsonCopy } from "../json-copy.js";
-import type { OnlineResource, RouteStore } from "./route-store.js";
+import type { BindResult, OnlineResource, RouteStore } from "./route-store.js";
 
 export class MemoryRouteStore implements RouteStore {
   /** bare JID → resource → binding */
   private readonly users = new Map<string, Map<string, OnlineResource>>();
 
-  async bind(bareJid: string, resource: string, connId: string): Promise<string | undefined> {
-    let resources = this.users.get(bareJid);
-    if (!resources) {
-      resources = new Map();
-      this.users.set(bareJid, resources);
-    }
+  async bind(
+    bareJid: string,
+    resource: string,
+    connId: string,
+    maxResources: number,
+  ): Promise<BindResult> {
+    const resources = this.users.get(bareJid) ?? new Map<string, OnlineResource>();
     const previous = resources.get(resource);
+    if (!previous && resources.size >= maxResources) return { ok: false, reason: "full" };
     resources.set(resource, { resource, connId, priority: 0, interested: false });
-    return previous?.connId;
+    this.users.set(bareJid, resources);
+    return previous ? { ok: true, previous: previous.connId } : { ok: true };
   }
 
   async update(

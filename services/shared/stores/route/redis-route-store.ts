@@ -1,9 +1,10 @@
 // RouteStore in Redis: keys.resources is a hash resource → OnlineResource JSON. Bind, update
-// and unbind are Lua scripts because each reads the holder's connId before writing.
+// and unbind are Lua scripts because each reads the holder's connId (bind: and the number of
+// bound resources) before writing.
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import type { OnlineResource, RouteStore } from "./route-store.js";
+import type { BindResult, OnlineResource, RouteStore } from "./route-store.js";
 
 type Patch = Partial<Pick<OnlineResource, "priority" | "presence" | "interested">>;
 
@@ -17,14 +18,21 @@ export class RedisRouteStore implements RouteStore {
     this.scripts = scriptCommands(redis);
   }
 
-  async bind(bareJid: string, resource: string, connId: string): Promise<string | undefined> {
+  async bind(
+    bareJid: string,
+    resource: string,
+    connId: string,
+    maxResources: number,
+  ): Promise<BindResult> {
     const binding: OnlineResource = { resource, connId, priority: 0, interested: false };
-    const previous = await this.scripts.mpRouteBind(
+    const reply = await this.scripts.mpRouteBind(
       this.keys.resources(bareJid),
       resource,
       JSON.stringify(binding),
+      maxResources,
     );
-    return previous ?? undefined;
+    if (reply[0] === 0) return { ok: false, reason: "full" };
+    return reply.length === 2 ? { ok: true, previous: reply[1] } : { ok: true };
   }
 
   async update(bareJid: string, resource: string, connId: string, patch: Patch): Promise<boolean> {

@@ -13,12 +13,27 @@ export interface OnlineResource {
   interested: boolean;
 }
 
+/**
+ * What bind did: bound, with the connection that held the resource before if any (resource
+ * conflict, RFC 6120 §7.7.2.2); or refused because the user already has the most resources
+ * allowed (RFC 6120 §7.6.2.1).
+ */
+export type BindResult = { ok: true; previous?: string } | { ok: false; reason: "full" };
+
 export interface RouteStore {
   /**
-   * Binds `resource` of `bareJid` to `connId` and returns the connection that held it before
-   * (resource conflict, RFC 6120 §7.7.2.2), if any. Atomic.
+   * Binds `resource` of `bareJid` to `connId`. A resource that is already bound is always
+   * taken over (its fields reset) and the result names the previous holder; a new resource is
+   * bound only while the user has fewer than `maxResources` bound, else nothing changes and the
+   * result is `{ ok: false, reason: "full" }`. Atomic: the bound holds under concurrent binds,
+   * and each concurrent bind of one resource sees exactly one predecessor.
    */
-  bind(bareJid: string, resource: string, connId: string): Promise<string | undefined>;
+  bind(
+    bareJid: string,
+    resource: string,
+    connId: string,
+    maxResources: number,
+  ): Promise<BindResult>;
   /**
    * Updates fields of a bound resource, only while it is still bound to `connId`; false (and no
    * change) otherwise. Fields absent from `patch` are kept; `presence` present with the value

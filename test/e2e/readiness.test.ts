@@ -1,0 +1,55 @@
+// /readyz tells Kubernetes whether a process can serve: 200 only while it is connected to
+// Redis (and, for a session, consuming its shards). /healthz stays 200 while the process runs.
+import assert from "node:assert/strict";
+import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+
+async function status(url: string): Promise<number> {
+  try {
+    return (await fetch(url)).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Polls (bounded) until `url` answers `expected`; there is no event to await across processes. */
+async function until(url: string, expected: number, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while ((last = await status(url)) !== expected) {
+    assert.ok(Date.now() < deadline, `${url} answered ${last}, not ${expected}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("e2e: readiness follows Redis", function () {
+  this.timeout(40000);
+  let mesh: Mesh;
+  let edge: EdgeProcess;
+  let session: SessionProcess;
+
+  before(async function () {
+    this.timeout(60000);
+    mesh = await Mesh.start({ shardCount: 4 });
+    session = await mesh.session("s1", "");
+    edge = await mesh.edge("e1", "");
+  });
+
+  after(async () => mesh?.stop());
+
+  it("turns /readyz to 503 when Redis goes away, keeps /healthz at 200, and recovers", async () => {
+    const edgeReady = `http://127.0.0.1:${edge.port}/readyz`;
+    const sessionReady = `http://127.0.0.1:${session.httpPort}/readyz`;
+    assert.equal(await status(edgeReady), 200);
+    assert.equal(await status(sessionReady), 200);
+
+    await mesh.pauseRedis();
+    await until(edgeReady, 503);
+    await until(sessionReady, 503);
+    assert.equal(await status(`http://127.0.0.1:${edge.port}/healthz`), 200);
+    assert.equal(await status(`http://127.0.0.1:${session.httpPort}/healthz`), 200);
+
+    await mesh.resumeRedis();
+    await until(edgeReady, 200);
+    await until(sessionReady, 200);
+  });
+});
