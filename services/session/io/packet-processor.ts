@@ -41,13 +41,17 @@ export class PacketProcessor {
         this.table.withConn(connId, async () => {
           const conn = this.table.get(connId);
           before.set(connId, conn && JSON.stringify(conn));
-          await this.applyEntries(ctx, connId, entries);
+          return this.applyEntries(ctx, connId, entries);
         }),
       ),
     );
     try {
       const failed = applied.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
+      this.saveSnapshots(
+        ctx,
+        applied.flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value] : [])),
+      );
       // Not acknowledged unless every effect is stored: the bus delivers the batch again.
       await ctx.flush();
     } catch (err) {
@@ -67,12 +71,27 @@ export class PacketProcessor {
     );
   }
 
-  private async applyEntries(ctx: LiveContext, connId: string, entries: ShardEntry[]) {
+  /** Applies a connection's entries; returns its state to save, if it changed. */
+  private async applyEntries(
+    ctx: LiveContext,
+    connId: string,
+    entries: ShardEntry[],
+  ): Promise<ConnState | undefined> {
     let touched = false;
     for (const entry of entries) touched = (await this.apply(ctx, entry)) || touched;
     const conn = this.table.get(connId);
-    if (touched && conn && conn.stage !== "closed")
-      ctx.track(this.snapshots.save(conn.shard, connId, JSON.stringify(conn)));
+    return touched && conn && conn.stage !== "closed" ? conn : undefined;
+  }
+
+  /** One HSET per shard for every connection the batch changed. */
+  private saveSnapshots(ctx: LiveContext, changed: ConnState[]): void {
+    const byShard = new Map<number, Map<string, string>>();
+    for (const conn of changed) {
+      let snapshots = byShard.get(conn.shard);
+      if (!snapshots) byShard.set(conn.shard, (snapshots = new Map()));
+      snapshots.set(conn.connId, JSON.stringify(conn));
+    }
+    for (const [shard, snapshots] of byShard) ctx.track(this.snapshots.saveMany(shard, snapshots));
   }
 
   /** Applies one entry; true when the connection's state changed and must be saved. */
