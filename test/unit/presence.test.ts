@@ -1,6 +1,5 @@
 // RFC 6121 §3 (subscriptions) and §4 (presence), through the session core with memory stores.
 import { strict as assert } from "node:assert";
-import { pino } from "pino";
 import type { ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
@@ -10,6 +9,7 @@ import { registerRoster } from "../../services/session/features/roster/roster.js
 import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
 import { parse, type Element } from "ltx";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
+import { captureLogs, interfereAfterReads, seedItem } from "../helpers/roster-fixtures.js";
 
 const ALICE = "alice@example.com";
 const BOB = "bob@example.com";
@@ -19,47 +19,6 @@ const ERIN = "erin@example.com";
 
 const push = (to: string, ver: string, item: string) =>
   `<iq type="set" id="*" to="${to}"><query xmlns="jabber:iq:roster" ver="${ver}">${item}</query></iq>`;
-
-/** Stores `item` for `owner` as it is, over whatever is there (test setup only). */
-async function seedItem(ctx: TestSessionContext, owner: string, item: RosterItem): Promise<void> {
-  const current = await ctx.stores.rosters.getItem(owner, item.jid);
-  const result = await ctx.stores.rosters.replaceItem(owner, item.jid, current, item, 1_000_000);
-  if (!result.ok) throw new Error(`seedItem: ${result.reason}`);
-}
-
-/**
- * Makes the next `times` reads of `owner`'s item for `contact` each followed by `write`, as if
- * another session process changed the item between this one's read and its write.
- */
-function interfereAfterReads(
-  ctx: TestSessionContext,
-  owner: string,
-  contact: string,
-  times: number,
-  write: (current: RosterItem | undefined) => RosterItem,
-): () => number {
-  const rosters = ctx.stores.rosters;
-  const getItem = rosters.getItem.bind(rosters);
-  let reads = 0;
-  rosters.getItem = async (user, jid) => {
-    const item = await getItem(user, jid);
-    if (user === owner && jid === contact && reads < times) {
-      reads++;
-      const result = await rosters.replaceItem(user, jid, item, write(item), 1_000_000);
-      assert.ok(result.ok, "the interfering write itself succeeds");
-    }
-    return item;
-  };
-  return () => reads;
-}
-
-/** Sends ctx's warn-and-above log lines, parsed, to the returned array. */
-function captureLogs(ctx: TestSessionContext): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-  Object.assign(ctx, { log });
-  return lines;
-}
 
 /** The defined condition of an error stanza, or undefined. */
 function conditionOf(stanza: Element | undefined): string | undefined {

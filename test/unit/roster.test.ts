@@ -1,6 +1,5 @@
 // RFC 6121 §2 (roster management) and §2.6 (versioning), through the session core.
 import { strict as assert } from "node:assert";
-import { pino } from "pino";
 import type { ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
@@ -8,6 +7,7 @@ import { registerRoster } from "../../services/session/features/roster/roster.js
 import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
 import { MODIFY_ROSTER_ITEM_ATTEMPTS } from "../../services/session/features/roster/modify-item.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
+import { captureLogs, interfereAfterReads, seedItem } from "../helpers/roster-fixtures.js";
 
 const ALICE = "alice@example.com";
 const BOB = "bob@example.com";
@@ -21,48 +21,6 @@ function chainWithRoster(): HandlerChain {
 
 function errorOf(stanza: string, id: string, condition: string, type: string): string {
   return `<iq type="error" id="${id}" to="${stanza}" from="example.com"><error type="${type}"><${condition} xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`;
-}
-
-/** Stores `item` for `owner` as it is, over whatever is there (test setup only). */
-async function seedItem(ctx: TestSessionContext, owner: string, item: RosterItem): Promise<void> {
-  const current = await ctx.stores.rosters.getItem(owner, item.jid);
-  const result = await ctx.stores.rosters.replaceItem(owner, item.jid, current, item, 1_000_000);
-  if (!result.ok) throw new Error(`seedItem: ${result.reason}`);
-}
-
-/**
- * Makes each of the next `times` reads of `owner`'s item for `contact` followed by `write`,
- * as if another session process changed the item between this one's read and its write.
- * Returns the number of such reads so far.
- */
-function interfereAfterReads(
-  ctx: TestSessionContext,
-  owner: string,
-  contact: string,
-  times: number,
-  write: (current: RosterItem | undefined, n: number) => RosterItem,
-): () => number {
-  const rosters = ctx.stores.rosters;
-  const getItem = rosters.getItem.bind(rosters);
-  let reads = 0;
-  rosters.getItem = async (user, jid) => {
-    const item = await getItem(user, jid);
-    if (user === owner && jid === contact && reads < times) {
-      reads++;
-      const result = await rosters.replaceItem(user, jid, item, write(item, reads), 1_000_000);
-      assert.ok(result.ok, "the interfering write itself succeeds");
-    }
-    return item;
-  };
-  return () => reads;
-}
-
-/** Sends ctx's warn-and-above log lines, parsed, to the returned array. */
-function captureLogs(ctx: TestSessionContext): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-  Object.assign(ctx, { log });
-  return lines;
 }
 
 describe("roster (RFC 6121 §2)", () => {
