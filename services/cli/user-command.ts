@@ -4,7 +4,7 @@ import { ConfigError, type Config } from "../shared/config.js";
 import { parseJid } from "../shared/jid.js";
 import { silentLogger } from "../shared/log.js";
 import { createBackend } from "../shared/wiring.js";
-import { createAccount } from "../session/core/scram.js";
+import { createAccount } from "../session/core/sasl-credentials.js";
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write("password: ");

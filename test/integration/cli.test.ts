@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
-import { parsePlain, verifyPlain } from "../../services/session/core/scram.js";
+import { parsePlain, verifyPlain } from "../../services/session/core/plain.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";

@@ -2,15 +2,12 @@ import { strict as assert } from "node:assert";
 import { createRequire } from "node:module";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
 import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl-failure.js";
+import { parsePlain, plainVerify, verifyPlain } from "../../services/session/core/plain.js";
+import { createAccount, deriveCredential } from "../../services/session/core/sasl-credentials.js";
 import {
-  createAccount,
-  deriveCredential,
-  parsePlain,
-  plainVerify,
   scramFinish,
   scramStart,
   scramUsername,
-  verifyPlain,
   type ScramServerState,
 } from "../../services/session/core/scram.js";
 import type { Account } from "../../services/shared/stores/account/account-store.js";

@@ -8,13 +8,9 @@ import { parseJid } from "../../shared/jid.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { SaslFailure } from "./sasl-failure.js";
-import {
-  plainVerify,
-  scramFinish,
-  scramStart,
-  scramUsername,
-  type StandInOptions,
-} from "./scram.js";
+import { plainVerify } from "./plain.js";
+import type { StandInOptions } from "./sasl-credentials.js";
+import { scramFinish, scramStart, scramUsername } from "./scram.js";
 import { offeredMechanisms } from "./stream.js";
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

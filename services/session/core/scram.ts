@@ -1,100 +1,29 @@
-// RFC 5802 §3, §5 and §7 (SCRAM), RFC 7677 (SCRAM-SHA-256) and RFC 4616 (PLAIN), server side,
+// RFC 5802 §5 and §7 (SCRAM), RFC 7677 (SCRAM-SHA-256), the server side of the exchange,
 // as used by RFC 6120 §6 (SASL negotiation). Pure functions: the exchange state is a plain JSON
 // object so a connection snapshot can carry it between the two round trips.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { ScramCredential, ScramMechanism } from "../../shared/stores/account/account-store.js";
 import {
-  createHash,
-  createHmac,
-  pbkdf2,
-  pbkdf2Sync,
-  randomBytes,
-  timingSafeEqual,
-} from "node:crypto";
-import { promisify } from "node:util";
-
-const pbkdf2Async = promisify(pbkdf2);
-import { jid, parseJid } from "../../shared/jid.js";
-import type {
-  Account,
-  ScramCredential,
-  ScramMechanism,
-} from "../../shared/stores/account/account-store.js";
+  checkAuthzid,
+  DEFAULT_SCRAM_ITERATIONS,
+  DIGESTS,
+  hash,
+  hmac,
+  malformed,
+  NO_USER,
+  PROCESS_SALT_KEY,
+  standInSalt,
+  type StandInOptions,
+} from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
 
-/** RFC 7677 §4: the iteration count a server announces SHOULD be at least 4096. */
-export const DEFAULT_SCRAM_ITERATIONS = 4096;
-const SALT_BYTES = 16;
 const SERVER_NONCE_BYTES = 24;
-/** RFC 4616 §2: authzid, authcid and passwd are each at most 255 octets. */
-const PLAIN_MAX_FIELD_BYTES = 255;
-
-const DIGESTS: Record<ScramMechanism, { algorithm: "sha1" | "sha256"; bytes: number }> = {
-  "SCRAM-SHA-1": { algorithm: "sha1", bytes: 20 },
-  "SCRAM-SHA-256": { algorithm: "sha256", bytes: 32 },
-};
 
 // RFC 5802 §7: printable = %x21-2B / %x2D-7E (no comma); base64 as in RFC 4648 §4.
 const PRINTABLE = /^[\x21-\x2b\x2d-\x7e]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const EXTENSION = /^[A-Za-z]=/;
 const GS2_HEADER = /^(n|y|p=[A-Za-z0-9.-]+),(?:a=([^,]*))?,/;
-
-/**
- * SASLprep (RFC 4013) approximated by NFKC: it maps compatibility characters the same way but does
- * not map non-ASCII spaces or delete the "mapped to nothing" characters. Clients that send
- * ASCII passwords, which is nearly all of them, see no difference.
- */
-function prepPassword(password: string): string {
-  return password.normalize("NFKC");
-}
-
-function hmac(mechanism: ScramMechanism, key: Uint8Array, data: string | Uint8Array): Buffer {
-  return createHmac(DIGESTS[mechanism].algorithm, key).update(data).digest();
-}
-
-function hash(mechanism: ScramMechanism, data: Uint8Array): Buffer {
-  return createHash(DIGESTS[mechanism].algorithm).update(data).digest();
-}
-
-/** RFC 5802 §3: SaltedPassword := Hi(Normalize(password), salt, i), which is PBKDF2 with HMAC. */
-function saltedPassword(
-  mechanism: ScramMechanism,
-  password: string,
-  salt: Uint8Array,
-  iterations: number,
-): Buffer {
-  const { algorithm, bytes } = DIGESTS[mechanism];
-  return pbkdf2Sync(prepPassword(password), salt, iterations, bytes, algorithm);
-}
-
-/** The stored form of a password: RFC 5802 §3 StoredKey and ServerKey, never the password. */
-export function deriveCredential(
-  mechanism: ScramMechanism,
-  password: string,
-  iterations: number,
-  salt: Buffer = randomBytes(SALT_BYTES),
-): ScramCredential {
-  if (!Number.isSafeInteger(iterations) || iterations < 1) {
-    throw new RangeError(`SCRAM iteration count must be a positive integer, got ${iterations}`);
-  }
-  const salted = saltedPassword(mechanism, password, salt, iterations);
-  return {
-    salt: salt.toString("base64"),
-    iterations,
-    storedKey: hash(mechanism, hmac(mechanism, salted, "Client Key")).toString("base64"),
-    serverKey: hmac(mechanism, salted, "Server Key").toString("base64"),
-  };
-}
-
-/** A new account with credentials for both mechanisms, each under its own random salt. */
-export function createAccount(password: string, iterations: number): Account {
-  return {
-    scram: {
-      "SCRAM-SHA-1": deriveCredential("SCRAM-SHA-1", password, iterations),
-      "SCRAM-SHA-256": deriveCredential("SCRAM-SHA-256", password, iterations),
-    },
-    createdAt: Date.now(),
-  };
-}
 
 /** Between server-first and client-final. Plain JSON, safe to store in a connection snapshot. */
 export type ScramServerState = {
@@ -112,7 +41,7 @@ export type ScramServerState = {
   stage: "server-first-sent" | "complete";
 };
 
-export interface ScramStartOptions {
+export interface ScramStartOptions extends StandInOptions {
   /** The server's half of the nonce; random when omitted. Tests inject the RFC vectors' value. */
   serverNonce?: string;
   /**
@@ -120,43 +49,6 @@ export interface ScramStartOptions {
    * sends one is refused with invalid-authzid rather than authorized unchecked.
    */
   domain?: string;
-  /**
-   * Key for the stand-in salt shown for unknown users. The default is random per process; share a
-   * key across session pods, or the salt of a missing user changes with the pod and gives it away.
-   */
-  unknownUserSaltKey?: Uint8Array;
-  /** Iteration count shown for unknown users; set it to what real accounts use. */
-  unknownUserIterations?: number;
-}
-
-const PROCESS_SALT_KEY = randomBytes(32);
-
-/** Same salt for the same unknown user every time, so probing twice does not reveal absence. */
-function standInSalt(mechanism: ScramMechanism, username: string, key: Uint8Array): Buffer {
-  return createHmac("sha256", key)
-    .update(`${mechanism}\0${username}`)
-    .digest()
-    .subarray(0, SALT_BYTES);
-}
-
-/** Keys no password produces, so unknown users go through the same verification steps. */
-const NO_USER: Record<ScramMechanism, ScramCredential> = {
-  "SCRAM-SHA-1": noUser("SCRAM-SHA-1"),
-  "SCRAM-SHA-256": noUser("SCRAM-SHA-256"),
-};
-
-function noUser(mechanism: ScramMechanism): ScramCredential {
-  const random = () => randomBytes(DIGESTS[mechanism].bytes).toString("base64");
-  return {
-    salt: "",
-    iterations: DEFAULT_SCRAM_ITERATIONS,
-    storedKey: random(),
-    serverKey: random(),
-  };
-}
-
-function malformed(text: string): SaslFailure {
-  return new SaslFailure("malformed-request", text);
 }
 
 /** RFC 5802 §7 saslname: "," and "=" travel as "=2C" and "=3D"; any other "=" is malformed. */
@@ -204,23 +96,6 @@ function parseClientFirst(message: string): ClientFirst {
 /** The username of a client-first-message, for looking the account up before scramStart. */
 export function scramUsername(clientFirstMessage: string): string {
   return parseClientFirst(clientFirstMessage).username;
-}
-
-/**
- * RFC 6120 §6.3.8: the only identity a client may ask for is its own bare JID. An authzid that
- * names anyone else, or one we cannot check for lack of a domain, fails.
- */
-function checkAuthzid(authzid: string, username: string, domain: string | undefined): void {
-  if (authzid === "") return;
-  try {
-    if (domain !== undefined) {
-      const requested = parseJid(authzid);
-      if (requested.resource === "" && requested.equals(jid(username, domain))) return;
-    }
-  } catch {
-    // A malformed authzid or username is as unacceptable as a mismatched one.
-  }
-  throw new SaslFailure("invalid-authzid");
 }
 
 /**
@@ -330,104 +205,4 @@ export function scramFinish(
     username: state.username,
     state: { ...state, stage: "complete" },
   };
-}
-
-/** RFC 4616 §2 message fields. */
-export interface PlainCredentials {
-  /** "" when absent. */
-  authzid: string;
-  authcid: string;
-  password: string;
-}
-
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Parses `[authzid] NUL authcid NUL passwd`; throws SaslFailure("malformed-request"). */
-export function parsePlain(message: Uint8Array | string): PlainCredentials {
-  let text: string;
-  try {
-    text = typeof message === "string" ? message : UTF8.decode(message);
-  } catch {
-    throw malformed("PLAIN message is not UTF-8");
-  }
-  const fields = text.split("\0");
-  const [authzid, authcid, password] = fields;
-  if (fields.length !== 3 || authzid === undefined || !authcid || !password) {
-    throw malformed("PLAIN message needs authcid and password");
-  }
-  if (fields.some((field) => Buffer.byteLength(field, "utf8") > PLAIN_MAX_FIELD_BYTES)) {
-    throw malformed(`PLAIN field exceeds ${PLAIN_MAX_FIELD_BYTES} bytes`);
-  }
-  return { authzid, authcid, password };
-}
-
-/**
- * Checks PLAIN credentials against the account of `credentials.authcid` (undefined if none) by
- * deriving SCRAM-SHA-256's StoredKey from the offered password, so no password is ever stored.
- * An unknown user costs the same key derivation as a known one. `domain` is needed to honour an
- * authzid, as for SCRAM. Returns the username; throws SaslFailure (not-authorized,
- * invalid-authzid).
- */
-export function verifyPlain(
-  credentials: PlainCredentials,
-  account: Account | undefined,
-  domain?: string,
-): string {
-  checkAuthzid(credentials.authzid, credentials.authcid, domain);
-  const { stored, salt, iterations } = plainTarget(credentials.authcid, account);
-  const offered = deriveCredential("SCRAM-SHA-256", credentials.password, iterations, salt);
-  return plainOutcome(credentials.authcid, stored, Buffer.from(offered.storedKey, "base64"));
-}
-
-/** How a nonexistent user is made to look real (see ScramStartOptions). */
-export interface StandInOptions {
-  unknownUserSaltKey?: Uint8Array;
-  unknownUserIterations?: number;
-}
-
-/** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
-function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
-  const stored = account?.scram["SCRAM-SHA-256"];
-  const salt = stored
-    ? Buffer.from(stored.salt, "base64")
-    : standInSalt("SCRAM-SHA-256", authcid, standIn.unknownUserSaltKey ?? PROCESS_SALT_KEY);
-  const iterations =
-    stored?.iterations ?? standIn.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
-  return { stored, salt, iterations };
-}
-
-function plainOutcome(
-  authcid: string,
-  stored: ScramCredential | undefined,
-  candidate: Buffer,
-): string {
-  const expected = Buffer.from((stored ?? NO_USER["SCRAM-SHA-256"]).storedKey, "base64");
-  const matches = candidate.length === expected.length && timingSafeEqual(candidate, expected);
-  if (!matches || stored === undefined) throw new SaslFailure("not-authorized");
-  return authcid;
-}
-
-export async function plainVerify(
-  message: Uint8Array | string,
-  lookup: (username: string) => Promise<Account | undefined>,
-  domain?: string,
-  standIn: StandInOptions = {},
-): Promise<string> {
-  const credentials = parsePlain(message);
-  checkAuthzid(credentials.authzid, credentials.authcid, domain);
-  const { stored, salt, iterations } = plainTarget(
-    credentials.authcid,
-    await lookup(credentials.authcid),
-    standIn,
-  );
-  // PBKDF2 runs on libuv's thread pool here: a login must not stall every other connection.
-  const salted = await pbkdf2Async(
-    prepPassword(credentials.password),
-    salt,
-    iterations,
-    DIGESTS["SCRAM-SHA-256"].bytes,
-    DIGESTS["SCRAM-SHA-256"].algorithm,
-  );
-  const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", salted, "Client Key"));
-  return plainOutcome(credentials.authcid, stored, candidate);
 }

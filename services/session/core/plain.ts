@@ -1,0 +1,108 @@
+// RFC 4616 PLAIN, server side. The password is checked by deriving the SCRAM-SHA-256
+// StoredKey from it with the stored salt, so no password is ever stored (RFC 6120 §6).
+import { timingSafeEqual } from "node:crypto";
+import type { Account, ScramCredential } from "../../shared/stores/account/account-store.js";
+import {
+  checkAuthzid,
+  DEFAULT_SCRAM_ITERATIONS,
+  deriveCredential,
+  hash,
+  hmac,
+  malformed,
+  NO_USER,
+  PROCESS_SALT_KEY,
+  saltedPasswordAsync,
+  standInSalt,
+  type StandInOptions,
+} from "./sasl-credentials.js";
+import { SaslFailure } from "./sasl-failure.js";
+
+/** RFC 4616 §2: authzid, authcid and passwd are each at most 255 octets. */
+const PLAIN_MAX_FIELD_BYTES = 255;
+
+/** RFC 4616 §2 message fields. */
+export interface PlainCredentials {
+  /** "" when absent. */
+  authzid: string;
+  authcid: string;
+  password: string;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parses `[authzid] NUL authcid NUL passwd`; throws SaslFailure("malformed-request"). */
+export function parsePlain(message: Uint8Array | string): PlainCredentials {
+  let text: string;
+  try {
+    text = typeof message === "string" ? message : UTF8.decode(message);
+  } catch {
+    throw malformed("PLAIN message is not UTF-8");
+  }
+  const fields = text.split("\0");
+  const [authzid, authcid, password] = fields;
+  if (fields.length !== 3 || authzid === undefined || !authcid || !password) {
+    throw malformed("PLAIN message needs authcid and password");
+  }
+  if (fields.some((field) => Buffer.byteLength(field, "utf8") > PLAIN_MAX_FIELD_BYTES)) {
+    throw malformed(`PLAIN field exceeds ${PLAIN_MAX_FIELD_BYTES} bytes`);
+  }
+  return { authzid, authcid, password };
+}
+
+/**
+ * Checks PLAIN credentials against the account of `credentials.authcid` (undefined if none) by
+ * deriving SCRAM-SHA-256's StoredKey from the offered password, so no password is ever stored.
+ * An unknown user costs the same key derivation as a known one. `domain` is needed to honour an
+ * authzid, as for SCRAM. Returns the username; throws SaslFailure (not-authorized,
+ * invalid-authzid).
+ */
+export function verifyPlain(
+  credentials: PlainCredentials,
+  account: Account | undefined,
+  domain?: string,
+): string {
+  checkAuthzid(credentials.authzid, credentials.authcid, domain);
+  const { stored, salt, iterations } = plainTarget(credentials.authcid, account);
+  const offered = deriveCredential("SCRAM-SHA-256", credentials.password, iterations, salt);
+  return plainOutcome(credentials.authcid, stored, Buffer.from(offered.storedKey, "base64"));
+}
+
+/** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
+function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
+  const stored = account?.scram["SCRAM-SHA-256"];
+  const salt = stored
+    ? Buffer.from(stored.salt, "base64")
+    : standInSalt("SCRAM-SHA-256", authcid, standIn.unknownUserSaltKey ?? PROCESS_SALT_KEY);
+  const iterations =
+    stored?.iterations ?? standIn.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
+  return { stored, salt, iterations };
+}
+
+function plainOutcome(
+  authcid: string,
+  stored: ScramCredential | undefined,
+  candidate: Buffer,
+): string {
+  const expected = Buffer.from((stored ?? NO_USER["SCRAM-SHA-256"]).storedKey, "base64");
+  const matches = candidate.length === expected.length && timingSafeEqual(candidate, expected);
+  if (!matches || stored === undefined) throw new SaslFailure("not-authorized");
+  return authcid;
+}
+
+export async function plainVerify(
+  message: Uint8Array | string,
+  lookup: (username: string) => Promise<Account | undefined>,
+  domain?: string,
+  standIn: StandInOptions = {},
+): Promise<string> {
+  const credentials = parsePlain(message);
+  checkAuthzid(credentials.authzid, credentials.authcid, domain);
+  const { stored, salt, iterations } = plainTarget(
+    credentials.authcid,
+    await lookup(credentials.authcid),
+    standIn,
+  );
+  const salted = await saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations);
+  const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", salted, "Client Key"));
+  return plainOutcome(credentials.authcid, stored, candidate);
+}
