@@ -1,11 +1,8 @@
 // Keeps the edge's inbox reader running until the edge stops: the bus retries reads itself,
 // but if consumeEdge gives up (e.g. its first command fails) it is restarted with backoff.
 import type { Bus, EdgeBatchHandler } from "../shared/bus/bus.js";
-import { delay } from "../shared/bus/memory-bus.js";
+import { delay, retryDelayMs } from "../shared/async/delay.js";
 import type { Logger } from "../shared/log.js";
-
-const MAX_BACKOFF_MS = 5000;
-const FIRST_BACKOFF_MS = 100;
 
 export async function runInboxReader(
   bus: Bus,
@@ -24,6 +21,6 @@ export async function runInboxReader(
       if (signal.aborted) break;
       log.error({ err }, "edge inbox reader failed; restarting");
     }
-    await delay(Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** failures++), signal);
+    await delay(retryDelayMs(failures++), signal);
   }
 }

@@ -122,6 +122,3 @@ export class MemoryBus implements Bus {
     this.arrived.notify();
   }
 }
-
-// Kept for modules that still import it from here.
-export { delay };

@@ -1,0 +1,41 @@
+// What the Redis bus's pieces share: options, names, reply shapes and the connections.
+import type { Logger } from "../log.js";
+import type { Redis } from "../redis/client.js";
+import type { Keys } from "../redis/keys.js";
+
+export const SESSION_GROUP = "session";
+
+export interface RedisBusOptions {
+  url: string;
+  keys: Keys;
+  log: Logger;
+  /** Entries per XREAD/XREADGROUP (per stream). */
+  readCount: number;
+  /** How long one blocking read waits. */
+  blockMs: number;
+  /** How often acknowledged entries are trimmed. */
+  trimIntervalMs: number;
+  /** Entries another consumer left pending this long are claimed by this one (XAUTOCLAIM). */
+  claimIdleMs?: number;
+  /** How long an edge inbox outlives the last refresh by its edge. */
+  edgeInboxTtlMs?: number;
+}
+
+export const DEFAULT_EDGE_INBOX_TTL_MS = 60000;
+export const DEFAULT_CLAIM_IDLE_MS = 30000;
+
+export type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
+
+/** The writer (auto-pipelined) and a factory for one blocking client per read loop. */
+export interface RedisBusParts {
+  options: RedisBusOptions;
+  writer: Redis;
+  blockingClient(name: string, signal: AbortSignal): Redis;
+}
+
+/** XINFO replies are flat [name, value, …] arrays. */
+export function packetOfInfo(info: unknown[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < info.length; i += 2) out[String(info[i])] = String(info[i + 1]);
+  return out;
+}

@@ -1,0 +1,198 @@
+// Reading shard inboxes as the consumer group "session" (DESIGN.md, "Packets and streams"):
+// own pending entries first, then new ones; acknowledged only after the handler resolved;
+// entries a dead consumer left pending are claimed (XAUTOCLAIM); inboxes are trimmed with
+// MINID below the oldest entry the group still needs, never further.
+import { delay, retryDelayMs } from "../async/delay.js";
+import type { ShardBatchHandler } from "./bus.js";
+import { shardPacketOf, type ShardEntry } from "./packets.js";
+import {
+  DEFAULT_CLAIM_IDLE_MS,
+  SESSION_GROUP,
+  packetOfInfo,
+  type RedisBusParts,
+  type StreamReply,
+} from "./redis-bus-parts.js";
+
+export class RedisShardConsumer {
+  constructor(private readonly parts: RedisBusParts) {}
+
+  private async ensureGroup(key: string): Promise<void> {
+    try {
+      await this.parts.writer.xgroup("CREATE", key, SESSION_GROUP, "0", "MKSTREAM");
+    } catch (err) {
+      if (!String(err).includes("BUSYGROUP")) throw err;
+    }
+  }
+
+  async consume(
+    shards: number[],
+    consumer: string,
+    handler: ShardBatchHandler,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { keys, log, readCount, blockMs } = this.parts.options;
+    const streamKeys = shards.map((s) => keys.shardInbox(s));
+    const shardOfKey = new Map(shards.map((s) => [keys.shardInbox(s), s]));
+    for (const key of streamKeys) await this.ensureGroup(key);
+    const reader = this.parts.blockingClient(`megaphone-session-${consumer}`, signal);
+    // One call shape for both reads (pending and new); ioredis' overloads cannot express it.
+    const xreadgroup = reader.xreadgroup.bind(reader) as unknown as (
+      ...args: (string | number)[]
+    ) => Promise<StreamReply>;
+    // Set by maintenance when it claimed entries another consumer had left pending.
+    const claims = { arrived: false };
+    const maintaining = this.maintainShardsLoop(streamKeys, consumer, claims, signal);
+
+    // First this consumer's own pending entries (left by a crash, a failed batch or claimed
+    // from a dead consumer), from cursor "0" onwards; then new entries (">").
+    let pendingCursors: string[] | undefined = streamKeys.map(() => "0");
+    let failures = 0;
+    while (!signal.aborted) {
+      if (claims.arrived) {
+        claims.arrived = false;
+        pendingCursors = streamKeys.map(() => "0");
+      }
+      let reply: StreamReply;
+      try {
+        reply = await xreadgroup(
+          "GROUP",
+          SESSION_GROUP,
+          consumer,
+          "COUNT",
+          readCount,
+          ...(pendingCursors ? [] : ["BLOCK", blockMs]),
+          "STREAMS",
+          ...streamKeys,
+          ...(pendingCursors ?? streamKeys.map(() => ">")),
+        );
+      } catch (err) {
+        if (signal.aborted) break;
+        log.error({ err }, "shard inbox read failed; retrying");
+        await delay(retryDelayMs(failures++), signal);
+        continue;
+      }
+      const batch: ShardEntry[] = [];
+      const malformed: ShardEntry[] = [];
+      for (const [key, entries] of reply ?? []) {
+        const shard = shardOfKey.get(key) as number;
+        for (const [id, fields] of entries) {
+          const packet = shardPacketOf(fields);
+          if (packet) batch.push({ id, shard, packet });
+          else malformed.push({ id, shard, packet: { k: "kick", c: "", d: "" } });
+        }
+        if (pendingCursors && entries.length > 0) {
+          pendingCursors[streamKeys.indexOf(key)] = entries[entries.length - 1][0];
+        }
+      }
+      if (malformed.length > 0) {
+        // Never ours to process and never going to parse: acknowledged so it cannot wedge us.
+        log.error({ ids: malformed.map((e) => e.id) }, "dropping malformed shard inbox entries");
+        await this.ackWithRetry(malformed, signal);
+      }
+      if (pendingCursors && batch.length === 0 && malformed.length === 0) {
+        pendingCursors = undefined;
+        continue;
+      }
+      if (batch.length === 0) continue;
+      try {
+        await handler(batch);
+        failures = 0;
+      } catch (err) {
+        log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
+        await delay(retryDelayMs(failures++), signal);
+        pendingCursors = streamKeys.map(() => "0");
+        continue;
+      }
+      await this.ackWithRetry(batch, signal);
+    }
+    await maintaining;
+  }
+
+  /**
+   * Acknowledges handled entries, retrying until Redis takes it (or we stop: then the entries
+   * stay pending and are delivered again, which entry-id idempotency absorbs).
+   */
+  private async ackWithRetry(batch: ShardEntry[], signal: AbortSignal): Promise<void> {
+    const byKey = new Map<string, string[]>();
+    for (const entry of batch) {
+      const key = this.parts.options.keys.shardInbox(entry.shard);
+      let ids = byKey.get(key);
+      if (!ids) byKey.set(key, (ids = []));
+      ids.push(entry.id);
+    }
+    for (let failures = 0; !signal.aborted;) {
+      try {
+        await Promise.all(
+          [...byKey].map(([key, ids]) => this.parts.writer.xack(key, SESSION_GROUP, ...ids)),
+        );
+        return;
+      } catch (err) {
+        this.parts.options.log.error({ err }, "acknowledging a shard batch failed; retrying");
+        await delay(retryDelayMs(failures++), signal);
+      }
+    }
+  }
+
+  /**
+   * Every trimIntervalMs: claims entries that another (dead) consumer left pending for
+   * claimIdleMs, then trims each inbox below the oldest entry the group still needs.
+   */
+  private async maintainShardsLoop(
+    streamKeys: string[],
+    consumer: string,
+    claims: { arrived: boolean },
+    signal: AbortSignal,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        for (const key of streamKeys) {
+          if (await this.claimIdle(key, consumer)) claims.arrived = true;
+        }
+        await Promise.all(streamKeys.map((key) => this.trimShard(key)));
+      } catch (err) {
+        this.parts.options.log.warn({ err }, "shard inbox maintenance failed; will retry");
+      }
+      await delay(this.parts.options.trimIntervalMs, signal);
+    }
+  }
+
+  /** XAUTOCLAIM JUSTID: moves long-idle pending entries to us; true if any moved. */
+  private async claimIdle(key: string, consumer: string): Promise<boolean> {
+    const idleMs = this.parts.options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+    let cursor = "0-0";
+    let claimed = 0;
+    do {
+      const [next, ids] = (await this.parts.writer.xautoclaim(
+        key,
+        SESSION_GROUP,
+        consumer,
+        idleMs,
+        cursor,
+        "COUNT",
+        this.parts.options.readCount,
+        "JUSTID",
+      )) as [string, string[]];
+      cursor = next;
+      claimed += ids.length;
+    } while (cursor !== "0-0");
+    if (claimed > 0)
+      this.parts.options.log.warn({ key, claimed }, "claimed entries of a dead consumer");
+    return claimed > 0;
+  }
+
+  private async trimShard(key: string): Promise<void> {
+    const [pending, groups] = await Promise.all([
+      this.parts.writer.xpending(key, SESSION_GROUP) as Promise<
+        [number, string | null, ...unknown[]]
+      >,
+      this.parts.writer.xinfo("GROUPS", key) as Promise<unknown[][]>,
+    ]);
+    let minId: string | undefined;
+    if (Number(pending[0]) > 0 && pending[1]) minId = pending[1];
+    else {
+      const group = groups.map(packetOfInfo).find((g) => g.name === SESSION_GROUP);
+      minId = group?.["last-delivered-id"];
+    }
+    if (minId && minId !== "0-0") await this.parts.writer.xtrim(key, "MINID", "~", minId);
+  }
+}
