@@ -14,19 +14,20 @@ import type { LiveContext } from "./live-context.js";
 export const PING_SWEEP_MIN_MS = 100;
 export const PING_SWEEP_MAX_MS = 1000;
 
-function checkConn(ctx: LiveContext, conn: ConnState, now: number): void {
+/** Checks one connection; true when it sent a ping. */
+function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = ctx.config;
   if (conn.stage !== "bound") {
     if (now - (conn.openedAtMs ?? conn.lastActivityMs) > authTimeoutMs)
       ctx.close(conn, "connection-timeout", "no resource bound in time");
-    return;
+    return false;
   }
   if (conn.ping) {
     if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
       ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "client did not answer ping");
       ctx.close(conn, "connection-timeout", "no answer to ping");
     }
-    return;
+    return false;
   }
   if (now - conn.lastActivityMs >= clientPingIntervalMs) {
     conn.ping = { id: `ping-${randomBytes(6).toString("hex")}`, sentAtMs: now };
@@ -38,7 +39,9 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): void {
     });
     iq.c("ping", { xmlns: NS_PING });
     ctx.send(conn, iq);
+    return true;
   }
+  return false;
 }
 
 export async function runClientPinger(
@@ -56,10 +59,11 @@ export async function runClientPinger(
     if (signal.aborted) break;
     const ctx = base.scoped();
     const now = ctx.now();
+    const pinged: string[] = [];
     const checks = table.all().map(({ connId }) =>
       table.withConn(connId, async () => {
         const conn = table.get(connId);
-        if (conn && conn.stage !== "closed") checkConn(ctx, conn, now);
+        if (conn && conn.stage !== "closed" && checkConn(ctx, conn, now)) pinged.push(connId);
       }),
     );
     await Promise.allSettled(checks);
@@ -67,6 +71,13 @@ export async function runClientPinger(
       await ctx.flush();
     } catch (err) {
       ctx.log.error({ err }, "client ping sweep writes failed; the next sweep retries");
+      // A ping that never left must not time its client out.
+      for (const connId of pinged) {
+        await table.withConn(connId, async () => {
+          const conn = table.get(connId);
+          if (conn) conn.ping = undefined;
+        });
+      }
     }
   }
 }

@@ -2,12 +2,12 @@
 // side by side (so their Redis commands share pipelines), then waits until every effect is
 // stored, saves the touched connections' snapshots, and only then lets the bus acknowledge.
 // A batch that fails is rolled back in memory so its redelivery is applied from scratch.
-import { parse } from "ltx";
+import { parse, type Element } from "ltx";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
 import { parseJid } from "../../shared/jid.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
-import { StanzaError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
+import { StanzaError, errorReply, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
 import type { HandlerChain } from "../core/handler-chain.js";
@@ -110,6 +110,8 @@ export class PacketProcessor {
       if (packet.k === "route") await this.receiveRoute(ctx, packet.c, packet.d);
       // The session has no state for this socket (e.g. it was closed): tell its edge.
       else if (packet.k === "data") ctx.toEdgeClose(packet.e, packet.c);
+      // An `open` that arrives later (redelivered or claimed) must not bring it back.
+      else if (packet.k === "close") this.table.delete(packet.c);
       return false;
     }
     if (compareEntryIds(entry.id, conn.lastEntryId) <= 0) return false; // already applied
@@ -143,6 +145,25 @@ export class PacketProcessor {
     }
   }
 
+  /**
+   * RFC 6121 §8.5.3.2.1: an iq get/set for a resource that is gone gets service-unavailable,
+   * delivered to the sender's resource (its stamped `from`) wherever it is.
+   */
+  private async answerForGone(ctx: LiveContext, iq: Element): Promise<void> {
+    if (iq.attrs.type !== "get" && iq.attrs.type !== "set") return;
+    let sender;
+    try {
+      sender = parseJid(iq.attrs.from ?? "");
+    } catch {
+      return;
+    }
+    const resource = (await ctx.stores.routes.list(sender.bareString())).find(
+      (r) => r.resource === sender.resource,
+    );
+    if (!resource) return;
+    await ctx.deliver(resource.connId, errorReply(iq, new StanzaError("service-unavailable")));
+  }
+
   /** A stanza routed to one of our connections: write it out, or reroute if it is gone. */
   readonly receiveRoute = async (ctx: LiveContext, connId: string, xml: string): Promise<void> => {
     const conn = this.table.get(connId);
@@ -164,6 +185,7 @@ export class PacketProcessor {
     for (const stale of await ctx.stores.routes.list(bare)) {
       if (stale.connId === connId) await ctx.stores.routes.unbind(bare, stale.resource, connId);
     }
+    if (stanza.is("iq")) return this.answerForGone(ctx, stanza);
     const type = stanza.attrs.type ?? "normal";
     if (!stanza.is("message") || (type !== "chat" && type !== "normal")) return;
     try {

@@ -41,6 +41,10 @@ export class RedisShardConsumer {
     ) => Promise<StreamReply>;
     // Set by maintenance when it claimed entries another consumer had left pending.
     const claims = { arrived: false };
+    // Shards are owned exclusively: whatever another consumer left pending is a previous
+    // owner's, and must be handled before anything newer, or the per-connection entry-id
+    // idempotency would take the older entries for already applied ones.
+    for (const key of streamKeys) await this.claimIdle(key, consumer, 0);
     const maintaining = this.maintainShardsLoop(streamKeys, consumer, claims, signal);
 
     // First this consumer's own pending entries (left by a crash, a failed batch or claimed
@@ -157,8 +161,11 @@ export class RedisShardConsumer {
   }
 
   /** XAUTOCLAIM JUSTID: moves long-idle pending entries to us; true if any moved. */
-  private async claimIdle(key: string, consumer: string): Promise<boolean> {
-    const idleMs = this.parts.options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+  private async claimIdle(
+    key: string,
+    consumer: string,
+    idleMs = this.parts.options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS,
+  ): Promise<boolean> {
     let cursor = "0-0";
     let claimed = 0;
     do {
@@ -176,16 +183,18 @@ export class RedisShardConsumer {
       claimed += ids.length;
     } while (cursor !== "0-0");
     if (claimed > 0)
-      this.parts.options.log.warn({ key, claimed }, "claimed entries of a dead consumer");
+      this.parts.options.log.warn({ key, claimed }, "claimed entries of a previous owner");
     return claimed > 0;
   }
 
   private async trimShard(key: string): Promise<void> {
-    const [pending, groups] = await Promise.all([
+    // XINFO before XPENDING, in one pipeline (executed in order): an entry delivered between
+    // the two is above the last-delivered id we read, so it can never be trimmed.
+    const [groups, pending] = await Promise.all([
+      this.parts.writer.xinfo("GROUPS", key) as Promise<unknown[][]>,
       this.parts.writer.xpending(key, SESSION_GROUP) as Promise<
         [number, string | null, ...unknown[]]
       >,
-      this.parts.writer.xinfo("GROUPS", key) as Promise<unknown[][]>,
     ]);
     let minId: string | undefined;
     if (Number(pending[0]) > 0 && pending[1]) minId = pending[1];
