@@ -50,7 +50,15 @@ export async function startRedis(): Promise<RedisServer> {
     const onExit = (code: number | null) =>
       reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`));
     child.once("exit", onExit);
-    child.once("error", reject);
+    child.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === "ENOENT"
+          ? new Error(
+              "redis-server is not installed: the tests need it (apt-get install redis-server)",
+            )
+          : err,
+      ),
+    );
     const check = (b: Buffer) => {
       if (b.toString().includes("Ready to accept connections")) {
         child.stdout?.off("data", check);
