@@ -65,8 +65,8 @@ export async function startSession(
     chain,
     ownedShards: new Set(shards),
     metrics,
-    receiveRoute: (scope: LiveContext, connId: string, stanza: string): Promise<void> =>
-      (local.processor as PacketProcessor).receiveRoute(scope, connId, stanza),
+    receiveRoute: (scope: LiveContext, connId: string, stanza: string, inline: boolean) =>
+      (local.processor as PacketProcessor).receiveRoute(scope, connId, stanza, inline),
   });
   const processor: PacketProcessor = new PacketProcessor(
     ctx,

@@ -308,6 +308,29 @@ describe("session I/O against the real core", function () {
     assert.deepEqual(await h.backend.routes.list("bob@localhost"), []);
   });
 
+  it("never lets a new socket under a reused connection id inherit the old login", async () => {
+    const h = await start("memory");
+    const session = await h.startSession("s1");
+    await h.addUser("alice@localhost", "alice-pw");
+    const c = h.connId(0);
+    await h.login(c, "alice", "alice-pw", "desk");
+    assert.equal((await h.backend.routes.list("alice@localhost")).length, 1);
+
+    // An edge restarted with the same id reissues the serial: a new `open` for a live id.
+    await h.open(c);
+    await h.send(c, OPEN_FRAME);
+    await until(
+      async () => (await h.backend.routes.list("alice@localhost")).length === 0,
+      "old login ended",
+    );
+    await h.send(
+      c,
+      `<message xmlns="jabber:client" to="bob@localhost"><body>as alice?</body></message>`,
+    );
+    await h.waitFrame(c, (f) => f.includes("<not-authorized"), "not-authorized for the new socket");
+    assert.equal(session.connections(), 0);
+  });
+
   it("does not resurrect a closed connection when its open is delivered again", async () => {
     const h = await start("memory");
     const session = await h.startSession("s1");

@@ -3,7 +3,7 @@
 // `conflict` stream error (§7.7.2.2, "override the existing session"). An account that
 // already has config.maxResourcesPerUser resources bound gets `resource-constraint` for a new
 // one (§7.6.2.1); the stream stays open, so the client may retry or take over a resource.
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
 import { NS_BIND } from "../../shared/ns.js";
@@ -11,12 +11,20 @@ import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 
+/** Hex digits of a generated resource: 48 bits, unique enough among one user's resources. */
+const GENERATED_RESOURCE_HEX = 12;
+
 export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Element): Promise<void> {
   try {
     if (iq.attrs.type !== "set" || !iq.attrs.id)
       throw new StanzaError("bad-request", "modify", "bind is an iq set with an id");
     const requested = iq.getChild("bind", NS_BIND)?.getChildText("resource")?.trim() ?? "";
-    let resource = requested === "" ? `mp-${randomBytes(6).toString("hex")}` : requested;
+    // Derived from the connection id, so a redelivered bind picks the same resource and
+    // leaves no second binding behind.
+    let resource =
+      requested === ""
+        ? `mp-${createHash("sha256").update(conn.connId).digest("hex").slice(0, GENERATED_RESOURCE_HEX)}`
+        : requested;
     try {
       resource = parseJid(`${conn.bareJid}/${resource}`).resource;
     } catch {
@@ -30,10 +38,10 @@ export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Eleme
     );
     if (!bound.ok)
       throw new StanzaError("resource-constraint", "wait", "too many resources are bound");
-    if (bound.previous && bound.previous !== conn.connId)
-      await ctx.kick(bound.previous, "conflict");
     conn.resource = resource;
     conn.stage = "bound";
+    if (bound.previous && bound.previous !== conn.connId)
+      await ctx.kick(bound.previous, "conflict");
     const reply = new Element("iq", { type: "result", id: iq.attrs.id });
     reply.c("bind", { xmlns: NS_BIND }).c("jid").t(`${conn.bareJid}/${resource}`);
     ctx.send(conn, reply);

@@ -13,6 +13,7 @@ import type { HandlerChain } from "./handler-chain.js";
 import { asStanzaError } from "./handler-chain.js";
 import { routeIq } from "./route-iq.js";
 import { isResponseOrError } from "./stanza-kind.js";
+import { isStoreError } from "../../shared/redis/errors.js";
 import { handleSasl } from "./sasl.js";
 import { handleClose, handleOpen } from "./stream.js";
 
@@ -115,7 +116,7 @@ async function handleStanza(
         return await chain.handlePresence(ctx, conn, stanza);
     }
   } catch (err) {
-    if (err instanceof StreamError) throw err;
+    if (err instanceof StreamError || isStoreError(err)) throw err;
     if (isResponseOrError(stanza)) return;
     const error = err instanceof StanzaError ? err : asStanzaError(ctx, conn, err);
     ctx.send(conn, errorReply(stanza, error, ctx.domain));

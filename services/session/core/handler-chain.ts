@@ -8,6 +8,7 @@ import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { isIqResponse } from "./stanza-kind.js";
+import { isStoreError } from "../../shared/redis/errors.js";
 
 /** Returns the payload of the result (or nothing for an empty result). */
 export type IqHandler = (
@@ -132,8 +133,13 @@ export class HandlerChain {
   }
 }
 
+/**
+ * The stanza error for a failed handler. Store failures are rethrown: the batch must fail and
+ * be delivered again rather than answer with an error and acknowledge (isStoreError).
+ */
 export function asStanzaError(ctx: SessionContext, conn: ConnState, err: unknown): StanzaError {
   if (err instanceof StanzaError) return err;
+  if (isStoreError(err)) throw err;
   ctx.log.error({ err, connId: conn.connId, jid: conn.bareJid }, "handler failed");
   return new StanzaError("internal-server-error");
 }

@@ -63,7 +63,10 @@ export async function runClientPinger(
     const checks = table.all().map(({ connId }) =>
       table.withConn(connId, async () => {
         const conn = table.get(connId);
-        if (conn && conn.stage !== "closed" && checkConn(ctx, conn, now)) pinged.push(connId);
+        if (!conn) return;
+        // Still in the table while closed: an earlier attempt to end it failed; retry.
+        if (conn.stage === "closed") ctx.track(ctx.endConnection(conn));
+        else if (checkConn(ctx, conn, now)) pinged.push(connId);
       }),
     );
     await Promise.allSettled(checks);

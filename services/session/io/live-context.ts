@@ -10,6 +10,7 @@ import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
 import { NS_CLIENT } from "../../shared/ns.js";
+import { isStoreError } from "../../shared/redis/errors.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "../core/connection.js";
@@ -30,6 +31,9 @@ function withClientNamespace(element: Element): Element {
   return element;
 }
 
+/** Closes in progress, by connection state object (shared by every scoped context). */
+const ENDINGS = new WeakMap<ConnState, Promise<void>>();
+
 export interface LiveContextDeps {
   config: Config;
   log: Logger;
@@ -41,7 +45,12 @@ export interface LiveContextDeps {
   ownedShards: Set<number>;
   metrics: SessionMetrics;
   /** Handles a stanza routed to a local connection (same path as a `route` packet). */
-  receiveRoute: (ctx: LiveContext, connId: string, stanza: string) => Promise<void>;
+  receiveRoute: (
+    ctx: LiveContext,
+    connId: string,
+    stanza: string,
+    inline: boolean,
+  ) => Promise<void>;
 }
 
 export class LiveContext implements SessionContext {
@@ -97,8 +106,14 @@ export class LiveContext implements SessionContext {
   async deliver(connId: string, stanza: Element): Promise<void> {
     const { shard } = parseConnId(connId);
     const d = withClientNamespace(stanza).toString();
-    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(this, connId, d);
-    this.track(this.deps.bus.toShard(shard, { k: "route", c: connId, d }));
+    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(this, connId, d, true);
+    this.track(this.routeViaInbox(connId, d));
+  }
+
+  /** A `route` packet into the inbox of the connection's shard. */
+  routeViaInbox(connId: string, stanza: string): Promise<void> {
+    const { shard } = parseConnId(connId);
+    return this.deps.bus.toShard(shard, { k: "route", c: connId, d: stanza });
   }
 
   /** Asks an edge to end a socket the session knows nothing about. */
@@ -131,7 +146,19 @@ export class LiveContext implements SessionContext {
    * The connection leaves the table only once all of that is stored, so a failure leaves it
    * in place for the redelivered packet to finish the job.
    */
-  async endConnection(conn: ConnState): Promise<void> {
+  endConnection(conn: ConnState): Promise<void> {
+    // Idempotent: a close packet arriving while our own close is still storing its effects
+    // joins it; one whose attempt failed starts again.
+    let ending = ENDINGS.get(conn);
+    if (!ending) {
+      ending = this.runEndConnection(conn);
+      ENDINGS.set(conn, ending);
+      ending.catch(() => ENDINGS.delete(conn));
+    }
+    return ending;
+  }
+
+  private async runEndConnection(conn: ConnState): Promise<void> {
     const wasBound = conn.stage === "bound" || conn.boundBeforeClose === true;
     conn.stage = "closed";
     conn.boundBeforeClose = wasBound;
@@ -140,10 +167,16 @@ export class LiveContext implements SessionContext {
         try {
           await hook(this, conn);
         } catch (err) {
+          if (isStoreError(err)) throw err; // the close is retried with the batch
           this.log.error({ err, connId: conn.connId }, "disconnect hook failed");
         }
       }
-      await this.stores.routes.unbind(conn.bareJid, conn.resource, conn.connId);
+      // Every binding naming this connection, not only the current resource: a redelivered
+      // bind may have left another one behind.
+      for (const bound of await this.stores.routes.list(conn.bareJid)) {
+        if (bound.connId === conn.connId)
+          await this.stores.routes.unbind(conn.bareJid, bound.resource, conn.connId);
+      }
     }
     await this.deps.snapshots.delete(conn.shard, conn.connId);
     this.deps.table.delete(conn.connId);

@@ -6,6 +6,7 @@ import { parse, type Element } from "ltx";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
 import { parseJid } from "../../shared/jid.js";
+import { isStoreError } from "../../shared/redis/errors.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
 import { StanzaError, errorReply, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
@@ -100,7 +101,14 @@ export class PacketProcessor {
     countEntry(this.metrics, packet.k);
     const conn = this.table.get(packet.c);
     if (packet.k === "open") {
-      if (conn || this.table.wasClosed(packet.c)) return false; // delivered twice
+      if (this.table.wasClosed(packet.c)) return false; // delivered again after its close
+      if (conn) {
+        if (compareEntryIds(entry.id, conn.lastEntryId) <= 0) return false; // delivered twice
+        // A new socket under a live id (an edge restarted with the same id and serials): it
+        // must never inherit the old connection's login.
+        ctx.log.warn({ connId: packet.c }, "connection id reused; ending the old connection");
+        await ctx.endConnection(conn);
+      }
       const created = newConnState(packet.c, packet.e, entry.shard, ctx.now());
       created.lastEntryId = entry.id;
       this.table.set(created);
@@ -125,7 +133,7 @@ export class PacketProcessor {
         await this.safely(ctx, conn, () => handleFrame(ctx, this.chain, conn, packet.d));
         return true;
       case "close":
-        if (conn.stage === "closed") return false; // we are already ending it
+        // Also when we are already ending it: joins that close, or retries one that failed.
         ctx.log.debug({ connId: conn.connId, reason: packet.d }, "socket closed");
         await ctx.endConnection(conn);
         return false;
@@ -135,11 +143,15 @@ export class PacketProcessor {
     }
   }
 
-  /** A handler bug must cost one connection, never the batch (it would be redelivered forever). */
+  /**
+   * A handler bug must cost one connection, never the batch (it would be redelivered forever);
+   * a store failure fails the batch, which is rolled back and delivered again.
+   */
   private async safely(ctx: LiveContext, conn: ConnState, work: () => Promise<void>) {
     try {
       await work();
     } catch (err) {
+      if (isStoreError(err)) throw err;
       ctx.log.error({ err, connId: conn.connId, jid: conn.bareJid }, "frame handling failed");
       ctx.close(conn, "internal-server-error");
     }
@@ -165,10 +177,22 @@ export class PacketProcessor {
   }
 
   /** A stanza routed to one of our connections: write it out, or reroute if it is gone. */
-  readonly receiveRoute = async (ctx: LiveContext, connId: string, xml: string): Promise<void> => {
+  readonly receiveRoute = async (
+    ctx: LiveContext,
+    connId: string,
+    xml: string,
+    inline = false,
+  ): Promise<void> => {
     const conn = this.table.get(connId);
     if (conn && conn.stage === "bound") {
       ctx.send(conn, xml);
+      return;
+    }
+    if (inline && conn && conn.stage !== "closed") {
+      // Delivered from another connection's handler while this one is between its route
+      // and its bound stage (binding, or rolled back): its state is not ours to judge from
+      // here, so the stanza goes through its inbox and is looked at again in its turn.
+      ctx.track(ctx.routeViaInbox(connId, xml));
       return;
     }
     // The connection ended while the stanza travelled, or a binding outlived it. Remove every

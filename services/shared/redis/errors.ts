@@ -1,0 +1,10 @@
+// Which failures are the store's (Redis unreachable, read-only, out of memory, loading) rather
+// than the code's. A store failure must fail the whole batch so the bus delivers it again; it
+// must never be turned into a stanza error and acknowledged, which would lose the stanza.
+const STORE_ERROR_NAMES = new Set(["ReplyError", "MaxRetriesPerRequestError", "AbortError"]);
+const STORE_ERROR_MESSAGES = [/Connection is closed/, /Stream isn't writeable/, /ECONNREFUSED/];
+
+export function isStoreError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return STORE_ERROR_NAMES.has(err.name) || STORE_ERROR_MESSAGES.some((re) => re.test(err.message));
+}
