@@ -41,6 +41,8 @@ export interface Config {
   authTimeoutMs: number;
   /** Resources one account may bind at once; past it bind gets resource-constraint. */
   maxResourcesPerUser: number;
+  /** Largest available presence accepted for broadcast, in bytes (it is stored and fanned out). */
+  maxPresenceBytes: number;
   /** Bytes of offline messages kept per user; past it new ones bounce. */
   offlineMaxBytes: number;
   /**
@@ -189,6 +191,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 32,
     min: 1,
     help: "resources one account may bind at once",
+  },
+  maxPresenceBytes: {
+    kind: "int",
+    default: 16 * KIB,
+    min: 1 * KIB,
+    help: "largest presence broadcast, bytes (larger gets policy-violation)",
   },
   offlineMaxBytes: {
     kind: "int",

@@ -116,6 +116,21 @@ describe("presence (RFC 6121 §4)", () => {
       assertXml(route?.presence as string, `<presence from="${ALICE}/phone">${sent}</presence>`);
     });
 
+    it("refuses a presence over maxPresenceBytes with policy-violation and broadcasts nothing", async () => {
+      await item(ALICE, BOB, "both");
+      await item(BOB, ALICE, "both");
+      const pc = await online(`${BOB}/pc`);
+      const phone = await ctx.connect(`${ALICE}/phone`);
+      ctx.clearOutput();
+      const status = "x".repeat(ctx.config.maxPresenceBytes);
+      await input(ctx, chain, phone, `<presence id="big"><status>${status}</status></presence>`);
+      assert.equal(ctx.received(pc).length, 0);
+      const [reply] = ctx.received(phone);
+      assert.equal(reply.attrs.type, "error");
+      assert.ok(reply.getChild("error")?.getChild("policy-violation"), reply.toString());
+      assert.equal(phone.available, false);
+    });
+
     it("clamps and defaults the priority (§4.7.2.3)", () => {
       const priority = (xml: string) => readPriority(parse(xml));
       assert.equal(priority(`<presence/>`), 0);

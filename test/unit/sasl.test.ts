@@ -306,6 +306,14 @@ describe("SASL (RFC 6120 §6)", () => {
       assert.equal(conn.authFailures, 2);
     });
 
+    it("refuses an oversized SASL message with malformed-request before decoding it", async () => {
+      const huge = Buffer.from(`n,,n=alice,r=${"x".repeat(8000)}`).toString("base64");
+      assertXmlList(await send(`<auth xmlns="${SASL}" mechanism="SCRAM-SHA-256">${huge}</auth>`), [
+        failure("malformed-request", "SASL message too long"),
+      ]);
+      assert.equal(conn.sasl, undefined);
+    });
+
     it("answers <abort/> with aborted and forgets the exchange", async () => {
       const client = new ScramSha1Client("alice", PASSWORD);
       const [challenge] = await send(

@@ -30,8 +30,6 @@ export interface ConnState {
   sasl?: ScramServerState;
   /** Mechanism chosen by an <auth/> without initial response, awaiting it (RFC 4422 §5). */
   saslAwaiting?: string;
-  /** Last available presence broadcast (stamped XML); undefined while unavailable. */
-  presence?: string;
   priority: number;
   /** Initial presence sent (RFC 6121 §4.2): the resource is "available". */
   available: boolean;

@@ -15,10 +15,19 @@ import { offeredMechanisms } from "./stream.js";
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/**
+ * Longest SASL payload accepted, in base64 characters (3 KiB decoded). SCRAM and PLAIN messages
+ * are a few hundred bytes; the exchange state (nonces, usernames) is kept in the connection's
+ * snapshot, so an oversized one would be stored and rewritten on every packet.
+ */
+const SASL_MAX_BASE64_CHARS = 4096;
+
 /** RFC 6120 §6.4.2: "=" is an empty response; anything else must be strict base64. */
 function decodePayload(el: Element): Buffer {
   const text = el.getText().trim();
   if (text === "=") return Buffer.alloc(0);
+  if (text.length > SASL_MAX_BASE64_CHARS)
+    throw new SaslFailure("malformed-request", "SASL message too long");
   if (!BASE64.test(text)) throw new SaslFailure("incorrect-encoding");
   return Buffer.from(text, "base64");
 }

@@ -5,6 +5,7 @@
 // entities that got directed presence (§4.6.2), as does the one sent when a connection ends.
 import type { Element } from "ltx";
 import { parseJid } from "../../../shared/jid.js";
+import { StanzaError } from "../../../shared/xmpp-errors.js";
 import { fullJidOf, type ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
@@ -32,11 +33,14 @@ export async function broadcastAvailable(
   conn: ConnState,
   presence: Element,
 ): Promise<void> {
-  const initial = !conn.available;
   const xml = presence.toString();
+  // Presence is stored and fanned out to every contact's resources: its size is bounded
+  // separately from the stanza limit (RFC 6120 §8.3.3.12, local policy).
+  if (Buffer.byteLength(xml) > ctx.config.maxPresenceBytes)
+    throw new StanzaError("policy-violation", "modify", "presence is too large");
+  const initial = !conn.available;
   const priority = readPriority(presence);
   conn.available = true;
-  conn.presence = xml;
   conn.priority = priority;
   await ctx.stores.routes.update(conn.bareJid as string, conn.resource as string, conn.connId, {
     presence: xml,
@@ -60,7 +64,6 @@ export async function broadcastUnavailable(
 ): Promise<void> {
   const wasAvailable = conn.available;
   conn.available = false;
-  conn.presence = undefined;
   await ctx.stores.routes.update(conn.bareJid as string, conn.resource as string, conn.connId, {
     presence: undefined,
   });
@@ -82,7 +85,6 @@ export async function unavailableOnDisconnect(ctx: SessionContext, conn: ConnSta
   let covered = new Set<string>();
   if (conn.available) {
     conn.available = false;
-    conn.presence = undefined;
     // A resource taken over by a newer, available connection (RFC 6120 §7.7.2.2) stays online
     // for the contacts: only this connection's directed-presence recipients hear it left.
     const current = (await ctx.stores.routes.list(user)).find((r) => r.resource === conn.resource);
