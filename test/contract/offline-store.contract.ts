@@ -150,6 +150,28 @@ export function offlineStoreContract(name: string, factory: StoreFactory<Offline
       });
     });
 
+    it("peeks without removing, then removes only what was delivered", async () => {
+      await store().push(USER, message(1), 10, 100000);
+      await store().push(USER, message(2), 10, 100000);
+      const seen = await store().peek(USER);
+      assert.deepEqual(seen, [message(1), message(2)]);
+      await store().push(USER, message(3), 10, 100000); // arrives during delivery
+      assert.equal(await store().removeDelivered(USER, seen), 2);
+      assert.deepEqual(await store().peek(USER), [message(3)]);
+      // A second, concurrent delivery of the same two removes nothing more.
+      assert.equal(await store().removeDelivered(USER, seen), 0);
+      assert.deepEqual(await store().takeAll(USER), [message(3)]);
+    });
+
+    it("releases the bytes of removed stanzas", async () => {
+      const big = message(1) + "x".repeat(500);
+      await store().push(USER, big, 10, 1000);
+      assert.equal(await store().push(USER, big, 10, 1000), false);
+      assert.equal(await store().removeDelivered(USER, [big]), 1);
+      assert.equal(await store().count(USER), 0);
+      assert.equal(await store().push(USER, big, 10, 1000), true);
+    });
+
     it("never returns a stanza twice to concurrent takeAll calls", async () => {
       for (const n of [1, 2, 3, 4]) await pushCount(message(n), MAX_STANZAS);
       const taken = await Promise.all([store().takeAll(USER), store().takeAll(USER)]);

@@ -95,6 +95,17 @@ export class TestSessionContext implements SessionContext {
     this.record(connId, "deliver", stanza.toString());
   }
 
+  /** Effects deferred until "stored": run by input() after the frame, like a batch flush. */
+  readonly afterStored: (() => Promise<unknown>)[] = [];
+
+  afterEffects(effect: () => Promise<unknown>): void {
+    this.afterStored.push(effect);
+  }
+
+  async runAfterEffects(): Promise<void> {
+    while (this.afterStored.length > 0) await this.afterStored.shift()?.();
+  }
+
   async kick(connId: string, condition: StreamErrorCondition): Promise<void> {
     this.kicked.push({ connId, condition });
   }
@@ -194,6 +205,7 @@ export async function input(
   const el = parse(xml);
   if (el.attrs.xmlns === undefined) el.attrs.xmlns = NS_CLIENT;
   await handleFrame(ctx, chain, conn, el.toString());
+  await ctx.runAfterEffects();
 }
 
 /**

@@ -177,6 +177,44 @@ describe("session I/O against the real core", function () {
     assert.match(await h.ping(c, "p1"), /type="result"/);
   });
 
+  it("keeps offline messages stored until their delivery is stored", async () => {
+    const capture = new LogCapture();
+    const h = await start("redis", { log: capture.logger });
+    await h.startSession("s1");
+    await h.addUser("alice@localhost", "alice-pw");
+    await h.addUser("bob@localhost", "bob-pw");
+    const alice = h.connId(0);
+    const bob = h.connId(1);
+    await h.login(alice, "alice", "alice-pw", "desk");
+    await h.login(bob, "bob", "bob-pw", "phone"); // bound, not available: messages are stored
+    await h.send(
+      alice,
+      '<message xmlns="jabber:client" to="bob@localhost" type="chat" id="m1"><body>kept</body></message>',
+    );
+    await until(async () => (await h.backend.offline.count("bob@localhost")) === 1, "stored");
+
+    // Bob comes online while connection snapshots cannot be written (every other key can):
+    // the batch fails after the offline delivery went out, again and again, and the message
+    // must stay stored meanwhile.
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "default",
+      "resetkeys",
+      "~mp:{alice*",
+      "~mp:{bob*",
+      "~mp:edge:*",
+      "~mp:{s*}:in",
+      `%R~${KEYS.snapshot(0).replace("{s0}", "{s*}")}`,
+    );
+    await h.send(bob, '<presence xmlns="jabber:client"/>');
+    await capture.waitFor(BATCH_FAILED, 2);
+    assert.equal(await h.backend.offline.count("bob@localhost"), 1);
+    await restoreDefault(admin);
+    await h.waitFrame(bob, (f) => f.includes("<body>kept</body>"), "the offline message");
+    await until(async () => (await h.backend.offline.count("bob@localhost")) === 0, "removed");
+  });
+
   it("redelivers the frames of a failed batch at least once and in order", async () => {
     const capture = new LogCapture();
     const h = await start("redis", { log: capture.logger });

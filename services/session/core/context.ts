@@ -32,6 +32,12 @@ export interface SessionContext {
   deliver(connId: string, stanza: Element): Promise<void>;
   /** Ends another connection with a stream error (e.g. a resource conflict). */
   kick(connId: string, condition: StreamErrorCondition): Promise<void>;
+  /**
+   * Runs `effect` once every write issued so far in this unit of work is stored (before the
+   * bus acknowledges it). For removals that must not precede the deliveries they follow,
+   * such as taking messages out of offline storage: a failure redelivers, never loses.
+   */
+  afterEffects(effect: () => Promise<unknown>): void;
   /** Ends this connection: optional stream error, then </close>, then the socket. */
   close(conn: ConnState, condition?: StreamErrorCondition, text?: string): void;
 }

@@ -60,6 +60,7 @@ export class LiveContext implements SessionContext {
   readonly domain: string;
   private pending: Promise<void>[] = [];
   private readonly failures: unknown[] = [];
+  private readonly afterStored: (() => Promise<unknown>)[] = [];
 
   constructor(private readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -87,14 +88,25 @@ export class LiveContext implements SessionContext {
     );
   }
 
-  /** Waits until every write of this unit is stored; throws the first that failed. */
+  afterEffects(effect: () => Promise<unknown>): void {
+    this.afterStored.push(effect);
+  }
+
+  /**
+   * Waits until every write of this unit is stored, then runs the afterEffects callbacks and
+   * waits for their writes too; throws the first write that failed.
+   */
   async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const pending = this.pending;
-      this.pending = [];
-      await Promise.all(pending);
+    for (;;) {
+      while (this.pending.length > 0) {
+        const pending = this.pending;
+        this.pending = [];
+        await Promise.all(pending);
+      }
+      if (this.failures.length > 0) throw this.failures[0];
+      if (this.afterStored.length === 0) return;
+      for (const effect of this.afterStored.splice(0)) this.track(effect());
     }
-    if (this.failures.length > 0) throw this.failures[0];
   }
 
   send(conn: ConnState, element: Element | string): void {

@@ -42,6 +42,11 @@ export interface ScriptCommands {
     maxBytes: number,
     stanza: string,
   ): Promise<0 | 1>;
+  mpOfflineRemoveDelivered(
+    offlineKey: string,
+    offlineBytesKey: string,
+    ...stanzas: string[]
+  ): Promise<number>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
@@ -51,6 +56,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteUpdate: { numberOfKeys: 1, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 1, lua: lua.ROUTE_UNBIND },
   mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
+  mpOfflineRemoveDelivered: { numberOfKeys: 2, lua: lua.OFFLINE_REMOVE_DELIVERED },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

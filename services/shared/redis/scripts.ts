@@ -110,3 +110,26 @@ redis.call("RPUSH", KEYS[1], ARGV[3])
 redis.call("SET", KEYS[2], bytes)
 return 1
 `;
+
+/**
+ * Offline: remove delivered stanzas from the head. KEYS[1] list, KEYS[2] byte counter;
+ * ARGV the delivered stanzas in order. Removes the longest prefix of the list equal to them,
+ * decreases the counter by their bytes (or deletes both keys when the list empties).
+ */
+export const OFFLINE_REMOVE_DELIVERED = `
+local removed = 0
+local bytes = 0
+for i, stanza in ipairs(ARGV) do
+  if redis.call("LINDEX", KEYS[1], i - 1) ~= stanza then break end
+  removed = i
+  bytes = bytes + #stanza
+end
+if removed == 0 then return 0 end
+redis.call("LTRIM", KEYS[1], removed, -1)
+if redis.call("LLEN", KEYS[1]) == 0 then
+  redis.call("DEL", KEYS[1], KEYS[2])
+elseif redis.call("EXISTS", KEYS[2]) == 1 then
+  redis.call("DECRBY", KEYS[2], bytes)
+end
+return removed
+`;

@@ -114,6 +114,10 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
 /** XEP-0160 §2: stored messages go to the first non-negative available presence. */
 async function deliverOffline(ctx: SessionContext, conn: ConnState): Promise<void> {
   if (conn.priority < 0) return;
-  const stanzas = await ctx.stores.offline.takeAll(conn.bareJid as string);
+  const user = conn.bareJid as string;
+  const stanzas = await ctx.stores.offline.peek(user);
+  if (stanzas.length === 0) return;
   for (const xml of stanzas) ctx.send(conn, xml);
+  // Removed only once the deliveries are stored: a failure in between delivers them again.
+  ctx.afterEffects(() => ctx.stores.offline.removeDelivered(user, stanzas));
 }

@@ -33,6 +33,21 @@ export class MemoryOfflineStore implements OfflineStore {
     return queue?.stanzas ?? [];
   }
 
+  async peek(user: string): Promise<string[]> {
+    return [...(this.queues.get(user)?.stanzas ?? [])];
+  }
+
+  async removeDelivered(user: string, stanzas: string[]): Promise<number> {
+    const queue = this.queues.get(user);
+    if (!queue) return 0;
+    let removed = 0;
+    while (removed < stanzas.length && queue.stanzas[removed] === stanzas[removed]) removed++;
+    for (const stanza of queue.stanzas.splice(0, removed))
+      queue.bytes -= Buffer.byteLength(stanza, "utf8");
+    if (queue.stanzas.length === 0) this.queues.delete(user);
+    return removed;
+  }
+
   async count(user: string): Promise<number> {
     return this.queues.get(user)?.stanzas.length ?? 0;
   }

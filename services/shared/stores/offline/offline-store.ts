@@ -14,6 +14,15 @@ export interface OfflineStore {
    * nothing is returned twice.
    */
   takeAll(user: string): Promise<string[]>;
+  /** Every queued stanza, oldest first, without removing any. */
+  peek(user: string): Promise<string[]>;
+  /**
+   * Removes `stanzas` from the head of the queue, as far as the head still holds them in that
+   * order (a concurrent delivery may have taken them already), and releases their bytes.
+   * Returns how many were removed. Atomic. Used to remove messages only once their delivery
+   * is stored, so a failure in between redelivers them instead of losing them.
+   */
+  removeDelivered(user: string, stanzas: string[]): Promise<number>;
   count(user: string): Promise<number>;
   /** Removes the queue and its byte count. Atomic. */
   deleteUser(user: string): Promise<void>;

@@ -42,6 +42,19 @@ export class RedisOfflineStore implements OfflineStore {
     return stanzas as string[];
   }
 
+  async peek(user: string): Promise<string[]> {
+    return this.redis.lrange(this.keys.offline(user), 0, -1);
+  }
+
+  async removeDelivered(user: string, stanzas: string[]): Promise<number> {
+    if (stanzas.length === 0) return 0;
+    return this.scripts.mpOfflineRemoveDelivered(
+      this.keys.offline(user),
+      this.keys.offlineBytes(user),
+      ...stanzas,
+    );
+  }
+
   async count(user: string): Promise<number> {
     return this.redis.llen(this.keys.offline(user));
   }
