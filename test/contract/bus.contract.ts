@@ -137,6 +137,33 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       assert.deepEqual(got[3], { k: "data", c: "e9.0.1", d: '<a n="3"/>' });
     });
 
+    it("stores nothing for an edge that has no inbox, and says so", async () => {
+      const { bus } = fixture;
+      assert.equal(
+        await bus.toEdge("never-started", { k: "close", c: "never-started.0.1" }),
+        false,
+      );
+      const controller = new AbortController();
+      const got: EdgePacket[] = [];
+      const done = bus.consumeEdge(
+        "e8",
+        async (batch) => {
+          got.push(...batch);
+          controller.abort();
+        },
+        controller.signal,
+      );
+      // The inbox exists once the reader has started: poll the write until it is accepted.
+      let stored = false;
+      for (let i = 0; i < 200 && !stored; i++) {
+        stored = await bus.toEdge("e8", { k: "close", c: "e8.0.1" });
+        if (!stored) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(stored, true);
+      await done;
+      assert.deepEqual(got, [{ k: "close", c: "e8.0.1" }]);
+    });
+
     it("reports readiness", async () => {
       assert.equal(fixture.bus.isReady(), true);
     });

@@ -65,6 +65,13 @@ export class SessionHarness {
     return harness;
   }
 
+  /** The edge dies: its reader stops and its inbox is gone (as after its TTL expired). */
+  async killEdge(): Promise<void> {
+    this.edgeAbort.abort();
+    await this.edgeReading;
+    await this.backend.bus.dropEdge(HARNESS_EDGE);
+  }
+
   private async readEdgeInbox(): Promise<void> {
     this.edgeReading = this.backend.bus.consumeEdge(
       HARNESS_EDGE,

@@ -215,6 +215,42 @@ describe("session I/O against the real core", function () {
     await until(async () => (await h.backend.offline.count("bob@localhost")) === 0, "removed");
   });
 
+  it("ends a connection whose edge is gone, so later messages are stored offline", async () => {
+    const h = await start("memory");
+    const session = await h.startSession("s1");
+    await h.addUser("alice@localhost", "alice-pw");
+    await h.addUser("bob@localhost", "bob-pw");
+    const alice = h.connId(0);
+    const bob = h.connId(1);
+    await h.login(alice, "alice", "alice-pw", "desk");
+    await h.login(bob, "bob", "bob-pw", "phone");
+    await h.send(bob, '<presence xmlns="jabber:client"/>');
+    await h.ping(bob, "p0");
+    assert.equal(session.connections(), 2);
+
+    await h.killEdge();
+    // Nothing can be written to the edge any more: the first write tells the session so.
+    await h.backend.bus.toShard(0, {
+      k: "data",
+      c: alice,
+      e: "e1",
+      d: '<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>one</body></message>',
+    });
+    await until(
+      async () => (await h.backend.routes.list("bob@localhost")).length === 0,
+      "bob ended",
+    );
+    assert.equal(session.connections(), 1);
+    // What is sent to bob now is stored for him instead of vanishing.
+    await h.backend.bus.toShard(0, {
+      k: "data",
+      c: alice,
+      e: "e1",
+      d: '<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>two</body></message>',
+    });
+    await until(async () => (await h.backend.offline.count("bob@localhost")) === 1, "stored");
+  });
+
   it("redelivers the frames of a failed batch at least once and in order", async () => {
     const capture = new LogCapture();
     const h = await start("redis", { log: capture.logger });

@@ -112,7 +112,13 @@ export class LiveContext implements SessionContext {
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
     this.log.trace({ connId: conn.connId, out: d }, "send");
-    this.track(this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }));
+    this.track(
+      this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }).then((stored) => {
+        // The edge is gone, and the socket with it: end the connection now, so what is sent
+        // to this user next is stored offline or goes to another resource, not into the void.
+        if (!stored && conn.stage !== "closed") return this.endConnection(conn);
+      }),
+    );
   }
 
   async deliver(connId: string, stanza: Element): Promise<void> {

@@ -13,8 +13,11 @@ export interface Bus {
    */
   toShard(shard: number, packet: ShardPacket): Promise<void>;
 
-  /** Appends a packet to an edge's inbox; same ordering rule as toShard. */
-  toEdge(edgeId: string, packet: EdgePacket): Promise<void>;
+  /**
+   * Appends a packet to an edge's inbox; same ordering rule as toShard. Resolves false, and
+   * stores nothing, when the edge has no inbox (it stopped or died): only an edge creates it.
+   */
+  toEdge(edgeId: string, packet: EdgePacket): Promise<boolean>;
 
   /**
    * Reads the inboxes of `shards` as `consumer` of the `session` group, in batches, and calls

@@ -56,12 +56,13 @@ export class MemoryBus implements Bus {
     this.arrived.notify();
   }
 
-  async toEdge(edgeId: string, packet: EdgePacket): Promise<void> {
+  async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     const queue = this.edgeQueues.get(edgeId);
-    // No reader means the edge is gone; like a Redis stream nobody reads, the packet is moot.
-    if (!queue) return;
+    // No reader means the edge is gone, exactly like an edge inbox that does not exist.
+    if (!queue) return false;
     queue.push({ ...packet });
     this.arrived.notify();
+    return true;
   }
 
   async consumeShards(

@@ -51,15 +51,16 @@ export class RedisBus implements Bus {
     await this.writer.xadd(this.options.keys.shardInbox(shard), "*", ...fieldsOf(packet));
   }
 
-  async toEdge(edgeId: string, packet: EdgePacket): Promise<void> {
+  async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     // NOMKSTREAM: only the edge creates its inbox, so writes for an edge that died (or
-    // stopped) never resurrect a stream nobody will read.
-    await this.writer.xadd(
+    // stopped) never resurrect a stream nobody will read; XADD then answers nil.
+    const id = await this.writer.xadd(
       this.options.keys.edgeInbox(edgeId),
       "NOMKSTREAM",
       "*",
       ...fieldsOf(packet),
     );
+    return id !== null;
   }
 
   private blockingClient(name: string, signal: AbortSignal): Redis {
