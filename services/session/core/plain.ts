@@ -5,7 +5,6 @@ import type { Account, ScramCredential } from "../../shared/stores/account/accou
 import {
   checkAuthzid,
   DEFAULT_SCRAM_ITERATIONS,
-  deriveCredential,
   hash,
   hmac,
   malformed,
@@ -47,24 +46,6 @@ export function parsePlain(message: Uint8Array | string): PlainCredentials {
     throw malformed(`PLAIN field exceeds ${PLAIN_MAX_FIELD_BYTES} bytes`);
   }
   return { authzid, authcid, password };
-}
-
-/**
- * Checks PLAIN credentials against the account of `credentials.authcid` (undefined if none) by
- * deriving SCRAM-SHA-256's StoredKey from the offered password, so no password is ever stored.
- * An unknown user costs the same key derivation as a known one. `domain` is needed to honour an
- * authzid, as for SCRAM. Returns the username; throws SaslFailure (not-authorized,
- * invalid-authzid).
- */
-export function verifyPlain(
-  credentials: PlainCredentials,
-  account: Account | undefined,
-  domain?: string,
-): string {
-  checkAuthzid(credentials.authzid, credentials.authcid, domain);
-  const { stored, salt, iterations } = plainTarget(credentials.authcid, account);
-  const offered = deriveCredential("SCRAM-SHA-256", credentials.password, iterations, salt);
-  return plainOutcome(credentials.authcid, stored, Buffer.from(offered.storedKey, "base64"));
 }
 
 /** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */

@@ -17,6 +17,9 @@ const pbkdf2Async = promisify(pbkdf2);
 export const DEFAULT_SCRAM_ITERATIONS = 4096;
 export const SALT_BYTES = 16;
 
+/** Strict base64 (RFC 4648 §4), as SASL payloads (RFC 6120 §6.4.2) and SCRAM attributes use. */
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 export const DIGESTS: Record<ScramMechanism, { algorithm: "sha1" | "sha256"; bytes: number }> = {
   "SCRAM-SHA-1": { algorithm: "sha1", bytes: 20 },
   "SCRAM-SHA-256": { algorithm: "sha256", bytes: 32 },

@@ -9,11 +9,9 @@ import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { SaslFailure } from "./sasl-failure.js";
 import { plainVerify } from "./plain.js";
-import type { StandInOptions } from "./sasl-credentials.js";
+import { BASE64, type StandInOptions } from "./sasl-credentials.js";
 import { scramFinish, scramStart, scramUsername } from "./scram.js";
 import { offeredMechanisms } from "./stream.js";
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
  * Longest SASL payload accepted, in base64 characters (3 KiB decoded). SCRAM and PLAIN messages

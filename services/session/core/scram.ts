@@ -4,6 +4,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ScramCredential, ScramMechanism } from "../../shared/stores/account/account-store.js";
 import {
+  BASE64,
   checkAuthzid,
   DEFAULT_SCRAM_ITERATIONS,
   DIGESTS,
@@ -21,7 +22,6 @@ const SERVER_NONCE_BYTES = 24;
 
 // RFC 5802 §7: printable = %x21-2B / %x2D-7E (no comma); base64 as in RFC 4648 §4.
 const PRINTABLE = /^[\x21-\x2b\x2d-\x7e]+$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const EXTENSION = /^[A-Za-z]=/;
 const GS2_HEADER = /^(n|y|p=[A-Za-z0-9.-]+),(?:a=([^,]*))?,/;
 
