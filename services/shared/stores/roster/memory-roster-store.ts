@@ -2,7 +2,7 @@
 // their stored form (roster-item-json.ts), as the Redis store keeps them, so both compare
 // `expected` in replaceItem the same way and hand out fresh copies on every read. Each method
 // runs without an await between its read and its write, which makes it atomic in one process.
-import { parseRosterItem, serializeRosterItem } from "./roster-item-json.js";
+import { checkItemKey, parseRosterItem, serializeRosterItem } from "./roster-item-json.js";
 import type { ReplaceItemResult, Roster, RosterItem, RosterStore } from "./roster-store.js";
 
 interface UserRoster {
@@ -36,8 +36,7 @@ export class MemoryRosterStore implements RosterStore {
     next: RosterItem | undefined,
     maxItems: number,
   ): Promise<ReplaceItemResult> {
-    if (next !== undefined && next.jid !== contact)
-      throw new Error(`replaceItem: item ${next.jid} stored under ${contact}`);
+    checkItemKey(contact, next);
     const roster = this.users.get(user);
     const stored = roster?.items.get(contact);
     const wanted = expected === undefined ? undefined : serializeRosterItem(expected);

@@ -9,7 +9,12 @@ import { execAll } from "../../redis/multi.js";
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import { parseRosterItem, sameRosterItem, serializeRosterItem } from "./roster-item-json.js";
+import {
+  checkItemKey,
+  parseRosterItem,
+  sameRosterItem,
+  serializeRosterItem,
+} from "./roster-item-json.js";
 import type { ReplaceItemResult, Roster, RosterItem, RosterStore } from "./roster-store.js";
 
 export class RedisRosterStore implements RosterStore {
@@ -45,8 +50,7 @@ export class RedisRosterStore implements RosterStore {
     next: RosterItem | undefined,
     maxItems: number,
   ): Promise<ReplaceItemResult> {
-    if (next !== undefined && next.jid !== contact)
-      throw new Error(`replaceItem: item ${next.jid} stored under ${contact}`);
+    checkItemKey(contact, next);
     const nextJson = next === undefined ? "" : serializeRosterItem(next);
     let expectedJson = expected === undefined ? "" : serializeRosterItem(expected);
     let reply = await this.replace(user, contact, expectedJson, nextJson, maxItems);

@@ -27,3 +27,9 @@ export function sameRosterItem(a: RosterItem | undefined, b: RosterItem | undefi
   if (a === undefined || b === undefined) return a === b;
   return serializeRosterItem(a) === serializeRosterItem(b);
 }
+
+/** The item replacing `contact`'s must be about `contact`: a caller bug otherwise, not data. */
+export function checkItemKey(contact: string, next: RosterItem | undefined): void {
+  if (next !== undefined && next.jid !== contact)
+    throw new Error(`replaceItem: item ${next.jid} stored under ${contact}`);
+}
