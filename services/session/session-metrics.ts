@@ -42,8 +42,12 @@ export function countEntry(metrics: SessionMetrics, kind: ShardPacketKind): void
 }
 
 /** Samples each owned shard's inbox lag every `intervalMs` (one pipelined XINFO per shard). */
+/** The last sampled inbox lag of each owned shard (entries not yet read by the group). */
+export type InboxLags = Map<number, number>;
+
 export async function sampleInboxLag(
   metrics: SessionMetrics,
+  lags: InboxLags,
   bus: Bus,
   shards: number[],
   intervalMs: number,
@@ -52,8 +56,11 @@ export async function sampleInboxLag(
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      const lags = await Promise.all(shards.map((shard) => bus.shardLag(shard)));
-      shards.forEach((shard, i) => metrics.inboxLag.set(lags[i], { shard: String(shard) }));
+      const sampled = await Promise.all(shards.map((shard) => bus.shardLag(shard)));
+      shards.forEach((shard, i) => {
+        lags.set(shard, sampled[i]);
+        metrics.inboxLag.set(sampled[i], { shard: String(shard) });
+      });
     } catch (err) {
       log.warn({ err }, "sampling inbox lag failed");
     }

@@ -17,7 +17,7 @@ import { runClientPinger } from "./io/client-pinger.js";
 import { ConnectionTable } from "./io/connection-table.js";
 import { LiveContext } from "./io/live-context.js";
 import { PacketProcessor } from "./io/packet-processor.js";
-import { createSessionMetrics, sampleInboxLag } from "./session-metrics.js";
+import { createSessionMetrics, sampleInboxLag, type InboxLags } from "./session-metrics.js";
 import type { MetricsRegistry } from "../shared/metrics.js";
 
 export interface SessionHandle {
@@ -52,6 +52,7 @@ export async function startSession(
   const chain = buildHandlerChain();
   const table = new ConnectionTable();
   const metrics = createSessionMetrics(() => table.size);
+  const inboxLags: InboxLags = new Map();
   // The context delivers to local connections through the processor, which needs the
   // context: the cycle is closed by late binding.
   const local: { processor?: PacketProcessor } = {};
@@ -64,6 +65,7 @@ export async function startSession(
     table,
     chain,
     ownedShards: new Set(shards),
+    inboxLags,
     metrics,
     receiveRoute: (scope: LiveContext, connId: string, stanza: string, inline: boolean) =>
       (local.processor as PacketProcessor).receiveRoute(scope, connId, stanza, inline),
@@ -97,6 +99,7 @@ export async function startSession(
   const pinging = runClientPinger(ctx, table, controller.signal);
   const sampling = sampleInboxLag(
     metrics,
+    inboxLags,
     backend.bus,
     shards,
     config.trimIntervalMs,

@@ -56,6 +56,11 @@ export interface Config {
   maxBackpressureBytes: number;
   /** Stream entries (XADDs) an edge may have in flight before it pauses reading sockets. */
   maxInflightPublishes: number;
+  /**
+   * Entries waiting unread in a shard inbox past which the session refuses new streams on that
+   * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md).
+   */
+  maxInboxLagEntries: number;
   /** Entries read per XREAD/XREADGROUP call. */
   inboxReadCount: number;
   /** How long one blocking read waits for entries, in milliseconds. */
@@ -226,6 +231,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 2048,
     min: 16,
     help: "XADDs in flight per edge before it pauses its sockets",
+  },
+  maxInboxLagEntries: {
+    kind: "int",
+    default: 10000,
+    min: 100,
+    help: "unread shard inbox entries past which new streams get resource-constraint",
   },
   inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
   inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },

@@ -95,6 +95,13 @@ export class TestSessionContext implements SessionContext {
     this.record(connId, "deliver", stanza.toString());
   }
 
+  /** Shards to report as overloaded (inbox lag past the bound). */
+  readonly overloadedShards = new Set<number>();
+
+  overloaded(shard: number): boolean {
+    return this.overloadedShards.has(shard);
+  }
+
   /** Effects deferred until "stored": run by input() after the frame, like a batch flush. */
   readonly afterStored: (() => Promise<unknown>)[] = [];
 

@@ -91,6 +91,21 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
     assert.equal(conn.stage, "closed");
   });
 
+  it("refuses a new stream on an overloaded shard with resource-constraint", async () => {
+    ctx.overloadedShards.add(conn.shard);
+    await input(ctx, chain, conn, `<open xmlns="${FRAMING}" to="example.com" version="1.0"/>`);
+    assertXmlList(ctx.received(conn), [OPEN_REPLY]);
+    assert.deepEqual(
+      ctx.closed.map((c) => c.condition),
+      ["resource-constraint"],
+    );
+    // Once the shard has caught up, a new stream is served again.
+    ctx.overloadedShards.clear();
+    const next = fresh();
+    await input(ctx, chain, next, `<open xmlns="${FRAMING}" to="example.com" version="1.0"/>`);
+    assert.equal(next.stage, "opened");
+  });
+
   it("ends the stream with unsupported-version for a version other than 1.0", async () => {
     await input(ctx, chain, conn, `<open xmlns="${FRAMING}" to="example.com" version="2.0"/>`);
     assertXmlList(ctx.received(conn), [OPEN_REPLY]);

@@ -25,6 +25,8 @@ export interface SessionContext {
   /** The served domain (config.domain), also the server's JID. */
   readonly domain: string;
   now(): number;
+  /** True while shard `shard`'s inbox is further behind than config.maxInboxLagEntries. */
+  overloaded(shard: number): boolean;
 
   /** Writes an element to this connection's client, in order. */
   send(conn: ConnState, element: Element | string): void;

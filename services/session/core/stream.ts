@@ -67,6 +67,9 @@ export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element):
   // or another major version cannot be served.
   if (!/^1\.\d+$/.test(open.attrs.version ?? ""))
     throw new StreamError("unsupported-version", "version 1.0 only");
+  // Overload is pushed back to new logins first: streams already authenticated go on.
+  if (!restart && ctx.overloaded(conn.shard))
+    throw new StreamError("resource-constraint", "the server is busy; try again later");
   conn.stage = restart ? "restarted" : "opened";
   ctx.send(conn, features(ctx, conn));
 }

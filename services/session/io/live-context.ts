@@ -43,6 +43,8 @@ export interface LiveContextDeps {
   table: ConnectionTable;
   chain: HandlerChain;
   ownedShards: Set<number>;
+  /** Last sampled unread entries per owned shard. */
+  inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
   /** Handles a stanza routed to a local connection (same path as a `route` packet). */
   receiveRoute: (
@@ -76,6 +78,10 @@ export class LiveContext implements SessionContext {
 
   now(): number {
     return Date.now();
+  }
+
+  overloaded(shard: number): boolean {
+    return (this.deps.inboxLags.get(shard) ?? 0) > this.config.maxInboxLagEntries;
   }
 
   /** Remembers a write of this unit; its failure is kept for flush() (never unhandled). */
