@@ -122,7 +122,8 @@ export class LiveContext implements SessionContext {
       this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }).then((stored) => {
         // The edge is gone, and the socket with it: end the connection now, so what is sent
         // to this user next is stored offline or goes to another resource, not into the void.
-        if (!stored && conn.stage !== "closed") return this.endConnection(conn);
+        // In the connection's own turn, on its current state (a batch may have replaced it).
+        if (!stored) return this.endInTurn(conn.connId);
       }),
     );
   }
@@ -132,6 +133,14 @@ export class LiveContext implements SessionContext {
     const d = withClientNamespace(stanza).toString();
     if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(this, connId, d, true);
     this.track(this.routeViaInbox(connId, d));
+  }
+
+  private endInTurn(connId: string): Promise<void> {
+    const { table } = this.deps;
+    return table.withConn(connId, async () => {
+      const current = table.get(connId);
+      if (current && current.stage !== "closed") await this.endConnection(current);
+    });
   }
 
   /** A `route` packet into the inbox of the connection's shard. */
