@@ -2,7 +2,11 @@ import { strict as assert } from "node:assert";
 import { createRequire } from "node:module";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
 import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl-failure.js";
-import { parsePlain, plainVerify } from "../../services/session/core/plain.js";
+import {
+  MAX_CONCURRENT_PLAIN_DERIVATIONS,
+  parsePlain,
+  plainVerify,
+} from "../../services/session/core/plain.js";
 import { createAccount, deriveCredential } from "../../services/session/core/sasl-credentials.js";
 import {
   scramFinish,
@@ -235,6 +239,20 @@ describe("PLAIN (RFC 4616)", () => {
         (err: unknown) => err instanceof SaslFailure && err.condition === "not-authorized",
       );
     }
+  });
+
+  it("answers temporary-auth-failure past MAX_CONCURRENT_PLAIN_DERIVATIONS at once", async () => {
+    const attempts = Array.from({ length: MAX_CONCURRENT_PLAIN_DERIVATIONS + 2 }, () =>
+      plainVerify("\0juliet\0r0m30myr0m30", lookup).then(
+        () => "ok",
+        (err: unknown) => (err instanceof SaslFailure ? err.condition : String(err)),
+      ),
+    );
+    const outcomes = await Promise.all(attempts);
+    assert.equal(outcomes.filter((o) => o === "ok").length, MAX_CONCURRENT_PLAIN_DERIVATIONS);
+    assert.equal(outcomes.filter((o) => o === "temporary-auth-failure").length, 2);
+    // Once they are done, logins go through again.
+    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", lookup), "juliet");
   });
 
   it("accepts an authzid equal to the user's bare JID and refuses others", async () => {

@@ -48,6 +48,10 @@ export function parsePlain(message: Uint8Array | string): PlainCredentials {
   return { authzid, authcid, password };
 }
 
+/** PBKDF2 runs on libuv's thread pool, 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
+export const MAX_CONCURRENT_PLAIN_DERIVATIONS = 4;
+let derivationsInFlight = 0;
+
 /** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
 function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
   const stored = account?.scram["SCRAM-SHA-256"];
@@ -83,7 +87,17 @@ export async function plainVerify(
     await lookup(credentials.authcid),
     standIn,
   );
-  const salted = await saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations);
+  // Each attempt costs a full PBKDF2; past the thread pool's size more would only queue and
+  // let a login storm stall every other connection's work, so the client is asked to retry.
+  if (derivationsInFlight >= MAX_CONCURRENT_PLAIN_DERIVATIONS)
+    throw new SaslFailure("temporary-auth-failure", "the server is busy; try again");
+  derivationsInFlight++;
+  let salted: Buffer;
+  try {
+    salted = await saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations);
+  } finally {
+    derivationsInFlight--;
+  }
   const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", salted, "Client Key"));
   return plainOutcome(credentials.authcid, stored, candidate);
 }

@@ -76,7 +76,8 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
     if (!(err instanceof SaslFailure)) throw err;
     conn.sasl = undefined;
     conn.saslAwaiting = undefined;
-    conn.authFailures++;
+    // The server being busy is not the client's failed attempt.
+    if (err.condition !== "temporary-auth-failure") conn.authFailures++;
     ctx.log.info(
       { connId: conn.connId, condition: err.condition, failures: conn.authFailures },
       "SASL failure",
