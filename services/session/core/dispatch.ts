@@ -4,7 +4,7 @@
 import type { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL } from "../../shared/ns.js";
-import { StanzaError, StreamError, errorReply } from "../../shared/xmpp-errors.js";
+import { StreamError, errorReply } from "../../shared/xmpp-errors.js";
 import { handleBind } from "./bind.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
@@ -13,7 +13,6 @@ import type { HandlerChain } from "./handler-chain.js";
 import { asStanzaError } from "./handler-chain.js";
 import { routeIq } from "./route-iq.js";
 import { isResponseOrError } from "./stanza-kind.js";
-import { isStoreError } from "../../shared/redis/errors.js";
 import { handleSasl } from "./sasl.js";
 import { handleClose, handleOpen } from "./stream.js";
 
@@ -116,9 +115,10 @@ async function handleStanza(
         return await chain.handlePresence(ctx, conn, stanza);
     }
   } catch (err) {
-    if (err instanceof StreamError || isStoreError(err)) throw err;
+    if (err instanceof StreamError) throw err;
+    // Before deciding whether to answer: asStanzaError rethrows store failures (batch retry).
+    const error = asStanzaError(ctx, conn, err);
     if (isResponseOrError(stanza)) return;
-    const error = err instanceof StanzaError ? err : asStanzaError(ctx, conn, err);
     ctx.send(conn, errorReply(stanza, error, ctx.domain));
   }
 }

@@ -117,7 +117,8 @@ export class LiveContext implements SessionContext {
 
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
-    this.log.trace({ connId: conn.connId, out: d }, "send");
+    // Checked first: the hot path allocates no log record unless trace is on.
+    if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
     this.track(
       this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }).then((stored) => {
         // The edge is gone, and the socket with it: end the connection now, so what is sent
