@@ -1,6 +1,7 @@
 // /readyz tells Kubernetes whether a process can serve: 200 only while it is connected to
 // Redis (and, for a session, consuming its shards). /healthz stays 200 while the process runs.
 import assert from "node:assert/strict";
+import { until } from "../helpers/poll.js";
 import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 
 async function status(url: string): Promise<number> {
@@ -11,14 +12,9 @@ async function status(url: string): Promise<number> {
   }
 }
 
-/** Polls (bounded) until `url` answers `expected`; there is no event to await across processes. */
-async function until(url: string, expected: number, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 0;
-  while ((last = await status(url)) !== expected) {
-    assert.ok(Date.now() < deadline, `${url} answered ${last}, not ${expected}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Until `url` answers `expected` (bounded); there is no event to await across processes. */
+function answers(url: string, expected: number): Promise<void> {
+  return until(async () => (await status(url)) === expected, `${url} → ${expected}`, 15000, 50);
 }
 
 describe("e2e: readiness follows Redis", function () {
@@ -43,13 +39,13 @@ describe("e2e: readiness follows Redis", function () {
     assert.equal(await status(sessionReady), 200);
 
     await mesh.pauseRedis();
-    await until(edgeReady, 503);
-    await until(sessionReady, 503);
+    await answers(edgeReady, 503);
+    await answers(sessionReady, 503);
     assert.equal(await status(`http://127.0.0.1:${edge.port}/healthz`), 200);
     assert.equal(await status(`http://127.0.0.1:${session.httpPort}/healthz`), 200);
 
     await mesh.resumeRedis();
-    await until(edgeReady, 200);
-    await until(sessionReady, 200);
+    await answers(edgeReady, 200);
+    await answers(sessionReady, 200);
   });
 });

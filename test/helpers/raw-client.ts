@@ -1,6 +1,7 @@
 // A raw RFC 7395 WebSocket client for tests that must send what no XMPP library would:
 // malformed XML, binary frames, wrong subprotocols, stanzas out of order.
 import WebSocket from "ws";
+import { Inbox } from "./inbox.js";
 
 export interface Closed {
   code: number;
@@ -8,24 +9,22 @@ export interface Closed {
 }
 
 export class RawClient {
-  readonly frames: string[] = [];
   readonly closed: Promise<Closed>;
-  private waiters: { match: (f: string) => boolean; resolve: (f: string) => void }[] = [];
+  private readonly received = new Inbox<string>();
 
   private constructor(readonly ws: WebSocket) {
     this.closed = new Promise((resolve) =>
       ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
     );
-    ws.on("message", (data, isBinary) => {
-      const frame = isBinary ? `<binary ${String(data)}>` : data.toString();
-      this.frames.push(frame);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.match(frame)) return true;
-        w.resolve(frame);
-        return false;
-      });
-    });
+    ws.on("message", (data, isBinary) =>
+      this.received.push(isBinary ? `<binary ${String(data)}>` : data.toString()),
+    );
     ws.on("error", () => undefined);
+  }
+
+  /** Every frame received, in order. */
+  get frames(): string[] {
+    return this.received.items;
   }
 
   /** Resolves once the upgrade succeeded; rejects with the HTTP status when it was refused. */
@@ -58,22 +57,11 @@ export class RawClient {
     what = "a frame",
     timeoutMs = 5000,
   ): Promise<string> {
-    const seen = this.frames.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`no ${what} within ${timeoutMs} ms; got:\n${this.frames.join("\n")}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      });
-    });
+    return this.received.waitFor(
+      match,
+      () => `no ${what} within ${timeoutMs} ms; got:\n${this.frames.join("\n")}`,
+      timeoutMs,
+    );
   }
 
   /** Waits for the socket to close, failing after `timeoutMs`. */

@@ -3,6 +3,7 @@
 // itself (bus.toShard) and reads what the session sends to its edge (bus.consumeEdge), so a
 // test can produce what no real edge would (duplicate opens, stale routes) and see every frame.
 import type { EdgePacket } from "../../services/shared/bus/packets.js";
+import { Inbox } from "./inbox.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { silentLogger, type Logger } from "../../services/shared/log.js";
@@ -31,9 +32,11 @@ export function plainAuth(username: string, password: string): string {
 
 export class SessionHarness {
   /** Every packet the session wrote to the edge's inbox, in order. */
-  readonly packets: EdgePacket[] = [];
+  get packets(): EdgePacket[] {
+    return this.edgeInbox.items;
+  }
   session: SessionHandle | undefined;
-  private waiters: { match: (p: EdgePacket) => boolean; resolve: (p: EdgePacket) => void }[] = [];
+  private readonly edgeInbox = new Inbox<EdgePacket>();
   private readonly edgeAbort = new AbortController();
   private edgeReading: Promise<void> = Promise.resolve();
   private serial = 0;
@@ -78,12 +81,7 @@ export class SessionHarness {
       async (batch) => {
         for (const packet of batch) {
           if (packet.c === "probe.0.0") continue;
-          this.packets.push(packet);
-          this.waiters = this.waiters.filter((w) => {
-            if (!w.match(packet)) return true;
-            w.resolve(packet);
-            return false;
-          });
+          this.edgeInbox.push(packet);
         }
         if (batch.some((p) => p.c === "probe.0.0")) this.probed = true;
       },
@@ -163,25 +161,14 @@ export class SessionHarness {
     what: string,
     timeoutMs = 5000,
   ): Promise<EdgePacket> {
-    const seen = this.packets.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(
-          new Error(
-            `timed out after ${timeoutMs} ms waiting for ${what}; the edge got:\n${this.packets
-              .map((p) => JSON.stringify(p))
-              .join("\n")}`,
-          ),
-        );
-      }, timeoutMs);
-      const done = (p: EdgePacket) => {
-        clearTimeout(timer);
-        resolve(p);
-      };
-      this.waiters.push({ match, resolve: done });
-    });
+    return this.edgeInbox.waitFor(
+      match,
+      () =>
+        `timed out after ${timeoutMs} ms waiting for ${what}; the edge got:\n${this.packets
+          .map((p) => JSON.stringify(p))
+          .join("\n")}`,
+      timeoutMs,
+    );
   }
 
   /** Resolves with the first frame to `connId` that matches. */

@@ -3,6 +3,7 @@
 // findings), an inbox of the stanzas it received, and waits that resolve on StanzaJS events
 // (bounded by a timeout, never a sleep).
 import * as XMPP from "stanza";
+import { Inbox } from "./inbox.js";
 
 export type Agent = XMPP.Agent;
 export type Mechanism = "SCRAM-SHA-256" | "SCRAM-SHA-1" | "PLAIN";
@@ -102,13 +103,17 @@ type Received =
   | { kind: "roster:update"; stanza: RosterPush };
 
 export class StanzaUser {
+  /** Stanzas received, in order. */
+  get inbox(): Received[] {
+    return this.received.items;
+  }
+
   readonly frames: RawFrame[] = [];
-  readonly inbox: Received[] = [];
+  private readonly received = new Inbox<Received>();
   /** SASL mechanisms the server offered in its first stream features. */
   offeredMechanisms: string[] = [];
   /** The JID StanzaJS's `session:started` event carried. */
   startedWith: string | undefined;
-  private waiters: { match: (r: Received) => boolean; resolve: (r: Received) => void }[] = [];
 
   private constructor(
     readonly client: Agent,
@@ -175,32 +180,15 @@ export class StanzaUser {
   }
 
   private receive(r: Received): void {
-    this.inbox.push(r);
-    this.waiters = this.waiters.filter((w) => {
-      if (!w.match(r)) return true;
-      w.resolve(r);
-      return false;
-    });
+    this.received.push(r);
   }
 
   private waitReceived(match: (r: Received) => boolean, what: string): Promise<Received> {
-    const seen = this.inbox.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(
-          new Error(
-            `${this.jid} did not receive ${what} in ${this.timeoutMs} ms:\n${this.trace()}`,
-          ),
-        );
-      }, this.timeoutMs);
-      const done = (r: Received) => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      this.waiters.push({ match, resolve: done });
-    });
+    return this.received.waitFor(
+      match,
+      () => `${this.jid} did not receive ${what} in ${this.timeoutMs} ms:\n${this.trace()}`,
+      this.timeoutMs,
+    );
   }
 
   async message(match: (m: Message) => boolean, what = "a message"): Promise<Message> {

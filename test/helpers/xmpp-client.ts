@@ -3,6 +3,7 @@
 import { client, xml, type XmppClient } from "@xmpp/client";
 import type { Element } from "ltx";
 import WebSocket from "ws";
+import { Inbox } from "./inbox.js";
 import { preferMechanism } from "./sasl-scram-sha-256.js";
 
 // @xmpp/websocket uses the global WebSocket, which Node 20 lacks (Node 22 has one).
@@ -21,17 +22,14 @@ export interface UserOptions {
 }
 
 export class TestUser {
-  readonly inbox: Element[] = [];
-  private waiters: { match: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
+  private readonly received = new Inbox<Element>();
   private constructor(readonly xmpp: XmppClient) {
-    xmpp.on("stanza", (el: Element) => {
-      this.inbox.push(el);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.match(el)) return true;
-        w.resolve(el);
-        return false;
-      });
-    });
+    xmpp.on("stanza", (el: Element) => this.received.push(el));
+  }
+
+  /** Stanzas received and not yet taken by waitFor, oldest first. */
+  get inbox(): Element[] {
+    return this.received.items;
   }
 
   static async connect(options: UserOptions): Promise<TestUser> {
@@ -62,25 +60,13 @@ export class TestUser {
     return this.xmpp.send(el);
   }
 
-  /** Resolves with the first stanza (already received or to come) that matches. */
+  /** Takes the first stanza (already received or to come) that matches from the inbox. */
   waitFor(match: (el: Element) => boolean, what = "a stanza", timeoutMs = 5000): Promise<Element> {
-    const seen = this.inbox.find(match);
-    if (seen) {
-      this.inbox.splice(this.inbox.indexOf(seen), 1);
-      return Promise.resolve(seen);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`${this.jid} did not receive ${what} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (el: Element) => {
-        clearTimeout(timer);
-        this.inbox.splice(this.inbox.indexOf(el), 1);
-        resolve(el);
-      };
-      this.waiters.push({ match, resolve: done });
-    });
+    return this.received.take(
+      match,
+      () => `${this.jid} did not receive ${what} within ${timeoutMs} ms`,
+      timeoutMs,
+    );
   }
 
   /** Asserts that nothing matching arrives before `marker` resolves (a round trip, not a sleep). */

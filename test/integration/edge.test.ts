@@ -14,6 +14,7 @@ import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import { TestClient, type ClientOptions } from "../helpers/ws-client.js";
+import { until } from "../helpers/poll.js";
 
 type ClosePacket = Extract<ShardPacket, { k: "close" }>;
 
@@ -46,16 +47,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `predicate` every 10 ms until it holds, failing after `timeoutMs`. */
-async function waitUntil(
+function waitUntil(
   predicate: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 5000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return until(predicate, what, timeoutMs, 10);
 }
 
 /** The session tier, played by the test: records every shard-inbox entry. */

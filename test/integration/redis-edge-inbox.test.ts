@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
+import { until } from "../helpers/poll.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import type { Redis } from "ioredis";
 
@@ -35,14 +36,6 @@ describe("RedisBus edge inboxes", function () {
     });
   });
   afterEach(() => bus.close());
-
-  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!(await check())) {
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   it("keeps a read inbox alive with a refreshed expiry and trims what was read", async () => {
     const controller = new AbortController();
