@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { parse } from "ltx";
-import type { ShardEntry } from "../../services/shared/bus/packets.js";
+import { compareEntryIds, type ShardEntry } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { NS_CLIENT, NS_STANZA_ERRORS } from "../../services/shared/ns.js";
@@ -469,6 +469,46 @@ describe("session I/O against the real core", function () {
     const delivered = h.frames(bob).some((f) => f.includes('id="first"'));
     const storedOffline = (await h.backend.offline.count("bob@localhost")) > 0;
     assert.ok(delivered || storedOffline, "alice's first message was lost");
+  });
+
+  it("saves a snapshot only after the effects it vouches for, so a crash in between loses nothing", async () => {
+    const capture = new LogCapture();
+    const h = await start("redis", { log: capture.logger });
+    await h.startSession("s1");
+    await h.addUser("alice@localhost", "alice-pw");
+    const c = h.connId(0);
+    await h.login(c, "alice", "alice-pw", "desk");
+
+    // Only writes to the edge inbox fail (the bus writer's XADD); snapshots could be stored.
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "default",
+      "resetkeys",
+      "~mp:{*",
+      `%R~${KEYS.edgeInbox("*")}`,
+    );
+    await h.send(
+      c,
+      '<iq xmlns="jabber:client" type="get" id="after-crash"><ping xmlns="urn:xmpp:ping"/></iq>',
+    );
+    await capture.waitFor(BATCH_FAILED, 1);
+    // The process dies before its retry; the snapshot must not claim the ping as applied.
+    await h.stopSession();
+    const saved = JSON.parse((await admin.hget(KEYS.snapshot(0), c)) ?? "{}") as {
+      lastEntryId?: string;
+    };
+    const [[pendingId]] = (await admin.xpending(KEYS.shardInbox(0), "session", "-", "+", 1)) as [
+      [string],
+    ];
+    assert.ok(
+      saved.lastEntryId && compareEntryIds(saved.lastEntryId, pendingId) < 0,
+      `snapshot ${saved.lastEntryId} is ahead of the pending entry ${pendingId}`,
+    );
+    await restoreDefault(admin);
+    await h.startSession("s1");
+    const reply = await h.waitFrame(c, (f) => f.includes('id="after-crash"'), "the ping's answer");
+    assert.match(reply, /type="result"/);
   });
 
   it("answers a stanza with a namespace prefix with an error in jabber:client", async () => {

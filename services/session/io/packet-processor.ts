@@ -1,6 +1,6 @@
 // Applies batches of shard-inbox entries: entries of one connection in order, connections
 // side by side (so their Redis commands share pipelines), then waits until every effect is
-// stored, saves the touched connections' snapshots, and only then lets the bus acknowledge.
+// stored, then saves the touched connections' snapshots, and only then lets the bus acknowledge.
 // A batch that fails is rolled back in memory so its redelivery is applied from scratch.
 import { parse, type Element } from "ltx";
 import type { ShardEntry } from "../../shared/bus/packets.js";
@@ -49,6 +49,11 @@ export class PacketProcessor {
     try {
       const failed = applied.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
+      // Two phases, and the order matters: a snapshot advances its connection's lastEntryId,
+      // so it vouches for the effects of every entry up to there. It is written only once all
+      // of them are stored; otherwise a crash between the two would make the next owner skip
+      // the still-pending entries as applied and their effects would never happen.
+      await ctx.flush();
       this.saveSnapshots(
         ctx,
         applied.flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value] : [])),
