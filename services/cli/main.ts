@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `megaphone` command: all-in-one server, the edge and session services, and account
 // administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts).
-import { hostname } from "node:os";
 import { ConfigError, helpText, parseArgs, type Config } from "../shared/config.js";
 import { createLogger } from "../shared/log.js";
+import { defaultProcessId } from "../shared/process-id.js";
 import { runUserCommand } from "./user-command.js";
 import { runAllInOne, runEdge, runSession } from "./services.js";
 
@@ -16,13 +16,6 @@ const USAGE = `usage:
   megaphone user passwd JID [--password P]
 
 Every setting is a flag and an environment variable (flags win):`;
-
-function defaultId(prefix: string): string {
-  const host = hostname()
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, "-");
-  return `${prefix}${host}`.slice(0, 40).replace(/-+$/, "");
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -49,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(command, config.logLevel);
   const withId = (prefix: string): Config => ({
     ...config,
-    id: config.id || defaultId(prefix) + (prefix === "e-" ? `-${process.pid}` : ""),
+    id: config.id || defaultProcessId(prefix),
   });
   switch (command) {
     case "start":

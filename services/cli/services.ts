@@ -58,7 +58,9 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
     config.id,
     () => process.exit(1),
   );
-  const edge = await startEdge(config, backend.bus, createLogger("edge", config.logLevel));
+  const edge = await startEdge(config, backend, createLogger("edge", config.logLevel), () =>
+    process.exit(1),
+  );
   const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);
   const url = `ws://${config.host === "0.0.0.0" ? "localhost" : config.host}:${edge.port}/xmpp-websocket`;
   console.log(`Megaphone all-in-one is serving XMPP over WebSocket
@@ -80,7 +82,8 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
 
 export async function runEdge(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);
-  const edge = await startEdge(config, backend.bus, log);
+  // An edge that lost its place in the mesh exits, to be restarted under a new address.
+  const edge = await startEdge(config, backend, log, () => process.exit(1));
   onShutdown(log, config.shutdownGraceMs, async () => {
     await edge.stop(config.shutdownGraceMs);
     await backend.close();

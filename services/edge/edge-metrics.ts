@@ -59,7 +59,7 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
     ),
     orphanPackets: registry.counter(
       `${prefix}orphan_packets_total`,
-      "Edge-inbox packets for sockets already closed.",
+      "Edge-inbox packets for sockets the edge does not hold (closed, or closing as a slow consumer), returned to their session as undelivered.",
     ),
   };
 }

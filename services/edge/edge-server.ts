@@ -3,11 +3,15 @@
 // and drains on stop. This file only wires the parts together.
 import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
+import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Bus } from "../shared/bus/bus.js";
 import { parseShardRanges, type Config } from "../shared/config.js";
 import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
-import { defaultEdgeId } from "./edge-id.js";
+import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
+import { defaultProcessId } from "../shared/process-id.js";
+import { parseConnId } from "../shared/conn-id.js";
+import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import { runInboxReader } from "./inbox-reader.js";
@@ -27,6 +31,8 @@ export interface EdgeHandle {
   /** The port actually listened on (config.port, or the one the OS chose for 0). */
   port: number;
   edgeId: string;
+  /** This incarnation's address (edge-registry.ts). */
+  address: string;
   /** Open client sockets. */
   connections(): number;
   /**
@@ -37,9 +43,31 @@ export interface EdgeHandle {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<EdgeHandle> {
-  const edgeId = config.id || defaultEdgeId();
-  const elog = log.child({ edgeId });
+export interface EdgeBackend {
+  bus: Bus;
+  edges: EdgeRegistry;
+}
+
+export async function startEdge(
+  config: Config,
+  { bus, edges }: EdgeBackend,
+  log: Logger,
+  /** Called when the edge lost its place in the mesh and stopped; the process should exit. */
+  onFatal: () => void = () => undefined,
+): Promise<EdgeHandle> {
+  const edgeId = config.id || defaultProcessId("e-");
+  const address = newEdgeAddress(edgeId);
+  const elog = log.child({ edgeId, address });
+  const claim = {
+    edges,
+    edgeId,
+    address,
+    heartbeatIntervalMs: config.edgeHeartbeatIntervalMs,
+    heartbeatTtlMs: config.edgeHeartbeatTtlMs,
+    log: elog,
+  };
+  // Before anything else: an edge that cannot have its id must not touch that id's streams.
+  await claimEdgeId(claim);
   const now = () => performance.now();
   const registry = new ConnectionRegistry();
   let listenSocket: us_listen_socket | undefined;
@@ -82,22 +110,44 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
     metrics,
     log: elog,
     end,
+    returnUndelivered: (connId, stanza) => {
+      const { shard } = parseConnId(connId);
+      bus
+        .toShard(shard, { k: "undelivered", c: connId, e: address, d: stanza })
+        .catch((err: unknown) =>
+          elog.error({ err, connId, shard }, "returning an undelivered stanza failed"),
+        );
+    },
   };
   const inboxAbort = new AbortController();
+  const inboxHealth = new LoopHealth();
   const inboxReader = runInboxReader(
     bus,
-    edgeId,
+    address,
     async (batch) => deliverEdgeBatch(batch, outbound),
     inboxAbort.signal,
     elog,
+    inboxHealth,
   );
   const stopSweeper = startSweeper(registry, config, now, end);
+  const heartbeatHealth = new LoopHealth();
+  const heartbeatAbort = new AbortController();
+  const heartbeat = runEdgeHeartbeat(
+    {
+      ...claim,
+      health: heartbeatHealth,
+      // The sessions have ended our connections and taken our inbox: nothing here is valid.
+      onLost: () => void stop(0).then(onFatal, onFatal),
+    },
+    heartbeatAbort.signal,
+  );
 
   const app = uWS.App();
   app.ws<SocketData>(
     WEBSOCKET_PATH,
     socketBehavior({
       edgeId,
+      address,
       limits: { ...config, assignableShards: parseShardRanges(config.shards, config.shardCount) },
       registry,
       publisher,
@@ -114,7 +164,12 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
     }),
   );
   registerHealthRoutes(app, {
-    ready: () => listenSocket !== undefined && !stopping && bus.isReady(),
+    ready: () =>
+      listenSocket !== undefined &&
+      !stopping &&
+      bus.isReady() &&
+      inboxHealth.isHealthy(config.readinessStaleMs) &&
+      heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs),
     metrics: metrics.registry,
   });
 
@@ -123,7 +178,9 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
   } catch (err) {
     stopSweeper();
     inboxAbort.abort();
-    await inboxReader;
+    heartbeatAbort.abort();
+    await Promise.all([inboxReader, heartbeat]);
+    await edges.unregister(edgeId, address).catch(() => undefined);
     throw err;
   }
   const port = uWS.us_socket_local_port(listenSocket as unknown as us_socket);
@@ -143,14 +200,18 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
       stopSweeper();
       inboxAbort.abort();
       await settlesBy(inboxReader, deadline);
+      heartbeatAbort.abort();
+      await settlesBy(heartbeat, deadline);
       await settlesBy(
-        bus.dropEdge(edgeId).catch((err: unknown) => elog.warn({ err }, "dropping inbox failed")),
+        Promise.all([bus.dropEdge(address), edges.unregister(edgeId, address)]).catch(
+          (err: unknown) => elog.warn({ err }, "dropping the inbox and claim failed"),
+        ),
         deadline,
       );
       elog.info({ closed: open }, "edge stopped");
     })());
 
-  return { port, edgeId, connections: () => registry.size, stop };
+  return { port, edgeId, address, connections: () => registry.size, stop };
 }
 
 function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<us_listen_socket> {

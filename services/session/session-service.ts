@@ -1,5 +1,6 @@
 // Wires one session process: the handler chain with every feature, the connection table
 // restored from snapshots, the shard inbox consumer and the client pinger.
+import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config.js";
 import type { Logger } from "../shared/log.js";
@@ -14,6 +15,7 @@ import { registerRoster } from "./features/roster/roster.js";
 import { registerSessionIq } from "./features/session-iq/session-iq.js";
 import { registerVersion } from "./features/version/version.js";
 import { runClientPinger } from "./io/client-pinger.js";
+import { runEdgeWatcher } from "./io/edge-watcher.js";
 import { ConnectionTable } from "./io/connection-table.js";
 import { LiveContext } from "./io/live-context.js";
 import { PacketProcessor } from "./io/packet-processor.js";
@@ -53,9 +55,6 @@ export async function startSession(
   const table = new ConnectionTable();
   const metrics = createSessionMetrics(() => table.size);
   const inboxLags: InboxLags = new Map();
-  // The context delivers to local connections through the processor, which needs the
-  // context: the cycle is closed by late binding.
-  const local: { processor?: PacketProcessor } = {};
   const ctx: LiveContext = new LiveContext({
     config,
     log,
@@ -67,17 +66,8 @@ export async function startSession(
     ownedShards: new Set(shards),
     inboxLags,
     metrics,
-    receiveRoute: (scope: LiveContext, connId: string, stanza: string, inline: boolean) =>
-      (local.processor as PacketProcessor).receiveRoute(scope, connId, stanza, inline),
   });
-  const processor: PacketProcessor = new PacketProcessor(
-    ctx,
-    chain,
-    table,
-    backend.snapshots,
-    metrics,
-  );
-  local.processor = processor;
+  const processor = new PacketProcessor(ctx, chain, table, backend.snapshots, metrics);
 
   // Continue the connections a previous owner of these shards was serving.
   for (const shard of shards) {
@@ -89,14 +79,25 @@ export async function startSession(
 
   const controller = new AbortController();
   let serving = true;
+  const readHealth = new LoopHealth();
   const consuming = backend.bus
-    .consumeShards(shards, consumerName, (batch) => processor.handleBatch(batch), controller.signal)
+    .consumeShards(
+      shards,
+      consumerName,
+      (batch) => processor.handleBatch(batch),
+      controller.signal,
+      readHealth,
+    )
     .catch((err) => {
       serving = false;
       log.fatal({ err }, "shard consumer stopped");
       onFatal(err);
     });
   const pinging = runClientPinger(ctx, table, controller.signal);
+  const watching = runEdgeWatcher(
+    { base: ctx, table, edges: backend.edges, bus: backend.bus },
+    controller.signal,
+  );
   const sampling = sampleInboxLag(
     metrics,
     inboxLags,
@@ -115,10 +116,11 @@ export async function startSession(
     shards,
     metrics: metrics.registry,
     connections: () => table.size,
-    isServing: () => serving && !controller.signal.aborted,
+    isServing: () =>
+      serving && !controller.signal.aborted && readHealth.isHealthy(config.readinessStaleMs),
     async stop() {
       controller.abort();
-      await Promise.all([consuming, pinging, sampling]);
+      await Promise.all([consuming, pinging, watching, sampling]);
       await ctx.flush();
     },
   };

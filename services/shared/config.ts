@@ -67,6 +67,19 @@ export interface Config {
   inboxBlockMs: number;
   /** How often acknowledged entries are trimmed from the streams, in milliseconds. */
   trimIntervalMs: number;
+  /**
+   * A read loop (shard inbox, edge inbox) that has not completed a read for this long, or whose
+   * reads fail, makes /readyz answer 503: ready means serving, not merely reaching Redis.
+   */
+  readinessStaleMs: number;
+  /** How often an edge renews its id claim and liveness mark in Redis; also how often sessions check them. */
+  edgeHeartbeatIntervalMs: number;
+  /**
+   * An edge whose heartbeat is this old is dead: sessions end its connections (unavailable
+   * presence) and recover what it never delivered. A restarted edge waits up to this long for
+   * its predecessor's claim on the id to lapse.
+   */
+  edgeHeartbeatTtlMs: number;
   /** Time to drain on SIGTERM before exiting; below terminationGracePeriodSeconds. */
   shutdownGraceMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
@@ -245,6 +258,26 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 5000,
     min: 100,
     help: "how often acknowledged entries are trimmed, ms",
+  },
+  readinessStaleMs: {
+    kind: "int",
+    default: 10000,
+    min: 500,
+    help: "a read loop without a completed read for this long (or failing) makes /readyz 503, ms",
+  },
+  edgeHeartbeatIntervalMs: {
+    kind: "int",
+    default: 1000,
+    min: 50,
+    max: 60000,
+    help: "edge heartbeat period; sessions check edge liveness as often, ms",
+  },
+  edgeHeartbeatTtlMs: {
+    kind: "int",
+    default: 4000,
+    min: 200,
+    max: 300000,
+    help: "an edge silent this long is dead: its connections end, its inbox is recovered, ms",
   },
   shutdownGraceMs: {
     kind: "int",

@@ -4,6 +4,9 @@ import type { Bus } from "./bus/bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { RedisBus } from "./bus/redis-bus.js";
 import type { Config } from "./config.js";
+import type { EdgeRegistry } from "./edges/edge-registry.js";
+import { MemoryEdgeRegistry } from "./edges/memory-edge-registry.js";
+import { RedisEdgeRegistry } from "./edges/redis-edge-registry.js";
 import type { Logger } from "./log.js";
 import { createRedis, type Redis } from "./redis/client.js";
 import { redisKeys } from "./redis/keys.js";
@@ -31,6 +34,7 @@ export interface Backend {
   routes: RouteStore;
   offline: OfflineStore;
   snapshots: SnapshotStore;
+  edges: EdgeRegistry;
   /** True while the backing store is reachable. */
   isReady(): boolean;
   close(): Promise<void>;
@@ -47,6 +51,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     routes: new MemoryRouteStore(),
     offline: new MemoryOfflineStore(),
     snapshots: new MemorySnapshotStore(),
+    edges: new MemoryEdgeRegistry(),
     isReady: () => true,
     close: () => bus.close(),
   };
@@ -73,6 +78,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     routes: new RedisRouteStore(redis, keys),
     offline: new RedisOfflineStore(redis, keys),
     snapshots: new RedisSnapshotStore(redis, keys),
+    edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     isReady: () => redis.status === "ready" && bus.isReady(),
     async close() {
       await bus.close();

@@ -12,6 +12,7 @@ import { parseArgs, type Config } from "../../services/shared/config.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
+import { RedisEdgeRegistry } from "../../services/shared/edges/redis-edge-registry.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import { TestClient, type ClientOptions } from "../helpers/ws-client.js";
 import { until } from "../helpers/poll.js";
@@ -146,7 +147,7 @@ class TestEdge {
     );
     const reply = `<iq type="result" id="q${n}"/>`;
     const before = client.messages.length;
-    await this.bus.toEdge(this.handle.edgeId, { k: "data", c: connId, d: reply });
+    await this.bus.toEdge(this.handle.address, { k: "data", c: connId, d: reply });
     const messages = await client.waitForMessages(before + 1);
     assert.equal(messages[before], reply);
   }
@@ -192,6 +193,7 @@ class FailingBus implements Bus {
   toEdge: Bus["toEdge"] = (edgeId, packet) => this.bus.toEdge(edgeId, packet);
   consumeShards: Bus["consumeShards"] = (...args) => this.bus.consumeShards(...args);
   consumeEdge: Bus["consumeEdge"] = (...args) => this.bus.consumeEdge(...args);
+  recoverEdgeInbox: Bus["recoverEdgeInbox"] = (...args) => this.bus.recoverEdgeInbox(...args);
   shardLag: Bus["shardLag"] = (shard) => this.bus.shardLag(shard);
   dropEdge: Bus["dropEdge"] = (edgeId) => this.bus.dropEdge(edgeId);
   isReady: Bus["isReady"] = () => this.bus.isReady();
@@ -221,11 +223,16 @@ async function startTestEdge(
     ...overrides,
   });
   const session = new FakeSession(bus, config.shardCount);
-  const handle = await startEdge(config, edgeBus(bus), silentLogger);
+  const edgesClient = connect(server.url);
+  const edges = new RedisEdgeRegistry(edgesClient, keys, {
+    heartbeatTtlMs: config.edgeHeartbeatTtlMs,
+  });
+  const handle = await startEdge(config, { bus: edgeBus(bus), edges }, silentLogger);
   cleanups.push(async () => {
     await handle.stop(1000);
     await session.stop();
     await bus.close();
+    edgesClient.disconnect();
   });
   return new TestEdge(handle, bus, keys, session);
 }
@@ -288,7 +295,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       assert.deepEqual(await edge.session.closeOf(a.connId), {
         k: "close",
         c: a.connId,
-        e: edge.handle.edgeId,
+        e: edge.handle.address,
         d: "client-closed",
       });
       const { shard } = parseConnId(a.connId);
@@ -296,9 +303,9 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       assert.deepEqual(
         entries.map((e) => e.packet),
         [
-          { k: "open", c: a.connId, e: edge.handle.edgeId },
-          ...frames.map((d) => ({ k: "data", c: a.connId, e: edge.handle.edgeId, d })),
-          { k: "close", c: a.connId, e: edge.handle.edgeId, d: "client-closed" },
+          { k: "open", c: a.connId, e: edge.handle.address },
+          ...frames.map((d) => ({ k: "data", c: a.connId, e: edge.handle.address, d })),
+          { k: "close", c: a.connId, e: edge.handle.address, d: "client-closed" },
         ],
       );
       assert.ok(entries.every((e) => e.shard === shard));
@@ -310,7 +317,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const edge = await startTestEdge();
       const a = await edge.connect();
       const b = await edge.connect();
-      const { edgeId } = edge.handle;
+      const { address: edgeId } = edge.handle;
       await edge.bus.toEdge(edgeId, { k: "data", c: a.connId, d: "<features/>" });
       await edge.bus.toEdge(edgeId, { k: "data", c: a.connId, d: CLOSE_FRAME });
       await edge.bus.toEdge(edgeId, { k: "close", c: a.connId });
@@ -482,7 +489,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       const sessionHeader =
         `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="${DOMAIN}" id="s1"` +
         ` version="1.0" xml:lang="en"/>`;
-      await edge.bus.toEdge(edge.handle.edgeId, { k: "data", c: a.connId, d: sessionHeader });
+      await edge.bus.toEdge(edge.handle.address, { k: "data", c: a.connId, d: sessionHeader });
       await a.client.waitForMessages(1);
       a.client.sendBinary(Buffer.from("<iq/>"));
       await assertStreamErrorClose(
@@ -541,9 +548,9 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       assert.equal((await edge.session.closeOf(a.connId)).d, "idle");
       // The session saw nothing of the keepalives.
       assert.deepEqual(edge.session.packetsOf(a.connId), [
-        { k: "open", c: a.connId, e: edge.handle.edgeId },
-        { k: "data", c: a.connId, e: edge.handle.edgeId, d: "<open/>" },
-        { k: "close", c: a.connId, e: edge.handle.edgeId, d: "idle" },
+        { k: "open", c: a.connId, e: edge.handle.address },
+        { k: "data", c: a.connId, e: edge.handle.address, d: "<open/>" },
+        { k: "close", c: a.connId, e: edge.handle.address, d: "idle" },
       ]);
       await edge.roundTrip(await edge.connect());
     });
@@ -604,7 +611,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       for (let round = 0; round < 400 && edge.handle.connections() === 2; round++) {
         await Promise.all(
           Array.from({ length: perRound }, () =>
-            edge.bus.toEdge(edge.handle.edgeId, { k: "data", c: slow.connId, d: frame }),
+            edge.bus.toEdge(edge.handle.address, { k: "data", c: slow.connId, d: frame }),
           ),
         );
         sent += perRound;
@@ -733,7 +740,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       await assert.rejects(TestClient.connect(edge.wsUrl));
       const redis = connect(server.url);
       cleanups.push(() => redis.quit());
-      assert.equal(await redis.exists(edge.keys.edgeInbox(edge.handle.edgeId)), 0);
+      assert.equal(await redis.exists(edge.keys.edgeInbox(edge.handle.address)), 0);
     });
 
     it("serves /healthz, /readyz (503 once stop starts), /metrics and 404", async () => {

@@ -141,6 +141,8 @@ describe("session I/O against the real core", function () {
     await h.open(c);
     await h.send(c, OPEN_FRAME);
     await h.waitFrame(c, (f) => f.includes("<mechanism>PLAIN<"), "SASL features");
+    // Its snapshot is saved after the features went out: wait for the batch's ack.
+    await until(async () => (await pendingEverywhere()) === 0, "the open acknowledged");
 
     // Snapshots cannot be saved: every batch that touches the connection fails after its
     // frames went out, and is rolled back and delivered again.
@@ -192,20 +194,18 @@ describe("session I/O against the real core", function () {
       '<message xmlns="jabber:client" to="bob@localhost" type="chat" id="m1"><body>kept</body></message>',
     );
     await until(async () => (await h.backend.offline.count("bob@localhost")) === 1, "stored");
+    await until(async () => (await pendingEverywhere()) === 0, "every entry acknowledged");
 
-    // Bob comes online while connection snapshots cannot be written (every other key can):
-    // the batch fails after the offline delivery went out, again and again, and the message
-    // must stay stored meanwhile.
+    // Bob comes online while nothing can be written to his edge's inbox (every other key can):
+    // the delivery cannot be stored, the batch fails again and again, and the message must
+    // stay stored meanwhile.
     await admin.call(
       "ACL",
       "SETUSER",
       "default",
       "resetkeys",
-      "~mp:{alice*",
-      "~mp:{bob*",
-      "~mp:edge:*",
-      "~mp:{s*}:in",
-      `%R~${KEYS.snapshot(0).replace("{s0}", "{s*}")}`,
+      "~mp:{*",
+      `%R~${KEYS.edgeInbox("*")}`,
     );
     await h.send(bob, '<presence xmlns="jabber:client"/>');
     await capture.waitFor(BATCH_FAILED, 2);
@@ -258,6 +258,8 @@ describe("session I/O against the real core", function () {
     await h.addUser("alice@localhost", "alice-pw");
     const c = h.connId(1);
     await h.login(c, "alice", "alice-pw", "phone");
+    // The login's last batch saves its snapshot after its answer went out: wait for its ack.
+    await until(async () => (await pendingEverywhere()) === 0, "the login acknowledged");
 
     await revokeFromDefault(admin, "hset");
     const pings = ["q1", "q2", "q3"].map(

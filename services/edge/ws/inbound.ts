@@ -10,7 +10,8 @@ import { isWhitespaceKeepalive } from "./keepalive.js";
 import type { ShardPublisher } from "./publisher.js";
 
 export interface InboundDeps {
-  edgeId: string;
+  /** The edge's address, the `e` of its packets. */
+  address: string;
   maxStanzaBytes: number;
   /** The least a frame costs, in token bytes (config.inboundFrameCostBytes). */
   inboundFrameCostBytes: number;
@@ -40,5 +41,5 @@ export function onClientMessage(
   if (isWhitespaceKeepalive(message)) return;
   conn.dataFrames++;
   const d = Buffer.from(message).toString("utf8");
-  deps.publisher.publish(conn, { k: "data", c: conn.id, e: deps.edgeId, d }, costBytes);
+  deps.publisher.publish(conn, { k: "data", c: conn.id, e: deps.address, d }, costBytes);
 }

@@ -1,8 +1,11 @@
 // Writes edge-inbox packets to sockets (STYLE §2.11). One cork per socket per batch, in order.
 // uWS buffers what the kernel does not take, up to maxBackpressureBytes; a client whose buffer
-// passes that bound, or whose frame uWS drops, is ended with `slow-consumer`: a frame is never
-// dropped silently. The uWS buffer is the connection's bounded output queue: the edge inbox is
-// shared by all sockets, so holding one socket's entries elsewhere would only move that buffer.
+// passes that bound, or whose frame uWS drops, is ended with `slow-consumer`. The uWS buffer is
+// the connection's bounded output queue: the edge inbox is shared by all sockets, so holding
+// one socket's entries elsewhere would only move that buffer. A stanza is never dropped
+// silently: one the edge cannot hand to its socket (the socket is gone, is closing, or uWS
+// refused the frame) goes back to its session as `undelivered`, which stores it offline,
+// routes it to another resource or bounces it to its sender.
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import type { Logger } from "../../shared/log.js";
 import type { CannedCloseName } from "../close-reasons.js";
@@ -19,6 +22,17 @@ export interface OutboundDeps {
   metrics: EdgeMetrics;
   log: Logger;
   end(conn: Connection, reason: CannedCloseName): void;
+  /** Gives a stanza that did not reach connection `connId`'s socket back to its session. */
+  returnUndelivered(connId: string, stanza: string): void;
+}
+
+/** Returns every data packet of `packets` as undelivered; counts them. */
+function returnAll(packets: readonly EdgePacket[], deps: OutboundDeps): void {
+  for (const packet of packets) {
+    if (packet.k !== "data") continue;
+    deps.metrics.orphanPackets.inc();
+    deps.returnUndelivered(packet.c, packet.d);
+  }
 }
 
 /** Writes one batch read from the edge inbox. Never throws (a throw would stop the reader). */
@@ -32,7 +46,7 @@ export function deliverEdgeBatch(batch: readonly EdgePacket[], deps: OutboundDep
   for (const [connId, packets] of byConn) {
     const conn = deps.registry.get(connId);
     if (!conn || conn.closeReason !== undefined) {
-      deps.metrics.orphanPackets.inc(undefined, packets.length);
+      returnAll(packets, deps);
       continue;
     }
     try {
@@ -49,14 +63,14 @@ function writePackets(conn: Connection, packets: EdgePacket[], deps: OutboundDep
     const packet = packets[i];
     if (conn.closeReason !== undefined) {
       // Ended by an earlier packet of this batch: the rest has no socket to go to.
-      deps.metrics.orphanPackets.inc(undefined, packets.length - i);
+      returnAll(packets.slice(i), deps);
       return;
     }
     switch (packet.k) {
       case "data": {
         const status = ws.send(packet.d, false);
         if (status === SEND_STATUS.DROPPED) {
-          deps.metrics.orphanPackets.inc();
+          returnAll([packet], deps);
           deps.end(conn, "slow-consumer");
           break;
         }

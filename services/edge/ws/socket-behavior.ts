@@ -26,7 +26,10 @@ export interface SocketLimits {
 }
 
 export interface SocketBehaviorDeps {
+  /** Part of every connection id. */
   edgeId: string;
+  /** This incarnation's address (edge-registry.ts): the `e` of every packet, names its inbox. */
+  address: string;
   limits: SocketLimits;
   registry: ConnectionRegistry;
   publisher: ShardPublisher;
@@ -56,10 +59,17 @@ export function uwsIdleTimeoutSeconds(idleTimeoutMs: number): number {
   return Math.min(UWS_IDLE_MAX_SECONDS, Math.max(UWS_IDLE_MIN_SECONDS, seconds));
 }
 
+/** Room for the canned stream error, </close> and the stream header before them. */
+export const SLOW_CONSUMER_CLOSE_HEADROOM_BYTES = 4096;
+
+export function uwsMaxBackpressureBytes(limits: SocketLimits): number {
+  return limits.maxBackpressureBytes + limits.maxStanzaBytes + SLOW_CONSUMER_CLOSE_HEADROOM_BYTES;
+}
+
 export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<SocketData> {
   const { limits } = deps;
   const inbound: InboundDeps = {
-    edgeId: deps.edgeId,
+    address: deps.address,
     maxStanzaBytes: limits.maxStanzaBytes,
     inboundFrameCostBytes: limits.inboundFrameCostBytes,
     publisher: deps.publisher,
@@ -73,9 +83,12 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
     // larger, without a stream error or close frame (the client sees 1006, not 1009); the
     // session gets `message-too-big`. The margin keeps a slightly oversize stanza answered.
     maxPayloadLength: 2 * limits.maxStanzaBytes,
-    maxBackpressure: limits.maxBackpressureBytes,
-    // outbound.ts ends a socket as soon as its buffer passes the bound; this is uWS's own net
-    // for any send that would be dropped past it.
+    // outbound.ts ends a socket as soon as its buffer passes maxBackpressureBytes. uWS's own
+    // bound sits above it by one largest stanza and the canned closing frames, so the stanza
+    // that crossed the line and the stream error with its </close> are still buffered behind
+    // what the client has not read: a client that reads again gets all of it, then the close.
+    // Past uWS's bound it drops the socket at once (the net for a bug, never the plan).
+    maxBackpressure: uwsMaxBackpressureBytes(limits),
     closeOnBackpressureLimit: UWS_TRUE,
     idleTimeout: uwsIdleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
@@ -115,7 +128,7 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   ws.getUserData().conn = conn;
   registry.add(conn);
   deps.log.debug({ connId: conn.id, shard }, "connection opened");
-  deps.publisher.publish(conn, { k: "open", c: conn.id, e: edgeId });
+  deps.publisher.publish(conn, { k: "open", c: conn.id, e: deps.address });
 }
 
 function onClose(
@@ -132,5 +145,5 @@ function onClose(
   const level = conn.closeReason ? CANNED_CLOSES[conn.closeReason].level : "debug";
   deps.metrics.closes.inc({ reason });
   deps.log[level]({ connId: conn.id, shard: conn.shard, reason, code }, "connection closed");
-  deps.publisher.publish(conn, { k: "close", c: conn.id, e: deps.edgeId, d: reason });
+  deps.publisher.publish(conn, { k: "close", c: conn.id, e: deps.address, d: reason });
 }

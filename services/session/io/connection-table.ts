@@ -10,17 +10,42 @@ export class ConnectionTable {
   private readonly tails = new Map<string, Promise<void>>();
   /** Insertion-ordered, bounded: the oldest id is forgotten first. */
   private readonly recentlyClosed = new Set<string>();
+  /** Connection ids by the address of the edge holding their socket (for the edge watcher). */
+  private readonly byEdge = new Map<string, Set<string>>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
   }
 
   set(conn: ConnState): void {
+    const previous = this.conns.get(conn.connId);
+    if (previous && previous.edgeId !== conn.edgeId) this.unindex(previous);
     this.conns.set(conn.connId, conn);
+    let ids = this.byEdge.get(conn.edgeId);
+    if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
+    ids.add(conn.connId);
+  }
+
+  private unindex(conn: ConnState): void {
+    const ids = this.byEdge.get(conn.edgeId);
+    ids?.delete(conn.connId);
+    if (ids?.size === 0) this.byEdge.delete(conn.edgeId);
+  }
+
+  /** The edge addresses our connections' sockets are on. */
+  edgeAddresses(): string[] {
+    return [...this.byEdge.keys()];
+  }
+
+  /** The ids of our connections whose socket is on the edge at `address`. */
+  connsOnEdge(address: string): string[] {
+    return [...(this.byEdge.get(address) ?? [])];
   }
 
   /** Forgets a connection for good: a later `open` for the same id is a redelivery. */
   delete(connId: string): void {
+    const conn = this.conns.get(connId);
+    if (conn) this.unindex(conn);
     this.conns.delete(connId);
     this.recentlyClosed.add(connId);
     if (this.recentlyClosed.size > RECENTLY_CLOSED_CAPACITY) {
@@ -30,6 +55,8 @@ export class ConnectionTable {
 
   /** Undoes set() of a connection created by a batch that failed. */
   forget(connId: string): void {
+    const conn = this.conns.get(connId);
+    if (conn) this.unindex(conn);
     this.conns.delete(connId);
   }
 

@@ -19,6 +19,7 @@ import type { HandlerChain } from "../core/handler-chain.js";
 import { closeElement, openElement } from "../core/stream.js";
 import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
+import { deliverRouted } from "./reroute.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -46,13 +47,6 @@ export interface LiveContextDeps {
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
-  /** Handles a stanza routed to a local connection (same path as a `route` packet). */
-  receiveRoute: (
-    ctx: LiveContext,
-    connId: string,
-    stanza: string,
-    inline: boolean,
-  ) => Promise<void>;
 }
 
 export class LiveContext implements SessionContext {
@@ -121,10 +115,10 @@ export class LiveContext implements SessionContext {
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
     this.track(
       this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }).then((stored) => {
-        // The edge is gone, and the socket with it: end the connection now, so what is sent
-        // to this user next is stored offline or goes to another resource, not into the void.
-        // In the connection's own turn, on its current state (a batch may have replaced it).
-        if (!stored) return this.endInTurn(conn.connId);
+        // The edge is gone, and the socket with it: the stanza comes back to the connection's
+        // shard as undelivered, which ends the connection (in its own turn, on its current
+        // state) and reroutes the stanza: stored offline, another resource, or bounced.
+        if (!stored) return this.returnUndelivered(conn.connId, conn.edgeId, d);
       }),
     );
   }
@@ -132,11 +126,20 @@ export class LiveContext implements SessionContext {
   async deliver(connId: string, stanza: Element): Promise<void> {
     const { shard } = parseConnId(connId);
     const d = withClientNamespace(stanza).toString();
-    if (this.deps.ownedShards.has(shard)) return this.deps.receiveRoute(this, connId, d, true);
+    // Local delivery skips Redis: the same path as a `route` packet.
+    if (this.deps.ownedShards.has(shard))
+      return deliverRouted(this, this.deps.table, connId, d, true);
     this.track(this.routeViaInbox(connId, d));
   }
 
-  private endInTurn(connId: string): Promise<void> {
+  /** An `undelivered` packet into the connection's shard inbox (packets.ts). */
+  returnUndelivered(connId: string, edgeAddress: string, stanza: string): Promise<void> {
+    const { shard } = parseConnId(connId);
+    return this.deps.bus.toShard(shard, { k: "undelivered", c: connId, e: edgeAddress, d: stanza });
+  }
+
+  /** Ends a connection in its own turn, on its current state (a batch may have replaced it). */
+  endInTurn(connId: string): Promise<void> {
     const { table } = this.deps;
     return table.withConn(connId, async () => {
       const current = table.get(connId);

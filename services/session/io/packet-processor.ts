@@ -2,20 +2,18 @@
 // side by side (so their Redis commands share pipelines), then waits until every effect is
 // stored, then saves the touched connections' snapshots, and only then lets the bus acknowledge.
 // A batch that fails is rolled back in memory so its redelivery is applied from scratch.
-import { parse, type Element } from "ltx";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
-import { parseJid } from "../../shared/jid.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
-import { StanzaError, errorReply, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
+import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
 import type { HandlerChain } from "../core/handler-chain.js";
-import { routeMessage } from "../features/message/message.js";
 import { countEntry, type SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
+import { deliverRouted, rerouteFromGone } from "./reroute.js";
 
 export class PacketProcessor {
   constructor(
@@ -105,6 +103,12 @@ export class PacketProcessor {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
     const conn = this.table.get(packet.c);
+    if (packet.k === "undelivered") {
+      // Its socket is gone or going (the edge said so): end it, then find the stanza a home.
+      if (conn && conn.stage !== "closed") await ctx.endConnection(conn);
+      await rerouteFromGone(ctx, packet.c, packet.d);
+      return false;
+    }
     if (packet.k === "open") {
       if (this.table.wasClosed(packet.c)) return false; // delivered again after its close
       if (conn) {
@@ -120,7 +124,7 @@ export class PacketProcessor {
       return true;
     }
     if (!conn) {
-      if (packet.k === "route") await this.receiveRoute(ctx, packet.c, packet.d);
+      if (packet.k === "route") await deliverRouted(ctx, this.table, packet.c, packet.d);
       // The session has no state for this socket (e.g. it was closed): tell its edge.
       else if (packet.k === "data") ctx.toEdgeClose(packet.e, packet.c);
       // An `open` that arrives later (redelivered or claimed) must not bring it back.
@@ -131,7 +135,7 @@ export class PacketProcessor {
     conn.lastEntryId = entry.id;
     switch (packet.k) {
       case "route":
-        await this.receiveRoute(ctx, packet.c, packet.d);
+        await deliverRouted(ctx, this.table, packet.c, packet.d);
         return true;
       case "data":
         conn.lastActivityMs = ctx.now();
@@ -161,68 +165,4 @@ export class PacketProcessor {
       ctx.close(conn, "internal-server-error");
     }
   }
-
-  /**
-   * RFC 6121 §8.5.3.2.1: an iq get/set for a resource that is gone gets service-unavailable,
-   * delivered to the sender's resource (its stamped `from`) wherever it is.
-   */
-  private async answerForGone(ctx: LiveContext, iq: Element): Promise<void> {
-    if (iq.attrs.type !== "get" && iq.attrs.type !== "set") return;
-    let sender;
-    try {
-      sender = parseJid(iq.attrs.from ?? "");
-    } catch {
-      return;
-    }
-    const resource = (await ctx.stores.routes.list(sender.bareString())).find(
-      (r) => r.resource === sender.resource,
-    );
-    if (!resource) return;
-    await ctx.deliver(resource.connId, errorReply(iq, new StanzaError("service-unavailable")));
-  }
-
-  /** A stanza routed to one of our connections: write it out, or reroute if it is gone. */
-  readonly receiveRoute = async (
-    ctx: LiveContext,
-    connId: string,
-    xml: string,
-    inline = false,
-  ): Promise<void> => {
-    const conn = this.table.get(connId);
-    if (conn && conn.stage === "bound") {
-      ctx.send(conn, xml);
-      return;
-    }
-    if (inline && conn && conn.stage !== "closed") {
-      // Delivered from another connection's handler while this one is between its route
-      // and its bound stage (binding, or rolled back): its state is not ours to judge from
-      // here, so the stanza goes through its inbox and is looked at again in its turn.
-      ctx.track(ctx.routeViaInbox(connId, xml));
-      return;
-    }
-    // The connection ended while the stanza travelled, or a binding outlived it. Remove every
-    // binding still naming it first, so rerouting cannot pick it again (no loop), then route
-    // messages that may be stored to the bare JID again (RFC 6121 §8.5.3.2.1).
-    const stanza = parse(xml);
-    let to;
-    try {
-      to = parseJid(stanza.attrs.to ?? "");
-    } catch {
-      return;
-    }
-    const bare = to.bareString();
-    for (const stale of await ctx.stores.routes.list(bare)) {
-      if (stale.connId === connId) await ctx.stores.routes.unbind(bare, stale.resource, connId);
-    }
-    if (stanza.is("iq")) return this.answerForGone(ctx, stanza);
-    const type = stanza.attrs.type ?? "normal";
-    if (!stanza.is("message") || (type !== "chat" && type !== "normal")) return;
-    try {
-      await routeMessage(ctx, to.bare(), stanza);
-    } catch (err) {
-      // A refusal (e.g. offline storage full) has nobody to answer; Redis failures retry.
-      if (!(err instanceof StanzaError)) throw err;
-      ctx.log.warn({ err, connId }, "could not reroute a message for a closed connection");
-    }
-  };
 }

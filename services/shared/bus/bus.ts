@@ -1,6 +1,7 @@
 // The seam between tiers: shard inboxes (many writers, one consumer group) and edge
 // inboxes (many writers, one reader). Implementations: MemoryBus (all-in-one, tests) and
 // RedisBus (Redis Streams).
+import type { LoopHealth } from "../async/loop-health.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
 export type ShardBatchHandler = (batch: ShardEntry[]) => Promise<void>;
@@ -24,21 +25,42 @@ export interface Bus {
    * `handler` with each batch (entries of one shard in stream order). Entries are acknowledged
    * only after `handler` resolves; if it rejects, they stay pending and are delivered again
    * (at-least-once: handlers must be idempotent by entry id). Entries this consumer left
-   * pending before (a restart) are delivered first. Returns when `signal` aborts, after the
-   * batch in progress is handled.
+   * pending before (a restart) are delivered first. If the backing store lost the inboxes or
+   * the group (Redis restarted empty, FLUSHALL), they are created again and reading goes on.
+   * Each completed read is reported to `health` (and each failed one). Returns when `signal`
+   * aborts, after the batch in progress is handled.
    */
   consumeShards(
     shards: number[],
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
+    health?: LoopHealth,
   ): Promise<void>;
 
   /**
    * Reads an edge's inbox from the moment of the call, in batches, in order. The edge is the
-   * only reader; what it has read is trimmed. Returns when `signal` aborts.
+   * only reader; what it has read is trimmed, and the position of the last batch `handler`
+   * finished is recorded for recoverEdgeInbox. Reads are reported to `health`. Returns when
+   * `signal` aborts.
    */
-  consumeEdge(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void>;
+  consumeEdge(
+    edgeId: string,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+    health?: LoopHealth,
+  ): Promise<void>;
+
+  /**
+   * Recovers the inbox of a dead edge: hands every packet its edge never delivered (written
+   * after the last position the edge reported) to `forward`, in order and in batches, then
+   * deletes the inbox so later writes find none. Only one process recovers an inbox at a time:
+   * resolves false (doing nothing) while another holds it.
+   */
+  recoverEdgeInbox(
+    address: string,
+    forward: (packets: EdgePacket[]) => Promise<void>,
+  ): Promise<boolean>;
 
   /** Entries written to a shard inbox and not yet delivered to any consumer (the lag signal). */
   shardLag(shard: number): Promise<number>;

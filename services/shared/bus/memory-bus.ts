@@ -1,6 +1,7 @@
 // In-process bus for all-in-one mode and tests: the same contract as RedisBus, nothing
 // survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
 import { delay } from "../async/delay.js";
+import type { LoopHealth } from "../async/loop-health.js";
 import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
@@ -70,6 +71,7 @@ export class MemoryBus implements Bus {
     _consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
+    health?: LoopHealth,
   ): Promise<void> {
     while (!signal.aborted) {
       const batch: ShardEntry[] = [];
@@ -78,9 +80,11 @@ export class MemoryBus implements Bus {
         if (queue?.length) batch.push(...queue.splice(0, this.options.readCount));
       }
       if (batch.length === 0) {
+        health?.waiting();
         await this.arrived.wait(signal);
         continue;
       }
+      health?.progressed();
       try {
         await handler(batch);
         for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
@@ -95,16 +99,33 @@ export class MemoryBus implements Bus {
     }
   }
 
-  async consumeEdge(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
+  async consumeEdge(
+    edgeId: string,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+    health?: LoopHealth,
+  ): Promise<void> {
     const queue: EdgePacket[] = [];
     this.edgeQueues.set(edgeId, queue);
     while (!signal.aborted) {
       if (queue.length === 0) {
+        health?.waiting();
         await this.arrived.wait(signal);
         continue;
       }
+      health?.progressed();
       await handler(queue.splice(0, this.options.readCount));
     }
+  }
+
+  async recoverEdgeInbox(
+    address: string,
+    forward: (packets: EdgePacket[]) => Promise<void>,
+  ): Promise<boolean> {
+    const queue = this.edgeQueues.get(address);
+    this.edgeQueues.delete(address);
+    if (queue?.length) await forward(queue.splice(0));
+    return true;
   }
 
   async shardLag(shard: number): Promise<number> {

@@ -14,9 +14,19 @@ export type ShardPacket =
   /** A stanza for connection c, already stamped and addressed by the sending session. */
   | { k: "route"; c: string; d: string }
   /** Connection c must end with stream error d (e.g. `conflict` when its resource is taken). */
-  | { k: "kick"; c: string; d: string };
+  | { k: "kick"; c: string; d: string }
+  /**
+   * Stanza d, sent to connection c, never reached its socket: the edge (address e) does not hold
+   * c (closed, or an edge restarted), closed it as a slow consumer first, or died before
+   * delivering it (recovered from its inbox). The session ends c and reroutes d: offline
+   * storage, another resource, or an error to its sender (DESIGN.md, accounting rule).
+   */
+  | { k: "undelivered"; c: string; e: string; d: string };
 
-/** Into an edge inbox `mp:edge:{<edgeId>}`, read by that edge alone. */
+/**
+ * Into an edge inbox `mp:edge:{<address>}`, read by that edge alone. An edge's address is
+ * `<edgeId>:<instance>` (edge-registry.ts): each incarnation of an edge id has its own inbox.
+ */
 export type EdgePacket =
   /** Frames to write to connection c's socket, in order. */
   | { k: "data"; c: string; d: string }
@@ -42,7 +52,7 @@ export function compareEntryIds(a: string, b: string): number {
   return ds === 0 ? 0 : ds < 0 ? -1 : 1;
 }
 
-const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close"]);
+const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered"]);
 
 /** A shard packet from stream entry fields, or undefined when they do not form one. */
 export function shardPacketOf(fields: string[] | null): ShardPacket | undefined {

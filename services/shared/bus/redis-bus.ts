@@ -3,6 +3,7 @@
 // - Each read loop has its own blocking client, so no XREAD waits behind another.
 // - Shard inboxes are read by the consumer group "session" and acknowledged after the handler
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
+import type { LoopHealth } from "../async/loop-health.js";
 import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
 import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
@@ -80,12 +81,25 @@ export class RedisBus implements Bus {
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
+    health?: LoopHealth,
   ): Promise<void> {
-    return this.shardConsumer.consume(shards, consumer, handler, signal);
+    return this.shardConsumer.consume(shards, consumer, handler, signal, health);
   }
 
-  consumeEdge(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
-    return this.edgeInbox.consume(edgeId, handler, signal);
+  consumeEdge(
+    edgeId: string,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+    health?: LoopHealth,
+  ): Promise<void> {
+    return this.edgeInbox.consume(edgeId, handler, signal, health);
+  }
+
+  recoverEdgeInbox(
+    address: string,
+    forward: (packets: EdgePacket[]) => Promise<void>,
+  ): Promise<boolean> {
+    return this.edgeInbox.recover(address, forward);
   }
 
   async shardLag(shard: number): Promise<number> {

@@ -1,7 +1,11 @@
 // Reading one edge's inbox: a single reader, XREAD from its cursor, trimming what it read,
 // and keeping the stream alive with an expiry it refreshes, so a dead edge leaves nothing.
+// After each batch the edge handed to its sockets it records how far it got, so that when it
+// dies, what it never delivered can be recovered (recover) instead of silently expiring.
 import { delay, retryDelayMs } from "../async/delay.js";
+import type { LoopHealth } from "../async/loop-health.js";
 import type { EdgeBatchHandler } from "./bus.js";
+import { scriptCommands } from "../redis/script-commands.js";
 import { edgePacketOf, type EdgePacket } from "./packets.js";
 import {
   DEFAULT_EDGE_INBOX_TTL_MS,
@@ -9,8 +13,75 @@ import {
   type StreamReply,
 } from "./redis-bus-parts.js";
 
+/** How long a recovery may hold an inbox before another process may take over. */
+const RECOVERY_LOCK_MS = 30000;
+/** The inbox is checked (and re-created if Redis lost it) at least this often. */
+const MAX_MAINTENANCE_INTERVAL_MS = 1000;
+
 export class RedisEdgeInbox {
   constructor(private readonly parts: RedisBusParts) {}
+
+  /**
+   * Records the last entry handed to the sockets. At most one write in flight: a newer
+   * position waits for it and is written next, so a busy edge costs one SET per round trip,
+   * not one per batch, and the recorded position only moves forward.
+   */
+  private cursorReporter(address: string, ttlMs: number): (cursor: string) => void {
+    const key = this.parts.options.keys.edgeReadCursor(address);
+    let inFlight = false;
+    let next: string | undefined;
+    const write = (cursor: string): void => {
+      inFlight = true;
+      this.parts.writer
+        .set(key, cursor, "PX", ttlMs)
+        .catch((err: unknown) =>
+          this.parts.options.log.warn({ err }, "recording the edge inbox position failed"),
+        )
+        .finally(() => {
+          inFlight = false;
+          const pending = next;
+          next = undefined;
+          if (pending !== undefined) write(pending);
+        });
+    };
+    return (cursor) => {
+      if (inFlight) next = cursor;
+      else write(cursor);
+    };
+  }
+
+  async recover(
+    address: string,
+    forward: (packets: EdgePacket[]) => Promise<void>,
+  ): Promise<boolean> {
+    const { keys, readCount } = this.parts.options;
+    const { writer } = this.parts;
+    const lock = keys.edgeRecoveryLock(address);
+    if ((await writer.set(lock, "1", "PX", RECOVERY_LOCK_MS, "NX")) === null) return false;
+    try {
+      const inbox = keys.edgeInbox(address);
+      const cursorKey = keys.edgeReadCursor(address);
+      let cursor = (await writer.get(cursorKey)) ?? "0-0";
+      for (;;) {
+        const entries = await writer.xrange(inbox, `(${cursor}`, "+", "COUNT", readCount);
+        if (entries.length === 0) {
+          const scripts = scriptCommands(writer);
+          if ((await scripts.mpEdgeInboxDeleteIfDrained(inbox, cursorKey, cursor)) === 1) break;
+          continue;
+        }
+        const packets = entries
+          .map(([, fields]) => edgePacketOf(fields))
+          .filter((p): p is EdgePacket => p !== undefined);
+        if (packets.length > 0) await forward(packets);
+        cursor = entries[entries.length - 1][0];
+        // A recovery that dies here resumes after what it already forwarded.
+        await writer.set(cursorKey, cursor, "PX", RECOVERY_LOCK_MS * 10);
+      }
+      return true;
+    } finally {
+      await writer.del(lock).catch(() => undefined);
+    }
+  }
 
   /**
    * Creates the edge's inbox afresh and returns the id to read after. The inbox expires
@@ -26,10 +97,16 @@ export class RedisEdgeInbox {
     return id;
   }
 
-  async consume(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
+  async consume(
+    edgeId: string,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+    health?: LoopHealth,
+  ): Promise<void> {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
     const ttlMs = this.parts.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS;
-    const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4);
+    const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
+    const reportCursor = this.cursorReporter(edgeId, ttlMs);
     const key = keys.edgeInbox(edgeId);
     const reader = this.parts.blockingClient(`megaphone-edge-${edgeId}`, signal);
     // Whatever an earlier process with this id left is for sockets that no longer exist.
@@ -49,8 +126,10 @@ export class RedisEdgeInbox {
           cursor,
         )) as StreamReply;
         failures = 0;
+        health?.progressed();
       } catch (err) {
         if (signal.aborted) break;
+        health?.failed();
         log.error({ err }, "edge inbox read failed; retrying");
         await delay(retryDelayMs(failures++), signal);
         continue;
@@ -62,6 +141,7 @@ export class RedisEdgeInbox {
         const valid = packets.filter((p): p is EdgePacket => p !== undefined);
         if (valid.length < packets.length) log.error("dropping malformed edge inbox entries");
         await handler(valid);
+        reportCursor(cursor);
       }
       if (Date.now() - lastMaintenance >= maintenanceMs) {
         lastMaintenance = Date.now();

@@ -1,8 +1,11 @@
 // Reading shard inboxes as the consumer group "session" (DESIGN.md, "Packets and streams"):
 // own pending entries first, then new ones; acknowledged only after the handler resolved;
 // entries a dead consumer left pending are claimed (XAUTOCLAIM); inboxes are trimmed with
-// MINID below the oldest entry the group still needs, never further.
+// MINID below the oldest entry the group still needs, never further. If Redis loses the group
+// (a restart without persistence, FLUSHALL, failover to an empty replica), reads fail with
+// NOGROUP: the group is created again, from the start of whatever the inbox holds now.
 import { delay, retryDelayMs } from "../async/delay.js";
+import type { LoopHealth } from "../async/loop-health.js";
 import type { ShardBatchHandler } from "./bus.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
 import {
@@ -15,6 +18,11 @@ import {
 
 export class RedisShardConsumer {
   constructor(private readonly parts: RedisBusParts) {}
+
+  /** A reply error saying the stream or its group does not exist (any more). */
+  static isGroupLost(err: unknown): boolean {
+    return String(err).includes("NOGROUP");
+  }
 
   private async ensureGroup(key: string): Promise<void> {
     try {
@@ -29,6 +37,7 @@ export class RedisShardConsumer {
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
+    health?: LoopHealth,
   ): Promise<void> {
     const { keys, log, readCount, blockMs } = this.parts.options;
     const streamKeys = shards.map((s) => keys.shardInbox(s));
@@ -71,10 +80,21 @@ export class RedisShardConsumer {
         );
       } catch (err) {
         if (signal.aborted) break;
-        log.error({ err }, "shard inbox read failed; retrying");
+        health?.failed();
+        if (RedisShardConsumer.isGroupLost(err)) {
+          log.error({ err }, "shard inbox group lost (Redis lost its data?); creating it again");
+          try {
+            for (const key of streamKeys) await this.ensureGroup(key);
+            pendingCursors = streamKeys.map(() => "0");
+            continue;
+          } catch (createErr) {
+            log.error({ err: createErr }, "creating the shard inbox groups failed; retrying");
+          }
+        } else log.error({ err }, "shard inbox read failed; retrying");
         await delay(retryDelayMs(failures++), signal);
         continue;
       }
+      health?.progressed();
       const batch: ShardEntry[] = [];
       const malformed: ShardEntry[] = [];
       for (const [key, entries] of reply ?? []) {
@@ -131,6 +151,8 @@ export class RedisShardConsumer {
         );
         return;
       } catch (err) {
+        // The group is gone, and with it every pending entry: there is nothing left to ack.
+        if (RedisShardConsumer.isGroupLost(err)) return;
         this.parts.options.log.error({ err }, "acknowledging a shard batch failed; retrying");
         await delay(retryDelayMs(failures++), signal);
       }

@@ -13,6 +13,18 @@ export interface Keys {
   /** Sum of the byte lengths of the stanzas in `offline` (kept by the offline push script). */
   offlineBytes(bareJid: string): string;
   snapshot(shard: number): string;
+  /** Which incarnation (edge address) holds an edge id: refuses a second edge with the same id. */
+  edgeIdClaim(edgeId: string): string;
+  /** Present while the edge incarnation at `address` heartbeats (short expiry). */
+  edgeAlive(address: string): string;
+  /** The last inbox entry id the edge at `address` handed to its sockets. */
+  edgeReadCursor(address: string): string;
+  /** Marks an edge address declared dead: it may never heartbeat again. */
+  edgeBuried(address: string): string;
+  /** Held by the process recovering a dead edge's inbox. */
+  edgeRecoveryLock(address: string): string;
+  /** Every registered edge address, scored by its last heartbeat (ms): finds dead ones. */
+  edges(): string;
 }
 
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
@@ -28,5 +40,11 @@ export function redisKeys(prefix = "mp"): Keys {
     offline: (jid) => `${prefix}:{${jid}}:offline`,
     offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
+    edgeIdClaim: (edgeId) => `${prefix}:edgeid:{${edgeId}}`,
+    edgeAlive: (address) => `${prefix}:edge:{${address}}:alive`,
+    edgeReadCursor: (address) => `${prefix}:edge:{${address}}:read`,
+    edgeBuried: (address) => `${prefix}:edge:{${address}}:buried`,
+    edgeRecoveryLock: (address) => `${prefix}:edge:{${address}}:recovering`,
+    edges: () => `${prefix}:edges`,
   };
 }

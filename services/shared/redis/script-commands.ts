@@ -47,6 +47,11 @@ export interface ScriptCommands {
     offlineBytesKey: string,
     ...stanzas: string[]
   ): Promise<number>;
+  /** See EDGE_CLAIM: null when `address` holds the claim, else the holder. */
+  mpEdgeClaim(claimKey: string, address: string, ttlMs: number): Promise<string | null>;
+  mpEdgeAlive(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
+  mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
+  mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
@@ -57,6 +62,10 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteUnbind: { numberOfKeys: 1, lua: lua.ROUTE_UNBIND },
   mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 2, lua: lua.OFFLINE_REMOVE_DELIVERED },
+  mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
+  mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
+  mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
+  mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

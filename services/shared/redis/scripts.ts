@@ -133,3 +133,47 @@ elseif redis.call("EXISTS", KEYS[2]) == 1 then
 end
 return removed
 `;
+
+/**
+ * Edge id claim. KEYS: edgeIdClaim. ARGV: address, ttl ms.
+ * Takes or renews the claim for `address` unless another incarnation holds it.
+ * Returns nil when `address` holds it now, else the holder's address.
+ */
+export const EDGE_CLAIM = `
+local holder = redis.call("GET", KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return false
+`;
+
+/**
+ * Edge liveness mark. KEYS: edgeAlive, edgeBuried. ARGV: ttl ms.
+ * Sets (or renews) the mark unless the address was buried; 1 if set, 0 if buried. Atomic with
+ * EDGE_BURY: an address is either alive or buried, never both.
+ */
+export const EDGE_ALIVE = `
+if redis.call("EXISTS", KEYS[2]) == 1 then return 0 end
+redis.call("SET", KEYS[1], "1", "PX", ARGV[1])
+return 1
+`;
+
+/**
+ * Burying a dead edge address. KEYS: edgeAlive, edgeBuried. ARGV: ttl ms of the tombstone.
+ * 0 if the address is alive (a late heartbeat won), else 1 (buried now or before).
+ */
+export const EDGE_BURY = `
+if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+redis.call("SET", KEYS[2], "1", "PX", ARGV[1])
+return 1
+`;
+
+/**
+ * The last step of recovering a dead edge's inbox. KEYS: edgeInbox, edgeReadCursor.
+ * ARGV: the last entry id recovered. Deletes both keys if nothing was written after it, so
+ * an entry can never slip in between the last read and the delete. 1 if deleted, else 0.
+ */
+export const EDGE_INBOX_DELETE_IF_DRAINED = `
+if #redis.call("XRANGE", KEYS[1], "(" .. ARGV[1], "+", "COUNT", 1) > 0 then return 0 end
+redis.call("DEL", KEYS[1], KEYS[2])
+return 1
+`;

@@ -1,0 +1,74 @@
+// Finds edges that died without a word (kill -9, a lost node) and settles what they left
+// (DESIGN.md, failure model "an edge dies"). Every edgeHeartbeatIntervalMs:
+// - our connections whose edge address is no longer alive are ended in their own turn, as a
+//   lost transport: contacts get unavailable presence, bindings go, later stanzas go offline;
+// - edge addresses whose heartbeat lapsed are buried, and their inboxes recovered: every packet
+//   the edge never handed to a socket comes back to its connection's shard as `undelivered`,
+//   to be rerouted (offline, another resource) or bounced, never dropped. Any session process
+//   may do this for any edge; a lock in the bus lets one do it at a time.
+import { delay } from "../../shared/async/delay.js";
+import type { Bus } from "../../shared/bus/bus.js";
+import type { EdgePacket } from "../../shared/bus/packets.js";
+import { parseConnId } from "../../shared/conn-id.js";
+import type { EdgeRegistry } from "../../shared/edges/edge-registry.js";
+import type { ConnectionTable } from "./connection-table.js";
+import type { LiveContext } from "./live-context.js";
+
+export interface EdgeWatcherDeps {
+  base: LiveContext;
+  table: ConnectionTable;
+  edges: EdgeRegistry;
+  bus: Bus;
+}
+
+export async function runEdgeWatcher(deps: EdgeWatcherDeps, signal: AbortSignal): Promise<void> {
+  const { base } = deps;
+  while (!signal.aborted) {
+    await delay(base.config.edgeHeartbeatIntervalMs, signal);
+    if (signal.aborted) break;
+    try {
+      await endConnectionsOfDeadEdges(deps);
+      await recoverDeadEdgeInboxes(deps);
+    } catch (err) {
+      base.log.warn({ err }, "edge liveness check failed; will retry");
+    }
+  }
+}
+
+async function endConnectionsOfDeadEdges({ base, table, edges }: EdgeWatcherDeps): Promise<void> {
+  const addresses = table.edgeAddresses();
+  if (addresses.length === 0) return;
+  for (const address of await edges.dead(addresses)) {
+    const connIds = table.connsOnEdge(address);
+    base.log.warn(
+      { edge: address, connections: connIds.length },
+      "edge is dead; ending its connections",
+    );
+    const ctx = base.scoped();
+    await Promise.allSettled(connIds.map((connId) => ctx.endInTurn(connId)));
+    // Should the edge be alive after all (Redis lost its data, and with it the marks), its
+    // sockets must not outlive their sessions: it closes them and its clients log in again.
+    // A dead edge has no inbox, so these writes store nothing.
+    for (const connId of connIds) ctx.toEdgeClose(address, connId);
+    await ctx.flush();
+  }
+}
+
+async function recoverDeadEdgeInboxes({ base, edges, bus }: EdgeWatcherDeps): Promise<void> {
+  for (const address of await edges.expired()) {
+    if (!(await edges.bury(address))) continue; // it heartbeat after all
+    let recovered = 0;
+    const forward = async (packets: EdgePacket[]) => {
+      const returned = packets.flatMap((p) =>
+        p.k === "data"
+          ? [bus.toShard(parseConnId(p.c).shard, { k: "undelivered", c: p.c, e: address, d: p.d })]
+          : [],
+      );
+      recovered += returned.length;
+      await Promise.all(returned);
+    };
+    if (!(await bus.recoverEdgeInbox(address, forward))) continue; // another process is on it
+    await edges.forget(address);
+    base.log.warn({ edge: address, recovered }, "recovered the inbox of a dead edge");
+  }
+}

@@ -1,0 +1,100 @@
+// Stanzas routed to this process's connections, and stanzas that never reached the
+// connection they were meant for. RFC 6121 §8.5.3.2.1 / §8.5.2: a message for a resource that
+// is gone is handled as if sent to the bare JID (another resource, or offline storage); an iq
+// get/set gets service-unavailable; when a message can be neither delivered nor stored, its
+// sender gets the error (DESIGN.md accounting rule: delivered, stored or bounced, never lost).
+import { parse, type Element } from "ltx";
+import { parseJid } from "../../shared/jid.js";
+import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
+import { routeMessage } from "../features/message/message.js";
+import type { ConnectionTable } from "./connection-table.js";
+import type { LiveContext } from "./live-context.js";
+
+/** A stanza routed to one of our connections: write it out, or reroute it if it is gone. */
+export async function deliverRouted(
+  ctx: LiveContext,
+  table: ConnectionTable,
+  connId: string,
+  xml: string,
+  inline = false,
+): Promise<void> {
+  const conn = table.get(connId);
+  if (conn && conn.stage === "bound") {
+    ctx.send(conn, xml);
+    return;
+  }
+  if (inline && conn && conn.stage !== "closed") {
+    // Delivered from another connection's handler while this one is between its route
+    // and its bound stage (binding, or rolled back): its state is not ours to judge from
+    // here, so the stanza goes through its inbox and is looked at again in its turn.
+    ctx.track(ctx.routeViaInbox(connId, xml));
+    return;
+  }
+  await rerouteFromGone(ctx, connId, xml);
+}
+
+/**
+ * `xml` was meant for `connId`, which no longer exists (or never got it). Removes every
+ * binding still naming the connection first, so rerouting cannot pick it again (no loop), then
+ * routes what may be routed again.
+ */
+export async function rerouteFromGone(
+  ctx: LiveContext,
+  connId: string,
+  xml: string,
+): Promise<void> {
+  let stanza: Element;
+  let to;
+  try {
+    stanza = parse(xml);
+    to = parseJid(stanza.attrs.to ?? "");
+  } catch {
+    return; // not a stanza (stream features, SASL, framing): it only mattered to that socket
+  }
+  const bare = to.bareString();
+  for (const stale of await ctx.stores.routes.list(bare)) {
+    if (stale.connId === connId) await ctx.stores.routes.unbind(bare, stale.resource, connId);
+  }
+  if (stanza.is("iq")) return answerForGone(ctx, stanza);
+  const type = stanza.attrs.type ?? "normal";
+  if (!stanza.is("message") || (type !== "chat" && type !== "normal")) return;
+  try {
+    await routeMessage(ctx, to.bare(), stanza);
+  } catch (err) {
+    // Redis failures fail the batch (retried); a refusal (e.g. offline storage full) bounces.
+    if (!(err instanceof StanzaError)) throw err;
+    await bounce(ctx, stanza, err);
+  }
+}
+
+/** The error for a message that could be neither delivered nor stored, to its sender. */
+async function bounce(ctx: LiveContext, message: Element, err: StanzaError): Promise<void> {
+  let sender;
+  try {
+    sender = parseJid(message.attrs.from ?? "");
+  } catch {
+    return;
+  }
+  if (!sender.local || sender.domain !== ctx.domain) return;
+  ctx.log.debug({ err, to: message.attrs.to }, "bouncing a message that could not be rerouted");
+  await routeMessage(ctx, sender, errorReply(message, err));
+}
+
+/**
+ * RFC 6121 §8.5.3.2.1: an iq get/set for a resource that is gone gets service-unavailable,
+ * delivered to the sender's resource (its stamped `from`) wherever it is.
+ */
+async function answerForGone(ctx: LiveContext, iq: Element): Promise<void> {
+  if (iq.attrs.type !== "get" && iq.attrs.type !== "set") return;
+  let sender;
+  try {
+    sender = parseJid(iq.attrs.from ?? "");
+  } catch {
+    return;
+  }
+  const resource = (await ctx.stores.routes.list(sender.bareString())).find(
+    (r) => r.resource === sender.resource,
+  );
+  if (!resource) return;
+  await ctx.deliver(resource.connId, errorReply(iq, new StanzaError("service-unavailable")));
+}
