@@ -71,6 +71,11 @@ export interface Config {
   shutdownGraceMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
   allowPlain: boolean;
+  /**
+   * PLAIN logins waiting for a PBKDF2 derivation (at most the thread pool's size run at once,
+   * see threadPoolSize); past it a login gets temporary-auth-failure.
+   */
+  plainQueueMaxLogins: number;
   /** Failed SASL attempts after which a connection is closed. */
   maxAuthFailures: number;
   /** PBKDF2 iterations for SCRAM credentials created by this process. */
@@ -253,6 +258,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     help: "drain time on SIGTERM, ms (below terminationGracePeriodSeconds)",
   },
   allowPlain: { kind: "bool", default: true, help: "offer SASL PLAIN" },
+  plainQueueMaxLogins: {
+    kind: "int",
+    default: 1024,
+    min: 0,
+    help: "PLAIN logins waiting for a password derivation; past it temporary-auth-failure",
+  },
   maxAuthFailures: {
     kind: "int",
     default: 3,
@@ -468,6 +479,22 @@ export function parseShardRanges(spec: string, shardCount: number): number[] {
     for (let s = from; s <= to; s++) shards.add(s);
   }
   return [...shards].sort((a, b) => a - b);
+}
+
+/**
+ * Threads of libuv's pool, which runs PBKDF2 and other crypto off the event loop: libuv reads
+ * UV_THREADPOOL_SIZE itself (default 4, at most 1024). Not a Megaphone setting, but what work
+ * bound to the pool is sized from; read here because this module is the one that reads the
+ * environment.
+ */
+export function threadPoolSize(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.UV_THREADPOOL_SIZE;
+  if (raw === undefined) return 4;
+  // As libuv does: atoi, 0 (or no number) becomes 1, anything past 1024 (or negative, being
+  // unsigned there) becomes 1024.
+  const n = Number.parseInt(raw, 10) || 0;
+  if (n === 0) return 1;
+  return n < 0 || n > 1024 ? 1024 : n;
 }
 
 export function helpText(): string {

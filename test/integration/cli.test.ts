@@ -53,7 +53,10 @@ async function opens(
   password: string,
 ): Promise<boolean> {
   try {
-    await plainVerify(`\0${user}\0${password}`, async () => account);
+    await plainVerify(`\0${user}\0${password}`, {
+      lookup: async () => account,
+      queueMaxLogins: 1,
+    });
     return true;
   } catch {
     return false;

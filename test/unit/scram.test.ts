@@ -3,9 +3,10 @@ import { createRequire } from "node:module";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
 import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl-failure.js";
 import {
-  MAX_CONCURRENT_PLAIN_DERIVATIONS,
   parsePlain,
+  plainDerivations,
   plainVerify,
+  type PlainOptions,
 } from "../../services/session/core/plain.js";
 import { createAccount, deriveCredential } from "../../services/session/core/sasl-credentials.js";
 import {
@@ -225,46 +226,57 @@ describe("PLAIN (RFC 4616)", () => {
   const account = createAccount("r0m30myr0m30", 4096);
   const lookup = async (username: string): Promise<Account | undefined> =>
     username === "juliet" ? account : undefined;
+  const options: PlainOptions = { lookup, queueMaxLogins: 1024 };
 
   it("accepts the right password", async () => {
-    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", lookup), "juliet");
+    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", options), "juliet");
     const bytes = Buffer.from("\0juliet\0r0m30myr0m30", "utf8");
-    assert.equal(await plainVerify(bytes, lookup), "juliet");
+    assert.equal(await plainVerify(bytes, options), "juliet");
   });
 
   it("refuses a wrong password or unknown user with not-authorized", async () => {
     for (const message of ["\0juliet\0wrong", "\0romeo\0r0m30myr0m30"]) {
       await assert.rejects(
-        plainVerify(message, lookup),
+        plainVerify(message, options),
         (err: unknown) => err instanceof SaslFailure && err.condition === "not-authorized",
       );
     }
   });
 
-  it("answers temporary-auth-failure past MAX_CONCURRENT_PLAIN_DERIVATIONS at once", async () => {
-    const attempts = Array.from({ length: MAX_CONCURRENT_PLAIN_DERIVATIONS + 2 }, () =>
-      plainVerify("\0juliet\0r0m30myr0m30", lookup).then(
+  it("queues derivations past the thread pool's size instead of refusing them", async () => {
+    const many = plainDerivations.concurrency * 3;
+    const attempts = Array.from({ length: many }, () =>
+      plainVerify("\0juliet\0r0m30myr0m30", { ...options, queueMaxLogins: many }),
+    );
+    assert.deepEqual(await Promise.all(attempts), Array(many).fill("juliet"));
+    assert.equal(plainDerivations.active, 0);
+  });
+
+  it("answers temporary-auth-failure only past queueMaxLogins waiting logins", async () => {
+    const slots = plainDerivations.concurrency;
+    const attempts = Array.from({ length: slots + 3 }, () =>
+      plainVerify("\0juliet\0r0m30myr0m30", { ...options, queueMaxLogins: 1 }).then(
         () => "ok",
         (err: unknown) => (err instanceof SaslFailure ? err.condition : String(err)),
       ),
     );
     const outcomes = await Promise.all(attempts);
-    assert.equal(outcomes.filter((o) => o === "ok").length, MAX_CONCURRENT_PLAIN_DERIVATIONS);
+    assert.equal(outcomes.filter((o) => o === "ok").length, slots + 1);
     assert.equal(outcomes.filter((o) => o === "temporary-auth-failure").length, 2);
     // Once they are done, logins go through again.
-    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", lookup), "juliet");
+    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", options), "juliet");
   });
 
   it("accepts an authzid equal to the user's bare JID and refuses others", async () => {
     const own = "juliet@example.com\0juliet\0r0m30myr0m30";
-    assert.equal(await plainVerify(own, lookup, "example.com"), "juliet");
+    assert.equal(await plainVerify(own, { ...options, domain: "example.com" }), "juliet");
     const invalidAuthzid = (err: unknown) =>
       err instanceof SaslFailure && err.condition === "invalid-authzid";
     await assert.rejects(
-      plainVerify("romeo@example.com\0juliet\0r0m30myr0m30", lookup, "example.com"),
+      plainVerify("romeo@example.com\0juliet\0r0m30myr0m30", { ...options, domain: "example.com" }),
       invalidAuthzid,
     );
-    await assert.rejects(plainVerify(own, lookup), invalidAuthzid);
+    await assert.rejects(plainVerify(own, options), invalidAuthzid);
   });
 
   it("refuses malformed messages with malformed-request", () => {

@@ -109,12 +109,12 @@ async function startMechanism(
   payload: Buffer,
 ): Promise<void> {
   if (mechanism === "PLAIN") {
-    const username = await plainVerify(
-      payload,
-      (u) => lookupAccount(ctx, u),
-      ctx.domain,
-      standIn(ctx),
-    );
+    const username = await plainVerify(payload, {
+      lookup: (u) => lookupAccount(ctx, u),
+      domain: ctx.domain,
+      standIn: standIn(ctx),
+      queueMaxLogins: ctx.config.plainQueueMaxLogins,
+    });
     return succeed(ctx, conn, username);
   }
   const clientFirst = payload.toString("utf8");
