@@ -76,6 +76,17 @@ export interface Config {
    * see threadPoolSize); past it a login gets temporary-auth-failure.
    */
   plainQueueMaxLogins: number;
+  /**
+   * Offer PLAIN only on connections the server considers secure (RFC 6120 §13.8: PLAIN sends
+   * the password itself). Turn off only for tests and local development without TLS.
+   */
+  plainRequiresTls: boolean;
+  /**
+   * Clients reach the edges through a proxy that terminates TLS (a Kubernetes ingress, a load
+   * balancer with a certificate), so every connection counts as secure. The edge itself
+   * speaks plain WebSocket: do not set this unless nothing reaches it without TLS.
+   */
+  tlsTerminatedByProxy: boolean;
   /** Failed SASL attempts after which a connection is closed. */
   maxAuthFailures: number;
   /** PBKDF2 iterations for SCRAM credentials created by this process. */
@@ -263,6 +274,16 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 1024,
     min: 0,
     help: "PLAIN logins waiting for a password derivation; past it temporary-auth-failure",
+  },
+  plainRequiresTls: {
+    kind: "bool",
+    default: true,
+    help: "offer PLAIN only on secure connections (TLS at the edge or --tls-terminated-by-proxy)",
+  },
+  tlsTerminatedByProxy: {
+    kind: "bool",
+    default: false,
+    help: "clients reach the edges only through a TLS-terminating proxy (e.g. an ingress)",
   },
   maxAuthFailures: {
     kind: "int",

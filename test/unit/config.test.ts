@@ -34,6 +34,9 @@ describe("config", () => {
     assert.equal(config.shards, "");
     assert.equal(config.maxStanzaBytes, 256 * 1024);
     assert.equal(config.allowPlain, true);
+    assert.equal(config.plainQueueMaxLogins, 1024);
+    assert.equal(config.plainRequiresTls, true);
+    assert.equal(config.tlsTerminatedByProxy, false);
     assert.equal(config.maxAuthFailures, 3);
     assert.equal(config.offlineMaxMessages, 500);
     assert.deepEqual(config.user, []);

@@ -95,7 +95,8 @@ describe("SASL (RFC 6120 §6)", () => {
   }
 
   beforeEach(async () => {
-    ctx = new TestSessionContext();
+    // PLAIN is offered only on a secure connection: these streams are, behind a TLS proxy.
+    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true } });
     chain = buildHandlerChain();
     await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
     conn = await opened(ctx);
@@ -163,8 +164,24 @@ describe("SASL (RFC 6120 §6)", () => {
       assert.ok(reply.getChild("malformed-request"), reply.toString());
     });
 
+    // RFC 6120 §6.5.3: the server has PLAIN but will not let the password cross an unprotected
+    // stream; encryption-required says so (invalid-mechanism would claim it has no PLAIN).
+    it("is refused with encryption-required on a connection not known to be secure", async () => {
+      ctx = new TestSessionContext();
+      await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
+      conn = await opened(ctx);
+      for (const auth of [
+        `<auth xmlns="${SASL}" mechanism="PLAIN">${plain("alice", PASSWORD)}</auth>`,
+        `<auth xmlns="${SASL}" mechanism="PLAIN"/>`,
+      ]) {
+        assertXmlList(await send(auth), [failure("encryption-required")]);
+        assert.equal(conn.stage, "opened");
+        assert.equal(conn.bareJid, undefined);
+      }
+    });
+
     it("is refused with invalid-mechanism when config.allowPlain is false", async () => {
-      ctx = new TestSessionContext({ config: { allowPlain: false } });
+      ctx = new TestSessionContext({ config: { allowPlain: false, tlsTerminatedByProxy: true } });
       await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
       conn = await opened(ctx);
       assertXmlList(

@@ -92,7 +92,14 @@ async function handleAuth(ctx: SessionContext, conn: ConnState, el: Element): Pr
   const mechanism = el.attrs.mechanism ?? "";
   conn.sasl = undefined;
   conn.saslAwaiting = undefined;
-  if (!offeredMechanisms(ctx).includes(mechanism)) throw new SaslFailure("invalid-mechanism");
+  if (!offeredMechanisms(ctx, conn).includes(mechanism)) {
+    // RFC 6120 §6.5.3: a mechanism the server has but will not use on a stream that is not
+    // protected is encryption-required, which tells the client why; one it does not have at
+    // all is invalid-mechanism (§6.5.5).
+    if (mechanism === "PLAIN" && ctx.config.allowPlain)
+      throw new SaslFailure("encryption-required");
+    throw new SaslFailure("invalid-mechanism");
+  }
   if (el.getText().trim() === "") {
     // No initial response (not even "="): ask for it with an empty challenge (RFC 4422 §5).
     conn.saslAwaiting = mechanism;
