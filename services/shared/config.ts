@@ -46,8 +46,10 @@ export interface Config {
   /** Bytes of offline messages kept per user; past it new ones bounce. */
   offlineMaxBytes: number;
   /**
-   * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
-   * processes (so a probe cannot tell missing users from real ones); empty = random per process.
+   * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
+   * missing users from real ones. Empty: one key created in the account store (in Redis, for
+   * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
+   * and then to the same value in every session process.
    */
   scramStandInKey: string;
   /** Shard inbox entries left pending this long by another consumer are claimed (XAUTOCLAIM). */
@@ -228,7 +230,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   scramStandInKey: {
     kind: "string",
     default: "",
-    help: "secret for stable SCRAM stand-in salts of unknown users (same in every session); empty = random",
+    help: "secret for the SCRAM stand-in salts of unknown users (same in every session); empty = one key kept in the store",
   },
   claimIdleMs: {
     kind: "int",

@@ -265,6 +265,52 @@ describe("SASL (RFC 6120 §6)", () => {
     });
   });
 
+  // A real user's salt is stored once, so every spelling of the account shows it; a missing
+  // user's stand-in must not tell itself apart by differing between spellings.
+  describe("stand-ins for users that do not exist", () => {
+    async function serverFirstFor(username: string, mechanism = "SCRAM-SHA-256"): Promise<string> {
+      conn = await opened(ctx);
+      const first = b64(`n,,n=${username},r=${randomBytes(6).toString("base64")}`);
+      const [challenge] = await send(
+        `<auth xmlns="${SASL}" mechanism="${mechanism}">${first}</auth>`,
+      );
+      return payloadOf(challenge, "challenge");
+    }
+    const saltAndIterations = (serverFirst: string) => serverFirst.split(",").slice(1).join(",");
+
+    it("shows a missing user one salt however the username is spelled", async () => {
+      const bob = saltAndIterations(await serverFirstFor("bob"));
+      assert.match(bob, new RegExp(`^s=[A-Za-z0-9+/]{22}==,i=${ctx.config.scramIterations}$`));
+      assert.equal(saltAndIterations(await serverFirstFor("BOB")), bob);
+      assert.equal(saltAndIterations(await serverFirstFor("Bob")), bob);
+      assert.notEqual(saltAndIterations(await serverFirstFor("bob", "SCRAM-SHA-1")), bob);
+    });
+
+    it("shows a real user its stored salt however the username is spelled", async () => {
+      const stored = (await ctx.stores.accounts.get(ALICE))?.scram["SCRAM-SHA-256"];
+      for (const username of ["alice", "ALICE", "Alice"])
+        assert.equal(
+          saltAndIterations(await serverFirstFor(username)),
+          `s=${stored?.salt},i=${stored?.iterations}`,
+        );
+    });
+
+    it("gives a username that is no valid localpart a stable salt, like a missing user", async () => {
+      const invalid = saltAndIterations(await serverFirstFor("a/b"));
+      assert.match(invalid, new RegExp(`,i=${ctx.config.scramIterations}$`));
+      assert.equal(saltAndIterations(await serverFirstFor("a/b")), invalid);
+    });
+
+    it("derives the salts from the store's stand-in key, or from scramStandInKey when set", async () => {
+      const fromStore = saltAndIterations(await serverFirstFor("bob"));
+      ctx = new TestSessionContext({ config: { scramStandInKey: "shared secret" } });
+      const configured = saltAndIterations(await serverFirstFor("bob"));
+      assert.notEqual(configured, fromStore);
+      ctx = new TestSessionContext({ config: { scramStandInKey: "shared secret" } });
+      assert.equal(saltAndIterations(await serverFirstFor("bob")), configured);
+    });
+  });
+
   describe("SCRAM-SHA-1 (RFC 5802)", () => {
     it("completes the exchange and returns the server signature", async () => {
       const client = new ScramSha1Client("alice", PASSWORD);

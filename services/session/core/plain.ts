@@ -1,18 +1,16 @@
 // RFC 4616 PLAIN, server side. The password is checked by deriving the SCRAM-SHA-256
 // StoredKey from it with the stored salt, so no password is ever stored (RFC 6120 §6).
 import { timingSafeEqual } from "node:crypto";
-import type { Account, ScramCredential } from "../../shared/stores/account/account-store.js";
+import type { ScramCredential } from "../../shared/stores/account/account-store.js";
 import {
   checkAuthzid,
-  DEFAULT_SCRAM_ITERATIONS,
   hash,
   hmac,
   malformed,
   NO_USER,
-  PROCESS_SALT_KEY,
   saltedPasswordAsync,
   standInSalt,
-  type StandInOptions,
+  type AccountLookup,
 } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
 import { BoundedFifo } from "../../shared/async/bounded-fifo.js";
@@ -59,13 +57,12 @@ export function parsePlain(message: Uint8Array | string): PlainCredentials {
 export const plainDerivations = new BoundedFifo(threadPoolSize());
 
 /** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
-function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
+function plainTarget(authcid: string, domain: string, { account, standIn }: AccountLookup) {
   const stored = account?.scram["SCRAM-SHA-256"];
   const salt = stored
     ? Buffer.from(stored.salt, "base64")
-    : standInSalt("SCRAM-SHA-256", authcid, standIn.unknownUserSaltKey ?? PROCESS_SALT_KEY);
-  const iterations =
-    stored?.iterations ?? standIn.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
+    : standInSalt("SCRAM-SHA-256", authcid, domain, standIn.saltKey);
+  const iterations = stored?.iterations ?? standIn.iterations;
   return { stored, salt, iterations };
 }
 
@@ -81,11 +78,10 @@ function plainOutcome(
 }
 
 export interface PlainOptions {
-  /** The account of a SASL username (not yet normalized), or undefined if there is none. */
-  lookup: (username: string) => Promise<Account | undefined>;
-  /** The served domain, needed to honour an authzid (RFC 6120 §6.3.8). */
-  domain?: string;
-  standIn?: StandInOptions;
+  /** The account of a SASL username (not yet normalized), and the stand-in if it has none. */
+  lookup: (username: string) => Promise<AccountLookup>;
+  /** The served domain: it normalizes the username, and an authzid must name it (§6.3.8). */
+  domain: string;
   /** Logins that may wait for a derivation; past it temporary-auth-failure. */
   queueMaxLogins: number;
 }
@@ -103,8 +99,8 @@ export async function plainVerify(
   checkAuthzid(credentials.authzid, credentials.authcid, options.domain);
   const { stored, salt, iterations } = plainTarget(
     credentials.authcid,
+    options.domain,
     await options.lookup(credentials.authcid),
-    options.standIn,
   );
   const deriving = plainDerivations.tryRun(
     () => saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations),

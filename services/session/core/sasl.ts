@@ -4,12 +4,11 @@
 import { Element } from "ltx";
 import type { ScramMechanism } from "../../shared/stores/account/account-store.js";
 import { NS_SASL } from "../../shared/ns.js";
-import { parseJid } from "../../shared/jid.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { SaslFailure } from "./sasl-failure.js";
 import { plainVerify } from "./plain.js";
-import { BASE64, type StandInOptions } from "./sasl-credentials.js";
+import { accountJid, BASE64, type AccountLookup } from "./sasl-credentials.js";
 import { scramFinish, scramStart, scramUsername } from "./scram.js";
 import { offeredMechanisms } from "./stream.js";
 
@@ -36,28 +35,27 @@ function saslElement(name: string, payload?: string): Element {
   return el;
 }
 
-/** The bare JID of a SASL username (a localpart), or a failure if it is not a valid one. */
-function bareJidOf(ctx: SessionContext, username: string): string | undefined {
-  try {
-    const jid = parseJid(`${username}@${ctx.domain}`);
-    return jid.resource ? undefined : jid.bareString();
-  } catch {
-    return undefined;
-  }
-}
-
-/** A nonexistent user looks like a real one: same iterations, same salt in every process. */
-function standIn(ctx: SessionContext): StandInOptions {
-  const key = ctx.config.scramStandInKey;
-  return {
-    unknownUserIterations: ctx.config.scramIterations,
-    unknownUserSaltKey: key ? Buffer.from(key, "utf8") : undefined,
-  };
+/**
+ * The secret behind stand-in salts: the configured one, else the one the account store keeps
+ * for the whole deployment (created once in Redis), so every process answers alike.
+ */
+async function standInKey(ctx: SessionContext): Promise<Uint8Array> {
+  const configured = ctx.config.scramStandInKey;
+  return configured ? Buffer.from(configured, "utf8") : ctx.stores.accounts.standInKey();
 }
 
 async function lookupAccount(ctx: SessionContext, username: string) {
-  const bare = bareJidOf(ctx, username);
+  const bare = accountJid(username, ctx.domain);
   return bare ? ctx.stores.accounts.get(bare) : undefined;
+}
+
+/**
+ * The account and the stand-in, read together: a missing user costs the same round trips
+ * as a real one. The stand-in's iteration count is what new accounts get (scramIterations).
+ */
+async function lookupWithStandIn(ctx: SessionContext, username: string): Promise<AccountLookup> {
+  const [account, saltKey] = await Promise.all([lookupAccount(ctx, username), standInKey(ctx)]);
+  return { account, standIn: { saltKey, iterations: ctx.config.scramIterations } };
 }
 
 export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
@@ -117,21 +115,20 @@ async function startMechanism(
 ): Promise<void> {
   if (mechanism === "PLAIN") {
     const username = await plainVerify(payload, {
-      lookup: (u) => lookupAccount(ctx, u),
+      lookup: (u) => lookupWithStandIn(ctx, u),
       domain: ctx.domain,
-      standIn: standIn(ctx),
       queueMaxLogins: ctx.config.plainQueueMaxLogins,
     });
     return succeed(ctx, conn, username);
   }
   const clientFirst = payload.toString("utf8");
   const username = scramUsername(clientFirst);
-  const account = await lookupAccount(ctx, username);
+  const { account, standIn } = await lookupWithStandIn(ctx, username);
   const scram = mechanism as ScramMechanism;
   const credential = account?.scram[scram];
   const { state, serverFirst } = scramStart(scram, clientFirst, credential, {
     domain: ctx.domain,
-    ...standIn(ctx),
+    standIn,
   });
   conn.sasl = state;
   ctx.send(conn, saslElement("challenge", serverFirst));
@@ -161,7 +158,7 @@ function succeed(
   username: string,
   additional?: string,
 ): void {
-  const bare = bareJidOf(ctx, username);
+  const bare = accountJid(username, ctx.domain);
   if (!bare) throw new SaslFailure("not-authorized");
   conn.sasl = undefined;
   conn.bareJid = bare;
