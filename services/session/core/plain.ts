@@ -1,6 +1,8 @@
 // RFC 4616 PLAIN, server side. The password is checked by deriving the SCRAM-SHA-256
 // StoredKey from it with the stored salt, so no password is ever stored (RFC 6120 §6).
 import { timingSafeEqual } from "node:crypto";
+import { BoundedFifo } from "../../shared/async/bounded-fifo.js";
+import { threadPoolSize } from "../../shared/config.js";
 import type { ScramCredential } from "../../shared/stores/account/account-store.js";
 import {
   checkAuthzid,
@@ -13,8 +15,6 @@ import {
   type AccountLookup,
 } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
-import { BoundedFifo } from "../../shared/async/bounded-fifo.js";
-import { threadPoolSize } from "../../shared/config.js";
 
 /** RFC 4616 §2: authzid, authcid and passwd are each at most 255 octets. */
 const PLAIN_MAX_FIELD_BYTES = 255;
