@@ -46,8 +46,10 @@ export interface Config {
   /** Bytes of offline messages kept per user; past it new ones bounce. */
   offlineMaxBytes: number;
   /**
-   * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
-   * processes (so a probe cannot tell missing users from real ones); empty = random per process.
+   * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
+   * missing users from real ones. Empty: one key created in the account store (in Redis, for
+   * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
+   * and then to the same value in every session process.
    */
   scramStandInKey: string;
   /** Shard inbox entries left pending this long by another consumer are claimed (XAUTOCLAIM). */
@@ -84,6 +86,22 @@ export interface Config {
   shutdownGraceMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
   allowPlain: boolean;
+  /**
+   * PLAIN logins waiting for a PBKDF2 derivation (at most the thread pool's size run at once,
+   * see threadPoolSize); past it a login gets temporary-auth-failure.
+   */
+  plainQueueMaxLogins: number;
+  /**
+   * Offer PLAIN only on connections the server considers secure (RFC 6120 §13.8: PLAIN sends
+   * the password itself). Turn off only for tests and local development without TLS.
+   */
+  plainRequiresTls: boolean;
+  /**
+   * Clients reach the edges through a proxy that terminates TLS (a Kubernetes ingress, a load
+   * balancer with a certificate), so every connection counts as secure. The edge itself
+   * speaks plain WebSocket: do not set this unless nothing reaches it without TLS.
+   */
+  tlsTerminatedByProxy: boolean;
   /** Failed SASL attempts after which a connection is closed. */
   maxAuthFailures: number;
   /** PBKDF2 iterations for SCRAM credentials created by this process. */
@@ -225,7 +243,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   scramStandInKey: {
     kind: "string",
     default: "",
-    help: "secret for stable SCRAM stand-in salts of unknown users (same in every session); empty = random",
+    help: "secret for the SCRAM stand-in salts of unknown users (same in every session); empty = one key kept in the store",
   },
   claimIdleMs: {
     kind: "int",
@@ -286,6 +304,22 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     help: "drain time on SIGTERM, ms (below terminationGracePeriodSeconds)",
   },
   allowPlain: { kind: "bool", default: true, help: "offer SASL PLAIN" },
+  plainQueueMaxLogins: {
+    kind: "int",
+    default: 1024,
+    min: 0,
+    help: "PLAIN logins waiting for a password derivation; past it temporary-auth-failure",
+  },
+  plainRequiresTls: {
+    kind: "bool",
+    default: true,
+    help: "offer PLAIN only on secure connections (TLS at the edge or --tls-terminated-by-proxy)",
+  },
+  tlsTerminatedByProxy: {
+    kind: "bool",
+    default: false,
+    help: "clients reach the edges only through a TLS-terminating proxy (e.g. an ingress)",
+  },
   maxAuthFailures: {
     kind: "int",
     default: 3,
@@ -501,6 +535,22 @@ export function parseShardRanges(spec: string, shardCount: number): number[] {
     for (let s = from; s <= to; s++) shards.add(s);
   }
   return [...shards].sort((a, b) => a - b);
+}
+
+/**
+ * Threads of libuv's pool, which runs PBKDF2 and other crypto off the event loop: libuv reads
+ * UV_THREADPOOL_SIZE itself (default 4, at most 1024). Not a Megaphone setting, but what work
+ * bound to the pool is sized from; read here because this module is the one that reads the
+ * environment.
+ */
+export function threadPoolSize(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.UV_THREADPOOL_SIZE;
+  if (raw === undefined) return 4;
+  // As libuv does: atoi, 0 (or no number) becomes 1, anything past 1024 (or negative, being
+  // unsigned there) becomes 1024.
+  const n = Number.parseInt(raw, 10) || 0;
+  if (n === 0) return 1;
+  return n < 0 || n > 1024 ? 1024 : n;
 }
 
 export function helpText(): string {

@@ -70,6 +70,23 @@ export function accountStoreContract(name: string, factory: StoreFactory<Account
       assert.equal(await store().create("alice@example.com", account("again")), true);
     });
 
+    it("keeps one stand-in key of 32 bytes, the same on every call", async () => {
+      const first = Buffer.from(await store().standInKey());
+      assert.equal(first.length, 32);
+      assert.deepEqual(Buffer.from(await store().standInKey()), first);
+      // Accounts coming and going do not change it.
+      await store().create("alice@example.com", account("a"));
+      await store().delete("alice@example.com");
+      assert.deepEqual(Buffer.from(await store().standInKey()), first);
+    });
+
+    it("gives concurrent first callers the same stand-in key", async () => {
+      const keys = await Promise.all(
+        Array.from({ length: 8 }, async () => Buffer.from(await store().standInKey())),
+      );
+      for (const key of keys) assert.deepEqual(key, keys[0]);
+    });
+
     it("copies accounts in and out", async () => {
       const given = account("a");
       await store().create("alice@example.com", given);

@@ -248,4 +248,33 @@ describe("e2e: two users across 2 edges and 2 sessions", function () {
     );
     await second.waitFor(isMessageFrom("alice@localhost", "new desk"), "the message");
   });
+
+  // Issue 6 item 3: a real user's salt is stored in Redis, the same from every process and
+  // under every spelling; a missing user's stand-in salt must be too, or probing tells them
+  // apart. Kept last: it restarts session 2.
+  it("shows a missing user one SCRAM salt through either session, in any case, after a restart", async () => {
+    async function saltThrough(edge: EdgeProcess, username: string): Promise<string> {
+      const raw = await RawClient.connect(edge.url);
+      try {
+        raw.open();
+        await raw.waitFrame((f) => f.includes("<mechanisms"), "SASL features");
+        const first = Buffer.from(`n,,n=${username},r=probe`).toString("base64");
+        raw.send(
+          `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="SCRAM-SHA-256">${first}</auth>`,
+        );
+        const challenge = await raw.waitFrame((f) => f.startsWith("<challenge"), "challenge");
+        const serverFirst = Buffer.from(/>([^<]+)</.exec(challenge)?.[1] ?? "", "base64");
+        return serverFirst.toString("utf8").split(",").slice(1).join(",");
+      } finally {
+        raw.ws.close();
+      }
+    }
+    const viaOne = await saltThrough(edge1, "nobody");
+    assert.match(viaOne, /^s=[A-Za-z0-9+/]{22}==,i=4096$/);
+    assert.equal(await saltThrough(edge2, "nobody"), viaOne, "session 2 shows session 1's salt");
+    assert.equal(await saltThrough(edge2, "NoBody"), viaOne, "any spelling of the JID");
+    await session2.stop();
+    session2 = await mesh.session("s2", "4-7");
+    assert.equal(await saltThrough(edge2, "nobody"), viaOne, "after session 2 restarted");
+  });
 });

@@ -59,6 +59,8 @@ export class SessionHarness {
       inboxBlockMs: 50,
       trimIntervalMs: 100,
       scramIterations: 4096,
+      // The harness logs in with PLAIN over what stands for a plain WebSocket.
+      plainRequiresTls: false,
       logLevel: "silent",
       ...options.config,
     };

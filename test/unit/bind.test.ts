@@ -199,6 +199,7 @@ describe("resource binding (RFC 6120 §7)", () => {
   });
 
   it("binds after the whole negotiation: open, SASL PLAIN, restart, bind", async () => {
+    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true } });
     await ctx.stores.accounts.create("bob@example.com", createAccount("pw", 4096));
     const conn = newConnState("edge-test.0.full", "edge-test", 0, ctx.nowMs);
     const open = `<open xmlns="${FRAMING}" to="example.com" version="1.0"/>`;

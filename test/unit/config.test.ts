@@ -10,6 +10,7 @@ import {
   helpText,
   parseArgs,
   parseShardRanges,
+  threadPoolSize,
 } from "../../services/shared/config.js";
 
 /** Asserts that `fn` throws a ConfigError whose message holds every one of `names`. */
@@ -33,6 +34,9 @@ describe("config", () => {
     assert.equal(config.shards, "");
     assert.equal(config.maxStanzaBytes, 256 * 1024);
     assert.equal(config.allowPlain, true);
+    assert.equal(config.plainQueueMaxLogins, 1024);
+    assert.equal(config.plainRequiresTls, true);
+    assert.equal(config.tlsTerminatedByProxy, false);
     assert.equal(config.maxAuthFailures, 3);
     assert.equal(config.offlineMaxMessages, 500);
     assert.deepEqual(config.user, []);
@@ -164,6 +168,14 @@ describe("config", () => {
       parseArgs(["--shards", "4-7"], { MEGAPHONE_SHARD_COUNT: "8" }).config.shards,
       "4-7",
     );
+  });
+
+  it("sizes work for libuv's thread pool as libuv reads UV_THREADPOOL_SIZE", () => {
+    assert.equal(threadPoolSize({}), 4);
+    assert.equal(threadPoolSize({ UV_THREADPOOL_SIZE: "16" }), 16);
+    assert.equal(threadPoolSize({ UV_THREADPOOL_SIZE: "0" }), 1);
+    assert.equal(threadPoolSize({ UV_THREADPOOL_SIZE: "many" }), 1);
+    assert.equal(threadPoolSize({ UV_THREADPOOL_SIZE: "5000" }), 1024);
   });
 
   it("lists every setting in helpText, with its flag and MEGAPHONE_* variable", () => {

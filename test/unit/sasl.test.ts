@@ -95,7 +95,8 @@ describe("SASL (RFC 6120 §6)", () => {
   }
 
   beforeEach(async () => {
-    ctx = new TestSessionContext();
+    // PLAIN is offered only on a secure connection: these streams are, behind a TLS proxy.
+    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true } });
     chain = buildHandlerChain();
     await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
     conn = await opened(ctx);
@@ -163,8 +164,24 @@ describe("SASL (RFC 6120 §6)", () => {
       assert.ok(reply.getChild("malformed-request"), reply.toString());
     });
 
+    // RFC 6120 §6.5.3: the server has PLAIN but will not let the password cross an unprotected
+    // stream; encryption-required says so (invalid-mechanism would claim it has no PLAIN).
+    it("is refused with encryption-required on a connection not known to be secure", async () => {
+      ctx = new TestSessionContext();
+      await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
+      conn = await opened(ctx);
+      for (const auth of [
+        `<auth xmlns="${SASL}" mechanism="PLAIN">${plain("alice", PASSWORD)}</auth>`,
+        `<auth xmlns="${SASL}" mechanism="PLAIN"/>`,
+      ]) {
+        assertXmlList(await send(auth), [failure("encryption-required")]);
+        assert.equal(conn.stage, "opened");
+        assert.equal(conn.bareJid, undefined);
+      }
+    });
+
     it("is refused with invalid-mechanism when config.allowPlain is false", async () => {
-      ctx = new TestSessionContext({ config: { allowPlain: false } });
+      ctx = new TestSessionContext({ config: { allowPlain: false, tlsTerminatedByProxy: true } });
       await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, ITERATIONS));
       conn = await opened(ctx);
       assertXmlList(
@@ -245,6 +262,52 @@ describe("SASL (RFC 6120 §6)", () => {
         failure("not-authorized"),
       ]);
       assert.equal(conn.stage, "opened");
+    });
+  });
+
+  // A real user's salt is stored once, so every spelling of the account shows it; a missing
+  // user's stand-in must not tell itself apart by differing between spellings.
+  describe("stand-ins for users that do not exist", () => {
+    async function serverFirstFor(username: string, mechanism = "SCRAM-SHA-256"): Promise<string> {
+      conn = await opened(ctx);
+      const first = b64(`n,,n=${username},r=${randomBytes(6).toString("base64")}`);
+      const [challenge] = await send(
+        `<auth xmlns="${SASL}" mechanism="${mechanism}">${first}</auth>`,
+      );
+      return payloadOf(challenge, "challenge");
+    }
+    const saltAndIterations = (serverFirst: string) => serverFirst.split(",").slice(1).join(",");
+
+    it("shows a missing user one salt however the username is spelled", async () => {
+      const bob = saltAndIterations(await serverFirstFor("bob"));
+      assert.match(bob, new RegExp(`^s=[A-Za-z0-9+/]{22}==,i=${ctx.config.scramIterations}$`));
+      assert.equal(saltAndIterations(await serverFirstFor("BOB")), bob);
+      assert.equal(saltAndIterations(await serverFirstFor("Bob")), bob);
+      assert.notEqual(saltAndIterations(await serverFirstFor("bob", "SCRAM-SHA-1")), bob);
+    });
+
+    it("shows a real user its stored salt however the username is spelled", async () => {
+      const stored = (await ctx.stores.accounts.get(ALICE))?.scram["SCRAM-SHA-256"];
+      for (const username of ["alice", "ALICE", "Alice"])
+        assert.equal(
+          saltAndIterations(await serverFirstFor(username)),
+          `s=${stored?.salt},i=${stored?.iterations}`,
+        );
+    });
+
+    it("gives a username that is no valid localpart a stable salt, like a missing user", async () => {
+      const invalid = saltAndIterations(await serverFirstFor("a/b"));
+      assert.match(invalid, new RegExp(`,i=${ctx.config.scramIterations}$`));
+      assert.equal(saltAndIterations(await serverFirstFor("a/b")), invalid);
+    });
+
+    it("derives the salts from the store's stand-in key, or from scramStandInKey when set", async () => {
+      const fromStore = saltAndIterations(await serverFirstFor("bob"));
+      ctx = new TestSessionContext({ config: { scramStandInKey: "shared secret" } });
+      const configured = saltAndIterations(await serverFirstFor("bob"));
+      assert.notEqual(configured, fromStore);
+      ctx = new TestSessionContext({ config: { scramStandInKey: "shared secret" } });
+      assert.equal(saltAndIterations(await serverFirstFor("bob")), configured);
     });
   });
 

@@ -3,18 +3,24 @@ import { createRequire } from "node:module";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
 import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl-failure.js";
 import {
-  MAX_CONCURRENT_PLAIN_DERIVATIONS,
   parsePlain,
+  plainDerivations,
   plainVerify,
+  type PlainOptions,
 } from "../../services/session/core/plain.js";
-import { createAccount, deriveCredential } from "../../services/session/core/sasl-credentials.js";
+import {
+  createAccount,
+  deriveCredential,
+  type AccountLookup,
+  type StandIn,
+} from "../../services/session/core/sasl-credentials.js";
 import {
   scramFinish,
   scramStart,
   scramUsername,
   type ScramServerState,
+  type ScramStartOptions,
 } from "../../services/session/core/scram.js";
-import type { Account } from "../../services/shared/stores/account/account-store.js";
 import {
   ScramSha256Mechanism,
   preferMechanism,
@@ -48,6 +54,10 @@ const SHA1_VECTOR = {
   serverFinal: "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=",
 };
 
+/** An unknown user is shown a salt from this key and the iteration count real accounts get. */
+const STAND_IN: StandIn = { saltKey: Buffer.alloc(32, 7), iterations: 10000 };
+const OPTIONS: ScramStartOptions = { domain: "example.com", standIn: STAND_IN };
+
 const sha256Credential = deriveCredential(
   "SCRAM-SHA-256",
   "pencil",
@@ -55,8 +65,14 @@ const sha256Credential = deriveCredential(
   Buffer.from(SHA256_VECTOR.salt, "base64"),
 );
 
+/** The s= attribute of a server-first-message. */
+function saltOf(serverFirst: string): string {
+  return /,s=([^,]+),/.exec(serverFirst)?.[1] ?? "";
+}
+
 function startVector(): ScramServerState {
   return scramStart("SCRAM-SHA-256", SHA256_VECTOR.clientFirst, sha256Credential, {
+    ...OPTIONS,
     serverNonce: SHA256_VECTOR.serverNonce,
   }).state;
 }
@@ -67,7 +83,7 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
       "SCRAM-SHA-256",
       SHA256_VECTOR.clientFirst,
       sha256Credential,
-      { serverNonce: SHA256_VECTOR.serverNonce },
+      { ...OPTIONS, serverNonce: SHA256_VECTOR.serverNonce },
     );
     assert.equal(serverFirst, SHA256_VECTOR.serverFirst);
     assert.equal(state.username, "user");
@@ -86,6 +102,7 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
       Buffer.from(SHA1_VECTOR.salt, "base64"),
     );
     const { state, serverFirst } = scramStart("SCRAM-SHA-1", SHA1_VECTOR.clientFirst, credential, {
+      ...OPTIONS,
       serverNonce: SHA1_VECTOR.serverNonce,
     });
     assert.equal(serverFirst, SHA1_VECTOR.serverFirst);
@@ -103,6 +120,7 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
       Buffer.from(SHA256_VECTOR.salt, "base64"),
     );
     const { state } = scramStart("SCRAM-SHA-256", SHA256_VECTOR.clientFirst, other, {
+      ...OPTIONS,
       serverNonce: SHA256_VECTOR.serverNonce,
     });
     fails(() => scramFinish(state, other, SHA256_VECTOR.clientFinal), "not-authorized");
@@ -120,13 +138,15 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
 
   it("walks an unknown user through a normal-looking exchange, then says not-authorized", () => {
     const first = scramStart("SCRAM-SHA-256", "n,,n=nobody,r=abc", undefined, {
+      ...OPTIONS,
       serverNonce: "xyz",
     });
-    assert.match(first.serverFirst, /^r=abcxyz,s=[A-Za-z0-9+/]{22}==,i=4096$/);
-    const again = scramStart("SCRAM-SHA-256", "n,,n=nobody,r=def", undefined);
-    assert.equal(again.serverFirst.split(",")[1], first.serverFirst.split(",")[1], "stable salt");
-    const someoneElse = scramStart("SCRAM-SHA-256", "n,,n=somebody,r=abc", undefined);
-    assert.notEqual(someoneElse.serverFirst.split(",")[1], first.serverFirst.split(",")[1]);
+    // The stand-in shows the iteration count real accounts get.
+    assert.match(first.serverFirst, /^r=abcxyz,s=[A-Za-z0-9+/]{22}==,i=10000$/);
+    const again = scramStart("SCRAM-SHA-256", "n,,n=nobody,r=def", undefined, OPTIONS);
+    assert.equal(saltOf(again.serverFirst), saltOf(first.serverFirst), "stable salt");
+    const someoneElse = scramStart("SCRAM-SHA-256", "n,,n=somebody,r=abc", undefined, OPTIONS);
+    assert.notEqual(saltOf(someoneElse.serverFirst), saltOf(first.serverFirst));
 
     const client = new ScramSha256Mechanism({ nonce: "abc" });
     client.response({ username: "nobody", password: "guess" });
@@ -135,10 +155,28 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
     fails(() => scramFinish(first.state, undefined, clientFinal), "not-authorized");
   });
 
-  it("uses the configured iteration count for unknown users", () => {
-    const { serverFirst } = scramStart("SCRAM-SHA-1", "n,,n=nobody,r=abc", undefined, {
-      unknownUserIterations: 10000,
-    });
+  // A real user's salt is stored, so every spelling that names the account shows the same one;
+  // a missing user's must behave alike, or comparing n=bob with n=BOB tells who exists.
+  it("shows one stand-in salt for every spelling of a missing user's JID", () => {
+    const salt = (username: string, options = OPTIONS) =>
+      saltOf(scramStart("SCRAM-SHA-256", `n,,n=${username},r=abc`, undefined, options).serverFirst);
+    assert.equal(salt("BOB"), salt("bob"));
+    assert.equal(salt("Bob"), salt("bob"));
+    // The mechanism, the key and the domain each give another salt.
+    const sha1 = scramStart("SCRAM-SHA-1", "n,,n=bob,r=abc", undefined, OPTIONS).serverFirst;
+    assert.notEqual(saltOf(sha1), salt("bob"));
+    const otherKey = { ...OPTIONS, standIn: { ...STAND_IN, saltKey: Buffer.alloc(32, 8) } };
+    assert.notEqual(salt("bob", otherKey), salt("bob"));
+    assert.notEqual(salt("bob", { ...OPTIONS, domain: "example.org" }), salt("bob"));
+  });
+
+  it("gives a username that is no valid localpart a stable stand-in salt of its own", () => {
+    const salt = (username: string) =>
+      saltOf(scramStart("SCRAM-SHA-256", `n,,n=${username},r=abc`, undefined, OPTIONS).serverFirst);
+    assert.equal(salt("a/b"), salt("a/b"));
+    assert.notEqual(salt("a/b"), salt("A/B"));
+    assert.notEqual(salt("a/b"), salt("ab"));
+    const { serverFirst } = scramStart("SCRAM-SHA-1", "n,,n=a/b,r=abc", undefined, OPTIONS);
     assert.match(serverFirst, /,i=10000$/);
   });
 
@@ -164,7 +202,10 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
       "n,,n=user,r=abc,junk",
       "n,a=,n=user,r=abc",
     ]) {
-      fails(() => scramStart("SCRAM-SHA-256", message, sha256Credential), "malformed-request");
+      fails(
+        () => scramStart("SCRAM-SHA-256", message, sha256Credential, OPTIONS),
+        "malformed-request",
+      );
     }
   });
 
@@ -189,7 +230,7 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
   });
 
   it("honours an authzid naming the user's own bare JID and refuses others", () => {
-    const options = { domain: "example.com" };
+    const options = OPTIONS;
     const ok = scramStart("SCRAM-SHA-256", "n,a=User@Example.com,n=user,r=abc", undefined, options);
     assert.equal(ok.state.authzid, "User@Example.com");
     for (const authzid of ["admin@example.com", "user@example.org", "user@example.com/r", "@"]) {
@@ -197,7 +238,11 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
       fails(() => scramStart("SCRAM-SHA-256", message, undefined, options), "invalid-authzid");
     }
     fails(
-      () => scramStart("SCRAM-SHA-256", "n,a=user@example.com,n=user,r=abc", undefined),
+      () =>
+        scramStart("SCRAM-SHA-256", "n,a=user@example.com,n=user,r=abc", undefined, {
+          ...OPTIONS,
+          domain: "example.org",
+        }),
       "invalid-authzid",
     );
   });
@@ -223,48 +268,61 @@ describe("SCRAM server (RFC 5802, RFC 7677)", () => {
 
 describe("PLAIN (RFC 4616)", () => {
   const account = createAccount("r0m30myr0m30", 4096);
-  const lookup = async (username: string): Promise<Account | undefined> =>
-    username === "juliet" ? account : undefined;
+  const lookup = async (username: string): Promise<AccountLookup> => ({
+    account: username === "juliet" ? account : undefined,
+    standIn: STAND_IN,
+  });
+  const options: PlainOptions = { lookup, domain: "example.com", queueMaxLogins: 1024 };
 
   it("accepts the right password", async () => {
-    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", lookup), "juliet");
+    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", options), "juliet");
     const bytes = Buffer.from("\0juliet\0r0m30myr0m30", "utf8");
-    assert.equal(await plainVerify(bytes, lookup), "juliet");
+    assert.equal(await plainVerify(bytes, options), "juliet");
   });
 
   it("refuses a wrong password or unknown user with not-authorized", async () => {
     for (const message of ["\0juliet\0wrong", "\0romeo\0r0m30myr0m30"]) {
       await assert.rejects(
-        plainVerify(message, lookup),
+        plainVerify(message, options),
         (err: unknown) => err instanceof SaslFailure && err.condition === "not-authorized",
       );
     }
   });
 
-  it("answers temporary-auth-failure past MAX_CONCURRENT_PLAIN_DERIVATIONS at once", async () => {
-    const attempts = Array.from({ length: MAX_CONCURRENT_PLAIN_DERIVATIONS + 2 }, () =>
-      plainVerify("\0juliet\0r0m30myr0m30", lookup).then(
+  it("queues derivations past the thread pool's size instead of refusing them", async () => {
+    const many = plainDerivations.concurrency * 3;
+    const attempts = Array.from({ length: many }, () =>
+      plainVerify("\0juliet\0r0m30myr0m30", { ...options, queueMaxLogins: many }),
+    );
+    assert.deepEqual(await Promise.all(attempts), Array(many).fill("juliet"));
+    assert.equal(plainDerivations.active, 0);
+  });
+
+  it("answers temporary-auth-failure only past queueMaxLogins waiting logins", async () => {
+    const slots = plainDerivations.concurrency;
+    const attempts = Array.from({ length: slots + 3 }, () =>
+      plainVerify("\0juliet\0r0m30myr0m30", { ...options, queueMaxLogins: 1 }).then(
         () => "ok",
         (err: unknown) => (err instanceof SaslFailure ? err.condition : String(err)),
       ),
     );
     const outcomes = await Promise.all(attempts);
-    assert.equal(outcomes.filter((o) => o === "ok").length, MAX_CONCURRENT_PLAIN_DERIVATIONS);
+    assert.equal(outcomes.filter((o) => o === "ok").length, slots + 1);
     assert.equal(outcomes.filter((o) => o === "temporary-auth-failure").length, 2);
     // Once they are done, logins go through again.
-    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", lookup), "juliet");
+    assert.equal(await plainVerify("\0juliet\0r0m30myr0m30", options), "juliet");
   });
 
   it("accepts an authzid equal to the user's bare JID and refuses others", async () => {
     const own = "juliet@example.com\0juliet\0r0m30myr0m30";
-    assert.equal(await plainVerify(own, lookup, "example.com"), "juliet");
+    assert.equal(await plainVerify(own, options), "juliet");
     const invalidAuthzid = (err: unknown) =>
       err instanceof SaslFailure && err.condition === "invalid-authzid";
     await assert.rejects(
-      plainVerify("romeo@example.com\0juliet\0r0m30myr0m30", lookup, "example.com"),
+      plainVerify("romeo@example.com\0juliet\0r0m30myr0m30", options),
       invalidAuthzid,
     );
-    await assert.rejects(plainVerify(own, lookup), invalidAuthzid);
+    await assert.rejects(plainVerify(own, { ...options, domain: "example.org" }), invalidAuthzid);
   });
 
   it("refuses malformed messages with malformed-request", () => {
@@ -308,7 +366,7 @@ describe("SCRAM-SHA-256 test client helper", () => {
 
     const clientFirst = wire(client.response(cred));
     assert.equal(scramUsername(clientFirst), "j\u00falia,=x");
-    const { state, serverFirst } = scramStart("SCRAM-SHA-256", clientFirst, credential);
+    const { state, serverFirst } = scramStart("SCRAM-SHA-256", clientFirst, credential, OPTIONS);
     client.challenge(back(serverFirst));
     const { serverFinal } = scramFinish(state, credential, wire(client.response(cred)));
     assert.equal(client.verifyServerFinal(serverFinal), true);

@@ -47,7 +47,7 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
       OPEN_REPLY,
       `<stream:features xmlns:stream="${STREAMS}">` +
         `<mechanisms xmlns="${SASL}"><mechanism>SCRAM-SHA-256</mechanism>` +
-        `<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>` +
+        `<mechanism>SCRAM-SHA-1</mechanism></mechanisms>` +
         `${limits(262144, 300)}</stream:features>`,
     ]);
     assert.equal(conn.stage, "opened");
@@ -56,9 +56,34 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
     assert.deepEqual(ctx.closed, []);
   });
 
-  it("offers PLAIN only when config.allowPlain, and advertises config.maxStanzaBytes", async () => {
+  // RFC 6120 §13.8: PLAIN exposes the password, so by default it needs a secure connection.
+  for (const [why, config, offered] of [
+    ["on a connection not known to be secure (the default)", {}, false],
+    ["behind a TLS-terminating proxy", { tlsTerminatedByProxy: true }, true],
+    ["when the operator allows it without TLS", { plainRequiresTls: false }, true],
+    ["never when allowPlain is off", { tlsTerminatedByProxy: true, allowPlain: false }, false],
+  ] as const) {
+    it(`${offered ? "offers" : "does not offer"} PLAIN ${why}`, async () => {
+      ctx = new TestSessionContext({ config });
+      await input(ctx, chain, conn, OPEN);
+      const mechanisms = ctx
+        .received(conn)[1]
+        ?.getChild("mechanisms", SASL)
+        ?.getChildren("mechanism")
+        .map((m) => m.getText());
+      const plain = offered ? ["PLAIN"] : [];
+      assert.deepEqual(mechanisms, ["SCRAM-SHA-256", "SCRAM-SHA-1", ...plain]);
+    });
+  }
+
+  it("advertises config.maxStanzaBytes and idleTimeoutMs", async () => {
     ctx = new TestSessionContext({
-      config: { allowPlain: false, maxStanzaBytes: 20000, idleTimeoutMs: 61500 },
+      config: {
+        allowPlain: false,
+        tlsTerminatedByProxy: true,
+        maxStanzaBytes: 20000,
+        idleTimeoutMs: 61500,
+      },
     });
     await input(ctx, chain, conn, OPEN);
     assertXmlList(ctx.received(conn), [
@@ -138,6 +163,7 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
   });
 
   it("offers bind and session features after the restart that follows SASL (§4.3.3)", async () => {
+    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true } });
     await ctx.stores.accounts.create("alice@example.com", createAccount("secret", 4096));
     await input(ctx, chain, conn, OPEN);
     const firstStreamId = conn.streamId;

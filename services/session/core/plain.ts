@@ -1,18 +1,18 @@
 // RFC 4616 PLAIN, server side. The password is checked by deriving the SCRAM-SHA-256
 // StoredKey from it with the stored salt, so no password is ever stored (RFC 6120 §6).
 import { timingSafeEqual } from "node:crypto";
-import type { Account, ScramCredential } from "../../shared/stores/account/account-store.js";
+import { BoundedFifo } from "../../shared/async/bounded-fifo.js";
+import { threadPoolSize } from "../../shared/config.js";
+import type { ScramCredential } from "../../shared/stores/account/account-store.js";
 import {
   checkAuthzid,
-  DEFAULT_SCRAM_ITERATIONS,
   hash,
   hmac,
   malformed,
   NO_USER,
-  PROCESS_SALT_KEY,
   saltedPasswordAsync,
   standInSalt,
-  type StandInOptions,
+  type AccountLookup,
 } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
 
@@ -48,18 +48,21 @@ export function parsePlain(message: Uint8Array | string): PlainCredentials {
   return { authzid, authcid, password };
 }
 
-/** PBKDF2 runs on libuv's thread pool, 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
-export const MAX_CONCURRENT_PLAIN_DERIVATIONS = 4;
-let derivationsInFlight = 0;
+/**
+ * Each PLAIN attempt costs a full PBKDF2 on libuv's thread pool, which runs threadPoolSize()
+ * of them at once: more would only share the same threads and slow every one (and the pool's
+ * other users, DNS and file I/O). So derivations wait in line, first come first served, and
+ * only a login arriving when the line is full is asked to come back later.
+ */
+export const plainDerivations = new BoundedFifo(threadPoolSize());
 
 /** What PLAIN compares against: the stored SHA-256 key, or a stand-in that costs the same. */
-function plainTarget(authcid: string, account: Account | undefined, standIn: StandInOptions = {}) {
+function plainTarget(authcid: string, domain: string, { account, standIn }: AccountLookup) {
   const stored = account?.scram["SCRAM-SHA-256"];
   const salt = stored
     ? Buffer.from(stored.salt, "base64")
-    : standInSalt("SCRAM-SHA-256", authcid, standIn.unknownUserSaltKey ?? PROCESS_SALT_KEY);
-  const iterations =
-    stored?.iterations ?? standIn.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
+    : standInSalt("SCRAM-SHA-256", authcid, domain, standIn.saltKey);
+  const iterations = stored?.iterations ?? standIn.iterations;
   return { stored, salt, iterations };
 }
 
@@ -74,30 +77,36 @@ function plainOutcome(
   return authcid;
 }
 
+export interface PlainOptions {
+  /** The account of a SASL username (not yet normalized), and the stand-in if it has none. */
+  lookup: (username: string) => Promise<AccountLookup>;
+  /** The served domain: it normalizes the username, and an authzid must name it (§6.3.8). */
+  domain: string;
+  /** Logins that may wait for a derivation; past it temporary-auth-failure. */
+  queueMaxLogins: number;
+}
+
+/**
+ * Checks a PLAIN message; returns the SASL username it authenticates. Throws SaslFailure:
+ * not-authorized (wrong password, unknown user), malformed-request, invalid-authzid, and
+ * temporary-auth-failure when more than `queueMaxLogins` logins already wait.
+ */
 export async function plainVerify(
   message: Uint8Array | string,
-  lookup: (username: string) => Promise<Account | undefined>,
-  domain?: string,
-  standIn: StandInOptions = {},
+  options: PlainOptions,
 ): Promise<string> {
   const credentials = parsePlain(message);
-  checkAuthzid(credentials.authzid, credentials.authcid, domain);
+  checkAuthzid(credentials.authzid, credentials.authcid, options.domain);
   const { stored, salt, iterations } = plainTarget(
     credentials.authcid,
-    await lookup(credentials.authcid),
-    standIn,
+    options.domain,
+    await options.lookup(credentials.authcid),
   );
-  // Each attempt costs a full PBKDF2; past the thread pool's size more would only queue and
-  // let a login storm stall every other connection's work, so the client is asked to retry.
-  if (derivationsInFlight >= MAX_CONCURRENT_PLAIN_DERIVATIONS)
-    throw new SaslFailure("temporary-auth-failure", "the server is busy; try again");
-  derivationsInFlight++;
-  let salted: Buffer;
-  try {
-    salted = await saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations);
-  } finally {
-    derivationsInFlight--;
-  }
-  const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", salted, "Client Key"));
+  const deriving = plainDerivations.tryRun(
+    () => saltedPasswordAsync("SCRAM-SHA-256", credentials.password, salt, iterations),
+    options.queueMaxLogins,
+  );
+  if (!deriving) throw new SaslFailure("temporary-auth-failure", "the server is busy; try again");
+  const candidate = hash("SCRAM-SHA-256", hmac("SCRAM-SHA-256", await deriving, "Client Key"));
   return plainOutcome(credentials.authcid, stored, candidate);
 }

@@ -13,8 +13,6 @@ import { SaslFailure } from "./sasl-failure.js";
 
 const pbkdf2Async = promisify(pbkdf2);
 
-/** RFC 7677 §4: the iteration count a server announces SHOULD be at least 4096. */
-export const DEFAULT_SCRAM_ITERATIONS = 4096;
 export const SALT_BYTES = 16;
 
 /** Strict base64 (RFC 4648 §4), as SASL payloads (RFC 6120 §6.4.2) and SCRAM attributes use. */
@@ -99,24 +97,51 @@ export function createAccount(password: string, iterations: number): Account {
 }
 
 /** How a nonexistent user is made to look real, in SCRAM and in PLAIN. */
-export interface StandInOptions {
+export interface StandIn {
   /**
-   * Key for the stand-in salt shown for unknown users. The default is random per process; share a
-   * key across session pods, or the salt of a missing user changes with the pod and gives it away.
+   * Secret the stand-in salts derive from: the same in every session process and across
+   * restarts (AccountStore.standInKey, or the scramStandInKey setting), or a missing user's
+   * salt would change where a real user's does not.
    */
-  unknownUserSaltKey?: Uint8Array;
-  /** Iteration count shown for unknown users; set it to what real accounts use. */
-  unknownUserIterations?: number;
+  saltKey: Uint8Array;
+  /** Iteration count shown and spent for unknown users: what real accounts get. */
+  iterations: number;
 }
 
-export const PROCESS_SALT_KEY = randomBytes(32);
+/** What a SASL username is checked against: its account, or the stand-in if there is none. */
+export interface AccountLookup {
+  account: Account | undefined;
+  standIn: StandIn;
+}
 
-/** Same salt for the same unknown user every time, so probing twice does not reveal absence. */
-export function standInSalt(mechanism: ScramMechanism, username: string, key: Uint8Array): Buffer {
-  return createHmac("sha256", key)
-    .update(`${mechanism}\0${username}`)
-    .digest()
-    .subarray(0, SALT_BYTES);
+/**
+ * The bare JID a SASL username (a localpart) names on `domain`, normalized as every lookup
+ * normalizes it, or undefined if it is not a valid localpart.
+ */
+export function accountJid(username: string, domain: string): string | undefined {
+  try {
+    const parsed = parseJid(`${username}@${domain}`);
+    return parsed.resource ? undefined : parsed.bareString();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The salt shown for a user that does not exist: the same every time for every spelling that
+ * names one account (n=bob and n=BOB), as the stored salt of a real user is. A username that
+ * is no valid localpart can name no account; it gets a salt of its own, just as stable.
+ */
+export function standInSalt(
+  mechanism: ScramMechanism,
+  username: string,
+  domain: string,
+  key: Uint8Array,
+): Buffer {
+  const bare = accountJid(username, domain);
+  // NUL cannot occur in a SASL username, so the two kinds of name never meet.
+  const name = bare === undefined ? `invalid\0${username}` : `jid\0${bare}`;
+  return createHmac("sha256", key).update(`${mechanism}\0${name}`).digest().subarray(0, SALT_BYTES);
 }
 
 /** Keys no password produces, so unknown users go through the same verification steps. */
@@ -129,7 +154,8 @@ function noUser(mechanism: ScramMechanism): ScramCredential {
   const random = () => randomBytes(DIGESTS[mechanism].bytes).toString("base64");
   return {
     salt: "",
-    iterations: DEFAULT_SCRAM_ITERATIONS,
+    // Never shown: an unknown user is shown StandIn.iterations.
+    iterations: 1,
     storedKey: random(),
     serverKey: random(),
   };

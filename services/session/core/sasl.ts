@@ -4,12 +4,11 @@
 import { Element } from "ltx";
 import type { ScramMechanism } from "../../shared/stores/account/account-store.js";
 import { NS_SASL } from "../../shared/ns.js";
-import { parseJid } from "../../shared/jid.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { SaslFailure } from "./sasl-failure.js";
 import { plainVerify } from "./plain.js";
-import { BASE64, type StandInOptions } from "./sasl-credentials.js";
+import { accountJid, BASE64, type AccountLookup } from "./sasl-credentials.js";
 import { scramFinish, scramStart, scramUsername } from "./scram.js";
 import { offeredMechanisms } from "./stream.js";
 
@@ -36,28 +35,27 @@ function saslElement(name: string, payload?: string): Element {
   return el;
 }
 
-/** The bare JID of a SASL username (a localpart), or a failure if it is not a valid one. */
-function bareJidOf(ctx: SessionContext, username: string): string | undefined {
-  try {
-    const jid = parseJid(`${username}@${ctx.domain}`);
-    return jid.resource ? undefined : jid.bareString();
-  } catch {
-    return undefined;
-  }
-}
-
-/** A nonexistent user looks like a real one: same iterations, same salt in every process. */
-function standIn(ctx: SessionContext): StandInOptions {
-  const key = ctx.config.scramStandInKey;
-  return {
-    unknownUserIterations: ctx.config.scramIterations,
-    unknownUserSaltKey: key ? Buffer.from(key, "utf8") : undefined,
-  };
+/**
+ * The secret behind stand-in salts: the configured one, else the one the account store keeps
+ * for the whole deployment (created once in Redis), so every process answers alike.
+ */
+async function standInKey(ctx: SessionContext): Promise<Uint8Array> {
+  const configured = ctx.config.scramStandInKey;
+  return configured ? Buffer.from(configured, "utf8") : ctx.stores.accounts.standInKey();
 }
 
 async function lookupAccount(ctx: SessionContext, username: string) {
-  const bare = bareJidOf(ctx, username);
+  const bare = accountJid(username, ctx.domain);
   return bare ? ctx.stores.accounts.get(bare) : undefined;
+}
+
+/**
+ * The account and the stand-in, read together: a missing user costs the same round trips
+ * as a real one. The stand-in's iteration count is what new accounts get (scramIterations).
+ */
+async function lookupWithStandIn(ctx: SessionContext, username: string): Promise<AccountLookup> {
+  const [account, saltKey] = await Promise.all([lookupAccount(ctx, username), standInKey(ctx)]);
+  return { account, standIn: { saltKey, iterations: ctx.config.scramIterations } };
 }
 
 export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
@@ -92,7 +90,14 @@ async function handleAuth(ctx: SessionContext, conn: ConnState, el: Element): Pr
   const mechanism = el.attrs.mechanism ?? "";
   conn.sasl = undefined;
   conn.saslAwaiting = undefined;
-  if (!offeredMechanisms(ctx).includes(mechanism)) throw new SaslFailure("invalid-mechanism");
+  if (!offeredMechanisms(ctx, conn).includes(mechanism)) {
+    // RFC 6120 §6.5.3: a mechanism the server has but will not use on a stream that is not
+    // protected is encryption-required, which tells the client why; one it does not have at
+    // all is invalid-mechanism (§6.5.5).
+    if (mechanism === "PLAIN" && ctx.config.allowPlain)
+      throw new SaslFailure("encryption-required");
+    throw new SaslFailure("invalid-mechanism");
+  }
   if (el.getText().trim() === "") {
     // No initial response (not even "="): ask for it with an empty challenge (RFC 4422 §5).
     conn.saslAwaiting = mechanism;
@@ -109,22 +114,21 @@ async function startMechanism(
   payload: Buffer,
 ): Promise<void> {
   if (mechanism === "PLAIN") {
-    const username = await plainVerify(
-      payload,
-      (u) => lookupAccount(ctx, u),
-      ctx.domain,
-      standIn(ctx),
-    );
+    const username = await plainVerify(payload, {
+      lookup: (u) => lookupWithStandIn(ctx, u),
+      domain: ctx.domain,
+      queueMaxLogins: ctx.config.plainQueueMaxLogins,
+    });
     return succeed(ctx, conn, username);
   }
   const clientFirst = payload.toString("utf8");
   const username = scramUsername(clientFirst);
-  const account = await lookupAccount(ctx, username);
+  const { account, standIn } = await lookupWithStandIn(ctx, username);
   const scram = mechanism as ScramMechanism;
   const credential = account?.scram[scram];
   const { state, serverFirst } = scramStart(scram, clientFirst, credential, {
     domain: ctx.domain,
-    ...standIn(ctx),
+    standIn,
   });
   conn.sasl = state;
   ctx.send(conn, saslElement("challenge", serverFirst));
@@ -154,7 +158,7 @@ function succeed(
   username: string,
   additional?: string,
 ): void {
-  const bare = bareJidOf(ctx, username);
+  const bare = accountJid(username, ctx.domain);
   if (!bare) throw new SaslFailure("not-authorized");
   conn.sasl = undefined;
   conn.bareJid = bare;

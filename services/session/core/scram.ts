@@ -6,15 +6,13 @@ import type { ScramCredential, ScramMechanism } from "../../shared/stores/accoun
 import {
   BASE64,
   checkAuthzid,
-  DEFAULT_SCRAM_ITERATIONS,
   DIGESTS,
   hash,
   hmac,
   malformed,
   NO_USER,
-  PROCESS_SALT_KEY,
   standInSalt,
-  type StandInOptions,
+  type StandIn,
 } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
 
@@ -41,14 +39,16 @@ export type ScramServerState = {
   stage: "server-first-sent" | "complete";
 };
 
-export interface ScramStartOptions extends StandInOptions {
+export interface ScramStartOptions {
   /** The server's half of the nonce; random when omitted. Tests inject the RFC vectors' value. */
   serverNonce?: string;
   /**
-   * The server's domain, needed to honour an authzid (RFC 6120 §6.3.8). Without it a client that
-   * sends one is refused with invalid-authzid rather than authorized unchecked.
+   * The server's domain: it normalizes the username for the stand-in salt, and an authzid is
+   * honoured only if it names the user's own bare JID there (RFC 6120 §6.3.8).
    */
-  domain?: string;
+  domain: string;
+  /** What an unknown user is shown instead of a stored salt and iteration count. */
+  standIn: StandIn;
 }
 
 /** RFC 5802 §7 saslname: "," and "=" travel as "=2C" and "=3D"; any other "=" is malformed. */
@@ -108,20 +108,18 @@ export function scramStart(
   mechanism: ScramMechanism,
   clientFirstMessage: string,
   credential: ScramCredential | undefined,
-  options: ScramStartOptions = {},
+  options: ScramStartOptions,
 ): { state: ScramServerState; serverFirst: string } {
   const first = parseClientFirst(clientFirstMessage);
   checkAuthzid(first.authzid, first.username, options.domain);
   const serverNonce = options.serverNonce ?? randomBytes(SERVER_NONCE_BYTES).toString("base64");
   if (!PRINTABLE.test(serverNonce)) throw new RangeError("server nonce must be printable");
   const nonce = first.clientNonce + serverNonce;
+  const { standIn, domain } = options;
   const salt =
     credential?.salt ??
-    standInSalt(mechanism, first.username, options.unknownUserSaltKey ?? PROCESS_SALT_KEY).toString(
-      "base64",
-    );
-  const iterations =
-    credential?.iterations ?? options.unknownUserIterations ?? DEFAULT_SCRAM_ITERATIONS;
+    standInSalt(mechanism, first.username, domain, standIn.saltKey).toString("base64");
+  const iterations = credential?.iterations ?? standIn.iterations;
   const serverFirst = `r=${nonce},s=${salt},i=${iterations}`;
   const state: ScramServerState = {
     mechanism,

@@ -30,9 +30,26 @@ export function closeElement(): Element {
   return new Element("close", { xmlns: NS_FRAMING });
 }
 
-export function offeredMechanisms(ctx: SessionContext): string[] {
+/**
+ * Whether the server considers the connection confidential. The edge speaks plain WebSocket,
+ * so today only the deployment can vouch for it (a proxy in front terminates TLS); when the
+ * edge terminates TLS itself, its per-connection word belongs here.
+ */
+export function connectionSecure(ctx: SessionContext, _conn: ConnState): boolean {
+  return ctx.config.tlsTerminatedByProxy;
+}
+
+/**
+ * PLAIN sends the password itself, so it is offered only where it cannot be read on the way
+ * (RFC 6120 §13.8, RFC 4616 §6), as mature servers do, unless the operator says otherwise.
+ */
+export function plainOffered(ctx: SessionContext, conn: ConnState): boolean {
+  return ctx.config.allowPlain && (!ctx.config.plainRequiresTls || connectionSecure(ctx, conn));
+}
+
+export function offeredMechanisms(ctx: SessionContext, conn: ConnState): string[] {
   const mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-1"];
-  if (ctx.config.allowPlain) mechanisms.push("PLAIN");
+  if (plainOffered(ctx, conn)) mechanisms.push("PLAIN");
   return mechanisms;
 }
 
@@ -40,7 +57,7 @@ function features(ctx: SessionContext, conn: ConnState): Element {
   const features = new Element("stream:features", { "xmlns:stream": NS_STREAMS });
   if (conn.stage === "opened") {
     const mechanisms = features.c("mechanisms", { xmlns: NS_SASL });
-    for (const name of offeredMechanisms(ctx)) mechanisms.c("mechanism").t(name);
+    for (const name of offeredMechanisms(ctx, conn)) mechanisms.c("mechanism").t(name);
   } else {
     features.c("bind", { xmlns: NS_BIND });
     features.c("session", { xmlns: NS_SESSION }).c("optional");

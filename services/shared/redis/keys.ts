@@ -4,6 +4,8 @@ export interface Keys {
   shardInbox(shard: number): string;
   edgeInbox(edgeId: string): string;
   account(bareJid: string): string;
+  /** The secret SCRAM stand-in salts of nonexistent users derive from, one per deployment. */
+  scramStandInKey(): string;
   roster(bareJid: string): string;
   rosterVersion(bareJid: string): string;
   /** Inbound subscription requests awaiting the user's answer (kept apart from roster items). */
@@ -33,6 +35,7 @@ export function redisKeys(prefix = "mp"): Keys {
     shardInbox: (shard) => `${prefix}:{s${shard}}:in`,
     edgeInbox: (edgeId) => `${prefix}:edge:{${edgeId}}`,
     account: (jid) => `${prefix}:{${jid}}:account`,
+    scramStandInKey: () => `${prefix}:{scram}:standinkey`,
     roster: (jid) => `${prefix}:{${jid}}:roster`,
     rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
     rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,

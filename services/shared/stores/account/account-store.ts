@@ -28,4 +28,14 @@ export interface AccountStore {
   update(bareJid: string, account: Account): Promise<boolean>;
   /** Deletes the account; false if there was none. Does not touch the roster or offline queue. */
   delete(bareJid: string): Promise<boolean>;
+  /**
+   * The secret that SCRAM stand-in salts of nonexistent users derive from (32 bytes): created
+   * by the first caller, then the same for every caller of every process sharing this store,
+   * across restarts, for as long as the store keeps its data. A salt that differed between
+   * processes or restarts would tell a missing user from a real one, whose salt is stored.
+   */
+  standInKey(): Promise<Uint8Array>;
 }
+
+/** Bytes of the stand-in key. */
+export const STAND_IN_KEY_BYTES = 32;

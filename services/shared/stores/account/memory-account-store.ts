@@ -1,9 +1,12 @@
 // AccountStore in process memory, for tests and single-process demo mode.
+import { randomBytes } from "node:crypto";
 import { jsonCopy } from "../json-copy.js";
-import type { Account, AccountStore } from "./account-store.js";
+import { STAND_IN_KEY_BYTES, type Account, type AccountStore } from "./account-store.js";
 
 export class MemoryAccountStore implements AccountStore {
   private readonly accounts = new Map<string, Account>();
+  /** Lives as long as the accounts it hides the absence of. */
+  private readonly standIn = randomBytes(STAND_IN_KEY_BYTES);
 
   async get(bareJid: string): Promise<Account | undefined> {
     const account = this.accounts.get(bareJid);
@@ -24,5 +27,9 @@ export class MemoryAccountStore implements AccountStore {
 
   async delete(bareJid: string): Promise<boolean> {
     return this.accounts.delete(bareJid);
+  }
+
+  async standInKey(): Promise<Uint8Array> {
+    return Buffer.from(this.standIn);
   }
 }

@@ -1,8 +1,10 @@
 // AccountStore in Redis: one JSON string per user at keys.account. SET NX / SET XX make
-// create and update atomic without a script.
+// create and update atomic without a script. The stand-in key is one base64 string at
+// keys.scramStandInKey, created with SET NX by whichever process needs it first.
+import { randomBytes } from "node:crypto";
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
-import type { Account, AccountStore } from "./account-store.js";
+import { STAND_IN_KEY_BYTES, type Account, type AccountStore } from "./account-store.js";
 
 export class RedisAccountStore implements AccountStore {
   constructor(
@@ -27,5 +29,22 @@ export class RedisAccountStore implements AccountStore {
 
   async delete(bareJid: string): Promise<boolean> {
     return (await this.redis.del(this.keys.account(bareJid))) === 1;
+  }
+
+  /**
+   * SET NX then GET, sent together on one connection (one round trip): Redis runs them in
+   * order, so GET returns the key whoever created it. Not cached: a Redis that lost its data
+   * gets one new key that every process reads, instead of each keeping its own old one.
+   */
+  async standInKey(): Promise<Uint8Array> {
+    const key = this.keys.scramStandInKey();
+    const candidate = randomBytes(STAND_IN_KEY_BYTES).toString("base64");
+    const [, stored] = await Promise.all([
+      this.redis.set(key, candidate, "NX"),
+      this.redis.get(key),
+    ]);
+    // Only a FLUSHALL between the two commands leaves nothing: this answer uses the candidate
+    // and the next call creates the key again.
+    return Buffer.from(stored ?? candidate, "base64");
   }
 }
