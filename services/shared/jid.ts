@@ -11,6 +11,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // RFC 7622 §3.3.1 forbids these in the localpart; PRECIS IdentifierClass also forbids spaces.
 const LOCAL_FORBIDDEN = /["&'/:<>@\s]/u;
 const DOMAIN_FORBIDDEN = /["&'/<>@\\\s]/u;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
 
 function malformed(text: string): StanzaError {
   return new StanzaError("jid-malformed", undefined, text);
@@ -31,7 +32,11 @@ function prepareLocal(local: string): string {
   return prepared;
 }
 
-function prepareDomain(domain: string): string {
+/**
+ * RFC 7622 §3.2: the prepared form of a domainpart (lowercase, NFC, no trailing dot), used for
+ * JIDs and for the served domain itself. Throws StanzaError("jid-malformed").
+ */
+export function prepareDomain(domain: string): string {
   // RFC 7622 §3.2: a trailing label separator is stripped before comparison.
   const prepared = domain.toLowerCase().normalize("NFC").replace(/\.$/, "");
   if (prepared === "") throw malformed("empty domainpart");
@@ -41,6 +46,11 @@ function prepareDomain(domain: string): string {
     prepared.split(".").includes("")
   ) {
     throw malformed("malformed domainpart");
+  }
+  // RFC 7622 §3.2: a domainpart is a name or an IP address; a colon belongs only inside an
+  // IPv6 literal ("[::1]"), so "host:5222" (a port) is refused rather than served as a name.
+  if (prepared.includes(":") && !IPV6_LITERAL.test(prepared)) {
+    throw malformed("a colon in a domainpart belongs only in an IPv6 literal [..]");
   }
   checkLength(prepared, "domainpart");
   return prepared;

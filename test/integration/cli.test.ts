@@ -156,6 +156,13 @@ describe("megaphone CLI", function () {
     assert.match(result.stderr, /power of two/);
   });
 
+  it("exits 2 naming --domain / MEGAPHONE_DOMAIN when start gets an invalid domain", async () => {
+    const result = await run(["start", "--port", "0", "--domain", "chat example.com"], {});
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--domain \/ MEGAPHONE_DOMAIN/);
+    assert.match(result.stderr, /chat example\.com/);
+  });
+
   it("exits 2 naming MEGAPHONE_REDIS when edge has no redis", async () => {
     const result = await run(["edge", "--port", "0"], {});
     assert.equal(result.code, 2);

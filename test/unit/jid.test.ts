@@ -54,6 +54,13 @@ describe("parseJid", () => {
     malformed("a@b@example.com");
   });
 
+  it("allows a colon in the domainpart only inside an IPv6 literal (RFC 7622 §3.2)", () => {
+    malformed("user@example.com:5222");
+    malformed("example.com:5222");
+    assert.equal(parseJid("user@[::1]/r").domain, "[::1]");
+    assert.equal(parseJid("user@[2001:DB8::1]").domain, "[2001:db8::1]");
+  });
+
   it("rejects control characters anywhere", () => {
     malformed("user\u0000@example.com");
     malformed("user@exam\u0007ple.com");
