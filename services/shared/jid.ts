@@ -1,7 +1,15 @@
-// RFC 7622 §3 (JID format and parts), implemented pragmatically rather than with full PRECIS:
-// the localpart gets NFC plus lowercasing, a simplification of the UsernameCaseMapped profile
-// (§3.3) that skips width mapping and the bidi rule; the resourcepart gets NFC only, roughly the
-// OpaqueString profile (§3.4); the domainpart is lowercased with no IDNA processing (§3.2).
+// RFC 7622 §3 (JID format and parts), with the PRECIS profiles it names (precis.ts): the
+// localpart gets UsernameCaseMapped (§3.3: width mapping, lowercase, NFC, IdentifierClass, the
+// bidi rule), the resourcepart OpaqueString (§3.4: spaces mapped, NFC, no controls, format
+// characters or other disallowed code points). The domainpart is lowercased and NFC with the
+// same disallowed code points and the bidi rule per label, but no IDNA processing (§3.2).
+// precis.ts says where the character classes and the bidi rule are approximated.
+import {
+  bidiRuleProblem,
+  disallowedCodePoint,
+  opaqueString,
+  usernameCaseMapped,
+} from "./precis.js";
 import { StanzaError } from "./xmpp-errors.js";
 
 /** RFC 7622 §3.1: each part is at most 1023 octets once prepared. */
@@ -24,10 +32,11 @@ function checkLength(part: string, name: string): void {
 }
 
 function prepareLocal(local: string): string {
-  const prepared = local.toLowerCase().normalize("NFC");
+  const [prepared, problem] = usernameCaseMapped(local);
   if (CONTROL.test(prepared) || LOCAL_FORBIDDEN.test(prepared)) {
     throw malformed("forbidden character in localpart");
   }
+  if (problem !== undefined) throw malformed(`localpart: ${problem}`);
   checkLength(prepared, "localpart");
   return prepared;
 }
@@ -52,13 +61,20 @@ export function prepareDomain(domain: string): string {
   if (prepared.includes(":") && !IPV6_LITERAL.test(prepared)) {
     throw malformed("a colon in a domainpart belongs only in an IPv6 literal [..]");
   }
+  const bad = disallowedCodePoint(prepared);
+  if (bad !== undefined) throw malformed("disallowed character in domainpart");
+  for (const label of prepared.split(".")) {
+    const problem = bidiRuleProblem(label);
+    if (problem !== undefined) throw malformed(`domainpart: ${problem}`);
+  }
   checkLength(prepared, "domainpart");
   return prepared;
 }
 
 function prepareResource(resource: string): string {
-  const prepared = resource.normalize("NFC");
+  const [prepared, problem] = opaqueString(resource);
   if (CONTROL.test(prepared)) throw malformed("control character in resourcepart");
+  if (problem !== undefined) throw malformed(`resourcepart: ${problem}`);
   checkLength(prepared, "resourcepart");
   return prepared;
 }
