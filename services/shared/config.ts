@@ -84,6 +84,11 @@ export interface Config {
   rosterNameMaxBytes: number;
   /** Longest roster group name accepted in a roster set, in UTF-8 bytes (RFC 6121 §2.3.3). */
   rosterGroupMaxBytes: number;
+  /**
+   * `megaphone user del` waits this long for the sessions to end the account's live
+   * connections (kick not-authorized) before it unbinds what is left itself.
+   */
+  accountDeleteWaitMs: number;
   /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
   directedPresenceMaxRecipients: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
@@ -300,6 +305,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 1024,
     min: 1,
     help: "longest roster group name accepted, UTF-8 bytes",
+  },
+  accountDeleteWaitMs: {
+    kind: "int",
+    default: 5000,
+    min: 0,
+    help: "user del: wait for sessions to end the account's connections, ms",
   },
   directedPresenceMaxRecipients: {
     kind: "int",
