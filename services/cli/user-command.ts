@@ -4,6 +4,8 @@ import { ConfigError, type Config } from "../shared/config.js";
 import { parseJid } from "../shared/jid.js";
 import { silentLogger } from "../shared/log.js";
 import { createBackend } from "../shared/wiring.js";
+import { AdminContext } from "../session/admin/admin-context.js";
+import { deleteAccount } from "../session/admin/delete-account.js";
 import { createAccount } from "../session/core/sasl-credentials.js";
 
 async function readPassword(): Promise<string> {
@@ -37,13 +39,26 @@ export async function runUserCommand(
   const backend = createBackend(config, silentLogger);
   try {
     if (action === "del") {
-      const deleted = await backend.accounts.delete(bare);
-      if (deleted) {
-        await backend.rosters.deleteUser(bare);
-        await backend.offline.deleteUser(bare);
+      // Complete deletion: live connections, contacts' rosters and subscriptions too.
+      const ctx = new AdminContext({
+        config,
+        log: silentLogger,
+        stores: backend,
+        bus: backend.bus,
+      });
+      const result = await deleteAccount(ctx, bare);
+      if (!result.existed) {
+        console.log(`no such user ${bare}`);
+        return 1;
       }
-      console.log(deleted ? `deleted ${bare}` : `no such user ${bare}`);
-      return deleted ? 0 : 1;
+      console.log(
+        `deleted ${bare} (${result.kicked} connection(s) ended, ${result.contacts} contact(s) told)`,
+      );
+      if (result.unboundHere > 0)
+        console.log(
+          `${result.unboundHere} connection(s) were not ended by their session within ${config.accountDeleteWaitMs} ms; their routes were removed, and their session ends them when it reads the kick`,
+        );
+      return 0;
     }
     const secret = password ?? (await readPassword());
     if (secret.length === 0) throw new ConfigError("the password must not be empty");

@@ -2,6 +2,7 @@
 // environment variable (MEGAPHONE_UPPER_SNAKE); flags win over the environment. Values are
 // parsed and validated once at start-up and a bad value names the setting. Nothing else
 // in the code base reads process.env.
+import { prepareDomain } from "./jid.js";
 
 export interface Config {
   /** XMPP domain served (the bare host part of every local JID). */
@@ -114,6 +115,11 @@ export interface Config {
   rosterNameMaxBytes: number;
   /** Longest roster group name accepted in a roster set, in UTF-8 bytes (RFC 6121 §2.3.3). */
   rosterGroupMaxBytes: number;
+  /**
+   * `megaphone user del` waits this long for the sessions to end the account's live
+   * connections (kick not-authorized) before it unbinds what is left itself.
+   */
+  accountDeleteWaitMs: number;
   /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
   directedPresenceMaxRecipients: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
@@ -138,12 +144,21 @@ interface Setting {
   max?: number;
   help: string;
   check?: (value: never) => string | undefined;
+  /** The canonical form of a value (after `check`); throws an Error saying why it is invalid. */
+  normalize?: (value: never) => unknown;
 }
 
 const KIB = 1024;
 
 export const SETTINGS: { [K in keyof Config]: Setting } = {
-  domain: { kind: "string", default: "localhost", help: "XMPP domain served" },
+  domain: {
+    kind: "string",
+    default: "localhost",
+    help: "XMPP domain served (normalised like a JID domainpart: lowercase, no trailing dot)",
+    // RFC 7622 §3.2: the served domain is compared with prepared domainparts (stream `to`,
+    // every JID), so it must be prepared the same way or "Example.com" would serve no one.
+    normalize: (v: string) => prepareDomain(v),
+  },
   redis: {
     kind: "string",
     default: "",
@@ -358,6 +373,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 1,
     help: "longest roster group name accepted, UTF-8 bytes",
   },
+  accountDeleteWaitMs: {
+    kind: "int",
+    default: 5000,
+    min: 0,
+    help: "user del: wait for sessions to end the account's connections, ms",
+  },
   directedPresenceMaxRecipients: {
     kind: "int",
     default: 256,
@@ -505,6 +526,17 @@ export function parseArgs(
     const check = SETTINGS[key].check as ((v: unknown) => string | undefined) | undefined;
     const problem = check?.(values[key]);
     if (problem) throw new ConfigError(`${flagName(key)} / ${envName(key)}: ${problem}`);
+    const normalize = SETTINGS[key].normalize as ((v: unknown) => unknown) | undefined;
+    if (normalize) {
+      try {
+        values[key] = normalize(values[key]);
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new ConfigError(
+          `${flagName(key)} / ${envName(key)}: "${String(values[key])}" is invalid (${reason})`,
+        );
+      }
+    }
   }
   const config = values as unknown as Config;
   if (config.inboundBurstBytes < config.maxStanzaBytes)

@@ -1,7 +1,15 @@
-// RFC 7622 §3 (JID format and parts), implemented pragmatically rather than with full PRECIS:
-// the localpart gets NFC plus lowercasing, a simplification of the UsernameCaseMapped profile
-// (§3.3) that skips width mapping and the bidi rule; the resourcepart gets NFC only, roughly the
-// OpaqueString profile (§3.4); the domainpart is lowercased with no IDNA processing (§3.2).
+// RFC 7622 §3 (JID format and parts), with the PRECIS profiles it names (precis.ts): the
+// localpart gets UsernameCaseMapped (§3.3: width mapping, lowercase, NFC, IdentifierClass, the
+// bidi rule), the resourcepart OpaqueString (§3.4: spaces mapped, NFC, no controls, format
+// characters or other disallowed code points). The domainpart is lowercased and NFC with the
+// same disallowed code points and the bidi rule per label, but no IDNA processing (§3.2).
+// precis.ts says where the character classes and the bidi rule are approximated.
+import {
+  bidiRuleProblem,
+  disallowedCodePoint,
+  opaqueString,
+  usernameCaseMapped,
+} from "./precis.js";
 import { StanzaError } from "./xmpp-errors.js";
 
 /** RFC 7622 §3.1: each part is at most 1023 octets once prepared. */
@@ -11,6 +19,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // RFC 7622 §3.3.1 forbids these in the localpart; PRECIS IdentifierClass also forbids spaces.
 const LOCAL_FORBIDDEN = /["&'/:<>@\s]/u;
 const DOMAIN_FORBIDDEN = /["&'/<>@\\\s]/u;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
 
 function malformed(text: string): StanzaError {
   return new StanzaError("jid-malformed", undefined, text);
@@ -23,15 +32,20 @@ function checkLength(part: string, name: string): void {
 }
 
 function prepareLocal(local: string): string {
-  const prepared = local.toLowerCase().normalize("NFC");
+  const [prepared, problem] = usernameCaseMapped(local);
   if (CONTROL.test(prepared) || LOCAL_FORBIDDEN.test(prepared)) {
     throw malformed("forbidden character in localpart");
   }
+  if (problem !== undefined) throw malformed(`localpart: ${problem}`);
   checkLength(prepared, "localpart");
   return prepared;
 }
 
-function prepareDomain(domain: string): string {
+/**
+ * RFC 7622 §3.2: the prepared form of a domainpart (lowercase, NFC, no trailing dot), used for
+ * JIDs and for the served domain itself. Throws StanzaError("jid-malformed").
+ */
+export function prepareDomain(domain: string): string {
   // RFC 7622 §3.2: a trailing label separator is stripped before comparison.
   const prepared = domain.toLowerCase().normalize("NFC").replace(/\.$/, "");
   if (prepared === "") throw malformed("empty domainpart");
@@ -42,13 +56,25 @@ function prepareDomain(domain: string): string {
   ) {
     throw malformed("malformed domainpart");
   }
+  // RFC 7622 §3.2: a domainpart is a name or an IP address; a colon belongs only inside an
+  // IPv6 literal ("[::1]"), so "host:5222" (a port) is refused rather than served as a name.
+  if (prepared.includes(":") && !IPV6_LITERAL.test(prepared)) {
+    throw malformed("a colon in a domainpart belongs only in an IPv6 literal [..]");
+  }
+  const bad = disallowedCodePoint(prepared);
+  if (bad !== undefined) throw malformed("disallowed character in domainpart");
+  for (const label of prepared.split(".")) {
+    const problem = bidiRuleProblem(label);
+    if (problem !== undefined) throw malformed(`domainpart: ${problem}`);
+  }
   checkLength(prepared, "domainpart");
   return prepared;
 }
 
 function prepareResource(resource: string): string {
-  const prepared = resource.normalize("NFC");
+  const [prepared, problem] = opaqueString(resource);
   if (CONTROL.test(prepared)) throw malformed("control character in resourcepart");
+  if (problem !== undefined) throw malformed(`resourcepart: ${problem}`);
   checkLength(prepared, "resourcepart");
   return prepared;
 }

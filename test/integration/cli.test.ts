@@ -8,6 +8,8 @@ import { plainVerify } from "../../services/session/core/plain.js";
 import type { Account } from "../../services/shared/stores/account/account-store.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
+import { RedisOfflineStore } from "../../services/shared/stores/offline/redis-offline-store.js";
+import { RedisRosterStore } from "../../services/shared/stores/roster/redis-roster-store.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 const MAIN = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -132,6 +134,41 @@ describe("megaphone CLI", function () {
       assert.match(again.stdout, /no such user/);
     });
 
+    it("deletes completely: the contacts' rosters lose the account, which comes back empty", async () => {
+      const rosters = new RedisRosterStore(client, redisKeys());
+      const offline = new RedisOfflineStore(client, redisKeys());
+      for (const user of ["frank@localhost", "gina@localhost"])
+        assert.equal((await run(["user", "add", user, "--password", "x"], env)).code, 0);
+      const both = (jid: string) => ({ jid, subscription: "both" as const, groups: [] });
+      await rosters.replaceItem(
+        "frank@localhost",
+        "gina@localhost",
+        undefined,
+        both("gina@localhost"),
+        10,
+      );
+      await rosters.replaceItem(
+        "gina@localhost",
+        "frank@localhost",
+        undefined,
+        both("frank@localhost"),
+        10,
+      );
+      await rosters.addPendingIn("frank@localhost", "hal@localhost", "<presence/>", 10);
+      await offline.push("frank@localhost", "<message/>", 10, 10000);
+
+      const deleted = await run(["user", "del", "frank@localhost"], env);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.match(
+        deleted.stdout,
+        /deleted frank@localhost \(0 connection\(s\) ended, 2 contact\(s\) told\)/,
+      );
+      assert.equal(await rosters.getItem("gina@localhost", "frank@localhost"), undefined);
+      assert.deepEqual(await rosters.get("frank@localhost"), { version: "0", items: [] });
+      assert.deepEqual(await rosters.listPendingIn("frank@localhost"), new Map());
+      assert.equal(await offline.count("frank@localhost"), 0);
+    });
+
     it("refuses a full JID and a missing redis with exit 2", async () => {
       const full = await run(["user", "add", "bob@localhost/res", "--password", "x"], env);
       assert.equal(full.code, 2);
@@ -158,6 +195,13 @@ describe("megaphone CLI", function () {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /MEGAPHONE_SHARD_COUNT/);
     assert.match(result.stderr, /power of two/);
+  });
+
+  it("exits 2 naming --domain / MEGAPHONE_DOMAIN when start gets an invalid domain", async () => {
+    const result = await run(["start", "--port", "0", "--domain", "chat example.com"], {});
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--domain \/ MEGAPHONE_DOMAIN/);
+    assert.match(result.stderr, /chat example\.com/);
   });
 
   it("exits 2 naming MEGAPHONE_REDIS when edge has no redis", async () => {

@@ -170,6 +170,26 @@ describe("resource binding (RFC 6120 §7)", () => {
     assert.equal(conn.stage, "bound");
   });
 
+  it("refuses a resource with a bidi control or a lone joiner with bad-request (RFC 7622 §3.4)", async () => {
+    const conn = restarted();
+    // U+202E RIGHT-TO-LEFT OVERRIDE, U+200D ZERO WIDTH JOINER, U+FEFF, U+2028 LINE SEPARATOR
+    const resources = ["evil\u202egnp.exe", "\u200d", "ph\u200cone", "ph\ufeffone", "a\u2028b"];
+    for (const [i, resource] of resources.entries())
+      await input(ctx, chain, conn, bindIq(`b${i}`, resource));
+    assertXmlList(
+      ctx.received(conn),
+      resources.map((_, i) => badRequest(`b${i}`, "that resource is not allowed")),
+    );
+    assert.equal(conn.stage, "restarted");
+    assert.deepEqual(await ctx.stores.routes.list(ALICE), []);
+  });
+
+  it("maps non-ASCII spaces in a resource to U+0020 (OpaqueString, RFC 8265 §4.2)", async () => {
+    const conn = restarted();
+    await input(ctx, chain, conn, bindIq("b1", "my\u3000phone"));
+    assert.equal(conn.resource, "my phone");
+  });
+
   it("refuses a resource longer than 1023 bytes with bad-request", async () => {
     const conn = restarted();
     await input(ctx, chain, conn, bindIq("b1", "r".repeat(1024)));

@@ -155,10 +155,37 @@ describe("config", () => {
       );
     });
 
+    it("refuses a domain that is no valid JID domainpart, naming --domain and MEGAPHONE_DOMAIN", () => {
+      for (const domain of [
+        "",
+        "exa mple.com",
+        "a..b",
+        "user@example.com",
+        "example.com:5222",
+        "x/y",
+        "a\u0007b",
+      ])
+        failsNaming(() => parseArgs(["--domain", domain], {}), "--domain", "MEGAPHONE_DOMAIN");
+      failsNaming(() => parseArgs([], { MEGAPHONE_DOMAIN: "." }), "MEGAPHONE_DOMAIN");
+    });
+
     it("refuses an edge id outside [a-z0-9-] and an unknown log level", () => {
       failsNaming(() => parseArgs(["--id", "Edge_1"], {}), "--id", "MEGAPHONE_ID");
       failsNaming(() => parseArgs([], { MEGAPHONE_LOG_LEVEL: "loud" }), "MEGAPHONE_LOG_LEVEL");
     });
+  });
+
+  it("normalises the domain like a JID domainpart: lowercase, NFC, no trailing dot", () => {
+    assert.equal(parseArgs(["--domain", "Example.COM"], {}).config.domain, "example.com");
+    assert.equal(
+      parseArgs([], { MEGAPHONE_DOMAIN: "Chat.Example." }).config.domain,
+      "chat.example",
+    );
+    assert.equal(
+      parseArgs(["--domain", "cafe\u0301.example"], {}).config.domain,
+      "caf\u00e9.example",
+    );
+    assert.equal(parseArgs(["--domain", "[::1]"], {}).config.domain, "[::1]");
   });
 
   it("parses shard ranges into a sorted set of shards", () => {

@@ -105,6 +105,63 @@ describe("dispatch of a bound connection's frames (RFC 6120 §8)", () => {
     });
   });
 
+  // §8.2.3: checked before routing, so a malformed iq to a full JID is never relayed.
+  describe("iq semantics (§8.2.3)", () => {
+    const PING = `<ping xmlns="urn:xmpp:ping"/>`;
+    const badRequest = (id: string | undefined, text: string, from = `${BOB}/pc`) =>
+      `<iq type="error"${id ? ` id="${id}"` : ""} to="${ALICE}/phone" from="${from}"><error type="modify">` +
+      `<bad-request xmlns="${STANZAS}"/><text xmlns="${STANZAS}">${text}</text></error></iq>`;
+
+    it("answers a malformed get/set to a full JID with bad-request and relays nothing", async () => {
+      await input(ctx, chain, phone, `<iq type="get" to="${BOB}/pc">${PING}</iq>`);
+      await input(ctx, chain, phone, `<iq type="probe" id="t1" to="${BOB}/pc">${PING}</iq>`);
+      await input(ctx, chain, phone, `<iq id="t2" to="${BOB}/pc">${PING}</iq>`);
+      await input(ctx, chain, phone, `<iq type="set" id="c0" to="${BOB}/pc"/>`);
+      await input(ctx, chain, phone, `<iq type="get" id="c2" to="${BOB}/pc">${PING}${PING}</iq>`);
+      assertXmlList(ctx.received(phone), [
+        badRequest(undefined, "an iq needs an id"),
+        badRequest("t1", "iq type must be get, set, result or error"),
+        badRequest("t2", "iq type must be get, set, result or error"),
+        badRequest("c0", "an iq get/set has exactly one payload"),
+        badRequest("c2", "an iq get/set has exactly one payload"),
+      ]);
+      assertXmlList(ctx.received(bobPc), []);
+    });
+
+    it("answers the same for an iq to the server or to an account", async () => {
+      await input(ctx, chain, phone, `<iq type="get" to="example.com">${PING}</iq>`);
+      await input(ctx, chain, phone, `<iq type="bogus" id="b1" to="${BOB}">${PING}</iq>`);
+      assertXmlList(ctx.received(phone), [
+        badRequest(undefined, "an iq needs an id", "example.com"),
+        badRequest("b1", "iq type must be get, set, result or error", BOB),
+      ]);
+    });
+
+    it("drops a result without id or with two payloads, and an error without id", async () => {
+      await input(ctx, chain, phone, `<iq type="result" to="${BOB}/pc">${PING}</iq>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="result" id="r2" to="${BOB}/pc">${PING}${PING}</iq>`,
+      );
+      await input(ctx, chain, phone, `<iq type="error" to="${BOB}/pc"/>`);
+      assertXmlList(ctx.received(phone), []);
+      assertXmlList(ctx.received(bobPc), []);
+    });
+
+    it("relays a well-formed get and its result between full JIDs", async () => {
+      await input(ctx, chain, phone, `<iq type="get" id="g1" to="${BOB}/pc">${PING}</iq>`);
+      await input(ctx, chain, bobPc, `<iq type="result" id="g1" to="${ALICE}/phone"/>`);
+      assertXmlList(ctx.received(bobPc), [
+        `<iq type="get" id="g1" to="${BOB}/pc" from="${ALICE}/phone">${PING}</iq>`,
+      ]);
+      assertXmlList(ctx.received(phone), [
+        `<iq type="result" id="g1" to="${ALICE}/phone" from="${BOB}/pc"/>`,
+      ]);
+    });
+  });
+
   describe("error stanzas (§8.3.1)", () => {
     it("never answers an error stanza with an error, whatever fails while routing it", async () => {
       await input(

@@ -24,7 +24,9 @@ function iqError(id: string, from: string, type: string, condition: string, text
   );
 }
 
-const BAD_REQUEST_TEXT = "an iq get/set has an id and one payload";
+const ONE_PAYLOAD = "an iq get/set has exactly one payload";
+const NEEDS_ID = "an iq needs an id";
+const BAD_TYPE = "iq type must be get, set, result or error";
 
 describe("handler chain and iq routing (RFC 6120 §8.2.3)", () => {
   let ctx: TestSessionContext;
@@ -128,12 +130,12 @@ describe("handler chain and iq routing (RFC 6120 §8.2.3)", () => {
       await input(ctx, chain, phone, `<iq type="fetch" id="b4"><echo xmlns="${TEST_NS}"/></iq>`);
       await input(ctx, chain, phone, `<iq id="b5"><echo xmlns="${TEST_NS}"/></iq>`);
       assertXmlList(ctx.received(phone), [
-        iqError("b1", "example.com", "modify", "bad-request", BAD_REQUEST_TEXT),
-        iqError("b2", "example.com", "modify", "bad-request", BAD_REQUEST_TEXT),
+        iqError("b1", "example.com", "modify", "bad-request", ONE_PAYLOAD),
+        iqError("b2", "example.com", "modify", "bad-request", ONE_PAYLOAD),
         `<iq type="error" to="${ALICE}/phone" from="example.com"><error type="modify">` +
-          `<bad-request xmlns="${STANZAS}"/><text xmlns="${STANZAS}">${BAD_REQUEST_TEXT}</text></error></iq>`,
-        iqError("b4", "example.com", "modify", "bad-request", BAD_REQUEST_TEXT),
-        iqError("b5", "example.com", "modify", "bad-request", BAD_REQUEST_TEXT),
+          `<bad-request xmlns="${STANZAS}"/><text xmlns="${STANZAS}">${NEEDS_ID}</text></error></iq>`,
+        iqError("b4", "example.com", "modify", "bad-request", BAD_TYPE),
+        iqError("b5", "example.com", "modify", "bad-request", BAD_TYPE),
       ]);
       assert.deepEqual(calls, []);
     });

@@ -54,11 +54,85 @@ describe("parseJid", () => {
     malformed("a@b@example.com");
   });
 
+  it("allows a colon in the domainpart only inside an IPv6 literal (RFC 7622 §3.2)", () => {
+    malformed("user@example.com:5222");
+    malformed("example.com:5222");
+    assert.equal(parseJid("user@[::1]/r").domain, "[::1]");
+    assert.equal(parseJid("user@[2001:DB8::1]").domain, "[2001:db8::1]");
+  });
+
   it("rejects control characters anywhere", () => {
     malformed("user\u0000@example.com");
     malformed("user@exam\u0007ple.com");
     malformed("user@example.com/res\u0085");
     malformed("user@example.com/res\u007f");
+  });
+
+  it("refuses format characters in every part: bidi controls, joiners, BOM (RFC 8264 §9)", () => {
+    for (const c of [
+      "\u202e",
+      "\u202a",
+      "\u200e",
+      "\u200f",
+      "\u200d",
+      "\u200c",
+      "\ufeff",
+      "\u2066",
+      "\u00ad",
+    ]) {
+      malformed(`us${c}er@example.com`);
+      malformed(`user@exa${c}mple.com`);
+      malformed(`user@example.com/res${c}ource`);
+      malformed(`user@example.com/${c}`);
+    }
+  });
+
+  it("refuses surrogates, private use, unassigned code points and line separators", () => {
+    for (const c of ["\ud800", "\ue000", "\u0378", "\u2028", "\u2029", "\u034f"]) {
+      malformed(`user@example.com/r${c}`);
+      malformed(`u${c}ser@example.com`);
+    }
+  });
+
+  it("gives the resourcepart OpaqueString: spaces mapped to U+0020, case and symbols kept", () => {
+    const j = parseJid("user@example.com/My\u00a0Phone \u2603 \u05d0");
+    assert.equal(j.resource, "My Phone \u2603 \u05d0");
+  });
+
+  it("gives the localpart UsernameCaseMapped: width mapping, lowercase, IdentifierClass", () => {
+    assert.equal(parseJid("\uff2a\uff55\uff4c\uff49\uff45\uff54@example.com").local, "juliet");
+    assert.equal(
+      parseJid("\u0416\u0443\u043b\u044c@example.com").local,
+      "\u0436\u0443\u043b\u044c",
+    );
+    assert.equal(parseJid("\u5c0f\u660e@example.com").local, "\u5c0f\u660e");
+    // symbols, non-ASCII punctuation and compatibility characters are not identifiers
+    for (const local of ["snow\u2603", "a\u00b7b", "\ufb01x", "x\u2460", "\u00bd"])
+      malformed(`${local}@example.com`);
+  });
+
+  it("applies the bidi rule (RFC 5893) to the localpart and each domain label", () => {
+    // all right-to-left, or right-to-left ending in digits: valid
+    assert.equal(
+      parseJid("\u05e9\u05dc\u05d5\u05dd@example.com").local,
+      "\u05e9\u05dc\u05d5\u05dd",
+    );
+    assert.equal(
+      parseJid("\u0645\u062d\u0645\u062f12@example.com").local,
+      "\u0645\u062d\u0645\u062f12",
+    );
+    assert.equal(
+      parseJid("user@\u05d3\u05d5\u05d2\u05de\u05d4.example").domain,
+      "\u05d3\u05d5\u05d2\u05de\u05d4.example",
+    );
+    // mixed directions in one label, or a right-to-left label starting with a digit: invalid
+    malformed("abc\u05d0@example.com");
+    malformed("\u05d0abc@example.com");
+    malformed("1\u05d0@example.com");
+    malformed("\u0645\u0661\u0034@example.com"); // Arabic-Indic and European digits mixed
+    malformed("user@ex\u05d0.example");
+    // the rule does not apply to the resourcepart (OpaqueString has no directionality rule)
+    assert.equal(parseJid("user@example.com/abc\u05d0").resource, "abc\u05d0");
   });
 
   it("enforces 1023 bytes per part, counting UTF-8 bytes", () => {

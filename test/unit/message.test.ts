@@ -201,6 +201,22 @@ describe("messages (RFC 6121 §8.5)", () => {
       assert.equal(await ctx.stores.offline.count(BOB), 1, "kept for a non-negative resource");
     });
 
+    it("delivers stored messages once a negative priority is raised to non-negative (§8.5.2.1.1)", async () => {
+      await send(`<message to="${BOB}" type="chat" id="o5"><body>later</body></message>`);
+      const neg = await ctx.connect(`${BOB}/neg`);
+      await input(ctx, chain, neg, `<presence><priority>-5</priority></presence>`);
+      await input(ctx, chain, neg, `<presence><priority>-1</priority></presence>`);
+      assert.equal(await ctx.stores.offline.count(BOB), 1, "still negative: kept");
+      ctx.clearOutput();
+      await input(ctx, chain, neg, `<presence><priority>0</priority></presence>`);
+      assertXmlList(ctx.received(neg), [
+        `<presence from="${BOB}/neg" to="${BOB}/neg"><priority>0</priority></presence>`,
+        `<message to="${BOB}" type="chat" id="o5" from="${ALICE}/phone"><body>later</body>` +
+          `<delay xmlns="urn:xmpp:delay" from="example.com" stamp="${STAMP}"/></message>`,
+      ]);
+      assert.equal(await ctx.stores.offline.count(BOB), 0);
+    });
+
     it("drops headline and error, and refuses groupchat, instead of storing them", async () => {
       await send(`<message to="${BOB}" type="headline" id="h1"><body>news</body></message>`);
       await send(`<message to="${BOB}" type="error" id="e1"/>`);

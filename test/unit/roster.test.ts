@@ -145,15 +145,81 @@ describe("roster (RFC 6121 §2)", () => {
       ]);
     });
 
-    it("accepts the user's own JID (RFC 6121 has no error case for it)", async () => {
+    it("refuses the user's own JID with not-allowed, in any case, and stores nothing", async () => {
       await input(
         ctx,
         chain,
         phone,
         `<iq type="set" id="s1"><query xmlns="jabber:iq:roster"><item jid="${ALICE}" name="Notes"/></query></iq>`,
       );
-      assertXmlList(ctx.received(phone), [`<iq type="result" id="s1" to="${ALICE}/phone"/>`]);
-      assert.equal((await ctx.stores.rosters.getItem(ALICE, ALICE))?.name, "Notes");
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s2"><query xmlns="jabber:iq:roster"><item jid="Alice@EXAMPLE.com." subscription="remove"/></query></iq>`,
+      );
+      const notAllowed = (id: string) =>
+        `<iq type="error" id="${id}" to="${ALICE}/phone" from="example.com"><error type="cancel">` +
+        `<not-allowed xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
+        `<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">your own JID cannot be a roster item</text></error></iq>`;
+      assertXmlList(ctx.received(phone), [notAllowed("s1"), notAllowed("s2")]);
+      assert.equal(await ctx.stores.rosters.getItem(ALICE, ALICE), undefined);
+    });
+
+    it("refuses a full JID with bad-request, to add or to remove", async () => {
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s1"><query xmlns="jabber:iq:roster"><item jid="${BOB}/pc"/></query></iq>`,
+      );
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s2"><query xmlns="jabber:iq:roster"><item jid="${BOB}/pc" subscription="remove"/></query></iq>`,
+      );
+      const badRequest = (id: string) =>
+        `<iq type="error" id="${id}" to="${ALICE}/phone" from="example.com"><error type="modify">` +
+        `<bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
+        `<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">a roster item's jid is a bare JID</text></error></iq>`;
+      assertXmlList(ctx.received(phone), [badRequest("s1"), badRequest("s2")]);
+      assert.deepEqual((await ctx.stores.rosters.get(ALICE)).items, []);
+    });
+
+    it("accepts a bare domain (a gateway or service, as Prosody and ejabberd do)", async () => {
+      await rosterGet(phone, "g1");
+      ctx.clearOutput();
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<iq type="set" id="s1"><query xmlns="jabber:iq:roster"><item jid="Gateway.Example.org" name="GW"/></query></iq>`,
+      );
+      assertXmlList(ctx.received(phone), [
+        `<iq type="set" id="*" to="${ALICE}/phone"><query xmlns="jabber:iq:roster" ver="1"><item jid="gateway.example.org" name="GW" subscription="none"/></query></iq>`,
+        `<iq type="result" id="s1" to="${ALICE}/phone"/>`,
+      ]);
+    });
+
+    it("still removes a full-JID or own-JID item an older version stored", async () => {
+      await seedItem(ctx, ALICE, { jid: `${BOB}/pc`, subscription: "none", groups: [] });
+      await seedItem(ctx, ALICE, { jid: ALICE, subscription: "none", groups: [] });
+      for (const [id, jid] of [
+        ["r1", `${BOB}/pc`],
+        ["r2", ALICE],
+      ])
+        await input(
+          ctx,
+          chain,
+          phone,
+          `<iq type="set" id="${id}"><query xmlns="jabber:iq:roster"><item jid="${jid}" subscription="remove"/></query></iq>`,
+        );
+      assertXmlList(ctx.received(phone), [
+        `<iq type="result" id="r1" to="${ALICE}/phone"/>`,
+        `<iq type="result" id="r2" to="${ALICE}/phone"/>`,
+      ]);
+      assert.deepEqual((await ctx.stores.rosters.get(ALICE)).items, []);
     });
 
     const bad: [string, string, string, string][] = [
@@ -161,6 +227,8 @@ describe("roster (RFC 6121 §2)", () => {
       ["no item", ``, "bad-request", "modify"],
       ["an item without jid", `<item name="x"/>`, "bad-request", "modify"],
       ["a malformed jid", `<item jid="a@b@c/"/>`, "jid-malformed", "modify"],
+      ["a full JID", `<item jid="${BOB}/pc" name="Bob"/>`, "bad-request", "modify"],
+      ["the user's own JID", `<item jid="${ALICE}"/>`, "not-allowed", "cancel"],
       [
         "duplicate groups",
         `<item jid="${BOB}"><group>A</group><group>A</group></item>`,

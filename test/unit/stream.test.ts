@@ -6,6 +6,7 @@ import { newConnState, type ConnState } from "../../services/session/core/connec
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { createAccount } from "../../services/session/core/sasl-credentials.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
+import { parseArgs } from "../../services/shared/config.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 
 const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
@@ -104,6 +105,26 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
     assert.equal(ctx.received(conn).length, 2);
     assert.equal(ctx.received(other).length, 2);
     assert.deepEqual(ctx.closed, []);
+  });
+
+  it("serves a domain configured in mixed case under its prepared form (RFC 7622 §3.2)", async () => {
+    const { domain } = parseArgs(["--domain", "Example.COM."], {}).config;
+    ctx = new TestSessionContext({ domain });
+    for (const to of ["example.com", "Example.com", "EXAMPLE.COM."]) {
+      const c = fresh();
+      await input(ctx, chain, c, `<open xmlns="${FRAMING}" to="${to}" version="1.0"/>`);
+      assert.equal(c.stage, "opened", `to="${to}" opens a stream`);
+      assertXml(ctx.received(c)[0], OPEN_REPLY);
+    }
+    assert.deepEqual(ctx.closed, []);
+  });
+
+  it("answers host-unknown for a `to` that is no valid domainpart", async () => {
+    await input(ctx, chain, conn, `<open xmlns="${FRAMING}" to="example.com:5280" version="1.0"/>`);
+    assert.deepEqual(
+      ctx.closed.map((c) => [c.connId, c.condition]),
+      [[conn.connId, "host-unknown"]],
+    );
   });
 
   it("sends its own <open/>, then host-unknown, for a `to` it does not serve (§4.9.1.1)", async () => {

@@ -44,6 +44,12 @@ export class HandlerChain {
    * pending subscription requests and offline messages are delivered to it.
    */
   readonly onInitialPresence: ConnHook[] = [];
+  /**
+   * Run when an available connection's priority goes from negative to non-negative (RFC 6121
+   * §8.5.2.1.1): from then on it gets messages sent to the bare JID, so what waited for such a
+   * resource (offline messages, XEP-0160 §2) is delivered to it now, not at its next login.
+   */
+  readonly onPriorityRaised: ConnHook[] = [];
 
   private static key(type: "get" | "set", ns: string, name: string): string {
     return `${type} ${ns} ${name}`;

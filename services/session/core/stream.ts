@@ -12,6 +12,7 @@ import {
   NS_STREAMS,
   NS_SUB_PREAPPROVAL,
 } from "../../shared/ns.js";
+import { prepareDomain } from "../../shared/jid.js";
 import { StreamError } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
@@ -70,6 +71,15 @@ function features(ctx: SessionContext, conn: ConnState): Element {
   return features;
 }
 
+/** RFC 6120 §4.7.2: `to` names this server once prepared like a JID domainpart (config.domain is). */
+function servesDomain(ctx: SessionContext, to: string): boolean {
+  try {
+    return prepareDomain(to) === ctx.domain;
+  } catch {
+    return false;
+  }
+}
+
 /** Handles the client's <open/>: a new stream, or the restart after SASL. */
 export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element): void {
   const restart = conn.stage === "authenticated";
@@ -78,7 +88,7 @@ export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element):
   conn.streamId = randomBytes(12).toString("base64url");
   // RFC 6120 §4.9.1.1: errors in the stream header are reported after our own header.
   ctx.send(conn, openElement(ctx, conn));
-  if (open.attrs.to !== undefined && open.attrs.to.toLowerCase().replace(/\.$/, "") !== ctx.domain)
+  if (open.attrs.to !== undefined && !servesDomain(ctx, open.attrs.to))
     throw new StreamError("host-unknown", `this server serves ${ctx.domain}`);
   // RFC 6120 §4.7.5: a higher minor version is answered with ours (1.0); no version (0.9)
   // or another major version cannot be served.

@@ -1,7 +1,7 @@
 // RFC 6121 §8.5: server rules for message stanzas addressed to local JIDs, with offline
 // storage (XEP-0160) for chat/normal messages with a body when no resource is available,
 // bounded per user in messages and bytes, delivered with an XEP-0203 delay element at the
-// next initial presence.
+// next initial presence, or when an available resource raises its priority from negative.
 import { Element, parse } from "ltx";
 import { parseJid, type Jid } from "../../../shared/jid.js";
 import { NS_CLIENT, NS_DELAY } from "../../../shared/ns.js";
@@ -13,6 +13,7 @@ import type { HandlerChain } from "../../core/handler-chain.js";
 export function registerMessage(chain: HandlerChain): void {
   chain.message(handleMessage);
   chain.onInitialPresence.push(deliverOffline);
+  chain.onPriorityRaised.push(deliverOffline);
 }
 
 async function handleMessage(
@@ -111,7 +112,10 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
   if (!stored) throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
 }
 
-/** XEP-0160 §2: stored messages go to the first non-negative available presence. */
+/**
+ * XEP-0160 §2: stored messages go to the first non-negative available presence: an initial
+ * one, or an update that raises a negative priority (RFC 6121 §8.5.2.1.1).
+ */
 async function deliverOffline(ctx: SessionContext, conn: ConnState): Promise<void> {
   if (conn.priority < 0) return;
   const user = conn.bareJid as string;

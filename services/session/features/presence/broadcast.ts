@@ -39,6 +39,7 @@ export async function broadcastAvailable(
   if (Buffer.byteLength(xml) > ctx.config.maxPresenceBytes)
     throw new StanzaError("policy-violation", "modify", "presence is too large");
   const initial = !conn.available;
+  const wasNegative = conn.available && conn.priority < 0;
   const priority = readPriority(presence);
   conn.available = true;
   conn.priority = priority;
@@ -47,7 +48,11 @@ export async function broadcastAvailable(
     priority,
   });
   await broadcast(ctx, conn, presence, true);
-  if (!initial) return;
+  if (!initial) {
+    if (wasNegative && priority >= 0)
+      for (const hook of chain.onPriorityRaised) await hook(ctx, conn);
+    return;
+  }
   // §4.2.2: the server probes the contacts the user is subscribed to; answered from the
   // route store (see probe.ts). Then the pending requests (§3.1.3) and other features'
   // deliveries, such as offline messages.

@@ -4,6 +4,7 @@
 // resources (push.ts) before the result goes to the requester. Items change only through
 // modifyRosterItem (modify-item.ts), a compare-and-set that no concurrent change can undo.
 import type { Element } from "ltx";
+import { parseJid } from "../../../shared/jid.js";
 import { NS_ROSTER } from "../../../shared/ns.js";
 import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
@@ -42,8 +43,25 @@ async function rosterGet(
 }
 
 /**
- * §2.1.5: one item to add, update or remove; checked as §2.3.3 says (roster-xml.ts). Adding an
- * item to a roster that holds config.rosterMaxItems already is refused (modify-item.ts).
+ * Why `jid` (prepared) cannot name an item of `user`'s roster, as Prosody's mod_roster decides:
+ * an item names a contact by bare JID (RFC 6121 §2.1), so a full JID gets bad-request, and the
+ * user is no contact of their own (their resources see each other's presence anyway, §4.2.2),
+ * so the own bare JID gets not-allowed. A bare domain is a valid contact (a gateway or a
+ * service, XEP-0100) and is accepted, as Prosody and ejabberd accept it.
+ */
+function itemJidError(user: string, jid: string): StanzaError | undefined {
+  const parsed = parseJid(jid);
+  if (parsed.resource !== "")
+    return new StanzaError("bad-request", "modify", "a roster item's jid is a bare JID");
+  if (parsed.bareString() === user)
+    return new StanzaError("not-allowed", "cancel", "your own JID cannot be a roster item");
+  return undefined;
+}
+
+/**
+ * §2.1.5: one item to add, update or remove; checked as §2.3.3 says (roster-xml.ts) and as
+ * itemJidError says. Adding an item to a roster that holds config.rosterMaxItems already is
+ * refused (modify-item.ts).
  */
 async function rosterSet(
   ctx: SessionContext,
@@ -56,6 +74,14 @@ async function rosterSet(
     nameMaxBytes: ctx.config.rosterNameMaxBytes,
     groupMaxBytes: ctx.config.rosterGroupMaxBytes,
   });
+
+  const jidError = itemJidError(user, request.jid);
+  // Items stored before these checks existed (a full JID, the user's own) can still be removed.
+  if (
+    jidError &&
+    (request.kind === "update" || !(await ctx.stores.rosters.getItem(user, request.jid)))
+  )
+    throw jidError;
 
   if (request.kind === "remove") {
     const change = await modifyRosterItem(ctx, user, request.jid, (current) => {
