@@ -83,7 +83,12 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
 export async function runEdge(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);
   // An edge that lost its place in the mesh exits, to be restarted under a new address.
-  const edge = await startEdge(config, backend, log, () => process.exit(1));
+  const edge = await startEdge(config, backend, log, () => process.exit(1)).catch(
+    async (err: unknown) => {
+      await backend.close(); // its connections would keep a refused process alive
+      throw err;
+    },
+  );
   onShutdown(log, config.shutdownGraceMs, async () => {
     await edge.stop(config.shutdownGraceMs);
     await backend.close();

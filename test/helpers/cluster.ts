@@ -101,7 +101,8 @@ export class Mesh {
     return new Mesh(await startRedis(), options);
   }
 
-  private env(): Record<string, string> {
+  /** The MEGAPHONE_* settings every process of this mesh gets. */
+  env(): Record<string, string> {
     return {
       MEGAPHONE_REDIS: this.redis.url,
       MEGAPHONE_DOMAIN: this.domain,
