@@ -36,8 +36,25 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       it("returns the previous holder and resets the fields on conflict", async () => {
         await bind("phone", "conn-1");
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
-        assert.deepEqual(await bind("phone", "conn-2"), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-2"), {
+          ok: true,
+          previous: { connId: "conn-1", available: true },
+        });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
+      });
+
+      it("says whether the previous holder was available when it was taken over", async () => {
+        await bind("phone", "conn-1");
+        assert.deepEqual(await bind("phone", "conn-2"), {
+          ok: true,
+          previous: { connId: "conn-1", available: false },
+        });
+        await store().update(USER, "phone", "conn-2", { presence: PRESENCE });
+        await store().update(USER, "phone", "conn-2", { presence: undefined });
+        assert.deepEqual(await bind("phone", "conn-3"), {
+          ok: true,
+          previous: { connId: "conn-2", available: false },
+        });
       });
 
       it("lists every resource of the user", async () => {
@@ -53,7 +70,7 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
         // A limit of 1 also checks that taking a resource over never counts as a new one.
         const results = await Promise.all(connIds.map((id) => bind("phone", id, USER, 1)));
         assert.ok(results.every((result) => result.ok));
-        const previous = results.map((result) => (result.ok ? result.previous : undefined));
+        const previous = results.map((result) => (result.ok ? result.previous?.connId : undefined));
         assert.equal(previous.filter((id) => id === undefined).length, 1);
         const displaced = previous.filter((id): id is string => id !== undefined);
         assert.equal(new Set(displaced).size, connIds.length - 1);
@@ -74,14 +91,20 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       it("always lets a bound resource be taken over, even at the limit", async () => {
         await bind("phone", "conn-1", USER, 1);
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
-        assert.deepEqual(await bind("phone", "conn-2", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-2", USER, 1), {
+          ok: true,
+          previous: { connId: "conn-1", available: true },
+        });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
       });
 
       it("takes a resource over even when the limit was lowered below the bound count", async () => {
         await bind("phone", "conn-1", USER, 3);
         await bind("laptop", "conn-2", USER, 3);
-        assert.deepEqual(await bind("phone", "conn-3", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-3", USER, 1), {
+          ok: true,
+          previous: { connId: "conn-1", available: false },
+        });
         assert.deepEqual(await bind("tablet", "conn-4", USER, 1), { ok: false, reason: "full" });
       });
 

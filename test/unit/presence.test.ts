@@ -1,6 +1,6 @@
 // RFC 6121 §3 (subscriptions) and §4 (presence), through the session core with memory stores.
 import { strict as assert } from "node:assert";
-import type { ConnState } from "../../services/session/core/connection.js";
+import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
 import { readPriority } from "../../services/session/features/presence/broadcast.js";
@@ -16,6 +16,7 @@ const BOB = "bob@example.com";
 const CAROL = "carol@example.com";
 const DAVE = "dave@example.com";
 const ERIN = "erin@example.com";
+const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind";
 
 const push = (to: string, ver: string, item: string) =>
   `<iq type="set" id="*" to="${to}"><query xmlns="jabber:iq:roster" ver="${ver}">${item}</query></iq>`;
@@ -258,15 +259,64 @@ describe("presence (RFC 6121 §4)", () => {
       assert.deepEqual(ctx.written, []);
     });
 
-    it("is not broadcast for a resource taken over by a newer available connection", async () => {
-      const newPhone = await ctx.connect(`${ALICE}/phone`);
-      await input(ctx, chain, newPhone, `<presence/>`);
+    /** A second connection of alice binding `resource` through the real bind (§7.7.2.2). */
+    async function takeOver(resource: string): Promise<ConnState> {
+      const conn = newConnState(`edge-test.0.t${resource}`, "edge-test", 0, ctx.nowMs);
+      conn.stage = "restarted";
+      conn.streamId = `stream-t${resource}`;
+      conn.bareJid = ALICE;
+      await input(
+        ctx,
+        chain,
+        conn,
+        `<iq type="set" id="bind"><bind xmlns="${NS_BIND}"><resource>${resource}</resource></bind></iq>`,
+      );
+      return conn;
+    }
+    const goneFrom = (from: string, to: string) =>
+      `<presence type="unavailable" from="${from}" to="${to}"/>`;
+
+    it("is broadcast by the new holder at a takeover, before its bind is answered", async () => {
+      const laptop = await online(`${ALICE}/laptop`);
       ctx.clearOutput();
+      const newPhone = await takeOver("phone");
+      assert.deepEqual(ctx.kicked, [{ connId: phone.connId, condition: "conflict" }]);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      assertXmlList(ctx.received(laptop), [goneFrom(`${ALICE}/phone`, `${ALICE}/laptop`)]);
+      const order = ctx.written.map((w) => w.connId);
+      assert.ok(order.indexOf(pc.connId) < order.indexOf(newPhone.connId), order.join());
+      assert.equal(ctx.received(newPhone).length, 1, "only the bind result");
+    });
+
+    it("is never sent to contacts by a connection whose resource was taken over", async () => {
+      const newPhone = await takeOver("phone");
+      ctx.clearOutput();
+      // The old connection goes on until its conflict arrives: nothing it says reaches contacts.
+      await input(ctx, chain, phone, `<presence><show>away</show></presence>`);
+      await input(ctx, chain, newPhone, `<presence/>`);
+      await ctx.disconnect(chain, phone);
+      assertXmlList(ctx.received(pc), [`<presence from="${ALICE}/phone" to="${BOB}"/>`]);
+      // Its directed-presence recipients are its own: they still hear it left.
+      assertXmlList(ctx.received(erin), [goneFrom(`${ALICE}/phone`, ERIN)]);
+      assert.deepEqual(
+        (await ctx.stores.routes.list(ALICE)).map((r) => r.connId),
+        [newPhone.connId],
+      );
+    });
+
+    it("is sent once, by the old connection, when it became unavailable before the takeover", async () => {
+      await input(ctx, chain, phone, `<presence type="unavailable"/>`);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      ctx.clearOutput();
+      await takeOver("phone");
       await ctx.disconnect(chain, phone);
       assertXmlList(ctx.received(pc), []);
-      assertXmlList(ctx.received(erin), [
-        `<presence type="unavailable" from="${ALICE}/phone" to="${ERIN}"/>`,
-      ]);
+    });
+
+    it("is sent by the old connection when its binding is gone and nobody took it", async () => {
+      await ctx.stores.routes.unbind(ALICE, "phone", phone.connId);
+      await ctx.disconnect(chain, phone);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
     });
   });
 

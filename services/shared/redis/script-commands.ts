@@ -21,13 +21,13 @@ export interface ScriptCommands {
     stanza: string,
     maxPending: number,
   ): Promise<0 | 1>;
-  /** See ROUTE_BIND: [1, previous connId] | [1] | [0] (at the limit). */
+  /** See ROUTE_BIND: [1, previous connId, previous available 0|1] | [1] | [0] (at the limit). */
   mpRouteBind(
     resourcesKey: string,
     resource: string,
     bindingJson: string,
     maxResources: number,
-  ): Promise<[1, string] | [1] | [0]>;
+  ): Promise<[1, string, 0 | 1] | [1] | [0]>;
   mpRouteUpdate(
     resourcesKey: string,
     resource: string,

@@ -46,14 +46,19 @@ return 1
  * Route bind. KEYS: resources. ARGV: resource, binding JSON, max resources.
  * Replaces the binding of a bound resource; binds a new one only while fewer than
  * `max resources` are bound (the count and the write must not interleave with other binds or
- * the bound would be overshot). Returns {1, previous connId} on a replace, {1} on a new
- * binding, {0} at the limit.
+ * the bound would be overshot). Returns {1, previous connId, 1 if it was available else 0}
+ * on a replace, {1} on a new binding, {0} at the limit.
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
 if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-if previous then return {1, cjson.decode(previous).connId} end
+if previous then
+  local binding = cjson.decode(previous)
+  local available = 0
+  if binding.presence then available = 1 end
+  return {1, binding.connId, available}
+end
 return {1}
 `;
 

@@ -17,7 +17,11 @@ export class MemoryRouteStore implements RouteStore {
     if (!previous && resources.size >= maxResources) return { ok: false, reason: "full" };
     resources.set(resource, { resource, connId, priority: 0, interested: false });
     this.users.set(bareJid, resources);
-    return previous ? { ok: true, previous: previous.connId } : { ok: true };
+    if (!previous) return { ok: true };
+    return {
+      ok: true,
+      previous: { connId: previous.connId, available: previous.presence !== undefined },
+    };
   }
 
   async update(

@@ -32,7 +32,9 @@ export class RedisRouteStore implements RouteStore {
       maxResources,
     );
     if (reply[0] === 0) return { ok: false, reason: "full" };
-    return reply.length === 2 ? { ok: true, previous: reply[1] } : { ok: true };
+    if (reply.length === 3)
+      return { ok: true, previous: { connId: reply[1], available: reply[2] === 1 } };
+    return { ok: true };
   }
 
   async update(bareJid: string, resource: string, connId: string, patch: Patch): Promise<boolean> {

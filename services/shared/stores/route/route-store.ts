@@ -14,11 +14,20 @@ export interface OnlineResource {
 }
 
 /**
- * What bind did: bound, with the connection that held the resource before if any (resource
- * conflict, RFC 6120 §7.7.2.2); or refused because the user already has the most resources
- * allowed (RFC 6120 §7.6.2.1).
+ * The binding a bind replaced (resource conflict, RFC 6120 §7.7.2.2): the connection that held
+ * the resource, and whether it was available (had sent presence its contacts still believe)
+ * at the instant it lost the resource.
  */
-export type BindResult = { ok: true; previous?: string } | { ok: false; reason: "full" };
+export interface TakenOver {
+  connId: string;
+  available: boolean;
+}
+
+/**
+ * What bind did: bound, with the binding it replaced if any; or refused because the user
+ * already has the most resources allowed (RFC 6120 §7.6.2.1).
+ */
+export type BindResult = { ok: true; previous?: TakenOver } | { ok: false; reason: "full" };
 
 export interface RouteStore {
   /**
