@@ -114,7 +114,9 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(phone.priority, 127);
       const route = (await ctx.stores.routes.list(ALICE)).find((r) => r.resource === "phone");
       assert.equal(route?.priority, 127);
-      assertXml(route?.presence as string, `<presence from="${ALICE}/phone">${sent}</presence>`);
+      assert.equal(route?.available, true);
+      const stored = (await ctx.stores.routes.presences(ALICE)).find((r) => r.resource === "phone");
+      assertXml(stored?.presence as string, `<presence from="${ALICE}/phone">${sent}</presence>`);
     });
 
     it("refuses a presence over maxPresenceBytes with policy-violation and broadcasts nothing", async () => {
@@ -225,7 +227,8 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(phone.available, false);
       assert.deepEqual(phone.directed, []);
       const route = (await ctx.stores.routes.list(ALICE)).find((r) => r.resource === "phone");
-      assert.equal(route?.presence, undefined);
+      assert.equal(route?.available, false);
+      assert.deepEqual(await ctx.stores.routes.presences(ALICE), []);
 
       // Available again: that is a new initial presence (probes and hooks again).
       ctx.clearOutput();

@@ -8,7 +8,10 @@ export interface Keys {
   rosterVersion(bareJid: string): string;
   /** Inbound subscription requests awaiting the user's answer (kept apart from roster items). */
   rosterPending(bareJid: string): string;
+  /** Online resources: resource → routing JSON (no presence payload). */
   resources(bareJid: string): string;
+  /** Last presence of each available resource: resource → {connId, presence} JSON. */
+  presences(bareJid: string): string;
   offline(bareJid: string): string;
   /** Sum of the byte lengths of the stanzas in `offline` (kept by the offline push script). */
   offlineBytes(bareJid: string): string;
@@ -25,6 +28,7 @@ export function redisKeys(prefix = "mp"): Keys {
     rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
     rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,
     resources: (jid) => `${prefix}:{${jid}}:res`,
+    presences: (jid) => `${prefix}:{${jid}}:pres`,
     offline: (jid) => `${prefix}:{${jid}}:offline`,
     offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,

@@ -24,17 +24,26 @@ export interface ScriptCommands {
   /** See ROUTE_BIND: [1, previous connId, previous available 0|1] | [1] | [0] (at the limit). */
   mpRouteBind(
     resourcesKey: string,
+    presencesKey: string,
     resource: string,
     bindingJson: string,
     maxResources: number,
   ): Promise<[1, string, 0 | 1] | [1] | [0]>;
+  /** See ROUTE_UPDATE: presence is "" (unchanged), "0" (cleared) or "1" + XML (stored). */
   mpRouteUpdate(
     resourcesKey: string,
+    presencesKey: string,
     resource: string,
     connId: string,
-    patchJson: string,
+    fieldsJson: string,
+    presence: string,
   ): Promise<0 | 1>;
-  mpRouteUnbind(resourcesKey: string, resource: string, connId: string): Promise<0 | 1>;
+  mpRouteUnbind(
+    resourcesKey: string,
+    presencesKey: string,
+    resource: string,
+    connId: string,
+  ): Promise<0 | 1>;
   mpOfflinePush(
     offlineKey: string,
     offlineBytesKey: string,
@@ -52,9 +61,9 @@ export interface ScriptCommands {
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
   mpRosterReplaceItem: { numberOfKeys: 2, lua: lua.ROSTER_REPLACE_ITEM },
   mpRosterAddPendingIn: { numberOfKeys: 1, lua: lua.ROSTER_ADD_PENDING_IN },
-  mpRouteBind: { numberOfKeys: 1, lua: lua.ROUTE_BIND },
-  mpRouteUpdate: { numberOfKeys: 1, lua: lua.ROUTE_UPDATE },
-  mpRouteUnbind: { numberOfKeys: 1, lua: lua.ROUTE_UNBIND },
+  mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
+  mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
+  mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
   mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 2, lua: lua.OFFLINE_REMOVE_DELIVERED },
 };

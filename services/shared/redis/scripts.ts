@@ -43,49 +43,61 @@ return 1
 `;
 
 /**
- * Route bind. KEYS: resources. ARGV: resource, binding JSON, max resources.
- * Replaces the binding of a bound resource; binds a new one only while fewer than
- * `max resources` are bound (the count and the write must not interleave with other binds or
- * the bound would be overshot). Returns {1, previous connId, 1 if it was available else 0}
- * on a replace, {1} on a new binding, {0} at the limit.
+ * Route bind. KEYS: resources, presences. ARGV: resource, binding JSON, max resources.
+ * Replaces the binding of a bound resource (dropping its stored presence); binds a new one only
+ * while fewer than `max resources` are bound (the count and the write must not interleave with
+ * other binds or the bound would be overshot). Returns {1, previous connId, 1 if it was
+ * available else 0} on a replace, {1} on a new binding, {0} at the limit.
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
 if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+redis.call("HDEL", KEYS[2], ARGV[1])
 if previous then
   local binding = cjson.decode(previous)
   local available = 0
-  if binding.presence then available = 1 end
+  if binding.available then available = 1 end
   return {1, binding.connId, available}
 end
 return {1}
 `;
 
 /**
- * Route update. KEYS: resources. ARGV: resource, connId, patch JSON.
- * Merges the patch (a JSON null removes the field) only while `connId` still holds the
- * resource, so a closing connection cannot overwrite its successor. Returns 1 or 0.
+ * Route update. KEYS: resources, presences. ARGV: resource, connId, fields JSON, presence.
+ * Only while `connId` still holds the resource (so a closing connection cannot overwrite its
+ * successor): merges the fields into the binding, and for a presence of "1" + XML marks it
+ * available and stores {connId, presence}, for "0" marks it unavailable and drops the stored
+ * presence ("" leaves both alone). Returns 1 or 0.
  */
 export const ROUTE_UPDATE = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
 local binding = cjson.decode(current)
 if binding.connId ~= ARGV[2] then return 0 end
-for field, value in pairs(cjson.decode(ARGV[3])) do
-  if value == cjson.null then binding[field] = nil else binding[field] = value end
+for field, value in pairs(cjson.decode(ARGV[3])) do binding[field] = value end
+local presence = ARGV[4]
+if presence == "0" then
+  binding.available = false
+  redis.call("HDEL", KEYS[2], ARGV[1])
+elseif presence ~= "" then
+  binding.available = true
+  redis.call("HSET", KEYS[2], ARGV[1],
+    cjson.encode({connId = ARGV[2], presence = string.sub(presence, 2)}))
 end
 redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 return 1
 `;
 
 /**
- * Route unbind. KEYS: resources. ARGV: resource, connId.
- * Compare-and-delete: removes the binding only while `connId` holds it. Returns 1 or 0.
+ * Route unbind. KEYS: resources, presences. ARGV: resource, connId.
+ * Compare-and-delete: removes the binding and its presence only while `connId` holds it.
+ * Returns 1 or 0.
  */
 export const ROUTE_UNBIND = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current or cjson.decode(current).connId ~= ARGV[2] then return 0 end
+redis.call("HDEL", KEYS[2], ARGV[1])
 return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 

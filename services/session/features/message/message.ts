@@ -64,7 +64,7 @@ export async function routeMessage(
   }
   if (type === "error") return; // §8.5.2.1.1: silently ignored
   if (type === "groupchat") throw new StanzaError("service-unavailable");
-  const available = resources.filter((r) => r.presence !== undefined && r.priority >= 0);
+  const available = resources.filter((r) => r.available && r.priority >= 0);
   if (available.length > 0) {
     // headline: every non-negative resource; chat and normal: those of the highest priority.
     const top = Math.max(...available.map((r) => r.priority));

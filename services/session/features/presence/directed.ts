@@ -61,7 +61,5 @@ export async function deliverPresence(
     if (bound) await ctx.deliver(bound.connId, stanza);
     return;
   }
-  await Promise.all(
-    resources.filter((r) => r.presence !== undefined).map((r) => ctx.deliver(r.connId, stanza)),
-  );
+  await Promise.all(resources.filter((r) => r.available).map((r) => ctx.deliver(r.connId, stanza)));
 }
