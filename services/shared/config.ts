@@ -46,6 +46,14 @@ export interface Config {
   /** Bytes of offline messages kept per user; past it new ones bounce. */
   offlineMaxBytes: number;
   /**
+   * Offline messages one sender (bare JID) may have waiting in another user's queue; past it
+   * that sender's new ones bounce, so no one account can fill a queue (messages to oneself
+   * count only against offlineMaxMessages).
+   */
+  offlineMaxMessagesPerSender: number;
+  /** Store offline messages only from senders with a subscription in the recipient's roster. */
+  offlineFromContactsOnly: boolean;
+  /**
    * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
    * processes (so a probe cannot tell missing users from real ones); empty = random per process.
    */
@@ -208,6 +216,17 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 512 * KIB,
     min: 10000,
     help: "bytes of offline messages kept per user",
+  },
+  offlineMaxMessagesPerSender: {
+    kind: "int",
+    default: 100,
+    min: 1,
+    help: "offline messages one sender may have waiting for one user",
+  },
+  offlineFromContactsOnly: {
+    kind: "bool",
+    default: false,
+    help: "store offline messages only from roster contacts with a subscription",
   },
   scramStandInKey: {
     kind: "string",

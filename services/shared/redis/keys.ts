@@ -15,6 +15,10 @@ export interface Keys {
   offline(bareJid: string): string;
   /** Sum of the byte lengths of the stanzas in `offline` (kept by the offline push script). */
   offlineBytes(bareJid: string): string;
+  /** The sender of each stanza in `offline` ("" for none), in step with it. */
+  offlineSenders(bareJid: string): string;
+  /** Stanzas in `offline` per sender: sender → count. */
+  offlinePerSender(bareJid: string): string;
   snapshot(shard: number): string;
 }
 
@@ -31,6 +35,8 @@ export function redisKeys(prefix = "mp"): Keys {
     presences: (jid) => `${prefix}:{${jid}}:pres`,
     offline: (jid) => `${prefix}:{${jid}}:offline`,
     offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
+    offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
+    offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
   };
 }

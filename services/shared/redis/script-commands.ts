@@ -44,16 +44,23 @@ export interface ScriptCommands {
     resource: string,
     connId: string,
   ): Promise<0 | 1>;
+  /** See OFFLINE_PUSH: 1 stored, 0 queue full, -1 sender's bound reached. */
   mpOfflinePush(
     offlineKey: string,
     offlineBytesKey: string,
+    offlineSendersKey: string,
+    offlinePerSenderKey: string,
     maxStanzas: number,
     maxBytes: number,
     stanza: string,
-  ): Promise<0 | 1>;
+    sender: string,
+    maxPerSender: number,
+  ): Promise<-1 | 0 | 1>;
   mpOfflineRemoveDelivered(
     offlineKey: string,
     offlineBytesKey: string,
+    offlineSendersKey: string,
+    offlinePerSenderKey: string,
     ...stanzas: string[]
   ): Promise<number>;
 }
@@ -64,8 +71,8 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
   mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
-  mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
-  mpOfflineRemoveDelivered: { numberOfKeys: 2, lua: lua.OFFLINE_REMOVE_DELIVERED },
+  mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
+  mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -102,12 +102,15 @@ return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 
 /**
- * Offline push. KEYS: offline, offlineBytes. ARGV: max stanzas, max bytes, stanza XML.
+ * Offline push. KEYS: offline, offlineBytes, offlineSenders, offlinePerSender.
+ * ARGV: max stanzas, max bytes, stanza XML, sender ("" for none), max per sender.
  * Appends unless the queue would then hold more than `max stanzas` or more than `max bytes`
- * (Lua's # is the byte length); the checks, the append and the counter update must not
- * interleave with other pushes or a bound would be overshot. The counter is recomputed from
- * the list when it is missing (a queue written before the counter existed) and ignored when
- * the list is empty, so it cannot drift. Returns 1 if appended, else 0.
+ * (Lua's # is the byte length), or the sender more than `max per sender` of its stanzas; the
+ * checks, the append and the counter updates must not interleave with other pushes or a bound
+ * would be overshot. The byte counter is recomputed from the list when it is missing (a queue
+ * written before the counter existed) and ignored when the list is empty, so it cannot drift;
+ * the senders list is rebuilt (unknown senders, "") when it is not in step with the queue.
+ * Returns 1 if appended, 0 when the queue is full, -1 when the sender's bound refused it.
  */
 export const OFFLINE_PUSH = `
 local count = redis.call("LLEN", KEYS[1])
@@ -123,15 +126,28 @@ if count > 0 then
 end
 bytes = bytes + #ARGV[3]
 if bytes > tonumber(ARGV[2]) then return 0 end
+local sender = ARGV[4]
+if count == 0 then redis.call("DEL", KEYS[4]) end
+if sender ~= "" then
+  local held = tonumber(redis.call("HGET", KEYS[4], sender) or "0")
+  if held + 1 > tonumber(ARGV[5]) then return -1 end
+  redis.call("HSET", KEYS[4], sender, held + 1)
+end
+if redis.call("LLEN", KEYS[3]) ~= count then
+  redis.call("DEL", KEYS[3])
+  for _ = 1, count do redis.call("RPUSH", KEYS[3], "") end
+end
 redis.call("RPUSH", KEYS[1], ARGV[3])
+redis.call("RPUSH", KEYS[3], sender)
 redis.call("SET", KEYS[2], bytes)
 return 1
 `;
 
 /**
- * Offline: remove delivered stanzas from the head. KEYS[1] list, KEYS[2] byte counter;
- * ARGV the delivered stanzas in order. Removes the longest prefix of the list equal to them,
- * decreases the counter by their bytes (or deletes both keys when the list empties).
+ * Offline: remove delivered stanzas from the head. KEYS: offline, offlineBytes,
+ * offlineSenders, offlinePerSender; ARGV the delivered stanzas in order. Removes the longest
+ * prefix of the list equal to them, decreases the byte counter by their bytes and their
+ * senders' counts (or deletes every key when the list empties).
  */
 export const OFFLINE_REMOVE_DELIVERED = `
 local removed = 0
@@ -144,9 +160,15 @@ end
 if removed == 0 then return 0 end
 redis.call("LTRIM", KEYS[1], removed, -1)
 if redis.call("LLEN", KEYS[1]) == 0 then
-  redis.call("DEL", KEYS[1], KEYS[2])
-elseif redis.call("EXISTS", KEYS[2]) == 1 then
-  redis.call("DECRBY", KEYS[2], bytes)
+  redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  return removed
 end
+if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("DECRBY", KEYS[2], bytes) end
+for _, sender in ipairs(redis.call("LRANGE", KEYS[3], 0, removed - 1)) do
+  if sender ~= "" and redis.call("HINCRBY", KEYS[4], sender, -1) <= 0 then
+    redis.call("HDEL", KEYS[4], sender)
+  end
+end
+redis.call("LTRIM", KEYS[3], removed, -1)
 return removed
 `;
