@@ -91,8 +91,15 @@ export interface Config {
   rosterNameMaxBytes: number;
   /** Longest roster group name accepted in a roster set, in UTF-8 bytes (RFC 6121 §2.3.3). */
   rosterGroupMaxBytes: number;
-  /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
+  /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2). */
   directedPresenceMaxRecipients: number;
+  /** Bytes of directed-presence recipient JIDs remembered per connection (UTF-8, summed). */
+  directedPresenceMaxBytes: number;
+  /**
+   * Bytes of pending inbound subscription requests (RFC 6121 §3.1.3, stored verbatim) kept
+   * per user; a request past it is dropped like one past rosterMaxItems.
+   */
+  pendingSubscriptionMaxBytes: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
   clientPingIntervalMs: number;
   /** A client that does not answer a server ping within this time is disconnected. */
@@ -315,6 +322,18 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 256,
     min: 1,
     help: "directed-presence recipients remembered per connection",
+  },
+  directedPresenceMaxBytes: {
+    kind: "int",
+    default: 32 * KIB,
+    min: 4 * KIB,
+    help: "bytes of directed-presence recipient JIDs remembered per connection",
+  },
+  pendingSubscriptionMaxBytes: {
+    kind: "int",
+    default: 256 * KIB,
+    min: 16 * KIB,
+    help: "bytes of pending subscription requests kept per user",
   },
   clientPingIntervalMs: {
     kind: "int",

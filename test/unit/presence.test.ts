@@ -8,6 +8,7 @@ import { inbound, outbound } from "../../services/session/features/presence/subs
 import { registerRoster } from "../../services/session/features/roster/roster.js";
 import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
 import { parse, type Element } from "ltx";
+import { handleFrame } from "../../services/session/core/dispatch.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 import { captureLogs, interfereAfterReads, seedItem } from "../helpers/roster-fixtures.js";
 
@@ -56,6 +57,11 @@ describe("presence (RFC 6121 §4)", () => {
     subscription: RosterItem["subscription"],
   ): Promise<void> {
     await seedItem(ctx, owner, { jid, subscription, groups: [] });
+  }
+
+  /** The connection's remembered directed-presence recipients, sorted. */
+  async function directedOf(conn: ConnState): Promise<string[]> {
+    return (await ctx.stores.directed.list(conn.shard, conn.connId)).sort();
   }
 
   async function online(jid: string, presence = "<presence/>"): Promise<ConnState> {
@@ -225,7 +231,7 @@ describe("presence (RFC 6121 §4)", () => {
       assertXmlList(ctx.received(erin), [gone(ERIN)]);
       assertXmlList(ctx.received(phone), [gone(`${ALICE}/phone`)]);
       assert.equal(phone.available, false);
-      assert.deepEqual(phone.directed, []);
+      assert.deepEqual(await directedOf(phone), [].sort());
       const route = (await ctx.stores.routes.list(ALICE)).find((r) => r.resource === "phone");
       assert.equal(route?.available, false);
       assert.deepEqual(await ctx.stores.routes.presences(ALICE), []);
@@ -339,7 +345,52 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(replies.length, 1, replies.join("\n"));
       assert.equal(replies[0].attrs.id, "p3");
       assert.equal(conditionOf(replies[0]), "resource-constraint");
-      assert.deepEqual(phone.directed, [ERIN, DAVE]);
+      assert.deepEqual(await directedOf(phone), [ERIN, DAVE].sort());
+    });
+
+    it("remembers at most directedPresenceMaxBytes of recipient JIDs per connection", async () => {
+      ctx.config.directedPresenceMaxBytes = 2 * ERIN.length + 5;
+      const phone = await online(`${ALICE}/phone`);
+      await ctx.createAccount(ERIN);
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence to="${ERIN}/a"/>`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}/b"/>`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}/long" id="p3"/>`);
+      const replies = ctx.received(phone);
+      assert.equal(replies.length, 1, replies.join("\n"));
+      assert.equal(conditionOf(replies[0]), "resource-constraint");
+      assert.deepEqual(await directedOf(phone), [`${ERIN}/a`, `${ERIN}/b`]);
+    });
+
+    it("keeps the list out of the connection state its snapshots are made of", async () => {
+      await ctx.createAccount(ERIN);
+      await ctx.createAccount(BOB);
+      const phone = await online(`${ALICE}/phone`);
+      const before = JSON.stringify(phone);
+      for (let i = 0; i < 20; i++) await input(ctx, chain, phone, `<presence to="${ERIN}/r${i}"/>`);
+      assert.equal((await directedOf(phone)).length, 20);
+      // A message-only batch serialises the state: the recipients are not in it.
+      await input(ctx, chain, phone, `<message to="${BOB}" type="chat"><body>hi</body></message>`);
+      const snapshot = JSON.stringify(phone);
+      assert.ok(!snapshot.includes(ERIN), snapshot);
+      assert.ok(snapshot.length <= before.length + 40, `${before}\n${snapshot}`);
+    });
+
+    it("remembers a recipient again when it gets presence after an unavailable in one batch", async () => {
+      await ctx.createAccount(ERIN);
+      const phone = await online(`${ALICE}/phone`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}"/>`);
+      // One batch: the unavailable broadcast forgets the list once its deliveries are stored.
+      const el = (xml: string) => {
+        const parsed = parse(xml);
+        parsed.attrs.xmlns = "jabber:client";
+        return parsed.toString();
+      };
+      await handleFrame(ctx, chain, phone, el(`<presence type="unavailable"/>`));
+      await handleFrame(ctx, chain, phone, el(`<presence/>`));
+      await handleFrame(ctx, chain, phone, el(`<presence to="${ERIN}"/>`));
+      await ctx.runAfterEffects();
+      assert.deepEqual(await directedOf(phone), [ERIN]);
     });
 
     it("goes to the addressed JID only and is remembered for non-subscribers", async () => {
@@ -361,10 +412,10 @@ describe("presence (RFC 6121 §4)", () => {
       assertXmlList(ctx.received(home), [`<presence to="${ERIN}" from="${ALICE}/phone"/>`]);
       assertXmlList(ctx.received(pc), [`<presence to="${BOB}/pc" from="${ALICE}/phone"/>`]);
       // bob is subscribed, so broadcasts reach him anyway.
-      assert.deepEqual(phone.directed, [`${ERIN}/work`, ERIN]);
+      assert.deepEqual(await directedOf(phone), [`${ERIN}/work`, ERIN].sort());
 
       await input(ctx, chain, phone, `<presence type="unavailable" to="${ERIN}/work"/>`);
-      assert.deepEqual(phone.directed, [ERIN]);
+      assert.deepEqual(await directedOf(phone), [ERIN].sort());
       const last = ctx.received(work).at(-1);
       assert.ok(last);
       assertXml(last, `<presence type="unavailable" to="${ERIN}/work" from="${ALICE}/phone"/>`);
@@ -378,7 +429,7 @@ describe("presence (RFC 6121 §4)", () => {
       await input(ctx, chain, phone, `<presence to="${BOB}/gone"/>`);
       await input(ctx, chain, phone, `<presence to="example.com"/>`);
       assert.deepEqual(ctx.written, []);
-      assert.deepEqual(phone.directed, [`${BOB}/gone`]);
+      assert.deepEqual(await directedOf(phone), [`${BOB}/gone`].sort());
     });
 
     it("answers remote-server-not-found for another domain and jid-malformed for a bad JID", async () => {
@@ -782,6 +833,35 @@ describe("subscriptions (RFC 6121 §3)", () => {
       // An answer to an earlier request is no new request: it always gets through.
       await input(ctx, chain, pc, `<presence type="subscribed" to="${CAROL}"/>`);
       assert.deepEqual(await pending(BOB), []);
+    });
+
+    it("drops a request past pendingSubscriptionMaxBytes of stored requests, with a warning", async () => {
+      ctx.config.pendingSubscriptionMaxBytes = 200;
+      const fromCarol = `<presence type="subscribe"><status>${"c".repeat(100)}</status></presence>`;
+      await ctx.stores.rosters.addPendingIn(BOB, CAROL, fromCarol, 10, 200);
+      const logs = captureLogs(ctx);
+      // Stored verbatim, status included: alice's request does not fit next to carol's.
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<presence type="subscribe" to="${BOB}"><status>${"a".repeat(50)}</status></presence>`,
+      );
+      assert.deepEqual(await pending(BOB), [CAROL]);
+      const warning = logs.find((l) => l.level === 40);
+      assert.ok(warning, JSON.stringify(logs));
+      assert.equal(warning.contact, ALICE);
+      assert.equal(warning.maxBytes, 200);
+      // Once carol's is answered there is room for it.
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${CAROL}"/>`);
+      await input(ctx, chain, phone, `<presence type="unsubscribe" to="${BOB}"/>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<presence type="subscribe" to="${BOB}"><status>${"a".repeat(50)}</status></presence>`,
+      );
+      assert.deepEqual(await pending(BOB), [ALICE]);
     });
   });
 

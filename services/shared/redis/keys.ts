@@ -20,6 +20,8 @@ export interface Keys {
   /** Stanzas in `offline` per sender: sender → count. */
   offlinePerSender(bareJid: string): string;
   snapshot(shard: number): string;
+  /** Directed-presence recipients of one connection (a set, under its shard's tag). */
+  directed(shard: number, connId: string): string;
 }
 
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
@@ -38,5 +40,6 @@ export function redisKeys(prefix = "mp"): Keys {
     offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
     offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
+    directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
   };
 }

@@ -20,6 +20,7 @@ export interface ScriptCommands {
     contact: string,
     stanza: string,
     maxPending: number,
+    maxBytes: number | "",
   ): Promise<0 | 1>;
   /** See ROUTE_BIND: [1, previous connId, previous available 0|1] | [1] | [0] (at the limit). */
   mpRouteBind(
@@ -63,6 +64,13 @@ export interface ScriptCommands {
     offlinePerSenderKey: string,
     ...stanzas: string[]
   ): Promise<number>;
+  /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
+  mpDirectedAdd(
+    directedKey: string,
+    jid: string,
+    maxRecipients: number,
+    maxBytes: number,
+  ): Promise<-1 | 0 | 1>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
@@ -73,6 +81,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
   mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
+  mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -29,14 +29,22 @@ return {1, tostring(redis.call("INCR", KEYS[2]))}
 `;
 
 /**
- * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending.
- * Replaces the contact's request, or adds it while fewer than `max pending` are stored; the
- * count and the write must not interleave with other adds or the bound would be overshot.
- * Returns 1 if stored, else 0.
+ * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending, max bytes
+ * ("" for none). Replaces the contact's request, or adds it while fewer than `max pending` are
+ * stored, as long as the stored requests then hold at most `max bytes` (Lua's # and HSTRLEN
+ * count bytes); the checks and the write must not interleave with other adds or a bound would
+ * be overshot. Returns 1 if stored, else 0.
  */
 export const ROSTER_ADD_PENDING_IN = `
 if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 0 and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then
   return 0
+end
+if ARGV[4] ~= "" then
+  local bytes = #ARGV[2]
+  for _, contact in ipairs(redis.call("HKEYS", KEYS[1])) do
+    if contact ~= ARGV[1] then bytes = bytes + redis.call("HSTRLEN", KEYS[1], contact) end
+  end
+  if bytes > tonumber(ARGV[4]) then return 0 end
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
 return 1
@@ -171,4 +179,21 @@ for _, sender in ipairs(redis.call("LRANGE", KEYS[3], 0, removed - 1)) do
 end
 redis.call("LTRIM", KEYS[3], removed, -1)
 return removed
+`;
+
+/**
+ * Directed-presence add. KEYS: directed. ARGV: jid, max recipients, max bytes.
+ * Adds the JID unless present, or unless the set would then hold more than `max recipients`
+ * JIDs or more than `max bytes` bytes of them (Lua's # is the byte length). Returns 1 added,
+ * 0 already present, -1 refused by a bound.
+ */
+export const DIRECTED_ADD = `
+if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return 0 end
+local members = redis.call("SMEMBERS", KEYS[1])
+if #members + 1 > tonumber(ARGV[2]) then return -1 end
+local bytes = #ARGV[1]
+for _, jid in ipairs(members) do bytes = bytes + #jid end
+if bytes > tonumber(ARGV[3]) then return -1 end
+redis.call("SADD", KEYS[1], ARGV[1])
+return 1
 `;

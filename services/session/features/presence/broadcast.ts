@@ -174,20 +174,24 @@ async function broadcast(
   return new Set(contacts);
 }
 
-/** §4.6.2: unavailable presence to each directed-presence recipient not already reached. */
+/**
+ * §4.6.2: unavailable presence to each directed-presence recipient not already reached. They are
+ * forgotten only once these deliveries are stored: a failure in between sends them again.
+ */
 async function sendToDirected(
   ctx: SessionContext,
   conn: ConnState,
   unavailable: Element,
   covered: Set<string>,
 ): Promise<void> {
-  const recipients = conn.directed;
-  conn.directed = [];
+  const recipients = await ctx.stores.directed.list(conn.shard, conn.connId);
+  if (recipients.length === 0) return;
   for (const recipient of recipients) {
     const target = parseJid(recipient);
     if (covered.has(target.bareString())) continue;
     await deliverPresence(ctx, target, readdressed(unavailable, { to: recipient }));
   }
+  ctx.afterEffects(() => ctx.stores.directed.remove(conn.shard, conn.connId, recipients));
 }
 
 /** §3.1.3: every unanswered subscription request, again, at each initial presence. */
