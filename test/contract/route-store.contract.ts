@@ -69,6 +69,22 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
         });
       });
 
+      it("answers a bind delivered again as it answered the first", async () => {
+        await bind("phone", "conn-1");
+        await store().update(USER, "phone", "conn-1", { presence: PRESENCE });
+        const first = await bind("phone", "conn-2");
+        assert.deepEqual(first, { ok: true, previous: { connId: "conn-1", available: true } });
+        assert.deepEqual(await bind("phone", "conn-2"), first);
+        assert.deepEqual(await bind("laptop", "conn-3"), { ok: true });
+        assert.deepEqual(await bind("laptop", "conn-3"), { ok: true });
+        assert.deepEqual(
+          await store()
+            .list(USER)
+            .then((l) => l.sort(byResource)),
+          [fresh("laptop", "conn-3"), fresh("phone", "conn-2")],
+        );
+      });
+
       it("lists every resource of the user", async () => {
         await bind("phone", "conn-1");
         await bind("laptop", "conn-2");

@@ -297,6 +297,25 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(ctx.received(newPhone).length, 1, "only the bind result");
     });
 
+    it("is broadcast again, with the kick, when the takeover's bind is delivered again", async () => {
+      const newPhone = await takeOver("phone");
+      // The batch failed after the bind was stored: rolled back and delivered again.
+      newPhone.stage = "restarted";
+      delete newPhone.resource;
+      ctx.clearOutput();
+      await input(
+        ctx,
+        chain,
+        newPhone,
+        `<iq type="set" id="bind"><bind xmlns="${NS_BIND}"><resource>phone</resource></bind></iq>`,
+      );
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      assert.deepEqual(
+        ctx.kicked.map((k) => k.connId),
+        [phone.connId, phone.connId],
+      );
+    });
+
     it("is never sent to contacts by a connection whose resource was taken over", async () => {
       const newPhone = await takeOver("phone");
       ctx.clearOutput();

@@ -54,19 +54,29 @@ return 1
  * Route bind. KEYS: resources, presences. ARGV: resource, binding JSON, max resources.
  * Replaces the binding of a bound resource (dropping its stored presence); binds a new one only
  * while fewer than `max resources` are bound (the count and the write must not interleave with
- * other binds or the bound would be overshot). Returns {1, previous connId, 1 if it was
- * available else 0} on a replace, {1} on a new binding, {0} at the limit.
+ * other binds or the bound would be overshot). The binding remembers the one it replaced
+ * (`took`), so that the same connection binding again (its bind delivered again after a failed
+ * batch) gets the same answer and can finish the takeover. Returns {1, previous connId, 1 if
+ * it was available else 0} on a replace, {1} on a new binding, {0} at the limit.
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
 if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-redis.call("HDEL", KEYS[2], ARGV[1])
+local binding = cjson.decode(ARGV[2])
 if previous then
-  local binding = cjson.decode(previous)
+  local before = cjson.decode(previous)
+  if before.connId == binding.connId then
+    binding.took = before.took
+  else
+    binding.took = {connId = before.connId, available = before.available == true}
+  end
+end
+redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
+redis.call("HDEL", KEYS[2], ARGV[1])
+if binding.took then
   local available = 0
-  if binding.available then available = 1 end
-  return {1, binding.connId, available}
+  if binding.took.available then available = 1 end
+  return {1, binding.took.connId, available}
 end
 return {1}
 `;

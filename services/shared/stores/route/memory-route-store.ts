@@ -6,12 +6,15 @@ import type {
   ResourcePresence,
   RoutePatch,
   RouteStore,
+  TakenOver,
 } from "./route-store.js";
 
 interface Binding {
   route: OnlineResource;
   /** Set exactly while route.available. */
   presence?: string;
+  /** The binding this one replaced, for a bind delivered again. */
+  took?: TakenOver;
 }
 
 export class MemoryRouteStore implements RouteStore {
@@ -25,14 +28,18 @@ export class MemoryRouteStore implements RouteStore {
     maxResources: number,
   ): Promise<BindResult> {
     const resources = this.users.get(bareJid) ?? new Map<string, Binding>();
-    const previous = resources.get(resource)?.route;
+    const previous = resources.get(resource);
     if (!previous && resources.size >= maxResources) return { ok: false, reason: "full" };
+    let took: TakenOver | undefined;
+    if (previous?.route.connId === connId) took = previous.took;
+    else if (previous)
+      took = { connId: previous.route.connId, available: previous.route.available };
     resources.set(resource, {
       route: { resource, connId, priority: 0, available: false, interested: false },
+      took,
     });
     this.users.set(bareJid, resources);
-    if (!previous) return { ok: true };
-    return { ok: true, previous: { connId: previous.connId, available: previous.available } };
+    return took ? { ok: true, previous: { ...took } } : { ok: true };
   }
 
   async update(

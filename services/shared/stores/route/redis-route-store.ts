@@ -87,7 +87,12 @@ export class RedisRouteStore implements RouteStore {
 
   async list(bareJid: string): Promise<OnlineResource[]> {
     const bindings = await this.redis.hgetall(this.keys.resources(bareJid));
-    return Object.values(bindings).map((json) => JSON.parse(json) as OnlineResource);
+    return Object.values(bindings).map((json) => {
+      const route = JSON.parse(json) as OnlineResource & { took?: unknown };
+      // The bind script's own record (see ROUTE_BIND), not routing data.
+      delete route.took;
+      return route;
+    });
   }
 
   async presences(bareJid: string): Promise<ResourcePresence[]> {

@@ -54,7 +54,8 @@ export interface RouteStore {
    * holder; a new resource is bound only while the user has fewer than `maxResources` bound,
    * else nothing changes and the result is `{ ok: false, reason: "full" }`. Atomic: the bound
    * holds under concurrent binds, and each concurrent bind of one resource sees exactly one
-   * predecessor.
+   * predecessor. The same connection binding the same resource again (a bind delivered
+   * again) gets the same result as its first bind, so it can finish what that one started.
    */
   bind(
     bareJid: string,
