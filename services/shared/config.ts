@@ -51,6 +51,16 @@ export interface Config {
    * missing users from real ones. Empty: one key created in the account store (in Redis, for
    * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
    * and then to the same value in every session process.
+   * Offline messages one sender (bare JID) may have waiting in another user's queue; past it
+   * that sender's new ones bounce, so no one account can fill a queue (messages to oneself
+   * count only against offlineMaxMessages).
+   */
+  offlineMaxMessagesPerSender: number;
+  /** Store offline messages only from senders with a subscription in the recipient's roster. */
+  offlineFromContactsOnly: boolean;
+  /**
+   * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
+   * processes (so a probe cannot tell missing users from real ones); empty = random per process.
    */
   scramStandInKey: string;
   /** Shard inbox entries left pending this long by another consumer are claimed (XAUTOCLAIM). */
@@ -121,7 +131,15 @@ export interface Config {
    */
   accountDeleteWaitMs: number;
   /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
+  /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2). */
   directedPresenceMaxRecipients: number;
+  /** Bytes of directed-presence recipient JIDs remembered per connection (UTF-8, summed). */
+  directedPresenceMaxBytes: number;
+  /**
+   * Bytes of pending inbound subscription requests (RFC 6121 §3.1.3, stored verbatim) kept
+   * per user; a request past it is dropped like one past rosterMaxItems.
+   */
+  pendingSubscriptionMaxBytes: number;
   /** The session pings a client that has been silent this long (XEP-0199). */
   clientPingIntervalMs: number;
   /** A client that does not answer a server ping within this time is disconnected. */
@@ -255,6 +273,17 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 10000,
     help: "bytes of offline messages kept per user",
   },
+  offlineMaxMessagesPerSender: {
+    kind: "int",
+    default: 100,
+    min: 1,
+    help: "offline messages one sender may have waiting for one user",
+  },
+  offlineFromContactsOnly: {
+    kind: "bool",
+    default: false,
+    help: "store offline messages only from roster contacts with a subscription",
+  },
   scramStandInKey: {
     kind: "string",
     default: "",
@@ -384,6 +413,18 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 256,
     min: 1,
     help: "directed-presence recipients remembered per connection",
+  },
+  directedPresenceMaxBytes: {
+    kind: "int",
+    default: 32 * KIB,
+    min: 4 * KIB,
+    help: "bytes of directed-presence recipient JIDs remembered per connection",
+  },
+  pendingSubscriptionMaxBytes: {
+    kind: "int",
+    default: 256 * KIB,
+    min: 16 * KIB,
+    help: "bytes of pending subscription requests kept per user",
   },
   clientPingIntervalMs: {
     kind: "int",

@@ -13,6 +13,9 @@ import { redisKeys } from "./redis/keys.js";
 import type { AccountStore } from "./stores/account/account-store.js";
 import { MemoryAccountStore } from "./stores/account/memory-account-store.js";
 import { RedisAccountStore } from "./stores/account/redis-account-store.js";
+import type { DirectedPresenceStore } from "./stores/directed/directed-store.js";
+import { MemoryDirectedPresenceStore } from "./stores/directed/memory-directed-store.js";
+import { RedisDirectedPresenceStore } from "./stores/directed/redis-directed-store.js";
 import { MemoryOfflineStore } from "./stores/offline/memory-offline-store.js";
 import type { OfflineStore } from "./stores/offline/offline-store.js";
 import { RedisOfflineStore } from "./stores/offline/redis-offline-store.js";
@@ -33,6 +36,7 @@ export interface Backend {
   rosters: RosterStore;
   routes: RouteStore;
   offline: OfflineStore;
+  directed: DirectedPresenceStore;
   snapshots: SnapshotStore;
   edges: EdgeRegistry;
   /** True while the backing store is reachable. */
@@ -50,6 +54,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     rosters: new MemoryRosterStore(),
     routes: new MemoryRouteStore(),
     offline: new MemoryOfflineStore(),
+    directed: new MemoryDirectedPresenceStore(),
     snapshots: new MemorySnapshotStore(),
     edges: new MemoryEdgeRegistry(),
     isReady: () => true,
@@ -77,6 +82,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     rosters: new RedisRosterStore(redis, keys),
     routes: new RedisRouteStore(redis, keys),
     offline: new RedisOfflineStore(redis, keys),
+    directed: new RedisDirectedPresenceStore(redis, keys),
     snapshots: new RedisSnapshotStore(redis, keys),
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     isReady: () => redis.status === "ready" && bus.isReady(),

@@ -4,7 +4,9 @@ import { MemoryOfflineStore } from "../../services/shared/stores/offline/memory-
 import { MemoryRosterStore } from "../../services/shared/stores/roster/memory-roster-store.js";
 import { MemoryRouteStore } from "../../services/shared/stores/route/memory-route-store.js";
 import { MemorySnapshotStore } from "../../services/shared/stores/snapshot/memory-snapshot-store.js";
+import { MemoryDirectedPresenceStore } from "../../services/shared/stores/directed/memory-directed-store.js";
 import { accountStoreContract } from "./account-store.contract.js";
+import { directedStoreContract } from "./directed-store.contract.js";
 import { offlineStoreContract } from "./offline-store.contract.js";
 import { rosterStoreContract } from "./roster-store.contract.js";
 import { routeStoreContract } from "./route-store.contract.js";
@@ -34,6 +36,10 @@ if (onlyImpl === undefined || onlyImpl === "memory") {
     offlineStoreContract(
       "memory",
       memory(() => new MemoryOfflineStore()),
+    );
+    directedStoreContract(
+      "memory",
+      memory(() => new MemoryDirectedPresenceStore()),
     );
     snapshotStoreContract(
       "memory",

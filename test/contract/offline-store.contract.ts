@@ -1,11 +1,16 @@
 // Contract of OfflineStore (services/shared/stores/offline/offline-store.ts).
 import assert from "node:assert/strict";
-import type { OfflineStore } from "../../services/shared/stores/offline/offline-store.js";
+import type {
+  OfflineLimits,
+  OfflineStore,
+} from "../../services/shared/stores/offline/offline-store.js";
 import { storePerTest, type StoreFactory } from "./store-factory.js";
 
 const USER = "alice@example.com";
 const MAX_STANZAS = 100;
 const MAX_BYTES = 1_000_000;
+const MALLORY = "mallory@example.com";
+const BOB = "bob@example.com";
 
 function message(n: number): string {
   return `<message to='alice@example.com' id='m${n}'><body>${n}</body></message>`;
@@ -147,6 +152,74 @@ export function offlineStoreContract(name: string, factory: StoreFactory<Offline
         assert.equal(await pushBytes(message(1), max), true);
         assert.equal(await pushBytes(message(2), max, "bob@example.com"), true);
         assert.equal(await pushBytes(message(3), max), false);
+      });
+    });
+
+    describe("sender bound", () => {
+      const limits = (maxPerSender: number, maxMessages = MAX_STANZAS): OfflineLimits => ({
+        maxMessages,
+        maxBytes: MAX_BYTES,
+        maxPerSender,
+      });
+      const pushFrom = (sender: string, n: number, maxPerSender: number, maxMessages?: number) =>
+        store().pushFrom(USER, sender, message(n), limits(maxPerSender, maxMessages));
+
+      it("refuses a sender's push once it has max per sender queued, not others'", async () => {
+        assert.equal(await pushFrom(MALLORY, 1, 2), "stored");
+        assert.equal(await pushFrom(MALLORY, 2, 2), "stored");
+        assert.equal(await pushFrom(MALLORY, 3, 2), "sender-full");
+        assert.equal(await pushFrom(BOB, 4, 2), "stored");
+        assert.equal(await store().push(USER, message(5), MAX_STANZAS, MAX_BYTES), true);
+        assert.deepEqual(await store().peek(USER), [1, 2, 4, 5].map(message));
+      });
+
+      it("checks the queue's bounds first", async () => {
+        assert.equal(await pushFrom(MALLORY, 1, 1, 1), "stored");
+        assert.equal(await pushFrom(MALLORY, 2, 1, 1), "full");
+        assert.equal(await pushFrom(BOB, 3, 1, 1), "full");
+      });
+
+      it("counts no sender bound for a push without a sender", async () => {
+        for (const n of [1, 2, 3])
+          assert.equal(await store().pushFrom(USER, "", message(n), limits(1)), "stored");
+        assert.equal(await pushFrom(MALLORY, 4, 1), "stored");
+      });
+
+      it("releases a sender's count as its stanzas are removed or taken", async () => {
+        await pushFrom(BOB, 1, 2);
+        await pushFrom(MALLORY, 2, 2);
+        await pushFrom(MALLORY, 3, 2);
+        await pushFrom(BOB, 4, 2);
+        assert.equal(await pushFrom(MALLORY, 5, 2), "sender-full");
+        // Removing bob's and one of mallory's frees one place for mallory only.
+        assert.equal(await store().removeDelivered(USER, [message(1), message(2)]), 2);
+        assert.equal(await pushFrom(MALLORY, 5, 2), "stored");
+        assert.equal(await pushFrom(MALLORY, 6, 2), "sender-full");
+        assert.deepEqual(await store().takeAll(USER), [3, 4, 5].map(message));
+        assert.equal(await pushFrom(MALLORY, 7, 2), "stored");
+        assert.equal(await pushFrom(MALLORY, 8, 2), "stored");
+        await store().deleteUser(USER);
+        assert.equal(await pushFrom(MALLORY, 9, 2), "stored");
+      });
+
+      it("releases the counts when delivery empties the queue", async () => {
+        await pushFrom(MALLORY, 1, 1);
+        assert.equal(await store().removeDelivered(USER, [message(1)]), 1);
+        assert.equal(await pushFrom(MALLORY, 2, 1), "stored");
+      });
+
+      it("counts each recipient's queue apart", async () => {
+        await pushFrom(MALLORY, 1, 1);
+        const toBob = await store().pushFrom(BOB, MALLORY, message(2), limits(1));
+        assert.equal(toBob, "stored");
+      });
+
+      it("never overshoots a sender's bound under concurrent pushes", async () => {
+        const results = await Promise.all(
+          [1, 2, 3, 4, 5, 6, 7, 8].map((n) => pushFrom(MALLORY, n, 3)),
+        );
+        assert.equal(results.filter((r) => r === "stored").length, 3);
+        assert.equal(await store().count(USER), 3);
       });
     });
 

@@ -8,7 +8,9 @@ import { RedisRosterStore } from "../../services/shared/stores/roster/redis-rost
 import { RedisRouteStore } from "../../services/shared/stores/route/redis-route-store.js";
 import { RedisSnapshotStore } from "../../services/shared/stores/snapshot/redis-snapshot-store.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
+import { RedisDirectedPresenceStore } from "../../services/shared/stores/directed/redis-directed-store.js";
 import { accountStoreContract } from "./account-store.contract.js";
+import { directedStoreContract } from "./directed-store.contract.js";
 import { offlineStoreContract } from "./offline-store.contract.js";
 import { rosterStoreContract } from "./roster-store.contract.js";
 import { routeStoreContract } from "./route-store.contract.js";
@@ -55,6 +57,10 @@ if (onlyImpl === undefined || onlyImpl === "redis") {
     offlineStoreContract(
       "redis",
       redis((r, keys) => new RedisOfflineStore(r, keys)),
+    );
+    directedStoreContract(
+      "redis",
+      redis((r, keys) => new RedisDirectedPresenceStore(r, keys)),
     );
     snapshotStoreContract(
       "redis",

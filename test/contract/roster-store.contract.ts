@@ -384,6 +384,48 @@ export function rosterStoreContract(name: string, factory: StoreFactory<RosterSt
         assert.equal((await store().listPendingIn(USER)).size, 4);
       });
 
+      it("refuses a request that would take the stored requests past max bytes", async () => {
+        const request = (id: string, pad: number) =>
+          `<presence id='${id}'>${"é".repeat(pad)}</presence>`;
+        const a = request("a", 20);
+        const b = request("b", 20);
+        const max = Buffer.byteLength(a) + Buffer.byteLength(b);
+        assert.equal(await store().addPendingIn(USER, "bob@example.com", a, 10, max), true);
+        assert.equal(await store().addPendingIn(USER, "carol@example.com", b, 10, max), true);
+        assert.equal(
+          await store().addPendingIn(USER, "dave@example.com", "<presence/>", 10, max),
+          false,
+        );
+        // A replacement counts instead of the request it replaces, not on top of it.
+        const smaller = request("b2", 1);
+        assert.equal(await store().addPendingIn(USER, "carol@example.com", smaller, 10, max), true);
+        assert.equal(
+          await store().addPendingIn(USER, "carol@example.com", request("b3", 40), 10, max),
+          false,
+        );
+        assert.equal(
+          await store().addPendingIn(USER, "dave@example.com", "<presence/>", 10, max),
+          true,
+        );
+        const stored = await store().listPendingIn(USER);
+        assert.deepEqual([...stored.keys()].sort(), [
+          "bob@example.com",
+          "carol@example.com",
+          "dave@example.com",
+        ]);
+        assert.equal(stored.get("carol@example.com"), smaller);
+      });
+
+      it("never overshoots max bytes under concurrent requests", async () => {
+        const contacts = ["a", "b", "c", "d", "e", "f"].map((c) => `${c}@example.com`);
+        const stanza = "<presence type='subscribe'/>";
+        const max = 3 * Buffer.byteLength(stanza);
+        const added = await Promise.all(
+          contacts.map((jid) => store().addPendingIn(USER, jid, stanza, 100, max)),
+        );
+        assert.equal(added.filter(Boolean).length, 3);
+      });
+
       it("counts apart from roster items: a full roster still takes requests", async () => {
         await put(USER, item("a@example.com"), 1);
         assert.equal(

@@ -1,6 +1,10 @@
 // Contract of RouteStore (services/shared/stores/route/route-store.ts).
 import assert from "node:assert/strict";
-import type { OnlineResource, RouteStore } from "../../services/shared/stores/route/route-store.js";
+import type {
+  OnlineResource,
+  ResourcePresence,
+  RouteStore,
+} from "../../services/shared/stores/route/route-store.js";
 import { storePerTest, type StoreFactory } from "./store-factory.js";
 
 const USER = "alice@example.com";
@@ -8,7 +12,14 @@ const PRESENCE = "<presence from='alice@example.com/phone'><priority>5</priority
 const MAX_RESOURCES = 100;
 
 function fresh(resource: string, connId: string): OnlineResource {
-  return { resource, connId, priority: 0, interested: false };
+  return { resource, connId, priority: 0, available: false, interested: false };
+}
+
+const byResource = (a: { resource: string }, b: { resource: string }) =>
+  a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0;
+
+async function presences(store: RouteStore, user = USER): Promise<ResourcePresence[]> {
+  return (await store.presences(user)).sort(byResource);
 }
 
 async function binding(store: RouteStore, resource: string): Promise<OnlineResource | undefined> {
@@ -36,8 +47,42 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       it("returns the previous holder and resets the fields on conflict", async () => {
         await bind("phone", "conn-1");
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
-        assert.deepEqual(await bind("phone", "conn-2"), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-2"), {
+          ok: true,
+          previous: { connId: "conn-1", available: true },
+        });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
+        assert.deepEqual(await presences(store()), [], "the old holder's presence is dropped");
+      });
+
+      it("says whether the previous holder was available when it was taken over", async () => {
+        await bind("phone", "conn-1");
+        assert.deepEqual(await bind("phone", "conn-2"), {
+          ok: true,
+          previous: { connId: "conn-1", available: false },
+        });
+        await store().update(USER, "phone", "conn-2", { presence: PRESENCE });
+        await store().update(USER, "phone", "conn-2", { presence: undefined });
+        assert.deepEqual(await bind("phone", "conn-3"), {
+          ok: true,
+          previous: { connId: "conn-2", available: false },
+        });
+      });
+
+      it("answers a bind delivered again as it answered the first", async () => {
+        await bind("phone", "conn-1");
+        await store().update(USER, "phone", "conn-1", { presence: PRESENCE });
+        const first = await bind("phone", "conn-2");
+        assert.deepEqual(first, { ok: true, previous: { connId: "conn-1", available: true } });
+        assert.deepEqual(await bind("phone", "conn-2"), first);
+        assert.deepEqual(await bind("laptop", "conn-3"), { ok: true });
+        assert.deepEqual(await bind("laptop", "conn-3"), { ok: true });
+        assert.deepEqual(
+          await store()
+            .list(USER)
+            .then((l) => l.sort(byResource)),
+          [fresh("laptop", "conn-3"), fresh("phone", "conn-2")],
+        );
       });
 
       it("lists every resource of the user", async () => {
@@ -53,7 +98,7 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
         // A limit of 1 also checks that taking a resource over never counts as a new one.
         const results = await Promise.all(connIds.map((id) => bind("phone", id, USER, 1)));
         assert.ok(results.every((result) => result.ok));
-        const previous = results.map((result) => (result.ok ? result.previous : undefined));
+        const previous = results.map((result) => (result.ok ? result.previous?.connId : undefined));
         assert.equal(previous.filter((id) => id === undefined).length, 1);
         const displaced = previous.filter((id): id is string => id !== undefined);
         assert.equal(new Set(displaced).size, connIds.length - 1);
@@ -74,14 +119,20 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       it("always lets a bound resource be taken over, even at the limit", async () => {
         await bind("phone", "conn-1", USER, 1);
         await store().update(USER, "phone", "conn-1", { priority: 5, presence: PRESENCE });
-        assert.deepEqual(await bind("phone", "conn-2", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-2", USER, 1), {
+          ok: true,
+          previous: { connId: "conn-1", available: true },
+        });
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
       });
 
       it("takes a resource over even when the limit was lowered below the bound count", async () => {
         await bind("phone", "conn-1", USER, 3);
         await bind("laptop", "conn-2", USER, 3);
-        assert.deepEqual(await bind("phone", "conn-3", USER, 1), { ok: true, previous: "conn-1" });
+        assert.deepEqual(await bind("phone", "conn-3", USER, 1), {
+          ok: true,
+          previous: { connId: "conn-1", available: false },
+        });
         assert.deepEqual(await bind("tablet", "conn-4", USER, 1), { ok: false, reason: "full" });
       });
 
@@ -124,9 +175,12 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
         assert.deepEqual(await binding(store(), "phone"), {
           ...fresh("phone", "conn-1"),
           priority: -3,
-          presence: PRESENCE,
+          available: true,
           interested: true,
         });
+        assert.deepEqual(await presences(store()), [
+          { resource: "phone", connId: "conn-1", presence: PRESENCE },
+        ]);
       });
 
       it("keeps the fields a patch leaves out", async () => {
@@ -136,9 +190,10 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
         assert.deepEqual(await binding(store(), "phone"), {
           ...fresh("phone", "conn-1"),
           priority: 5,
-          presence: PRESENCE,
+          available: true,
           interested: true,
         });
+        assert.equal((await presences(store()))[0]?.presence, PRESENCE);
       });
 
       it("clears the presence when the patch sets it to undefined", async () => {
@@ -149,13 +204,32 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
           ...fresh("phone", "conn-1"),
           priority: 5,
         });
+        assert.deepEqual(await presences(store()), []);
+      });
+
+      it("keeps presence payloads out of the bindings and lists them apart", async () => {
+        await bind("phone", "conn-1");
+        await bind("laptop", "conn-2");
+        await bind("tablet", "conn-3");
+        const big = `<presence><status>${"x".repeat(16 * 1024)}</status></presence>`;
+        await store().update(USER, "phone", "conn-1", { presence: PRESENCE });
+        await store().update(USER, "laptop", "conn-2", { presence: big });
+        await store().update(USER, "phone", "conn-1", { priority: 2 });
+        assert.ok(JSON.stringify(await store().list(USER)).length < 400);
+        assert.deepEqual(await presences(store()), [
+          { resource: "laptop", connId: "conn-2", presence: big },
+          { resource: "phone", connId: "conn-1", presence: PRESENCE },
+        ]);
+        assert.deepEqual(await presences(store(), "bob@example.com"), []);
       });
 
       it("ignores a connection that no longer holds the resource", async () => {
         await bind("phone", "conn-1");
         await bind("phone", "conn-2");
         assert.equal(await store().update(USER, "phone", "conn-1", { priority: 9 }), false);
+        assert.equal(await store().update(USER, "phone", "conn-1", { presence: PRESENCE }), false);
         assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
+        assert.deepEqual(await presences(store()), []);
       });
 
       it("does not bind a resource that is not bound", async () => {
@@ -165,19 +239,25 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
     });
 
     describe("unbind", () => {
-      it("removes the binding of its holder once", async () => {
+      it("removes the binding of its holder once, with its presence", async () => {
         await bind("phone", "conn-1");
         await bind("laptop", "conn-2");
+        await store().update(USER, "phone", "conn-1", { presence: PRESENCE });
         assert.equal(await store().unbind(USER, "phone", "conn-1"), true);
         assert.deepEqual(await store().list(USER), [fresh("laptop", "conn-2")]);
+        assert.deepEqual(await presences(store()), []);
         assert.equal(await store().unbind(USER, "phone", "conn-1"), false);
       });
 
       it("ignores a connection that no longer holds the resource", async () => {
         await bind("phone", "conn-1");
         await bind("phone", "conn-2");
+        await store().update(USER, "phone", "conn-2", { presence: PRESENCE });
         assert.equal(await store().unbind(USER, "phone", "conn-1"), false);
-        assert.deepEqual(await store().list(USER), [fresh("phone", "conn-2")]);
+        assert.deepEqual(await store().list(USER), [
+          { ...fresh("phone", "conn-2"), available: true },
+        ]);
+        assert.equal((await presences(store())).length, 1);
       });
 
       it("lets the resource be bound again afterwards", async () => {

@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from "../../services/shared/log.js";
 import { NS_CLIENT } from "../../services/shared/ns.js";
 import { MemoryAccountStore } from "../../services/shared/stores/account/memory-account-store.js";
 import type { Account } from "../../services/shared/stores/account/account-store.js";
+import { MemoryDirectedPresenceStore } from "../../services/shared/stores/directed/memory-directed-store.js";
 import { MemoryOfflineStore } from "../../services/shared/stores/offline/memory-offline-store.js";
 import { MemoryRosterStore } from "../../services/shared/stores/roster/memory-roster-store.js";
 import { MemoryRouteStore } from "../../services/shared/stores/route/memory-route-store.js";
@@ -79,6 +80,7 @@ export class TestSessionContext implements SessionContext {
       rosters: options.stores?.rosters ?? new MemoryRosterStore(),
       routes: options.stores?.routes ?? new MemoryRouteStore(),
       offline: options.stores?.offline ?? new MemoryOfflineStore(),
+      directed: options.stores?.directed ?? new MemoryDirectedPresenceStore(),
     };
     this.nowMs = options.now ?? Date.UTC(2024, 0, 1);
   }

@@ -4,10 +4,13 @@ import { strict as assert } from "node:assert";
 import type { ConnState } from "../../services/session/core/connection.js";
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
+import { seedItem } from "../helpers/roster-fixtures.js";
 import { TestSessionContext, assertXmlList, input } from "../helpers/session-context.js";
 
 const ALICE = "alice@example.com";
 const BOB = "bob@example.com";
+const CAROL = "carol@example.com";
+const DAVE = "dave@example.com";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const STAMP = "2024-01-01T00:00:00.000Z";
 
@@ -236,6 +239,77 @@ describe("messages (RFC 6121 §8.5)", () => {
         messageError("f3", BOB, "service-unavailable", "offline storage is full"),
       ]);
       assert.equal(await ctx.stores.offline.count(BOB), 2);
+    });
+
+    it("refuses with service-unavailable once a sender has offlineMaxMessagesPerSender stored", async () => {
+      ctx = new TestSessionContext({ config: { offlineMaxMessagesPerSender: 2 } });
+      await ctx.createAccount(BOB);
+      phone = await online(`${ALICE}/phone`, 0);
+      const carol = await online(`${CAROL}/pc`, 0);
+      ctx.clearOutput();
+      for (const id of ["s1", "s2", "s3"])
+        await send(`<message to="${BOB}" type="chat" id="${id}"><body>${id}</body></message>`);
+      assertXmlList(ctx.received(phone), [
+        messageError(
+          "s3",
+          BOB,
+          "service-unavailable",
+          "too many of your messages are already waiting for this user",
+        ),
+      ]);
+      // Another sender still gets through, and so does the user writing to itself.
+      await input(ctx, chain, carol, `<message to="${BOB}" type="chat"><body>c</body></message>`);
+      assertXmlList(ctx.received(carol), []);
+      assert.equal(await ctx.stores.offline.count(BOB), 3);
+      // bob's own bound but unavailable resource writing to bob counts against no sender.
+      const idle = await online(`${BOB}/idle`);
+      for (const id of ["o1", "o2", "o3"])
+        await input(
+          ctx,
+          chain,
+          idle,
+          `<message to="${BOB}" type="chat"><body>${id}</body></message>`,
+        );
+      assertXmlList(ctx.received(idle), []);
+      assert.equal(await ctx.stores.offline.count(BOB), 6);
+    });
+
+    it("stores only messages from contacts with a subscription when offlineFromContactsOnly", async () => {
+      ctx = new TestSessionContext({ config: { offlineFromContactsOnly: true } });
+      await ctx.createAccount(BOB);
+      phone = await online(`${ALICE}/phone`, 0);
+      const carol = await online(`${CAROL}/pc`, 0);
+      const dave = await online(`${DAVE}/pc`, 0);
+      await seedItem(ctx, BOB, { jid: CAROL, subscription: "from", groups: [] });
+      await seedItem(ctx, BOB, { jid: DAVE, subscription: "none", groups: [] });
+      ctx.clearOutput();
+      await send(`<message to="${BOB}" type="chat" id="x1"><body>stranger</body></message>`);
+      await input(
+        ctx,
+        chain,
+        dave,
+        `<message to="${BOB}" type="chat" id="x2"><body>d</body></message>`,
+      );
+      await input(
+        ctx,
+        chain,
+        carol,
+        `<message to="${BOB}" type="chat" id="x3"><body>c</body></message>`,
+      );
+      const refused = (id: string, to: string) =>
+        messageError(
+          id,
+          BOB,
+          "service-unavailable",
+          "offline messages are accepted only from contacts",
+        ).replace(`to="${ALICE}/phone"`, `to="${to}"`);
+      assertXmlList(ctx.received(phone), [refused("x1", `${ALICE}/phone`)]);
+      assertXmlList(ctx.received(dave), [refused("x2", `${DAVE}/pc`)]);
+      assertXmlList(ctx.received(carol), []);
+      assert.deepEqual(
+        (await ctx.stores.offline.peek(BOB)).map((x) => x.includes(">c</body>")),
+        [true],
+      );
     });
 
     // XEP-0160 §3 (and XEP-0085 §5.8): chat-state-only messages are not stored offline; nor is

@@ -1,6 +1,6 @@
 // RFC 6121 §3 (subscriptions) and §4 (presence), through the session core with memory stores.
 import { strict as assert } from "node:assert";
-import type { ConnState } from "../../services/session/core/connection.js";
+import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { registerPresence } from "../../services/session/features/presence/presence.js";
 import { readPriority } from "../../services/session/features/presence/broadcast.js";
@@ -8,6 +8,7 @@ import { inbound, outbound } from "../../services/session/features/presence/subs
 import { registerRoster } from "../../services/session/features/roster/roster.js";
 import type { RosterItem } from "../../services/shared/stores/roster/roster-store.js";
 import { parse, type Element } from "ltx";
+import { handleFrame } from "../../services/session/core/dispatch.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 import { captureLogs, interfereAfterReads, seedItem } from "../helpers/roster-fixtures.js";
 
@@ -16,6 +17,7 @@ const BOB = "bob@example.com";
 const CAROL = "carol@example.com";
 const DAVE = "dave@example.com";
 const ERIN = "erin@example.com";
+const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind";
 
 const push = (to: string, ver: string, item: string) =>
   `<iq type="set" id="*" to="${to}"><query xmlns="jabber:iq:roster" ver="${ver}">${item}</query></iq>`;
@@ -55,6 +57,11 @@ describe("presence (RFC 6121 §4)", () => {
     subscription: RosterItem["subscription"],
   ): Promise<void> {
     await seedItem(ctx, owner, { jid, subscription, groups: [] });
+  }
+
+  /** The connection's remembered directed-presence recipients, sorted. */
+  async function directedOf(conn: ConnState): Promise<string[]> {
+    return (await ctx.stores.directed.list(conn.shard, conn.connId)).sort();
   }
 
   async function online(jid: string, presence = "<presence/>"): Promise<ConnState> {
@@ -113,7 +120,9 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(phone.priority, 127);
       const route = (await ctx.stores.routes.list(ALICE)).find((r) => r.resource === "phone");
       assert.equal(route?.priority, 127);
-      assertXml(route?.presence as string, `<presence from="${ALICE}/phone">${sent}</presence>`);
+      assert.equal(route?.available, true);
+      const stored = (await ctx.stores.routes.presences(ALICE)).find((r) => r.resource === "phone");
+      assertXml(stored?.presence as string, `<presence from="${ALICE}/phone">${sent}</presence>`);
     });
 
     it("refuses a presence over maxPresenceBytes with policy-violation and broadcasts nothing", async () => {
@@ -222,9 +231,10 @@ describe("presence (RFC 6121 §4)", () => {
       assertXmlList(ctx.received(erin), [gone(ERIN)]);
       assertXmlList(ctx.received(phone), [gone(`${ALICE}/phone`)]);
       assert.equal(phone.available, false);
-      assert.deepEqual(phone.directed, []);
+      assert.deepEqual(await directedOf(phone), [].sort());
       const route = (await ctx.stores.routes.list(ALICE)).find((r) => r.resource === "phone");
-      assert.equal(route?.presence, undefined);
+      assert.equal(route?.available, false);
+      assert.deepEqual(await ctx.stores.routes.presences(ALICE), []);
 
       // Available again: that is a new initial presence (probes and hooks again).
       ctx.clearOutput();
@@ -258,15 +268,83 @@ describe("presence (RFC 6121 §4)", () => {
       assert.deepEqual(ctx.written, []);
     });
 
-    it("is not broadcast for a resource taken over by a newer available connection", async () => {
-      const newPhone = await ctx.connect(`${ALICE}/phone`);
-      await input(ctx, chain, newPhone, `<presence/>`);
+    /** A second connection of alice binding `resource` through the real bind (§7.7.2.2). */
+    async function takeOver(resource: string): Promise<ConnState> {
+      const conn = newConnState(`edge-test.0.t${resource}`, "edge-test", 0, ctx.nowMs);
+      conn.stage = "restarted";
+      conn.streamId = `stream-t${resource}`;
+      conn.bareJid = ALICE;
+      await input(
+        ctx,
+        chain,
+        conn,
+        `<iq type="set" id="bind"><bind xmlns="${NS_BIND}"><resource>${resource}</resource></bind></iq>`,
+      );
+      return conn;
+    }
+    const goneFrom = (from: string, to: string) =>
+      `<presence type="unavailable" from="${from}" to="${to}"/>`;
+
+    it("is broadcast by the new holder at a takeover, before its bind is answered", async () => {
+      const laptop = await online(`${ALICE}/laptop`);
       ctx.clearOutput();
+      const newPhone = await takeOver("phone");
+      assert.deepEqual(ctx.kicked, [{ connId: phone.connId, condition: "conflict" }]);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      assertXmlList(ctx.received(laptop), [goneFrom(`${ALICE}/phone`, `${ALICE}/laptop`)]);
+      const order = ctx.written.map((w) => w.connId);
+      assert.ok(order.indexOf(pc.connId) < order.indexOf(newPhone.connId), order.join());
+      assert.equal(ctx.received(newPhone).length, 1, "only the bind result");
+    });
+
+    it("is broadcast again, with the kick, when the takeover's bind is delivered again", async () => {
+      const newPhone = await takeOver("phone");
+      // The batch failed after the bind was stored: rolled back and delivered again.
+      newPhone.stage = "restarted";
+      delete newPhone.resource;
+      ctx.clearOutput();
+      await input(
+        ctx,
+        chain,
+        newPhone,
+        `<iq type="set" id="bind"><bind xmlns="${NS_BIND}"><resource>phone</resource></bind></iq>`,
+      );
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      assert.deepEqual(
+        ctx.kicked.map((k) => k.connId),
+        [phone.connId, phone.connId],
+      );
+    });
+
+    it("is never sent to contacts by a connection whose resource was taken over", async () => {
+      const newPhone = await takeOver("phone");
+      ctx.clearOutput();
+      // The old connection goes on until its conflict arrives: nothing it says reaches contacts.
+      await input(ctx, chain, phone, `<presence><show>away</show></presence>`);
+      await input(ctx, chain, newPhone, `<presence/>`);
+      await ctx.disconnect(chain, phone);
+      assertXmlList(ctx.received(pc), [`<presence from="${ALICE}/phone" to="${BOB}"/>`]);
+      // Its directed-presence recipients are its own: they still hear it left.
+      assertXmlList(ctx.received(erin), [goneFrom(`${ALICE}/phone`, ERIN)]);
+      assert.deepEqual(
+        (await ctx.stores.routes.list(ALICE)).map((r) => r.connId),
+        [newPhone.connId],
+      );
+    });
+
+    it("is sent once, by the old connection, when it became unavailable before the takeover", async () => {
+      await input(ctx, chain, phone, `<presence type="unavailable"/>`);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
+      ctx.clearOutput();
+      await takeOver("phone");
       await ctx.disconnect(chain, phone);
       assertXmlList(ctx.received(pc), []);
-      assertXmlList(ctx.received(erin), [
-        `<presence type="unavailable" from="${ALICE}/phone" to="${ERIN}"/>`,
-      ]);
+    });
+
+    it("is sent by the old connection when its binding is gone and nobody took it", async () => {
+      await ctx.stores.routes.unbind(ALICE, "phone", phone.connId);
+      await ctx.disconnect(chain, phone);
+      assertXmlList(ctx.received(pc), [goneFrom(`${ALICE}/phone`, BOB)]);
     });
   });
 
@@ -286,7 +364,52 @@ describe("presence (RFC 6121 §4)", () => {
       assert.equal(replies.length, 1, replies.join("\n"));
       assert.equal(replies[0].attrs.id, "p3");
       assert.equal(conditionOf(replies[0]), "resource-constraint");
-      assert.deepEqual(phone.directed, [ERIN, DAVE]);
+      assert.deepEqual(await directedOf(phone), [ERIN, DAVE].sort());
+    });
+
+    it("remembers at most directedPresenceMaxBytes of recipient JIDs per connection", async () => {
+      ctx.config.directedPresenceMaxBytes = 2 * ERIN.length + 5;
+      const phone = await online(`${ALICE}/phone`);
+      await ctx.createAccount(ERIN);
+      ctx.clearOutput();
+      await input(ctx, chain, phone, `<presence to="${ERIN}/a"/>`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}/b"/>`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}/long" id="p3"/>`);
+      const replies = ctx.received(phone);
+      assert.equal(replies.length, 1, replies.join("\n"));
+      assert.equal(conditionOf(replies[0]), "resource-constraint");
+      assert.deepEqual(await directedOf(phone), [`${ERIN}/a`, `${ERIN}/b`]);
+    });
+
+    it("keeps the list out of the connection state its snapshots are made of", async () => {
+      await ctx.createAccount(ERIN);
+      await ctx.createAccount(BOB);
+      const phone = await online(`${ALICE}/phone`);
+      const before = JSON.stringify(phone);
+      for (let i = 0; i < 20; i++) await input(ctx, chain, phone, `<presence to="${ERIN}/r${i}"/>`);
+      assert.equal((await directedOf(phone)).length, 20);
+      // A message-only batch serialises the state: the recipients are not in it.
+      await input(ctx, chain, phone, `<message to="${BOB}" type="chat"><body>hi</body></message>`);
+      const snapshot = JSON.stringify(phone);
+      assert.ok(!snapshot.includes(ERIN), snapshot);
+      assert.ok(snapshot.length <= before.length + 40, `${before}\n${snapshot}`);
+    });
+
+    it("remembers a recipient again when it gets presence after an unavailable in one batch", async () => {
+      await ctx.createAccount(ERIN);
+      const phone = await online(`${ALICE}/phone`);
+      await input(ctx, chain, phone, `<presence to="${ERIN}"/>`);
+      // One batch: the unavailable broadcast forgets the list once its deliveries are stored.
+      const el = (xml: string) => {
+        const parsed = parse(xml);
+        parsed.attrs.xmlns = "jabber:client";
+        return parsed.toString();
+      };
+      await handleFrame(ctx, chain, phone, el(`<presence type="unavailable"/>`));
+      await handleFrame(ctx, chain, phone, el(`<presence/>`));
+      await handleFrame(ctx, chain, phone, el(`<presence to="${ERIN}"/>`));
+      await ctx.runAfterEffects();
+      assert.deepEqual(await directedOf(phone), [ERIN]);
     });
 
     it("goes to the addressed JID only and is remembered for non-subscribers", async () => {
@@ -308,10 +431,10 @@ describe("presence (RFC 6121 §4)", () => {
       assertXmlList(ctx.received(home), [`<presence to="${ERIN}" from="${ALICE}/phone"/>`]);
       assertXmlList(ctx.received(pc), [`<presence to="${BOB}/pc" from="${ALICE}/phone"/>`]);
       // bob is subscribed, so broadcasts reach him anyway.
-      assert.deepEqual(phone.directed, [`${ERIN}/work`, ERIN]);
+      assert.deepEqual(await directedOf(phone), [`${ERIN}/work`, ERIN].sort());
 
       await input(ctx, chain, phone, `<presence type="unavailable" to="${ERIN}/work"/>`);
-      assert.deepEqual(phone.directed, [ERIN]);
+      assert.deepEqual(await directedOf(phone), [ERIN].sort());
       const last = ctx.received(work).at(-1);
       assert.ok(last);
       assertXml(last, `<presence type="unavailable" to="${ERIN}/work" from="${ALICE}/phone"/>`);
@@ -325,7 +448,7 @@ describe("presence (RFC 6121 §4)", () => {
       await input(ctx, chain, phone, `<presence to="${BOB}/gone"/>`);
       await input(ctx, chain, phone, `<presence to="example.com"/>`);
       assert.deepEqual(ctx.written, []);
-      assert.deepEqual(phone.directed, [`${BOB}/gone`]);
+      assert.deepEqual(await directedOf(phone), [`${BOB}/gone`].sort());
     });
 
     it("answers remote-server-not-found for another domain and jid-malformed for a bad JID", async () => {
@@ -729,6 +852,35 @@ describe("subscriptions (RFC 6121 §3)", () => {
       // An answer to an earlier request is no new request: it always gets through.
       await input(ctx, chain, pc, `<presence type="subscribed" to="${CAROL}"/>`);
       assert.deepEqual(await pending(BOB), []);
+    });
+
+    it("drops a request past pendingSubscriptionMaxBytes of stored requests, with a warning", async () => {
+      ctx.config.pendingSubscriptionMaxBytes = 200;
+      const fromCarol = `<presence type="subscribe"><status>${"c".repeat(100)}</status></presence>`;
+      await ctx.stores.rosters.addPendingIn(BOB, CAROL, fromCarol, 10, 200);
+      const logs = captureLogs(ctx);
+      // Stored verbatim, status included: alice's request does not fit next to carol's.
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<presence type="subscribe" to="${BOB}"><status>${"a".repeat(50)}</status></presence>`,
+      );
+      assert.deepEqual(await pending(BOB), [CAROL]);
+      const warning = logs.find((l) => l.level === 40);
+      assert.ok(warning, JSON.stringify(logs));
+      assert.equal(warning.contact, ALICE);
+      assert.equal(warning.maxBytes, 200);
+      // Once carol's is answered there is room for it.
+      await input(ctx, chain, pc, `<presence type="subscribed" to="${CAROL}"/>`);
+      await input(ctx, chain, phone, `<presence type="unsubscribe" to="${BOB}"/>`);
+      await input(
+        ctx,
+        chain,
+        phone,
+        `<presence type="subscribe" to="${BOB}"><status>${"a".repeat(50)}</status></presence>`,
+      );
+      assert.deepEqual(await pending(BOB), [ALICE]);
     });
   });
 

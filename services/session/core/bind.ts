@@ -3,6 +3,8 @@
 // `conflict` stream error (§7.7.2.2, "override the existing session"). An account that
 // already has config.maxResourcesPerUser resources bound gets `resource-constraint` for a new
 // one (§7.6.2.1); the stream stays open, so the client may retry or take over a resource.
+// A takeover runs the chain's onTakeover hooks (presence: see broadcast.ts) before the bind is
+// answered, so their effects are ordered before anything the new client sends.
 import { createHash } from "node:crypto";
 import { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
@@ -10,11 +12,17 @@ import { NS_BIND } from "../../shared/ns.js";
 import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
+import type { HandlerChain } from "./handler-chain.js";
 
 /** Hex digits of a generated resource: 48 bits, unique enough among one user's resources. */
 const GENERATED_RESOURCE_HEX = 12;
 
-export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Element): Promise<void> {
+export async function handleBind(
+  ctx: SessionContext,
+  chain: HandlerChain,
+  conn: ConnState,
+  iq: Element,
+): Promise<void> {
   try {
     if (iq.attrs.type !== "set" || !iq.attrs.id)
       throw new StanzaError("bad-request", "modify", "bind is an iq set with an id");
@@ -40,8 +48,11 @@ export async function handleBind(ctx: SessionContext, conn: ConnState, iq: Eleme
       throw new StanzaError("resource-constraint", "wait", "too many resources are bound");
     conn.resource = resource;
     conn.stage = "bound";
-    if (bound.previous && bound.previous !== conn.connId)
-      await ctx.kick(bound.previous, "conflict");
+    const previous = bound.previous;
+    if (previous && previous.connId !== conn.connId) {
+      for (const hook of chain.onTakeover) await hook(ctx, conn, previous);
+      await ctx.kick(previous.connId, "conflict");
+    }
     const reply = new Element("iq", { type: "result", id: iq.attrs.id });
     reply.c("bind", { xmlns: NS_BIND }).c("jid").t(`${conn.bareJid}/${resource}`);
     ctx.send(conn, reply);

@@ -35,8 +35,6 @@ export interface ConnState {
   available: boolean;
   /** Requested the roster: an interested resource (RFC 6121 §2.1.6). */
   interested: boolean;
-  /** JIDs that got directed presence while they are not subscribed (RFC 6121 §4.6). */
-  directed: string[];
   /** Stream entry id of the last packet applied, for idempotent redelivery. */
   lastEntryId: string;
   /** ms since epoch of the last packet from the client. */
@@ -65,7 +63,6 @@ export function newConnState(
     priority: 0,
     available: false,
     interested: false,
-    directed: [],
     lastEntryId: "0-0",
     lastActivityMs: now,
     openedAtMs: now,

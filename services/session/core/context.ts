@@ -5,6 +5,7 @@ import type { Element } from "ltx";
 import type { Config } from "../../shared/config.js";
 import type { Logger } from "../../shared/log.js";
 import type { AccountStore } from "../../shared/stores/account/account-store.js";
+import type { DirectedPresenceStore } from "../../shared/stores/directed/directed-store.js";
 import type { OfflineStore } from "../../shared/stores/offline/offline-store.js";
 import type { RosterStore } from "../../shared/stores/roster/roster-store.js";
 import type { RouteStore } from "../../shared/stores/route/route-store.js";
@@ -16,6 +17,7 @@ export interface Stores {
   rosters: RosterStore;
   routes: RouteStore;
   offline: OfflineStore;
+  directed: DirectedPresenceStore;
 }
 
 export interface SessionContext {

@@ -71,7 +71,8 @@ async function handleElement(
     case "authenticated":
       throw new StreamError("not-authorized", "restart the stream after authentication");
     case "restarted":
-      if (el.is("iq", NS_CLIENT) && el.getChild("bind", NS_BIND)) return handleBind(ctx, conn, el);
+      if (el.is("iq", NS_CLIENT) && el.getChild("bind", NS_BIND))
+        return handleBind(ctx, chain, conn, el);
       throw new StreamError("not-authorized", "bind a resource first");
     case "bound":
       return handleStanza(ctx, chain, conn, el);

@@ -9,6 +9,7 @@ import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 import { isIqResponse } from "./stanza-kind.js";
 import { isStoreError } from "../../shared/redis/errors.js";
+import type { TakenOver } from "../../shared/stores/route/route-store.js";
 
 /** Returns the payload of the result (or nothing for an empty result). */
 export type IqHandler = (
@@ -31,6 +32,13 @@ export type StanzaHandler = (
 /** Called once per connection event; features use them to react to lifecycle changes. */
 export type ConnHook = (ctx: SessionContext, conn: ConnState) => Promise<void>;
 
+/** Called when `conn` has just taken its resource over from another connection. */
+export type TakeoverHook = (
+  ctx: SessionContext,
+  conn: ConnState,
+  previous: TakenOver,
+) => Promise<void>;
+
 export class HandlerChain {
   private readonly iqHandlers = new Map<string, IqHandler>();
   /** Keys of handlers that also answer iqs sent to another user's bare JID. */
@@ -50,6 +58,11 @@ export class HandlerChain {
    * resource (offline messages, XEP-0160 §2) is delivered to it now, not at its next login.
    */
   readonly onPriorityRaised: ConnHook[] = [];
+  /**
+   * Run when a bind took a resource over from another connection (RFC 6120 §7.7.2.2), before
+   * the bind is answered: whatever runs here is ordered before anything the new client sends.
+   */
+  readonly onTakeover: TakeoverHook[] = [];
 
   private static key(type: "get" | "set", ns: string, name: string): string {
     return `${type} ${ns} ${name}`;

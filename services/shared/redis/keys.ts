@@ -10,10 +10,17 @@ export interface Keys {
   rosterVersion(bareJid: string): string;
   /** Inbound subscription requests awaiting the user's answer (kept apart from roster items). */
   rosterPending(bareJid: string): string;
+  /** Online resources: resource → routing JSON (no presence payload). */
   resources(bareJid: string): string;
+  /** Last presence of each available resource: resource → {connId, presence} JSON. */
+  presences(bareJid: string): string;
   offline(bareJid: string): string;
   /** Sum of the byte lengths of the stanzas in `offline` (kept by the offline push script). */
   offlineBytes(bareJid: string): string;
+  /** The sender of each stanza in `offline` ("" for none), in step with it. */
+  offlineSenders(bareJid: string): string;
+  /** Stanzas in `offline` per sender: sender → count. */
+  offlinePerSender(bareJid: string): string;
   snapshot(shard: number): string;
   /** Which incarnation (edge address) holds an edge id: refuses a second edge with the same id. */
   edgeIdClaim(edgeId: string): string;
@@ -27,6 +34,8 @@ export interface Keys {
   edgeRecoveryLock(address: string): string;
   /** Every registered edge address, scored by its last heartbeat (ms): finds dead ones. */
   edges(): string;
+  /** Directed-presence recipients of one connection (a set, under its shard's tag). */
+  directed(shard: number, connId: string): string;
 }
 
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
@@ -40,8 +49,11 @@ export function redisKeys(prefix = "mp"): Keys {
     rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
     rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,
     resources: (jid) => `${prefix}:{${jid}}:res`,
+    presences: (jid) => `${prefix}:{${jid}}:pres`,
     offline: (jid) => `${prefix}:{${jid}}:offline`,
     offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
+    offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
+    offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
     edgeIdClaim: (edgeId) => `${prefix}:edgeid:{${edgeId}}`,
     edgeAlive: (address) => `${prefix}:edge:{${address}}:alive`,
@@ -49,5 +61,6 @@ export function redisKeys(prefix = "mp"): Keys {
     edgeBuried: (address) => `${prefix}:edge:{${address}}:buried`,
     edgeRecoveryLock: (address) => `${prefix}:edge:{${address}}:recovering`,
     edges: () => `${prefix}:edges`,
+    directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
   };
 }

@@ -20,31 +20,48 @@ export interface ScriptCommands {
     contact: string,
     stanza: string,
     maxPending: number,
+    maxBytes: number | "",
   ): Promise<0 | 1>;
-  /** See ROUTE_BIND: [1, previous connId] | [1] | [0] (at the limit). */
+  /** See ROUTE_BIND: [1, previous connId, previous available 0|1] | [1] | [0] (at the limit). */
   mpRouteBind(
     resourcesKey: string,
+    presencesKey: string,
     resource: string,
     bindingJson: string,
     maxResources: number,
-  ): Promise<[1, string] | [1] | [0]>;
+  ): Promise<[1, string, 0 | 1] | [1] | [0]>;
+  /** See ROUTE_UPDATE: presence is "" (unchanged), "0" (cleared) or "1" + XML (stored). */
   mpRouteUpdate(
     resourcesKey: string,
+    presencesKey: string,
     resource: string,
     connId: string,
-    patchJson: string,
+    fieldsJson: string,
+    presence: string,
   ): Promise<0 | 1>;
-  mpRouteUnbind(resourcesKey: string, resource: string, connId: string): Promise<0 | 1>;
+  mpRouteUnbind(
+    resourcesKey: string,
+    presencesKey: string,
+    resource: string,
+    connId: string,
+  ): Promise<0 | 1>;
+  /** See OFFLINE_PUSH: 1 stored, 0 queue full, -1 sender's bound reached. */
   mpOfflinePush(
     offlineKey: string,
     offlineBytesKey: string,
+    offlineSendersKey: string,
+    offlinePerSenderKey: string,
     maxStanzas: number,
     maxBytes: number,
     stanza: string,
-  ): Promise<0 | 1>;
+    sender: string,
+    maxPerSender: number,
+  ): Promise<-1 | 0 | 1>;
   mpOfflineRemoveDelivered(
     offlineKey: string,
     offlineBytesKey: string,
+    offlineSendersKey: string,
+    offlinePerSenderKey: string,
     ...stanzas: string[]
   ): Promise<number>;
   /** See EDGE_CLAIM: null when `address` holds the claim, else the holder. */
@@ -52,16 +69,24 @@ export interface ScriptCommands {
   mpEdgeAlive(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
+  /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
+  mpDirectedAdd(
+    directedKey: string,
+    jid: string,
+    maxRecipients: number,
+    maxBytes: number,
+  ): Promise<-1 | 0 | 1>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
   mpRosterReplaceItem: { numberOfKeys: 2, lua: lua.ROSTER_REPLACE_ITEM },
   mpRosterAddPendingIn: { numberOfKeys: 1, lua: lua.ROSTER_ADD_PENDING_IN },
-  mpRouteBind: { numberOfKeys: 1, lua: lua.ROUTE_BIND },
-  mpRouteUpdate: { numberOfKeys: 1, lua: lua.ROUTE_UPDATE },
-  mpRouteUnbind: { numberOfKeys: 1, lua: lua.ROUTE_UNBIND },
-  mpOfflinePush: { numberOfKeys: 2, lua: lua.OFFLINE_PUSH },
-  mpOfflineRemoveDelivered: { numberOfKeys: 2, lua: lua.OFFLINE_REMOVE_DELIVERED },
+  mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
+  mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
+  mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
+  mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
+  mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
+  mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
   mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },

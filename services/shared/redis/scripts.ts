@@ -29,68 +29,106 @@ return {1, tostring(redis.call("INCR", KEYS[2]))}
 `;
 
 /**
- * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending.
- * Replaces the contact's request, or adds it while fewer than `max pending` are stored; the
- * count and the write must not interleave with other adds or the bound would be overshot.
- * Returns 1 if stored, else 0.
+ * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending, max bytes
+ * ("" for none). Replaces the contact's request, or adds it while fewer than `max pending` are
+ * stored, as long as the stored requests then hold at most `max bytes` (Lua's # and HSTRLEN
+ * count bytes); the checks and the write must not interleave with other adds or a bound would
+ * be overshot. Returns 1 if stored, else 0.
  */
 export const ROSTER_ADD_PENDING_IN = `
 if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 0 and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then
   return 0
+end
+if ARGV[4] ~= "" then
+  local bytes = #ARGV[2]
+  for _, contact in ipairs(redis.call("HKEYS", KEYS[1])) do
+    if contact ~= ARGV[1] then bytes = bytes + redis.call("HSTRLEN", KEYS[1], contact) end
+  end
+  if bytes > tonumber(ARGV[4]) then return 0 end
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
 return 1
 `;
 
 /**
- * Route bind. KEYS: resources. ARGV: resource, binding JSON, max resources.
- * Replaces the binding of a bound resource; binds a new one only while fewer than
- * `max resources` are bound (the count and the write must not interleave with other binds or
- * the bound would be overshot). Returns {1, previous connId} on a replace, {1} on a new
- * binding, {0} at the limit.
+ * Route bind. KEYS: resources, presences. ARGV: resource, binding JSON, max resources.
+ * Replaces the binding of a bound resource (dropping its stored presence); binds a new one only
+ * while fewer than `max resources` are bound (the count and the write must not interleave with
+ * other binds or the bound would be overshot). The binding remembers the one it replaced
+ * (`took`), so that the same connection binding again (its bind delivered again after a failed
+ * batch) gets the same answer and can finish the takeover. Returns {1, previous connId, 1 if
+ * it was available else 0} on a replace, {1} on a new binding, {0} at the limit.
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
 if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-if previous then return {1, cjson.decode(previous).connId} end
+local binding = cjson.decode(ARGV[2])
+if previous then
+  local before = cjson.decode(previous)
+  if before.connId == binding.connId then
+    binding.took = before.took
+  else
+    binding.took = {connId = before.connId, available = before.available == true}
+  end
+end
+redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
+redis.call("HDEL", KEYS[2], ARGV[1])
+if binding.took then
+  local available = 0
+  if binding.took.available then available = 1 end
+  return {1, binding.took.connId, available}
+end
 return {1}
 `;
 
 /**
- * Route update. KEYS: resources. ARGV: resource, connId, patch JSON.
- * Merges the patch (a JSON null removes the field) only while `connId` still holds the
- * resource, so a closing connection cannot overwrite its successor. Returns 1 or 0.
+ * Route update. KEYS: resources, presences. ARGV: resource, connId, fields JSON, presence.
+ * Only while `connId` still holds the resource (so a closing connection cannot overwrite its
+ * successor): merges the fields into the binding, and for a presence of "1" + XML marks it
+ * available and stores {connId, presence}, for "0" marks it unavailable and drops the stored
+ * presence ("" leaves both alone). Returns 1 or 0.
  */
 export const ROUTE_UPDATE = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
 local binding = cjson.decode(current)
 if binding.connId ~= ARGV[2] then return 0 end
-for field, value in pairs(cjson.decode(ARGV[3])) do
-  if value == cjson.null then binding[field] = nil else binding[field] = value end
+for field, value in pairs(cjson.decode(ARGV[3])) do binding[field] = value end
+local presence = ARGV[4]
+if presence == "0" then
+  binding.available = false
+  redis.call("HDEL", KEYS[2], ARGV[1])
+elseif presence ~= "" then
+  binding.available = true
+  redis.call("HSET", KEYS[2], ARGV[1],
+    cjson.encode({connId = ARGV[2], presence = string.sub(presence, 2)}))
 end
 redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 return 1
 `;
 
 /**
- * Route unbind. KEYS: resources. ARGV: resource, connId.
- * Compare-and-delete: removes the binding only while `connId` holds it. Returns 1 or 0.
+ * Route unbind. KEYS: resources, presences. ARGV: resource, connId.
+ * Compare-and-delete: removes the binding and its presence only while `connId` holds it.
+ * Returns 1 or 0.
  */
 export const ROUTE_UNBIND = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current or cjson.decode(current).connId ~= ARGV[2] then return 0 end
+redis.call("HDEL", KEYS[2], ARGV[1])
 return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 
 /**
- * Offline push. KEYS: offline, offlineBytes. ARGV: max stanzas, max bytes, stanza XML.
+ * Offline push. KEYS: offline, offlineBytes, offlineSenders, offlinePerSender.
+ * ARGV: max stanzas, max bytes, stanza XML, sender ("" for none), max per sender.
  * Appends unless the queue would then hold more than `max stanzas` or more than `max bytes`
- * (Lua's # is the byte length); the checks, the append and the counter update must not
- * interleave with other pushes or a bound would be overshot. The counter is recomputed from
- * the list when it is missing (a queue written before the counter existed) and ignored when
- * the list is empty, so it cannot drift. Returns 1 if appended, else 0.
+ * (Lua's # is the byte length), or the sender more than `max per sender` of its stanzas; the
+ * checks, the append and the counter updates must not interleave with other pushes or a bound
+ * would be overshot. The byte counter is recomputed from the list when it is missing (a queue
+ * written before the counter existed) and ignored when the list is empty, so it cannot drift;
+ * the senders list is rebuilt (unknown senders, "") when it is not in step with the queue.
+ * Returns 1 if appended, 0 when the queue is full, -1 when the sender's bound refused it.
  */
 export const OFFLINE_PUSH = `
 local count = redis.call("LLEN", KEYS[1])
@@ -106,15 +144,28 @@ if count > 0 then
 end
 bytes = bytes + #ARGV[3]
 if bytes > tonumber(ARGV[2]) then return 0 end
+local sender = ARGV[4]
+if count == 0 then redis.call("DEL", KEYS[4]) end
+if sender ~= "" then
+  local held = tonumber(redis.call("HGET", KEYS[4], sender) or "0")
+  if held + 1 > tonumber(ARGV[5]) then return -1 end
+  redis.call("HSET", KEYS[4], sender, held + 1)
+end
+if redis.call("LLEN", KEYS[3]) ~= count then
+  redis.call("DEL", KEYS[3])
+  for _ = 1, count do redis.call("RPUSH", KEYS[3], "") end
+end
 redis.call("RPUSH", KEYS[1], ARGV[3])
+redis.call("RPUSH", KEYS[3], sender)
 redis.call("SET", KEYS[2], bytes)
 return 1
 `;
 
 /**
- * Offline: remove delivered stanzas from the head. KEYS[1] list, KEYS[2] byte counter;
- * ARGV the delivered stanzas in order. Removes the longest prefix of the list equal to them,
- * decreases the counter by their bytes (or deletes both keys when the list empties).
+ * Offline: remove delivered stanzas from the head. KEYS: offline, offlineBytes,
+ * offlineSenders, offlinePerSender; ARGV the delivered stanzas in order. Removes the longest
+ * prefix of the list equal to them, decreases the byte counter by their bytes and their
+ * senders' counts (or deletes every key when the list empties).
  */
 export const OFFLINE_REMOVE_DELIVERED = `
 local removed = 0
@@ -127,10 +178,16 @@ end
 if removed == 0 then return 0 end
 redis.call("LTRIM", KEYS[1], removed, -1)
 if redis.call("LLEN", KEYS[1]) == 0 then
-  redis.call("DEL", KEYS[1], KEYS[2])
-elseif redis.call("EXISTS", KEYS[2]) == 1 then
-  redis.call("DECRBY", KEYS[2], bytes)
+  redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  return removed
 end
+if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("DECRBY", KEYS[2], bytes) end
+for _, sender in ipairs(redis.call("LRANGE", KEYS[3], 0, removed - 1)) do
+  if sender ~= "" and redis.call("HINCRBY", KEYS[4], sender, -1) <= 0 then
+    redis.call("HDEL", KEYS[4], sender)
+  end
+end
+redis.call("LTRIM", KEYS[3], removed, -1)
 return removed
 `;
 
@@ -175,5 +232,22 @@ return 1
 export const EDGE_INBOX_DELETE_IF_DRAINED = `
 if #redis.call("XRANGE", KEYS[1], "(" .. ARGV[1], "+", "COUNT", 1) > 0 then return 0 end
 redis.call("DEL", KEYS[1], KEYS[2])
+return 1
+`;
+
+/**
+ * Directed-presence add. KEYS: directed. ARGV: jid, max recipients, max bytes.
+ * Adds the JID unless present, or unless the set would then hold more than `max recipients`
+ * JIDs or more than `max bytes` bytes of them (Lua's # is the byte length). Returns 1 added,
+ * 0 already present, -1 refused by a bound.
+ */
+export const DIRECTED_ADD = `
+if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return 0 end
+local members = redis.call("SMEMBERS", KEYS[1])
+if #members + 1 > tonumber(ARGV[2]) then return -1 end
+local bytes = #ARGV[1]
+for _, jid in ipairs(members) do bytes = bytes + #jid end
+if bytes > tonumber(ARGV[3]) then return -1 end
+redis.call("SADD", KEYS[1], ARGV[1])
 return 1
 `;

@@ -1,7 +1,14 @@
 // RFC 6121 §8.5: server rules for message stanzas addressed to local JIDs, with offline
 // storage (XEP-0160) for chat/normal messages with a body when no resource is available,
-// bounded per user in messages and bytes, delivered with an XEP-0203 delay element at the
-// next initial presence, or when an available resource raises its priority from negative.
+// bounded per user in messages and bytes and per sender in messages (optionally only from
+// roster contacts), delivered with an XEP-0203 delay element at the next initial presence,
+// or when an available resource raises its priority from negative.
+//
+// A refused offline message gets service-unavailable (cancel) whatever the reason: RFC 6121
+// §8.5.2.2.1 names it for a message the server will not store, and it is what a sender gets
+// for an account that does not exist, so it tells a stranger nothing new. resource-constraint
+// (RFC 6120 §8.3.3.18, type wait) would invite retries that cannot succeed while the queue is
+// unread.
 import { Element, parse } from "ltx";
 import { parseJid, type Jid } from "../../../shared/jid.js";
 import { NS_CLIENT, NS_DELAY } from "../../../shared/ns.js";
@@ -65,7 +72,7 @@ export async function routeMessage(
   }
   if (type === "error") return; // §8.5.2.1.1: silently ignored
   if (type === "groupchat") throw new StanzaError("service-unavailable");
-  const available = resources.filter((r) => r.presence !== undefined && r.priority >= 0);
+  const available = resources.filter((r) => r.available && r.priority >= 0);
   if (available.length > 0) {
     // headline: every non-negative resource; chat and normal: those of the highest priority.
     const top = Math.max(...available.map((r) => r.priority));
@@ -97,19 +104,38 @@ function hasBody(message: Element): boolean {
 }
 
 async function storeOffline(ctx: SessionContext, bare: string, message: Element): Promise<void> {
+  // The sender as stamped by its server (§8.5: never what a client claimed); messages to
+  // oneself count against no sender's bound.
+  const from = message.attrs.from ? parseJid(message.attrs.from).bareString() : "";
+  const sender = from === bare ? "" : from;
+  if (sender !== "" && ctx.config.offlineFromContactsOnly) {
+    const item = await ctx.stores.rosters.getItem(bare, sender);
+    if (!item || item.subscription === "none")
+      throw new StanzaError(
+        "service-unavailable",
+        "cancel",
+        "offline messages are accepted only from contacts",
+      );
+  }
   const stamped = parse(message.toString());
   stamped.c("delay", {
     xmlns: NS_DELAY,
     from: ctx.domain,
     stamp: new Date(ctx.now()).toISOString(),
   });
-  const stored = await ctx.stores.offline.push(
-    bare,
-    stamped.toString(),
-    ctx.config.offlineMaxMessages,
-    ctx.config.offlineMaxBytes,
-  );
-  if (!stored) throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
+  const stored = await ctx.stores.offline.pushFrom(bare, sender, stamped.toString(), {
+    maxMessages: ctx.config.offlineMaxMessages,
+    maxBytes: ctx.config.offlineMaxBytes,
+    maxPerSender: ctx.config.offlineMaxMessagesPerSender,
+  });
+  if (stored === "full")
+    throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
+  if (stored === "sender-full")
+    throw new StanzaError(
+      "service-unavailable",
+      "cancel",
+      "too many of your messages are already waiting for this user",
+    );
 }
 
 /**

@@ -5,7 +5,7 @@
 import { Element, parse } from "ltx";
 import type { Jid } from "../../../shared/jid.js";
 import { NS_CLIENT } from "../../../shared/ns.js";
-import type { OnlineResource } from "../../../shared/stores/route/route-store.js";
+import type { OnlineResource, ResourcePresence } from "../../../shared/stores/route/route-store.js";
 import type { SessionContext } from "../../core/context.js";
 
 /** A server-generated presence stanza. */
@@ -26,11 +26,17 @@ export function readdressed(
   return copy;
 }
 
+/** The available resources of `bare`, for delivery: routing data only, no presence read. */
 export async function availableResources(
   ctx: SessionContext,
   bare: string,
 ): Promise<OnlineResource[]> {
-  return (await ctx.stores.routes.list(bare)).filter((r) => r.presence !== undefined);
+  return (await ctx.stores.routes.list(bare)).filter((r) => r.available);
+}
+
+/** The available resources of `bare` with their last presence: only where it is sent on. */
+export function availablePresences(ctx: SessionContext, bare: string): Promise<ResourcePresence[]> {
+  return ctx.stores.routes.presences(bare);
 }
 
 /** Delivers `stanza` as it is to each available resource of `bare`, except `exceptConnId`. */
@@ -65,8 +71,8 @@ export async function sendCurrentPresence(
   owner: string,
   recipient: string,
 ): Promise<void> {
-  for (const r of await availableResources(ctx, owner)) {
-    await deliverToAvailable(ctx, recipient, readdressed(r.presence as string, { to: recipient }));
+  for (const r of await availablePresences(ctx, owner)) {
+    await deliverToAvailable(ctx, recipient, readdressed(r.presence, { to: recipient }));
   }
 }
 

@@ -1,7 +1,9 @@
 // RFC 6121 §4.6 (directed presence) and presence errors: presence with a `to` other than a
 // subscription stanza or probe goes to that entity only. The server remembers who got available
 // directed presence without being subscribed, to send them unavailable presence later (§4.6.2),
-// up to config.directedPresenceMaxRecipients per connection (the list is part of its snapshot).
+// up to config.directedPresenceMaxRecipients and config.directedPresenceMaxBytes per connection.
+// The list lives in its own store (ctx.stores.directed), not in the connection's snapshot, which
+// is written on every batch that touches the connection: it is written only when it changes.
 import type { Element } from "ltx";
 import { parseJid, type Jid } from "../../../shared/jid.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
@@ -26,13 +28,32 @@ export async function sendDirected(
   const remember =
     !unavailable &&
     target.bareString() !== user &&
-    !conn.directed.includes(recipient) &&
     !hasFrom((await ctx.stores.rosters.getItem(user, target.bareString()))?.subscription ?? "none");
-  if (remember && conn.directed.length >= ctx.config.directedPresenceMaxRecipients)
-    throw new StanzaError("resource-constraint", "wait", "too many directed-presence recipients");
+  if (remember) {
+    const added = await ctx.stores.directed.add(
+      conn.shard,
+      conn.connId,
+      recipient,
+      ctx.config.directedPresenceMaxRecipients,
+      ctx.config.directedPresenceMaxBytes,
+    );
+    if (added === "full")
+      throw new StanzaError("resource-constraint", "wait", "too many directed-presence recipients");
+    // Already remembered, perhaps by a list an earlier unavailable of this batch will forget
+    // once its deliveries are stored (broadcast.ts sendToDirected): remembered again after it.
+    if (added === "present")
+      ctx.afterEffects(() =>
+        ctx.stores.directed.add(
+          conn.shard,
+          conn.connId,
+          recipient,
+          ctx.config.directedPresenceMaxRecipients,
+          ctx.config.directedPresenceMaxBytes,
+        ),
+      );
+  }
   await deliverPresence(ctx, target, presence);
-  if (unavailable) conn.directed = conn.directed.filter((j) => j !== recipient);
-  else if (remember) conn.directed.push(recipient);
+  if (unavailable) await ctx.stores.directed.remove(conn.shard, conn.connId, [recipient]);
 }
 
 /**
@@ -61,7 +82,5 @@ export async function deliverPresence(
     if (bound) await ctx.deliver(bound.connId, stanza);
     return;
   }
-  await Promise.all(
-    resources.filter((r) => r.presence !== undefined).map((r) => ctx.deliver(r.connId, stanza)),
-  );
+  await Promise.all(resources.filter((r) => r.available).map((r) => ctx.deliver(r.connId, stanza)));
 }

@@ -7,7 +7,12 @@ import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
-import { broadcastAvailable, broadcastUnavailable, unavailableOnDisconnect } from "./broadcast.js";
+import {
+  broadcastAvailable,
+  broadcastUnavailable,
+  unavailableOnDisconnect,
+  unavailableOnTakeover,
+} from "./broadcast.js";
 import { routePresenceError, sendDirected } from "./directed.js";
 import { answerClientProbe } from "./probe.js";
 import { handleSubscription } from "./subscription.js";
@@ -19,6 +24,7 @@ const PRESENCE_TYPES = new Set(["unavailable", "probe", "error", ...SUBSCRIPTION
 export function registerPresence(chain: HandlerChain): void {
   chain.presence((ctx, conn, presence) => handlePresence(ctx, chain, conn, presence));
   chain.onDisconnect.push(unavailableOnDisconnect);
+  chain.onTakeover.push(unavailableOnTakeover);
 }
 
 async function handlePresence(

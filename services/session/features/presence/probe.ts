@@ -8,7 +8,7 @@ import { parseJid } from "../../../shared/jid.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import { fullJidOf, type ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
-import { availableResources, isLocalAccount, presenceElement, readdressed } from "./delivery.js";
+import { availablePresences, isLocalAccount, presenceElement, readdressed } from "./delivery.js";
 import { hasFrom, hasTo } from "./subscription-state.js";
 
 /**
@@ -25,10 +25,10 @@ export async function answerProbesOnLogin(ctx: SessionContext, conn: ConnState):
     user,
     ...roster.items.filter((i) => hasTo(i.subscription) && i.jid !== user).map((i) => i.jid),
   ];
-  const answers = await Promise.all(probed.map((bare) => availableResources(ctx, bare)));
+  const answers = await Promise.all(probed.map((bare) => availablePresences(ctx, bare)));
   for (const resource of answers.flat()) {
     if (resource.connId === conn.connId) continue;
-    ctx.send(conn, readdressed(resource.presence as string, { to: full }));
+    ctx.send(conn, readdressed(resource.presence, { to: full }));
   }
 }
 
@@ -54,12 +54,12 @@ export async function answerClientProbe(
     if (!item || !hasFrom(item.subscription)) return;
   }
   const full = fullJidOf(conn);
-  const resources = (await availableResources(ctx, contact)).filter(
+  const resources = (await availablePresences(ctx, contact)).filter(
     (r) => r.connId !== conn.connId,
   );
   if (resources.length === 0) {
     ctx.send(conn, presenceElement({ type: "unavailable", from: contact, to: full }));
     return;
   }
-  for (const r of resources) ctx.send(conn, readdressed(r.presence as string, { to: full }));
+  for (const r of resources) ctx.send(conn, readdressed(r.presence, { to: full }));
 }

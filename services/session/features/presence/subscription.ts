@@ -9,7 +9,8 @@
 // conflict), so the session processes of the two parties cannot undo each other's changes.
 // The decision (route? deliver? new state?) is made inside that step from the item it commits
 // against; stanzas are sent only after the commit. Pending-in records (§3.1.3) are kept apart
-// from items, bounded by config.rosterMaxItems per user; a request past that is dropped.
+// from items, bounded by config.rosterMaxItems and config.pendingSubscriptionMaxBytes per user;
+// a request past either is dropped.
 import type { Element } from "ltx";
 import { parseJid } from "../../../shared/jid.js";
 import type { RosterItem } from "../../../shared/stores/roster/roster-store.js";
@@ -215,16 +216,23 @@ async function receiveSubscription(
   }
   if (step.next.pendingIn && !state.pendingIn) {
     // §3.1.3: the request is kept for delivery at each later initial presence, up to the
-    // bound; past it, it is dropped like a request to a missing user (§8.5.1): no trace.
+    // bounds (in requests and in bytes, as it is stored verbatim); past them, it is dropped
+    // like a request to a missing user (§8.5.1): no trace.
     const stored = await ctx.stores.rosters.addPendingIn(
       owner,
       sender,
       stanza.toString(),
       ctx.config.rosterMaxItems,
+      ctx.config.pendingSubscriptionMaxBytes,
     );
     if (!stored) {
       ctx.log.warn(
-        { jid: owner, contact: sender, max: ctx.config.rosterMaxItems },
+        {
+          jid: owner,
+          contact: sender,
+          max: ctx.config.rosterMaxItems,
+          maxBytes: ctx.config.pendingSubscriptionMaxBytes,
+        },
         "too many pending subscription requests; request dropped",
       );
       return;

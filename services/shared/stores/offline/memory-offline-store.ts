@@ -1,11 +1,15 @@
 // OfflineStore in process memory, for tests and single-process demo mode.
-import type { OfflineStore } from "./offline-store.js";
+import type { OfflineLimits, OfflinePushResult, OfflineStore } from "./offline-store.js";
 
 interface Queue {
   /** Oldest first. */
   stanzas: string[];
+  /** The sender of each stanza ("" for none), in step with `stanzas`. */
+  senders: string[];
   /** Sum of the UTF-8 lengths of `stanzas`. */
   bytes: number;
+  /** Stanzas queued per sender. */
+  perSender: Map<string, number>;
 }
 
 export class MemoryOfflineStore implements OfflineStore {
@@ -18,13 +22,33 @@ export class MemoryOfflineStore implements OfflineStore {
     maxMessages: number,
     maxBytes: number,
   ): Promise<boolean> {
-    const queue = this.queues.get(user) ?? { stanzas: [], bytes: 0 };
+    const limits = { maxMessages, maxBytes, maxPerSender: Infinity };
+    return (await this.pushFrom(user, "", stanza, limits)) === "stored";
+  }
+
+  async pushFrom(
+    user: string,
+    sender: string,
+    stanza: string,
+    limits: OfflineLimits,
+  ): Promise<OfflinePushResult> {
+    const queue = this.queues.get(user) ?? {
+      stanzas: [],
+      senders: [],
+      bytes: 0,
+      perSender: new Map<string, number>(),
+    };
     const size = Buffer.byteLength(stanza, "utf8");
-    if (queue.stanzas.length + 1 > maxMessages || queue.bytes + size > maxBytes) return false;
+    if (queue.stanzas.length + 1 > limits.maxMessages || queue.bytes + size > limits.maxBytes)
+      return "full";
+    const held = queue.perSender.get(sender) ?? 0;
+    if (sender !== "" && held + 1 > limits.maxPerSender) return "sender-full";
     queue.stanzas.push(stanza);
+    queue.senders.push(sender);
     queue.bytes += size;
+    if (sender !== "") queue.perSender.set(sender, held + 1);
     this.queues.set(user, queue);
-    return true;
+    return "stored";
   }
 
   async takeAll(user: string): Promise<string[]> {
@@ -44,6 +68,11 @@ export class MemoryOfflineStore implements OfflineStore {
     while (removed < stanzas.length && queue.stanzas[removed] === stanzas[removed]) removed++;
     for (const stanza of queue.stanzas.splice(0, removed))
       queue.bytes -= Buffer.byteLength(stanza, "utf8");
+    for (const sender of queue.senders.splice(0, removed)) {
+      const left = (queue.perSender.get(sender) ?? 0) - 1;
+      if (left > 0) queue.perSender.set(sender, left);
+      else queue.perSender.delete(sender);
+    }
     if (queue.stanzas.length === 0) this.queues.delete(user);
     return removed;
   }

@@ -1,5 +1,19 @@
 // Offline messages (RFC 6121 §8.5.2.2.1, XEP-0160): kept in arrival order, bounded per user
-// both in count and in bytes, so one user's queue cannot grow without limit.
+// both in count and in bytes, so one user's queue cannot grow without limit, and in count per
+// sender, so no one sender can fill another user's queue.
+
+/** The bounds a pushFrom must respect. */
+export interface OfflineLimits {
+  /** Most stanzas in the queue. */
+  maxMessages: number;
+  /** Most bytes (UTF-8 length of the stanzas as stored) in the queue. */
+  maxBytes: number;
+  /** Most stanzas of one sender in the queue. */
+  maxPerSender: number;
+}
+
+/** What pushFrom did: stored; refused by the queue's bounds; refused by the sender's bound. */
+export type OfflinePushResult = "stored" | "full" | "sender-full";
 
 export interface OfflineStore {
   /**
@@ -9,6 +23,19 @@ export interface OfflineStore {
    * pushes.
    */
   push(user: string, stanza: string, maxMessages: number, maxBytes: number): Promise<boolean>;
+  /**
+   * Like push, for a stanza from `sender` (a bare JID; "" for none, which no sender bound
+   * counts): also refused ("sender-full") when the queue already holds `maxPerSender` stanzas
+   * of that sender. The queue's bounds are checked first. Atomic: every bound holds under
+   * concurrent pushes, and a sender's count is released as its stanzas leave the queue
+   * (takeAll, removeDelivered, deleteUser).
+   */
+  pushFrom(
+    user: string,
+    sender: string,
+    stanza: string,
+    limits: OfflineLimits,
+  ): Promise<OfflinePushResult>;
   /**
    * Removes and returns every queued stanza, oldest first, and releases their bytes. Atomic:
    * nothing is returned twice.

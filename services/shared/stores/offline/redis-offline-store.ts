@@ -1,12 +1,13 @@
-// OfflineStore in Redis: keys.offline is a list, oldest stanza at the head, and
-// keys.offlineBytes holds the sum of its stanzas' byte lengths. Push is a Lua script (both
-// bounds checked, append and counter update together); takeAll is LRANGE and DEL of both
-// keys in one transaction, deleteUser one DEL of both (one hash tag, so one slot).
+// OfflineStore in Redis: keys.offline is a list, oldest stanza at the head, keys.offlineBytes
+// holds the sum of its stanzas' byte lengths, keys.offlineSenders the sender of each stanza
+// (a list in step with the queue) and keys.offlinePerSender the count per sender. Push is a Lua
+// script (every bound checked, append and counter updates together); takeAll is LRANGE and DEL
+// of every key in one transaction, deleteUser one DEL (one hash tag, so one slot).
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { execAll } from "../../redis/multi.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import type { OfflineStore } from "./offline-store.js";
+import type { OfflineLimits, OfflinePushResult, OfflineStore } from "./offline-store.js";
 
 export class RedisOfflineStore implements OfflineStore {
   private readonly scripts: ScriptCommands;
@@ -24,20 +25,43 @@ export class RedisOfflineStore implements OfflineStore {
     maxMessages: number,
     maxBytes: number,
   ): Promise<boolean> {
+    const limits = { maxMessages, maxBytes, maxPerSender: 0 };
+    return (await this.pushFrom(user, "", stanza, limits)) === "stored";
+  }
+
+  async pushFrom(
+    user: string,
+    sender: string,
+    stanza: string,
+    limits: OfflineLimits,
+  ): Promise<OfflinePushResult> {
     const pushed = await this.scripts.mpOfflinePush(
+      ...this.queueKeys(user),
+      limits.maxMessages,
+      limits.maxBytes,
+      stanza,
+      sender,
+      limits.maxPerSender,
+    );
+    return pushed === 1 ? "stored" : pushed === 0 ? "full" : "sender-full";
+  }
+
+  /** Every key of one user's queue, in the order the scripts take them. */
+  private queueKeys(user: string): [string, string, string, string] {
+    return [
       this.keys.offline(user),
       this.keys.offlineBytes(user),
-      maxMessages,
-      maxBytes,
-      stanza,
-    );
-    return pushed === 1;
+      this.keys.offlineSenders(user),
+      this.keys.offlinePerSender(user),
+    ];
   }
 
   async takeAll(user: string): Promise<string[]> {
-    const key = this.keys.offline(user);
     const [stanzas] = await execAll(
-      this.redis.multi().lrange(key, 0, -1).del(key, this.keys.offlineBytes(user)),
+      this.redis
+        .multi()
+        .lrange(this.keys.offline(user), 0, -1)
+        .del(...this.queueKeys(user)),
     );
     return stanzas as string[];
   }
@@ -48,11 +72,7 @@ export class RedisOfflineStore implements OfflineStore {
 
   async removeDelivered(user: string, stanzas: string[]): Promise<number> {
     if (stanzas.length === 0) return 0;
-    return this.scripts.mpOfflineRemoveDelivered(
-      this.keys.offline(user),
-      this.keys.offlineBytes(user),
-      ...stanzas,
-    );
+    return this.scripts.mpOfflineRemoveDelivered(...this.queueKeys(user), ...stanzas);
   }
 
   async count(user: string): Promise<number> {
@@ -60,6 +80,6 @@ export class RedisOfflineStore implements OfflineStore {
   }
 
   async deleteUser(user: string): Promise<void> {
-    await this.redis.del(this.keys.offline(user), this.keys.offlineBytes(user));
+    await this.redis.del(...this.queueKeys(user));
   }
 }

@@ -58,9 +58,14 @@ export class MemoryRosterStore implements RosterStore {
     contact: string,
     stanza: string,
     maxPending: number,
+    maxBytes = Infinity,
   ): Promise<boolean> {
     const pending = this.userRoster(user).pendingIn;
     if (!pending.has(contact) && pending.size >= maxPending) return false;
+    let bytes = Buffer.byteLength(stanza, "utf8");
+    for (const [other, stored] of pending)
+      if (other !== contact) bytes += Buffer.byteLength(stored, "utf8");
+    if (bytes > maxBytes) return false;
     pending.set(contact, stanza);
     return true;
   }

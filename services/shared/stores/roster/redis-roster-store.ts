@@ -72,12 +72,14 @@ export class RedisRosterStore implements RosterStore {
     contact: string,
     stanza: string,
     maxPending: number,
+    maxBytes?: number,
   ): Promise<boolean> {
     const added = await this.scripts.mpRosterAddPendingIn(
       this.keys.rosterPending(user),
       contact,
       stanza,
       maxPending,
+      maxBytes ?? "",
     );
     return added === 1;
   }

@@ -54,10 +54,17 @@ export interface RosterStore {
   /**
    * Records an inbound subscription request from `contact` (stanza XML kept for redelivery),
    * replacing an earlier one from the same contact. Atomic: a request from a new contact is
-   * refused (false, nothing stored) once `maxPending` requests are stored. Returns true if
-   * stored.
+   * refused (false, nothing stored) once `maxPending` requests are stored, and any request is
+   * refused when the user's stored requests would then exceed `maxBytes` (sum of UTF-8 lengths
+   * of the stanzas; no byte bound when absent). Returns true if stored.
    */
-  addPendingIn(user: string, contact: string, stanza: string, maxPending: number): Promise<boolean>;
+  addPendingIn(
+    user: string,
+    contact: string,
+    stanza: string,
+    maxPending: number,
+    maxBytes?: number,
+  ): Promise<boolean>;
   /** Removes the request from `contact`; true if there was one. Atomic read-and-delete. */
   removePendingIn(user: string, contact: string): Promise<boolean>;
   /** True if `contact` has a stored request (reads that one entry only). */

@@ -1,10 +1,25 @@
 // RouteStore in process memory, for tests and single-process demo mode.
 import { jsonCopy } from "../json-copy.js";
-import type { BindResult, OnlineResource, RouteStore } from "./route-store.js";
+import type {
+  BindResult,
+  OnlineResource,
+  ResourcePresence,
+  RoutePatch,
+  RouteStore,
+  TakenOver,
+} from "./route-store.js";
+
+interface Binding {
+  route: OnlineResource;
+  /** Set exactly while route.available. */
+  presence?: string;
+  /** The binding this one replaced, for a bind delivered again. */
+  took?: TakenOver;
+}
 
 export class MemoryRouteStore implements RouteStore {
   /** bare JID → resource → binding */
-  private readonly users = new Map<string, Map<string, OnlineResource>>();
+  private readonly users = new Map<string, Map<string, Binding>>();
 
   async bind(
     bareJid: string,
@@ -12,25 +27,33 @@ export class MemoryRouteStore implements RouteStore {
     connId: string,
     maxResources: number,
   ): Promise<BindResult> {
-    const resources = this.users.get(bareJid) ?? new Map<string, OnlineResource>();
+    const resources = this.users.get(bareJid) ?? new Map<string, Binding>();
     const previous = resources.get(resource);
     if (!previous && resources.size >= maxResources) return { ok: false, reason: "full" };
-    resources.set(resource, { resource, connId, priority: 0, interested: false });
+    let took: TakenOver | undefined;
+    if (previous?.route.connId === connId) took = previous.took;
+    else if (previous)
+      took = { connId: previous.route.connId, available: previous.route.available };
+    resources.set(resource, {
+      route: { resource, connId, priority: 0, available: false, interested: false },
+      took,
+    });
     this.users.set(bareJid, resources);
-    return previous ? { ok: true, previous: previous.connId } : { ok: true };
+    return took ? { ok: true, previous: { ...took } } : { ok: true };
   }
 
   async update(
     bareJid: string,
     resource: string,
     connId: string,
-    patch: Partial<Pick<OnlineResource, "priority" | "presence" | "interested">>,
+    patch: RoutePatch,
   ): Promise<boolean> {
     const binding = this.users.get(bareJid)?.get(resource);
-    if (binding?.connId !== connId) return false;
-    if (patch.priority !== undefined) binding.priority = patch.priority;
-    if (patch.interested !== undefined) binding.interested = patch.interested;
+    if (binding?.route.connId !== connId) return false;
+    if (patch.priority !== undefined) binding.route.priority = patch.priority;
+    if (patch.interested !== undefined) binding.route.interested = patch.interested;
     if ("presence" in patch) {
+      binding.route.available = patch.presence !== undefined;
       if (patch.presence === undefined) delete binding.presence;
       else binding.presence = patch.presence;
     }
@@ -39,13 +62,22 @@ export class MemoryRouteStore implements RouteStore {
 
   async unbind(bareJid: string, resource: string, connId: string): Promise<boolean> {
     const resources = this.users.get(bareJid);
-    if (resources?.get(resource)?.connId !== connId) return false;
+    if (resources?.get(resource)?.route.connId !== connId) return false;
     resources.delete(resource);
     if (resources.size === 0) this.users.delete(bareJid);
     return true;
   }
 
   async list(bareJid: string): Promise<OnlineResource[]> {
-    return [...(this.users.get(bareJid)?.values() ?? [])].map(jsonCopy);
+    return [...(this.users.get(bareJid)?.values() ?? [])].map((b) => jsonCopy(b.route));
+  }
+
+  async presences(bareJid: string): Promise<ResourcePresence[]> {
+    const found: ResourcePresence[] = [];
+    for (const { route, presence } of this.users.get(bareJid)?.values() ?? []) {
+      if (presence !== undefined)
+        found.push({ resource: route.resource, connId: route.connId, presence });
+    }
+    return found;
   }
 }

@@ -1,12 +1,20 @@
-// RouteStore in Redis: keys.resources is a hash resource → OnlineResource JSON. Bind, update
-// and unbind are Lua scripts because each reads the holder's connId (bind: and the number of
-// bound resources) before writing.
+// RouteStore in Redis: two hashes per user under the user's hash tag. keys.resources maps
+// resource → routing JSON (connId, priority, available, interested), read by every routed
+// stanza; keys.presences maps resource → {connId, presence} JSON for available resources,
+// read only for probes and current presence. Bind, update and unbind are Lua scripts because
+// each reads the holder's connId (bind: and the number of bound resources) before writing, and
+// they keep the two hashes in step (a presence is stored exactly while its binding is
+// available).
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import type { BindResult, OnlineResource, RouteStore } from "./route-store.js";
-
-type Patch = Partial<Pick<OnlineResource, "priority" | "presence" | "interested">>;
+import type {
+  BindResult,
+  OnlineResource,
+  ResourcePresence,
+  RoutePatch,
+  RouteStore,
+} from "./route-store.js";
 
 export class RedisRouteStore implements RouteStore {
   private readonly scripts: ScriptCommands;
@@ -24,43 +32,74 @@ export class RedisRouteStore implements RouteStore {
     connId: string,
     maxResources: number,
   ): Promise<BindResult> {
-    const binding: OnlineResource = { resource, connId, priority: 0, interested: false };
+    const binding: OnlineResource = {
+      resource,
+      connId,
+      priority: 0,
+      available: false,
+      interested: false,
+    };
     const reply = await this.scripts.mpRouteBind(
       this.keys.resources(bareJid),
+      this.keys.presences(bareJid),
       resource,
       JSON.stringify(binding),
       maxResources,
     );
     if (reply[0] === 0) return { ok: false, reason: "full" };
-    return reply.length === 2 ? { ok: true, previous: reply[1] } : { ok: true };
+    if (reply.length === 3)
+      return { ok: true, previous: { connId: reply[1], available: reply[2] === 1 } };
+    return { ok: true };
   }
 
-  async update(bareJid: string, resource: string, connId: string, patch: Patch): Promise<boolean> {
+  async update(
+    bareJid: string,
+    resource: string,
+    connId: string,
+    patch: RoutePatch,
+  ): Promise<boolean> {
+    const fields: Record<string, number | boolean> = {};
+    if (patch.priority !== undefined) fields.priority = patch.priority;
+    if (patch.interested !== undefined) fields.interested = patch.interested;
+    // "" leaves the presence alone; "0" clears it; "1" + XML stores it.
+    let presence = "";
+    if ("presence" in patch) presence = patch.presence === undefined ? "0" : `1${patch.presence}`;
     const updated = await this.scripts.mpRouteUpdate(
       this.keys.resources(bareJid),
+      this.keys.presences(bareJid),
       resource,
       connId,
-      JSON.stringify(patchFields(patch)),
+      JSON.stringify(fields),
+      presence,
     );
     return updated === 1;
   }
 
   async unbind(bareJid: string, resource: string, connId: string): Promise<boolean> {
-    return (await this.scripts.mpRouteUnbind(this.keys.resources(bareJid), resource, connId)) === 1;
+    const removed = await this.scripts.mpRouteUnbind(
+      this.keys.resources(bareJid),
+      this.keys.presences(bareJid),
+      resource,
+      connId,
+    );
+    return removed === 1;
   }
 
   async list(bareJid: string): Promise<OnlineResource[]> {
     const bindings = await this.redis.hgetall(this.keys.resources(bareJid));
-    return Object.values(bindings).map((json) => JSON.parse(json) as OnlineResource);
+    return Object.values(bindings).map((json) => {
+      const route = JSON.parse(json) as OnlineResource & { took?: unknown };
+      // The bind script's own record (see ROUTE_BIND), not routing data.
+      delete route.took;
+      return route;
+    });
   }
-}
 
-/** The patch as the update script reads it: a field to set, or null to remove it. */
-function patchFields(patch: Patch): Record<string, string | number | boolean | null> {
-  const fields: Record<string, string | number | boolean | null> = {};
-  if (patch.priority !== undefined) fields.priority = patch.priority;
-  if (patch.interested !== undefined) fields.interested = patch.interested;
-  // JSON.stringify would drop an undefined presence, losing the request to clear it.
-  if ("presence" in patch) fields.presence = patch.presence ?? null;
-  return fields;
+  async presences(bareJid: string): Promise<ResourcePresence[]> {
+    const stored = await this.redis.hgetall(this.keys.presences(bareJid));
+    return Object.entries(stored).map(([resource, json]) => {
+      const { connId, presence } = JSON.parse(json) as { connId: string; presence: string };
+      return { resource, connId, presence };
+    });
+  }
 }

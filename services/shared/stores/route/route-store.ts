@@ -1,32 +1,61 @@
 // Online resources of each user (RFC 6120 §7, RFC 6121 §4): which connection holds which
 // resource, and the last presence it broadcast, so that any session member can route to it
-// and answer probes on its behalf.
+// and answer probes on its behalf. Routing data and presence payloads are kept apart: every
+// routed stanza reads the bindings (list), while the presence XML (up to maxPresenceBytes per
+// resource) is read only where presence is needed (presences: probes, current presence).
 
+/** A bound resource as routing sees it: no presence payload. */
 export interface OnlineResource {
   resource: string;
   connId: string;
   /** Priority of the last available presence (RFC 6121 §4.7.2.3), 0 before any. */
   priority: number;
-  /** Last broadcast available presence (stanza XML, stamped), absent before initial presence. */
-  presence?: string;
+  /** Sent available presence (RFC 6121 §4.2) and not unavailable since: it gets broadcasts. */
+  available: boolean;
   /** Whether the resource requested the roster (an "interested resource", RFC 6121 §2.1.6). */
   interested: boolean;
 }
 
+/** An available resource with the last presence it broadcast (stanza XML, stamped). */
+export interface ResourcePresence {
+  resource: string;
+  connId: string;
+  presence: string;
+}
+
 /**
- * What bind did: bound, with the connection that held the resource before if any (resource
- * conflict, RFC 6120 §7.7.2.2); or refused because the user already has the most resources
- * allowed (RFC 6120 §7.6.2.1).
+ * A change to a binding. `presence` set makes the resource available with that presence;
+ * present with the value undefined makes it unavailable and drops the stored presence.
  */
-export type BindResult = { ok: true; previous?: string } | { ok: false; reason: "full" };
+export type RoutePatch = Partial<Pick<OnlineResource, "priority" | "interested">> & {
+  presence?: string | undefined;
+};
+
+/**
+ * The binding a bind replaced (resource conflict, RFC 6120 §7.7.2.2): the connection that held
+ * the resource, and whether it was available (had sent presence its contacts still believe)
+ * at the instant it lost the resource.
+ */
+export interface TakenOver {
+  connId: string;
+  available: boolean;
+}
+
+/**
+ * What bind did: bound, with the binding it replaced if any; or refused because the user
+ * already has the most resources allowed (RFC 6120 §7.6.2.1).
+ */
+export type BindResult = { ok: true; previous?: TakenOver } | { ok: false; reason: "full" };
 
 export interface RouteStore {
   /**
    * Binds `resource` of `bareJid` to `connId`. A resource that is already bound is always
-   * taken over (its fields reset) and the result names the previous holder; a new resource is
-   * bound only while the user has fewer than `maxResources` bound, else nothing changes and the
-   * result is `{ ok: false, reason: "full" }`. Atomic: the bound holds under concurrent binds,
-   * and each concurrent bind of one resource sees exactly one predecessor.
+   * taken over (its fields reset, its presence dropped) and the result names the previous
+   * holder; a new resource is bound only while the user has fewer than `maxResources` bound,
+   * else nothing changes and the result is `{ ok: false, reason: "full" }`. Atomic: the bound
+   * holds under concurrent binds, and each concurrent bind of one resource sees exactly one
+   * predecessor. The same connection binding the same resource again (a bind delivered
+   * again) gets the same result as its first bind, so it can finish what that one started.
    */
   bind(
     bareJid: string,
@@ -35,18 +64,15 @@ export interface RouteStore {
     maxResources: number,
   ): Promise<BindResult>;
   /**
-   * Updates fields of a bound resource, only while it is still bound to `connId`; false (and no
-   * change) otherwise. Fields absent from `patch` are kept; `presence` present with the value
-   * undefined clears the stored presence (the resource became unavailable). Atomic.
+   * Updates a bound resource, only while it is still bound to `connId`; false (and no change)
+   * otherwise. Fields absent from `patch` are kept (see RoutePatch for `presence`). Atomic:
+   * the binding's availability and its stored presence change together.
    */
-  update(
-    bareJid: string,
-    resource: string,
-    connId: string,
-    patch: Partial<Pick<OnlineResource, "priority" | "presence" | "interested">>,
-  ): Promise<boolean>;
-  /** Removes the binding only if it is still held by `connId`; true if removed. Atomic. */
+  update(bareJid: string, resource: string, connId: string, patch: RoutePatch): Promise<boolean>;
+  /** Removes the binding (and its presence) only if still held by `connId`; true if removed. Atomic. */
   unbind(bareJid: string, resource: string, connId: string): Promise<boolean>;
-  /** All bound resources of a user (any order). */
+  /** All bound resources of a user (any order), without presence payloads. */
   list(bareJid: string): Promise<OnlineResource[]>;
+  /** The available resources of a user with their last presence (any order). */
+  presences(bareJid: string): Promise<ResourcePresence[]>;
 }
