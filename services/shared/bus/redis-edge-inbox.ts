@@ -1,6 +1,7 @@
 // Reading one edge's inbox: a single reader, XREAD from its cursor, trimming what it read,
 // and keeping the stream alive with an expiry it refreshes, so a dead edge leaves nothing.
 import { delay, retryDelayMs } from "../async/delay.js";
+import type { Redis } from "../redis/client.js";
 import type { EdgeBatchHandler } from "./bus.js";
 import { edgePacketOf, type EdgePacket } from "./packets.js";
 import {
@@ -27,11 +28,31 @@ export class RedisEdgeInbox {
   }
 
   async consume(edgeId: string, handler: EdgeBatchHandler, signal: AbortSignal): Promise<void> {
+    // The blocking client lives exactly as long as this call, not as long as `signal`: a call
+    // that fails (its first command, the handler) releases it, so an edge that restarts its
+    // reader after each failure does not leak one connection per retry.
+    const lifetime = new AbortController();
+    const release = () => lifetime.abort();
+    signal.addEventListener("abort", release, { once: true });
+    try {
+      const reader = this.parts.blockingClient(`megaphone-edge-${edgeId}`, lifetime.signal);
+      await this.read(edgeId, reader, handler, signal);
+    } finally {
+      signal.removeEventListener("abort", release);
+      release();
+    }
+  }
+
+  private async read(
+    edgeId: string,
+    reader: Redis,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
     const ttlMs = this.parts.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS;
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4);
     const key = keys.edgeInbox(edgeId);
-    const reader = this.parts.blockingClient(`megaphone-edge-${edgeId}`, signal);
     // Whatever an earlier process with this id left is for sockets that no longer exist.
     let cursor = await this.createEdgeInbox(key);
     let lastMaintenance = Date.now();
