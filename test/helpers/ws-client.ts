@@ -111,6 +111,11 @@ export class TestClient {
     this.socket.terminate();
   }
 
+  /** A WebSocket ping frame (RFC 6455 §5.5.2); the server answers it with a pong. */
+  ping(): void {
+    this.socket.ping();
+  }
+
   pause(): void {
     this.socket.pause();
   }

@@ -26,7 +26,7 @@ export interface Connection {
   /** Valid until `closed`; never touched after. */
   readonly ws: EdgeSocket;
   readonly openedAtMs: number;
-  /** Monotonic time of the last frame (or ping) from the client. */
+  /** Monotonic time of the last message from the client (WebSocket pings do not count). */
   lastInboundAtMs: number;
   /**
    * Frames handed to the shard as `data` packets; 0 means the client has not sent its <open/>

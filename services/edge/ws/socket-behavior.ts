@@ -46,6 +46,20 @@ const UWS_IDLE_MARGIN_SECONDS = 8;
 const UWS_TRUE = 1;
 
 /**
+ * How far above maxStanzaBytes a message may go and still reach the message handler, which
+ * answers it with a `policy-violation` stream error. uWS buffers a message (every fragment of
+ * it) until it is complete, up to maxPayloadLength, for each socket: so this margin is small,
+ * enough for a stanza a client sized by the advertised limit (XEP-0478) without counting its
+ * framing, and not a second stanza's worth of memory per socket.
+ */
+export const OVERSIZE_ANSWER_MARGIN_BYTES = 1024;
+
+/** uWS's maxPayloadLength: the most bytes it buffers for one message of one socket. */
+export function maxPayloadLengthBytes(maxStanzaBytes: number): number {
+  return maxStanzaBytes + OVERSIZE_ANSWER_MARGIN_BYTES;
+}
+
+/**
  * uWS's own idle timeout, set above idleTimeoutMs so the edge's sweep always fires first for a
  * silent client. It stays on (rather than 0) because uWS also uses it to bound how long an
  * ended socket may wait for its close handshake, and, with automatic pings, to drop dead peers
@@ -68,11 +82,12 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
   };
   return {
     compression: uWS.DISABLED,
-    // Messages up to 2 × maxStanzaBytes reach the message handler, which ends oversize ones
-    // with a `policy-violation` stream error. uWS itself drops the connection on anything
-    // larger, without a stream error or close frame (the client sees 1006, not 1009); the
-    // session gets `message-too-big`. The margin keeps a slightly oversize stanza answered.
-    maxPayloadLength: 2 * limits.maxStanzaBytes,
+    // Messages up to maxStanzaBytes + OVERSIZE_ANSWER_MARGIN_BYTES reach the message handler,
+    // which ends oversize ones with a `policy-violation` stream error. uWS itself drops the
+    // connection on anything larger, as soon as a frame header announces it or the buffered
+    // fragments pass it, without a stream error or close frame (the client sees 1006, not
+    // 1009); the session gets `message-too-big`.
+    maxPayloadLength: maxPayloadLengthBytes(limits.maxStanzaBytes),
     maxBackpressure: limits.maxBackpressureBytes,
     // outbound.ts ends a socket as soon as its buffer passes the bound; this is uWS's own net
     // for any send that would be dropped past it.
@@ -85,10 +100,9 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
       const conn = ws.getUserData().conn;
       if (conn) onClientMessage(conn, message, isBinary, deps.now(), inbound);
     },
-    ping: (ws) => {
-      const conn = ws.getUserData().conn;
-      if (conn) conn.lastInboundAtMs = deps.now();
-    },
+    // WebSocket pings are not activity: uWS answers them itself at no cost to the client, so a
+    // socket kept open by pings alone would hold its slot (and its buffers) forever. Only
+    // messages (inbound.ts) move lastInboundAtMs.
     close: (ws, code, message) => onClose(ws, code, message, deps),
   };
 }
