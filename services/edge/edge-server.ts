@@ -5,12 +5,14 @@ import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
 import type { Bus } from "../shared/bus/bus.js";
 import { parseShardRanges, type Config } from "../shared/config.js";
+import { IpList } from "../shared/ip-list.js";
 import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import { defaultEdgeId } from "./edge-id.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import { runInboxReader } from "./inbox-reader.js";
+import { Admission } from "./ws/admission.js";
 import type { Connection, SocketData } from "./ws/connection.js";
 import { ConnectionRegistry } from "./ws/connection-registry.js";
 import { endConnection } from "./ws/end-connection.js";
@@ -42,6 +44,7 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
   const elog = log.child({ edgeId });
   const now = () => performance.now();
   const registry = new ConnectionRegistry();
+  const admission = new Admission(config);
   let listenSocket: us_listen_socket | undefined;
   let stopping = false;
 
@@ -49,6 +52,8 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
     connections: () => registry.size,
     inflightPublishes: () => publisher.inflight,
     heldFrames: () => publisher.held,
+    heldBytes: () => publisher.heldCostBytes,
+    unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
     paused: () => publisher.paused,
   });
   const end = (conn: Connection, reason: CannedCloseName): void => {
@@ -62,13 +67,16 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
     bus,
     maxInflight: config.maxInflightPublishes,
     maxHeldCostBytesPerConnection: config.inboundBurstBytes,
+    maxHeldCostBytes: config.edgeMaxHeldBytes,
     log: elog,
     metrics,
     onFailure: (conn) => end(conn, "internal-error"),
     onOverflow: (conn) => end(conn, "overloaded"),
   });
-  const capacityRefusal = (): UpgradeRefusal | undefined => {
+  const capacityRefusal = (address: string): UpgradeRefusal | undefined => {
     if (stopping) return "stopping";
+    const limited = admission.refusal(address, now());
+    if (limited) return limited;
     if (publisher.paused) return "overloaded";
     if (registry.size >= config.maxConnections) return "max-connections";
     return undefined;
@@ -87,7 +95,10 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
   const inboxReader = runInboxReader(
     bus,
     edgeId,
-    async (batch) => deliverEdgeBatch(batch, outbound),
+    async (batch) => {
+      admission.sawSessionBatch(batch, (connId) => registry.get(connId));
+      return deliverEdgeBatch(batch, outbound);
+    },
     inboxAbort.signal,
     elog,
   );
@@ -100,11 +111,13 @@ export async function startEdge(config: Config, bus: Bus, log: Logger): Promise<
       edgeId,
       limits: { ...config, assignableShards: parseShardRanges(config.shards, config.shardCount) },
       registry,
+      admission,
       publisher,
       metrics,
       log: elog,
       upgrade: {
         allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
+        trustedProxies: IpList.parse(config.trustedProxies),
         capacityRefusal,
         metrics,
         log: elog,

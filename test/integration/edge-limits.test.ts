@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { startTestEdge } from "../helpers/edge-harness.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { report } from "../helpers/report.js";
+import type { ClientOptions } from "../helpers/ws-client.js";
 
 describe("edge limits", function () {
   this.timeout(20000);
@@ -58,4 +59,105 @@ describe("edge limits", function () {
       assert.equal((await edge.session.closeOf(a.connId)).d, "idle");
     });
   });
+
+  describe("per-address limits", () => {
+    const refused = (reason: string) => `megaphone_edge_upgrades_refused_total{reason="${reason}"}`;
+
+    it("caps open connections per client address (429) and frees the slot on close", async () => {
+      const edge = await startTestEdge(server.url, cleanups, { maxConnectionsPerAddress: 2 });
+      const from2 = { localAddress: "127.0.0.2" };
+      const a = await edge.connect(from2);
+      await edge.connect(from2);
+      assert.equal(await edge.refusedStatus(from2), 429);
+      assert.equal(await edge.metric(refused("address-connections")), 1);
+      // Another address is not affected.
+      await edge.roundTrip(await edge.connect({ localAddress: "127.0.0.3" }));
+      a.client.close();
+      await edge.session.closeOf(a.connId);
+      await edge.roundTrip(await edge.connect(from2));
+    });
+
+    it("caps unauthenticated connections per address (429) and per edge (503)", async () => {
+      const edge = await startTestEdge(server.url, cleanups, {
+        maxUnauthenticatedConnectionsPerAddress: 2,
+        maxUnauthenticatedConnections: 3,
+        authTimeoutMs: 1000,
+      });
+      const from2 = { localAddress: "127.0.0.2" };
+      const a = await edge.connect(from2);
+      await edge.connect(from2);
+      assert.equal(await edge.refusedStatus(from2), 429);
+      assert.equal(await edge.metric(refused("address-unauthenticated")), 1);
+      // The session restarts a's stream (its second stream header: SASL succeeded).
+      for (const id of ["s1", "s2"])
+        await edge.bus.toEdge(edge.handle.edgeId, {
+          k: "data",
+          c: a.connId,
+          d: `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="x" id="${id}" version="1.0"/>`,
+        });
+      await a.client.waitForMessages(2);
+      await edge.connect(from2);
+      await edge.connect({ localAddress: "127.0.0.3" });
+      assert.equal(await edge.metric("megaphone_edge_unauthenticated_connections"), 3);
+      assert.equal(await edge.refusedStatus({ localAddress: "127.0.0.4" }), 503);
+      assert.equal(await edge.metric(refused("unauthenticated-connections")), 1);
+      // Past authTimeoutMs a connection the session has not closed is past authentication.
+      const first = await until503Clears(edge, { localAddress: "127.0.0.4" });
+      report(`unauthenticated slots freed by age after ${first} ms (authTimeoutMs 1000)`);
+      assert.ok(first >= 500, `freed after ${first} ms`);
+    });
+
+    it("limits the upgrade rate per address with a token bucket (429)", async () => {
+      const edge = await startTestEdge(server.url, cleanups, {
+        upgradeBurstPerAddress: 3,
+        upgradesPerAddressPerSecond: 2,
+      });
+      const from5 = { localAddress: "127.0.0.5" };
+      for (let i = 0; i < 3; i++) (await edge.connect(from5)).client.close();
+      const started = Date.now();
+      assert.equal(await edge.refusedStatus(from5), 429);
+      assert.equal(await edge.metric(refused("upgrade-rate")), 1);
+      await edge.roundTrip(await edge.connect({ localAddress: "127.0.0.6" }));
+      // One token back after 500 ms.
+      await new Promise((resolve) => setTimeout(resolve, 600 - (Date.now() - started)));
+      await edge.roundTrip(await edge.connect(from5));
+    });
+
+    it("believes X-Forwarded-For only from trustedProxies, taking the right-most untrusted hop", async () => {
+      const edge = await startTestEdge(server.url, cleanups, {
+        maxConnectionsPerAddress: 1,
+        trustedProxies: "127.0.0.1, 10.0.0.0/8",
+      });
+      const via = (xff: string, localAddress = "127.0.0.1") => ({
+        localAddress,
+        headers: { "X-Forwarded-For": xff },
+      });
+      // Through the trusted proxy 127.0.0.1 (and 10.1.2.3 before it): the client is
+      // 198.51.100.7; what the client itself wrote (203.0.113.9) is not believed.
+      await edge.connect(via("203.0.113.9, 198.51.100.7, 10.1.2.3"));
+      assert.equal(await edge.refusedStatus(via("198.51.100.7")), 429);
+      assert.equal(await edge.refusedStatus(via("1.1.1.1, 198.51.100.7")), 429);
+      await edge.connect(via("203.0.113.9, 198.51.100.8"));
+      // From an untrusted peer the header is ignored: both count as 127.0.0.9.
+      await edge.connect(via("198.51.100.20", "127.0.0.9"));
+      assert.equal(await edge.refusedStatus(via("198.51.100.21", "127.0.0.9")), 429);
+    });
+  });
 });
+
+/** Retries a refused upgrade until it is accepted; the ms it took. */
+async function until503Clears(
+  edge: Awaited<ReturnType<typeof startTestEdge>>,
+  options: ClientOptions,
+): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await edge.connect(options);
+      return Date.now() - started;
+    } catch {
+      if (Date.now() - started > 5000) throw new Error("still refused after 5 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

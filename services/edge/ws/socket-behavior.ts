@@ -8,6 +8,7 @@ import type { Logger } from "../../shared/log.js";
 import { CANNED_CLOSES, peerCloseName, type CannedCloseName } from "../close-reasons.js";
 import type { EdgeMetrics } from "../edge-metrics.js";
 import { TokenBucket } from "../token-bucket.js";
+import type { Admission } from "./admission.js";
 import type { Connection, EdgeSocket, SocketData } from "./connection.js";
 import type { ConnectionRegistry } from "./connection-registry.js";
 import { onClientMessage, type InboundDeps } from "./inbound.js";
@@ -29,6 +30,7 @@ export interface SocketBehaviorDeps {
   edgeId: string;
   limits: SocketLimits;
   registry: ConnectionRegistry;
+  admission: Admission;
   publisher: ShardPublisher;
   metrics: EdgeMetrics;
   log: Logger;
@@ -114,6 +116,7 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   const conn: Connection = {
     id: makeConnId(edgeId, shard, registry.nextSerial()),
     shard,
+    address: ws.getUserData().address,
     ws,
     openedAtMs: now,
     lastInboundAtMs: now,
@@ -128,7 +131,8 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   };
   ws.getUserData().conn = conn;
   registry.add(conn);
-  deps.log.debug({ connId: conn.id, shard }, "connection opened");
+  deps.admission.opened(conn);
+  deps.log.debug({ connId: conn.id, shard, address: conn.address }, "connection opened");
   deps.publisher.publish(conn, { k: "open", c: conn.id, e: edgeId });
 }
 
@@ -142,6 +146,7 @@ function onClose(
   if (!conn || conn.closed) return;
   conn.closed = true;
   deps.registry.delete(conn.id);
+  deps.admission.closed(conn);
   const reason = conn.closeReason ?? peerCloseName(code, Buffer.from(message).toString("utf8"));
   const level = conn.closeReason ? CANNED_CLOSES[conn.closeReason].level : "debug";
   deps.metrics.closes.inc({ reason });
