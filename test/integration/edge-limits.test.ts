@@ -3,7 +3,8 @@
 // held frames. A real edge on a RedisBus; the test plays the session tier (edge-harness.ts).
 import assert from "node:assert/strict";
 import { startTestEdge } from "../helpers/edge-harness.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { until } from "../helpers/poll.js";
+import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { report } from "../helpers/report.js";
 import type { ClientOptions } from "../helpers/ws-client.js";
 
@@ -57,6 +58,71 @@ describe("edge limits", function () {
       report(`closed idle ${openMs} ms after its last message, pinging every 100 ms`);
       assert.ok(openMs >= idleTimeoutMs - 50, `closed after ${openMs} ms`);
       assert.equal((await edge.session.closeOf(a.connId)).d, "idle");
+    });
+  });
+
+  describe("held frames", () => {
+    it("bounds the frames held while paused over all connections by edgeMaxHeldBytes (overloaded)", async () => {
+      const MIB = 1024 * 1024;
+      const limits = {
+        maxInflightPublishes: 16,
+        maxStanzaBytes: 10000,
+        // Each connection may hold 590 KB on its own: only the edge's bound can stop them.
+        inboundBurstBytes: 600000,
+        inboundBytesPerSecond: 10 * MIB,
+        edgeMaxHeldBytes: MIB,
+      };
+      const edge = await startTestEdge(server.url, cleanups, limits);
+      const senders = [];
+      for (const n of [2, 3, 4, 5])
+        senders.push(await edge.connect({ localAddress: `127.0.0.${n}` }));
+      const witness = await edge.connect();
+      const admin = connect(server.url);
+      cleanups.push(() => admin.quit());
+      await admin.call("CLIENT", "PAUSE", "1500", "WRITE");
+      let maxHeld = 0;
+      const sampling = setInterval(() => {
+        edge
+          .metric("megaphone_edge_held_bytes")
+          .then((held) => (maxHeld = Math.max(maxHeld, held)))
+          .catch(() => undefined);
+      }, 10);
+      cleanups.push(() => clearInterval(sampling));
+      const framesEach = 59;
+      const frame = (n: number) => `<m n="${n}">${"x".repeat(10000 - 20)}</m>`;
+      // One sender after the other: the first ones' frames fit, the later ones' pass the bound.
+      for (const [i, s] of senders.entries()) {
+        for (let n = 0; n < framesEach; n++) s.client.send(frame(n));
+        await until(
+          async () =>
+            !s.client.isOpen ||
+            (await edge.metric("megaphone_edge_frames_in_total")) >= (i + 1) * framesEach,
+          "the edge to read a sender's frames",
+        );
+      }
+      await until(
+        async () => (await edge.metric("megaphone_edge_paused")) === 0,
+        "intake to resume",
+        5000,
+      );
+      clearInterval(sampling);
+      const overloaded = await edge.metric('megaphone_edge_closes_total{reason="overloaded"}');
+      report(`most held: ${maxHeld} bytes (edgeMaxHeldBytes ${MIB}); ${overloaded} of 4 ended`);
+      assert.ok(maxHeld > 0 && maxHeld <= MIB, `held ${maxHeld}`);
+      assert.ok(overloaded >= 1 && overloaded < 4, `${overloaded} overloaded`);
+      // The survivors' frames all reach the session, in order.
+      for (const s of senders.filter((c) => c.client.isOpen)) {
+        await until(
+          () =>
+            edge.session.packetsOf(s.connId).filter((p) => p.k === "data").length === framesEach,
+          "every frame of a survivor",
+        );
+        assert.deepEqual(
+          edge.session.packetsOf(s.connId).flatMap((p) => (p.k === "data" ? [p.d] : [])),
+          Array.from({ length: framesEach }, (_, n) => frame(n)),
+        );
+      }
+      await edge.roundTrip(witness);
     });
   });
 
