@@ -10,6 +10,7 @@ export class ConnectionTable {
   private readonly tails = new Map<string, Promise<void>>();
   /** Insertion-ordered, bounded: the oldest id is forgotten first. */
   private readonly recentlyClosed = new Set<string>();
+  private readonly setListeners = new Set<(connId: string) => void>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
@@ -17,6 +18,13 @@ export class ConnectionTable {
 
   set(conn: ConnState): void {
     this.conns.set(conn.connId, conn);
+    for (const listener of this.setListeners) listener(conn.connId);
+  }
+
+  /** Calls `listener` with the id of every connection set() from now on; returns the undo. */
+  onSet(listener: (connId: string) => void): () => void {
+    this.setListeners.add(listener);
+    return () => this.setListeners.delete(listener);
   }
 
   /** Forgets a connection for good: a later `open` for the same id is a redelivery. */
