@@ -70,6 +70,13 @@ async function trickle(socket: Socket): Promise<void> {
   }
 }
 
+async function unauthenticated(edge: EdgeProcess): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${edge.port}/metrics`)).text();
+  const name = "megaphone_edge_unauthenticated_connections ";
+  const line = text.split("\n").find((l) => l.startsWith(name));
+  return line === undefined ? NaN : Number(line.slice(name.length));
+}
+
 describe("e2e: slow partial frames from many sockets", function () {
   this.timeout(60000);
   let mesh: Mesh;
@@ -108,6 +115,9 @@ describe("e2e: slow partial frames from many sockets", function () {
       return Date.now() - started;
     };
     await roundTrip();
+    // The session restarted both streams after SASL: the edge no longer counts them as
+    // unauthenticated, so the attack below cannot crowd them out of anything.
+    assert.equal(await unauthenticated(edge), 0);
     const pid = edge.process.pid as number;
     const rssBefore = rssBytes(pid);
 
