@@ -67,7 +67,7 @@ export const CANNED_CLOSES = {
     text: "inbound rate limit exceeded",
     level: "warn",
   },
-  /** No frame from the client for idleTimeoutMs. */
+  /** No message from the client for idleTimeoutMs (WebSocket pings do not count). */
   idle: {
     code: WS_CLOSE.NORMAL,
     streamError: "connection-timeout",
@@ -122,8 +122,9 @@ export type PeerCloseName =
   /** The TCP connection ended without a close frame (network loss, dead peer). */
   | "connection-lost"
   /**
-   * A message over uWS's maxPayloadLength (2 × maxStanzaBytes): uWS drops the TCP connection
-   * at once, without a close frame or stream error (the client sees 1006).
+   * A message over uWS's maxPayloadLength (maxStanzaBytes + 1 KiB, socket-behavior.ts): uWS
+   * drops the TCP connection at once, without a close frame or stream error (the client sees
+   * 1006).
    */
   | "message-too-big";
 

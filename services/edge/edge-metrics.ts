@@ -6,6 +6,8 @@ export interface EdgeMetricSources {
   connections(): number;
   inflightPublishes(): number;
   heldFrames(): number;
+  heldBytes(): number;
+  unauthenticatedConnections(): number;
   paused(): boolean;
 }
 
@@ -34,6 +36,18 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
   );
   registry.gauge(`${prefix}held_frames`, "Packets held back while intake is paused.", [], (g) =>
     g.set(sources.heldFrames()),
+  );
+  registry.gauge(
+    `${prefix}held_bytes`,
+    "Cost in bytes of the packets held back while intake is paused (bounded by edgeMaxHeldBytes).",
+    [],
+    (g) => g.set(sources.heldBytes()),
+  );
+  registry.gauge(
+    `${prefix}unauthenticated_connections`,
+    "Open sockets whose stream the session has not restarted after SASL (nor authTimeoutMs old).",
+    [],
+    (g) => g.set(sources.unauthenticatedConnections()),
   );
   registry.gauge(
     `${prefix}paused`,

@@ -6,6 +6,7 @@ import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
 import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Bus } from "../shared/bus/bus.js";
 import { parseShardRanges, type Config } from "../shared/config.js";
+import { IpList } from "../shared/ip-list.js";
 import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
@@ -15,6 +16,7 @@ import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import { runInboxReader } from "./inbox-reader.js";
+import { Admission } from "./ws/admission.js";
 import type { Connection, SocketData } from "./ws/connection.js";
 import { ConnectionRegistry } from "./ws/connection-registry.js";
 import { endConnection } from "./ws/end-connection.js";
@@ -70,6 +72,7 @@ export async function startEdge(
   await claimEdgeId(claim);
   const now = () => performance.now();
   const registry = new ConnectionRegistry();
+  const admission = new Admission(config);
   let listenSocket: us_listen_socket | undefined;
   let stopping = false;
 
@@ -77,6 +80,8 @@ export async function startEdge(
     connections: () => registry.size,
     inflightPublishes: () => publisher.inflight,
     heldFrames: () => publisher.held,
+    heldBytes: () => publisher.heldCostBytes,
+    unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
     paused: () => publisher.paused,
   });
   const end = (conn: Connection, reason: CannedCloseName): void => {
@@ -90,13 +95,16 @@ export async function startEdge(
     bus,
     maxInflight: config.maxInflightPublishes,
     maxHeldCostBytesPerConnection: config.inboundBurstBytes,
+    maxHeldCostBytes: config.edgeMaxHeldBytes,
     log: elog,
     metrics,
     onFailure: (conn) => end(conn, "internal-error"),
     onOverflow: (conn) => end(conn, "overloaded"),
   });
-  const capacityRefusal = (): UpgradeRefusal | undefined => {
+  const capacityRefusal = (address: string): UpgradeRefusal | undefined => {
     if (stopping) return "stopping";
+    const limited = admission.refusal(address, now());
+    if (limited) return limited;
     if (publisher.paused) return "overloaded";
     if (registry.size >= config.maxConnections) return "max-connections";
     return undefined;
@@ -124,7 +132,10 @@ export async function startEdge(
   const inboxReader = runInboxReader(
     bus,
     address,
-    async (batch) => deliverEdgeBatch(batch, outbound),
+    async (batch) => {
+      admission.sawSessionBatch(batch, (connId) => registry.get(connId));
+      return deliverEdgeBatch(batch, outbound);
+    },
     inboxAbort.signal,
     elog,
     inboxHealth,
@@ -150,11 +161,13 @@ export async function startEdge(
       address,
       limits: { ...config, assignableShards: parseShardRanges(config.shards, config.shardCount) },
       registry,
+      admission,
       publisher,
       metrics,
       log: elog,
       upgrade: {
         allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
+        trustedProxies: IpList.parse(config.trustedProxies),
         capacityRefusal,
         metrics,
         log: elog,

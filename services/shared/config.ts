@@ -3,6 +3,7 @@
 // parsed and validated once at start-up and a bad value names the setting. Nothing else
 // in the code base reads process.env.
 import { prepareDomain } from "./jid.js";
+import { IpList } from "./ip-list.js";
 
 export interface Config {
   /** XMPP domain served (the bare host part of every local JID). */
@@ -34,6 +35,31 @@ export interface Config {
   inboundBurstBytes: number;
   /** Most simultaneous client connections on one edge. */
   maxConnections: number;
+  /** Most simultaneous connections on one edge from one client address (IPv6: one /64). */
+  maxConnectionsPerAddress: number;
+  /**
+   * Most connections on one edge not yet authenticated: the session has not restarted their
+   * stream after SASL, and they are younger than authTimeoutMs (edge/ws/admission.ts).
+   */
+  maxUnauthenticatedConnections: number;
+  /** Most unauthenticated connections on one edge from one client address. */
+  maxUnauthenticatedConnectionsPerAddress: number;
+  /** WebSocket upgrades one client address may make per second on one edge (token bucket refill). */
+  upgradesPerAddressPerSecond: number;
+  /** Upgrades one client address may make at once (token bucket size). */
+  upgradeBurstPerAddress: number;
+  /** Client addresses whose upgrade rate an edge remembers; past it the least recent is forgotten. */
+  maxTrackedAddresses: number;
+  /**
+   * Comma-separated addresses and CIDR blocks of the proxies in front of the edge whose
+   * X-Forwarded-For is believed; empty believes none (the TCP peer is the client).
+   */
+  trustedProxies: string;
+  /**
+   * Bytes (frame cost, frame-cost.ts) of client frames one edge may hold while its intake is
+   * paused, over all connections; a frame past it ends its connection with `overloaded`.
+   */
+  edgeMaxHeldBytes: number;
   /** A connection that sends nothing for this long is closed by the edge. */
   idleTimeoutMs: number;
   /** A connection that has not sent `<open/>` within this time is closed. */
@@ -237,6 +263,61 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     help: "inbound burst per connection, bytes",
   },
   maxConnections: { kind: "int", default: 10000, min: 1, help: "most connections on one edge" },
+  maxConnectionsPerAddress: {
+    kind: "int",
+    default: 1000,
+    min: 1,
+    help: "most connections on one edge from one client address (IPv6: per /64)",
+  },
+  maxUnauthenticatedConnections: {
+    kind: "int",
+    default: 1000,
+    min: 1,
+    help: "most connections on one edge not yet past SASL (nor authTimeoutMs old)",
+  },
+  maxUnauthenticatedConnectionsPerAddress: {
+    kind: "int",
+    default: 250,
+    min: 1,
+    help: "most unauthenticated connections on one edge from one client address",
+  },
+  upgradesPerAddressPerSecond: {
+    kind: "int",
+    default: 50,
+    min: 1,
+    help: "WebSocket upgrades per second one client address may sustain on one edge",
+  },
+  upgradeBurstPerAddress: {
+    kind: "int",
+    default: 500,
+    min: 1,
+    help: "WebSocket upgrades one client address may make at once on one edge",
+  },
+  maxTrackedAddresses: {
+    kind: "int",
+    default: 100000,
+    min: 100,
+    help: "client addresses an edge remembers for the upgrade rate (least recent forgotten)",
+  },
+  trustedProxies: {
+    kind: "string",
+    default: "",
+    help: "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed; empty = none",
+    check: (v: string) => {
+      try {
+        IpList.parse(v);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  },
+  edgeMaxHeldBytes: {
+    kind: "int",
+    default: 64 * KIB * KIB,
+    min: 1 * KIB * KIB,
+    help: "frame cost an edge may hold over all connections while paused, bytes",
+  },
   idleTimeoutMs: {
     kind: "int",
     default: 300000,

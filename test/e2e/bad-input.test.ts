@@ -32,7 +32,14 @@ describe("e2e: bad input", function () {
       },
     });
     session = await mesh.session("s1", "");
-    edge = await mesh.edge("e1", "");
+    // Every client here comes from 127.0.0.1: the per-address limits (edge-limits.test.ts,
+    // edge-slow-frames.test.ts) would refuse the connection churn this suite is about.
+    edge = await mesh.edge("e1", "", {
+      MEGAPHONE_UPGRADES_PER_ADDRESS_PER_SECOND: "100000",
+      MEGAPHONE_UPGRADE_BURST_PER_ADDRESS: "100000",
+      MEGAPHONE_MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS: "5000",
+      MEGAPHONE_MAX_UNAUTHENTICATED_CONNECTIONS: "5000",
+    });
     await mesh.addUser("mallory@localhost", "mallory-pw");
     await mesh.addUser("walter@localhost", "walter-pw");
     witness = await TestUser.connect({

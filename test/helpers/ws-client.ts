@@ -7,6 +7,18 @@ export interface ClientOptions {
   /** Offered in Sec-WebSocket-Protocol; default ["xmpp"]. */
   protocols?: string[];
   origin?: string;
+  /** Extra request headers (e.g. X-Forwarded-For). */
+  headers?: Record<string, string>;
+  /** Local address to connect from (any 127.x.y.z works on loopback): a distinct client address. */
+  localAddress?: string;
+}
+
+function socketOf(url: string, options: ClientOptions): WebSocket {
+  return new WebSocket(url, options.protocols ?? ["xmpp"], {
+    origin: options.origin,
+    headers: options.headers,
+    localAddress: options.localAddress,
+  });
 }
 
 export interface CloseEvent {
@@ -42,7 +54,7 @@ export class TestClient {
 
   /** Opens a socket; rejects with the HTTP status if the server refuses the upgrade. */
   static connect(url: string, options: ClientOptions = {}): Promise<TestClient> {
-    const socket = new WebSocket(url, options.protocols ?? ["xmpp"], { origin: options.origin });
+    const socket = socketOf(url, options);
     return new Promise((resolve, reject) => {
       socket.once("open", () => resolve(new TestClient(socket)));
       socket.once("unexpected-response", (req: ClientRequest, res: IncomingMessage) => {
@@ -55,7 +67,7 @@ export class TestClient {
 
   /** Attempts an upgrade the server must refuse, and returns its answer. */
   static refused(url: string, options: ClientOptions = {}): Promise<Refusal> {
-    const socket = new WebSocket(url, options.protocols ?? ["xmpp"], { origin: options.origin });
+    const socket = socketOf(url, options);
     socket.on("error", () => {});
     return new Promise((resolve, reject) => {
       socket.once("open", () => {
@@ -97,6 +109,11 @@ export class TestClient {
 
   terminate(): void {
     this.socket.terminate();
+  }
+
+  /** A WebSocket ping frame (RFC 6455 §5.5.2); the server answers it with a pong. */
+  ping(): void {
+    this.socket.ping();
   }
 
   pause(): void {

@@ -408,7 +408,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
         edge.session.packetsOf(a.connId).map((p) => p.k),
         ["open", "close"],
       );
-      // Past uWS's maxPayloadLength (2 × maxStanzaBytes) uWS drops the connection itself,
+      // Past uWS's maxPayloadLength (maxStanzaBytes + 1 KiB) uWS drops the connection itself,
       // without a close frame (socket-behavior.ts).
       const c = await edge.connect();
       c.client.send("x".repeat(2 * 10000 + 1));

@@ -4,6 +4,7 @@ export const HTTP_STATUS = {
   BAD_REQUEST: "400 Bad Request",
   FORBIDDEN: "403 Forbidden",
   NOT_FOUND: "404 Not Found",
+  TOO_MANY_REQUESTS: "429 Too Many Requests",
   SERVICE_UNAVAILABLE: "503 Service Unavailable",
 } as const;
 

@@ -8,6 +8,8 @@ import type { TokenBucket } from "../token-bucket.js";
 /** uWS user data: empty between upgrade and open, then the socket's connection. */
 export interface SocketData {
   conn: Connection | undefined;
+  /** The client's address key (client-address.ts), found at the upgrade. */
+  address: string;
 }
 
 export type EdgeSocket = WebSocket<SocketData>;
@@ -23,10 +25,12 @@ export interface Connection {
   /** `<edgeId>.<shard>.<serial>` (conn-id.ts). */
   readonly id: string;
   readonly shard: number;
+  /** The client's address key, for the per-address limits (admission.ts). */
+  readonly address: string;
   /** Valid until `closed`; never touched after. */
   readonly ws: EdgeSocket;
   readonly openedAtMs: number;
-  /** Monotonic time of the last frame (or ping) from the client. */
+  /** Monotonic time of the last message from the client (WebSocket pings do not count). */
   lastInboundAtMs: number;
   /**
    * Frames handed to the shard as `data` packets; 0 means the client has not sent its <open/>

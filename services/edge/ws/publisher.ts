@@ -7,7 +7,10 @@
 // published on resume; a connection whose held frames' cost (frame-cost.ts, the same cost its
 // token bucket is charged) passes inboundBurstBytes is closed with `overloaded`. Since each
 // frame costs at least inboundFrameCostBytes, that bounds the number of held frames as well as
-// their bytes. Order per connection is kept: once a connection holds a packet, every later
+// their bytes. Over all connections, held cost is bounded by edgeMaxHeldBytes: the frame that
+// would pass it ends its connection with `overloaded` too (the edge cannot refuse one frame and
+// keep the stream whole), so however many sockets send while paused, the edge holds at most
+// that much. Order per connection is kept: once a connection holds a packet, every later
 // packet of it queues behind.
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
@@ -20,17 +23,20 @@ export interface ShardPublisherOptions {
   maxInflight: number;
   /** Held cost per connection past which `onOverflow` is called (inboundBurstBytes). */
   maxHeldCostBytesPerConnection: number;
+  /** Held cost over all connections past which `onOverflow` is called (edgeMaxHeldBytes). */
+  maxHeldCostBytes: number;
   log: Logger;
   metrics: EdgeMetrics;
   /** A publish for `conn` failed: its stream has a hole and must end (internal-error). */
   onFailure(conn: Connection): void;
-  /** `conn` passed its held-cost bound while the edge was paused (overloaded). */
+  /** `conn` passed its own or the edge's held-cost bound while the edge was paused (overloaded). */
   onOverflow(conn: Connection): void;
 }
 
 export class ShardPublisher {
   private inflightCount = 0;
   private heldCount = 0;
+  private heldCostBytesTotal = 0;
   private isPaused = false;
   /** Connections holding packets, in the order they started holding. */
   private readonly waiting = new Set<Connection>();
@@ -46,6 +52,11 @@ export class ShardPublisher {
     return this.heldCount;
   }
 
+  /** Cost of the held frames of every connection (frame-cost.ts), in bytes. */
+  get heldCostBytes(): number {
+    return this.heldCostBytesTotal;
+  }
+
   get paused(): boolean {
     return this.isPaused;
   }
@@ -57,13 +68,18 @@ export class ShardPublisher {
   publish(conn: Connection, packet: ShardPacket, costBytes = 0): void {
     if (conn.broken && packet.k === "data") return;
     if (!this.isPaused && conn.held.length === 0) return this.send(conn, packet);
-    const { maxHeldCostBytesPerConnection } = this.options;
-    if (packet.k === "data" && conn.heldCostBytes + costBytes > maxHeldCostBytesPerConnection) {
+    const { maxHeldCostBytesPerConnection, maxHeldCostBytes } = this.options;
+    if (
+      packet.k === "data" &&
+      (conn.heldCostBytes + costBytes > maxHeldCostBytesPerConnection ||
+        this.heldCostBytesTotal + costBytes > maxHeldCostBytes)
+    ) {
       this.options.onOverflow(conn);
       return;
     }
     conn.held.push({ packet, costBytes });
     conn.heldCostBytes += costBytes;
+    this.heldCostBytesTotal += costBytes;
     this.heldCount++;
     this.waiting.add(conn);
   }
@@ -116,6 +132,7 @@ export class ShardPublisher {
     const kept = conn.held.filter((h) => h.packet.k !== "data");
     this.heldCount -= conn.held.length - kept.length;
     conn.held.splice(0, conn.held.length, ...kept);
+    this.heldCostBytesTotal -= conn.heldCostBytes;
     conn.heldCostBytes = 0;
     if (kept.length === 0) this.waiting.delete(conn);
   }
@@ -141,6 +158,7 @@ export class ShardPublisher {
         if (this.isPaused) return;
         const { packet, costBytes } = conn.held.shift() as HeldPacket;
         conn.heldCostBytes -= costBytes;
+        this.heldCostBytesTotal -= costBytes;
         this.heldCount--;
         if (conn.broken && packet.k === "data") continue;
         this.send(conn, packet);

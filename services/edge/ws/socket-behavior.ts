@@ -8,6 +8,7 @@ import type { Logger } from "../../shared/log.js";
 import { CANNED_CLOSES, peerCloseName, type CannedCloseName } from "../close-reasons.js";
 import type { EdgeMetrics } from "../edge-metrics.js";
 import { TokenBucket } from "../token-bucket.js";
+import type { Admission } from "./admission.js";
 import type { Connection, EdgeSocket, SocketData } from "./connection.js";
 import type { ConnectionRegistry } from "./connection-registry.js";
 import { onClientMessage, type InboundDeps } from "./inbound.js";
@@ -32,6 +33,7 @@ export interface SocketBehaviorDeps {
   address: string;
   limits: SocketLimits;
   registry: ConnectionRegistry;
+  admission: Admission;
   publisher: ShardPublisher;
   metrics: EdgeMetrics;
   log: Logger;
@@ -47,6 +49,20 @@ const UWS_IDLE_MAX_SECONDS = 960;
 const UWS_IDLE_MARGIN_SECONDS = 8;
 /** uWS reads this option as an integer flag. */
 const UWS_TRUE = 1;
+
+/**
+ * How far above maxStanzaBytes a message may go and still reach the message handler, which
+ * answers it with a `policy-violation` stream error. uWS buffers a message (every fragment of
+ * it) until it is complete, up to maxPayloadLength, for each socket: so this margin is small,
+ * enough for a stanza a client sized by the advertised limit (XEP-0478) without counting its
+ * framing, and not a second stanza's worth of memory per socket.
+ */
+export const OVERSIZE_ANSWER_MARGIN_BYTES = 1024;
+
+/** uWS's maxPayloadLength: the most bytes it buffers for one message of one socket. */
+export function maxPayloadLengthBytes(maxStanzaBytes: number): number {
+  return maxStanzaBytes + OVERSIZE_ANSWER_MARGIN_BYTES;
+}
 
 /**
  * uWS's own idle timeout, set above idleTimeoutMs so the edge's sweep always fires first for a
@@ -78,11 +94,12 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
   };
   return {
     compression: uWS.DISABLED,
-    // Messages up to 2 × maxStanzaBytes reach the message handler, which ends oversize ones
-    // with a `policy-violation` stream error. uWS itself drops the connection on anything
-    // larger, without a stream error or close frame (the client sees 1006, not 1009); the
-    // session gets `message-too-big`. The margin keeps a slightly oversize stanza answered.
-    maxPayloadLength: 2 * limits.maxStanzaBytes,
+    // Messages up to maxStanzaBytes + OVERSIZE_ANSWER_MARGIN_BYTES reach the message handler,
+    // which ends oversize ones with a `policy-violation` stream error. uWS itself drops the
+    // connection on anything larger, as soon as a frame header announces it or the buffered
+    // fragments pass it, without a stream error or close frame (the client sees 1006, not
+    // 1009); the session gets `message-too-big`.
+    maxPayloadLength: maxPayloadLengthBytes(limits.maxStanzaBytes),
     // outbound.ts ends a socket as soon as its buffer passes maxBackpressureBytes. uWS's own
     // bound sits above it by one largest stanza and the canned closing frames, so the stanza
     // that crossed the line and the stream error with its </close> are still buffered behind
@@ -98,10 +115,9 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
       const conn = ws.getUserData().conn;
       if (conn) onClientMessage(conn, message, isBinary, deps.now(), inbound);
     },
-    ping: (ws) => {
-      const conn = ws.getUserData().conn;
-      if (conn) conn.lastInboundAtMs = deps.now();
-    },
+    // WebSocket pings are not activity: uWS answers them itself at no cost to the client, so a
+    // socket kept open by pings alone would hold its slot (and its buffers) forever. Only
+    // messages (inbound.ts) move lastInboundAtMs.
     close: (ws, code, message) => onClose(ws, code, message, deps),
   };
 }
@@ -113,6 +129,7 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   const conn: Connection = {
     id: makeConnId(edgeId, shard, registry.nextSerial()),
     shard,
+    address: ws.getUserData().address,
     ws,
     openedAtMs: now,
     lastInboundAtMs: now,
@@ -127,7 +144,8 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   };
   ws.getUserData().conn = conn;
   registry.add(conn);
-  deps.log.debug({ connId: conn.id, shard }, "connection opened");
+  deps.admission.opened(conn);
+  deps.log.debug({ connId: conn.id, shard, address: conn.address }, "connection opened");
   deps.publisher.publish(conn, { k: "open", c: conn.id, e: deps.address });
 }
 
@@ -141,6 +159,7 @@ function onClose(
   if (!conn || conn.closed) return;
   conn.closed = true;
   deps.registry.delete(conn.id);
+  deps.admission.closed(conn);
   const reason = conn.closeReason ?? peerCloseName(code, Buffer.from(message).toString("utf8"));
   const level = conn.closeReason ? CANNED_CLOSES[conn.closeReason].level : "debug";
   deps.metrics.closes.inc({ reason });

@@ -1,7 +1,8 @@
 // One timer for every socket's timeouts instead of one timer per socket: a connection that has
 // sent no data frame (whitespace keepalives do not count) within handshakeTimeoutMs gets
-// `handshake-timeout`; one silent for idleTimeoutMs (any frame or ping counts) gets `idle`. A
-// timeout fires up to one sweep interval late.
+// `handshake-timeout`; one that sends no message for idleTimeoutMs gets `idle` (a whitespace
+// keepalive counts, a WebSocket ping does not: socket-behavior.ts). A timeout fires up to one
+// sweep interval late.
 import type { CannedCloseName } from "../close-reasons.js";
 import type { Connection } from "./connection.js";
 import type { ConnectionRegistry } from "./connection-registry.js";

@@ -2,17 +2,93 @@
 // pinged; one that does not answer within clientPingTimeoutMs is disconnected with
 // `connection-timeout`. A connection that has not bound a resource authTimeoutMs after it
 // opened is closed too, however chatty, so unauthenticated sockets cannot hold state.
+//
+// Each connection has a deadline on a wheel (deadline-wheel.ts), so a tick looks only at the
+// connections that are due, not at every connection. The packet path moves lastActivityMs
+// without telling the pinger, so a deadline is a time to look again, never later than the
+// earliest moment the connection could need something: a visit that finds nothing to do
+// just schedules the next one.
 import { randomBytes } from "node:crypto";
 import { Element } from "ltx";
 import { delay } from "../../shared/async/delay.js";
+import type { Config } from "../../shared/config.js";
 import { NS_PING } from "../../shared/ns.js";
 import type { ConnState } from "../core/connection.js";
 import type { ConnectionTable } from "./connection-table.js";
+import { DeadlineWheel } from "./deadline-wheel.js";
 import type { LiveContext } from "./live-context.js";
 
-/** How often the table is swept: often enough to honour the smallest timeout within 25%. */
+/** How often due deadlines are taken: often enough to honour the smallest timeout within 25%. */
 export const PING_SWEEP_MIN_MS = 100;
 export const PING_SWEEP_MAX_MS = 1000;
+
+export type PingTimeouts = Pick<
+  Config,
+  "clientPingIntervalMs" | "clientPingTimeoutMs" | "authTimeoutMs"
+>;
+
+export function pingTickMs(timeouts: PingTimeouts): number {
+  const { clientPingTimeoutMs, authTimeoutMs } = timeouts;
+  return Math.max(
+    PING_SWEEP_MIN_MS,
+    Math.min(PING_SWEEP_MAX_MS, Math.floor(Math.min(clientPingTimeoutMs, authTimeoutMs) / 4)),
+  );
+}
+
+/**
+ * When `conn` must be looked at next. Activity only moves lastActivityMs forward, binding
+ * only replaces the auth deadline by a ping deadline from lastActivityMs, and an answered
+ * ping only clears `ping`: so the earliest of the deadlines the connection may reach is
+ * never later than the one it will have.
+ */
+export function nextCheckMs(conn: ConnState, timeouts: PingTimeouts): number {
+  const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = timeouts;
+  const pingDue = conn.lastActivityMs + clientPingIntervalMs;
+  if (conn.stage !== "bound")
+    // `+ 1`: the checks below close only strictly past the timeout.
+    return Math.min((conn.openedAtMs ?? conn.lastActivityMs) + authTimeoutMs + 1, pingDue);
+  if (conn.ping)
+    return Math.min(
+      conn.ping.sentAtMs + clientPingTimeoutMs + 1,
+      conn.ping.sentAtMs + clientPingIntervalMs,
+    );
+  return pingDue;
+}
+
+/** The connections' deadlines; a tick takes only the due ones. */
+export class PingSchedule {
+  private readonly wheel: DeadlineWheel;
+
+  constructor(
+    private readonly timeouts: PingTimeouts,
+    readonly tickMs: number,
+    nowMs: number,
+  ) {
+    this.wheel = new DeadlineWheel(tickMs, nowMs);
+  }
+
+  get size(): number {
+    return this.wheel.size;
+  }
+
+  /** Looks at `connId` at the next tick (a new connection, or state replaced wholesale). */
+  watch(connId: string): void {
+    this.wheel.schedule(connId, 0);
+  }
+
+  /** After a visit: the next one, at least a tick away (a visit never spins). */
+  reschedule(conn: ConnState, nowMs: number): void {
+    this.wheel.schedule(
+      conn.connId,
+      Math.max(nextCheckMs(conn, this.timeouts), nowMs + this.tickMs),
+    );
+  }
+
+  /** Connection ids due by `nowMs`, removed from the schedule until rescheduled. */
+  takeDue(nowMs: number): string[] {
+    return this.wheel.takeDue(nowMs);
+  }
+}
 
 /** Checks one connection; true when it sent a ping. */
 function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
@@ -44,43 +120,59 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   return false;
 }
 
+/** Visits the due connections once; the ids visited (for tests: only due ones are). */
+export async function pingTick(
+  base: LiveContext,
+  table: ConnectionTable,
+  schedule: PingSchedule,
+): Promise<string[]> {
+  const ctx = base.scoped();
+  const now = ctx.now();
+  const visited = schedule.takeDue(now);
+  const pinged: string[] = [];
+  const checks = visited.map((connId) =>
+    table.withConn(connId, async () => {
+      const conn = table.get(connId);
+      if (!conn) return; // gone: it leaves the schedule
+      // Still in the table while closed: an earlier attempt to end it failed; retry.
+      if (conn.stage === "closed") ctx.track(ctx.endConnection(conn));
+      else if (checkConn(ctx, conn, now)) pinged.push(connId);
+      schedule.reschedule(conn, now);
+    }),
+  );
+  await Promise.allSettled(checks);
+  try {
+    await ctx.flush();
+  } catch (err) {
+    ctx.log.error({ err }, "client ping writes failed; the next tick retries");
+    // A ping that never left must not time its client out.
+    for (const connId of pinged) {
+      await table.withConn(connId, async () => {
+        const conn = table.get(connId);
+        if (!conn) return;
+        conn.ping = undefined;
+        schedule.reschedule(conn, now);
+      });
+    }
+  }
+  return visited;
+}
+
 export async function runClientPinger(
   base: LiveContext,
   table: ConnectionTable,
   signal: AbortSignal,
 ): Promise<void> {
-  const { clientPingTimeoutMs, authTimeoutMs } = base.config;
-  const tickMs = Math.max(
-    PING_SWEEP_MIN_MS,
-    Math.min(PING_SWEEP_MAX_MS, Math.floor(Math.min(clientPingTimeoutMs, authTimeoutMs) / 4)),
-  );
-  while (!signal.aborted) {
-    await delay(tickMs, signal);
-    if (signal.aborted) break;
-    const ctx = base.scoped();
-    const now = ctx.now();
-    const pinged: string[] = [];
-    const checks = table.all().map(({ connId }) =>
-      table.withConn(connId, async () => {
-        const conn = table.get(connId);
-        if (!conn) return;
-        // Still in the table while closed: an earlier attempt to end it failed; retry.
-        if (conn.stage === "closed") ctx.track(ctx.endConnection(conn));
-        else if (checkConn(ctx, conn, now)) pinged.push(connId);
-      }),
-    );
-    await Promise.allSettled(checks);
-    try {
-      await ctx.flush();
-    } catch (err) {
-      ctx.log.error({ err }, "client ping sweep writes failed; the next sweep retries");
-      // A ping that never left must not time its client out.
-      for (const connId of pinged) {
-        await table.withConn(connId, async () => {
-          const conn = table.get(connId);
-          if (conn) conn.ping = undefined;
-        });
-      }
+  const schedule = new PingSchedule(base.config, pingTickMs(base.config), base.now());
+  const stopWatching = table.onSet((connId) => schedule.watch(connId));
+  for (const conn of table.all()) schedule.watch(conn.connId);
+  try {
+    while (!signal.aborted) {
+      await delay(schedule.tickMs, signal);
+      if (signal.aborted) break;
+      await pingTick(base, table, schedule);
     }
+  } finally {
+    stopWatching();
   }
 }

@@ -12,6 +12,7 @@ export class ConnectionTable {
   private readonly recentlyClosed = new Set<string>();
   /** Connection ids by the address of the edge holding their socket (for the edge watcher). */
   private readonly byEdge = new Map<string, Set<string>>();
+  private readonly setListeners = new Set<(connId: string) => void>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
@@ -24,6 +25,7 @@ export class ConnectionTable {
     let ids = this.byEdge.get(conn.edgeId);
     if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
     ids.add(conn.connId);
+    for (const listener of this.setListeners) listener(conn.connId);
   }
 
   private unindex(conn: ConnState): void {
@@ -40,6 +42,12 @@ export class ConnectionTable {
   /** The ids of our connections whose socket is on the edge at `address`. */
   connsOnEdge(address: string): string[] {
     return [...(this.byEdge.get(address) ?? [])];
+  }
+
+  /** Calls `listener` with the id of every connection set() from now on; returns the undo. */
+  onSet(listener: (connId: string) => void): () => void {
+    this.setListeners.add(listener);
+    return () => this.setListeners.delete(listener);
   }
 
   /** Forgets a connection for good: a later `open` for the same id is a redelivery. */

@@ -4,6 +4,7 @@
 // dies, what it never delivered can be recovered (recover) instead of silently expiring.
 import { delay, retryDelayMs } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
+import type { Redis } from "../redis/client.js";
 import type { EdgeBatchHandler } from "./bus.js";
 import { scriptCommands } from "../redis/script-commands.js";
 import { edgePacketOf, type EdgePacket } from "./packets.js";
@@ -103,12 +104,33 @@ export class RedisEdgeInbox {
     signal: AbortSignal,
     health?: LoopHealth,
   ): Promise<void> {
+    // The blocking client lives exactly as long as this call, not as long as `signal`: a call
+    // that fails (its first command, the handler) releases it, so an edge that restarts its
+    // reader after each failure does not leak one connection per retry.
+    const lifetime = new AbortController();
+    const release = () => lifetime.abort();
+    signal.addEventListener("abort", release, { once: true });
+    try {
+      const reader = this.parts.blockingClient(`megaphone-edge-${edgeId}`, lifetime.signal);
+      await this.read(edgeId, reader, handler, signal, health);
+    } finally {
+      signal.removeEventListener("abort", release);
+      release();
+    }
+  }
+
+  private async read(
+    edgeId: string,
+    reader: Redis,
+    handler: EdgeBatchHandler,
+    signal: AbortSignal,
+    health?: LoopHealth,
+  ): Promise<void> {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
     const ttlMs = this.parts.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS;
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
     const reportCursor = this.cursorReporter(edgeId, ttlMs);
     const key = keys.edgeInbox(edgeId);
-    const reader = this.parts.blockingClient(`megaphone-edge-${edgeId}`, signal);
     // Whatever an earlier process with this id left is for sockets that no longer exist.
     let cursor = await this.createEdgeInbox(key);
     let lastMaintenance = Date.now();
