@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const mesh = await Mesh.start({ shardCount: 64, env: { MEGAPHONE_LOG_LEVEL: "error" } });
   const stopAll = setTimeout(() => {
     console.error(`bench did not finish within ${DEADLINE_MS} ms`);
-    mesh.stop().finally(() => process.exit(1));
+    void mesh.stop().finally(() => process.exit(1));
   }, DEADLINE_MS);
   const users: TestUser[] = [];
   try {
@@ -83,9 +83,15 @@ async function main(): Promise<void> {
           const sendOne = () => {
             const at = performance.now();
             sent++;
-            sender.send(
-              xml("message", { to: `b${i}@localhost`, type: "chat" }, xml("body", {}, String(at))),
-            );
+            sender
+              .send(
+                xml(
+                  "message",
+                  { to: `b${i}@localhost`, type: "chat" },
+                  xml("body", {}, String(at)),
+                ),
+              )
+              .catch((err: unknown) => console.error(`a${i}: send failed`, err));
           };
           receiver.xmpp.on("stanza", (el) => {
             if (!el.is("message")) return;

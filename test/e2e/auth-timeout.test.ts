@@ -49,7 +49,7 @@ describe("e2e: authentication timeout", function () {
     const timer = setInterval(() => {
       if (raw.ws.readyState === raw.ws.OPEN) raw.send(frame());
     }, 100);
-    raw.closed.then(() => clearInterval(timer));
+    void raw.closed.then(() => clearInterval(timer));
   }
 
   /** A SCRAM client-first message: each one restarts the exchange without failing it. */

@@ -133,7 +133,7 @@ describe("e2e: slow partial frames from many sockets", function () {
     const trickling = Promise.all(upgraded.map(({ socket }) => trickle(socket)));
     const latencies: number[] = [];
     let attackDone = false;
-    trickling.then(() => (attackDone = true));
+    void trickling.then(() => (attackDone = true));
     while (!attackDone) latencies.push(await roundTrip());
     // uWS has read what the kernel took: give it a moment, still sampling.
     await new Promise((resolve) => setTimeout(resolve, 500));

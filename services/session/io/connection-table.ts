@@ -89,7 +89,8 @@ export class ConnectionTable {
       () => undefined,
     );
     this.tails.set(connId, tail);
-    tail.then(() => {
+    // `tail` never rejects (both outcomes are mapped to undefined above).
+    void tail.then(() => {
       if (this.tails.get(connId) === tail) this.tails.delete(connId);
     });
     return result;
