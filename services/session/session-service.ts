@@ -67,7 +67,6 @@ export async function startSession(
     inboxLags,
     metrics,
   });
-  const processor = new PacketProcessor(ctx, chain, table, backend.snapshots, metrics);
 
   // Continue the connections a previous owner of these shards was serving.
   for (const shard of shards) {
@@ -78,6 +77,14 @@ export async function startSession(
   if (table.size > 0) log.info({ connections: table.size }, "restored connection snapshots");
 
   const controller = new AbortController();
+  const processor = new PacketProcessor(
+    ctx,
+    chain,
+    table,
+    backend.snapshots,
+    metrics,
+    controller.signal,
+  );
   let serving = true;
   const readHealth = new LoopHealth();
   const consuming = backend.bus

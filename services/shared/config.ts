@@ -104,6 +104,11 @@ export interface Config {
   inboxReadCount: number;
   /** How long one blocking read waits for entries, in milliseconds. */
   inboxBlockMs: number;
+  /**
+   * Shard batches a session works on at once: it reads the next batch while earlier ones are
+   * in progress, so one slow connection holds up only its own entries.
+   */
+  inboxBatchesInFlight: number;
   /** How often acknowledged entries are trimmed from the streams, in milliseconds. */
   trimIntervalMs: number;
   /**
@@ -396,6 +401,13 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   },
   inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
   inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },
+  inboxBatchesInFlight: {
+    kind: "int",
+    default: 16,
+    min: 1,
+    max: 1024,
+    help: "shard batches worked on at once (a slow connection holds up only its own entries)",
+  },
   trimIntervalMs: {
     kind: "int",
     default: 5000,

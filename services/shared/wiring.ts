@@ -71,6 +71,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     keys,
     log,
     readCount: config.inboxReadCount,
+    batchesInFlight: config.inboxBatchesInFlight,
     blockMs: config.inboxBlockMs,
     trimIntervalMs: config.trimIntervalMs,
     claimIdleMs: config.claimIdleMs,

@@ -16,6 +16,7 @@ if (onlyImpl("redis")) {
       keys: redisKeys(uniquePrefix()),
       log: silentLogger,
       readCount: 16,
+      batchesInFlight: 16,
       blockMs: 100,
       trimIntervalMs: 50,
     });

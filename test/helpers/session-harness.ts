@@ -3,6 +3,8 @@
 // itself (bus.toShard) and reads what the session sends to its edge (bus.consumeEdge), so a
 // test can produce what no real edge would (duplicate opens, stale routes) and see every frame.
 import type { EdgePacket } from "../../services/shared/bus/packets.js";
+import { claimEdgeId, runEdgeHeartbeat } from "../../services/edge/edge-claim.js";
+import { LoopHealth } from "../../services/shared/async/loop-health.js";
 import { Inbox } from "./inbox.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
@@ -39,6 +41,7 @@ export class SessionHarness {
   private readonly edgeInbox = new Inbox<EdgePacket>();
   private readonly edgeAbort = new AbortController();
   private edgeReading: Promise<void> = Promise.resolve();
+  private heartbeat: Promise<void> = Promise.resolve();
   private serial = 0;
   private probed = false;
 
@@ -67,13 +70,34 @@ export class SessionHarness {
     const log = options.log ?? silentLogger;
     const harness = new SessionHarness(config, createBackend(config, log), log);
     await harness.readEdgeInbox();
+    await harness.registerEdge();
     return harness;
   }
 
-  /** The edge dies: its reader stops and its inbox is gone (as after its TTL expired). */
+  /**
+   * The edge the harness plays is alive for the sessions' edge watcher, as a real edge is:
+   * its id is claimed under the address HARNESS_EDGE and its heartbeat runs until killEdge.
+   */
+  private async registerEdge(): Promise<void> {
+    const claim = {
+      edges: this.backend.edges,
+      edgeId: HARNESS_EDGE,
+      address: HARNESS_EDGE,
+      heartbeatIntervalMs: this.config.edgeHeartbeatIntervalMs,
+      heartbeatTtlMs: this.config.edgeHeartbeatTtlMs,
+      log: this.log,
+    };
+    await claimEdgeId(claim);
+    this.heartbeat = runEdgeHeartbeat(
+      { ...claim, health: new LoopHealth(), onLost: () => undefined },
+      this.edgeAbort.signal,
+    );
+  }
+
+  /** The edge dies: its reader and heartbeat stop and its inbox is gone. */
   async killEdge(): Promise<void> {
     this.edgeAbort.abort();
-    await this.edgeReading;
+    await Promise.all([this.edgeReading, this.heartbeat]);
     await this.backend.bus.dropEdge(HARNESS_EDGE);
   }
 
@@ -108,7 +132,8 @@ export class SessionHarness {
   async stop(): Promise<void> {
     await this.stopSession();
     this.edgeAbort.abort();
-    await this.edgeReading;
+    await Promise.all([this.edgeReading, this.heartbeat]);
+    await this.backend.edges.unregister(HARNESS_EDGE, HARNESS_EDGE).catch(() => undefined);
     await this.backend.close();
   }
 

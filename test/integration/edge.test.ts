@@ -210,6 +210,7 @@ async function startTestEdge(
     keys,
     log: silentLogger,
     readCount: 64,
+    batchesInFlight: 16,
     blockMs: 100,
     trimIntervalMs: 1000,
   });

@@ -58,6 +58,7 @@ describe("RedisBus shard consumer recovery", function () {
       keys,
       log,
       readCount: 16,
+      batchesInFlight: 16,
       blockMs: 50,
       trimIntervalMs: 50,
       ...options,
@@ -153,7 +154,8 @@ describe("RedisBus shard consumer recovery", function () {
 
   it("never trims entries that are pending, and trims them once acknowledged", async () => {
     const key = keys.shardInbox(0);
-    const bus = newBus({ readCount: 500, trimIntervalMs: 50 });
+    // One batch at a time: the test holds the consumer with a gate batch.
+    const bus = newBus({ readCount: 500, trimIntervalMs: 50, batchesInFlight: 1 });
     const handled: ShardEntry[] = [];
     const held: ShardEntry[][] = [];
     let holdNext = false;

@@ -30,6 +30,7 @@ describe("RedisBus edge inboxes", function () {
       keys,
       log: silentLogger,
       readCount: 16,
+      batchesInFlight: 16,
       blockMs: 50,
       trimIntervalMs: 50,
       edgeInboxTtlMs: 400,

@@ -103,6 +103,7 @@ describe("session I/O against the real core", function () {
       keys: KEYS,
       log: silentLogger,
       readCount: 100,
+      batchesInFlight: 16,
       blockMs: 50,
       trimIntervalMs: 50,
     });

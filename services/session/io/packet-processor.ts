@@ -1,7 +1,13 @@
-// Applies batches of shard-inbox entries: entries of one connection in order, connections
-// side by side (so their Redis commands share pipelines), then waits until every effect is
-// stored, then saves the touched connections' snapshots, and only then lets the bus acknowledge.
-// A batch that fails is rolled back in memory so its redelivery is applied from scratch.
+// Applies batches of shard-inbox entries. The unit of work is one connection's entries of a
+// batch, run in that connection's turn (ConnectionTable.withConn), so connections progress
+// independently: a slow one (a PLAIN derivation, a login with a large roster) holds up only
+// its own later entries, never the other connections of its batch or of later batches (the
+// bus hands over the next batches while this one is in progress). Units of one batch run side
+// by side, so their Redis commands share pipelines. A unit waits until every effect it issued
+// is stored, then saves the connection's snapshot (two phases, see runUnit), and the batch is
+// acknowledged once all its units are done. A unit that fails is rolled back in memory and
+// tried again in place, so nothing later of that connection can overtake it.
+import { delay, retryDelayMs } from "../../shared/async/delay.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
 import { isStoreError } from "../../shared/redis/errors.js";
@@ -22,57 +28,60 @@ export class PacketProcessor {
     private readonly table: ConnectionTable,
     private readonly snapshots: SnapshotStore,
     private readonly metrics: SessionMetrics,
+    /** Stops retrying failed units: their entries stay pending for the next owner. */
+    private readonly signal: AbortSignal,
   ) {}
 
+  /** Resolves once every entry of `batch` is applied and stored; rejects only when stopping. */
   async handleBatch(batch: ShardEntry[]): Promise<void> {
     this.metrics.batches.inc();
-    const ctx = this.base.scoped();
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
       const list = byConn.get(entry.packet.c);
       if (list) list.push(entry);
       else byConn.set(entry.packet.c, [entry]);
     }
-    // Each connection's state before this batch, to undo it if the batch fails.
-    const before = new Map<string, string | undefined>();
-    const applied = await Promise.allSettled(
+    // Queued synchronously, in batch order: a connection's units run in the order read.
+    await Promise.all(
       [...byConn].map(([connId, entries]) =>
-        this.table.withConn(connId, async () => {
-          const conn = this.table.get(connId);
-          before.set(connId, conn && JSON.stringify(conn));
-          return this.applyEntries(ctx, connId, entries);
-        }),
+        this.table.withConn(connId, () => this.runUnit(connId, entries)),
       ),
     );
-    try {
-      const failed = applied.find((r) => r.status === "rejected");
-      if (failed) throw failed.reason;
-      // Two phases, and the order matters: a snapshot advances its connection's lastEntryId,
-      // so it vouches for the effects of every entry up to there. It is written only once all
-      // of them are stored; otherwise a crash between the two would make the next owner skip
-      // the still-pending entries as applied and their effects would never happen.
-      await ctx.flush();
-      this.saveSnapshots(
-        ctx,
-        applied.flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value] : [])),
-      );
-      // Not acknowledged unless every effect is stored: the bus delivers the batch again.
-      await ctx.flush();
-    } catch (err) {
-      await this.rollBack(before);
-      throw err;
-    }
   }
 
-  private async rollBack(before: Map<string, string | undefined>): Promise<void> {
-    await Promise.all(
-      [...before].map(([connId, saved]) =>
-        this.table.withConn(connId, async () => {
-          if (saved === undefined) this.table.forget(connId);
-          else this.table.set(JSON.parse(saved) as ConnState);
-        }),
-      ),
-    );
+  /**
+   * One connection's entries, until they are applied and stored. Two phases, and the order
+   * matters: the snapshot advances the connection's lastEntryId, so it vouches for the effects
+   * of every entry up to there. It is written only once all of them are stored; otherwise a
+   * crash between the two would make the next owner skip the still-pending entries as applied
+   * and their effects would never happen.
+   */
+  private async runUnit(connId: string, entries: ShardEntry[]): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      const saved = this.table.get(connId);
+      const before = saved && JSON.stringify(saved);
+      const ctx = this.base.scoped();
+      try {
+        const changed = await this.applyEntries(ctx, connId, entries);
+        await ctx.flush();
+        if (changed) {
+          ctx.track(this.snapshots.save(changed.shard, connId, JSON.stringify(changed)));
+          await ctx.flush();
+        }
+        return;
+      } catch (err) {
+        // Applied again from the state before, so each entry takes effect once in memory.
+        if (before === undefined) this.table.forget(connId);
+        else this.table.set(JSON.parse(before) as ConnState);
+        if (this.signal.aborted) throw err;
+        ctx.log.error(
+          { err, connId, entries: entries.length },
+          "shard batch failed; it stays pending",
+        );
+        await delay(retryDelayMs(failures), this.signal);
+        if (this.signal.aborted) throw err;
+      }
+    }
   }
 
   /** Applies a connection's entries; returns its state to save, if it changed. */
@@ -85,17 +94,6 @@ export class PacketProcessor {
     for (const entry of entries) touched = (await this.apply(ctx, entry)) || touched;
     const conn = this.table.get(connId);
     return touched && conn && conn.stage !== "closed" ? conn : undefined;
-  }
-
-  /** One HSET per shard for every connection the batch changed. */
-  private saveSnapshots(ctx: LiveContext, changed: ConnState[]): void {
-    const byShard = new Map<number, Map<string, string>>();
-    for (const conn of changed) {
-      let snapshots = byShard.get(conn.shard);
-      if (!snapshots) byShard.set(conn.shard, (snapshots = new Map()));
-      snapshots.set(conn.connId, JSON.stringify(conn));
-    }
-    for (const [shard, snapshots] of byShard) ctx.track(this.snapshots.saveMany(shard, snapshots));
   }
 
   /** Applies one entry; true when the connection's state changed and must be saved. */

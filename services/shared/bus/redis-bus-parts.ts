@@ -11,6 +11,8 @@ export interface RedisBusOptions {
   log: Logger;
   /** Entries per XREAD/XREADGROUP (per stream). */
   readCount: number;
+  /** Shard batches a consumer hands over before earlier ones are done (inboxBatchesInFlight). */
+  batchesInFlight: number;
   /** How long one blocking read waits. */
   blockMs: number;
   /** How often acknowledged entries are trimmed. */

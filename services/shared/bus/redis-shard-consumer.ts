@@ -60,11 +60,29 @@ export class RedisShardConsumer {
     // from a dead consumer), from cursor "0" onwards; then new entries (">").
     let pendingCursors: string[] | undefined = streamKeys.map(() => "0");
     let failures = 0;
+    // Batches handed to `handler` and not yet settled: the next batch is read while earlier
+    // ones are in progress (a slow connection must not hold up the others), up to a bound.
+    const inFlight = new Set<Promise<void>>();
+    let handlerFailed = false;
+    const settleAll = () => Promise.all(inFlight);
     while (!signal.aborted) {
       if (claims.arrived) {
         claims.arrived = false;
         pendingCursors = streamKeys.map(() => "0");
       }
+      if (handlerFailed) {
+        // Its entries stay pending: once nothing is in flight, read them again from "0".
+        await settleAll();
+        handlerFailed = false;
+        await delay(retryDelayMs(failures++), signal);
+        pendingCursors = streamKeys.map(() => "0");
+        continue;
+      }
+      // Pending entries are read again from "0", so what is in flight must be settled first,
+      // or it would be handed over twice at once.
+      if (pendingCursors) await settleAll();
+      while (inFlight.size >= this.parts.options.batchesInFlight) await Promise.race(inFlight);
+      if (signal.aborted) break;
       let reply: StreamReply;
       try {
         reply = await xreadgroup(
@@ -118,17 +136,21 @@ export class RedisShardConsumer {
         continue;
       }
       if (batch.length === 0) continue;
-      try {
-        await handler(batch);
-        failures = 0;
-      } catch (err) {
-        log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
-        await delay(retryDelayMs(failures++), signal);
-        pendingCursors = streamKeys.map(() => "0");
-        continue;
-      }
-      await this.ackWithRetry(batch, signal);
+      const handled: Promise<void> = handler(batch).then(
+        () => {
+          failures = 0;
+          return this.ackWithRetry(batch, signal);
+        },
+        (err: unknown) => {
+          if (!signal.aborted)
+            log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
+          handlerFailed = true;
+        },
+      );
+      const tracked: Promise<void> = handled.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
     }
+    await settleAll();
     await maintaining;
   }
 
