@@ -514,6 +514,51 @@ describe("session I/O against the real core", function () {
     assert.match(reply, /type="result"/);
   });
 
+  it("lets other connections progress while one does slow work (a 1000-contact presence)", async () => {
+    const h = await start("redis");
+    await h.startSession("s1");
+    await h.addUser("heavy@localhost", "heavy-pw");
+    await h.addUser("alice@localhost", "alice-pw");
+    // heavy's initial presence fans out to 1000 contacts and probes each: thousands of reads.
+    await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        h.backend.rosters.replaceItem(
+          "heavy@localhost",
+          `c${i}@localhost`,
+          undefined,
+          { jid: `c${i}@localhost`, subscription: "both", groups: [] },
+          1000,
+        ),
+      ),
+    );
+    const heavy = h.connId(0);
+    const alice = h.connId(1);
+    await h.login(heavy, "heavy", "heavy-pw", "desk");
+    await h.login(alice, "alice", "alice-pw", "desk");
+
+    await h.send(heavy, '<presence xmlns="jabber:client"/>');
+    await h.send(
+      heavy,
+      '<iq xmlns="jabber:client" type="get" id="heavy-done"><ping xmlns="urn:xmpp:ping"/></iq>',
+    );
+    // Both of heavy's entries have been handed to the session before alice writes.
+    await until(async () => (await h.backend.bus.shardLag(0)) === 0, "heavy's entries read");
+    await h.send(
+      alice,
+      '<iq xmlns="jabber:client" type="get" id="quick"><ping xmlns="urn:xmpp:ping"/></iq>',
+    );
+
+    await h.waitFrame(heavy, (f) => f.includes('id="heavy-done"'), "heavy's answer", 20000);
+    await h.waitFrame(alice, (f) => f.includes('id="quick"'), "alice's answer", 20000);
+    const order = h.packets.flatMap((p) =>
+      p.k === "data" && /id="(heavy-done|quick)"/.test(p.d)
+        ? [/id="(heavy-done|quick)"/.exec(p.d)?.[1]]
+        : [],
+    );
+    // One batch at a time would have answered alice only after heavy's whole presence.
+    assert.deepEqual(order, ["quick", "heavy-done"]);
+  });
+
   it("answers a stanza with a namespace prefix with an error in jabber:client", async () => {
     const h = await start("memory");
     await h.startSession("s1");
