@@ -3,22 +3,27 @@
 // edge 2 / session 2, so every message crosses both tiers and Redis twice. Each pair keeps at
 // most W messages in flight (closed loop): the figure is capacity at bounded latency, not the
 // collapse of an open-loop overload. Prints messages/s and p50/p99/max delivery latency.
+// With --heavy-roster N, the same run measures twice: quiet, then while a user with N roster
+// contacts logs in again and again on session 1 (each login's presence fans out to N contacts
+// and its roster is N items): the ratio of the two p99s shows how far one slow connection
+// holds up everyone else's stanzas (issue 6 item 8).
 //
-//   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10]
+//   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
 import { performance } from "node:perf_hooks";
 import { cpus } from "node:os";
 import { createAccount } from "../services/session/core/sasl-credentials.js";
 import { RedisAccountStore } from "../services/shared/stores/account/redis-account-store.js";
+import { RedisRosterStore } from "../services/shared/stores/roster/redis-roster-store.js";
 import { redisKeys } from "../services/shared/redis/keys.js";
 import { Mesh } from "../test/helpers/cluster.js";
 import { connect } from "../test/helpers/redis-server.js";
 import { TestUser, xml } from "../test/helpers/xmpp-client.js";
 
-function option(name: string, fallback: number): number {
+function option(name: string, fallback: number, min = 1): number {
   const i = process.argv.indexOf(`--${name}`);
   const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`--${name} must be a positive integer`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`--${name} must be an integer of at least ${min}`);
   return value;
 }
 
@@ -26,6 +31,7 @@ const PAIRS = option("pairs", 50);
 const MESSAGES = option("messages", 200);
 const WINDOW = option("window", 10);
 const DEADLINE_MS = option("deadline-ms", 180000);
+const HEAVY_ROSTER = option("heavy-roster", 0, 0);
 
 /** Calls per command since the server started (INFO commandstats). */
 async function commandStats(redis: ReturnType<typeof connect>): Promise<Map<string, number>> {
@@ -71,58 +77,115 @@ async function main(): Promise<void> {
     await Promise.all(receivers.map((r) => r.send(xml("presence"))));
     await Promise.all(receivers.map((r) => r.ping()));
 
-    const statsBefore = await commandStats(redis);
-    const latencies: number[] = [];
-    const started = performance.now();
-    await Promise.all(
-      senders.map(async (sender, i) => {
-        const receiver = receivers[i];
-        let sent = 0;
-        let received = 0;
-        await new Promise<void>((resolve) => {
-          const sendOne = () => {
-            const at = performance.now();
-            sent++;
-            sender
-              .send(
-                xml(
-                  "message",
-                  { to: `b${i}@localhost`, type: "chat" },
-                  xml("body", {}, String(at)),
-                ),
-              )
-              .catch((err: unknown) => console.error(`a${i}: send failed`, err));
-          };
-          receiver.xmpp.on("stanza", (el) => {
-            if (!el.is("message")) return;
-            latencies.push(performance.now() - Number(el.getChildText("body")));
-            received++;
-            if (received === MESSAGES) resolve();
-            else if (sent < MESSAGES) sendOne();
+    /** One round: every pair sends MESSAGES messages; delivery latencies and elapsed time. */
+    const measure = async (): Promise<{ latencies: number[]; elapsedMs: number }> => {
+      const latencies: number[] = [];
+      const started = performance.now();
+      await Promise.all(
+        senders.map(async (sender, i) => {
+          const receiver = receivers[i];
+          let sent = 0;
+          let received = 0;
+          await new Promise<void>((resolve) => {
+            const sendOne = () => {
+              const at = performance.now();
+              sent++;
+              sender
+                .send(
+                  xml(
+                    "message",
+                    { to: `b${i}@localhost`, type: "chat" },
+                    xml("body", {}, String(at)),
+                  ),
+                )
+                .catch((err: unknown) => console.error(`a${i}: send failed`, err));
+            };
+            const onStanza = (el: {
+              is(n: string): boolean;
+              getChildText(n: string): string | null;
+            }) => {
+              if (!el.is("message")) return;
+              latencies.push(performance.now() - Number(el.getChildText("body")));
+              received++;
+              if (received === MESSAGES) {
+                receiver.xmpp.removeListener("stanza", onStanza);
+                resolve();
+              } else if (sent < MESSAGES) sendOne();
+            };
+            receiver.xmpp.on("stanza", onStanza);
+            for (let w = 0; w < Math.min(WINDOW, MESSAGES); w++) sendOne();
           });
-          for (let w = 0; w < Math.min(WINDOW, MESSAGES); w++) sendOne();
-        });
-      }),
-    );
-    const elapsedMs = performance.now() - started;
-    const statsAfter = await commandStats(redis);
-    redis.disconnect();
-    latencies.sort((a, b) => a - b);
+        }),
+      );
+      latencies.sort((a, b) => a - b);
+      return { latencies, elapsedMs: performance.now() - started };
+    };
+
     const total = PAIRS * MESSAGES;
+    const row = (
+      label: string,
+      { latencies, elapsedMs }: { latencies: number[]; elapsedMs: number },
+    ) =>
+      `| ${label} | ${PAIRS} | ${MESSAGES} | ${WINDOW} | ${total} | ${(elapsedMs / 1000).toFixed(2)} | ${Math.round(
+        (total / elapsedMs) * 1000,
+      )} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${latencies[
+        latencies.length - 1
+      ].toFixed(1)} |`;
+
+    const statsBefore = await commandStats(redis);
+    const quiet = await measure();
+    const statsAfter = await commandStats(redis);
+    let heavy: { latencies: number[]; elapsedMs: number; logins: number } | undefined;
+    if (HEAVY_ROSTER > 0) {
+      const rosters = new RedisRosterStore(redis, redisKeys());
+      await accounts.create("heavy@localhost", createAccount("pw", 4096));
+      for (let c = 0; c < HEAVY_ROSTER; c += 500)
+        await Promise.all(
+          Array.from({ length: Math.min(500, HEAVY_ROSTER - c) }, (_, k) =>
+            rosters.replaceItem(
+              "heavy@localhost",
+              `c${c + k}@localhost`,
+              undefined,
+              { jid: `c${c + k}@localhost`, subscription: "both", groups: [] },
+              HEAVY_ROSTER,
+            ),
+          ),
+        );
+      let measuring = true;
+      let logins = 0;
+      const relogging = (async () => {
+        while (measuring) {
+          const user = await TestUser.connect({
+            service: edge1.url,
+            username: "heavy",
+            password: "pw",
+          });
+          await user.xmpp.iqCaller.get(xml("query", { xmlns: "jabber:iq:roster" }));
+          await user.send(xml("presence"));
+          await user.ping();
+          await user.stop();
+          logins++;
+        }
+      })();
+      const round = await measure();
+      measuring = false;
+      await relogging;
+      heavy = { ...round, logins };
+    }
+    redis.disconnect();
     console.log(
       `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`,
     );
     console.log(
-      `| pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`,
+      `| round | pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`,
     );
-    console.log(`|---|---|---|---|---|---|---|---|---|`);
-    console.log(
-      `| ${PAIRS} | ${MESSAGES} | ${WINDOW} | ${total} | ${(elapsedMs / 1000).toFixed(2)} | ${Math.round(
-        (total / elapsedMs) * 1000,
-      )} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${latencies[
-        latencies.length - 1
-      ].toFixed(1)} |`,
-    );
+    console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+    console.log(row("quiet", quiet));
+    if (heavy) {
+      console.log(row(`${heavy.logins} logins of a ${HEAVY_ROSTER}-contact user`, heavy));
+      const ratio = percentile(heavy.latencies, 99) / percentile(quiet.latencies, 99);
+      console.log(`\np99 with the heavy logins / quiet p99: ${ratio.toFixed(2)}`);
+    }
     const perMessage = [...statsAfter]
       .map(([cmd, calls]) => [cmd, (calls - (statsBefore.get(cmd) ?? 0)) / total] as const)
       .filter(([, n]) => n >= 0.01)

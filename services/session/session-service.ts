@@ -19,6 +19,7 @@ import { runEdgeWatcher } from "./io/edge-watcher.js";
 import { ConnectionTable } from "./io/connection-table.js";
 import { LiveContext } from "./io/live-context.js";
 import { PacketProcessor } from "./io/packet-processor.js";
+import { SnapshotWriter } from "./io/snapshot-writer.js";
 import { createSessionMetrics, sampleInboxLag, type InboxLags } from "./session-metrics.js";
 import type { MetricsRegistry } from "../shared/metrics.js";
 
@@ -81,7 +82,7 @@ export async function startSession(
     ctx,
     chain,
     table,
-    backend.snapshots,
+    new SnapshotWriter(backend.snapshots),
     metrics,
     controller.signal,
   );

@@ -109,6 +109,12 @@ export interface Config {
    * in progress, so one slow connection holds up only its own entries.
    */
   inboxBatchesInFlight: number;
+  /**
+   * How long the reader waits for the batch it just handed over before reading the next one.
+   * Most batches finish sooner, so reads stay large (few XREADGROUP and XACK per stanza); a
+   * batch held up by a slow connection lets the next ones start after this long.
+   */
+  inboxSlowBatchMs: number;
   /** How often acknowledged entries are trimmed from the streams, in milliseconds. */
   trimIntervalMs: number;
   /**
@@ -407,6 +413,13 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 1,
     max: 1024,
     help: "shard batches worked on at once (a slow connection holds up only its own entries)",
+  },
+  inboxSlowBatchMs: {
+    kind: "int",
+    default: 10,
+    min: 0,
+    max: 10000,
+    help: "a shard batch still in progress after this long lets the next one be read, ms",
   },
   trimIntervalMs: {
     kind: "int",

@@ -72,6 +72,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     log,
     readCount: config.inboxReadCount,
     batchesInFlight: config.inboxBatchesInFlight,
+    slowBatchMs: config.inboxSlowBatchMs,
     blockMs: config.inboxBlockMs,
     trimIntervalMs: config.trimIntervalMs,
     claimIdleMs: config.claimIdleMs,

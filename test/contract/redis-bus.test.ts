@@ -17,6 +17,7 @@ if (onlyImpl("redis")) {
       log: silentLogger,
       readCount: 16,
       batchesInFlight: 16,
+      slowBatchMs: 10,
       blockMs: 100,
       trimIntervalMs: 50,
     });

@@ -11,6 +11,25 @@ export function snapshotStoreContract(name: string, factory: StoreFactory<Snapsh
       assert.deepEqual(await store().loadShard(3), new Map());
     });
 
+    it("saves several snapshots of a shard at once, replacing older ones", async () => {
+      await store().save(2, "conn-1", "old");
+      await store().saveMany(
+        2,
+        new Map([
+          ["conn-1", "new"],
+          ["conn-2", "two"],
+        ]),
+      );
+      await store().saveMany(2, new Map());
+      assert.deepEqual(
+        await store().loadShard(2),
+        new Map([
+          ["conn-1", "new"],
+          ["conn-2", "two"],
+        ]),
+      );
+    });
+
     it("saves, replaces and loads snapshots by connId", async () => {
       await store().save(3, "conn-1", '{"v":1}');
       await store().save(3, "conn-2", '{"v":2}');

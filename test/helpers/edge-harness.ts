@@ -157,6 +157,7 @@ export async function startTestEdge(
     log: silentLogger,
     readCount: 64,
     batchesInFlight: 16,
+    slowBatchMs: 10,
     blockMs: 100,
     trimIntervalMs: 1000,
   });

@@ -59,6 +59,7 @@ describe("RedisBus shard consumer recovery", function () {
       log,
       readCount: 16,
       batchesInFlight: 16,
+      slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
       ...options,

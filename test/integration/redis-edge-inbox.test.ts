@@ -31,6 +31,7 @@ describe("RedisBus edge inboxes", function () {
       log: silentLogger,
       readCount: 16,
       batchesInFlight: 16,
+      slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
       edgeInboxTtlMs: 400,

@@ -104,6 +104,7 @@ describe("session I/O against the real core", function () {
       log: silentLogger,
       readCount: 100,
       batchesInFlight: 16,
+      slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
     });

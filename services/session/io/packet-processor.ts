@@ -11,7 +11,6 @@ import { delay, retryDelayMs } from "../../shared/async/delay.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
 import { isStoreError } from "../../shared/redis/errors.js";
-import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
@@ -20,13 +19,14 @@ import { countEntry, type SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 import { deliverRouted, rerouteFromGone } from "./reroute.js";
+import type { SnapshotWriter } from "./snapshot-writer.js";
 
 export class PacketProcessor {
   constructor(
     private readonly base: LiveContext,
     private readonly chain: HandlerChain,
     private readonly table: ConnectionTable,
-    private readonly snapshots: SnapshotStore,
+    private readonly snapshots: SnapshotWriter,
     private readonly metrics: SessionMetrics,
     /** Stops retrying failed units: their entries stay pending for the next owner. */
     private readonly signal: AbortSignal,

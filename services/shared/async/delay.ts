@@ -21,3 +21,16 @@ export const RETRY_MAX_DELAY_MS = 5000;
 export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_MAX_DELAY_MS, RETRY_FIRST_DELAY_MS * 2 ** Math.min(failures, 16));
 }
+
+/** Waits for `promise` to settle, but at most `ms`; never rejects, leaves no timer behind. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    await Promise.race([promise.then(noop, noop), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function noop(): void {}

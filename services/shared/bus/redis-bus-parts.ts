@@ -13,6 +13,8 @@ export interface RedisBusOptions {
   readCount: number;
   /** Shard batches a consumer hands over before earlier ones are done (inboxBatchesInFlight). */
   batchesInFlight: number;
+  /** How long the reader waits for the batch it just handed over (inboxSlowBatchMs). */
+  slowBatchMs: number;
   /** How long one blocking read waits. */
   blockMs: number;
   /** How often acknowledged entries are trimmed. */

@@ -4,7 +4,7 @@
 // MINID below the oldest entry the group still needs, never further. If Redis loses the group
 // (a restart without persistence, FLUSHALL, failover to an empty replica), reads fail with
 // NOGROUP: the group is created again, from the start of whatever the inbox holds now.
-import { delay, retryDelayMs } from "../async/delay.js";
+import { delay, retryDelayMs, settlesWithin } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
 import type { ShardBatchHandler } from "./bus.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
@@ -149,6 +149,8 @@ export class RedisShardConsumer {
       );
       const tracked: Promise<void> = handled.finally(() => inFlight.delete(tracked));
       inFlight.add(tracked);
+      // Usually done at once: then the next read takes everything that arrived meanwhile.
+      await settlesWithin(tracked, this.parts.options.slowBatchMs);
     }
     await settleAll();
     await maintaining;

@@ -14,6 +14,10 @@ export class MemorySnapshotStore implements SnapshotStore {
     snapshots.set(connId, snapshot);
   }
 
+  async saveMany(shard: number, snapshots: ReadonlyMap<string, string>): Promise<void> {
+    for (const [connId, snapshot] of snapshots) await this.save(shard, connId, snapshot);
+  }
+
   async delete(shard: number, connId: string): Promise<void> {
     this.shards.get(shard)?.delete(connId);
   }

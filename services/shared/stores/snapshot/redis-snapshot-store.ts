@@ -14,6 +14,11 @@ export class RedisSnapshotStore implements SnapshotStore {
     await this.redis.hset(this.keys.snapshot(shard), connId, snapshot);
   }
 
+  async saveMany(shard: number, snapshots: ReadonlyMap<string, string>): Promise<void> {
+    if (snapshots.size === 0) return;
+    await this.redis.hset(this.keys.snapshot(shard), snapshots as Map<string, string>);
+  }
+
   async delete(shard: number, connId: string): Promise<void> {
     await this.redis.hdel(this.keys.snapshot(shard), connId);
   }
