@@ -100,6 +100,11 @@ export interface Config {
    * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md).
    */
   maxInboxLagEntries: number;
+  /**
+   * How often each edge samples the inbox lag and length of every shard it assigns connections
+   * to (for its metrics, and to stop publishing to a shard past maxInboxLagEntries).
+   */
+  shardLagSampleIntervalMs: number;
   /** Entries read per XREAD/XREADGROUP call. */
   inboxReadCount: number;
   /** How long one blocking read waits for entries, in milliseconds. */
@@ -392,7 +397,14 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "int",
     default: 10000,
     min: 100,
-    help: "unread shard inbox entries past which new streams get resource-constraint",
+    help: "unread shard inbox entries past which new streams get resource-constraint and edges hold that shard's frames",
+  },
+  shardLagSampleIntervalMs: {
+    kind: "int",
+    default: 1000,
+    min: 100,
+    max: 60000,
+    help: "how often an edge samples the lag of every shard it assigns connections to, ms",
   },
   inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
   inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },
