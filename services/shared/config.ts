@@ -97,7 +97,8 @@ export interface Config {
   maxInflightPublishes: number;
   /**
    * Entries waiting unread in a shard inbox past which the session refuses new streams on that
-   * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md).
+   * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md);
+   * the edges also stop publishing to that shard and hold its frames (edge/shard-lag.ts).
    */
   maxInboxLagEntries: number;
   /**
