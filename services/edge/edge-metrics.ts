@@ -1,6 +1,16 @@
 // The edge's Prometheus metrics. Gauges of current state are read from their owners at render
 // time; counters are bumped where the event happens.
-import { MetricsRegistry, type Counter } from "../shared/metrics.js";
+import type { ShardBacklog } from "../shared/bus/bus.js";
+import { MetricsRegistry, type Counter, type Gauge } from "../shared/metrics.js";
+
+/** One shard this edge assigns connections to, as last sampled (shard-lag.ts). */
+export interface ShardInboxState {
+  shard: number;
+  /** Undefined until the first sample answered. */
+  backlog: ShardBacklog | undefined;
+  /** The edge holds this shard's frames (its inbox is past maxInboxLagEntries). */
+  holding: boolean;
+}
 
 export interface EdgeMetricSources {
   connections(): number;
@@ -9,6 +19,7 @@ export interface EdgeMetricSources {
   heldBytes(): number;
   unauthenticatedConnections(): number;
   paused(): boolean;
+  shardInboxes(): ShardInboxState[];
 }
 
 export interface EdgeMetrics {
@@ -54,6 +65,34 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
     "1 while intake is paused (maxInflightPublishes reached), else 0.",
     [],
     (g) => g.set(sources.paused() ? 1 : 0),
+  );
+  // Every shard the edge assigns to, owned by a live session or not: a shard nobody reads shows
+  // here (its lag grows), where the sessions' own lag gauge has no owner to report it.
+  const perShard =
+    (value: (state: ShardInboxState) => number | undefined) => (g: Gauge<"shard">) => {
+      g.reset();
+      for (const state of sources.shardInboxes()) {
+        const v = value(state);
+        if (v !== undefined) g.set(v, { shard: String(state.shard) });
+      }
+    };
+  registry.gauge(
+    `${prefix}shard_inbox_lag`,
+    "Entries of each shard inbox not yet read by any session, as last sampled (shardLagSampleIntervalMs).",
+    ["shard"],
+    perShard((s) => s.backlog?.lag),
+  );
+  registry.gauge(
+    `${prefix}shard_inbox_length`,
+    "Entries stored in each shard inbox (unread, and read but not yet trimmed), as last sampled.",
+    ["shard"],
+    perShard((s) => s.backlog?.length),
+  );
+  registry.gauge(
+    `${prefix}shard_holding`,
+    "1 while the edge holds a shard's frames because its inbox is past maxInboxLagEntries, else 0.",
+    ["shard"],
+    perShard((s) => (s.holding ? 1 : 0)),
   );
   return {
     registry,

@@ -1,6 +1,7 @@
 // The edge (DESIGN.md): accepts XMPP-over-WebSocket sockets (RFC 7395), gives each a connection
 // id and a shard, moves opaque frames between sockets and streams, enforces the transport limits
 // and drains on stop. This file only wires the parts together.
+import { randomInt } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
 import { LoopHealth } from "../shared/async/loop-health.js";
@@ -16,6 +17,7 @@ import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import { runInboxReader } from "./inbox-reader.js";
+import { runShardLagSampler, ShardLagGate } from "./shard-lag.js";
 import { Admission } from "./ws/admission.js";
 import type { Connection, SocketData } from "./ws/connection.js";
 import { ConnectionRegistry } from "./ws/connection-registry.js";
@@ -73,6 +75,8 @@ export async function startEdge(
   const now = () => performance.now();
   const registry = new ConnectionRegistry();
   const admission = new Admission(config);
+  const assignableShards = parseShardRanges(config.shards, config.shardCount);
+  const gate = new ShardLagGate(assignableShards, config.maxInboxLagEntries);
   let listenSocket: us_listen_socket | undefined;
   let stopping = false;
 
@@ -83,6 +87,12 @@ export async function startEdge(
     heldBytes: () => publisher.heldCostBytes,
     unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
     paused: () => publisher.paused,
+    shardInboxes: () =>
+      gate.shards.map((shard) => ({
+        shard,
+        backlog: gate.backlog(shard),
+        holding: !gate.isOpen(shard),
+      })),
   });
   const end = (conn: Connection, reason: CannedCloseName): void => {
     try {
@@ -96,6 +106,7 @@ export async function startEdge(
     maxInflight: config.maxInflightPublishes,
     maxHeldCostBytesPerConnection: config.inboundBurstBytes,
     maxHeldCostBytes: config.edgeMaxHeldBytes,
+    gate,
     log: elog,
     metrics,
     onFailure: (conn) => end(conn, "internal-error"),
@@ -106,6 +117,7 @@ export async function startEdge(
     const limited = admission.refusal(address, now());
     if (limited) return limited;
     if (publisher.paused) return "overloaded";
+    if (gate.allClosed()) return "shards-behind";
     if (registry.size >= config.maxConnections) return "max-connections";
     return undefined;
   };
@@ -141,6 +153,17 @@ export async function startEdge(
     inboxHealth,
   );
   const stopSweeper = startSweeper(registry, config, now, end);
+  const samplerAbort = new AbortController();
+  const sampler = runShardLagSampler(
+    {
+      bus,
+      gate,
+      intervalMs: config.shardLagSampleIntervalMs,
+      log: elog,
+      onOpened: () => publisher.shardsOpened(),
+    },
+    samplerAbort.signal,
+  );
   const heartbeatHealth = new LoopHealth();
   const heartbeatAbort = new AbortController();
   const heartbeat = runEdgeHeartbeat(
@@ -159,7 +182,8 @@ export async function startEdge(
     socketBehavior({
       edgeId,
       address,
-      limits: { ...config, assignableShards: parseShardRanges(config.shards, config.shardCount) },
+      limits: config,
+      assignShard: () => gate.pick(randomInt),
       registry,
       admission,
       publisher,
@@ -192,7 +216,8 @@ export async function startEdge(
     stopSweeper();
     inboxAbort.abort();
     heartbeatAbort.abort();
-    await Promise.all([inboxReader, heartbeat]);
+    samplerAbort.abort();
+    await Promise.all([inboxReader, heartbeat, sampler]);
     await edges.unregister(edgeId, address).catch(() => undefined);
     throw err;
   }
@@ -208,9 +233,14 @@ export async function startEdge(
       listenSocket = undefined;
       const open = registry.size;
       for (const conn of registry.values()) end(conn, "system-shutdown");
+      // The sessions must hear of every close, and what the edge holds is bounded anyway.
+      samplerAbort.abort();
+      gate.disable();
+      publisher.shardsOpened();
       if (!(await settlesBy(publisher.settled(), deadline)))
         elog.warn({ inflight: publisher.inflight, held: publisher.held }, "grace ran out");
       stopSweeper();
+      await settlesBy(sampler, deadline);
       inboxAbort.abort();
       await settlesBy(inboxReader, deadline);
       heartbeatAbort.abort();

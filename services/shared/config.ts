@@ -97,9 +97,15 @@ export interface Config {
   maxInflightPublishes: number;
   /**
    * Entries waiting unread in a shard inbox past which the session refuses new streams on that
-   * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md).
+   * shard with resource-constraint: overload is pushed back to new logins first (DESIGN.md);
+   * the edges also stop publishing to that shard and hold its frames (edge/shard-lag.ts).
    */
   maxInboxLagEntries: number;
+  /**
+   * How often each edge samples the inbox lag and length of every shard it assigns connections
+   * to (for its metrics, and to stop publishing to a shard past maxInboxLagEntries).
+   */
+  shardLagSampleIntervalMs: number;
   /** Entries read per XREAD/XREADGROUP call. */
   inboxReadCount: number;
   /** How long one blocking read waits for entries, in milliseconds. */
@@ -403,7 +409,14 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "int",
     default: 10000,
     min: 100,
-    help: "unread shard inbox entries past which new streams get resource-constraint",
+    help: "unread shard inbox entries past which new streams get resource-constraint and edges hold that shard's frames",
+  },
+  shardLagSampleIntervalMs: {
+    kind: "int",
+    default: 1000,
+    min: 100,
+    max: 60000,
+    help: "how often an edge samples the lag of every shard it assigns connections to, ms",
   },
   inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
   inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },

@@ -86,6 +86,23 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       assert.equal(await bus.shardLag(1), 1);
     });
 
+    it("reports a shard inbox's backlog: all of it while unread, no lag once read", async () => {
+      const { bus } = fixture;
+      assert.deepEqual(await bus.shardBacklog(6), { lag: 0, length: 0 });
+      for (let i = 0; i < 3; i++) await bus.toShard(6, { k: "open", c: `a.6.${i}`, e: "a" });
+      // No consumer group yet on Redis: every entry is lag.
+      assert.deepEqual(await bus.shardBacklog(6), { lag: 3, length: 3 });
+      const { done } = collectShards(bus, [6], 3);
+      await done;
+      const backlog = await bus.shardBacklog(6);
+      assert.equal(backlog.lag, 0);
+      // Read entries may stay stored until they are acknowledged and trimmed.
+      assert.ok(backlog.length <= 3, `length ${backlog.length}`);
+      await bus.toShard(6, { k: "open", c: "a.6.9", e: "a" });
+      assert.equal((await bus.shardBacklog(6)).lag, 1);
+      assert.equal(await bus.shardLag(6), 1);
+    });
+
     it("delivers a failed batch again (at-least-once)", async () => {
       const { bus } = fixture;
       const controller = new AbortController();

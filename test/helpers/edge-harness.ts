@@ -27,11 +27,18 @@ export class FakeSession {
   private readonly abort = new AbortController();
   private readonly done: Promise<void>;
 
-  constructor(bus: Bus, shardCount: number) {
-    const shards = Array.from({ length: shardCount }, (_, i) => i);
+  /** Reads `shards` (a shard count: all of them; none: a session tier that is down). */
+  constructor(bus: Bus, shardsOrCount: number[] | number, consumer = "test-session") {
+    const shards = Array.isArray(shardsOrCount)
+      ? shardsOrCount
+      : Array.from({ length: shardsOrCount }, (_, i) => i);
+    if (shards.length === 0) {
+      this.done = Promise.resolve();
+      return;
+    }
     this.done = bus.consumeShards(
       shards,
-      "test-session",
+      consumer,
       async (batch) => {
         this.entries.push(...batch);
       },
@@ -135,6 +142,8 @@ export class TestEdge {
 export interface EdgeHarnessOptions {
   /** Wraps the bus the edge uses (fault injection); the fake session keeps the real one. */
   edgeBus?: (bus: RedisBus) => Bus;
+  /** The shards the fake session reads; default all. */
+  sessionShards?: number[];
   log?: Logger;
 }
 
@@ -163,7 +172,7 @@ export async function startTestEdge(
   });
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   const { config } = edgeConfig({ id: `edge-h${process.pid}x${++edgeSerial}`, ...overrides });
-  const session = new FakeSession(bus, config.shardCount);
+  const session = new FakeSession(bus, options.sessionShards ?? config.shardCount);
   const edgesClient = connect(redisUrl);
   const edges = new RedisEdgeRegistry(edgesClient, keys, {
     heartbeatTtlMs: config.edgeHeartbeatTtlMs,

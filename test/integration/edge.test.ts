@@ -195,6 +195,7 @@ class FailingBus implements Bus {
   consumeEdge: Bus["consumeEdge"] = (...args) => this.bus.consumeEdge(...args);
   recoverEdgeInbox: Bus["recoverEdgeInbox"] = (...args) => this.bus.recoverEdgeInbox(...args);
   shardLag: Bus["shardLag"] = (shard) => this.bus.shardLag(shard);
+  shardBacklog: Bus["shardBacklog"] = (shard) => this.bus.shardBacklog(shard);
   dropEdge: Bus["dropEdge"] = (edgeId) => this.bus.dropEdge(edgeId);
   isReady: Bus["isReady"] = () => this.bus.isReady();
   close: Bus["close"] = () => this.bus.close();

@@ -12,10 +12,15 @@
 // keep the stream whole), so however many sockets send while paused, the edge holds at most
 // that much. Order per connection is kept: once a connection holds a packet, every later
 // packet of it queues behind.
+//
+// The same holding applies, per shard, to a shard whose inbox is far behind (shard-lag.ts):
+// while its gate is closed, its connections' packets are held under the same bounds, the other
+// shards' connections go on, and the held packets are published, in order, once it opens.
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
 import type { Logger } from "../../shared/log.js";
 import type { EdgeMetrics } from "../edge-metrics.js";
+import type { ShardLagGate } from "../shard-lag.js";
 import type { Connection, HeldPacket } from "./connection.js";
 
 export interface ShardPublisherOptions {
@@ -25,11 +30,16 @@ export interface ShardPublisherOptions {
   maxHeldCostBytesPerConnection: number;
   /** Held cost over all connections past which `onOverflow` is called (edgeMaxHeldBytes). */
   maxHeldCostBytes: number;
+  /** Which shards may be published to (their inboxes are not far behind). */
+  gate: ShardLagGate;
   log: Logger;
   metrics: EdgeMetrics;
   /** A publish for `conn` failed: its stream has a hole and must end (internal-error). */
   onFailure(conn: Connection): void;
-  /** `conn` passed its own or the edge's held-cost bound while the edge was paused (overloaded). */
+  /**
+   * `conn` passed its own or the edge's held-cost bound while the edge or its shard was paused
+   * (overloaded).
+   */
   onOverflow(conn: Connection): void;
 }
 
@@ -67,7 +77,8 @@ export class ShardPublisher {
    */
   publish(conn: Connection, packet: ShardPacket, costBytes = 0): void {
     if (conn.broken && packet.k === "data") return;
-    if (!this.isPaused && conn.held.length === 0) return this.send(conn, packet);
+    if (!this.isPaused && conn.held.length === 0 && this.options.gate.isOpen(conn.shard))
+      return this.send(conn, packet);
     const { maxHeldCostBytesPerConnection, maxHeldCostBytes } = this.options;
     if (
       packet.k === "data" &&
@@ -84,6 +95,11 @@ export class ShardPublisher {
     this.waiting.add(conn);
   }
 
+  /** Shards' gates opened (shard-lag.ts): publishes what their connections hold. */
+  shardsOpened(): void {
+    if (!this.isPaused) this.flushHeld();
+  }
+
   /** Resolves once nothing is in flight or held. */
   settled(): Promise<void> {
     if (this.idle()) return Promise.resolve();
@@ -95,7 +111,7 @@ export class ShardPublisher {
   }
 
   private send(conn: Connection, packet: ShardPacket): void {
-    const { bus, log, maxInflight } = this.options;
+    const { bus, gate, log, maxInflight } = this.options;
     if (++this.inflightCount >= maxInflight && !this.isPaused) {
       this.isPaused = true;
       log.warn(
@@ -103,6 +119,8 @@ export class ShardPublisher {
         "edge intake paused: too many publishes in flight",
       );
     }
+    if (gate.published(conn.shard))
+      log.warn({ shard: conn.shard }, "shard inbox far behind: holding its frames");
     let stored: Promise<void>;
     try {
       stored = bus.toShard(conn.shard, packet);
@@ -151,11 +169,16 @@ export class ShardPublisher {
     }
   }
 
-  /** Publishes held packets, oldest holder first, until paused again or none are left. */
+  /**
+   * Publishes held packets, oldest holder first, until paused again or none are left; those of
+   * connections whose shard is closed stay held.
+   */
   private flushHeld(): void {
+    const { gate } = this.options;
     for (const conn of this.waiting) {
       while (conn.held.length > 0) {
         if (this.isPaused) return;
+        if (!gate.isOpen(conn.shard)) break;
         const { packet, costBytes } = conn.held.shift() as HeldPacket;
         conn.heldCostBytes -= costBytes;
         this.heldCostBytesTotal -= costBytes;
@@ -163,7 +186,7 @@ export class ShardPublisher {
         if (conn.broken && packet.k === "data") continue;
         this.send(conn, packet);
       }
-      this.waiting.delete(conn);
+      if (conn.held.length === 0) this.waiting.delete(conn);
     }
   }
 }

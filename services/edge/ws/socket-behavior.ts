@@ -1,7 +1,6 @@
 // The uWS behavior of the /xmpp-websocket route: limits from config, and the handlers that give
 // each socket a connection id and a shard, and tell the shard when it opens, speaks and ends.
 // Every close, whoever starts it, publishes exactly one `close` packet from the close handler.
-import { randomInt } from "node:crypto";
 import uWS, { type WebSocketBehavior } from "uWebSockets.js";
 import { makeConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
@@ -16,8 +15,6 @@ import type { ShardPublisher } from "./publisher.js";
 import { handleUpgrade, type UpgradeDeps } from "./upgrade.js";
 
 export interface SocketLimits {
-  /** Shards new connections are spread over, uniformly (all shards unless --shards narrows it). */
-  assignableShards: readonly number[];
   maxStanzaBytes: number;
   inboundFrameCostBytes: number;
   inboundBytesPerSecond: number;
@@ -32,6 +29,11 @@ export interface SocketBehaviorDeps {
   /** This incarnation's address (edge-registry.ts): the `e` of every packet, names its inbox. */
   address: string;
   limits: SocketLimits;
+  /**
+   * The shard of a new connection: uniformly among the shards the edge assigns to (all unless
+   * --shards narrows them) whose inboxes are not far behind (shard-lag.ts).
+   */
+  assignShard(): number;
   registry: ConnectionRegistry;
   admission: Admission;
   publisher: ShardPublisher;
@@ -124,7 +126,7 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
 
 function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   const { edgeId, limits, registry } = deps;
-  const shard = limits.assignableShards[randomInt(limits.assignableShards.length)];
+  const shard = deps.assignShard();
   const now = deps.now();
   const conn: Connection = {
     id: makeConnId(edgeId, shard, registry.nextSerial()),

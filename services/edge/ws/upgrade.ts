@@ -26,6 +26,11 @@ export const UPGRADE_REFUSALS = {
   stopping: { status: HTTP_STATUS.SERVICE_UNAVAILABLE, body: "server shutting down" },
   /** maxInflightPublishes reached: the edge takes no new work until its publishes drain. */
   overloaded: { status: HTTP_STATUS.SERVICE_UNAVAILABLE, body: "server overloaded, retry" },
+  /**
+   * Every shard the edge assigns to is past maxInboxLagEntries (shard-lag.ts): a new connection
+   * could only add frames the edge must hold.
+   */
+  "shards-behind": { status: HTTP_STATUS.SERVICE_UNAVAILABLE, body: "server overloaded, retry" },
   /** maxConnections sockets are open. */
   "max-connections": { status: HTTP_STATUS.SERVICE_UNAVAILABLE, body: "server full, retry" },
   /** The address's upgrade bucket is empty (upgradesPerAddressPerSecond, upgradeBurstPerAddress). */

@@ -7,6 +7,14 @@ import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 export type ShardBatchHandler = (batch: ShardEntry[]) => Promise<void>;
 export type EdgeBatchHandler = (batch: EdgePacket[]) => Promise<void>;
 
+/** How far behind one shard inbox is (Bus.shardBacklog). */
+export interface ShardBacklog {
+  /** Entries not yet delivered to any consumer. */
+  lag: number;
+  /** Entries stored in the inbox. */
+  length: number;
+}
+
 export interface Bus {
   /**
    * Appends a packet to shard `shard`'s inbox. Resolves once the entry is stored.
@@ -64,6 +72,13 @@ export interface Bus {
 
   /** Entries written to a shard inbox and not yet delivered to any consumer (the lag signal). */
   shardLag(shard: number): Promise<number>;
+
+  /**
+   * A shard inbox's lag (as shardLag) and length (entries stored: the lag, plus entries
+   * delivered but not yet acknowledged and trimmed). An inbox no consumer ever read (no group)
+   * has all its entries as lag. Calls for many shards at once share round trips.
+   */
+  shardBacklog(shard: number): Promise<ShardBacklog>;
 
   /** Removes an edge's inbox when the edge stops for good. */
   dropEdge(edgeId: string): Promise<void>;

@@ -2,7 +2,7 @@
 // survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
 import { delay } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
-import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
+import type { Bus, EdgeBatchHandler, ShardBacklog, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
 class Signal {
@@ -130,6 +130,12 @@ export class MemoryBus implements Bus {
 
   async shardLag(shard: number): Promise<number> {
     return this.shardQueues.get(shard)?.length ?? 0;
+  }
+
+  /** Delivered entries leave the queue at once here, so the length is the lag. */
+  async shardBacklog(shard: number): Promise<ShardBacklog> {
+    const lag = await this.shardLag(shard);
+    return { lag, length: lag };
   }
 
   async dropEdge(edgeId: string): Promise<void> {

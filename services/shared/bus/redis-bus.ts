@@ -5,7 +5,7 @@
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
 import type { LoopHealth } from "../async/loop-health.js";
 import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
-import type { Bus, EdgeBatchHandler, ShardBatchHandler } from "./bus.js";
+import type { Bus, EdgeBatchHandler, ShardBacklog, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
 import {
   SESSION_GROUP,
@@ -103,14 +103,22 @@ export class RedisBus implements Bus {
   }
 
   async shardLag(shard: number): Promise<number> {
+    return (await this.shardBacklog(shard)).lag;
+  }
+
+  /** Two commands on the auto-pipelined writer: calls for many shards share round trips. */
+  async shardBacklog(shard: number): Promise<ShardBacklog> {
     const key = this.options.keys.shardInbox(shard);
     const [groups, length] = await Promise.all([
       this.writer.xinfo("GROUPS", key).catch(() => []) as Promise<unknown[][]>,
       this.writer.xlen(key),
     ]);
     const group = groups.map(packetOfInfo).find((g) => g.name === SESSION_GROUP);
-    // Without a group nobody has read anything yet: every entry is lag.
-    return group ? Number(group.lag) : length;
+    // Without a group nobody has read anything yet: every entry is lag. Redis answers a nil
+    // lag when it cannot count it (entries deleted inside the unread range): then the length
+    // stands in, which is never less.
+    const lag = group ? Number(group.lag) : NaN;
+    return { lag: Number.isFinite(lag) ? lag : length, length };
   }
 
   async dropEdge(edgeId: string): Promise<void> {
