@@ -86,10 +86,17 @@ describe("edge push-back from a shard nobody reads", function () {
     );
     for (const frame of frames) a.client.send(frame);
     const inbox = edge.keys.shardInbox(0);
+    // Counted by connection: other connections the test opened may have landed on shard 0 too.
+    const storedFramesOfA = async () =>
+      (await admin.xrange(inbox, "-", "+")).filter(
+        ([, fields]) => fields[1] === "data" && fields[3] === a.connId,
+      ).length;
+    // Settled: shard 0 holds, nothing is in flight, and every frame is stored or held.
     await until(
       async () =>
-        (await edge.metric("megaphone_edge_held_frames")) + (await admin.xlen(inbox)) - 1 ===
-        FRAMES,
+        (await edge.metric(`megaphone_edge_shard_holding{shard="0"}`)) === 1 &&
+        (await edge.metric("megaphone_edge_inflight_publishes")) === 0 &&
+        (await edge.metric("megaphone_edge_held_frames")) + (await storedFramesOfA()) === FRAMES,
       "every frame of a published or held",
     );
     const lengthAtBound = await admin.xlen(inbox);
