@@ -6,7 +6,7 @@ import { silentLogger } from "../shared/log.js";
 import { createBackend } from "../shared/wiring.js";
 import { AdminContext } from "../session/admin/admin-context.js";
 import { deleteAccount } from "../session/admin/delete-account.js";
-import { createAccount } from "../session/core/sasl-credentials.js";
+import { createAccount } from "../session/core/sasl/sasl-credentials.js";
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write("password: ");
