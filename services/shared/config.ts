@@ -107,6 +107,12 @@ export interface Config {
   /** How often acknowledged entries are trimmed from the streams, in milliseconds. */
   trimIntervalMs: number;
   /**
+   * How long an edge's inbox (and the read position it records) outlives the edge's last
+   * refresh. Sessions must find it when they recover a dead edge's inbox, so it is at least
+   * twice edgeHeartbeatTtlMs; beyond that it only bounds what a vanished edge leaves in Redis.
+   */
+  edgeInboxTtlMs: number;
+  /**
    * A read loop (shard inbox, edge inbox) that has not completed a read for this long, or whose
    * reads fail, makes /readyz answer 503: ready means serving, not merely reaching Redis.
    */
@@ -402,6 +408,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 100,
     help: "how often acknowledged entries are trimmed, ms",
   },
+  edgeInboxTtlMs: {
+    kind: "int",
+    default: 60000,
+    min: 1000,
+    help: "an edge inbox outlives its edge's last refresh this long (at least 2 x edge heartbeat TTL), ms",
+  },
   readinessStaleMs: {
     kind: "int",
     default: 10000,
@@ -668,6 +680,12 @@ export function parseArgs(
   if (config.inboundFrameCostBytes > config.inboundBurstBytes)
     throw new ConfigError(
       `${envName("inboundFrameCostBytes")} (${config.inboundFrameCostBytes}) must not exceed ${envName("inboundBurstBytes")} (${config.inboundBurstBytes}), or no frame could ever pass`,
+    );
+  // A dead edge is noticed edgeHeartbeatTtlMs after its last heartbeat; its inbox must still be
+  // there, with as long again left for the recovery, or what it never delivered expires unseen.
+  if (config.edgeInboxTtlMs < 2 * config.edgeHeartbeatTtlMs)
+    throw new ConfigError(
+      `${envName("edgeInboxTtlMs")} (${config.edgeInboxTtlMs}) must be at least twice ${envName("edgeHeartbeatTtlMs")} (${config.edgeHeartbeatTtlMs}), or a dead edge's inbox could expire before it is recovered`,
     );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };

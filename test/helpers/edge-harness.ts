@@ -8,7 +8,7 @@ import type { Bus } from "../../services/shared/bus/bus.js";
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { RedisEdgeRegistry } from "../../services/shared/edges/redis-edge-registry.js";
-import { parseArgs, type Config } from "../../services/shared/config.js";
+import { DEFAULTS, parseArgs, type Config } from "../../services/shared/config.js";
 import { silentLogger, type Logger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { until } from "./poll.js";
@@ -158,6 +158,8 @@ export async function startTestEdge(
     readCount: 64,
     blockMs: 100,
     trimIntervalMs: 1000,
+    claimIdleMs: DEFAULTS.claimIdleMs,
+    edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
   });
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   const { config } = edgeConfig({ id: `edge-h${process.pid}x${++edgeSerial}`, ...overrides });

@@ -8,7 +8,7 @@ import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { startEdge, WEBSOCKET_PATH, type EdgeHandle } from "../../services/edge/edge-server.js";
 import type { Bus } from "../../services/shared/bus/bus.js";
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
-import { parseArgs, type Config } from "../../services/shared/config.js";
+import { DEFAULTS, parseArgs, type Config } from "../../services/shared/config.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
@@ -212,6 +212,8 @@ async function startTestEdge(
     readCount: 64,
     blockMs: 100,
     trimIntervalMs: 1000,
+    claimIdleMs: DEFAULTS.claimIdleMs,
+    edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
   });
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   const { config } = parseArgs([], {}, [], {

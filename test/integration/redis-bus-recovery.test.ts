@@ -20,6 +20,7 @@ import {
   revokeFromDefault,
 } from "../helpers/redis-admin.js";
 import { startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 const ACK_FAILED = "acknowledging a shard batch failed; retrying";
 const MALFORMED_DROPPED = "dropping malformed shard inbox entries";
@@ -60,6 +61,8 @@ describe("RedisBus shard consumer recovery", function () {
       readCount: 16,
       blockMs: 50,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
+      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
       ...options,
     });
     cleanups.push(() => bus.close());

@@ -27,6 +27,7 @@ import {
   plainAuth,
   type HarnessOptions,
 } from "../helpers/session-harness.js";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 const BATCH_FAILED = "shard batch failed; it stays pending";
 const KEYS = redisKeys();
@@ -105,6 +106,8 @@ describe("session I/O against the real core", function () {
       readCount: 100,
       blockMs: 50,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
+      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
     });
     const controller = new AbortController();
     const taken: ShardEntry[] = [];
