@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The `megaphone` command: all-in-one server, the edge and session services, and account
-// administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts).
-import { ConfigError, DEFAULTS, helpText, parseArgs, type Config } from "../shared/config.js";
+// administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts, read
+// by config-parse.ts).
+import { DEFAULTS, type Config } from "../shared/config.js";
+import { ConfigError, helpText, parseArgs } from "../shared/config-parse.js";
 import { createLogger } from "../shared/log.js";
 import { defaultProcessId } from "../shared/process-id.js";
 import { runUserCommand } from "./user-command.js";

@@ -1,6 +1,7 @@
 // `megaphone user add|del|passwd JID`: account administration against the configured Redis.
 import { createInterface } from "node:readline";
-import { ConfigError, type Config } from "../shared/config.js";
+import { type Config } from "../shared/config.js";
+import { ConfigError } from "../shared/config-parse.js";
 import { parseJid } from "../shared/jid.js";
 import { silentLogger } from "../shared/log.js";
 import { createBackend } from "../shared/wiring.js";

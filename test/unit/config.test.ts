@@ -1,17 +1,16 @@
-// services/shared/config.ts: defaults, MEGAPHONE_* environment variables, flags (which win), and
-// start-up errors that name the setting to fix (STYLE.md §15).
+// services/shared/config.ts and config-parse.ts: defaults, MEGAPHONE_* environment variables,
+// flags (which win), and start-up errors that name the setting to fix (STYLE.md §15).
 import { strict as assert } from "node:assert";
+import { DEFAULTS, SETTINGS } from "../../services/shared/config.js";
 import {
   ConfigError,
-  DEFAULTS,
-  SETTINGS,
   envName,
   flagName,
   helpText,
   parseArgs,
   parseShardRanges,
   threadPoolSize,
-} from "../../services/shared/config.js";
+} from "../../services/shared/config-parse.js";
 
 /** Asserts that `fn` throws a ConfigError whose message holds every one of `names`. */
 function failsNaming(fn: () => unknown, ...names: string[]): void {

@@ -6,7 +6,7 @@ import { newConnState, type ConnState } from "../../services/session/core/connec
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
 import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
-import { parseArgs } from "../../services/shared/config.js";
+import { parseArgs } from "../../services/shared/config-parse.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 
 const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
