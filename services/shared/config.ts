@@ -74,10 +74,6 @@ export interface Config {
   /** Bytes of offline messages kept per user; past it new ones bounce. */
   offlineMaxBytes: number;
   /**
-   * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
-   * missing users from real ones. Empty: one key created in the account store (in Redis, for
-   * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
-   * and then to the same value in every session process.
    * Offline messages one sender (bare JID) may have waiting in another user's queue; past it
    * that sender's new ones bounce, so no one account can fill a queue (messages to oneself
    * count only against offlineMaxMessages).
@@ -86,8 +82,10 @@ export interface Config {
   /** Store offline messages only from senders with a subscription in the recipient's roster. */
   offlineFromContactsOnly: boolean;
   /**
-   * Secret that makes the SCRAM stand-in salt of a nonexistent user stable across session
-   * processes (so a probe cannot tell missing users from real ones); empty = random per process.
+   * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
+   * missing users from real ones. Empty: one key created in the account store (in Redis, for
+   * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
+   * and then to the same value in every session process.
    */
   scramStandInKey: string;
   /** Shard inbox entries left pending this long by another consumer are claimed (XAUTOCLAIM). */
@@ -163,7 +161,6 @@ export interface Config {
    * connections (kick not-authorized) before it unbinds what is left itself.
    */
   accountDeleteWaitMs: number;
-  /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2), part of its snapshot. */
   /** Directed-presence recipients remembered per connection (RFC 6121 §4.6.2). */
   directedPresenceMaxRecipients: number;
   /** Bytes of directed-presence recipient JIDs remembered per connection (UTF-8, summed). */
