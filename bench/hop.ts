@@ -11,7 +11,7 @@
 //   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
 import { performance } from "node:perf_hooks";
 import { cpus } from "node:os";
-import { createAccount } from "../services/session/core/sasl-credentials.js";
+import { createAccount } from "../services/session/core/sasl/sasl-credentials.js";
 import { RedisAccountStore } from "../services/shared/stores/account/redis-account-store.js";
 import { RedisRosterStore } from "../services/shared/stores/roster/redis-roster-store.js";
 import { redisKeys } from "../services/shared/redis/keys.js";

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // The `megaphone` command: all-in-one server, the edge and session services, and account
-// administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts).
-import { ConfigError, helpText, parseArgs, type Config } from "../shared/config.js";
+// administration. Maps flags and MEGAPHONE_* variables onto the typed Config (config.ts, read
+// by config-parse.ts).
+import { DEFAULTS, type Config } from "../shared/config.js";
+import { ConfigError, helpText, parseArgs } from "../shared/config-parse.js";
 import { createLogger } from "../shared/log.js";
 import { defaultProcessId } from "../shared/process-id.js";
 import { runUserCommand } from "./user-command.js";
 import { runAllInOne, runEdge, runSession } from "./services.js";
 
 const USAGE = `usage:
-  megaphone start   [--port 5280] [--domain localhost] [--user JID:PASSWORD …] [--redis URL] [--demo]
-  megaphone edge    --redis URL [--port 5280] [--id NAME]
-  megaphone session --redis URL [--shards 0-7,12] [--http-port 9100]
+  megaphone start   [--port ${DEFAULTS.port}] [--domain ${DEFAULTS.domain}] [--user JID:PASSWORD …] [--redis URL] [--demo]
+  megaphone edge    --redis URL [--port ${DEFAULTS.port}] [--id NAME]
+  megaphone session --redis URL [--shards 0-7,12] [--http-port ${DEFAULTS.httpPort}]
   megaphone user add JID [--password P]   (password read from stdin when absent)
   megaphone user del JID
   megaphone user passwd JID [--password P]

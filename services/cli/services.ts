@@ -5,7 +5,7 @@ import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
-import { createAccount } from "../session/core/sasl-credentials.js";
+import { createAccount } from "../session/core/sasl/sasl-credentials.js";
 import { startHealthServer } from "../session/http/health.js";
 import { startSession } from "../session/session-service.js";
 

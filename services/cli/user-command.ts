@@ -1,12 +1,13 @@
 // `megaphone user add|del|passwd JID`: account administration against the configured Redis.
 import { createInterface } from "node:readline";
-import { ConfigError, type Config } from "../shared/config.js";
+import { type Config } from "../shared/config.js";
+import { ConfigError } from "../shared/config-parse.js";
 import { parseJid } from "../shared/jid.js";
 import { silentLogger } from "../shared/log.js";
 import { createBackend } from "../shared/wiring.js";
 import { AdminContext } from "../session/admin/admin-context.js";
 import { deleteAccount } from "../session/admin/delete-account.js";
-import { createAccount } from "../session/core/sasl-credentials.js";
+import { createAccount } from "../session/core/sasl/sasl-credentials.js";
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write("password: ");

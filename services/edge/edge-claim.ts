@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { delay } from "../shared/async/delay.js";
 import type { LoopHealth } from "../shared/async/loop-health.js";
-import { ConfigError } from "../shared/config.js";
+import { ConfigError } from "../shared/config-parse.js";
 import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
 import type { Logger } from "../shared/log.js";
 

@@ -2,7 +2,7 @@
 // restored from snapshots, the shard inbox consumer and the client pinger.
 import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Config } from "../shared/config.js";
-import { parseShardRanges } from "../shared/config.js";
+import { parseShardRanges } from "../shared/config-parse.js";
 import type { Logger } from "../shared/log.js";
 import type { Backend } from "../shared/wiring.js";
 import type { ConnState } from "./core/connection.js";

@@ -76,6 +76,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     blockMs: config.inboxBlockMs,
     trimIntervalMs: config.trimIntervalMs,
     claimIdleMs: config.claimIdleMs,
+    edgeInboxTtlMs: config.edgeInboxTtlMs,
   });
   return {
     kind: "redis",

@@ -4,6 +4,7 @@ import { redisKeys } from "../../services/shared/redis/keys.js";
 import { onlyImpl } from "../helpers/only-impl.js";
 import { startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import { busContract } from "./bus.contract.js";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 if (onlyImpl("redis")) {
   let server: RedisServer;
@@ -20,6 +21,8 @@ if (onlyImpl("redis")) {
       slowBatchMs: 10,
       blockMs: 100,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
+      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
     });
     await bus.shardLag(0); // one round trip: the writer is connected when it returns
     return { bus, cleanup: () => bus.close() };

@@ -1,6 +1,8 @@
 // A real edge (uWebSockets.js) on a RedisBus backed by a private redis-server, with the test
 // playing the session tier: it consumes the shard inboxes with consumeShards and writes edge
-// packets with toEdge. For the edge's integration suites (test/integration/edge-*.test.ts).
+// packets with toEdge. For the edge's integration suites (test/integration/edge-*.test.ts):
+// edgeSuite() gives a describe its redis-server and cleanups, assertStreamErrorClose checks how
+// the edge ends a stream.
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startEdge, WEBSOCKET_PATH, type EdgeHandle } from "../../services/edge/edge-server.js";
@@ -8,16 +10,19 @@ import type { Bus } from "../../services/shared/bus/bus.js";
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { RedisEdgeRegistry } from "../../services/shared/edges/redis-edge-registry.js";
-import { parseArgs, type Config } from "../../services/shared/config.js";
+import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import { parseArgs } from "../../services/shared/config-parse.js";
 import { silentLogger, type Logger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { until } from "./poll.js";
-import { connect, uniquePrefix } from "./redis-server.js";
+import { connect, startRedis, uniquePrefix, type RedisServer } from "./redis-server.js";
 import { TestClient, type ClientOptions } from "./ws-client.js";
 
 export const HARNESS_SHARDS = 4;
 /** config.domain of every harness edge. */
 export const HARNESS_DOMAIN = "edge.example";
+/** The RFC 7395 close frame. */
+export const CLOSE_FRAME = '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>';
 
 type ClosePacket = Extract<ShardPacket, { k: "close" }>;
 
@@ -46,8 +51,12 @@ export class FakeSession {
     );
   }
 
+  entriesOf(connId: string): ShardEntry[] {
+    return this.entries.filter((e) => e.packet.c === connId);
+  }
+
   packetsOf(connId: string): ShardPacket[] {
-    return this.entries.filter((e) => e.packet.c === connId).map((e) => e.packet);
+    return this.entriesOf(connId).map((e) => e.packet);
   }
 
   opens(): ShardEntry[] {
@@ -75,6 +84,12 @@ export interface HarnessClient {
   connId: string;
 }
 
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  contentType: string | undefined;
+}
+
 export class TestEdge {
   private frameSerial = 0;
 
@@ -88,6 +103,10 @@ export class TestEdge {
 
   get wsUrl(): string {
     return `ws://127.0.0.1:${this.handle.port}${WEBSOCKET_PATH}`;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.handle.port}`;
   }
 
   /** Connects (one at a time) and learns the connection id from the `open` packet. */
@@ -122,18 +141,29 @@ export class TestEdge {
     assert.equal(messages[before], reply);
   }
 
-  /** The value of one sample on /metrics, e.g. `megaphone_edge_closes_total{reason="idle"}`. */
-  async metric(sample: string): Promise<number> {
-    const body = await new Promise<string>((resolve, reject) => {
+  /** GET `path` from the edge's HTTP side (health, metrics), on `agent` (none: a new socket). */
+  get(path: string, agent: http.Agent | false = false): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
       http
-        .get(`http://127.0.0.1:${this.handle.port}/metrics`, { agent: false }, (res) => {
-          let text = "";
+        .get(`${this.httpUrl}${path}`, { agent }, (res) => {
+          let body = "";
           res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => resolve(text));
+          res.on("data", (chunk: string) => (body += chunk));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body,
+              contentType: res.headers["content-type"],
+            }),
+          );
         })
         .on("error", reject);
     });
+  }
+
+  /** The value of one sample on /metrics, e.g. `megaphone_edge_closes_total{reason="idle"}`. */
+  async metric(sample: string, agent: http.Agent | false = false): Promise<number> {
+    const { body } = await this.get("/metrics", agent);
     const line = body.split("\n").find((l) => l.startsWith(sample + " "));
     return line === undefined ? 0 : Number(line.slice(sample.length + 1));
   }
@@ -169,6 +199,8 @@ export async function startTestEdge(
     slowBatchMs: 10,
     blockMs: 100,
     trimIntervalMs: 1000,
+    claimIdleMs: DEFAULTS.claimIdleMs,
+    edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
   });
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   const { config } = edgeConfig({ id: `edge-h${process.pid}x${++edgeSerial}`, ...overrides });
@@ -200,4 +232,94 @@ export function edgeConfig(overrides: Partial<Config> = {}): { config: Config } 
     shardCount: HARNESS_SHARDS,
     ...overrides,
   });
+}
+
+export interface EdgeSuite {
+  /** The suite's redis-server (set once its `before` ran). */
+  readonly redisUrl: string;
+  /** Run last-first after each test. */
+  readonly cleanups: (() => unknown)[];
+  /** startTestEdge on the suite's redis-server, stopped after the test. */
+  start(overrides?: Partial<Config>, options?: EdgeHarnessOptions): Promise<TestEdge>;
+}
+
+/**
+ * Registers, in the calling describe, a private redis-server for its tests and the cleanups of
+ * what each test starts (edges, clients, extra connections).
+ */
+export function edgeSuite(): EdgeSuite {
+  let server: RedisServer | undefined;
+  const cleanups: (() => unknown)[] = [];
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => server?.stop());
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const redisUrl = (): string => {
+    if (!server) throw new Error("edgeSuite: the redis-server is not started yet");
+    return server.url;
+  };
+  return {
+    get redisUrl() {
+      return redisUrl();
+    },
+    cleanups,
+    start: (overrides = {}, options = {}) =>
+      startTestEdge(redisUrl(), cleanups, overrides, options),
+  };
+}
+
+/** The edge's own RFC 7395 <open/> (stream-header.ts) is these around a stream id. */
+const EDGE_HEADER_BEFORE_ID = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="${HARNESS_DOMAIN}" id="`;
+const EDGE_HEADER_AFTER_ID = '" version="1.0" xml:lang="en"/>';
+/** 128 random bits, in hex. */
+const EDGE_STREAM_ID = /^[0-9a-f]{32}$/;
+const STREAM_ERROR_PREFIX = '<stream:error xmlns:stream="http://etherx.jabber.org/streams">';
+
+/**
+ * Who sent the client its stream header before a canned stream error: the edge (no frame from
+ * the session had reached the socket, RFC 6120 §4.9.1.1) or the session (one had).
+ */
+export type HeaderFrom = "edge" | "session";
+
+/** The stream id if `frame` is a harness edge's own stream header, else undefined. */
+export function edgeStreamHeaderId(frame: string): string | undefined {
+  if (!frame.startsWith(EDGE_HEADER_BEFORE_ID) || !frame.endsWith(EDGE_HEADER_AFTER_ID))
+    return undefined;
+  const id = frame.slice(EDGE_HEADER_BEFORE_ID.length, -EDGE_HEADER_AFTER_ID.length);
+  return EDGE_STREAM_ID.test(id) ? id : undefined;
+}
+
+/**
+ * The client got `<stream:error><condition/>…</stream:error><close/>` and then `code`/`reason`;
+ * with `header` "edge" these came right after the edge's <open/>, as the only frames, and with
+ * "session" the edge wrote no <open/> of its own.
+ */
+export async function assertStreamErrorClose(
+  client: TestClient,
+  condition: string,
+  code: number,
+  reason: string,
+  header: HeaderFrom,
+): Promise<void> {
+  assert.deepEqual(await client.waitForClose(), { code, reason });
+  if (header === "edge") {
+    assert.equal(client.messages.length, 3, client.messages.join("\n"));
+    assert.ok(edgeStreamHeaderId(client.messages[0]), client.messages[0]);
+  } else {
+    for (const frame of client.messages.slice(0, -2))
+      assert.equal(edgeStreamHeaderId(frame), undefined, `edge stream header: ${frame}`);
+  }
+  const [error, close] = client.messages.slice(-2);
+  assert.ok(
+    error.startsWith(
+      `${STREAM_ERROR_PREFIX}<${condition} xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>` +
+        `<text xmlns="urn:ietf:params:xml:ns:xmpp-streams">`,
+    ),
+    error,
+  );
+  assert.ok(error.endsWith("</text></stream:error>"), error);
+  assert.equal(close, CLOSE_FRAME);
 }

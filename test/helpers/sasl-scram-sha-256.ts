@@ -1,6 +1,6 @@
 // RFC 7677 / RFC 5802 §3 and §7: the client side of SCRAM-SHA-256, shaped for the `saslmechanisms`
 // factory that @xmpp/client 0.14 uses (it ships SCRAM-SHA-1 only). Written independently of the
-// server code in services/session/core/scram.ts so the tests check one against the other.
+// server code in services/session/core/sasl/scram.ts so the tests check one against the other.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** What @xmpp/sasl passes to `response()`; only these fields matter here. */

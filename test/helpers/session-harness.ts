@@ -11,7 +11,7 @@ import { parseConnId } from "../../services/shared/conn-id.js";
 import { silentLogger, type Logger } from "../../services/shared/log.js";
 import { NS_FRAMING } from "../../services/shared/ns.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
-import { createAccount } from "../../services/session/core/sasl-credentials.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { startSession, type SessionHandle } from "../../services/session/session-service.js";
 import { until } from "./poll.js";
 

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
-import { plainVerify } from "../../services/session/core/plain.js";
+import { plainVerify } from "../../services/session/core/sasl/plain.js";
 import type { Account } from "../../services/shared/stores/account/account-store.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";

@@ -5,7 +5,7 @@
 // on purpose (2 shared cores): how far a burst may delay others is the packet processor's.
 import assert from "node:assert/strict";
 import { DEFAULTS } from "../../services/shared/config.js";
-import { createAccount } from "../../services/session/core/sasl-credentials.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { OPEN_FRAME, SessionHarness, plainAuth } from "../helpers/session-harness.js";
 

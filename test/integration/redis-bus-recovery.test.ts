@@ -20,6 +20,7 @@ import {
   revokeFromDefault,
 } from "../helpers/redis-admin.js";
 import { startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 const ACK_FAILED = "acknowledging a shard batch failed; retrying";
 const MALFORMED_DROPPED = "dropping malformed shard inbox entries";
@@ -62,6 +63,8 @@ describe("RedisBus shard consumer recovery", function () {
       slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
+      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
       ...options,
     });
     cleanups.push(() => bus.close());

@@ -7,6 +7,7 @@ import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { until } from "../helpers/poll.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import type { Redis } from "ioredis";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 describe("RedisBus edge inboxes", function () {
   this.timeout(10000);
@@ -34,6 +35,7 @@ describe("RedisBus edge inboxes", function () {
       slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
       edgeInboxTtlMs: 400,
     });
   });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
-import { scramStart } from "../../services/session/core/scram.js";
+import { scramStart } from "../../services/session/core/sasl/scram.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 /** The salt a session built on `backend` shows `username` when no such account exists. */

@@ -27,6 +27,7 @@ import {
   plainAuth,
   type HarnessOptions,
 } from "../helpers/session-harness.js";
+import { DEFAULTS } from "../../services/shared/config.js";
 
 const BATCH_FAILED = "shard batch failed; it stays pending";
 const KEYS = redisKeys();
@@ -107,6 +108,8 @@ describe("session I/O against the real core", function () {
       slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
+      claimIdleMs: DEFAULTS.claimIdleMs,
+      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
     });
     const controller = new AbortController();
     const taken: ShardEntry[] = [];

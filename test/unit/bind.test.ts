@@ -3,7 +3,7 @@
 import { strict as assert } from "node:assert";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
-import { createAccount } from "../../services/session/core/sasl-credentials.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 

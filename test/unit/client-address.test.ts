@@ -2,7 +2,7 @@
 // trusted proxies (right-most untrusted hop), IPv6 clients counted per /64.
 import assert from "node:assert/strict";
 import { addressKey, clientAddress } from "../../services/edge/ws/client-address.js";
-import { parseArgs } from "../../services/shared/config.js";
+import { parseArgs } from "../../services/shared/config-parse.js";
 import { IpList, normalizeIp } from "../../services/shared/ip-list.js";
 
 describe("client addresses", () => {

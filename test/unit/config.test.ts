@@ -1,17 +1,16 @@
-// services/shared/config.ts: defaults, MEGAPHONE_* environment variables, flags (which win), and
-// start-up errors that name the setting to fix (STYLE.md §15).
+// services/shared/config.ts and config-parse.ts: defaults, MEGAPHONE_* environment variables,
+// flags (which win), and start-up errors that name the setting to fix (STYLE.md §15).
 import { strict as assert } from "node:assert";
+import { DEFAULTS, SETTINGS } from "../../services/shared/config.js";
 import {
   ConfigError,
-  DEFAULTS,
-  SETTINGS,
   envName,
   flagName,
   helpText,
   parseArgs,
   parseShardRanges,
   threadPoolSize,
-} from "../../services/shared/config.js";
+} from "../../services/shared/config-parse.js";
 
 /** Asserts that `fn` throws a ConfigError whose message holds every one of `names`. */
 function failsNaming(fn: () => unknown, ...names: string[]): void {
@@ -39,6 +38,8 @@ describe("config", () => {
     assert.equal(config.tlsTerminatedByProxy, false);
     assert.equal(config.maxAuthFailures, 3);
     assert.equal(config.offlineMaxMessages, 500);
+    assert.equal(config.claimIdleMs, 30000);
+    assert.equal(config.edgeInboxTtlMs, 60000);
     assert.deepEqual(config.user, []);
     assert.deepEqual(positional, []);
     assert.deepEqual([...switches], []);
@@ -153,6 +154,21 @@ describe("config", () => {
         "MEGAPHONE_INBOUND_BURST_BYTES",
         "MEGAPHONE_MAX_STANZA_BYTES",
       );
+    });
+
+    it("refuses an edge inbox TTL below twice the edge heartbeat TTL (the inbox must outlive detection)", () => {
+      failsNaming(
+        () => parseArgs(["--edge-heartbeat-ttl-ms", "40000"], {}),
+        "MEGAPHONE_EDGE_INBOX_TTL_MS",
+        "MEGAPHONE_EDGE_HEARTBEAT_TTL_MS",
+      );
+      failsNaming(
+        () => parseArgs([], { MEGAPHONE_EDGE_INBOX_TTL_MS: "7999" }),
+        "MEGAPHONE_EDGE_INBOX_TTL_MS",
+        "MEGAPHONE_EDGE_HEARTBEAT_TTL_MS",
+      );
+      const { config } = parseArgs(["--edge-inbox-ttl-ms", "8000"], {});
+      assert.equal(config.edgeInboxTtlMs, 8000);
     });
 
     it("refuses a domain that is no valid JID domainpart, naming --domain and MEGAPHONE_DOMAIN", () => {

@@ -6,7 +6,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import type { Element } from "ltx";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
-import { createAccount } from "../../services/session/core/sasl-credentials.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
 import { ScramSha256Mechanism } from "../helpers/sasl-scram-sha-256.js";
 import { TestSessionContext, assertXmlList, input } from "../helpers/session-context.js";

@@ -1,26 +1,26 @@
 import { strict as assert } from "node:assert";
 import { createRequire } from "node:module";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
-import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl-failure.js";
+import { SaslFailure, type SaslCondition } from "../../services/session/core/sasl/sasl-failure.js";
 import {
   parsePlain,
   plainDerivations,
   plainVerify,
   type PlainOptions,
-} from "../../services/session/core/plain.js";
+} from "../../services/session/core/sasl/plain.js";
 import {
   createAccount,
   deriveCredential,
   type AccountLookup,
   type StandIn,
-} from "../../services/session/core/sasl-credentials.js";
+} from "../../services/session/core/sasl/sasl-credentials.js";
 import {
   scramFinish,
   scramStart,
   scramUsername,
   type ScramServerState,
   type ScramStartOptions,
-} from "../../services/session/core/scram.js";
+} from "../../services/session/core/sasl/scram.js";
 import {
   ScramSha256Mechanism,
   preferMechanism,

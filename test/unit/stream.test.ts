@@ -4,9 +4,9 @@
 import { strict as assert } from "node:assert";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
-import { createAccount } from "../../services/session/core/sasl-credentials.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
-import { parseArgs } from "../../services/shared/config.js";
+import { parseArgs } from "../../services/shared/config-parse.js";
 import { TestSessionContext, assertXml, assertXmlList, input } from "../helpers/session-context.js";
 
 const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";

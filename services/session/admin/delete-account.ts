@@ -17,7 +17,7 @@ import { parseJid } from "../../shared/jid.js";
 import type { OnlineResource } from "../../shared/stores/route/route-store.js";
 import type { RosterItem } from "../../shared/stores/roster/roster-store.js";
 import { StanzaError } from "../../shared/xmpp-errors.js";
-import { endSubscriptionsOfRemoved } from "../features/presence/subscription.js";
+import { endSubscriptionsOfRemoved } from "../features/presence/subscription-outbound.js";
 import { modifyRosterItem } from "../features/roster/modify-item.js";
 import { pushRosterItem } from "../features/roster/push.js";
 import type { AdminContext } from "./admin-context.js";

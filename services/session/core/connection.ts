@@ -1,6 +1,6 @@
 // The XMPP state of one client connection, keyed by connection id. It is plain data so that
 // it can be saved as a snapshot and continued by another session member.
-import type { ScramServerState } from "./scram.js";
+import type { ScramServerState } from "./sasl/scram.js";
 
 export type Stage =
   /** Socket open, no <open/> yet. */

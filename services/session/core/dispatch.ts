@@ -13,7 +13,7 @@ import type { HandlerChain } from "./handler-chain.js";
 import { asStanzaError } from "./handler-chain.js";
 import { routeIq } from "./route-iq.js";
 import { isResponseOrError } from "./stanza-kind.js";
-import { handleSasl } from "./sasl.js";
+import { handleSasl } from "./sasl/sasl.js";
 import { handleClose, handleOpen } from "./stream.js";
 
 const STANZAS = new Set(["message", "presence", "iq"]);

@@ -1,6 +1,6 @@
 // In-process bus for all-in-one mode and tests: the same contract as RedisBus, nothing
 // survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
-import { delay } from "../async/delay.js";
+import { delay, RETRY_FIRST_DELAY_MS } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
 import type { Bus, EdgeBatchHandler, ShardBacklog, ShardBatchHandler } from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
@@ -27,7 +27,7 @@ class Signal {
 
 export interface MemoryBusOptions {
   readCount: number;
-  /** Pause after a failed handler before the batch is delivered again. */
+  /** Pause after a failed handler before the batch is delivered again (default: as the Redis bus first waits). */
   retryDelayMs?: number;
 }
 
@@ -94,7 +94,7 @@ export class MemoryBus implements Bus {
           const mine = batch.filter((e) => e.shard === shard);
           if (mine.length) this.shardQueues.get(shard)?.unshift(...mine);
         }
-        await delay(this.options.retryDelayMs ?? 100, signal);
+        await delay(this.options.retryDelayMs ?? RETRY_FIRST_DELAY_MS, signal);
       }
     }
   }

@@ -20,13 +20,10 @@ export interface RedisBusOptions {
   /** How often acknowledged entries are trimmed. */
   trimIntervalMs: number;
   /** Entries another consumer left pending this long are claimed by this one (XAUTOCLAIM). */
-  claimIdleMs?: number;
-  /** How long an edge inbox outlives the last refresh by its edge. */
-  edgeInboxTtlMs?: number;
+  claimIdleMs: number;
+  /** How long an edge inbox (and its recorded read position) outlives the last refresh by its edge. */
+  edgeInboxTtlMs: number;
 }
-
-export const DEFAULT_EDGE_INBOX_TTL_MS = 60000;
-export const DEFAULT_CLAIM_IDLE_MS = 30000;
 
 export type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
 

@@ -16,12 +16,7 @@ import {
 import { RedisEdgeInbox } from "./redis-edge-inbox.js";
 import { RedisShardConsumer } from "./redis-shard-consumer.js";
 
-export {
-  DEFAULT_CLAIM_IDLE_MS,
-  DEFAULT_EDGE_INBOX_TTL_MS,
-  SESSION_GROUP,
-  type RedisBusOptions,
-} from "./redis-bus-parts.js";
+export { SESSION_GROUP, type RedisBusOptions } from "./redis-bus-parts.js";
 
 function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   const fields = ["k", packet.k, "c", packet.c];

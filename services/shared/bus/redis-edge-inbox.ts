@@ -8,11 +8,7 @@ import type { Redis } from "../redis/client.js";
 import type { EdgeBatchHandler } from "./bus.js";
 import { scriptCommands } from "../redis/script-commands.js";
 import { edgePacketOf, type EdgePacket } from "./packets.js";
-import {
-  DEFAULT_EDGE_INBOX_TTL_MS,
-  type RedisBusParts,
-  type StreamReply,
-} from "./redis-bus-parts.js";
+import { type RedisBusParts, type StreamReply } from "./redis-bus-parts.js";
 
 /** How long a recovery may hold an inbox before another process may take over. */
 const RECOVERY_LOCK_MS = 30000;
@@ -93,7 +89,7 @@ export class RedisEdgeInbox {
       .multi()
       .del(key)
       .xadd(key, "*", "k", "inbox-created")
-      .pexpire(key, this.parts.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS)
+      .pexpire(key, this.parts.options.edgeInboxTtlMs)
       .exec()) as [unknown, [unknown, string], unknown];
     return id;
   }
@@ -127,7 +123,7 @@ export class RedisEdgeInbox {
     health?: LoopHealth,
   ): Promise<void> {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
-    const ttlMs = this.parts.options.edgeInboxTtlMs ?? DEFAULT_EDGE_INBOX_TTL_MS;
+    const ttlMs = this.parts.options.edgeInboxTtlMs;
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
     const reportCursor = this.cursorReporter(edgeId, ttlMs);
     const key = keys.edgeInbox(edgeId);

@@ -9,7 +9,6 @@ import type { LoopHealth } from "../async/loop-health.js";
 import type { ShardBatchHandler } from "./bus.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
 import {
-  DEFAULT_CLAIM_IDLE_MS,
   SESSION_GROUP,
   packetOfInfo,
   type RedisBusParts,
@@ -210,7 +209,7 @@ export class RedisShardConsumer {
   private async claimIdle(
     key: string,
     consumer: string,
-    idleMs = this.parts.options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS,
+    idleMs = this.parts.options.claimIdleMs,
   ): Promise<boolean> {
     let cursor = "0-0";
     let claimed = 0;

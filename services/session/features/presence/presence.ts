@@ -1,7 +1,8 @@
 // RFC 6121 §3 and §4: presence stanzas from bound clients, by kind — subscription management
-// (subscription.ts), probes (probe.ts), errors and directed presence (directed.ts), and
-// broadcast presence, initial, updated or unavailable (broadcast.ts). On disconnect, unavailable
-// presence is broadcast on the client's behalf (§4.5.2).
+// (subscription-outbound.ts, then subscription-inbound.ts for the contact), probes (probe.ts),
+// errors and directed presence (directed.ts), and broadcast presence, initial, updated or
+// unavailable (broadcast.ts). On disconnect, unavailable presence is broadcast on the client's
+// behalf (§4.5.2).
 import type { Element } from "ltx";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
@@ -15,7 +16,7 @@ import {
 } from "./broadcast.js";
 import { routePresenceError, sendDirected } from "./directed.js";
 import { answerClientProbe } from "./probe.js";
-import { handleSubscription } from "./subscription.js";
+import { handleSubscription } from "./subscription-outbound.js";
 import { SUBSCRIPTION_TYPES, type SubscriptionType } from "./subscription-state.js";
 
 /** RFC 6121 §4.7.1: the values of the presence `type` attribute. */

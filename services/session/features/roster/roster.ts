@@ -11,7 +11,7 @@ import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
-import { endSubscriptionsOfRemoved } from "../presence/subscription.js";
+import { endSubscriptionsOfRemoved } from "../presence/subscription-outbound.js";
 import { modifyRosterItem } from "./modify-item.js";
 import { pushRosterItem } from "./push.js";
 import { readRosterSet, rosterQuery } from "./roster-xml.js";

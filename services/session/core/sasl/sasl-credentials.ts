@@ -3,12 +3,12 @@
 // nonexistent user cost and look the same as a real one.
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { jid, parseJid } from "../../shared/jid.js";
+import { jid, parseJid } from "../../../shared/jid.js";
 import type {
   Account,
   ScramCredential,
   ScramMechanism,
-} from "../../shared/stores/account/account-store.js";
+} from "../../../shared/stores/account/account-store.js";
 import { SaslFailure } from "./sasl-failure.js";
 
 const pbkdf2Async = promisify(pbkdf2);

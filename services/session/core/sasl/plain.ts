@@ -1,9 +1,9 @@
 // RFC 4616 PLAIN, server side. The password is checked by deriving the SCRAM-SHA-256
 // StoredKey from it with the stored salt, so no password is ever stored (RFC 6120 §6).
 import { timingSafeEqual } from "node:crypto";
-import { BoundedFifo } from "../../shared/async/bounded-fifo.js";
-import { threadPoolSize } from "../../shared/config.js";
-import type { ScramCredential } from "../../shared/stores/account/account-store.js";
+import { BoundedFifo } from "../../../shared/async/bounded-fifo.js";
+import { threadPoolSize } from "../../../shared/config-parse.js";
+import type { ScramCredential } from "../../../shared/stores/account/account-store.js";
 import {
   checkAuthzid,
   hash,

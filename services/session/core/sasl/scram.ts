@@ -2,7 +2,10 @@
 // as used by RFC 6120 §6 (SASL negotiation). Pure functions: the exchange state is a plain JSON
 // object so a connection snapshot can carry it between the two round trips.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import type { ScramCredential, ScramMechanism } from "../../shared/stores/account/account-store.js";
+import type {
+  ScramCredential,
+  ScramMechanism,
+} from "../../../shared/stores/account/account-store.js";
 import {
   BASE64,
   checkAuthzid,

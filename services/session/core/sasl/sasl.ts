@@ -2,15 +2,15 @@
 // (RFC 4616, when allowed). Failures are <failure/> elements the client may retry after
 // (§6.4.5) until maxAuthFailures, which ends the stream with policy-violation.
 import { Element } from "ltx";
-import type { ScramMechanism } from "../../shared/stores/account/account-store.js";
-import { NS_SASL } from "../../shared/ns.js";
-import type { ConnState } from "./connection.js";
-import type { SessionContext } from "./context.js";
+import type { ScramMechanism } from "../../../shared/stores/account/account-store.js";
+import { NS_SASL } from "../../../shared/ns.js";
+import type { ConnState } from "../connection.js";
+import type { SessionContext } from "../context.js";
 import { SaslFailure } from "./sasl-failure.js";
 import { plainVerify } from "./plain.js";
 import { accountJid, BASE64, type AccountLookup } from "./sasl-credentials.js";
 import { scramFinish, scramStart, scramUsername } from "./scram.js";
-import { offeredMechanisms } from "./stream.js";
+import { offeredMechanisms } from "../stream.js";
 
 /**
  * Longest SASL payload accepted, in base64 characters (3 KiB decoded). SCRAM and PLAIN messages

@@ -1,6 +1,6 @@
 // RFC 6120 §6.5 (SASL errors): the defined <failure/> conditions.
 import { Element } from "ltx";
-import { NS_SASL } from "../../shared/ns.js";
+import { NS_SASL } from "../../../shared/ns.js";
 
 export type SaslCondition =
   | "aborted"

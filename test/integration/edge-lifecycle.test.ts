@@ -1,0 +1,75 @@
+// The edge's lifecycle and HTTP side: stop() ends every socket with system-shutdown and drops
+// the inbox; /healthz, /readyz (503 once stopping), /metrics and 404. A real edge on a
+// RedisBus; the test plays the session tier (edge-harness.ts).
+import assert from "node:assert/strict";
+import http from "node:http";
+import { WEBSOCKET_PATH } from "../../services/edge/edge-server.js";
+import { assertStreamErrorClose, edgeSuite } from "../helpers/edge-harness.js";
+import { connect } from "../helpers/redis-server.js";
+import { TestClient } from "../helpers/ws-client.js";
+
+describe("edge (uWebSockets.js on a RedisBus)", () => {
+  const suite = edgeSuite();
+  describe("lifecycle and HTTP", () => {
+    it("stop() ends every socket with system-shutdown, publishes the closes and drops the inbox", async () => {
+      const edge = await suite.start();
+      const a = await edge.connect();
+      const b = await edge.connect();
+      await edge.roundTrip(a);
+      const started = Date.now();
+      await edge.handle.stop(2000);
+      assert.ok(Date.now() - started < 2000);
+      for (const { client, connId } of [a, b]) {
+        // a has had a frame from the session, b not: the edge sends b a header of its own.
+        const header = client === a.client ? "session" : "edge";
+        await assertStreamErrorClose(client, "system-shutdown", 1001, "system-shutdown", header);
+        assert.equal((await edge.session.closeOf(connId)).d, "system-shutdown");
+      }
+      assert.equal(edge.handle.connections(), 0);
+      await assert.rejects(TestClient.connect(edge.wsUrl));
+      const redis = connect(suite.redisUrl);
+      suite.cleanups.push(() => redis.quit());
+      assert.equal(await redis.exists(edge.keys.edgeInbox(edge.handle.address)), 0);
+    });
+
+    it("serves /healthz, /readyz (503 once stop starts), /metrics and 404", async () => {
+      const edge = await suite.start();
+      const a = await edge.connect();
+      await edge.roundTrip(a);
+      assert.deepEqual(await edge.get("/healthz"), {
+        status: 200,
+        body: "ok",
+        contentType: "text/plain; charset=utf-8",
+      });
+      assert.equal((await edge.get("/nope")).status, 404);
+      assert.equal((await edge.get(WEBSOCKET_PATH)).status, 404);
+
+      const metrics = await edge.get("/metrics");
+      assert.equal(metrics.status, 200);
+      assert.equal(metrics.contentType, "text/plain; version=0.0.4; charset=utf-8");
+      for (const line of [
+        "# TYPE megaphone_edge_connections gauge",
+        "megaphone_edge_connections 1",
+        "megaphone_edge_frames_in_total 1",
+        "megaphone_edge_frames_out_total 1",
+        "megaphone_edge_inflight_publishes 0",
+        "megaphone_edge_paused 0",
+        "# TYPE megaphone_edge_closes_total counter",
+      ])
+        assert.ok(metrics.body.split("\n").includes(line), `${line} in\n${metrics.body}`);
+      assert.ok((await edge.metric("megaphone_edge_bytes_in_total")) > 0);
+      assert.ok((await edge.metric("megaphone_edge_bytes_out_total")) > 0);
+
+      // A kept-alive connection still reaches the edge after its listen socket is closed.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      suite.cleanups.push(() => agent.destroy());
+      assert.equal((await edge.get("/readyz", agent)).status, 200);
+      const stopping = edge.handle.stop(2000);
+      assert.equal((await edge.get("/readyz", agent)).status, 503);
+      assert.equal((await edge.get("/healthz", agent)).status, 200);
+      await stopping;
+      const shutdowns = 'megaphone_edge_closes_total{reason="system-shutdown"}';
+      assert.equal(await edge.metric(shutdowns, agent), 1);
+    });
+  });
+});
