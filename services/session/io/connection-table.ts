@@ -10,6 +10,11 @@ export class ConnectionTable {
   private readonly tails = new Map<string, Promise<void>>();
   /** Insertion-ordered, bounded: the oldest id is forgotten first. */
   private readonly recentlyClosed = new Set<string>();
+  /**
+   * Stanzas queued through a connection's inbox behind others (route packets with q), not yet
+   * applied: while any are, later stanzas for it queue too rather than overtake them.
+   */
+  private readonly queuedRoutes = new Map<string, number>();
   /** Connection ids by the address of the edge holding their socket (for the edge watcher). */
   private readonly byEdge = new Map<string, Set<string>>();
   private readonly setListeners = new Set<(connId: string) => void>();
@@ -34,6 +39,22 @@ export class ConnectionTable {
     if (ids?.size === 0) this.byEdge.delete(conn.edgeId);
   }
 
+  /** A stanza for `connId` was queued through its inbox (a route packet with q). */
+  routeQueued(connId: string): void {
+    this.queuedRoutes.set(connId, (this.queuedRoutes.get(connId) ?? 0) + 1);
+  }
+
+  /** A queued route packet for `connId` was applied. */
+  queuedRouteApplied(connId: string): void {
+    const left = (this.queuedRoutes.get(connId) ?? 0) - 1;
+    if (left > 0) this.queuedRoutes.set(connId, left);
+    else this.queuedRoutes.delete(connId);
+  }
+
+  hasQueuedRoutes(connId: string): boolean {
+    return this.queuedRoutes.has(connId);
+  }
+
   /** The edge addresses our connections' sockets are on. */
   edgeAddresses(): string[] {
     return [...this.byEdge.keys()];
@@ -55,6 +76,7 @@ export class ConnectionTable {
     const conn = this.conns.get(connId);
     if (conn) this.unindex(conn);
     this.conns.delete(connId);
+    this.queuedRoutes.delete(connId);
     this.recentlyClosed.add(connId);
     if (this.recentlyClosed.size > RECENTLY_CLOSED_CAPACITY) {
       this.recentlyClosed.delete(this.recentlyClosed.values().next().value as string);

@@ -6,6 +6,7 @@
 import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
+import type { ShardPacket } from "../../shared/bus/packets.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
@@ -147,10 +148,12 @@ export class LiveContext implements SessionContext {
     });
   }
 
-  /** A `route` packet into the inbox of the connection's shard. */
-  routeViaInbox(connId: string, stanza: string): Promise<void> {
+  /** A `route` packet into the inbox of the connection's shard; `queued`: see packets.ts q. */
+  routeViaInbox(connId: string, stanza: string, queued = false): Promise<void> {
     const { shard } = parseConnId(connId);
-    return this.deps.bus.toShard(shard, { k: "route", c: connId, d: stanza });
+    const packet: ShardPacket = { k: "route", c: connId, d: stanza };
+    if (queued) packet.q = "1";
+    return this.deps.bus.toShard(shard, packet);
   }
 
   /** Asks an edge to end a socket the session knows nothing about. */

@@ -134,6 +134,9 @@ export class PacketProcessor {
     switch (packet.k) {
       case "route":
         await deliverRouted(ctx, this.table, packet.c, packet.d);
+        // Counted once per application; a unit retried after a store failure may count it
+        // again, which can only let a later stanza go direct a little early, never stall one.
+        if (packet.q) this.table.queuedRouteApplied(packet.c);
         return true;
       case "data":
         conn.lastActivityMs = ctx.now();

@@ -19,15 +19,19 @@ export async function deliverRouted(
   inline = false,
 ): Promise<void> {
   const conn = table.get(connId);
-  if (conn && conn.stage === "bound") {
+  // From another connection's handler, a stanza may be written at once only if none queued
+  // before it still waits in the inbox: per-recipient order.
+  if (conn && conn.stage === "bound" && !(inline && table.hasQueuedRoutes(connId))) {
     ctx.send(conn, xml);
     return;
   }
   if (inline && conn && conn.stage !== "closed") {
     // Delivered from another connection's handler while this one is between its route
-    // and its bound stage (binding, or rolled back): its state is not ours to judge from
-    // here, so the stanza goes through its inbox and is looked at again in its turn.
-    ctx.track(ctx.routeViaInbox(connId, xml));
+    // and its bound stage (binding, or rolled back), or behind such a stanza: its state is
+    // not ours to judge from here, so the stanza goes through its inbox, in order, and is
+    // looked at again in its turn.
+    table.routeQueued(connId);
+    ctx.track(ctx.routeViaInbox(connId, xml, true));
     return;
   }
   await rerouteFromGone(ctx, connId, xml);

@@ -11,8 +11,12 @@ export type ShardPacket =
   | { k: "data"; c: string; e: string; d: string }
   /** The socket is gone (d: why, a CloseReason name); the session cleans up (unavailable presence). */
   | { k: "close"; c: string; e: string; d: string }
-  /** A stanza for connection c, already stamped and addressed by the sending session. */
-  | { k: "route"; c: string; d: string }
+  /**
+   * A stanza for connection c, already stamped and addressed by the sending session. q: "1"
+   * when the owner of c's shard queued it behind earlier stanzas for c that could not be
+   * written at once (c was binding), so that later ones wait for it (per-recipient order).
+   */
+  | { k: "route"; c: string; d: string; q?: "1" }
   /** Connection c must end with stream error d (e.g. `conflict` when its resource is taken). */
   | { k: "kick"; c: string; d: string }
   /**
@@ -61,6 +65,7 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
   if (SHARD_KINDS_WITH_EDGE.has(f.k)) {
     if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
   } else if ((f.k !== "route" && f.k !== "kick") || f.d === undefined) return undefined;
+  if (f.q !== undefined && f.q !== "1") return undefined;
   return f as unknown as ShardPacket;
 }
 

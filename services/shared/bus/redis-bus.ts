@@ -22,6 +22,7 @@ function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   const fields = ["k", packet.k, "c", packet.c];
   if ("e" in packet) fields.push("e", packet.e);
   if ("d" in packet) fields.push("d", packet.d);
+  if ("q" in packet && packet.q) fields.push("q", packet.q);
   return fields;
 }
 
