@@ -92,7 +92,7 @@ export async function startSession(
     .consumeShards(
       shards,
       consumerName,
-      (batch) => processor.handleBatch(batch),
+      (batch, ack) => processor.handleBatch(batch, ack),
       controller.signal,
       readHealth,
     )

@@ -110,10 +110,11 @@ export interface Config {
   /** How long one blocking read waits for entries, in milliseconds. */
   inboxBlockMs: number;
   /**
-   * Shard batches a session works on at once: it reads the next batch while earlier ones are
-   * in progress, so one slow connection holds up only its own entries.
+   * Shard entries a session works on at once: it reads the next batch while earlier ones are
+   * in progress and acknowledges each connection's entries as they are done, so one slow
+   * connection holds up only its own entries (they count here until done).
    */
-  inboxBatchesInFlight: number;
+  inboxEntriesInFlight: number;
   /**
    * How long the reader waits for the batch it just handed over before reading the next one.
    * Most batches finish sooner, so reads stay large (few XREADGROUP and XACK per stanza); a
@@ -424,12 +425,12 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   },
   inboxReadCount: { kind: "int", default: 256, min: 1, max: 10000, help: "entries per read" },
   inboxBlockMs: { kind: "int", default: 1000, min: 10, max: 60000, help: "blocking read, ms" },
-  inboxBatchesInFlight: {
+  inboxEntriesInFlight: {
     kind: "int",
-    default: 16,
+    default: 4096,
     min: 1,
-    max: 1024,
-    help: "shard batches worked on at once (a slow connection holds up only its own entries)",
+    max: 1000000,
+    help: "shard entries worked on at once (a slow connection holds up only its own entries)",
   },
   inboxSlowBatchMs: {
     kind: "int",

@@ -71,7 +71,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     keys,
     log,
     readCount: config.inboxReadCount,
-    batchesInFlight: config.inboxBatchesInFlight,
+    entriesInFlight: config.inboxEntriesInFlight,
     slowBatchMs: config.inboxSlowBatchMs,
     blockMs: config.inboxBlockMs,
     trimIntervalMs: config.trimIntervalMs,

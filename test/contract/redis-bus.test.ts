@@ -17,7 +17,7 @@ if (onlyImpl("redis")) {
       keys: redisKeys(uniquePrefix()),
       log: silentLogger,
       readCount: 16,
-      batchesInFlight: 16,
+      entriesInFlight: 4096,
       slowBatchMs: 10,
       blockMs: 100,
       trimIntervalMs: 50,

@@ -195,7 +195,7 @@ export async function startTestEdge(
     keys,
     log: silentLogger,
     readCount: 64,
-    batchesInFlight: 16,
+    entriesInFlight: 4096,
     slowBatchMs: 10,
     blockMs: 100,
     trimIntervalMs: 1000,

@@ -59,7 +59,7 @@ describe("RedisBus shard consumer recovery", function () {
       keys,
       log,
       readCount: 16,
-      batchesInFlight: 16,
+      entriesInFlight: 4096,
       slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,
@@ -159,7 +159,7 @@ describe("RedisBus shard consumer recovery", function () {
   it("never trims entries that are pending, and trims them once acknowledged", async () => {
     const key = keys.shardInbox(0);
     // One batch at a time: the test holds the consumer with a gate batch.
-    const bus = newBus({ readCount: 500, trimIntervalMs: 50, batchesInFlight: 1 });
+    const bus = newBus({ readCount: 500, trimIntervalMs: 50, entriesInFlight: 1 });
     const handled: ShardEntry[] = [];
     const held: ShardEntry[][] = [];
     let holdNext = false;

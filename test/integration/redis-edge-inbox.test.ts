@@ -31,7 +31,7 @@ describe("RedisBus edge inboxes", function () {
       keys,
       log: silentLogger,
       readCount: 16,
-      batchesInFlight: 16,
+      entriesInFlight: 4096,
       slowBatchMs: 10,
       blockMs: 50,
       trimIntervalMs: 50,

@@ -47,7 +47,6 @@ export async function handleBind(
     if (!bound.ok)
       throw new StanzaError("resource-constraint", "wait", "too many resources are bound");
     conn.resource = resource;
-    conn.stage = "bound";
     const previous = bound.previous;
     if (previous && previous.connId !== conn.connId) {
       for (const hook of chain.onTakeover) await hook(ctx, conn, previous);
@@ -55,6 +54,9 @@ export async function handleBind(
     }
     const reply = new Element("iq", { type: "result", id: iq.attrs.id });
     reply.c("bind", { xmlns: NS_BIND }).c("jid").t(`${conn.bareJid}/${resource}`);
+    // Bound only now, with its answer: until then, a stanza another connection delivers to it
+    // goes through its inbox (reroute.ts) and cannot reach the client before the bind result.
+    conn.stage = "bound";
     ctx.send(conn, reply);
   } catch (err) {
     if (!(err instanceof StanzaError)) throw err;

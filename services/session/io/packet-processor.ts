@@ -32,8 +32,15 @@ export class PacketProcessor {
     private readonly signal: AbortSignal,
   ) {}
 
-  /** Resolves once every entry of `batch` is applied and stored; rejects only when stopping. */
-  async handleBatch(batch: ShardEntry[]): Promise<void> {
+  /**
+   * Applies `batch`, acknowledging each connection's entries as soon as they are applied and
+   * stored. Resolves once all of them are; rejects only when stopping, after every unit has
+   * settled (none is left writing).
+   */
+  async handleBatch(
+    batch: ShardEntry[],
+    ack: (entries: readonly ShardEntry[]) => void = () => undefined,
+  ): Promise<void> {
     this.metrics.batches.inc();
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
@@ -42,11 +49,16 @@ export class PacketProcessor {
       else byConn.set(entry.packet.c, [entry]);
     }
     // Queued synchronously, in batch order: a connection's units run in the order read.
-    await Promise.all(
+    const units = await Promise.allSettled(
       [...byConn].map(([connId, entries]) =>
-        this.table.withConn(connId, () => this.runUnit(connId, entries)),
+        this.table.withConn(connId, async () => {
+          await this.runUnit(connId, entries);
+          ack(entries);
+        }),
       ),
     );
+    const failed = units.find((u) => u.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   /**

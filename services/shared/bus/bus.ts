@@ -4,7 +4,15 @@
 import type { LoopHealth } from "../async/loop-health.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
-export type ShardBatchHandler = (batch: ShardEntry[]) => Promise<void>;
+/**
+ * Handles a batch of shard entries. `ack` acknowledges entries whose work is done (each at most
+ * once, in any order) so that one slow connection holds up only its own; whatever is not
+ * acknowledged when the promise resolves is acknowledged then.
+ */
+export type ShardBatchHandler = (
+  batch: ShardEntry[],
+  ack: (entries: readonly ShardEntry[]) => void,
+) => Promise<void>;
 export type EdgeBatchHandler = (batch: EdgePacket[]) => Promise<void>;
 
 /** How far behind one shard inbox is (Bus.shardBacklog). */
@@ -30,8 +38,10 @@ export interface Bus {
 
   /**
    * Reads the inboxes of `shards` as `consumer` of the `session` group, in batches, and calls
-   * `handler` with each batch (entries of one shard in stream order). Entries are acknowledged
-   * only after `handler` resolves; if it rejects, they stay pending and are delivered again
+   * `handler` with each batch (entries of one shard in stream order); the next batches may be
+   * handed over before earlier ones are done (the Redis bus bounds the entries in flight).
+   * Entries are acknowledged only when `handler` acknowledges them or resolves; if it rejects,
+   * the rest stay pending and are delivered again
    * (at-least-once: handlers must be idempotent by entry id). Entries this consumer left
    * pending before (a restart) are delivered first. If the backing store lost the inboxes or
    * the group (Redis restarted empty, FLUSHALL), they are created again and reading goes on.

@@ -86,7 +86,7 @@ export class MemoryBus implements Bus {
       }
       health?.progressed();
       try {
-        await handler(batch);
+        await handler(batch, () => undefined);
         for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
       } catch {
         // Pending again, at the front and in order, exactly like an unacknowledged entry.

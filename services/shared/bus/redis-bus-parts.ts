@@ -11,8 +11,8 @@ export interface RedisBusOptions {
   log: Logger;
   /** Entries per XREAD/XREADGROUP (per stream). */
   readCount: number;
-  /** Shard batches a consumer hands over before earlier ones are done (inboxBatchesInFlight). */
-  batchesInFlight: number;
+  /** Shard entries a consumer hands over and not yet acknowledged (inboxEntriesInFlight). */
+  entriesInFlight: number;
   /** How long the reader waits for the batch it just handed over (inboxSlowBatchMs). */
   slowBatchMs: number;
   /** How long one blocking read waits. */

@@ -8,6 +8,7 @@ import { delay, retryDelayMs, settlesWithin } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
 import type { ShardBatchHandler } from "./bus.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
+import { ShardAcks } from "./shard-acks.js";
 import {
   SESSION_GROUP,
   packetOfInfo,
@@ -60,8 +61,19 @@ export class RedisShardConsumer {
     let pendingCursors: string[] | undefined = streamKeys.map(() => "0");
     let failures = 0;
     // Batches handed to `handler` and not yet settled: the next batch is read while earlier
-    // ones are in progress (a slow connection must not hold up the others), up to a bound.
+    // ones are in progress (a slow connection must not hold up the others). What bounds it is
+    // the entries handed over and not yet acknowledged: the handler acknowledges each
+    // connection's entries as they are done, so one slow connection holds only its own.
     const inFlight = new Set<Promise<void>>();
+    let entriesInFlight = 0;
+    let capacityFreed: () => void = () => undefined;
+    const acks = new ShardAcks(
+      this.parts.writer,
+      (shard) => keys.shardInbox(shard),
+      log,
+      signal,
+      RedisShardConsumer.isGroupLost,
+    );
     let handlerFailed = false;
     const settleAll = () => Promise.all(inFlight);
     while (!signal.aborted) {
@@ -80,7 +92,12 @@ export class RedisShardConsumer {
       // Pending entries are read again from "0", so what is in flight must be settled first,
       // or it would be handed over twice at once.
       if (pendingCursors) await settleAll();
-      while (inFlight.size >= this.parts.options.batchesInFlight) await Promise.race(inFlight);
+      while (entriesInFlight >= this.parts.options.entriesInFlight && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          capacityFreed = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
       if (signal.aborted) break;
       let reply: StreamReply;
       try {
@@ -128,21 +145,34 @@ export class RedisShardConsumer {
       if (malformed.length > 0) {
         // Never ours to process and never going to parse: acknowledged so it cannot wedge us.
         log.error({ ids: malformed.map((e) => e.id) }, "dropping malformed shard inbox entries");
-        await this.ackWithRetry(malformed, signal);
+        acks.ack(malformed);
       }
       if (pendingCursors && batch.length === 0 && malformed.length === 0) {
         pendingCursors = undefined;
         continue;
       }
       if (batch.length === 0) continue;
-      const handled: Promise<void> = handler(batch).then(
+      entriesInFlight += batch.length;
+      const acked = new Set<ShardEntry>();
+      const ack = (entries: readonly ShardEntry[]): void => {
+        const fresh = entries.filter((e) => !acked.has(e));
+        for (const e of fresh) acked.add(e);
+        if (fresh.length === 0) return;
+        acks.ack(fresh);
+        entriesInFlight -= fresh.length;
+        capacityFreed();
+      };
+      const handled: Promise<void> = handler(batch, ack).then(
         () => {
           failures = 0;
-          return this.ackWithRetry(batch, signal);
+          ack(batch); // whatever the handler did not acknowledge itself
         },
         (err: unknown) => {
           if (!signal.aborted)
             log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
+          // Not acknowledged: delivered again. No longer counted as in flight.
+          entriesInFlight -= batch.length - acked.size;
+          capacityFreed();
           handlerFailed = true;
         },
       );
@@ -152,34 +182,8 @@ export class RedisShardConsumer {
       await settlesWithin(tracked, this.parts.options.slowBatchMs);
     }
     await settleAll();
+    await acks.flush();
     await maintaining;
-  }
-
-  /**
-   * Acknowledges handled entries, retrying until Redis takes it (or we stop: then the entries
-   * stay pending and are delivered again, which entry-id idempotency absorbs).
-   */
-  private async ackWithRetry(batch: ShardEntry[], signal: AbortSignal): Promise<void> {
-    const byKey = new Map<string, string[]>();
-    for (const entry of batch) {
-      const key = this.parts.options.keys.shardInbox(entry.shard);
-      let ids = byKey.get(key);
-      if (!ids) byKey.set(key, (ids = []));
-      ids.push(entry.id);
-    }
-    for (let failures = 0; !signal.aborted;) {
-      try {
-        await Promise.all(
-          [...byKey].map(([key, ids]) => this.parts.writer.xack(key, SESSION_GROUP, ...ids)),
-        );
-        return;
-      } catch (err) {
-        // The group is gone, and with it every pending entry: there is nothing left to ack.
-        if (RedisShardConsumer.isGroupLost(err)) return;
-        this.parts.options.log.error({ err }, "acknowledging a shard batch failed; retrying");
-        await delay(retryDelayMs(failures++), signal);
-      }
-    }
   }
 
   /**
