@@ -13,7 +13,7 @@ import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
 import { defaultProcessId } from "../shared/process-id.js";
-import { parseConnId } from "../shared/conn-id.js";
+import { returnInboxPackets, returnUndeliveredUntilStored } from "../shared/bus/undelivered.js";
 import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
@@ -131,14 +131,8 @@ export async function startEdge(
     metrics,
     log: elog,
     end,
-    returnUndelivered: (connId, stanza) => {
-      const { shard } = parseConnId(connId);
-      bus
-        .toShard(shard, { k: "undelivered", c: connId, e: address, d: stanza })
-        .catch((err: unknown) =>
-          elog.error({ err, connId, shard }, "returning an undelivered stanza failed"),
-        );
-    },
+    returnUndelivered: (connId, stanza) =>
+      returnUndeliveredUntilStored(bus, connId, address, stanza, inboxAbort.signal, elog),
   };
   const inboxAbort = new AbortController();
   const inboxHealth = new LoopHealth();
@@ -147,7 +141,7 @@ export async function startEdge(
     address,
     async (batch) => {
       admission.sawSessionBatch(batch, (connId) => registry.get(connId));
-      return deliverEdgeBatch(batch, outbound);
+      await deliverEdgeBatch(batch, outbound);
     },
     inboxAbort.signal,
     elog,
@@ -171,8 +165,9 @@ export async function startEdge(
     {
       ...claim,
       health: heartbeatHealth,
-      // The sessions have ended our connections and taken our inbox: nothing here is valid.
-      onLost: () => void stop(0).then(onFatal, onFatal),
+      // The sessions have ended our connections and taken our inbox: nothing here is valid,
+      // and what is left in the inbox is the recovering session's, not ours to delete.
+      onLost: () => void shutdown(0, true).then(onFatal, onFatal),
     },
     heartbeatAbort.signal,
   );
@@ -226,7 +221,7 @@ export async function startEdge(
   elog.info({ host: config.host, port, path: WEBSOCKET_PATH }, "edge listening");
 
   let stopped: Promise<void> | undefined;
-  const stop = (graceMs = config.shutdownGraceMs): Promise<void> =>
+  const shutdown = (graceMs: number, lost: boolean): Promise<void> =>
     (stopped ??= (async () => {
       const deadline = Date.now() + graceMs;
       stopping = true;
@@ -246,14 +241,23 @@ export async function startEdge(
       await settlesBy(inboxReader, deadline);
       heartbeatAbort.abort();
       await settlesBy(heartbeat, deadline);
-      await settlesBy(
-        Promise.all([bus.dropEdge(address), edges.unregister(edgeId, address)]).catch(
-          (err: unknown) => elog.warn({ err }, "dropping the inbox and claim failed"),
-        ),
-        deadline,
-      );
+      if (!lost) {
+        // The sessions may still have written to sockets that are closed now (they had not
+        // applied the closes yet): whatever the reader did not deliver goes back to them, and
+        // the inbox is deleted atomically with the last read, so a later write finds no inbox
+        // and comes back as undelivered from the session itself. Only then is the id released.
+        const drained = bus
+          .recoverEdgeInbox(address, async (packets) => {
+            await returnInboxPackets(bus, address, packets);
+          })
+          .then(() => edges.unregister(edgeId, address))
+          .catch((err: unknown) => elog.warn({ err }, "draining the inbox on stop failed"));
+        if (!(await settlesBy(drained, deadline)))
+          elog.warn("grace ran out before the inbox was drained; a session will recover it");
+      }
       elog.info({ closed: open }, "edge stopped");
     })());
+  const stop = (graceMs = config.shutdownGraceMs): Promise<void> => shutdown(graceMs, false);
 
   return { port, edgeId, address, connections: () => registry.size, stop };
 }

@@ -10,6 +10,8 @@ import { createBackend } from "../../services/shared/wiring.js";
 import { newConnState } from "../../services/session/core/connection.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LiveContext } from "../../services/session/io/live-context.js";
+import { PacketProcessor } from "../../services/session/io/packet-processor.js";
+import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
 import { deliverRouted } from "../../services/session/io/reroute.js";
 import { createSessionMetrics } from "../../services/session/session-metrics.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
@@ -20,6 +22,8 @@ describe("per-recipient order for a connection that is binding (issue 6 item 15)
     const config: Config = { ...DEFAULTS, shardCount: 4 };
     const backend = createBackend(config, silentLogger);
     const table = new ConnectionTable();
+    const chain = buildHandlerChain();
+    const metrics = createSessionMetrics(() => table.size);
     const ctx = new LiveContext({
       config,
       log: silentLogger,
@@ -27,14 +31,22 @@ describe("per-recipient order for a connection that is binding (issue 6 item 15)
       stores: backend,
       snapshots: backend.snapshots,
       table,
-      chain: buildHandlerChain(),
+      chain,
       ownedShards: new Set([0, 1, 2, 3]),
       inboxLags: new Map(),
-      metrics: createSessionMetrics(() => table.size),
+      metrics,
     });
     const edgeFrames: string[] = [];
     const routed: ShardEntry[] = [];
     const stop = new AbortController();
+    const processor = new PacketProcessor(
+      ctx,
+      chain,
+      table,
+      new SnapshotWriter(backend.snapshots),
+      metrics,
+      stop.signal,
+    );
     const readingEdge = backend.bus.consumeEdge(
       "e1",
       async (batch) => {
@@ -76,14 +88,9 @@ describe("per-recipient order for a connection that is binding (issue 6 item 15)
       );
       assert.deepEqual(edgeFrames, []);
 
-      // Applied in bob's turn, one after the other; then a third is written at once.
-      for (const entry of routed) {
-        const turn = ctx.scoped();
-        if (entry.packet.k !== "route") continue;
-        await deliverRouted(turn, table, bob.connId, entry.packet.d);
-        table.queuedRouteApplied(bob.connId);
-        await turn.flush();
-      }
+      // Applied by the processor in bob's turn, one after the other; then a third is
+      // written at once (nothing waits in the inbox any more).
+      await processor.handleBatch(routed);
       const third = ctx.scoped();
       await deliverRouted(third, table, bob.connId, stanza(3), true);
       await third.flush();

@@ -22,21 +22,31 @@ export interface OutboundDeps {
   metrics: EdgeMetrics;
   log: Logger;
   end(conn: Connection, reason: CannedCloseName): void;
-  /** Gives a stanza that did not reach connection `connId`'s socket back to its session. */
-  returnUndelivered(connId: string, stanza: string): void;
+  /**
+   * Gives a stanza that did not reach connection `connId`'s socket back to its session;
+   * resolves once that is stored (the inbox position must not pass it before).
+   */
+  returnUndelivered(connId: string, stanza: string): Promise<void>;
 }
 
 /** Returns every data packet of `packets` as undelivered; counts them. */
-function returnAll(packets: readonly EdgePacket[], deps: OutboundDeps): void {
+function returnAll(packets: readonly EdgePacket[], deps: OutboundDeps, returns: Promise<void>[]) {
   for (const packet of packets) {
     if (packet.k !== "data") continue;
     deps.metrics.orphanPackets.inc();
-    deps.returnUndelivered(packet.c, packet.d);
+    returns.push(deps.returnUndelivered(packet.c, packet.d));
   }
 }
 
-/** Writes one batch read from the edge inbox. Never throws (a throw would stop the reader). */
-export function deliverEdgeBatch(batch: readonly EdgePacket[], deps: OutboundDeps): void {
+/**
+ * Writes one batch read from the edge inbox; resolves once what it gave back is stored. Socket
+ * writes never throw out of it (a throw would stop the reader).
+ */
+export async function deliverEdgeBatch(
+  batch: readonly EdgePacket[],
+  deps: OutboundDeps,
+): Promise<void> {
+  const returns: Promise<void>[] = [];
   const byConn = new Map<string, EdgePacket[]>();
   for (const packet of batch) {
     let packets = byConn.get(packet.c);
@@ -46,31 +56,37 @@ export function deliverEdgeBatch(batch: readonly EdgePacket[], deps: OutboundDep
   for (const [connId, packets] of byConn) {
     const conn = deps.registry.get(connId);
     if (!conn || conn.closeReason !== undefined) {
-      returnAll(packets, deps);
+      returnAll(packets, deps, returns);
       continue;
     }
     try {
-      conn.ws.cork(() => writePackets(conn, packets, deps));
+      conn.ws.cork(() => writePackets(conn, packets, deps, returns));
     } catch (err) {
       deps.log.error({ err, connId, shard: conn.shard }, "writing to a socket failed");
     }
   }
+  await Promise.all(returns);
 }
 
-function writePackets(conn: Connection, packets: EdgePacket[], deps: OutboundDeps): void {
+function writePackets(
+  conn: Connection,
+  packets: EdgePacket[],
+  deps: OutboundDeps,
+  returns: Promise<void>[],
+): void {
   const { ws } = conn;
   for (let i = 0; i < packets.length; i++) {
     const packet = packets[i];
     if (conn.closeReason !== undefined) {
       // Ended by an earlier packet of this batch: the rest has no socket to go to.
-      returnAll(packets.slice(i), deps);
+      returnAll(packets.slice(i), deps, returns);
       return;
     }
     switch (packet.k) {
       case "data": {
         const status = ws.send(packet.d, false);
         if (status === SEND_STATUS.DROPPED) {
-          returnAll([packet], deps);
+          returnAll([packet], deps, returns);
           deps.end(conn, "slow-consumer");
           break;
         }

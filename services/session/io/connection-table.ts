@@ -90,6 +90,11 @@ export class ConnectionTable {
     this.conns.delete(connId);
   }
 
+  /** Undoes the `delete` of a unit that failed and is rolled back. */
+  unmarkClosed(connId: string): void {
+    this.recentlyClosed.delete(connId);
+  }
+
   wasClosed(connId: string): boolean {
     return this.recentlyClosed.has(connId);
   }

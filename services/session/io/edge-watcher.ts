@@ -1,7 +1,8 @@
 // Finds edges that died without a word (kill -9, a lost node) and settles what they left
 // (DESIGN.md, failure model "an edge dies"). Every edgeHeartbeatIntervalMs:
-// - our connections whose edge address is no longer alive are ended in their own turn, as a
-//   lost transport: contacts get unavailable presence, bindings go, later stanzas go offline;
+// - our connections whose edge address is no longer alive are ended, as a lost transport (a
+//   `close` packet each, applied in the connection's turn): contacts get unavailable presence,
+//   bindings go, later stanzas go offline;
 // - edge addresses whose heartbeat lapsed are buried, and their inboxes recovered: every packet
 //   the edge never handed to a socket comes back to its connection's shard as `undelivered`,
 //   to be rerouted (offline, another resource) or bounced, never dropped. Any session process
@@ -11,6 +12,7 @@ import type { Bus } from "../../shared/bus/bus.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { EdgeRegistry } from "../../shared/edges/edge-registry.js";
+import { returnInboxPackets } from "../../shared/bus/undelivered.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 
@@ -35,7 +37,12 @@ export async function runEdgeWatcher(deps: EdgeWatcherDeps, signal: AbortSignal)
   }
 }
 
-async function endConnectionsOfDeadEdges({ base, table, edges }: EdgeWatcherDeps): Promise<void> {
+async function endConnectionsOfDeadEdges({
+  base,
+  table,
+  edges,
+  bus,
+}: EdgeWatcherDeps): Promise<void> {
   const addresses = table.edgeAddresses();
   if (addresses.length === 0) return;
   for (const address of await edges.dead(addresses)) {
@@ -44,13 +51,22 @@ async function endConnectionsOfDeadEdges({ base, table, edges }: EdgeWatcherDeps
       { edge: address, connections: connIds.length },
       "edge is dead; ending its connections",
     );
-    const ctx = base.scoped();
-    await Promise.allSettled(connIds.map((connId) => ctx.endInTurn(connId)));
-    // Should the edge be alive after all (Redis lost its data, and with it the marks), its
-    // sockets must not outlive their sessions: it closes them and its clients log in again.
-    // A dead edge has no inbox, so these writes store nothing.
-    for (const connId of connIds) ctx.toEdgeClose(address, connId);
-    await ctx.flush();
+    // As if the edge had reported each socket closed: the close is applied in the connection's
+    // turn, with the processor's retries, so a failed write cannot leave contacts with a
+    // presence that never ends. Should the edge be alive after all (Redis lost its data, and
+    // with it the marks), the session also tells it to close the sockets: their clients log
+    // in again. A dead edge has no inbox, so those writes store nothing.
+    await Promise.all(
+      connIds.map(async (connId) => {
+        await bus.toShard(parseConnId(connId).shard, {
+          k: "close",
+          c: connId,
+          e: address,
+          d: "edge-dead",
+        });
+        await bus.toEdge(address, { k: "close", c: connId });
+      }),
+    );
   }
 }
 
@@ -59,13 +75,7 @@ async function recoverDeadEdgeInboxes({ base, edges, bus }: EdgeWatcherDeps): Pr
     if (!(await edges.bury(address))) continue; // it heartbeat after all
     let recovered = 0;
     const forward = async (packets: EdgePacket[]) => {
-      const returned = packets.flatMap((p) =>
-        p.k === "data"
-          ? [bus.toShard(parseConnId(p.c).shard, { k: "undelivered", c: p.c, e: address, d: p.d })]
-          : [],
-      );
-      recovered += returned.length;
-      await Promise.all(returned);
+      recovered += await returnInboxPackets(bus, address, packets);
     };
     if (!(await bus.recoverEdgeInbox(address, forward))) continue; // another process is on it
     await edges.forget(address);

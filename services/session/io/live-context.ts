@@ -7,6 +7,7 @@ import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
+import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
@@ -119,7 +120,7 @@ export class LiveContext implements SessionContext {
         // The edge is gone, and the socket with it: the stanza comes back to the connection's
         // shard as undelivered, which ends the connection (in its own turn, on its current
         // state) and reroutes the stanza: stored offline, another resource, or bounced.
-        if (!stored) return this.returnUndelivered(conn.connId, conn.edgeId, d);
+        if (!stored) return returnUndelivered(this.deps.bus, conn.connId, conn.edgeId, d);
       }),
     );
   }
@@ -131,21 +132,6 @@ export class LiveContext implements SessionContext {
     if (this.deps.ownedShards.has(shard))
       return deliverRouted(this, this.deps.table, connId, d, true);
     this.track(this.routeViaInbox(connId, d));
-  }
-
-  /** An `undelivered` packet into the connection's shard inbox (packets.ts). */
-  returnUndelivered(connId: string, edgeAddress: string, stanza: string): Promise<void> {
-    const { shard } = parseConnId(connId);
-    return this.deps.bus.toShard(shard, { k: "undelivered", c: connId, e: edgeAddress, d: stanza });
-  }
-
-  /** Ends a connection in its own turn, on its current state (a batch may have replaced it). */
-  endInTurn(connId: string): Promise<void> {
-    const { table } = this.deps;
-    return table.withConn(connId, async () => {
-      const current = table.get(connId);
-      if (current && current.stage !== "closed") await this.endConnection(current);
-    });
   }
 
   /** A `route` packet into the inbox of the connection's shard; `queued`: see packets.ts q. */

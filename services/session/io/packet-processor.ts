@@ -21,6 +21,12 @@ import type { LiveContext } from "./live-context.js";
 import { deliverRouted, rerouteFromGone } from "./reroute.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
 
+/** What a unit did that counts only once it is stored. */
+interface UnitProgress {
+  /** Route packets with q applied (ConnectionTable.queuedRouteApplied). */
+  queuedRoutesApplied: number;
+}
+
 export class PacketProcessor {
   constructor(
     private readonly base: LiveContext,
@@ -72,19 +78,24 @@ export class PacketProcessor {
     for (let failures = 0; ; failures++) {
       const saved = this.table.get(connId);
       const before = saved && JSON.stringify(saved);
+      const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
+      const unit: UnitProgress = { queuedRoutesApplied: 0 };
       try {
-        const changed = await this.applyEntries(ctx, connId, entries);
+        const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
         if (changed) {
           ctx.track(this.snapshots.save(changed.shard, connId, JSON.stringify(changed)));
           await ctx.flush();
         }
+        // Counted only now, once: a retried unit applies its queued routes again.
+        for (let i = 0; i < unit.queuedRoutesApplied; i++) this.table.queuedRouteApplied(connId);
         return;
       } catch (err) {
         // Applied again from the state before, so each entry takes effect once in memory.
         if (before === undefined) this.table.forget(connId);
         else this.table.set(JSON.parse(before) as ConnState);
+        if (!closedBefore) this.table.unmarkClosed(connId);
         if (this.signal.aborted) throw err;
         ctx.log.error(
           { err, connId, entries: entries.length },
@@ -101,15 +112,16 @@ export class PacketProcessor {
     ctx: LiveContext,
     connId: string,
     entries: ShardEntry[],
+    unit: UnitProgress,
   ): Promise<ConnState | undefined> {
     let touched = false;
-    for (const entry of entries) touched = (await this.apply(ctx, entry)) || touched;
+    for (const entry of entries) touched = (await this.apply(ctx, entry, unit)) || touched;
     const conn = this.table.get(connId);
     return touched && conn && conn.stage !== "closed" ? conn : undefined;
   }
 
   /** Applies one entry; true when the connection's state changed and must be saved. */
-  private async apply(ctx: LiveContext, entry: ShardEntry): Promise<boolean> {
+  private async apply(ctx: LiveContext, entry: ShardEntry, unit: UnitProgress): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
     const conn = this.table.get(packet.c);
@@ -146,9 +158,7 @@ export class PacketProcessor {
     switch (packet.k) {
       case "route":
         await deliverRouted(ctx, this.table, packet.c, packet.d);
-        // Counted once per application; a unit retried after a store failure may count it
-        // again, which can only let a later stanza go direct a little early, never stall one.
-        if (packet.q) this.table.queuedRouteApplied(packet.c);
+        if (packet.q) unit.queuedRoutesApplied++;
         return true;
       case "data":
         conn.lastActivityMs = ctx.now();

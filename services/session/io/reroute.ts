@@ -31,7 +31,12 @@ export async function deliverRouted(
     // not ours to judge from here, so the stanza goes through its inbox, in order, and is
     // looked at again in its turn.
     table.routeQueued(connId);
-    ctx.track(ctx.routeViaInbox(connId, xml, true));
+    ctx.track(
+      ctx.routeViaInbox(connId, xml, true).catch((err: unknown) => {
+        table.queuedRouteApplied(connId); // never stored: nothing waits behind it
+        throw err;
+      }),
+    );
     return;
   }
   await rerouteFromGone(ctx, connId, xml);

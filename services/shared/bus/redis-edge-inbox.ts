@@ -2,6 +2,7 @@
 // and keeping the stream alive with an expiry it refreshes, so a dead edge leaves nothing.
 // After each batch the edge handed to its sockets it records how far it got, so that when it
 // dies, what it never delivered can be recovered (recover) instead of silently expiring.
+import { randomBytes } from "node:crypto";
 import { delay, retryDelayMs } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
 import type { Redis } from "../redis/client.js";
@@ -23,27 +24,43 @@ export class RedisEdgeInbox {
    * position waits for it and is written next, so a busy edge costs one SET per round trip,
    * not one per batch, and the recorded position only moves forward.
    */
-  private cursorReporter(address: string, ttlMs: number): (cursor: string) => void {
+  private cursorReporter(
+    address: string,
+    ttlMs: number,
+  ): { report(cursor: string): void; settled(): Promise<void> } {
     const key = this.parts.options.keys.edgeReadCursor(address);
-    let inFlight = false;
+    const writer = this.parts.writer;
+    const log = this.parts.options.log;
+    let writing: Promise<void> | undefined;
     let next: string | undefined;
+    let written: string | undefined;
     const write = (cursor: string): void => {
-      inFlight = true;
-      this.parts.writer
-        .set(key, cursor, "PX", ttlMs)
-        .catch((err: unknown) =>
-          this.parts.options.log.warn({ err }, "recording the edge inbox position failed"),
-        )
-        .finally(() => {
-          inFlight = false;
-          const pending = next;
-          next = undefined;
-          if (pending !== undefined) write(pending);
-        });
+      writing = writer.set(key, cursor, "PX", ttlMs).then(
+        () => {
+          written = cursor;
+        },
+        (err: unknown) => log.warn({ err }, "recording the edge inbox position failed"),
+      );
+      void writing.finally(() => {
+        writing = undefined;
+        const pending = next;
+        next = undefined;
+        if (pending !== undefined) write(pending);
+      });
     };
-    return (cursor) => {
-      if (inFlight) next = cursor;
-      else write(cursor);
+    let last: string | undefined;
+    return {
+      report(cursor) {
+        last = cursor;
+        if (writing) next = cursor;
+        else write(cursor);
+      },
+      /** The last position is recorded (or failed to be, once more): for a stop. */
+      async settled() {
+        while (writing) await writing;
+        if (last !== undefined && last !== written)
+          await writer.set(key, last, "PX", ttlMs).catch(() => undefined);
+      },
     };
   }
 
@@ -54,7 +71,8 @@ export class RedisEdgeInbox {
     const { keys, readCount } = this.parts.options;
     const { writer } = this.parts;
     const lock = keys.edgeRecoveryLock(address);
-    if ((await writer.set(lock, "1", "PX", RECOVERY_LOCK_MS, "NX")) === null) return false;
+    const token = randomBytes(8).toString("hex");
+    if ((await writer.set(lock, token, "PX", RECOVERY_LOCK_MS, "NX")) === null) return false;
     try {
       const inbox = keys.edgeInbox(address);
       const cursorKey = keys.edgeReadCursor(address);
@@ -76,7 +94,9 @@ export class RedisEdgeInbox {
       }
       return true;
     } finally {
-      await writer.del(lock).catch(() => undefined);
+      await scriptCommands(writer)
+        .mpReleaseLock(lock, token)
+        .catch(() => undefined);
     }
   }
 
@@ -125,7 +145,7 @@ export class RedisEdgeInbox {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
     const ttlMs = this.parts.options.edgeInboxTtlMs;
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
-    const reportCursor = this.cursorReporter(edgeId, ttlMs);
+    const cursors = this.cursorReporter(edgeId, ttlMs);
     const key = keys.edgeInbox(edgeId);
     // Whatever an earlier process with this id left is for sockets that no longer exist.
     let cursor = await this.createEdgeInbox(key);
@@ -159,20 +179,23 @@ export class RedisEdgeInbox {
         const valid = packets.filter((p): p is EdgePacket => p !== undefined);
         if (valid.length < packets.length) log.error("dropping malformed edge inbox entries");
         await handler(valid);
-        reportCursor(cursor);
+        cursors.report(cursor);
       }
       if (Date.now() - lastMaintenance >= maintenanceMs) {
         lastMaintenance = Date.now();
         try {
           // The edge is the only reader: everything up to its cursor is done with.
+          // The recorded position lives as long as the inbox, however quiet the edge.
           const [, [, refreshed]] = (await this.parts.writer
             .multi()
             .xtrim(key, "MINID", "~", cursor)
             .pexpire(key, ttlMs)
+            .pexpire(keys.edgeReadCursor(edgeId), ttlMs)
             .exec()) as [unknown, [unknown, number]];
           if (refreshed === 0) {
-            // Stalled past the TTL: packets written meanwhile were dropped (NOMKSTREAM).
-            log.error({ edgeId }, "edge inbox had expired; recreated it, packets may be lost");
+            // Lost (Redis lost its data, or the edge stalled past the TTL): what was written
+            // meanwhile found no inbox and went back to its sessions as undelivered.
+            log.error({ edgeId }, "edge inbox was gone; created it again");
             cursor = await this.createEdgeInbox(key);
           }
         } catch (err) {
@@ -180,5 +203,7 @@ export class RedisEdgeInbox {
         }
       }
     }
+    // A stopping edge drains its inbox from the recorded position: it must be the last one.
+    await cursors.settled();
   }
 }

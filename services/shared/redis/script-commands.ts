@@ -69,6 +69,7 @@ export interface ScriptCommands {
   mpEdgeAlive(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
+  mpReleaseLock(lockKey: string, token: string): Promise<0 | 1>;
   /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
   mpDirectedAdd(
     directedKey: string,
@@ -91,6 +92,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
   mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
+  mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

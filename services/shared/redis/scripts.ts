@@ -1,8 +1,9 @@
 // Lua source of every script that must be atomic across commands (STYLE 2.13). They live in
 // TypeScript rather than in .lua files because the build copies only compiled .js into dist/,
 // so a .lua file read at runtime would be missing from a shipped image. `script-commands.ts`
-// loads them once per client with `defineCommand`. Each script touches the keys of one user
-// only, so all its KEYS share one hash tag and one Redis Cluster slot.
+// loads them once per client with `defineCommand`. Each script touches the keys of one hash
+// tag only (one user, one shard or one edge address), so all its KEYS share one Redis Cluster
+// slot.
 //
 // Redis Lua notes: HGET on a missing field returns false (not nil); returning false replies nil.
 
@@ -249,5 +250,15 @@ local bytes = #ARGV[1]
 for _, jid in ipairs(members) do bytes = bytes + #jid end
 if bytes > tonumber(ARGV[3]) then return -1 end
 redis.call("SADD", KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * Releasing a lock. KEYS: the lock. ARGV: the holder's token. Deletes it only if this holder
+ * still has it (it may have expired and been taken by another). 1 if deleted, else 0.
+ */
+export const RELEASE_LOCK = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
 return 1
 `;
