@@ -57,7 +57,10 @@ describe("e2e: an edge dies", function () {
     return address as string;
   }
 
-  async function killBobsEdge(restart: boolean): Promise<void> {
+  /** How bob's edge goes: kill -9, kill -9 and a restart under its id, or a drain (SIGTERM). */
+  type EdgeEnd = "kill" | "kill-and-restart" | "term";
+
+  async function endBobsEdge(how: EdgeEnd): Promise<void> {
     const tag = ++serial;
     const bobName = `bob${tag}`;
     const aliceName = `alice${tag}`;
@@ -111,9 +114,12 @@ describe("e2e: an edge dies", function () {
       }, "the edge's reported position");
 
       const killedAt = Date.now();
-      await edge2.stop("SIGKILL");
+      // A drain runs while alice goes on writing: what bob's edge could no longer deliver
+      // must come back, not vanish with its inbox.
+      const stopped = edge2.stop(how === "term" ? "SIGTERM" : "SIGKILL");
+      if (how !== "term") await stopped;
       let restarted: EdgeProcess | undefined;
-      if (restart) restarted = await mesh.edge(edgeId, "");
+      if (how === "kill-and-restart") restarted = await mesh.edge(edgeId, "");
       // alice goes on at 5 messages a second until she sees bob go, then 5 more.
       const isBobGone = isPresenceFrom(bobBare, "unavailable");
       let goneAt: number | undefined;
@@ -125,6 +131,7 @@ describe("e2e: an edge dies", function () {
         assert.ok(Date.now() - killedAt < 20000, "bob never went unavailable");
         await new Promise((resolve) => setTimeout(resolve, SEND_INTERVAL_MS));
       }
+      if (how === "term") assert.equal(await stopped, 0, "the drained edge exits 0");
       const detectionMs = (goneAt as number) - killedAt;
       assert.ok(
         detectionMs <= HEARTBEAT_TTL_MS + 4 * HEARTBEAT_INTERVAL_MS + 2000,
@@ -152,7 +159,7 @@ describe("e2e: an edge dies", function () {
       const unaccounted = sent.filter((id) => !outcomes.includes(id));
       const duplicates = outcomes.length - new Set(outcomes).size;
       console.log(
-        `      sent ${sent.length}: delivered live ${live.length}, stored offline ${offline.length}, bounced ${bounced.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}; bob unavailable to alice after ${detectionMs} ms`,
+        `      ${how}: sent ${sent.length}: delivered live ${live.length}, stored offline ${offline.length}, bounced ${bounced.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}; bob unavailable to alice after ${detectionMs} ms`,
       );
       assert.deepEqual(unaccounted, []);
       assert.equal(duplicates, 0, outcomes.join(" "));
@@ -165,11 +172,15 @@ describe("e2e: an edge dies", function () {
   }
 
   it("kill -9: contacts see the user go within the bound, and no message is lost", async () => {
-    await killBobsEdge(false);
+    await endBobsEdge("kill");
   });
 
   it("kill -9 and an immediate restart under the same id: the new edge inherits nothing, nothing is lost", async () => {
-    await killBobsEdge(true);
+    await endBobsEdge("kill-and-restart");
+  });
+
+  it("SIGTERM while messages flow: the edge drains, and every message is delivered, stored or bounced", async () => {
+    await endBobsEdge("term");
   });
 
   it("refuses to start a second edge under the id of a running one, naming the holder", async () => {
