@@ -46,7 +46,12 @@ export async function claimEdgeId(options: EdgeClaimOptions): Promise<void> {
  * to `health`; `onLost` is called (once, then the loop ends) when the edge has lost its place.
  */
 export async function runEdgeHeartbeat(
-  options: EdgeClaimOptions & { health: LoopHealth; onLost(): void },
+  options: EdgeClaimOptions & {
+    health: LoopHealth;
+    onLost(): void;
+    /** The mark had vanished (Redis lost its data): the sockets' sessions may be gone. */
+    onReset(): void;
+  },
   signal: AbortSignal,
 ): Promise<void> {
   const { edges, edgeId, address, heartbeatIntervalMs, log, health } = options;
@@ -54,8 +59,13 @@ export async function runEdgeHeartbeat(
     await delay(heartbeatIntervalMs, signal);
     if (signal.aborted) return;
     try {
-      if ((await edges.heartbeat(edgeId, address)) === "alive") {
+      const beat = await edges.heartbeat(edgeId, address);
+      if (beat !== "lost") {
         health.progressed();
+        if (beat === "reset") {
+          log.error({ address }, "liveness mark was gone (Redis lost its data?); closing sockets");
+          options.onReset();
+        }
         continue;
       }
       log.fatal(

@@ -168,6 +168,11 @@ export async function startEdge(
       // The sessions have ended our connections and taken our inbox: nothing here is valid,
       // and what is left in the inbox is the recovering session's, not ours to delete.
       onLost: () => void shutdown(0, true).then(onFatal, onFatal),
+      // Sessions may have ended these connections when the marks vanished: their clients log
+      // in again rather than hold sockets nobody can reach.
+      onReset: () => {
+        for (const conn of registry.values()) end(conn, "internal-error");
+      },
     },
     heartbeatAbort.signal,
   );

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { until } from "../helpers/poll.js";
 import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { connectAdmin, restoreDefault, revokeFromDefault } from "../helpers/redis-admin.js";
+import { RawClient } from "../helpers/raw-client.js";
 import { TestUser, isMessageFrom, xml } from "../helpers/xmpp-client.js";
 
 async function status(url: string): Promise<number> {
@@ -73,6 +74,11 @@ describe("e2e: readiness follows Redis", function () {
   });
 
   it("recreates lost consumer groups and inboxes after FLUSHALL: a re-added user logs in and chats", async () => {
+    // carol is logged in when Redis loses everything: her session state and route are gone, so
+    // her socket must not stay open unreachable; the edge closes it and she logs in again.
+    await mesh.addUser("carol@localhost", "carol-pw");
+    const carol = await RawClient.connect(edge.url);
+    await carol.login("carol", "carol-pw");
     const admin = await connectAdmin(mesh.redis.url);
     const started = Date.now();
     try {
@@ -80,6 +86,8 @@ describe("e2e: readiness follows Redis", function () {
     } finally {
       admin.disconnect();
     }
+    const closed = await carol.waitClosed(10000);
+    assert.ok(closed.code === 1011 || closed.code === 1000, `carol closed with ${closed.code}`);
     await mesh.addUser("alice@localhost", "alice-pw");
     await mesh.addUser("bob@localhost", "bob-pw");
     // As real clients do: a connection the mesh ends while it settles is simply made again

@@ -89,7 +89,7 @@ export class SessionHarness {
     };
     await claimEdgeId(claim);
     this.heartbeat = runEdgeHeartbeat(
-      { ...claim, health: new LoopHealth(), onLost: () => undefined },
+      { ...claim, health: new LoopHealth(), onLost: () => undefined, onReset: () => undefined },
       this.edgeAbort.signal,
     );
   }

@@ -12,7 +12,13 @@ export type EdgeHeartbeat =
    * Another incarnation holds the id, or this address was declared dead (its heartbeat lapsed,
    * its connections were ended and its inbox recovered): the edge must stop serving.
    */
-  | "lost";
+  | "lost"
+  /**
+   * Renewed, but the liveness mark was gone (the backing store lost its data): sessions may
+   * have ended this edge's connections meanwhile, so it must close its sockets (their clients
+   * log in again) and go on.
+   */
+  | "reset";
 
 export interface EdgeRegistry {
   /**
@@ -24,7 +30,7 @@ export interface EdgeRegistry {
 
   /**
    * Renews the claim and the address's liveness. After the backing store lost its data, both
-   * are created again (the address was never declared dead).
+   * are created again (the address was never declared dead) and the answer is "reset".
    */
   heartbeat(edgeId: string, address: string): Promise<EdgeHeartbeat>;
 

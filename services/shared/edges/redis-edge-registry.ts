@@ -28,7 +28,8 @@ export class RedisEdgeRegistry implements EdgeRegistry {
       this.options.heartbeatTtlMs,
     );
     if (holder !== null) return holder;
-    return (await this.heartbeat(edgeId, address)) === "alive" ? undefined : address;
+    // A new address has no mark yet: "reset" is the expected answer here.
+    return (await this.heartbeat(edgeId, address)) === "lost" ? address : undefined;
   }
 
   async heartbeat(edgeId: string, address: string): Promise<EdgeHeartbeat> {
@@ -38,7 +39,8 @@ export class RedisEdgeRegistry implements EdgeRegistry {
       this.scripts.mpEdgeAlive(this.keys.edgeAlive(address), this.keys.edgeBuried(address), ttlMs),
       this.redis.zadd(this.keys.edges(), Date.now(), address),
     ]);
-    return holder === null && alive === 1 ? "alive" : "lost";
+    if (holder !== null || alive === 0) return "lost";
+    return alive === 2 ? "reset" : "alive";
   }
 
   async unregister(edgeId: string, address: string): Promise<void> {

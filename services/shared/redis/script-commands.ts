@@ -66,7 +66,7 @@ export interface ScriptCommands {
   ): Promise<number>;
   /** See EDGE_CLAIM: null when `address` holds the claim, else the holder. */
   mpEdgeClaim(claimKey: string, address: string, ttlMs: number): Promise<string | null>;
-  mpEdgeAlive(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
+  mpEdgeAlive(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1 | 2>;
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
   mpReleaseLock(lockKey: string, token: string): Promise<0 | 1>;

@@ -206,13 +206,16 @@ return false
 
 /**
  * Edge liveness mark. KEYS: edgeAlive, edgeBuried. ARGV: ttl ms.
- * Sets (or renews) the mark unless the address was buried; 1 if set, 0 if buried. Atomic with
- * EDGE_BURY: an address is either alive or buried, never both.
+ * Sets (or renews) the mark unless the address was buried: 1 if renewed, 2 if it had to be
+ * created (new, or gone with Redis' data), 0 if buried. Atomic with EDGE_BURY: an address is
+ * either alive or buried, never both.
  */
 export const EDGE_ALIVE = `
 if redis.call("EXISTS", KEYS[2]) == 1 then return 0 end
+local existed = redis.call("EXISTS", KEYS[1])
 redis.call("SET", KEYS[1], "1", "PX", ARGV[1])
-return 1
+if existed == 1 then return 1 end
+return 2
 `;
 
 /**
