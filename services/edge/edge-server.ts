@@ -13,7 +13,11 @@ import type { Logger } from "../shared/log.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
 import { defaultProcessId } from "../shared/process-id.js";
-import { returnInboxPackets, returnUndeliveredUntilStored } from "../shared/bus/undelivered.js";
+import {
+  returnInboxPackets,
+  returnUndeliveredUntilStored,
+  undeliveredPacket,
+} from "../shared/bus/undelivered.js";
 import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
@@ -131,8 +135,19 @@ export async function startEdge(
     metrics,
     log: elog,
     end,
-    returnUndelivered: (connId, stanza) =>
-      returnUndeliveredUntilStored(bus, connId, address, stanza, inboxAbort.signal, elog),
+    returnUndelivered: async (connId, stanza) => {
+      // Behind what the connection still holds (its frames and its close, while its shard is
+      // far behind or the edge paused), so the session sees them first; straight away if none.
+      const holder = publisher.holding(connId);
+      if (holder) {
+        const stored = await publisher
+          .publishBehind(holder, undeliveredPacket(connId, address, stanza))
+          .then(() => true)
+          .catch(() => false);
+        if (stored) return;
+      }
+      await returnUndeliveredUntilStored(bus, connId, address, stanza, inboxAbort.signal, elog);
+    },
   };
   const inboxAbort = new AbortController();
   const inboxHealth = new LoopHealth();

@@ -97,6 +97,32 @@ function setup(
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("edge push-back from shards far behind", () => {
+  it("gives a stanza back as undelivered behind the frames and close its connection still holds", async () => {
+    const t = setup();
+    const a = conn(0);
+    for (let i = 0; i < MAX_LAG + 3; i++) t.publisher.publish(a, data(a, i), FRAME_COST);
+    t.publisher.publish(a, { k: "close", c: a.id, e: "e", d: "slow-consumer" });
+    await settle();
+    assert.equal(t.publisher.holding(a.id), a, "a still holds packets after its close");
+    let stored = false;
+    const returned = t.publisher
+      .publishBehind(a, { k: "undelivered", c: a.id, e: "e", d: "<message/>" })
+      .then(() => (stored = true));
+    await settle();
+    assert.equal(stored, false, "held, not written ahead of a's frames");
+    for (let round = 0; round < 4 && !stored; round++) {
+      await t.drain(0);
+      await t.sample();
+      await settle();
+    }
+    await returned;
+    await t.drain(0);
+    const kinds = t.read.map((e) => (e.packet.k === "data" ? "data" : e.packet.k));
+    assert.deepEqual(kinds.slice(-2), ["close", "undelivered"]);
+    assert.equal(kinds.filter((k) => k === "data").length, MAX_LAG + 3);
+    assert.equal(t.publisher.holding(a.id), undefined);
+  });
+
   it("stops publishing to a shard at maxInboxLagEntries, holds its frames in order, and lets other shards through", async () => {
     const t = setup();
     const a = conn(0);

@@ -19,6 +19,8 @@ export interface HeldPacket {
   packet: ShardPacket;
   /** Its inbound cost in tokens (frame-cost.ts); 0 for `open` and `close`. */
   costBytes: number;
+  /** Told once the packet is stored (or failed to be), for packets whose sender waits. */
+  onStored?(err?: unknown): void;
 }
 
 export interface Connection {

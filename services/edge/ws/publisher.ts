@@ -50,6 +50,8 @@ export class ShardPublisher {
   private isPaused = false;
   /** Connections holding packets, in the order they started holding. */
   private readonly waiting = new Set<Connection>();
+  /** The same connections by id: a closed connection can still hold packets. */
+  private readonly holdingById = new Map<string, Connection>();
   private settleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ShardPublisherOptions) {}
@@ -76,9 +78,34 @@ export class ShardPublisher {
    * (frame-cost.ts). Never throws.
    */
   publish(conn: Connection, packet: ShardPacket, costBytes = 0): void {
+    this.hold(conn, { packet, costBytes });
+  }
+
+  /** The connection with id `connId` if it still holds packets (it may be closed already). */
+  holding(connId: string): Connection | undefined {
+    return this.holdingById.get(connId);
+  }
+
+  /**
+   * Publishes `packet` behind what `conn` holds (e.g. a stanza given back as undelivered must
+   * not reach the session before the connection's own held frames and close); resolves once it
+   * is stored, rejects if that write failed.
+   */
+  publishBehind(conn: Connection, packet: ShardPacket): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.hold(conn, {
+        packet,
+        costBytes: 0,
+        onStored: (err) => (err === undefined ? resolve() : reject(err)),
+      }),
+    );
+  }
+
+  private hold(conn: Connection, held: HeldPacket): void {
+    const { packet, costBytes } = held;
     if (conn.broken && packet.k === "data") return;
     if (!this.isPaused && conn.held.length === 0 && this.options.gate.isOpen(conn.shard))
-      return this.send(conn, packet);
+      return this.send(conn, packet, held.onStored);
     const { maxHeldCostBytesPerConnection, maxHeldCostBytes } = this.options;
     if (
       packet.k === "data" &&
@@ -88,11 +115,17 @@ export class ShardPublisher {
       this.options.onOverflow(conn);
       return;
     }
-    conn.held.push({ packet, costBytes });
+    conn.held.push(held);
     conn.heldCostBytes += costBytes;
     this.heldCostBytesTotal += costBytes;
     this.heldCount++;
     this.waiting.add(conn);
+    this.holdingById.set(conn.id, conn);
+  }
+
+  private stopHolding(conn: Connection): void {
+    this.waiting.delete(conn);
+    this.holdingById.delete(conn.id);
   }
 
   /** Shards' gates opened (shard-lag.ts): publishes what their connections hold. */
@@ -110,7 +143,7 @@ export class ShardPublisher {
     return this.inflightCount === 0 && this.heldCount === 0;
   }
 
-  private send(conn: Connection, packet: ShardPacket): void {
+  private send(conn: Connection, packet: ShardPacket, onStored?: (err?: unknown) => void): void {
     const { bus, gate, log, maxInflight } = this.options;
     if (++this.inflightCount >= maxInflight && !this.isPaused) {
       this.isPaused = true;
@@ -128,8 +161,12 @@ export class ShardPublisher {
       stored = Promise.reject(err);
     }
     stored.then(
-      () => this.release(),
+      () => {
+        onStored?.();
+        this.release();
+      },
       (err: unknown) => {
+        onStored?.(err);
         this.fail(conn, packet, err);
         this.release();
       },
@@ -140,7 +177,9 @@ export class ShardPublisher {
     const { log, metrics } = this.options;
     metrics.publishFailures.inc();
     log.error({ err, connId: conn.id, shard: conn.shard, kind: packet.k }, "shard publish failed");
-    if (packet.k === "close") return;
+    // Neither leaves a hole in the client's stream (an undelivered return is retried by its
+    // sender).
+    if (packet.k === "close" || packet.k === "undelivered") return;
     conn.broken = true;
     this.dropHeldData(conn);
     this.options.onFailure(conn);
@@ -152,7 +191,7 @@ export class ShardPublisher {
     conn.held.splice(0, conn.held.length, ...kept);
     this.heldCostBytesTotal -= conn.heldCostBytes;
     conn.heldCostBytes = 0;
-    if (kept.length === 0) this.waiting.delete(conn);
+    if (kept.length === 0) this.stopHolding(conn);
   }
 
   private release(): void {
@@ -179,14 +218,14 @@ export class ShardPublisher {
       while (conn.held.length > 0) {
         if (this.isPaused) return;
         if (!gate.isOpen(conn.shard)) break;
-        const { packet, costBytes } = conn.held.shift() as HeldPacket;
+        const { packet, costBytes, onStored } = conn.held.shift() as HeldPacket;
         conn.heldCostBytes -= costBytes;
         this.heldCostBytesTotal -= costBytes;
         this.heldCount--;
         if (conn.broken && packet.k === "data") continue;
-        this.send(conn, packet);
+        this.send(conn, packet, onStored);
       }
-      if (conn.held.length === 0) this.waiting.delete(conn);
+      if (conn.held.length === 0) this.stopHolding(conn);
     }
   }
 }
