@@ -4,6 +4,7 @@
 import { randomInt } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
+import { settlesWithin } from "../shared/async/delay.js";
 import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Bus } from "../shared/bus/bus.js";
 import { type Config } from "../shared/config.js";
@@ -297,15 +298,6 @@ function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<us_l
 }
 
 /** Waits for `promise` until the wall-clock `deadlineMs`; true if it settled in time. */
-async function settlesBy(promise: Promise<unknown>, deadlineMs: number): Promise<boolean> {
-  const remainingMs = Math.max(0, deadlineMs - Date.now());
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), remainingMs);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function settlesBy(promise: Promise<unknown>, deadlineMs: number): Promise<boolean> {
+  return settlesWithin(promise, Math.max(0, deadlineMs - Date.now()));
 }

@@ -22,15 +22,20 @@ export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_MAX_DELAY_MS, RETRY_FIRST_DELAY_MS * 2 ** Math.min(failures, 16));
 }
 
-/** Waits for `promise` to settle, but at most `ms`; never rejects, leaves no timer behind. */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+/**
+ * Waits for `promise` to settle, but at most `ms`: true if it settled in time. Never rejects,
+ * leaves no timer behind.
+ */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    await Promise.race([promise.then(noop, noop), timeout]);
+    return await Promise.race([promise.then(settled, settled), timeout]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-function noop(): void {}
+function settled(): true {
+  return true;
+}
