@@ -1,0 +1,105 @@
+// The part of a heartbeat-based Membership that does not depend on where the heartbeats are
+// kept: one loop per member that renews and rereads the live set every heartbeat interval, the
+// view, and change notification. MemoryMembership and RedisMembership supply the two store
+// steps.
+import { delay, retryDelayMs } from "../async/delay.js";
+import type { Logger } from "../log.js";
+import {
+  normalizeMembers,
+  sameMembers,
+  type Membership,
+  type MembershipListener,
+  type MembershipOptions,
+} from "./membership.js";
+
+export abstract class HeartbeatMembership implements Membership {
+  private view: readonly string[] = [];
+  private readonly listeners = new Set<MembershipListener>();
+  private memberId: string | undefined;
+  private readonly stop = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    protected readonly options: MembershipOptions,
+    private readonly log: Logger,
+  ) {
+    if (!(options.ttlMs > options.heartbeatIntervalMs))
+      throw new Error(
+        `membership ttl (${options.ttlMs} ms) must exceed the heartbeat interval (${options.heartbeatIntervalMs} ms), or a live member would expire between two renewals`,
+      );
+  }
+
+  /** Renews `memberId`'s expiry to now + ttl and returns the live member ids (any order). */
+  protected abstract renew(memberId: string): Promise<string[]>;
+
+  /** Removes `memberId` from the live set. */
+  protected abstract remove(memberId: string): Promise<void>;
+
+  async join(memberId: string): Promise<void> {
+    if (memberId === "") throw new Error("a member id must not be empty");
+    if (this.memberId !== undefined || this.stop.signal.aborted)
+      throw new Error("a Membership instance joins once");
+    this.memberId = memberId;
+    this.update(await this.renew(memberId));
+    this.loop = this.heartbeat(memberId, this.stop.signal);
+  }
+
+  members(): readonly string[] {
+    return this.view;
+  }
+
+  onChange(listener: MembershipListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async leave(): Promise<void> {
+    await this.stopLoop();
+    if (this.memberId !== undefined) await this.remove(this.memberId);
+    this.update([]);
+  }
+
+  async close(): Promise<void> {
+    await this.stopLoop();
+  }
+
+  private async stopLoop(): Promise<void> {
+    this.stop.abort();
+    // No renewal may land after a leave's removal: wait for the one in flight.
+    await this.loop;
+  }
+
+  private async heartbeat(memberId: string, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      await delay(
+        failures === 0
+          ? this.options.heartbeatIntervalMs
+          : Math.min(this.options.heartbeatIntervalMs, retryDelayMs(failures - 1)),
+        signal,
+      );
+      if (signal.aborted) return;
+      try {
+        const live = await this.renew(memberId);
+        if (!signal.aborted) this.update(live);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.log.warn({ err, memberId, failures }, "membership heartbeat failed");
+      }
+    }
+  }
+
+  private update(ids: Iterable<string>): void {
+    const next = normalizeMembers(ids);
+    if (sameMembers(next, this.view)) return;
+    this.view = next;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(next);
+      } catch (err) {
+        this.log.error({ err }, "membership listener failed");
+      }
+    }
+  }
+}
