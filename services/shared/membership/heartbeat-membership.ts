@@ -12,12 +12,30 @@ import {
   type MembershipOptions,
 } from "./membership.js";
 
+type Renewal = { live: string[] } | { err: unknown };
+
+/** `promise`'s value, or undefined once `ms` passed first; leaves no timer behind. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>(
+        (resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))),
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export abstract class HeartbeatMembership implements Membership {
   private view: readonly string[] = [];
   private readonly listeners = new Set<MembershipListener>();
   private memberId: string | undefined;
   private readonly stop = new AbortController();
   private loop: Promise<void> | undefined;
+  private joinedAt = 0;
 
   constructor(
     protected readonly options: MembershipOptions,
@@ -40,6 +58,7 @@ export abstract class HeartbeatMembership implements Membership {
     if (this.memberId !== undefined || this.stop.signal.aborted)
       throw new Error("a Membership instance joins once");
     this.memberId = memberId;
+    this.joinedAt = performance.now();
     this.update(await this.renew(memberId));
     this.loop = this.heartbeat(memberId, this.stop.signal);
   }
@@ -65,12 +84,15 @@ export abstract class HeartbeatMembership implements Membership {
 
   private async stopLoop(): Promise<void> {
     this.stop.abort();
-    // No renewal may land after a leave's removal: wait for the one in flight.
-    await this.loop;
+    // No renewal may land after a leave's removal: wait for the one in flight, but not for
+    // ever on a store that hangs (a renewal that lands later keeps the member at most ttlMs).
+    if (this.loop) await within(this.loop, this.options.ttlMs);
   }
 
   private async heartbeat(memberId: string, signal: AbortSignal): Promise<void> {
     let failures = 0;
+    // When the last successful renewal was sent: the member's expiry is at most ttlMs later.
+    let renewedAt = this.joinedAt;
     while (!signal.aborted) {
       await delay(
         failures === 0
@@ -79,13 +101,27 @@ export abstract class HeartbeatMembership implements Membership {
         signal,
       );
       if (signal.aborted) return;
-      try {
-        const live = await this.renew(memberId);
-        if (!signal.aborted) this.update(live);
+      const sentAt = performance.now();
+      const renewal: Promise<Renewal> = this.renew(memberId).then(
+        (live) => ({ live }),
+        (err: unknown) => ({ err }),
+      );
+      let outcome = await within(renewal, renewedAt + this.options.ttlMs - sentAt);
+      if (outcome === undefined) {
+        // Unrenewed for ttlMs (a store that hangs rather than fails), the others have dropped
+        // this member: it must not go on believing it is one, and owning shards by that.
+        this.update([]);
+        outcome = await renewal;
+      }
+      if (signal.aborted) return;
+      if ("live" in outcome) {
+        this.update(outcome.live);
+        renewedAt = sentAt;
         failures = 0;
-      } catch (err) {
+      } else {
         failures++;
-        this.log.warn({ err, memberId, failures }, "membership heartbeat failed");
+        this.log.warn({ err: outcome.err, memberId, failures }, "membership heartbeat failed");
+        if (performance.now() - renewedAt >= this.options.ttlMs) this.update([]);
       }
     }
   }

@@ -21,7 +21,9 @@ export interface Membership {
   /**
    * The live members as this instance last saw them: sorted, without duplicates; empty before
    * join() and after leave(). Other instances see a join or leave at their next heartbeat, so
-   * views may differ for up to one heartbeat interval.
+   * views may differ for up to one heartbeat interval. A member whose heartbeats have failed
+   * for ttlMs (the store unreachable) sees an empty set too, since the others have dropped it;
+   * its next successful heartbeat brings the live set back.
    */
   members(): readonly string[];
 
