@@ -169,5 +169,9 @@ export function membershipContract(name: string, factory: () => Promise<Membersh
       await assert.rejects(a.join("a2"));
       assert.deepEqual(a.members(), ["a"]);
     });
+
+    it("refuses an expiry not above the heartbeat interval (a live member would lapse)", () => {
+      assert.throws(() => member({ heartbeatIntervalMs: 400, ttlMs: 400 }), /must exceed/);
+    });
   });
 }
