@@ -142,6 +142,16 @@ export interface Config {
    * its predecessor's claim on the id to lapse.
    */
   edgeHeartbeatTtlMs: number;
+  /**
+   * How often a session member renews its membership heartbeat and reads the live member set
+   * (the redis Membership backend), ms.
+   */
+  membershipHeartbeatIntervalMs: number;
+  /**
+   * A member whose heartbeat is this old has left the live set (kill -9, partition): the others
+   * see it gone within this plus one heartbeat interval. Above membershipHeartbeatIntervalMs.
+   */
+  membershipTtlMs: number;
   /** Time to drain on SIGTERM before exiting; below terminationGracePeriodSeconds. */
   shutdownGraceMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
@@ -470,6 +480,20 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 200,
     max: 300000,
     help: "an edge silent this long is dead: its connections end, its inbox is recovered, ms",
+  },
+  membershipHeartbeatIntervalMs: {
+    kind: "int",
+    default: 1000,
+    min: 50,
+    max: 60000,
+    help: "session membership heartbeat period; members read the live set as often, ms",
+  },
+  membershipTtlMs: {
+    kind: "int",
+    default: 5000,
+    min: 200,
+    max: 300000,
+    help: "a session member silent this long leaves the live set (its shards move), ms",
   },
   shutdownGraceMs: {
     kind: "int",

@@ -34,6 +34,11 @@ export interface Keys {
   edgeRecoveryLock(address: string): string;
   /** Every registered edge address, scored by its last heartbeat (ms): finds dead ones. */
   edges(): string;
+  /**
+   * Live session members: member id → expiry (Redis server time, ms). One key, so the
+   * heartbeat script touches a single slot.
+   */
+  members(): string;
   /** Directed-presence recipients of one connection (a set, under its shard's tag). */
   directed(shard: number, connId: string): string;
 }
@@ -61,6 +66,7 @@ export function redisKeys(prefix = "mp"): Keys {
     edgeBuried: (address) => `${prefix}:edge:{${address}}:buried`,
     edgeRecoveryLock: (address) => `${prefix}:edge:{${address}}:recovering`,
     edges: () => `${prefix}:edges`,
+    members: () => `${prefix}:{members}:live`,
     directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
   };
 }

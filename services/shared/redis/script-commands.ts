@@ -70,6 +70,8 @@ export interface ScriptCommands {
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
   mpReleaseLock(lockKey: string, token: string): Promise<0 | 1>;
+  /** See MEMBERSHIP_HEARTBEAT: the live member ids after renewing `memberId`. */
+  mpMembershipHeartbeat(membersKey: string, memberId: string, ttlMs: number): Promise<string[]>;
   /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
   mpDirectedAdd(
     directedKey: string,
@@ -93,6 +95,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
   mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
   mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
+  mpMembershipHeartbeat: { numberOfKeys: 1, lua: lua.MEMBERSHIP_HEARTBEAT },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -265,3 +265,18 @@ if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call("DEL", KEYS[1])
 return 1
 `;
+
+/**
+ * Membership heartbeat. KEYS: members. ARGV: member id, ttl ms.
+ * Reads the clock of the Redis server (TIME), so members whose clocks disagree still agree on
+ * who expired; renews the member's expiry to now + ttl, drops every member whose expiry has
+ * passed and returns the live member ids. Renewing, pruning and reading in one step means a
+ * member never sees a set that lacks itself right after it renewed.
+ */
+export const MEMBERSHIP_HEARTBEAT = `
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+return redis.call("ZRANGE", KEYS[1], 0, -1)
+`;
