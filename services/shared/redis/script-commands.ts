@@ -70,6 +70,31 @@ export interface ScriptCommands {
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
   mpReleaseLock(lockKey: string, token: string): Promise<0 | 1>;
+  /** See SHARD_LEASE_ACQUIRE: the fencing token (as a string), or 0 while the shard is held. */
+  mpShardLeaseAcquire(
+    leaseKey: string,
+    tokenKey: string,
+    member: string,
+    ttlMs: number,
+  ): Promise<string | 0>;
+  mpShardLeaseRenew(leaseKey: string, token: string, ttlMs: number): Promise<0 | 1>;
+  mpShardLeaseRelease(leaseKey: string, token: string): Promise<0 | 1>;
+  /** See FENCED_SNAPSHOT_WRITE: [1] written | [0, live token or ""] fenced. */
+  mpFencedSnapshotWrite(
+    leaseKey: string,
+    snapshotKey: string,
+    token: string,
+    saveCount: number,
+    ...pairsThenDeletes: string[]
+  ): Promise<[1] | [0, string]>;
+  /** See FENCED_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
+  mpFencedXack(
+    leaseKey: string,
+    inboxKey: string,
+    token: string,
+    group: string,
+    ...ids: string[]
+  ): Promise<[1, number] | [0, string]>;
   /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
   mpDirectedAdd(
     directedKey: string,
@@ -93,6 +118,11 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
   mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
   mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
+  mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
+  mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
+  mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
+  mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
+  mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();
