@@ -50,6 +50,8 @@ describe("redis shard leases: data loss and Cluster slots", () => {
     const next = await leases.acquire(9, "member-b");
     assert.ok(next);
     assert.ok(next.token > old.token, `token ${next.token} after the loss, ${old.token} before`);
+    // Stored digit for digit (a token Lua printed as a float would never match again).
+    assert.equal(await redis.hget(keys.shardLease(9), "token"), String(next.token));
     await assert.rejects(
       fenced.writeSnapshots(old, new Map([["conn-1", "stale"]])),
       (err: unknown) => err instanceof FencedError && err.liveToken === next.token,

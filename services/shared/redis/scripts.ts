@@ -272,15 +272,17 @@ return 1
  * restarted process must not serve beside its paused predecessor). Otherwise takes the next
  * fencing token and sets the lease with a PX expiry, so Redis' clock alone decides when it
  * lapses. The token counter never expires; when it is missing (first use, or Redis lost its
- * data) it starts from Redis' time in ms, so a token is never handed out twice even then.
- * Tokens go through string.format("%d") because Lua prints large numbers as floats.
+ * data) it starts from Redis' time in microseconds, so a token is never handed out twice even
+ * then (no script runs in under a microsecond, so the counter never gets ahead of the clock).
+ * Such tokens stay below 2^53 (exact as doubles in Lua and JavaScript) until the year 2255;
+ * they go through string.format("%d") because Lua prints large numbers as floats.
  * Returns the token, or 0.
  */
 export const SHARD_LEASE_ACQUIRE = `
 if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
 if redis.call("EXISTS", KEYS[2]) == 0 then
   local now = redis.call("TIME")
-  redis.call("SET", KEYS[2], string.format("%d", tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)))
+  redis.call("SET", KEYS[2], string.format("%d", tonumber(now[1]) * 1000000 + tonumber(now[2])))
 end
 local token = string.format("%d", redis.call("INCR", KEYS[2]))
 redis.call("HSET", KEYS[1], "member", ARGV[1], "token", token)
