@@ -70,6 +70,13 @@ export interface ScriptCommands {
   mpEdgeBury(aliveKey: string, buriedKey: string, ttlMs: number): Promise<0 | 1>;
   mpEdgeInboxDeleteIfDrained(inboxKey: string, cursorKey: string, lastId: string): Promise<0 | 1>;
   mpReleaseLock(lockKey: string, token: string): Promise<0 | 1>;
+  /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
+  mpDirectedAdd(
+    directedKey: string,
+    jid: string,
+    maxRecipients: number,
+    maxBytes: number,
+  ): Promise<-1 | 0 | 1>;
   /** See SHARD_LEASE_ACQUIRE: the fencing token (as a string), or 0 while the shard is held. */
   mpShardLeaseAcquire(
     leaseKey: string,
@@ -95,13 +102,6 @@ export interface ScriptCommands {
     group: string,
     ...ids: string[]
   ): Promise<[1, number] | [0, string]>;
-  /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
-  mpDirectedAdd(
-    directedKey: string,
-    jid: string,
-    maxRecipients: number,
-    maxBytes: number,
-  ): Promise<-1 | 0 | 1>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
@@ -113,16 +113,16 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
   mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
-  mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
-  mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
-  mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
-  mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
-  mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
   mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
   mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
   mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
   mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
+  mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
+  mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
+  mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },
+  mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
+  mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -257,16 +257,6 @@ return 1
 `;
 
 /**
- * Releasing a lock. KEYS: the lock. ARGV: the holder's token. Deletes it only if this holder
- * still has it (it may have expired and been taken by another). 1 if deleted, else 0.
- */
-export const RELEASE_LOCK = `
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call("DEL", KEYS[1])
-return 1
-`;
-
-/**
  * Acquiring a shard lease. KEYS: shardLease, shardLeaseToken. ARGV: member, ttl ms.
  * Refuses (0) while any lease on the shard is live, even one held by the same member id (a
  * restarted process must not serve beside its paused predecessor). Otherwise takes the next
@@ -340,4 +330,14 @@ export const FENCED_XACK = `${FENCE}
 local acked = 0
 for i = 3, #ARGV do acked = acked + redis.call("XACK", KEYS[2], ARGV[2], ARGV[i]) end
 return {1, acked}
+`;
+
+/**
+ * Releasing a lock. KEYS: the lock. ARGV: the holder's token. Deletes it only if this holder
+ * still has it (it may have expired and been taken by another). 1 if deleted, else 0.
+ */
+export const RELEASE_LOCK = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+return 1
 `;
