@@ -134,6 +134,12 @@ export interface Config {
    * reads fail, makes /readyz answer 503: ready means serving, not merely reaching Redis.
    */
   readinessStaleMs: number;
+  /**
+   * How long a session member's lease on a shard outlives its last renewal (not wired yet: the
+   * session still serves its --shards). After a member dies, its shards wait this long for a
+   * new owner; a paused member's late writes are refused by fencing once another took over.
+   */
+  shardLeaseTtlMs: number;
   /** How often an edge renews its id claim and liveness mark in Redis; also how often sessions check them. */
   edgeHeartbeatIntervalMs: number;
   /**
@@ -466,6 +472,13 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 10000,
     min: 500,
     help: "a read loop without a completed read for this long (or failing) makes /readyz 503, ms",
+  },
+  shardLeaseTtlMs: {
+    kind: "int",
+    default: 5000,
+    min: 500,
+    max: 300000,
+    help: "a shard lease outlives its last renewal this long (not wired yet), ms",
   },
   edgeHeartbeatIntervalMs: {
     kind: "int",

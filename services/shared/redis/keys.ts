@@ -22,6 +22,13 @@ export interface Keys {
   /** Stanzas in `offline` per sender: sender → count. */
   offlinePerSender(bareJid: string): string;
   snapshot(shard: number): string;
+  /**
+   * The live lease on a shard (hash: member, token; expires unless renewed). Under the shard's
+   * tag, so a fenced write checks it in the same script as the shard's state.
+   */
+  shardLease(shard: number): string;
+  /** The last fencing token handed out for a shard (a counter that never expires). */
+  shardLeaseToken(shard: number): string;
   /** Which incarnation (edge address) holds an edge id: refuses a second edge with the same id. */
   edgeIdClaim(edgeId: string): string;
   /** Present while the edge incarnation at `address` heartbeats (short expiry). */
@@ -60,6 +67,8 @@ export function redisKeys(prefix = "mp"): Keys {
     offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
     offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
+    shardLease: (shard) => `${prefix}:{s${shard}}:lease`,
+    shardLeaseToken: (shard) => `${prefix}:{s${shard}}:leasetoken`,
     edgeIdClaim: (edgeId) => `${prefix}:edgeid:{${edgeId}}`,
     edgeAlive: (address) => `${prefix}:edge:{${address}}:alive`,
     edgeReadCursor: (address) => `${prefix}:edge:{${address}}:read`,

@@ -79,6 +79,31 @@ export interface ScriptCommands {
     maxRecipients: number,
     maxBytes: number,
   ): Promise<-1 | 0 | 1>;
+  /** See SHARD_LEASE_ACQUIRE: the fencing token (as a string), or 0 while the shard is held. */
+  mpShardLeaseAcquire(
+    leaseKey: string,
+    tokenKey: string,
+    member: string,
+    ttlMs: number,
+  ): Promise<string | 0>;
+  mpShardLeaseRenew(leaseKey: string, token: string, ttlMs: number): Promise<0 | 1>;
+  mpShardLeaseRelease(leaseKey: string, token: string): Promise<0 | 1>;
+  /** See FENCED_SNAPSHOT_WRITE: [1] written | [0, live token or ""] fenced. */
+  mpFencedSnapshotWrite(
+    leaseKey: string,
+    snapshotKey: string,
+    token: string,
+    saveCount: number,
+    ...pairsThenDeletes: string[]
+  ): Promise<[1] | [0, string]>;
+  /** See FENCED_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
+  mpFencedXack(
+    leaseKey: string,
+    inboxKey: string,
+    token: string,
+    group: string,
+    ...ids: string[]
+  ): Promise<[1, number] | [0, string]>;
 }
 
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
@@ -90,6 +115,11 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
   mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
+  mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
+  mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
+  mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
+  mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
+  mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
   mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },

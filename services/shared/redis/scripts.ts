@@ -257,6 +257,82 @@ return 1
 `;
 
 /**
+ * Acquiring a shard lease. KEYS: shardLease, shardLeaseToken. ARGV: member, ttl ms.
+ * Refuses (0) while any lease on the shard is live, even one held by the same member id (a
+ * restarted process must not serve beside its paused predecessor). Otherwise takes the next
+ * fencing token and sets the lease with a PX expiry, so Redis' clock alone decides when it
+ * lapses. The token counter never expires; when it is missing (first use, or Redis lost its
+ * data) it starts from Redis' time in microseconds, so a token is never handed out twice even
+ * then (no script runs in under a microsecond, so the counter never gets ahead of the clock).
+ * Such tokens stay below 2^53 (exact as doubles in Lua and JavaScript) until the year 2255;
+ * they go through string.format("%d") because Lua prints large numbers as floats.
+ * Returns the token, or 0.
+ */
+export const SHARD_LEASE_ACQUIRE = `
+if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if redis.call("EXISTS", KEYS[2]) == 0 then
+  local now = redis.call("TIME")
+  redis.call("SET", KEYS[2], string.format("%d", tonumber(now[1]) * 1000000 + tonumber(now[2])))
+end
+local token = string.format("%d", redis.call("INCR", KEYS[2]))
+redis.call("HSET", KEYS[1], "member", ARGV[1], "token", token)
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
+return token
+`;
+
+/**
+ * Renewing a shard lease. KEYS: shardLease. ARGV: token, ttl ms. Extends the expiry only while
+ * the live lease carries `token` (a lapsed lease is lost even if nobody took it yet). 1 or 0.
+ */
+export const SHARD_LEASE_RENEW = `
+if redis.call("HGET", KEYS[1], "token") ~= ARGV[1] then return 0 end
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
+return 1
+`;
+
+/** Releasing a shard lease. KEYS: shardLease. ARGV: token. Deletes it only if still ours. 1 or 0. */
+export const SHARD_LEASE_RELEASE = `
+if redis.call("HGET", KEYS[1], "token") ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+return 1
+`;
+
+/**
+ * The fencing check every fenced write of a shard starts with: KEYS[1] is the shard's lease,
+ * ARGV[1] the writer's token. Unless the live lease carries that token (it lapsed, was
+ * released, or another member holds a newer one), the script stops before writing anything
+ * and replies {0, the live lease's token or ""}. Writes follow it in the same script, so no
+ * other command runs between the check and the write.
+ */
+const FENCE = `
+local live_token = redis.call("HGET", KEYS[1], "token")
+if live_token ~= ARGV[1] then return {0, live_token or ""} end
+`;
+
+/**
+ * Fenced snapshot write. KEYS: shardLease, snapshot. ARGV: token, n, then n pairs of connId and
+ * snapshot to store (replacing), then the connIds whose snapshots to delete.
+ * Returns {1} when written, {0, live token or ""} when fenced (see FENCE).
+ */
+export const FENCED_SNAPSHOT_WRITE = `${FENCE}
+local n = tonumber(ARGV[2])
+for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[3 + 2 * i], ARGV[4 + 2 * i]) end
+for i = 3 + 2 * n, #ARGV do redis.call("HDEL", KEYS[2], ARGV[i]) end
+return {1}
+`;
+
+/**
+ * Fenced XACK. KEYS: shardLease, shardInbox. ARGV: token, group, entry ids.
+ * Returns {1, number acknowledged} when done, {0, live token or ""} when fenced (see FENCE):
+ * a fenced owner's entries stay pending for the new owner to claim.
+ */
+export const FENCED_XACK = `${FENCE}
+local acked = 0
+for i = 3, #ARGV do acked = acked + redis.call("XACK", KEYS[2], ARGV[2], ARGV[i]) end
+return {1, acked}
+`;
+
+/**
  * Releasing a lock. KEYS: the lock. ARGV: the holder's token. Deletes it only if this holder
  * still has it (it may have expired and been taken by another). 1 if deleted, else 0.
  */

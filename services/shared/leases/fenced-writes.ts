@@ -1,0 +1,27 @@
+// The state writes of a shard that must be fenced by its lease: each checks, in the same atomic
+// step as the write, that the writer's lease is still the shard's live lease (same token), and
+// otherwise throws FencedError having written nothing. So a member paused (GC, SIGSTOP,
+// partition) past its lease can neither overwrite the new owner's connection snapshots nor
+// acknowledge shard inbox entries the new owner must handle. Implementations: MemoryFencedWrites
+// and RedisFencedWrites (Lua scripts that start with the fencing check). Not wired yet.
+import type { Lease } from "./shard-leases.js";
+
+export interface FencedWrites {
+  /**
+   * Stores (replaces) the snapshots in `save` and deletes those of `remove` in the lease's
+   * shard, the same data SnapshotStore reads (keys.snapshot(shard)), all in one step.
+   * Throws FencedError (nothing written) unless `lease` is the shard's live lease.
+   */
+  writeSnapshots(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove?: readonly string[],
+  ): Promise<void>;
+
+  /**
+   * Acknowledges `entryIds` of the lease's shard inbox for the session group. Resolves how
+   * many were pending and are acknowledged now. Throws FencedError (nothing acknowledged, the
+   * entries stay pending for the next owner to claim) unless `lease` is the shard's live lease.
+   */
+  ack(lease: Lease, entryIds: readonly string[]): Promise<number>;
+}

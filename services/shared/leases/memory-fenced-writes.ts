@@ -1,0 +1,34 @@
+// FencedWrites in process memory: the fencing check of MemoryShardLeases, then the write, with
+// no await in between (the targets below are synchronous), so nothing else in the process runs
+// between the check and the write.
+import type { FencedWrites } from "./fenced-writes.js";
+import type { MemoryShardLeases } from "./memory-shard-leases.js";
+import type { Lease } from "./shard-leases.js";
+
+/** Where the fenced writes land: the in-memory snapshot store and shard inboxes. */
+export interface MemoryFencedTarget {
+  saveSnapshots(shard: number, save: ReadonlyMap<string, string>, remove: readonly string[]): void;
+  /** Acknowledges entries of a shard inbox; returns how many were pending. */
+  ack(shard: number, entryIds: readonly string[]): number;
+}
+
+export class MemoryFencedWrites implements FencedWrites {
+  constructor(
+    private readonly leases: MemoryShardLeases,
+    private readonly target: MemoryFencedTarget,
+  ) {}
+
+  async writeSnapshots(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove: readonly string[] = [],
+  ): Promise<void> {
+    this.leases.fence(lease);
+    this.target.saveSnapshots(lease.shard, save, remove);
+  }
+
+  async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {
+    this.leases.fence(lease);
+    return this.target.ack(lease.shard, entryIds);
+  }
+}

@@ -1,0 +1,59 @@
+// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_XACK in redis/scripts.ts)
+// that check the shard's lease token and write in one atomic step. The lease, the snapshots and
+// the inbox share the shard's hash tag, so each script stays in one Redis Cluster slot.
+import { SESSION_GROUP } from "../bus/redis-bus-parts.js";
+import type { Redis } from "../redis/client.js";
+import type { Keys } from "../redis/keys.js";
+import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js";
+import { FencedError } from "./fenced-error.js";
+import type { FencedWrites } from "./fenced-writes.js";
+import type { Lease } from "./shard-leases.js";
+
+export class RedisFencedWrites implements FencedWrites {
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.scripts = scriptCommands(redis);
+  }
+
+  async writeSnapshots(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove: readonly string[] = [],
+  ): Promise<void> {
+    const pairs: string[] = [];
+    for (const [connId, snapshot] of save) pairs.push(connId, snapshot);
+    const reply = await this.scripts.mpFencedSnapshotWrite(
+      this.keys.shardLease(lease.shard),
+      this.keys.snapshot(lease.shard),
+      String(lease.token),
+      save.size,
+      ...pairs,
+      ...remove,
+    );
+    if (reply[0] === 0) throw fenced(lease, reply[1]);
+  }
+
+  async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {
+    const reply = await this.scripts.mpFencedXack(
+      this.keys.shardLease(lease.shard),
+      this.keys.shardInbox(lease.shard),
+      String(lease.token),
+      SESSION_GROUP,
+      ...entryIds,
+    );
+    if (reply[0] === 0) throw fenced(lease, reply[1]);
+    return reply[1];
+  }
+}
+
+function fenced(lease: Lease, liveToken: string): FencedError {
+  return new FencedError(
+    lease.shard,
+    lease.token,
+    liveToken === "" ? undefined : Number(liveToken),
+  );
+}

@@ -1,0 +1,247 @@
+// Contract of ShardLeases (services/shared/leases/shard-leases.ts) and of the FencedWrites that
+// check its tokens (fenced-writes.ts). Leases here last LEASE_TTL_MS; the expiry cases wait for
+// it to pass (time passing is what they test), polling rather than sleeping a fixed time.
+import assert from "node:assert/strict";
+import { FencedError } from "../../services/shared/leases/fenced-error.js";
+import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
+import type { Lease, ShardLeases } from "../../services/shared/leases/shard-leases.js";
+import { until } from "../helpers/poll.js";
+import { storePerTest, type StoreFactory } from "./store-factory.js";
+
+/** The lease time every implementation under test must be created with. */
+export const LEASE_TTL_MS = 600;
+
+export interface ShardLeasesUnderTest {
+  leases: ShardLeases;
+  fenced: FencedWrites;
+  /** The shard's stored snapshots, read directly from the backing store. */
+  snapshots(shard: number): Promise<Map<string, string>>;
+  /** Appends `count` entries to the shard's inbox and delivers them (unacknowledged) to a consumer of the session group; their ids. */
+  deliver(shard: number, count: number): Promise<string[]>;
+  /** Ids of the shard inbox's entries delivered and not yet acknowledged, in order. */
+  pending(shard: number): Promise<string[]>;
+}
+
+async function refused(write: Promise<unknown>, shard: number, token: number): Promise<void> {
+  await assert.rejects(write, (err: unknown) => {
+    assert.ok(err instanceof FencedError, `expected a FencedError, got ${String(err)}`);
+    assert.equal(err.shard, shard);
+    assert.equal(err.token, token);
+    assert.match(err.message, new RegExp(`shard ${shard} .*token ${token}`));
+    return true;
+  });
+}
+
+export function shardLeasesContract(
+  name: string,
+  factory: StoreFactory<ShardLeasesUnderTest>,
+): void {
+  describe(`${name} ShardLeases`, () => {
+    const subject = storePerTest(factory);
+    const leases = () => subject().leases;
+
+    /** Waits until `memberId` can take `shard` (its previous lease lapsed). */
+    async function acquireOnceExpired(shard: number, memberId: string): Promise<Lease> {
+      let lease: Lease | undefined;
+      await until(
+        async () => (lease = await leases().acquire(shard, memberId)) !== undefined,
+        `${memberId} acquiring shard ${shard} after the lease lapsed`,
+        LEASE_TTL_MS * 5,
+      );
+      return lease as Lease;
+    }
+
+    it("acquires a free shard with a token and an expiry about the lease time away", async () => {
+      const before = Date.now();
+      const lease = await leases().acquire(3, "member-a");
+      assert.ok(lease);
+      assert.equal(lease.shard, 3);
+      assert.equal(lease.member, "member-a");
+      assert.ok(Number.isSafeInteger(lease.token) && lease.token > 0, `token ${lease.token}`);
+      assert.ok(lease.expiresAtMs >= before + LEASE_TTL_MS, "expiry not before the lease time");
+      assert.ok(lease.expiresAtMs <= Date.now() + LEASE_TTL_MS, "expiry not past the lease time");
+      assert.deepEqual(
+        { ...(await leases().holder(3)), expiresAtMs: 0 },
+        { ...lease, expiresAtMs: 0 },
+      );
+    });
+
+    it("refuses a second member, and the same member again, while the lease is held", async () => {
+      const lease = await leases().acquire(1, "member-a");
+      assert.ok(lease);
+      assert.equal(await leases().acquire(1, "member-b"), undefined);
+      assert.equal(await leases().acquire(1, "member-a"), undefined);
+      assert.equal((await leases().holder(1))?.token, lease.token);
+    });
+
+    it("keeps shards apart", async () => {
+      const a = await leases().acquire(1, "member-a");
+      const b = await leases().acquire(2, "member-b");
+      assert.ok(a && b);
+      assert.equal((await leases().holder(1))?.member, "member-a");
+      assert.equal((await leases().holder(2))?.member, "member-b");
+      assert.equal(await leases().holder(0), undefined);
+    });
+
+    it("is one winner when members race for a free shard", async () => {
+      const members = ["m0", "m1", "m2", "m3", "m4", "m5"];
+      const won = (await Promise.all(members.map((m) => leases().acquire(4, m)))).filter(
+        (l) => l !== undefined,
+      );
+      assert.equal(won.length, 1);
+      assert.equal((await leases().holder(4))?.member, won[0]?.member);
+    });
+
+    it("renewing extends the lease past its first expiry", async () => {
+      const first = await leases().acquire(2, "member-a");
+      assert.ok(first);
+      let lease: Lease = first;
+      while (Date.now() < first.expiresAtMs + LEASE_TTL_MS / 2) {
+        const renewed = await leases().renew(lease);
+        assert.ok(renewed, "a renewal in time keeps the lease");
+        assert.equal(renewed.token, first.token);
+        assert.ok(renewed.expiresAtMs >= lease.expiresAtMs);
+        lease = renewed;
+        // Renewing on a cadence as a holder does: the time passing is what this case tests.
+        await new Promise((resolve) => setTimeout(resolve, LEASE_TTL_MS / 6));
+      }
+      assert.ok(lease.expiresAtMs > first.expiresAtMs);
+      assert.equal(await leases().acquire(2, "member-b"), undefined);
+      assert.equal((await leases().holder(2))?.token, first.token);
+    });
+
+    it("lets another member acquire with a higher token once the lease lapsed; the old holder's renewal then fails", async () => {
+      const old = await leases().acquire(5, "member-a");
+      assert.ok(old);
+      const next = await acquireOnceExpired(5, "member-b");
+      assert.ok(Date.now() >= old.expiresAtMs, "not taken before the old lease's expiry");
+      assert.ok(next.token > old.token, `token ${next.token} after ${old.token}`);
+      assert.equal(await leases().renew(old), undefined);
+      assert.equal(await leases().release(old), false);
+      assert.equal((await leases().holder(5))?.member, "member-b");
+    });
+
+    it("does not renew a lease that lapsed even if nobody took the shard", async () => {
+      const old = await leases().acquire(6, "member-a");
+      assert.ok(old);
+      await until(
+        async () => (await leases().holder(6)) === undefined,
+        "the lease lapsing",
+        LEASE_TTL_MS * 5,
+      );
+      assert.equal(await leases().renew(old), undefined);
+      assert.equal(await leases().holder(6), undefined);
+    });
+
+    it("releases only the holder's own lease, freeing the shard at once", async () => {
+      const lease = await leases().acquire(7, "member-a");
+      assert.ok(lease);
+      const impostor: Lease = { ...lease, member: "member-b", token: lease.token + 1 };
+      assert.equal(await leases().release(impostor), false);
+      assert.equal((await leases().holder(7))?.token, lease.token);
+      assert.equal(await leases().release(lease), true);
+      assert.equal(await leases().holder(7), undefined);
+      assert.equal(await leases().release(lease), false);
+      assert.equal(await leases().renew(lease), undefined);
+      const next = await leases().acquire(7, "member-b");
+      assert.ok(next);
+      assert.equal(await leases().release(lease), false, "an old lease does not release a new one");
+      assert.equal((await leases().holder(7))?.member, "member-b");
+    });
+
+    it("never hands out a token twice or a lower one across releases and expiries", async () => {
+      const tokens: number[] = [];
+      for (const member of ["a", "b", "a", "c"]) {
+        const lease = await leases().acquire(0, member);
+        assert.ok(lease);
+        tokens.push(lease.token);
+        assert.ok(await leases().release(lease));
+      }
+      const held = await leases().acquire(0, "d");
+      assert.ok(held);
+      tokens.push(held.token);
+      tokens.push((await acquireOnceExpired(0, "e")).token);
+      for (let i = 1; i < tokens.length; i++) {
+        assert.ok(tokens[i]! > tokens[i - 1]!, `tokens in order: ${tokens.join(", ")}`);
+      }
+    });
+
+    describe("fenced writes", () => {
+      it("writes and deletes snapshots with the live lease's token", async () => {
+        const lease = await leases().acquire(3, "member-a");
+        assert.ok(lease);
+        await subject().fenced.writeSnapshots(
+          lease,
+          new Map([
+            ["conn-1", "one"],
+            ["conn-2", "two"],
+          ]),
+        );
+        await subject().fenced.writeSnapshots(lease, new Map([["conn-1", "uno"]]), ["conn-2"]);
+        assert.deepEqual(await subject().snapshots(3), new Map([["conn-1", "uno"]]));
+      });
+
+      it("refuses a snapshot write with an old token and writes nothing of it", async () => {
+        const old = await leases().acquire(3, "member-a");
+        assert.ok(old);
+        await subject().fenced.writeSnapshots(old, new Map([["conn-1", "old owner's"]]));
+        const next = await acquireOnceExpired(3, "member-b");
+        await subject().fenced.writeSnapshots(next, new Map([["conn-1", "new owner's"]]));
+
+        await refused(
+          subject().fenced.writeSnapshots(
+            old,
+            new Map([
+              ["conn-1", "stale"],
+              ["conn-9", "stale"],
+            ]),
+            ["conn-1"],
+          ),
+          3,
+          old.token,
+        );
+        assert.deepEqual(await subject().snapshots(3), new Map([["conn-1", "new owner's"]]));
+      });
+
+      it("refuses writes of a released lease, naming that the shard has no live lease", async () => {
+        const lease = await leases().acquire(2, "member-a");
+        assert.ok(lease);
+        assert.ok(await leases().release(lease));
+        await assert.rejects(
+          subject().fenced.writeSnapshots(lease, new Map([["conn-1", "late"]])),
+          (err: unknown) =>
+            err instanceof FencedError &&
+            err.liveToken === undefined &&
+            /no live lease/.test(err.message),
+        );
+        assert.deepEqual(await subject().snapshots(2), new Map());
+      });
+
+      it("acknowledges entries with the live lease's token", async () => {
+        const lease = await leases().acquire(1, "member-a");
+        assert.ok(lease);
+        const ids = await subject().deliver(1, 3);
+        assert.deepEqual(await subject().pending(1), ids);
+        assert.equal(await subject().fenced.ack(lease, ids.slice(0, 2)), 2);
+        assert.deepEqual(await subject().pending(1), ids.slice(2));
+      });
+
+      it("refuses an ack with an old token: the entries stay pending for the new owner", async () => {
+        const old = await leases().acquire(1, "member-a");
+        assert.ok(old);
+        const ids = await subject().deliver(1, 3);
+        const next = await acquireOnceExpired(1, "member-b");
+
+        await refused(subject().fenced.ack(old, ids), 1, old.token);
+        await assert.rejects(subject().fenced.ack(old, ids), (err: unknown) => {
+          assert.ok(err instanceof FencedError);
+          assert.equal(err.liveToken, next.token);
+          return true;
+        });
+        assert.deepEqual(await subject().pending(1), ids);
+        assert.equal(await subject().fenced.ack(next, ids), 3);
+        assert.deepEqual(await subject().pending(1), []);
+      });
+    });
+  });
+}
