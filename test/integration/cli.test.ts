@@ -155,7 +155,11 @@ describe("megaphone CLI", function () {
         10,
       );
       await rosters.addPendingIn("frank@localhost", "hal@localhost", "<presence/>", 10);
-      await offline.push("frank@localhost", "<message/>", 10, 10000);
+      await offline.pushFrom("frank@localhost", "", "<message/>", {
+        maxMessages: 10,
+        maxBytes: 10000,
+        maxPerSender: 1,
+      });
 
       const deleted = await run(["user", "del", "frank@localhost"], env);
       assert.equal(deleted.code, 0, deleted.stderr);

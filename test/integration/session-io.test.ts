@@ -81,6 +81,17 @@ describe("session I/O against the real core", function () {
     return harness;
   }
 
+  /** A Redis harness with a session, its logs captured, and alice bound on shard `shard`. */
+  async function aliceLoggedIn(shard: number, resource: string) {
+    const capture = new LogCapture();
+    const h = await start("redis", { log: capture.logger });
+    await h.startSession("s1");
+    await h.addUser("alice@localhost", "alice-pw");
+    const c = h.connId(shard);
+    await h.login(c, "alice", "alice-pw", resource);
+    return { h, capture, c };
+  }
+
   async function pendingEverywhere(): Promise<number> {
     let total = 0;
     for (const shard of SHARDS) {
@@ -258,12 +269,7 @@ describe("session I/O against the real core", function () {
   });
 
   it("redelivers the frames of a failed batch at least once and in order", async () => {
-    const capture = new LogCapture();
-    const h = await start("redis", { log: capture.logger });
-    await h.startSession("s1");
-    await h.addUser("alice@localhost", "alice-pw");
-    const c = h.connId(1);
-    await h.login(c, "alice", "alice-pw", "phone");
+    const { h, capture, c } = await aliceLoggedIn(1, "phone");
     // The login's last batch saves its snapshot after its answer went out: wait for its ack.
     await until(async () => (await pendingEverywhere()) === 0, "the login acknowledged");
 
@@ -480,12 +486,7 @@ describe("session I/O against the real core", function () {
   });
 
   it("saves a snapshot only after the effects it vouches for, so a crash in between loses nothing", async () => {
-    const capture = new LogCapture();
-    const h = await start("redis", { log: capture.logger });
-    await h.startSession("s1");
-    await h.addUser("alice@localhost", "alice-pw");
-    const c = h.connId(0);
-    await h.login(c, "alice", "alice-pw", "desk");
+    const { h, capture, c } = await aliceLoggedIn(0, "desk");
 
     // Only writes to the edge inbox fail (the bus writer's XADD); snapshots could be stored.
     await admin.call(

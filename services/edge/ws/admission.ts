@@ -12,18 +12,21 @@
 // - the connection has stayed open for authTimeoutMs: the session ends every connection that
 //   has not bound a resource by then, so one still open is past authentication.
 import type { EdgePacket } from "../../shared/bus/packets.js";
+import type { Config } from "../../shared/config.js";
 import { TokenBucket } from "../token-bucket.js";
 import type { Connection } from "./connection.js";
 
-export interface AdmissionLimits {
-  maxConnectionsPerAddress: number;
-  maxUnauthenticatedConnections: number;
-  maxUnauthenticatedConnectionsPerAddress: number;
-  upgradesPerAddressPerSecond: number;
-  upgradeBurstPerAddress: number;
-  maxTrackedAddresses: number;
-  authTimeoutMs: number;
-}
+/** The settings admission enforces (config.ts documents each). */
+export type AdmissionLimits = Pick<
+  Config,
+  | "maxConnectionsPerAddress"
+  | "maxUnauthenticatedConnections"
+  | "maxUnauthenticatedConnectionsPerAddress"
+  | "upgradesPerAddressPerSecond"
+  | "upgradeBurstPerAddress"
+  | "maxTrackedAddresses"
+  | "authTimeoutMs"
+>;
 
 /** Why an upgrade from one address is refused (upgrade.ts answers each with an HTTP status). */
 export type AdmissionRefusal =

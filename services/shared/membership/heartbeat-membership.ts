@@ -4,13 +4,8 @@
 // steps.
 import { delay, retryDelayMs } from "../async/delay.js";
 import type { Logger } from "../log.js";
-import {
-  normalizeMembers,
-  sameMembers,
-  type Membership,
-  type MembershipListener,
-  type MembershipOptions,
-} from "./membership.js";
+import type { Membership, MembershipListener, MembershipOptions } from "./membership.js";
+import { MembershipView } from "./membership-view.js";
 
 type Renewal = { live: string[] } | { err: unknown };
 
@@ -30,8 +25,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
 }
 
 export abstract class HeartbeatMembership implements Membership {
-  private view: readonly string[] = [];
-  private readonly listeners = new Set<MembershipListener>();
+  private readonly view = new MembershipView((err) =>
+    this.log.error({ err }, "membership listener failed"),
+  );
   private memberId: string | undefined;
   private readonly stop = new AbortController();
   private loop: Promise<void> | undefined;
@@ -64,12 +60,11 @@ export abstract class HeartbeatMembership implements Membership {
   }
 
   members(): readonly string[] {
-    return this.view;
+    return this.view.members();
   }
 
   onChange(listener: MembershipListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.view.onChange(listener);
   }
 
   async leave(): Promise<void> {
@@ -127,15 +122,6 @@ export abstract class HeartbeatMembership implements Membership {
   }
 
   private update(ids: Iterable<string>): void {
-    const next = normalizeMembers(ids);
-    if (sameMembers(next, this.view)) return;
-    this.view = next;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(next);
-      } catch (err) {
-        this.log.error({ err }, "membership listener failed");
-      }
-    }
+    this.view.set(ids);
   }
 }

@@ -3,17 +3,14 @@
 // every shard. It cannot notice a dead member, so it suits only deployments whose members are
 // started and stopped together; shard leases still keep two processes off one shard when the
 // list is wrong.
-import {
-  normalizeMembers,
-  sameMembers,
-  type Membership,
-  type MembershipListener,
-} from "./membership.js";
+import { normalizeMembers, type Membership, type MembershipListener } from "./membership.js";
+import { MembershipView } from "./membership-view.js";
 
 export class StaticMembership implements Membership {
   private readonly configured: readonly string[];
-  private view: readonly string[] = [];
-  private readonly listeners = new Set<MembershipListener>();
+  private readonly view = new MembershipView((err) => {
+    throw err;
+  });
 
   constructor(members: readonly string[]) {
     this.configured = normalizeMembers(members);
@@ -27,27 +24,20 @@ export class StaticMembership implements Membership {
       throw new Error(
         `member ${JSON.stringify(memberId)} is not in the static membership (${this.configured.join(", ")})`,
       );
-    this.set(this.configured);
+    this.view.set(this.configured);
   }
 
   members(): readonly string[] {
-    return this.view;
+    return this.view.members();
   }
 
   onChange(listener: MembershipListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.view.onChange(listener);
   }
 
   async leave(): Promise<void> {
-    this.set([]);
+    this.view.set([]);
   }
 
   async close(): Promise<void> {}
-
-  private set(next: readonly string[]): void {
-    if (sameMembers(next, this.view)) return;
-    this.view = next;
-    for (const listener of [...this.listeners]) listener(next);
-  }
 }

@@ -16,16 +16,6 @@ export class MemoryOfflineStore implements OfflineStore {
   /** bare JID → queue */
   private readonly queues = new Map<string, Queue>();
 
-  async push(
-    user: string,
-    stanza: string,
-    maxMessages: number,
-    maxBytes: number,
-  ): Promise<boolean> {
-    const limits = { maxMessages, maxBytes, maxPerSender: Infinity };
-    return (await this.pushFrom(user, "", stanza, limits)) === "stored";
-  }
-
   async pushFrom(
     user: string,
     sender: string,

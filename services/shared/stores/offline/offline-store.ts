@@ -17,17 +17,11 @@ export type OfflinePushResult = "stored" | "full" | "sender-full";
 
 export interface OfflineStore {
   /**
-   * Appends a stanza (XML) for `user` unless the queue would then hold more than
-   * `maxMessages` stanzas or more than `maxBytes` bytes (UTF-8 length of the stanzas as
-   * stored); false, and no change, when refused. Atomic: the bounds hold under concurrent
-   * pushes.
-   */
-  push(user: string, stanza: string, maxMessages: number, maxBytes: number): Promise<boolean>;
-  /**
-   * Like push, for a stanza from `sender` (a bare JID; "" for none, which no sender bound
-   * counts): also refused ("sender-full") when the queue already holds `maxPerSender` stanzas
-   * of that sender. The queue's bounds are checked first. Atomic: every bound holds under
-   * concurrent pushes, and a sender's count is released as its stanzas leave the queue
+   * Appends a stanza (XML) for `user` from `sender` (a bare JID; "" for none, which no sender
+   * bound counts) unless the queue would then hold more than `maxMessages` stanzas or more than
+   * `maxBytes` bytes (UTF-8 length of the stanzas as stored) ("full"), or already holds
+   * `maxPerSender` stanzas of that sender ("sender-full"); nothing changes when refused. The
+   * queue's bounds are checked first. Atomic: every bound holds under concurrent pushes, and a sender's count is released as its stanzas leave the queue
    * (takeAll, removeDelivered, deleteUser).
    */
   pushFrom(

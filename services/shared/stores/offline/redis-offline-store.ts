@@ -19,16 +19,6 @@ export class RedisOfflineStore implements OfflineStore {
     this.scripts = scriptCommands(redis);
   }
 
-  async push(
-    user: string,
-    stanza: string,
-    maxMessages: number,
-    maxBytes: number,
-  ): Promise<boolean> {
-    const limits = { maxMessages, maxBytes, maxPerSender: 0 };
-    return (await this.pushFrom(user, "", stanza, limits)) === "stored";
-  }
-
   async pushFrom(
     user: string,
     sender: string,
