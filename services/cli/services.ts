@@ -106,7 +106,7 @@ export async function runSession(config: Config, log: Logger): Promise<number> {
     () => backend.isReady() && session.isServing(),
     session.metrics,
   );
-  log.info({ httpPort: health.port, shards: session.shards.length }, "session listening");
+  log.info({ httpPort: health.port, shards: session.shards().length }, "session listening");
   onShutdown(log, config.shutdownGraceMs, async () => {
     await session.stop();
     await health.close();

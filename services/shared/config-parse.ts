@@ -140,6 +140,14 @@ export function parseArgs(
     throw new ConfigError(
       `${envName("edgeInboxTtlMs")} (${config.edgeInboxTtlMs}) must be at least twice ${envName("edgeHeartbeatTtlMs")} (${config.edgeHeartbeatTtlMs}), or a dead edge's inbox could expire before it is recovered`,
     );
+  // A dead member must have left the live set by the time its leases lapse, so that its
+  // shards' next owners are already trying to take them: the pause stays the lease time.
+  if (config.membershipTtlMs + config.membershipHeartbeatIntervalMs > config.shardLeaseTtlMs)
+    throw new ConfigError(
+      `${envName("membershipTtlMs")} + ${envName("membershipHeartbeatIntervalMs")} (${config.membershipTtlMs + config.membershipHeartbeatIntervalMs}) must not exceed ${envName("shardLeaseTtlMs")} (${config.shardLeaseTtlMs}), or a dead member's shards would wait for the membership, not the lease`,
+    );
+  if (config.membership === "redis" && !config.redis)
+    throw new ConfigError(`${envName("membership")}=redis needs ${envName("redis")}`);
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };
 }

@@ -135,11 +135,19 @@ export interface Config {
    */
   readinessStaleMs: number;
   /**
-   * How long a session member's lease on a shard outlives its last renewal (not wired yet: the
-   * session still serves its --shards). After a member dies, its shards wait this long for a
-   * new owner; a paused member's late writes are refused by fencing once another took over.
+   * How long a session member's lease on a shard outlives its last renewal. After a member dies,
+   * its shards wait this long for a new owner; a paused member's late writes are refused by
+   * fencing once another took over.
    */
   shardLeaseTtlMs: number;
+  /**
+   * Where a session member learns the live members that share the shards (rendezvous hashing):
+   * "redis" (heartbeats; the default with --redis), "static" (the --members list; the default
+   * without Redis, where the one process owns every shard) or "kubernetes".
+   */
+  membership: string;
+  /** The static membership's member ids (session --id of each member); empty = this one alone. */
+  members: string[];
   /** How often an edge renews its id claim and liveness mark in Redis; also how often sessions check them. */
   edgeHeartbeatIntervalMs: number;
   /**
@@ -478,7 +486,21 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 5000,
     min: 500,
     max: 300000,
-    help: "a shard lease outlives its last renewal this long (not wired yet), ms",
+    help: "a shard lease outlives its last renewal this long; a dead member's shards wait this long, ms",
+  },
+  membership: {
+    kind: "string",
+    default: "",
+    help: "session membership backend: redis | static | kubernetes; empty = redis with --redis, else static",
+    check: (v: string) =>
+      ["", "redis", "static", "kubernetes"].includes(v)
+        ? undefined
+        : "must be redis, static or kubernetes",
+  },
+  members: {
+    kind: "list",
+    default: [],
+    help: "static membership: the member ids (each session's --id) sharing the shards; empty = this session alone",
   },
   edgeHeartbeatIntervalMs: {
     kind: "int",
@@ -503,7 +525,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   },
   membershipTtlMs: {
     kind: "int",
-    default: 5000,
+    default: 3000,
     min: 200,
     max: 300000,
     help: "a session member silent this long leaves the live set (its shards move), ms",

@@ -4,6 +4,9 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -130,6 +133,10 @@ export class Mesh {
     return { ...service, port, url: `ws://127.0.0.1:${port}/xmpp-websocket` };
   }
 
+  /**
+   * A session member serving `shards` (ranges), or, with "", whatever shards the membership
+   * gives it (rendezvous over the live members).
+   */
   async session(
     id: string,
     shards: string,
@@ -142,8 +149,7 @@ export class Mesh {
         "session",
         "--id",
         id,
-        "--shards",
-        shards,
+        ...(shards === "" ? [] : ["--shards", shards]),
         "--http-port",
         String(httpPort),
         "--host",
@@ -160,6 +166,19 @@ export class Mesh {
     await run(process.execPath, [CLI, "user", "add", jid, "--password", password], {
       env: { ...process.env, ...this.env() },
     });
+  }
+
+  /** Creates many accounts at once, in this process (`user add` spawns one process each). */
+  async addUsers(users: { jid: string; password: string }[]): Promise<void> {
+    const redis = connect(this.redis.url);
+    try {
+      const accounts = new RedisAccountStore(redis, redisKeys());
+      await Promise.all(
+        users.map(({ jid, password }) => accounts.create(jid, createAccount(password, 4096))),
+      );
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Makes Redis unreachable (SIGSTOP then, on resume, SIGCONT): connections time out. */

@@ -1,7 +1,14 @@
 // Which failures are the store's (Redis unreachable, read-only, out of memory, loading) rather
 // than the code's. A store failure must fail the whole batch so the bus delivers it again; it
 // must never be turned into a stanza error and acknowledged, which would lose the stanza.
-const STORE_ERROR_NAMES = new Set(["ReplyError", "MaxRetriesPerRequestError", "AbortError"]);
+// FencedError: a write refused because this member lost the shard's lease; the batch must fail
+// (and stay pending for the new owner) just the same.
+const STORE_ERROR_NAMES = new Set([
+  "ReplyError",
+  "MaxRetriesPerRequestError",
+  "AbortError",
+  "FencedError",
+]);
 const STORE_ERROR_MESSAGES = [/Connection is closed/, /Stream isn't writeable/, /ECONNREFUSED/];
 
 export function isStoreError(err: unknown): boolean {
