@@ -140,6 +140,11 @@ export function parseArgs(
     throw new ConfigError(
       `${envName("edgeInboxTtlMs")} (${config.edgeInboxTtlMs}) must be at least twice ${envName("edgeHeartbeatTtlMs")} (${config.edgeHeartbeatTtlMs}), or a dead edge's inbox could expire before it is recovered`,
     );
+  // The drain must end before the grace does, or its last slices would all close at once.
+  if (config.drainDelayMs + config.drainWindowMs > config.shutdownGraceMs)
+    throw new ConfigError(
+      `${envName("drainDelayMs")} (${config.drainDelayMs}) + ${envName("drainWindowMs")} (${config.drainWindowMs}) must fit in ${envName("shutdownGraceMs")} (${config.shutdownGraceMs}), which also covers the inbox drain after them`,
+    );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };
 }
