@@ -148,6 +148,11 @@ export function parseArgs(
     );
   if (config.membership === "redis" && !config.redis)
     throw new ConfigError(`${envName("membership")}=redis needs ${envName("redis")}`);
+  // The drain must end before the grace does, or its last slices would all close at once.
+  if (config.drainDelayMs + config.drainWindowMs > config.shutdownGraceMs)
+    throw new ConfigError(
+      `${envName("drainDelayMs")} (${config.drainDelayMs}) + ${envName("drainWindowMs")} (${config.drainWindowMs}) must fit in ${envName("shutdownGraceMs")} (${config.shutdownGraceMs}), which also covers the inbox drain after them`,
+    );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };
 }

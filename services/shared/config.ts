@@ -168,6 +168,18 @@ export interface Config {
   membershipTtlMs: number;
   /** Time to drain on SIGTERM before exiting; below terminationGracePeriodSeconds. */
   shutdownGraceMs: number;
+  /**
+   * Edge, on SIGTERM: how long /readyz answers 503 (and upgrades are refused) before the first
+   * socket is closed, so that load balancers and Service endpoints stop sending new clients
+   * here before the closed ones reconnect. Skipped when no socket is open.
+   */
+  drainDelayMs: number;
+  /**
+   * Edge, on SIGTERM: the sockets are closed in slices spread evenly over this window (edge/
+   * drain.ts), so a rolling update does not send every client to the other edges at once.
+   * drainDelayMs + drainWindowMs must fit in shutdownGraceMs.
+   */
+  drainWindowMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
   allowPlain: boolean;
   /**
@@ -535,6 +547,20 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 20000,
     min: 0,
     help: "drain time on SIGTERM, ms (below terminationGracePeriodSeconds)",
+  },
+  drainDelayMs: {
+    kind: "int",
+    default: 3000,
+    min: 0,
+    max: 300000,
+    help: "edge SIGTERM: /readyz 503 this long before the first socket is closed, ms",
+  },
+  drainWindowMs: {
+    kind: "int",
+    default: 10000,
+    min: 0,
+    max: 600000,
+    help: "edge SIGTERM: sockets are closed spread evenly over this window, ms (delay + window within shutdownGraceMs)",
   },
   allowPlain: { kind: "bool", default: true, help: "offer SASL PLAIN" },
   plainQueueMaxLogins: {
