@@ -8,9 +8,9 @@
 //         for the changes to come; a resourceVersion older than the kept history is answered
 //         the way the real API server does (an ERROR event with a 410 Expired Status, then the
 //         end of the stream), or with an HTTP 410 when the test asks for that instead.
-// The test drives it: it adds, changes and deletes slices, breaks open watches (destroys their
-// sockets), makes the server unavailable (503 to everything), and forgets the history so a
-// resumed watch gets 410. Every request is logged so a test can assert what the client asked.
+// The test drives it: it adds, changes and deletes slices, ends open watches (as the server's
+// watch timeout does) or breaks them (destroys their sockets), makes the server refuse everything (503 unavailable, 403 forbidden), and forgets
+// the history so a resumed watch gets 410. Every request is logged so a test can assert what the client asked.
 // A label selector is matched against the object's current labels only (the real server also
 // sends DELETED for an object whose labels stop matching); the tests never relabel a slice.
 import { once } from "node:events";
@@ -74,7 +74,8 @@ export class FakeKubeApi {
   private rv = 100;
   /** Watches from a resourceVersion below this get 410: the history before it is forgotten. */
   private oldestKeptRv = 0;
-  private available = true;
+  /** While set, every request is answered with this status. */
+  private refusal: { code: number; reason: string } | undefined;
 
   private constructor(private readonly server: Server) {}
 
@@ -147,6 +148,14 @@ export class FakeKubeApi {
     this.record("DELETED", gone);
   }
 
+  /** Ends every open watch cleanly (the API server's watch timeout); returns how many. */
+  endWatches(): number {
+    const n = this.watches.size;
+    for (const w of this.watches) w.res.end();
+    this.watches.clear();
+    return n;
+  }
+
   /** Destroys the socket of every open watch (a network cut, not a clean end); returns how many. */
   breakWatches(): number {
     const n = this.watches.size;
@@ -155,9 +164,15 @@ export class FakeKubeApi {
     return n;
   }
 
-  /** While unavailable, every request is answered 503 (an API server that is down or overloaded). */
-  setAvailable(available: boolean): void {
-    this.available = available;
+  /**
+   * Answers every request with `code` from now on (503: an API server down or overloaded; 403:
+   * a ServiceAccount without the RBAC to list or watch), or serves again with undefined.
+   */
+  refuseWith(code: 403 | 503 | undefined): void {
+    this.refusal =
+      code === undefined
+        ? undefined
+        : { code, reason: code === 403 ? "Forbidden" : "ServiceUnavailable" };
   }
 
   /**
@@ -207,8 +222,12 @@ export class FakeKubeApi {
     };
     if (req.method !== "GET" || !path)
       return fail(404, "NotFound", "the fake serves endpointslices only");
-    if (!this.available)
-      return fail(503, "ServiceUnavailable", "the fake API server is unavailable");
+    if (this.refusal)
+      return fail(
+        this.refusal.code,
+        this.refusal.reason,
+        `the fake API server refuses (${this.refusal.code})`,
+      );
     const selector = parseSelector(logged.labelSelector);
     if (!selector)
       return fail(400, "BadRequest", `unsupported labelSelector ${logged.labelSelector}`);

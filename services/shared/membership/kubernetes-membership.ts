@@ -213,6 +213,11 @@ export class KubernetesMembership implements Membership {
     await this.stopWatching();
   }
 
+  /** The resourceVersion of the last list or watch event seen (where a resumed watch starts). */
+  lastResourceVersion(): string {
+    return this.informer.latestResourceVersion();
+  }
+
   /** Joined and not stopped: the informer should be running. */
   private watching(): boolean {
     return this.state === "joined";
