@@ -35,7 +35,8 @@
 //   (they drop it only if its readiness fails), so keeping its shards matches what the others
 //   compute, and shard leases still keep two members off one shard. The price: a change made
 //   meanwhile (a member gone) is seen only when the watch is back. Past staleAfterMs broken,
-//   an error is logged and staleForMs() says how long, for a metric or a health check.
+//   an error is logged (at the first failed retry past it) and staleForMs() says how long, for
+//   a metric; not for readiness, since an API server outage would then empty the Service.
 // - A watch request that hangs before its response headers (a black-holed connection) is
 //   bounded only by the OS's TCP timeouts; a list is bounded by listTimeoutMs.
 import {
@@ -246,7 +247,9 @@ export class KubernetesMembership implements Membership {
     const starting = this.start();
     this.starting = starting;
     starting
-      .catch((err: unknown) => this.log.error({ err }, "kubernetes membership restart failed"))
+      // The informer reports list and watch failures through its error callback; anything it
+      // throws instead is a failure like them, retried the same way.
+      .catch((err: unknown) => this.failed(err))
       .finally(() => {
         if (this.starting === starting) this.starting = undefined;
       });
@@ -317,9 +320,15 @@ export class KubernetesMembership implements Membership {
   }
 }
 
+/** The pod's ServiceAccount; throws outside a pod rather than failing later on a bad URL. */
 function inClusterConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromCluster();
+  const server = kc.getCurrentCluster()?.server ?? "";
+  if (!URL.canParse(server))
+    throw new Error(
+      `the kubernetes membership found no API server (${server}): outside a pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT unset) it needs a kubeConfig`,
+    );
   return kc;
 }
 
