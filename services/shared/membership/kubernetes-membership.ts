@@ -174,7 +174,8 @@ export class KubernetesMembership implements Membership {
       labelSelector,
     );
     // A relist calls back once per object, deleted ones first: the view is recomputed once
-    // those callbacks are done, so a pod moving between slices is never seen leaving.
+    // those callbacks are done, so a pod that moved between slices meanwhile is not seen
+    // leaving and coming back. (Two watch events are two changes, as the API server made them.)
     this.informer.on("change", () => this.scheduleRefresh());
     this.informer.on("error", (err) => this.failed(err));
   }
