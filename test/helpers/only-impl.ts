@@ -1,5 +1,5 @@
-// MEGAPHONE_TEST_ONLY_IMPL=memory|redis narrows contract suites to one implementation.
-export function onlyImpl(impl: "memory" | "redis"): boolean {
+// MEGAPHONE_TEST_ONLY_IMPL=memory|redis|kubernetes narrows contract suites to one implementation.
+export function onlyImpl(impl: "memory" | "redis" | "kubernetes"): boolean {
   const only = process.env.MEGAPHONE_TEST_ONLY_IMPL;
   return !only || only === impl;
 }
