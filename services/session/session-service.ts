@@ -112,7 +112,7 @@ export async function startSession(
     stepDown,
     refused,
   });
-  const membership = backend.membership(memberId);
+  const membership = await backend.membership(memberId);
   const owner = new ShardOwnership(membership, backend.leases, host, {
     memberId,
     shardCount: config.shardCount,

@@ -146,8 +146,14 @@ export function parseArgs(
     throw new ConfigError(
       `${envName("membershipTtlMs")} + ${envName("membershipHeartbeatIntervalMs")} (${config.membershipTtlMs + config.membershipHeartbeatIntervalMs}) must not exceed ${envName("shardLeaseTtlMs")} (${config.shardLeaseTtlMs}), or a dead member's shards would wait for the membership, not the lease`,
     );
-  if (config.membership === "redis" && !config.redis)
-    throw new ConfigError(`${envName("membership")}=redis needs ${envName("redis")}`);
+  if ((config.membership === "redis" || config.membership === "kubernetes") && !config.redis)
+    throw new ConfigError(
+      `${envName("membership")}=${config.membership} needs ${envName("redis")} (shard leases live there)`,
+    );
+  if (config.membership === "kubernetes" && !config.kubernetesNamespace)
+    throw new ConfigError(
+      `${envName("membership")}=kubernetes needs ${envName("kubernetesNamespace")} (from the downward API: metadata.namespace)`,
+    );
   // The drain must end before the grace does, or its last slices would all close at once.
   if (config.drainDelayMs + config.drainWindowMs > config.shutdownGraceMs)
     throw new ConfigError(

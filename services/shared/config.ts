@@ -148,6 +148,15 @@ export interface Config {
   membership: string;
   /** The static membership's member ids (session --id of each member); empty = this one alone. */
   members: string[];
+  /** kubernetes membership: the namespace of the session Service (the pod's own, from the downward API). */
+  kubernetesNamespace: string;
+  /** kubernetes membership: the Service whose ready endpoints are the session members. */
+  kubernetesSessionService: string;
+  /**
+   * kubernetes membership: the API server's URL; empty = the pod's ServiceAccount (in-cluster).
+   * Set only to run outside a cluster (tests use a local fake API server).
+   */
+  kubernetesApiUrl: string;
   /** How often an edge renews its id claim and liveness mark in Redis; also how often sessions check them. */
   edgeHeartbeatIntervalMs: number;
   /**
@@ -508,6 +517,21 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
       ["", "redis", "static", "kubernetes"].includes(v)
         ? undefined
         : "must be redis, static or kubernetes",
+  },
+  kubernetesNamespace: {
+    kind: "string",
+    default: "",
+    help: "kubernetes membership: namespace of the session Service (set from metadata.namespace)",
+  },
+  kubernetesSessionService: {
+    kind: "string",
+    default: "megaphone-session",
+    help: "kubernetes membership: the Service whose ready endpoints are the session members",
+  },
+  kubernetesApiUrl: {
+    kind: "string",
+    default: "",
+    help: "kubernetes membership: API server URL; empty = in-cluster ServiceAccount",
   },
   members: {
     kind: "list",

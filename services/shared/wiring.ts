@@ -55,7 +55,7 @@ export interface Backend {
    * The session membership chosen by configuration (--membership), for member `memberId`:
    * static (--members, or this member alone), redis (heartbeats) or kubernetes.
    */
-  membership(memberId: string): Membership;
+  membership(memberId: string): Promise<Membership>;
   /** True while the backing store is reachable. */
   isReady(): boolean;
   close(): Promise<void>;
@@ -82,7 +82,7 @@ export function createBackend(config: Config, log: Logger): Backend {
       saveSnapshots: (shard, save, remove) => snapshots.write(shard, save, remove),
       ack: () => 0,
     }),
-    membership: (memberId) => staticMembership(config, memberId),
+    membership: async (memberId) => staticMembership(config, memberId),
     isReady: () => true,
     close: () => bus.close(),
   };
@@ -116,10 +116,9 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     leases: new RedisShardLeases(redis, keys, { ttlMs: config.shardLeaseTtlMs }),
     fenced: new RedisFencedWrites(redis, keys),
-    membership(memberId) {
+    async membership(memberId) {
       if (config.membership === "static") return staticMembership(config, memberId);
-      if (config.membership === "kubernetes")
-        throw new Error("the kubernetes membership backend is not built yet");
+      if (config.membership === "kubernetes") return kubernetesMembership(config, log);
       const options = {
         heartbeatIntervalMs: config.membershipHeartbeatIntervalMs,
         ttlMs: config.membershipTtlMs,
@@ -139,5 +138,40 @@ function staticMembership(config: Config, memberId: string): Membership {
   const listed = config.members.flatMap((m) => m.split(",")).map((m) => m.trim());
   return new StaticMembership(
     listed.filter(Boolean).length > 0 ? listed.filter(Boolean) : [memberId],
+  );
+}
+
+/**
+ * The ready endpoints of the session Service, in-cluster unless an API server URL is set.
+ * Loaded on demand: the Kubernetes client takes about a second to load, which no other process
+ * (edges, the CLI) should pay.
+ */
+async function kubernetesMembership(config: Config, log: Logger): Promise<Membership> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const { createKubernetesMembership } = await import("./membership/kubernetes-membership.js");
+  let kubeConfig: InstanceType<typeof KubeConfig> | undefined;
+  if (config.kubernetesApiUrl) {
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      // client-node refuses plain http unless told to skip TLS checks: there is no TLS then.
+      clusters: [
+        {
+          name: "api",
+          server: config.kubernetesApiUrl,
+          skipTLSVerify: config.kubernetesApiUrl.startsWith("http:"),
+        },
+      ],
+      users: [{ name: "megaphone" }],
+      contexts: [{ name: "megaphone", cluster: "api", user: "megaphone" }],
+      currentContext: "megaphone",
+    });
+  }
+  return createKubernetesMembership(
+    {
+      namespace: config.kubernetesNamespace,
+      serviceName: config.kubernetesSessionService,
+      kubeConfig,
+    },
+    log,
   );
 }
