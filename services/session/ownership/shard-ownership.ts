@@ -50,6 +50,13 @@ export class ShardOwnership {
   /** Starts and stops in progress, awaited on close. */
   private readonly transitions = new Set<Promise<void>>();
   private wake: () => void = () => undefined;
+  /**
+   * Wanted shards whose lease another member holds: when it lapses unless renewed. A tick is
+   * scheduled for that moment, so a dead member's shards are taken when its leases lapse, not
+   * up to a tick later.
+   */
+  private readonly blockedUntil = new Map<number, number>();
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private firstTickDone!: () => void;
   private readonly firstTickSettled = new Promise<void>(
     (resolve) => (this.firstTickDone = resolve),
@@ -129,6 +136,8 @@ export class ShardOwnership {
     } finally {
       this.firstTickDone();
       unsubscribe();
+      for (const timer of this.wakeTimers) clearTimeout(timer);
+      this.wakeTimers.clear();
       await this.releaseAll();
     }
   }
@@ -178,7 +187,12 @@ export class ShardOwnership {
       this.options.log.warn({ err, shard }, "taking a shard lease failed; will retry");
       return;
     }
-    if (!lease) return; // still held by another member (or our own previous process)
+    if (!lease) {
+      // Still held by another member (or our own previous process).
+      await this.wakeAtExpiry(shard);
+      return;
+    }
+    this.blockedUntil.delete(shard);
     const held: Held = { lease, state: "starting" };
     this.held.set(shard, held);
     this.options.log.info({ shard, token: lease.token }, "shard lease taken; serving");
@@ -194,6 +208,28 @@ export class ShardOwnership {
         },
       ),
     );
+  }
+
+  /** Schedules a tick for when `shard`'s lease lapses unless renewed (once per renewal). */
+  private async wakeAtExpiry(shard: number): Promise<void> {
+    if ((this.blockedUntil.get(shard) ?? 0) > Date.now()) return;
+    let holder: Lease | undefined;
+    try {
+      holder = await this.leases.holder(shard);
+    } catch {
+      return; // the ticks go on regardless
+    }
+    if (!holder) return;
+    this.blockedUntil.set(shard, holder.expiresAtMs);
+    const timer = setTimeout(
+      () => {
+        this.wakeTimers.delete(timer);
+        this.wake();
+      },
+      Math.max(0, holder.expiresAtMs - Date.now()) + 10,
+    );
+    timer.unref();
+    this.wakeTimers.add(timer);
   }
 
   /** Stops serving a shard; a planned stop releases the lease once the host is done. */
