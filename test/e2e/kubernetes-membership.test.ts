@@ -7,7 +7,7 @@
 // lost, duplicated or reordered by it.
 import assert from "node:assert/strict";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
-import { Mesh, type SessionProcess } from "../helpers/cluster.js";
+import { Mesh, metricValue, type SessionProcess } from "../helpers/cluster.js";
 import { FakeKubeApi } from "../helpers/fake-kube-api.js";
 import { until } from "../helpers/poll.js";
 import { TestUser } from "../helpers/xmpp-client.js";
@@ -18,10 +18,8 @@ const SERVICE = "megaphone-session";
 /** The default lease time: a move faster than this did not wait for any lease to lapse. */
 const LEASE_TTL_MS = 5000;
 
-async function served(session: SessionProcess): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${session.httpPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("megaphone_session_shards_served "));
-  return Number(line?.split(" ")[1] ?? NaN);
+function served(session: SessionProcess): Promise<number> {
+  return metricValue(session.httpPort, "megaphone_session_shards_served");
 }
 
 describe("e2e: kubernetes membership, against a fake API server (no cluster)", function () {

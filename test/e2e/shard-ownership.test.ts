@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
-import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { connect } from "../helpers/redis-server.js";
 import { TestUser } from "../helpers/xmpp-client.js";
@@ -19,13 +19,8 @@ const FAST_OWNERSHIP = {
   MEGAPHONE_MEMBERSHIP_TTL_MS: "1000",
 };
 
-async function metric(session: SessionProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${session.httpPort}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n"))
-    if (line.startsWith(name + " ") || line.startsWith(name + "{"))
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  return sum;
+function metric(session: SessionProcess, name: string): Promise<number> {
+  return metricValue(session.httpPort, name);
 }
 
 /** Shards served by each session, read from their metrics. */

@@ -86,6 +86,19 @@ export async function waitForHttp(
   }
 }
 
+/**
+ * The value of a metric on a process's /metrics (summed over its label sets), or of one label
+ * set when `name` includes it (e.g. 'x_total{change="lost"}'); NaN when it is not there.
+ */
+export async function metricValue(httpPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  let sum = NaN;
+  for (const line of text.split("\n"))
+    if (line.startsWith(name + " ") || line.startsWith(name + "{"))
+      sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
 export interface MeshOptions {
   shardCount?: number;
   /** Extra settings for every process, as MEGAPHONE_* variables. */
