@@ -28,6 +28,9 @@ import type { RouteStore } from "./stores/route/route-store.js";
 import { MemorySnapshotStore } from "./stores/snapshot/memory-snapshot-store.js";
 import { RedisSnapshotStore } from "./stores/snapshot/redis-snapshot-store.js";
 import type { SnapshotStore } from "./stores/snapshot/snapshot-store.js";
+import { MemorySmQueueStore } from "./stores/sm/memory-sm-queue-store.js";
+import { RedisSmQueueStore } from "./stores/sm/redis-sm-queue-store.js";
+import type { SmQueueStore } from "./stores/sm/sm-queue-store.js";
 
 export interface Backend {
   kind: "redis" | "memory";
@@ -38,6 +41,7 @@ export interface Backend {
   offline: OfflineStore;
   directed: DirectedPresenceStore;
   snapshots: SnapshotStore;
+  smQueues: SmQueueStore;
   edges: EdgeRegistry;
   /** True while the backing store is reachable. */
   isReady(): boolean;
@@ -56,6 +60,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     offline: new MemoryOfflineStore(),
     directed: new MemoryDirectedPresenceStore(),
     snapshots: new MemorySnapshotStore(),
+    smQueues: new MemorySmQueueStore(),
     edges: new MemoryEdgeRegistry(),
     isReady: () => true,
     close: () => bus.close(),
@@ -87,6 +92,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     offline: new RedisOfflineStore(redis, keys),
     directed: new RedisDirectedPresenceStore(redis, keys),
     snapshots: new RedisSnapshotStore(redis, keys),
+    smQueues: new RedisSmQueueStore(redis, keys),
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     isReady: () => redis.status === "ready" && bus.isReady(),
     async close() {

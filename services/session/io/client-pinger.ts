@@ -43,6 +43,8 @@ export function pingTickMs(timeouts: PingTimeouts): number {
  */
 export function nextCheckMs(conn: ConnState, timeouts: PingTimeouts): number {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = timeouts;
+  // XEP-0198: a hibernating session has no client to ping; it ends at its deadline.
+  if (conn.sm?.hibernateUntilMs !== undefined) return conn.sm.hibernateUntilMs + 1;
   const pingDue = conn.lastActivityMs + clientPingIntervalMs;
   if (conn.stage !== "bound")
     // `+ 1`: the checks below close only strictly past the timeout.
@@ -93,6 +95,13 @@ export class PingSchedule {
 /** Checks one connection; true when it sent a ping. */
 function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = ctx.config;
+  if (conn.sm?.hibernateUntilMs !== undefined) {
+    if (now > conn.sm.hibernateUntilMs) {
+      ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "session was not resumed in time");
+      ctx.track(ctx.endConnection(conn));
+    }
+    return false;
+  }
   if (conn.stage !== "bound") {
     if (now - (conn.openedAtMs ?? conn.lastActivityMs) > authTimeoutMs)
       ctx.close(conn, "connection-timeout", "no resource bound in time");
