@@ -334,4 +334,63 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
     late.send(`<resume xmlns="${SM}" previd="${id}" h="0"/>`);
     await late.waitFrame((f) => f.startsWith("<failed"), "failed: replaced");
   });
+  // Last: it kills and restarts the session of shards 0-1.
+  it("a session process killed while sessions hibernate: one resumes on its successor, the other expires there", async () => {
+    const { alice, bob, bobBare } = await pair();
+    const carol = `carol${serial}`;
+    await mesh.addUser(`${carol}@localhost`, "pw");
+    const { client: bobFirst, id: bobId } = await bobOn(edgeA, bob, alice);
+    const { client: carolFirst } = await bobOn(edgeA, carol, alice);
+    const sent = { bob: [] as string[], carol: [] as string[] };
+    await sendMessages(alice, `${bobBare}/phone`, 3, sent.bob);
+    await sendMessages(alice, `${carol}@localhost/phone`, 3, sent.carol);
+    await until(() => bodies(bobFirst.frames).length === 3, "bob's live messages");
+    await until(() => bodies(carolFirst.frames).length === 3, "carol's live messages");
+    carolFirst.send(`<a xmlns="${SM}" h="${handled(carolFirst)}"/>`);
+    carolFirst.send(`<r xmlns="${SM}"/>`);
+    await carolFirst.waitFrame((f) => f.startsWith("<a "), "carol's ack applied");
+    const bobH = handled(bobFirst);
+    bobFirst.terminate();
+    carolFirst.terminate();
+    await sendMessages(alice, `${bobBare}/phone`, 3, sent.bob);
+    await sendMessages(alice, `${carol}@localhost/phone`, 3, sent.carol);
+    // Both hibernate, and their snapshots (shards 0-1) say so, with the deadline, before the kill.
+    await until(async () => {
+      const snapshots = [
+        ...Object.values(await admin.hgetall(KEYS.snapshot(0))),
+        ...Object.values(await admin.hgetall(KEYS.snapshot(1))),
+      ];
+      return snapshots.filter((json) => json.includes('"hibernateUntilMs"')).length === 2;
+    }, "both hibernations saved");
+    const session = mesh.services.find((s) => s.name === "session s01");
+    assert.ok(session);
+    await session.stop("SIGKILL");
+    await mesh.session("s01", "0-1");
+
+    const { client: bobSecond } = await resume(edgeB, bob, bobId, bobH);
+    await until(() => bodies(bobSecond.frames).length >= 3, "bob's messages after the resume");
+    account(
+      "resume after a session kill",
+      sent.bob,
+      bodies(bobFirst.frames),
+      bodies(bobSecond.frames),
+    );
+
+    await alice.waitFor(
+      isPresenceFrom(`${carol}@localhost/phone`, "unavailable"),
+      "carol's unavailable, from the successor",
+      RESUMPTION_TIMEOUT_MS + 8000,
+    );
+    assert.ok(!alice.inbox.some(isPresenceFrom(`${bobBare}/phone`, "unavailable")));
+    const carolAgain = await raw(edgeB);
+    await carolAgain.login(carol, "pw", "phone");
+    carolAgain.send(`<presence xmlns="jabber:client"/>`);
+    await until(() => bodies(carolAgain.frames).length >= 3, "carol's offline messages");
+    const live = bodies(carolFirst.frames);
+    const offline = bodies(carolAgain.frames);
+    console.log(
+      `      expiry after a session kill: sent ${sent.carol.length}: delivered live ${live.length}, stored offline ${offline.length}`,
+    );
+    assert.deepEqual([...live, ...offline], sent.carol);
+  });
 });
