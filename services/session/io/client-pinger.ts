@@ -17,6 +17,7 @@ import type { ConnState } from "../core/connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import type { LiveContext } from "./live-context.js";
+import { startHibernation } from "./stream-management.js";
 
 /** How often due deadlines are taken: often enough to honour the smallest timeout within 25%. */
 export const PING_SWEEP_MIN_MS = 100;
@@ -110,6 +111,12 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   if (conn.ping) {
     if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
       ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "client did not answer ping");
+      // XEP-0198: its transport is as good as lost; the socket goes, the session waits (the
+      // edge's close packet saves that in the snapshot).
+      if (startHibernation(ctx, conn, "no answer to ping")) {
+        ctx.toEdgeClose(conn.edgeId, conn.connId);
+        return false;
+      }
       ctx.close(conn, "connection-timeout", "no answer to ping");
     }
     return false;

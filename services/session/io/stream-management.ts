@@ -89,14 +89,23 @@ export function smSend(ctx: LiveContext, conn: ConnState, d: string): void {
  * starts (or keeps) hibernating: true, its state changed. Otherwise false: the caller ends it.
  */
 export function hibernate(ctx: LiveContext, table: ConnectionTable, conn: ConnState): boolean {
+  if (!startHibernation(ctx, conn, "transport lost")) return false;
+  // set() re-arms the pinger, which ends the session at its deadline (client-pinger.ts).
+  table.set(conn);
+  return true;
+}
+
+/**
+ * Starts hibernating (or keeps on) if the session is resumable; false if it is not. The caller
+ * re-arms the pinger's deadline for it.
+ */
+export function startHibernation(ctx: LiveContext, conn: ConnState, why: string): boolean {
   const sm = conn.sm;
   if (!sm?.resume || conn.stage !== "bound") return false;
   if (sm.hibernateUntilMs !== undefined) return true;
   sm.hibernateUntilMs = ctx.now() + ctx.config.resumptionTimeoutMs;
   conn.ping = undefined;
-  ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "transport lost; session hibernates");
-  // set() re-arms the pinger, which ends the session at its deadline (client-pinger.ts).
-  table.set(conn);
+  ctx.log.info({ connId: conn.connId, jid: conn.bareJid, why }, "session hibernates");
   return true;
 }
 
