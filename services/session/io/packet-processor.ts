@@ -104,8 +104,10 @@ export class PacketProcessor {
         }
         // Counted only now, once: a retried unit applies its queued routes again.
         for (let i = 0; i < unit.queuedRoutesApplied; i++) this.table.queuedRouteApplied(connId);
+        unit.releaseTurn?.();
         return;
       } catch (err) {
+        unit.releaseTurn?.();
         // Applied again from the state before, so each entry takes effect once in memory.
         if (unit.renamedTo) this.table.forget(unit.renamedTo);
         if (before === undefined) this.table.forget(connId);

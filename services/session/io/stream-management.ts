@@ -42,6 +42,24 @@ export interface SmUnitProgress {
   renamedTo?: string;
   /** Writes that must follow the saved snapshot (the old connection's snapshot goes then). */
   afterSave: (() => Promise<unknown>)[];
+  /** Ends the hold on the new connection's turn; called once the unit is done or failed. */
+  releaseTurn?: () => void;
+}
+
+/**
+ * Takes `connId`'s turn and keeps it until the returned release is called: work for it waits
+ * (ConnectionTable.withConn), e.g. stanzas for a resumed session while it is being moved.
+ */
+async function holdTurn(table: ConnectionTable, connId: string): Promise<() => void> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await new Promise<void>((entered) => {
+    void table.withConn(connId, () => {
+      entered();
+      return held;
+    });
+  });
+  return release;
 }
 
 /** The server asks for an ack each time this many stanzas are unacked (§4 <r/>). */
@@ -205,6 +223,11 @@ export async function applyResume(
   const bare = old.bareJid as string;
   const resource = old.resource as string;
   const newId = resumedConnId(packet.c, old.shard, entry.id);
+  // Stanzas for either id are applied in the new connection's turn from now on (unitKeyOf),
+  // and that turn is ours until this unit is done: they reach the client after what is
+  // resent, in the order they came (the old id's are rerouted to the new one, reroute.ts).
+  table.moved(old.connId, newId);
+  unit.releaseTurn = await holdTurn(table, newId);
   const { routes, smQueues, directed } = ctx.stores;
   const resend = await smQueues.range(old.shard, sm.id, acked + 1, sm.sent);
   if (acked > sm.acked) await smQueues.drop(old.shard, sm.id, sm.acked + 1, acked);
@@ -240,7 +263,6 @@ export async function applyResume(
   };
   table.delete(old.connId);
   table.set(moved);
-  table.moved(old.connId, newId);
   unit.renamedTo = newId;
   // In this order on the resuming socket's edge: the rename, then what the client reads.
   ctx.track(ctx.deps.bus.toEdge(packet.e, { k: "rename", c: packet.c, d: newId }));
