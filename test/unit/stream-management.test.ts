@@ -28,6 +28,8 @@ describe("stream management counters and ids (XEP-0198 §4, §5)", () => {
     assert.equal(ackedTotal(10, 15), 15);
     assert.equal(ackedTotal(H_MODULUS - 2, 1), H_MODULUS + 1);
     assert.equal(ackedTotal(H_MODULUS + 5, 7), H_MODULUS + 7);
+    assert.equal(ackedTotal(10, 5), 10, "a stale h acknowledges nothing new");
+    assert.equal(ackedTotal(3, H_MODULUS - 1), 3, "nor one from before a wrap");
   });
 
   it("accepts only unsigned 32-bit integers as h", () => {
@@ -118,6 +120,7 @@ describe("stream management on one stream (XEP-0198)", () => {
     assert.deepEqual(await smQueues.range(5, id, 1, 3), ['<message id="3"/>']);
     await input(ctx, chain, phone, `<a xmlns="${SM}" h="1"/>`);
     assert.equal(phone.sm?.acked, 2, "an old h acknowledges nothing new");
+    assert.deepEqual(ctx.closed, []);
   });
 
   it("§4: ends the stream when h acknowledges more than was sent", async () => {

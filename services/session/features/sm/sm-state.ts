@@ -52,11 +52,13 @@ export function parseH(value: string | undefined): number | undefined {
 }
 
 /**
- * The total the client acknowledges with `h`, given it had acknowledged `acked` before: acks
- * never go back, and a wrapped h counts on from there.
+ * The total the client acknowledges with `h`, given it had acknowledged `acked` before: a
+ * wrapped h counts on from there, and acks never go back (an h behind the last one, by less
+ * than half the modulus, is a stale ack and acknowledges nothing new).
  */
 export function ackedTotal(acked: number, h: number): number {
-  return acked + ((((h - acked) % H_MODULUS) + H_MODULUS) % H_MODULUS);
+  const ahead = (((h - acked) % H_MODULUS) + H_MODULUS) % H_MODULUS;
+  return ahead > H_MODULUS / 2 ? acked : acked + ahead;
 }
 
 /** Stanzas sent and not yet acknowledged. */
