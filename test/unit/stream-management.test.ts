@@ -1,7 +1,8 @@
 // XEP-0198 on one stream (features/sm/): §3 enabling, §4 acks and counters (h wraps at 2^32),
 // §5 the resume request, checked with literal XML through the real session core.
 import { strict as assert } from "node:assert";
-import type { ConnState } from "../../services/session/core/connection.js";
+import { newConnState, type ConnState } from "../../services/session/core/connection.js";
+import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import type { HandlerChain } from "../../services/session/core/handler-chain.js";
 import {
   H_MODULUS,
@@ -162,5 +163,35 @@ describe("stream management on one stream (XEP-0198)", () => {
     ]);
     assert.equal(resuming.stage, "restarted", "it may still bind");
     assert.deepEqual(ctx.resumeRequests, []);
+  });
+});
+
+describe("the connection table's stream management index", () => {
+  function connWithSm(connId: string, lastEntryId: string, smId: string): ConnState {
+    const conn = newConnState(connId, "e", 0, 0);
+    conn.lastEntryId = lastEntryId;
+    conn.sm = { id: smId, resume: true, handled: 0, sent: 0, acked: 0 };
+    return conn;
+  }
+
+  it("finds a session's connection, also one enabled after it was set", () => {
+    const table = new ConnectionTable();
+    const conn = newConnState("e.0.1", "e", 0, 0);
+    table.set(conn);
+    assert.equal(table.connOfSm("0.x"), undefined);
+    conn.sm = { id: "0.x", resume: true, handled: 0, sent: 0, acked: 0 };
+    assert.equal(table.connOfSm("0.x"), "e.0.1");
+    table.delete("e.0.1");
+    assert.equal(table.connOfSm("0.x"), undefined);
+  });
+
+  it("gives a session left in two snapshots to the one that applied the later entry", () => {
+    for (const order of [0, 1]) {
+      const table = new ConnectionTable();
+      const stale = connWithSm("e.0.1", "5-0", "0.s");
+      const moved = connWithSm("f.0.9", "7-0", "0.s");
+      for (const conn of order ? [stale, moved] : [moved, stale]) table.set(conn);
+      assert.equal(table.connOfSm("0.s"), "f.0.9");
+    }
   });
 });

@@ -1,5 +1,6 @@
 // The connections this session process currently serves, with one promise chain per
 // connection so that its packets, timers and kicks are applied one at a time, in order.
+import { compareEntryIds } from "../../shared/bus/packets.js";
 import type { ConnState } from "../core/connection.js";
 
 /** How many recently ended connection ids are remembered (to ignore redelivered opens). */
@@ -34,8 +35,22 @@ export class ConnectionTable {
     let ids = this.byEdge.get(conn.edgeId);
     if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
     ids.add(conn.connId);
-    if (conn.sm) this.bySmId.set(conn.sm.id, conn.connId);
+    if (conn.sm) this.indexSm(conn);
     for (const listener of this.setListeners) listener(conn.connId);
+  }
+
+  /**
+   * A session moved by a resumption leaves its old connection's snapshot behind only if the
+   * process died between saving the new one and deleting the old: the newer one (the later
+   * entry applied) holds the session.
+   */
+  private indexSm(conn: ConnState): void {
+    const id = (conn.sm as { id: string }).id;
+    const holder = this.bySmId.get(id);
+    const other =
+      holder === undefined || holder === conn.connId ? undefined : this.conns.get(holder);
+    if (other && compareEntryIds(other.lastEntryId, conn.lastEntryId) > 0) return;
+    this.bySmId.set(id, conn.connId);
   }
 
   private unindex(conn: ConnState): void {

@@ -147,6 +147,12 @@ export function isSettled(ctx: LiveContext, connId: string): Promise<boolean> {
 export async function settleUnacked(ctx: LiveContext, conn: ConnState): Promise<void> {
   const sm = conn.sm;
   if (!sm) return;
+  const holder = ctx.deps.table.connOfSm(sm.id);
+  if (holder !== undefined && holder !== conn.connId) {
+    // A stale copy of a session that was resumed elsewhere: the queue is the other one's.
+    ctx.log.warn({ connId: conn.connId, holder }, "ending a stale copy of a resumed session");
+    return;
+  }
   const queues = ctx.stores.smQueues;
   const stanzas = await queues.range(conn.shard, sm.id, sm.acked + 1, sm.sent);
   for (const xml of stanzas) await rerouteFromGone(ctx, conn.connId, xml);
