@@ -92,6 +92,16 @@ describe("stream management in the session shell (XEP-0198)", function () {
       // Nothing else went to the old id, and nothing offline: each message once.
       assert.equal(h.frames(c).filter((f) => f.includes('id="m2"')).length, 0);
       assert.equal(await h.backend.offline.count("alice@localhost"), 0);
+      // A copy that comes back late for the old id (a dead edge's inbox recovered after the
+      // resume) is dropped: the queue saw to it.
+      await h.backend.bus.toShard(0, { k: "undelivered", c, e: "e1", d: delivered });
+      await h.ping(c3, "after-the-copy");
+      await until(async () => {
+        const [pending] = (await admin.xpending(KEYS.shardInbox(0), "session")) as [number];
+        return pending === 0;
+      }, "the late copy applied");
+      assert.equal(h.frames(c3).filter((f) => f.includes('id="m1"')).length, 1);
+      assert.equal(await h.backend.offline.count("alice@localhost"), 0);
       // The old connection's snapshot goes once the moved one is saved.
       await until(
         async () => (await admin.hget(KEYS.snapshot(0), c)) === null,
