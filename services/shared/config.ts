@@ -243,6 +243,11 @@ export interface Config {
   logLevel: string;
   /** Users created at start in all-in-one mode, as JID:PASSWORD (repeatable). */
   user: string[];
+  // Stream management (XEP-0198).
+  /** How long a session whose transport was lost waits to be resumed (advertised as max), ms. */
+  resumptionTimeoutMs: number;
+  /** Stanzas sent and not acked by the client kept per session; past it the session ends. */
+  smMaxUnackedStanzas: number;
 }
 
 type Kind = "string" | "int" | "bool" | "list";
@@ -692,6 +697,19 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
         : "must be one of fatal, error, warn, info, debug, trace, silent",
   },
   user: { kind: "list", default: [], help: "all-in-one: create user JID:PASSWORD (repeatable)" },
+  // Stream management (XEP-0198).
+  resumptionTimeoutMs: {
+    kind: "int",
+    default: 300000,
+    min: 1000,
+    help: "XEP-0198: a session whose transport is lost waits this long to be resumed, ms",
+  },
+  smMaxUnackedStanzas: {
+    kind: "int",
+    default: 1000,
+    min: 8,
+    help: "XEP-0198: stanzas kept for resending per session until acked; past it it ends",
+  },
 };
 
 export const DEFAULTS: Config = Object.fromEntries(

@@ -12,6 +12,7 @@ export const NS_ROSTER_VER = "urn:xmpp:features:rosterver";
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
 export const NS_PING = "urn:xmpp:ping";
+export const NS_SM = "urn:xmpp:sm:3";
 export const NS_VERSION = "jabber:iq:version";
 export const NS_DELAY = "urn:xmpp:delay";
 export const NS_SUB_PREAPPROVAL = "urn:xmpp:features:pre-approval";

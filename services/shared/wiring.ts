@@ -37,6 +37,9 @@ import type { RouteStore } from "./stores/route/route-store.js";
 import { MemorySnapshotStore } from "./stores/snapshot/memory-snapshot-store.js";
 import { RedisSnapshotStore } from "./stores/snapshot/redis-snapshot-store.js";
 import type { SnapshotStore } from "./stores/snapshot/snapshot-store.js";
+import { MemorySmQueueStore } from "./stores/sm/memory-sm-queue-store.js";
+import { RedisSmQueueStore } from "./stores/sm/redis-sm-queue-store.js";
+import type { SmQueueStore } from "./stores/sm/sm-queue-store.js";
 
 export interface Backend {
   kind: "redis" | "memory";
@@ -47,6 +50,7 @@ export interface Backend {
   offline: OfflineStore;
   directed: DirectedPresenceStore;
   snapshots: SnapshotStore;
+  smQueues: SmQueueStore;
   edges: EdgeRegistry;
   /** Session members' shard leases and the writes they fence (snapshots, acknowledgements). */
   leases: ShardLeases;
@@ -75,6 +79,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     offline: new MemoryOfflineStore(),
     directed: new MemoryDirectedPresenceStore(),
     snapshots,
+    smQueues: new MemorySmQueueStore(),
     edges: new MemoryEdgeRegistry(),
     leases,
     // Entries leave the in-process inboxes as they are read: nothing is pending to acknowledge.
@@ -113,6 +118,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     offline: new RedisOfflineStore(redis, keys),
     directed: new RedisDirectedPresenceStore(redis, keys),
     snapshots: new RedisSnapshotStore(redis, keys),
+    smQueues: new RedisSmQueueStore(redis, keys),
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     leases: new RedisShardLeases(redis, keys, { ttlMs: config.shardLeaseTtlMs }),
     fenced: new RedisFencedWrites(redis, keys),

@@ -4,6 +4,8 @@ import { MemoryOfflineStore } from "../../services/shared/stores/offline/memory-
 import { MemoryRosterStore } from "../../services/shared/stores/roster/memory-roster-store.js";
 import { MemoryRouteStore } from "../../services/shared/stores/route/memory-route-store.js";
 import { MemorySnapshotStore } from "../../services/shared/stores/snapshot/memory-snapshot-store.js";
+import { MemorySmQueueStore } from "../../services/shared/stores/sm/memory-sm-queue-store.js";
+import { smQueueStoreContract } from "./sm-queue-store.contract.js";
 import { MemoryDirectedPresenceStore } from "../../services/shared/stores/directed/memory-directed-store.js";
 import { accountStoreContract } from "./account-store.contract.js";
 import { directedStoreContract } from "./directed-store.contract.js";
@@ -44,6 +46,10 @@ if (onlyImpl === undefined || onlyImpl === "memory") {
     snapshotStoreContract(
       "memory",
       memory(() => new MemorySnapshotStore()),
+    );
+    smQueueStoreContract(
+      "memory",
+      memory(() => new MemorySmQueueStore()),
     );
   });
 }

@@ -8,6 +8,8 @@ import { RedisRosterStore } from "../../services/shared/stores/roster/redis-rost
 import { RedisRouteStore } from "../../services/shared/stores/route/redis-route-store.js";
 import { RedisSnapshotStore } from "../../services/shared/stores/snapshot/redis-snapshot-store.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
+import { RedisSmQueueStore } from "../../services/shared/stores/sm/redis-sm-queue-store.js";
+import { smQueueStoreContract } from "./sm-queue-store.contract.js";
 import { RedisDirectedPresenceStore } from "../../services/shared/stores/directed/redis-directed-store.js";
 import { accountStoreContract } from "./account-store.contract.js";
 import { directedStoreContract } from "./directed-store.contract.js";
@@ -65,6 +67,10 @@ if (onlyImpl === undefined || onlyImpl === "redis") {
     snapshotStoreContract(
       "redis",
       redis((r, keys) => new RedisSnapshotStore(r, keys)),
+    );
+    smQueueStoreContract(
+      "redis",
+      redis((r, keys) => new RedisSmQueueStore(r, keys)),
     );
   });
 }

@@ -38,7 +38,9 @@ describe("e2e: two users across 2 edges and 2 sessions", function () {
 
   before(async function () {
     this.timeout(60000);
-    mesh = await Mesh.start({ shardCount: 8 });
+    // @xmpp/client enables resumable stream management (XEP-0198): a socket that drops without
+    // a word hibernates for the resumption timeout before contacts see it go.
+    mesh = await Mesh.start({ shardCount: 8, env: { MEGAPHONE_RESUMPTION_TIMEOUT_MS: "2000" } });
     [session1, session2] = await Promise.all([
       mesh.session("s1", "0-3"),
       mesh.session("s2", "4-7"),

@@ -14,6 +14,8 @@ import { MemoryDirectedPresenceStore } from "../../services/shared/stores/direct
 import { MemoryOfflineStore } from "../../services/shared/stores/offline/memory-offline-store.js";
 import { MemoryRosterStore } from "../../services/shared/stores/roster/memory-roster-store.js";
 import { MemoryRouteStore } from "../../services/shared/stores/route/memory-route-store.js";
+import { MemorySmQueueStore } from "../../services/shared/stores/sm/memory-sm-queue-store.js";
+import type { ResumeRequest } from "../../services/shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../services/shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import type { SessionContext, Stores } from "../../services/session/core/context.js";
@@ -67,6 +69,8 @@ export class TestSessionContext implements SessionContext {
   readonly written: WrittenStanza[] = [];
   readonly kicked: { connId: string; condition: StreamErrorCondition }[] = [];
   readonly closed: { connId: string; condition?: StreamErrorCondition; text?: string }[] = [];
+  /** XEP-0198 resumptions asked for, in order. */
+  readonly resumeRequests: { connId: string; request: ResumeRequest }[] = [];
   /** The connections created by connect(), by id. */
   readonly conns = new Map<string, ConnState>();
 
@@ -81,6 +85,7 @@ export class TestSessionContext implements SessionContext {
       routes: options.stores?.routes ?? new MemoryRouteStore(),
       offline: options.stores?.offline ?? new MemoryOfflineStore(),
       directed: options.stores?.directed ?? new MemoryDirectedPresenceStore(),
+      smQueues: options.stores?.smQueues ?? new MemorySmQueueStore(),
     };
     this.nowMs = options.now ?? Date.UTC(2024, 0, 1);
   }
@@ -122,6 +127,10 @@ export class TestSessionContext implements SessionContext {
   close(conn: ConnState, condition?: StreamErrorCondition, text?: string): void {
     this.closed.push({ connId: conn.connId, condition, text });
     conn.stage = "closed";
+  }
+
+  requestResume(conn: ConnState, request: ResumeRequest): void {
+    this.resumeRequests.push({ connId: conn.connId, request });
   }
 
   async createAccount(bareJid: string): Promise<void> {

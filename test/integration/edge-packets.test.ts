@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { Bus } from "../../services/shared/bus/bus.js";
 import type { RedisBus } from "../../services/shared/bus/redis-bus.js";
-import { parseConnId } from "../../services/shared/conn-id.js";
+import { makeConnId, parseConnId } from "../../services/shared/conn-id.js";
 import { assertStreamErrorClose, CLOSE_FRAME, edgeSuite } from "../helpers/edge-harness.js";
 import { until } from "../helpers/poll.js";
 
@@ -73,6 +73,53 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       assert.deepEqual(a.client.messages, ["<features/>", CLOSE_FRAME]);
       assert.equal((await edge.session.closeOf(a.connId)).d, "session-closed");
       await until(() => edge.handle.connections() === 1, "registry down to 1");
+      await edge.roundTrip(b);
+    });
+  });
+
+  describe("rename (XEP-0198 resumption)", () => {
+    it("re-keys a socket: packets under the new id reach it, and its frames go to the new id's shard", async () => {
+      const edge = await suite.start();
+      const a = await edge.connect();
+      const b = await edge.connect();
+      const { address } = edge.handle;
+      const { edgeId, shard } = parseConnId(a.connId);
+      const otherShard = shard === 0 ? 1 : 0;
+      const renamed = makeConnId(edgeId, otherShard, 2 ** 48 + 7);
+      a.client.send("<before/>");
+      await until(
+        () => edge.session.packetsOf(a.connId).some((p) => p.k === "data" && p.d === "<before/>"),
+        "the frame before the rename",
+      );
+      // A frame for the old id, the rename, a frame for the new id: in one batch or several,
+      // the order holds.
+      await edge.bus.toEdge(address, { k: "data", c: a.connId, d: "<first/>" });
+      await edge.bus.toEdge(address, { k: "rename", c: a.connId, d: renamed });
+      await edge.bus.toEdge(address, { k: "data", c: renamed, d: "<resumed/>" });
+      await a.client.waitForMessages(2);
+      assert.deepEqual(a.client.messages, ["<first/>", "<resumed/>"]);
+      a.client.send("<after/>");
+      a.client.close();
+      assert.deepEqual(await edge.session.closeOf(renamed), {
+        k: "close",
+        c: renamed,
+        e: address,
+        d: "client-closed",
+      });
+      const after = edge.session.entriesOf(renamed);
+      assert.deepEqual(
+        after.map((e) => e.packet.k),
+        ["data", "close"],
+      );
+      assert.ok(
+        after.every((e) => e.shard === otherShard),
+        "published to the new id's shard",
+      );
+      assert.deepEqual(
+        edge.session.packetsOf(a.connId).map((p) => p.k),
+        ["open", "data"],
+        "nothing more under the old id",
+      );
       await edge.roundTrip(b);
     });
   });

@@ -205,6 +205,7 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
         `<session xmlns="urn:ietf:params:xml:ns:xmpp-session"><optional/></session>` +
         `<ver xmlns="urn:xmpp:features:rosterver"/>` +
         `<sub xmlns="urn:xmpp:features:pre-approval"/>` +
+        `<sm xmlns="urn:xmpp:sm:3"/>` +
         `${limits(262144, 300)}</stream:features>`,
     ]);
     assert.equal(conn.stage, "restarted");

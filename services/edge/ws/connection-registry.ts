@@ -27,6 +27,14 @@ export class ConnectionRegistry {
     return this.byId.get(id);
   }
 
+  /** Re-keys `conn` as connection `id` of `shard` (a `rename` packet). */
+  rename(conn: Connection, id: string, shard: number): void {
+    this.byId.delete(conn.id);
+    conn.id = id;
+    conn.shard = shard;
+    this.byId.set(id, conn);
+  }
+
   delete(id: string): void {
     this.byId.delete(id);
   }

@@ -24,9 +24,12 @@ export interface HeldPacket {
 }
 
 export interface Connection {
-  /** `<edgeId>.<shard>.<serial>` (conn-id.ts). */
-  readonly id: string;
-  readonly shard: number;
+  /**
+   * `<edgeId>.<shard>.<serial>` (conn-id.ts). Changed only by a `rename` packet (XEP-0198: a
+   * session resumed on this socket lives on another shard): from then on its frames go there.
+   */
+  id: string;
+  shard: number;
   /** The client's address key, for the per-address limits (admission.ts). */
   readonly address: string;
   /** Valid until `closed`; never touched after. */

@@ -7,6 +7,7 @@
 // refused the frame) goes back to its session as `undelivered`, which stores it offline,
 // routes it to another resource or bounces it to its sender.
 import type { EdgePacket } from "../../shared/bus/packets.js";
+import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
 import type { CannedCloseName } from "../close-reasons.js";
 import type { EdgeMetrics } from "../edge-metrics.js";
@@ -48,10 +49,14 @@ export async function deliverEdgeBatch(
 ): Promise<void> {
   const returns: Promise<void>[] = [];
   const byConn = new Map<string, EdgePacket[]>();
+  // A socket renamed in this batch: its packets under the new id follow the rename, in order.
+  const renamedFrom = new Map<string, string>();
   for (const packet of batch) {
-    let packets = byConn.get(packet.c);
-    if (!packets) byConn.set(packet.c, (packets = []));
+    const key = renamedFrom.get(packet.c) ?? packet.c;
+    let packets = byConn.get(key);
+    if (!packets) byConn.set(key, (packets = []));
     packets.push(packet);
+    if (packet.k === "rename") renamedFrom.set(packet.d, key);
   }
   for (const [connId, packets] of byConn) {
     const conn = deps.registry.get(connId);
@@ -99,6 +104,9 @@ function writePackets(
       }
       case "close":
         deps.end(conn, "session-closed");
+        break;
+      case "rename":
+        deps.registry.rename(conn, packet.d, parseConnId(packet.d).shard);
         break;
       default:
         deps.log.warn(

@@ -50,6 +50,10 @@ export class AdminContext implements SessionContext {
     throw new Error(`an admin context has no connection to close (${conn.connId}); kick it`);
   }
 
+  requestResume(conn: ConnState): void {
+    throw new Error(`an admin context has no connection to resume (${conn.connId})`);
+  }
+
   async deliver(connId: string, stanza: Element): Promise<void> {
     if (!stanza.attrs.xmlns) stanza.attrs.xmlns = NS_CLIENT;
     const { shard } = parseConnId(connId);

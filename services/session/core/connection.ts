@@ -1,5 +1,6 @@
 // The XMPP state of one client connection, keyed by connection id. It is plain data so that
 // it can be saved as a snapshot and continued by another session member.
+import type { SmState } from "../features/sm/sm-state.js";
 import type { ScramServerState } from "./sasl/scram.js";
 
 export type Stage =
@@ -13,6 +14,12 @@ export type Stage =
   | "restarted"
   /** Resource bound: stanzas flow. */
   | "bound"
+  /**
+   * XEP-0198: after SASL, asked to resume a session (owned by some shard) instead of binding;
+   * waiting for the answer, frames are ignored. Also a session whose state is being moved
+   * to a resuming connection, for the moment of the move.
+   */
+  | "resuming"
   /** Closing or closed: nothing more is processed. */
   | "closed";
 
@@ -45,6 +52,8 @@ export interface ConnState {
   boundBeforeClose?: boolean;
   /** Outstanding server→client ping (XEP-0199): iq id and when it was sent. */
   ping?: { id: string; sentAtMs: number };
+  /** XEP-0198 stream management, once enabled. */
+  sm?: SmState;
 }
 
 export function newConnState(

@@ -9,6 +9,8 @@ import type { DirectedPresenceStore } from "../../shared/stores/directed/directe
 import type { OfflineStore } from "../../shared/stores/offline/offline-store.js";
 import type { RosterStore } from "../../shared/stores/roster/roster-store.js";
 import type { RouteStore } from "../../shared/stores/route/route-store.js";
+import type { SmQueueStore } from "../../shared/stores/sm/sm-queue-store.js";
+import type { ResumeRequest } from "../../shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
 
@@ -18,6 +20,7 @@ export interface Stores {
   routes: RouteStore;
   offline: OfflineStore;
   directed: DirectedPresenceStore;
+  smQueues: SmQueueStore;
 }
 
 export interface SessionContext {
@@ -42,6 +45,11 @@ export interface SessionContext {
    * such as taking messages out of offline storage: a failure redelivers, never loses.
    */
   afterEffects(effect: () => Promise<unknown>): void;
+  /**
+   * XEP-0198 §5: asks the shard of session `request.previd` to move that session onto this
+   * connection; the answer comes back to this connection as a `resume-result` packet.
+   */
+  requestResume(conn: ConnState, request: ResumeRequest): void;
   /** Ends this connection: optional stream error, then </close>, then the socket. */
   close(conn: ConnState, condition?: StreamErrorCondition, text?: string): void;
 }

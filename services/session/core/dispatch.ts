@@ -3,8 +3,9 @@
 // Stream errors close this connection only.
 import type { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
-import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL } from "../../shared/ns.js";
+import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SM } from "../../shared/ns.js";
 import { StreamError, errorReply } from "../../shared/xmpp-errors.js";
+import { countInbound, handleSmElement } from "../features/sm/stream-management.js";
 import { handleBind } from "./bind.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
@@ -62,6 +63,10 @@ async function handleElement(
       "use RFC 7395 <open/> framing, not <stream:stream>",
     );
 
+  // XEP-0198 elements are not stanzas and each checks the stage it belongs to.
+  if (ns === NS_SM && conn.stage !== "connected" && conn.stage !== "resuming")
+    return handleSmElement(ctx, conn, el);
+
   switch (conn.stage) {
     case "connected":
       throw new StreamError("not-authorized", "open the stream first");
@@ -91,6 +96,7 @@ async function handleStanza(
     throw new StreamError("unsupported-stanza-type", `<${stanza.name}/> is not a stanza`);
   if (stanza.getNS() !== NS_CLIENT)
     throw new StreamError("invalid-namespace", "stanzas are in the jabber:client namespace");
+  countInbound(conn);
 
   // RFC 6120 §8.1.2.1: the server stamps the full JID; a client's claim is never trusted.
   stanza.attrs.from = `${conn.bareJid}/${conn.resource}`;

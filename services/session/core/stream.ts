@@ -14,6 +14,7 @@ import {
 } from "../../shared/ns.js";
 import { prepareDomain } from "../../shared/jid.js";
 import { StreamError } from "../../shared/xmpp-errors.js";
+import { smFeature } from "../features/sm/stream-management.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 
@@ -64,6 +65,7 @@ function features(ctx: SessionContext, conn: ConnState): Element {
     features.c("session", { xmlns: NS_SESSION }).c("optional");
     features.c("ver", { xmlns: NS_ROSTER_VER });
     features.c("sub", { xmlns: NS_SUB_PREAPPROVAL });
+    features.cnode(smFeature());
   }
   const limits = features.c("limits", { xmlns: NS_STREAM_LIMITS });
   limits.c("max-bytes").t(String(ctx.config.maxStanzaBytes));

@@ -17,6 +17,7 @@ import type { ConnState } from "../core/connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import type { LiveContext } from "./live-context.js";
+import { startHibernation } from "./stream-management.js";
 
 /** How often due deadlines are taken: often enough to honour the smallest timeout within 25%. */
 export const PING_SWEEP_MIN_MS = 100;
@@ -43,6 +44,8 @@ export function pingTickMs(timeouts: PingTimeouts): number {
  */
 export function nextCheckMs(conn: ConnState, timeouts: PingTimeouts): number {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = timeouts;
+  // XEP-0198: a hibernating session has no client to ping; it ends at its deadline.
+  if (conn.sm?.hibernateUntilMs !== undefined) return conn.sm.hibernateUntilMs + 1;
   const pingDue = conn.lastActivityMs + clientPingIntervalMs;
   if (conn.stage !== "bound")
     // `+ 1`: the checks below close only strictly past the timeout.
@@ -93,6 +96,13 @@ export class PingSchedule {
 /** Checks one connection; true when it sent a ping. */
 function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = ctx.config;
+  if (conn.sm?.hibernateUntilMs !== undefined) {
+    if (now > conn.sm.hibernateUntilMs) {
+      ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "session was not resumed in time");
+      ctx.track(ctx.endConnection(conn));
+    }
+    return false;
+  }
   if (conn.stage !== "bound") {
     if (now - (conn.openedAtMs ?? conn.lastActivityMs) > authTimeoutMs)
       ctx.close(conn, "connection-timeout", "no resource bound in time");
@@ -101,6 +111,12 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
   if (conn.ping) {
     if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
       ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "client did not answer ping");
+      // XEP-0198: its transport is as good as lost; the socket goes, the session waits (the
+      // edge's close packet saves that in the snapshot).
+      if (startHibernation(ctx, conn, "no answer to ping")) {
+        ctx.toEdgeClose(conn.edgeId, conn.connId);
+        return false;
+      }
       ctx.close(conn, "connection-timeout", "no answer to ping");
     }
     return false;

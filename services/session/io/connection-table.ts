@@ -1,5 +1,6 @@
 // The connections this session process currently serves, with one promise chain per
 // connection so that its packets, timers and kicks are applied one at a time, in order.
+import { compareEntryIds } from "../../shared/bus/packets.js";
 import type { ConnState } from "../core/connection.js";
 
 /** How many recently ended connection ids are remembered (to ignore redelivered opens). */
@@ -18,6 +19,10 @@ export class ConnectionTable {
   /** Connection ids by the address of the edge holding their socket (for the edge watcher). */
   private readonly byEdge = new Map<string, Set<string>>();
   private readonly setListeners = new Set<(connId: string) => void>();
+  /** XEP-0198: connection id by stream management id, for resumption. */
+  private readonly bySmId = new Map<string, string>();
+  /** XEP-0198: recently resumed sessions, old connection id → new one (bounded, oldest first). */
+  private readonly movedTo = new Map<string, string>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
@@ -30,13 +35,55 @@ export class ConnectionTable {
     let ids = this.byEdge.get(conn.edgeId);
     if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
     ids.add(conn.connId);
+    if (conn.sm) this.indexSm(conn);
     for (const listener of this.setListeners) listener(conn.connId);
   }
 
+  /**
+   * A session moved by a resumption leaves its old connection's snapshot behind only if the
+   * process died between saving the new one and deleting the old: the newer one (the later
+   * entry applied) holds the session.
+   */
+  private indexSm(conn: ConnState): void {
+    const id = (conn.sm as { id: string }).id;
+    const holder = this.bySmId.get(id);
+    const other =
+      holder === undefined || holder === conn.connId ? undefined : this.conns.get(holder);
+    if (other && compareEntryIds(other.lastEntryId, conn.lastEntryId) > 0) return;
+    this.bySmId.set(id, conn.connId);
+  }
+
   private unindex(conn: ConnState): void {
+    if (conn.sm && this.bySmId.get(conn.sm.id) === conn.connId) this.bySmId.delete(conn.sm.id);
     const ids = this.byEdge.get(conn.edgeId);
     ids?.delete(conn.connId);
     if (ids?.size === 0) this.byEdge.delete(conn.edgeId);
+  }
+
+  /** The connection holding stream management session `smId` (set() indexes it). */
+  connOfSm(smId: string): string | undefined {
+    const indexed = this.bySmId.get(smId);
+    if (indexed && this.conns.get(indexed)?.sm?.id === smId) return indexed;
+    // Enabled on a connection already in the table (set() ran before): resumes are rare
+    // enough to look once and remember.
+    for (const conn of this.conns.values()) {
+      if (conn.sm?.id !== smId) continue;
+      this.bySmId.set(smId, conn.connId);
+      return conn.connId;
+    }
+    return undefined;
+  }
+
+  /** A resumption moved the session of `from` to `to`. */
+  moved(from: string, to: string): void {
+    this.movedTo.set(from, to);
+    if (this.movedTo.size > RECENTLY_CLOSED_CAPACITY)
+      this.movedTo.delete(this.movedTo.keys().next().value as string);
+  }
+
+  /** Where a resumption moved the session of `connId`, if this process saw it happen. */
+  successorOf(connId: string): string | undefined {
+    return this.movedTo.get(connId);
   }
 
   /** A stanza for `connId` was queued through its inbox (a route packet with q). */

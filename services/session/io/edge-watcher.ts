@@ -15,6 +15,7 @@ import type { EdgeRegistry } from "../../shared/edges/edge-registry.js";
 import { returnInboxPackets } from "../../shared/bus/undelivered.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
+import { isHibernating } from "./stream-management.js";
 
 export interface EdgeWatcherDeps {
   base: LiveContext;
@@ -46,7 +47,9 @@ async function endConnectionsOfDeadEdges({
   const addresses = table.edgeAddresses();
   if (addresses.length === 0) return;
   for (const address of await edges.dead(addresses)) {
-    const connIds = table.connsOnEdge(address);
+    // Hibernating sessions (XEP-0198) lost their transport already.
+    const connIds = table.connsOnEdge(address).filter((id) => !isHibernating(table.get(id)));
+    if (connIds.length === 0) continue;
     base.log.warn(
       { edge: address, connections: connIds.length },
       "edge is dead; ending its connections",

@@ -6,7 +6,7 @@
 import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
-import type { ShardPacket } from "../../shared/bus/packets.js";
+import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
@@ -23,6 +23,7 @@ import { closeElement, openElement } from "../core/stream.js";
 import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { deliverRouted } from "./reroute.js";
+import { settleUnacked, smSend } from "./stream-management.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -63,7 +64,7 @@ export class LiveContext implements SessionContext {
   private readonly failures: unknown[] = [];
   private readonly afterStored: (() => Promise<unknown>)[] = [];
 
-  constructor(private readonly deps: LiveContextDeps) {
+  constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
     this.log = deps.log;
     this.stores = deps.stores;
@@ -116,6 +117,13 @@ export class LiveContext implements SessionContext {
 
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
+    // XEP-0198: counted and kept until acked; not written while the session hibernates.
+    if (conn.sm) smSend(this, conn, d);
+    else this.writeToClient(conn, d);
+  }
+
+  /** Writes a frame to the connection's socket, outside stream management's accounting. */
+  writeToClient(conn: ConnState, d: string): void {
     // Checked first: the hot path allocates no log record unless trace is on.
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
     this.track(
@@ -142,6 +150,18 @@ export class LiveContext implements SessionContext {
     const packet: ShardPacket = { k: "route", c: connId, d: stanza };
     if (queued) packet.q = "1";
     return this.deps.local.viaInbox(shard, () => this.deps.bus.toShard(shard, packet));
+  }
+
+  requestResume(conn: ConnState, request: ResumeRequest): void {
+    const shard = Number(request.previd.slice(0, request.previd.indexOf(".")));
+    this.track(
+      this.deps.bus.toShard(shard, {
+        k: "resume",
+        c: conn.connId,
+        e: conn.edgeId,
+        d: JSON.stringify(request),
+      }),
+    );
   }
 
   /** Asks an edge to end a socket the session knows nothing about. */
@@ -206,6 +226,8 @@ export class LiveContext implements SessionContext {
           await this.stores.routes.unbind(conn.bareJid, bound.resource, conn.connId);
       }
     }
+    // XEP-0198: what the client never acknowledged is handled as undeliverable.
+    if (conn.sm) await settleUnacked(this, conn);
     await this.deps.snapshots.remove(conn.shard, conn.connId);
     this.deps.table.delete(conn.connId);
   }

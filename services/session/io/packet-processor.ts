@@ -21,9 +21,17 @@ import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 import { deliverRouted, rerouteFromGone } from "./reroute.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
+import {
+  applyResume,
+  applyResumeResult,
+  hibernate,
+  isSettled,
+  unitKeyOf,
+  type SmUnitProgress,
+} from "./stream-management.js";
 
 /** What a unit did that counts only once it is stored. */
-interface UnitProgress {
+interface UnitProgress extends SmUnitProgress {
   /** Route packets with q applied (ConnectionTable.queuedRouteApplied). */
   queuedRoutesApplied: number;
 }
@@ -56,9 +64,10 @@ export class PacketProcessor {
     this.metrics.batches.inc();
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
-      const list = byConn.get(entry.packet.c);
+      const key = unitKeyOf(this.table, entry.packet);
+      const list = byConn.get(key);
       if (list) list.push(entry);
-      else byConn.set(entry.packet.c, [entry]);
+      else byConn.set(key, [entry]);
     }
     // Queued synchronously, in batch order: a connection's units run in the order read.
     const units = await Promise.allSettled(
@@ -86,19 +95,27 @@ export class PacketProcessor {
       const before = saved && JSON.stringify(saved);
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
-      const unit: UnitProgress = { queuedRoutesApplied: 0 };
+      const unit: UnitProgress = { queuedRoutesApplied: 0, afterSave: [] };
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
         if (changed) {
-          ctx.track(this.snapshots.save(changed.shard, connId, JSON.stringify(changed)));
+          ctx.track(this.snapshots.save(changed.shard, changed.connId, JSON.stringify(changed)));
+          await ctx.flush();
+        }
+        // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
+        if (unit.afterSave.length > 0) {
+          for (const write of unit.afterSave) ctx.track(write());
           await ctx.flush();
         }
         // Counted only now, once: a retried unit applies its queued routes again.
         for (let i = 0; i < unit.queuedRoutesApplied; i++) this.table.queuedRouteApplied(connId);
+        unit.releaseTurn?.();
         return;
       } catch (err) {
+        unit.releaseTurn?.();
         // Applied again from the state before, so each entry takes effect once in memory.
+        if (unit.renamedTo) this.table.forget(unit.renamedTo);
         if (before === undefined) this.table.forget(connId);
         else this.table.set(JSON.parse(before) as ConnState);
         if (!closedBefore) this.table.unmarkClosed(connId);
@@ -123,7 +140,7 @@ export class PacketProcessor {
   ): Promise<ConnState | undefined> {
     let touched = false;
     for (const entry of entries) touched = (await this.apply(ctx, entry, unit)) || touched;
-    const conn = this.table.get(connId);
+    const conn = this.table.get(unit.renamedTo ?? connId);
     return touched && conn && conn.stage !== "closed" ? conn : undefined;
   }
 
@@ -131,8 +148,14 @@ export class PacketProcessor {
   private async apply(ctx: LiveContext, entry: ShardEntry, unit: UnitProgress): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
+    // XEP-0198 resumption (stream-management.ts).
+    if (packet.k === "resume") return applyResume(ctx, this.table, entry, unit);
+    if (packet.k === "resume-result") return applyResumeResult(ctx, this.table, entry);
     const conn = this.table.get(packet.c);
     if (packet.k === "undelivered") {
+      // XEP-0198: the stanza is in the session's unacked queue already; its transport is lost.
+      if (conn?.sm) return hibernate(ctx, this.table, conn) || (await this.end(ctx, conn));
+      if (!conn && (await isSettled(ctx, packet.c))) return false;
       // Its socket is gone or going (the edge said so): end it, then find the stanza a home.
       if (conn && conn.stage !== "closed") await ctx.endConnection(conn);
       await rerouteFromGone(ctx, packet.c, packet.d);
@@ -174,12 +197,19 @@ export class PacketProcessor {
       case "close":
         // Also when we are already ending it: joins that close, or retries one that failed.
         ctx.log.debug({ connId: conn.connId, reason: packet.d }, "socket closed");
+        // XEP-0198: a resumable session outlives its transport for a while.
+        if (hibernate(ctx, this.table, conn)) return true;
         await ctx.endConnection(conn);
         return false;
       case "kick":
         ctx.close(conn, packet.d as StreamErrorCondition);
         return false;
     }
+  }
+
+  private async end(ctx: LiveContext, conn: ConnState): Promise<false> {
+    if (conn.stage !== "closed") await ctx.endConnection(conn);
+    return false;
   }
 
   /**

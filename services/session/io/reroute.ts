@@ -61,9 +61,15 @@ export async function rerouteFromGone(
     return; // not a stanza (stream features, SASL, framing): it only mattered to that socket
   }
   const bare = to.bareString();
-  for (const stale of await ctx.stores.routes.list(bare)) {
+  const bindings = await ctx.stores.routes.list(bare);
+  for (const stale of bindings) {
     if (stale.connId === connId) await ctx.stores.routes.unbind(bare, stale.resource, connId);
   }
+  // The full JID lives on in another connection (a resumed session, XEP-0198, or a login that
+  // took the resource over): RFC 6121 §8.5.3.1 delivers to the resource that matches exactly.
+  const holder =
+    to.resource && bindings.find((b) => b.resource === to.resource && b.connId !== connId);
+  if (holder) return ctx.deliver(holder.connId, stanza);
   if (stanza.is("iq")) return answerForGone(ctx, stanza);
   const type = stanza.attrs.type ?? "normal";
   if (!stanza.is("message") || (type !== "chat" && type !== "normal")) return;

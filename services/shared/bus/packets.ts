@@ -25,7 +25,27 @@ export type ShardPacket =
    * delivering it (recovered from its inbox). The session ends c and reroutes d: offline
    * storage, another resource, or an error to its sender (DESIGN.md, accounting rule).
    */
-  | { k: "undelivered"; c: string; e: string; d: string };
+  | { k: "undelivered"; c: string; e: string; d: string }
+  /**
+   * XEP-0198 resumption, to the shard named by the stream management id: connection c (on the
+   * edge at address e, authenticated) asks to take over a session. d: ResumeRequest as JSON.
+   */
+  | { k: "resume"; c: string; e: string; d: string }
+  /**
+   * The answer to c's `resume`, to c's own shard: d is "" when the session moved to c's socket
+   * (c's state is forgotten, its socket now belongs to the resumed session), else the
+   * <failed/> element to send to c, which may then bind a resource instead.
+   */
+  | { k: "resume-result"; c: string; d: string };
+
+/** What a `resume` packet asks (XEP-0198 §5: <resume previd h/> after SASL). */
+export interface ResumeRequest {
+  previd: string;
+  /** The client's h: stanzas it handled from the old session, mod 2^32. */
+  h: number;
+  /** The bare JID connection c authenticated as: only its owner resumes a session. */
+  jid: string;
+}
 
 /**
  * Into an edge inbox `mp:edge:{<address>}`, read by that edge alone. An edge's address is
@@ -35,7 +55,12 @@ export type EdgePacket =
   /** Frames to write to connection c's socket, in order. */
   | { k: "data"; c: string; d: string }
   /** Close connection c's socket after the frames before it are written. */
-  | { k: "close"; c: string };
+  | { k: "close"; c: string }
+  /**
+   * From now on connection c's socket is connection d (XEP-0198 resumption moved a session onto
+   * it): later packets name d, and its frames go to d's shard as d.
+   */
+  | { k: "rename"; c: string; d: string };
 
 export type ShardPacketKind = ShardPacket["k"];
 
@@ -56,7 +81,8 @@ export function compareEntryIds(a: string, b: string): number {
   return ds === 0 ? 0 : ds < 0 ? -1 : 1;
 }
 
-const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered"]);
+const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered", "resume"]);
+const SHARD_KINDS_WITHOUT_EDGE = new Set(["route", "kick", "resume-result"]);
 
 /** A shard packet from stream entry fields, or undefined when they do not form one. */
 export function shardPacketOf(fields: string[] | null): ShardPacket | undefined {
@@ -64,7 +90,7 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
   if (!f.c) return undefined;
   if (SHARD_KINDS_WITH_EDGE.has(f.k)) {
     if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
-  } else if ((f.k !== "route" && f.k !== "kick") || f.d === undefined) return undefined;
+  } else if (!SHARD_KINDS_WITHOUT_EDGE.has(f.k) || f.d === undefined) return undefined;
   if (f.q !== undefined && f.q !== "1") return undefined;
   return f as unknown as ShardPacket;
 }
@@ -75,6 +101,7 @@ export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {
   if (!f.c) return undefined;
   if (f.k === "data" && f.d !== undefined) return { k: "data", c: f.c, d: f.d };
   if (f.k === "close") return { k: "close", c: f.c };
+  if (f.k === "rename" && f.d) return { k: "rename", c: f.c, d: f.d };
   return undefined;
 }
 

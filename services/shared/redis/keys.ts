@@ -48,6 +48,10 @@ export interface Keys {
   members(): string;
   /** Directed-presence recipients of one connection (a set, under its shard's tag). */
   directed(shard: number, connId: string): string;
+  /** Unacked stanzas of a stream management session (XEP-0198): a hash seq → stanza. */
+  smQueue(shard: number, smId: string): string;
+  /** Marks a connection whose unacked stanzas its session settled (expires). */
+  smSettled(shard: number, connId: string): string;
 }
 
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
@@ -77,5 +81,7 @@ export function redisKeys(prefix = "mp"): Keys {
     edges: () => `${prefix}:edges`,
     members: () => `${prefix}:{members}:live`,
     directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
+    smQueue: (shard, smId) => `${prefix}:{s${shard}}:sm:${smId}`,
+    smSettled: (shard, connId) => `${prefix}:{s${shard}}:smsettled:${connId}`,
   };
 }
