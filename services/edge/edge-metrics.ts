@@ -34,6 +34,7 @@ export interface EdgeMetrics {
   readonly publishFailures: Counter;
   /** Edge-inbox packets for sockets that are already gone. */
   readonly orphanPackets: Counter;
+  readonly duplicatesDropped: Counter;
 }
 
 export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
@@ -113,6 +114,10 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
     orphanPackets: registry.counter(
       `${prefix}orphan_packets_total`,
       "Edge-inbox packets for sockets the edge does not hold (closed, or closing as a slow consumer), returned to their session as undelivered.",
+    ),
+    duplicatesDropped: registry.counter(
+      `${prefix}duplicate_frames_dropped_total`,
+      "Frames not written because their origin was written to the socket before (a shard entry applied twice after a session member died).",
     ),
   };
 }

@@ -228,6 +228,38 @@ export function offlineStoreContract(name: string, factory: StoreFactory<Offline
       });
     });
 
+    describe("origins (an entry applied twice)", () => {
+      const limits = { maxMessages: MAX_STANZAS, maxBytes: MAX_BYTES, maxPerSender: 10 };
+
+      it("stores a repeated origin once, even after the queue was taken", async () => {
+        const first = await store().pushFrom(USER, BOB, message(1), limits, "c1|1-0|0");
+        // The repeat carries a later delay stamp: the text differs, the origin does not.
+        const again = await store().pushFrom(USER, BOB, message(2), limits, "c1|1-0|0");
+        assert.deepEqual([first, again], ["stored", "stored"]);
+        assert.deepEqual(await store().takeAll(USER), [message(1)]);
+        assert.equal(await store().pushFrom(USER, BOB, message(3), limits, "c1|1-0|0"), "stored");
+        assert.equal(await store().count(USER), 0);
+      });
+
+      it("stores different origins, and pushes without one, each time", async () => {
+        await store().pushFrom(USER, BOB, message(1), limits, "c1|1-0|0");
+        await store().pushFrom(USER, BOB, message(2), limits, "c1|1-0|1");
+        await store().pushFrom(USER, BOB, message(3), limits);
+        await store().pushFrom(USER, BOB, message(4), limits);
+        // The same origin for another user is another push.
+        await store().pushFrom(BOB, MALLORY, message(5), limits, "c1|1-0|0");
+        assert.equal(await store().count(USER), 4);
+        assert.equal(await store().count(BOB), 1);
+      });
+
+      it("forgets a deleted user's origins", async () => {
+        await store().pushFrom(USER, BOB, message(1), limits, "c1|1-0|0");
+        await store().deleteUser(USER);
+        await store().pushFrom(USER, BOB, message(1), limits, "c1|1-0|0");
+        assert.equal(await store().count(USER), 1);
+      });
+    });
+
     it("peeks without removing, then removes only what was delivered", async () => {
       await push(USER, message(1), 10, 100000);
       await push(USER, message(2), 10, 100000);

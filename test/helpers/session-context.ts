@@ -129,6 +129,10 @@ export class TestSessionContext implements SessionContext {
     conn.stage = "closed";
   }
 
+  takeOrigin(): undefined {
+    return undefined;
+  }
+
   requestResume(conn: ConnState, request: ResumeRequest): void {
     this.resumeRequests.push({ connId: conn.connId, request });
   }

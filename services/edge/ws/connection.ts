@@ -1,6 +1,7 @@
 // What the edge keeps per socket: its address (connection id, shard), its limits' state and how
 // it ends. Everything here is freed when the socket closes; nothing must survive the edge.
 import type { WebSocket } from "uWebSockets.js";
+import type { OriginMemory } from "../../shared/bus/origin.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
 import type { CannedCloseName } from "../close-reasons.js";
 import type { TokenBucket } from "../token-bucket.js";
@@ -59,4 +60,6 @@ export interface Connection {
   heldCostBytes: number;
   /** A publish failed: the stream has a hole, so no further data is published. */
   broken: boolean;
+  /** The last origin written per origin connection (origin.ts); made on the first one. */
+  origins?: OriginMemory;
 }

@@ -6,6 +6,7 @@
 // silently: one the edge cannot hand to its socket (the socket is gone, is closing, or uWS
 // refused the frame) goes back to its session as `undelivered`, which stores it offline,
 // routes it to another resource or bounces it to its sender.
+import { OriginMemory } from "../../shared/bus/origin.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
@@ -89,6 +90,10 @@ function writePackets(
     }
     switch (packet.k) {
       case "data": {
+        if (packet.o !== undefined && !(conn.origins ??= new OriginMemory()).accept(packet.o)) {
+          deps.metrics.duplicatesDropped.inc();
+          break; // written before: its entry was applied twice (origin.ts)
+        }
         const status = ws.send(packet.d, false);
         if (status === SEND_STATUS.DROPPED) {
           returnAll([packet], deps, returns);

@@ -50,6 +50,11 @@ export class AdminContext implements SessionContext {
     throw new Error(`an admin context has no connection to close (${conn.connId}); kick it`);
   }
 
+  /** An admin command applies no shard entry: nothing it does can be repeated by a claim. */
+  takeOrigin(): undefined {
+    return undefined;
+  }
+
   requestResume(conn: ConnState): void {
     throw new Error(`an admin context has no connection to resume (${conn.connId})`);
   }

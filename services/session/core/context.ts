@@ -37,6 +37,11 @@ export interface SessionContext {
   send(conn: ConnState, element: Element | string): void;
   /** Delivers a complete, stamped stanza to the connection `connId` (any shard). */
   deliver(connId: string, stanza: Element): Promise<void>;
+  /**
+   * The origin of the next effect of the entry being applied (services/shared/bus/origin.ts),
+   * for stores that must recognise a repeat (offline storage); undefined outside an entry.
+   */
+  takeOrigin(): string | undefined;
   /** Ends another connection with a stream error (e.g. a resource conflict). */
   kick(connId: string, condition: StreamErrorCondition): Promise<void>;
   /**

@@ -6,7 +6,8 @@
 import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
-import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
+import { OriginCounter } from "../../shared/bus/origin.js";
+import type { EdgePacket, ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
@@ -61,6 +62,8 @@ export class LiveContext implements SessionContext {
   readonly stores: Stores;
   readonly domain: string;
   private pending: Promise<void>[] = [];
+  /** Numbers the deliveries of the entry being applied (beginEntry). */
+  private origins: OriginCounter | undefined;
   private readonly failures: unknown[] = [];
   private readonly afterStored: (() => Promise<unknown>)[] = [];
 
@@ -127,13 +130,35 @@ export class LiveContext implements SessionContext {
     // Checked first: the hot path allocates no log record unless trace is on.
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
     this.track(
-      this.deps.bus.toEdge(conn.edgeId, { k: "data", c: conn.connId, d }).then((stored) => {
+      this.deps.bus.toEdge(conn.edgeId, this.dataPacket(conn.connId, d)).then((stored) => {
         // The edge is gone, and the socket with it: the stanza comes back to the connection's
         // shard as undelivered, which ends the connection (in its own turn, on its current
         // state) and reroutes the stanza: stored offline, another resource, or bounced.
         if (!stored) return returnUndelivered(this.deps.bus, conn.connId, conn.edgeId, d);
       }),
     );
+  }
+
+  /**
+   * The entry whose effects this unit issues now (packet-processor.ts): its deliveries and
+   * routes are numbered from it (origin.ts), so that applying it again delivers nothing twice.
+   * `carried`: the origin a routed stanza brought along, which its deliveries keep.
+   */
+  beginEntry(connId: string, entryId: string, carried?: string): void {
+    this.origins =
+      (carried !== undefined && OriginCounter.carried(carried)) ||
+      new OriginCounter(connId, entryId);
+  }
+
+  takeOrigin(): string | undefined {
+    return this.origins?.take();
+  }
+
+  private dataPacket(connId: string, d: string): EdgePacket {
+    const origin = this.takeOrigin();
+    return origin === undefined
+      ? { k: "data", c: connId, d }
+      : { k: "data", c: connId, d, o: origin };
   }
 
   async deliver(connId: string, stanza: Element): Promise<void> {
@@ -149,6 +174,8 @@ export class LiveContext implements SessionContext {
     const { shard } = parseConnId(connId);
     const packet: ShardPacket = { k: "route", c: connId, d: stanza };
     if (queued) packet.q = "1";
+    const origin = this.takeOrigin();
+    if (origin !== undefined) packet.o = origin;
     return this.deps.local.viaInbox(shard, () => this.deps.bus.toShard(shard, packet));
   }
 

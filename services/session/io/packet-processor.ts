@@ -148,6 +148,7 @@ export class PacketProcessor {
   private async apply(ctx: LiveContext, entry: ShardEntry, unit: UnitProgress): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
+    ctx.beginEntry(packet.c, entry.id, packet.k === "route" ? packet.o : undefined);
     // XEP-0198 resumption (stream-management.ts).
     if (packet.k === "resume") return applyResume(ctx, this.table, entry, unit);
     if (packet.k === "resume-result") return applyResumeResult(ctx, this.table, entry);

@@ -15,8 +15,9 @@ export type ShardPacket =
    * A stanza for connection c, already stamped and addressed by the sending session. q: "1"
    * when the owner of c's shard queued it behind earlier stanzas for c that could not be
    * written at once (c was binding), so that later ones wait for it (per-recipient order).
+   * o: the origin of the stanza (origin.ts), so that what c's session sends for it keeps it.
    */
-  | { k: "route"; c: string; d: string; q?: "1" }
+  | { k: "route"; c: string; d: string; q?: "1"; o?: string }
   /** Connection c must end with stream error d (e.g. `conflict` when its resource is taken). */
   | { k: "kick"; c: string; d: string }
   /**
@@ -52,8 +53,11 @@ export interface ResumeRequest {
  * `<edgeId>:<instance>` (edge-registry.ts): each incarnation of an edge id has its own inbox.
  */
 export type EdgePacket =
-  /** Frames to write to connection c's socket, in order. */
-  | { k: "data"; c: string; d: string }
+  /**
+   * Frames to write to connection c's socket, in order. o: their origin (origin.ts): a repeat
+   * of an origin already written to the socket (an entry applied twice) is dropped.
+   */
+  | { k: "data"; c: string; d: string; o?: string }
   /** Close connection c's socket after the frames before it are written. */
   | { k: "close"; c: string }
   /**
@@ -99,7 +103,10 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
 export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {
   const f = fieldMap(fields);
   if (!f.c) return undefined;
-  if (f.k === "data" && f.d !== undefined) return { k: "data", c: f.c, d: f.d };
+  if (f.k === "data" && f.d !== undefined)
+    return f.o === undefined
+      ? { k: "data", c: f.c, d: f.d }
+      : { k: "data", c: f.c, d: f.d, o: f.o };
   if (f.k === "close") return { k: "close", c: f.c };
   if (f.k === "rename" && f.d) return { k: "rename", c: f.c, d: f.d };
   return undefined;

@@ -30,6 +30,7 @@ function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   if ("e" in packet) fields.push("e", packet.e);
   if ("d" in packet) fields.push("d", packet.d);
   if ("q" in packet && packet.q) fields.push("q", packet.q);
+  if ("o" in packet && packet.o) fields.push("o", packet.o);
   return fields;
 }
 

@@ -21,6 +21,8 @@ export interface Keys {
   offlineSenders(bareJid: string): string;
   /** Stanzas in `offline` per sender: sender → count. */
   offlinePerSender(bareJid: string): string;
+  /** Origins of the user's recent offline pushes (origin.ts), expiring: repeats are dropped. */
+  offlineOrigins(jid: string): string;
   snapshot(shard: number): string;
   /**
    * The live lease on a shard (hash: member, token; expires unless renewed). Under the shard's
@@ -70,6 +72,7 @@ export function redisKeys(prefix = "mp"): Keys {
     offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
     offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
     offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
+    offlineOrigins: (jid) => `${prefix}:{${jid}}:offlineorigins`,
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
     shardLease: (shard) => `${prefix}:{s${shard}}:lease`,
     shardLeaseToken: (shard) => `${prefix}:{s${shard}}:leasetoken`,

@@ -51,11 +51,14 @@ export interface ScriptCommands {
     offlineBytesKey: string,
     offlineSendersKey: string,
     offlinePerSenderKey: string,
+    offlineOriginsKey: string,
     maxStanzas: number,
     maxBytes: number,
     stanza: string,
     sender: string,
     maxPerSender: number,
+    origin: string,
+    originTtlMs: number,
   ): Promise<-1 | 0 | 1>;
   mpOfflineRemoveDelivered(
     offlineKey: string,
@@ -112,7 +115,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
   mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
-  mpOfflinePush: { numberOfKeys: 4, lua: lua.OFFLINE_PUSH },
+  mpOfflinePush: { numberOfKeys: 5, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
   mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
   mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },

@@ -121,8 +121,9 @@ return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 
 /**
- * Offline push. KEYS: offline, offlineBytes, offlineSenders, offlinePerSender.
- * ARGV: max stanzas, max bytes, stanza XML, sender ("" for none), max per sender.
+ * Offline push. KEYS: offline, offlineBytes, offlineSenders, offlinePerSender, offlineOrigins.
+ * ARGV: max stanzas, max bytes, stanza XML, sender ("" for none), max per sender, origin (""
+ * for none), origin ttl ms. A push whose origin is remembered is a repeat: 1, nothing changes.
  * Appends unless the queue would then hold more than `max stanzas` or more than `max bytes`
  * (Lua's # is the byte length), or the sender more than `max per sender` of its stanzas; the
  * checks, the append and the counter updates must not interleave with other pushes or a bound
@@ -132,6 +133,7 @@ return redis.call("HDEL", KEYS[1], ARGV[1])
  * Returns 1 if appended, 0 when the queue is full, -1 when the sender's bound refused it.
  */
 export const OFFLINE_PUSH = `
+if ARGV[6] ~= "" and redis.call("HEXISTS", KEYS[5], ARGV[6]) == 1 then return 1 end
 local count = redis.call("LLEN", KEYS[1])
 if count + 1 > tonumber(ARGV[1]) then return 0 end
 local bytes = 0
@@ -159,6 +161,10 @@ end
 redis.call("RPUSH", KEYS[1], ARGV[3])
 redis.call("RPUSH", KEYS[3], sender)
 redis.call("SET", KEYS[2], bytes)
+if ARGV[6] ~= "" then
+  redis.call("HSET", KEYS[5], ARGV[6], 1)
+  redis.call("PEXPIRE", KEYS[5], ARGV[7])
+end
 return 1
 `;
 

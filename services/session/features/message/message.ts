@@ -123,11 +123,17 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
     from: ctx.domain,
     stamp: new Date(ctx.now()).toISOString(),
   });
-  const stored = await ctx.stores.offline.pushFrom(bare, sender, stamped.toString(), {
-    maxMessages: ctx.config.offlineMaxMessages,
-    maxBytes: ctx.config.offlineMaxBytes,
-    maxPerSender: ctx.config.offlineMaxMessagesPerSender,
-  });
+  const stored = await ctx.stores.offline.pushFrom(
+    bare,
+    sender,
+    stamped.toString(),
+    {
+      maxMessages: ctx.config.offlineMaxMessages,
+      maxBytes: ctx.config.offlineMaxBytes,
+      maxPerSender: ctx.config.offlineMaxMessagesPerSender,
+    },
+    ctx.takeOrigin(),
+  );
   if (stored === "full")
     throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
   if (stored === "sender-full")

@@ -1,5 +1,10 @@
 // OfflineStore in process memory, for tests and single-process demo mode.
-import type { OfflineLimits, OfflinePushResult, OfflineStore } from "./offline-store.js";
+import {
+  OFFLINE_ORIGIN_TTL_MS,
+  type OfflineLimits,
+  type OfflinePushResult,
+  type OfflineStore,
+} from "./offline-store.js";
 
 interface Queue {
   /** Oldest first. */
@@ -15,13 +20,17 @@ interface Queue {
 export class MemoryOfflineStore implements OfflineStore {
   /** bare JID → queue */
   private readonly queues = new Map<string, Queue>();
+  /** "<user>|<origin>" → when stored, oldest first. */
+  private readonly origins = new Map<string, number>();
 
   async pushFrom(
     user: string,
     sender: string,
     stanza: string,
     limits: OfflineLimits,
+    origin?: string,
   ): Promise<OfflinePushResult> {
+    if (origin !== undefined && this.rememberedOrigin(user, origin)) return "stored";
     const queue = this.queues.get(user) ?? {
       stanzas: [],
       senders: [],
@@ -38,7 +47,18 @@ export class MemoryOfflineStore implements OfflineStore {
     queue.bytes += size;
     if (sender !== "") queue.perSender.set(sender, held + 1);
     this.queues.set(user, queue);
+    if (origin !== undefined) this.origins.set(`${user}|${origin}`, Date.now());
     return "stored";
+  }
+
+  /** Whether `origin` was stored for `user` within the TTL; forgets expired ones. */
+  private rememberedOrigin(user: string, origin: string): boolean {
+    const now = Date.now();
+    for (const [key, at] of this.origins) {
+      if (now - at < OFFLINE_ORIGIN_TTL_MS) break; // insertion order: the rest are newer
+      this.origins.delete(key);
+    }
+    return this.origins.has(`${user}|${origin}`);
   }
 
   async takeAll(user: string): Promise<string[]> {
@@ -73,5 +93,6 @@ export class MemoryOfflineStore implements OfflineStore {
 
   async deleteUser(user: string): Promise<void> {
     this.queues.delete(user);
+    for (const key of this.origins.keys()) if (key.startsWith(`${user}|`)) this.origins.delete(key);
   }
 }

@@ -12,6 +12,9 @@ export interface OfflineLimits {
   maxPerSender: number;
 }
 
+/** How long a stored push's origin is remembered (repeats come within a lease time or two). */
+export const OFFLINE_ORIGIN_TTL_MS = 10 * 60_000;
+
 /** What pushFrom did: stored; refused by the queue's bounds; refused by the sender's bound. */
 export type OfflinePushResult = "stored" | "full" | "sender-full";
 
@@ -29,6 +32,12 @@ export interface OfflineStore {
     sender: string,
     stanza: string,
     limits: OfflineLimits,
+    /**
+     * The push's origin (services/shared/bus/origin.ts): a push whose origin was stored for the
+     * same user within OFFLINE_ORIGIN_TTL_MS (an entry applied twice) changes nothing and
+     * answers "stored".
+     */
+    origin?: string,
   ): Promise<OfflinePushResult>;
   /**
    * Removes and returns every queued stanza, oldest first, and releases their bytes. Atomic:

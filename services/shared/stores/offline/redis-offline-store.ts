@@ -7,7 +7,12 @@ import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { execAll } from "../../redis/multi.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import type { OfflineLimits, OfflinePushResult, OfflineStore } from "./offline-store.js";
+import {
+  OFFLINE_ORIGIN_TTL_MS,
+  type OfflineLimits,
+  type OfflinePushResult,
+  type OfflineStore,
+} from "./offline-store.js";
 
 export class RedisOfflineStore implements OfflineStore {
   private readonly scripts: ScriptCommands;
@@ -24,14 +29,18 @@ export class RedisOfflineStore implements OfflineStore {
     sender: string,
     stanza: string,
     limits: OfflineLimits,
+    origin = "",
   ): Promise<OfflinePushResult> {
     const pushed = await this.scripts.mpOfflinePush(
       ...this.queueKeys(user),
+      this.keys.offlineOrigins(user),
       limits.maxMessages,
       limits.maxBytes,
       stanza,
       sender,
       limits.maxPerSender,
+      origin,
+      OFFLINE_ORIGIN_TTL_MS,
     );
     return pushed === 1 ? "stored" : pushed === 0 ? "full" : "sender-full";
   }
@@ -70,6 +79,6 @@ export class RedisOfflineStore implements OfflineStore {
   }
 
   async deleteUser(user: string): Promise<void> {
-    await this.redis.del(...this.queueKeys(user));
+    await this.redis.del(...this.queueKeys(user), this.keys.offlineOrigins(user));
   }
 }

@@ -1,0 +1,79 @@
+// Where a delivery came from, so that a shard entry applied twice (its member died after
+// storing the entry's effects but before saving the snapshot that marks it applied; the next
+// owner claims it and applies it again) delivers nothing twice (DESIGN.md, accounting rule).
+//
+// An origin is "<connId>|<entryId>|<seq>": the connection whose entry was being applied, that
+// entry's id in its shard inbox, and the position of this effect among the entry's effects
+// ("3"; a stanza routed through another shard's inbox carries its origin along: its delivery
+// keeps it as it is, so the same delivery has the same origin whether it went through the inbox
+// or was delivered locally, and whatever else the receiving side does for it extends it: "3.1").
+// Applying an entry again from the same state produces the same origins in the same order, so
+// the receiving end recognises a repeat by its origin.
+
+export interface ParsedOrigin {
+  conn: string;
+  entry: string;
+  seq: number[];
+}
+
+export function formatOrigin(conn: string, entry: string, seq: readonly number[]): string {
+  return `${conn}|${entry}|${seq.join(".")}`;
+}
+
+export function parseOrigin(origin: string): ParsedOrigin | undefined {
+  const parts = origin.split("|");
+  if (parts.length !== 3 || parts[0] === "" || !/^\d+-\d+$/.test(parts[1])) return undefined;
+  const seq = parts[2].split(".").map(Number);
+  if (seq.some((n) => !Number.isInteger(n) || n < 0)) return undefined;
+  return { conn: parts[0], entry: parts[1], seq };
+}
+
+/** The effects of applying one entry, numbered in the order they are issued. */
+export class OriginCounter {
+  private next = 0;
+
+  constructor(
+    private readonly conn: string,
+    private readonly entry: string,
+    /** The carried origin's sequence, for the effects of a routed stanza. */
+    private readonly prefix: readonly number[] = [],
+  ) {}
+
+  /** For a stanza routed here: its effects extend the origin it carries. */
+  static carried(origin: string): OriginCounter | undefined {
+    const parsed = parseOrigin(origin);
+    return parsed && new OriginCounter(parsed.conn, parsed.entry, parsed.seq);
+  }
+
+  take(): string {
+    const n = this.next++;
+    // A routed stanza's first effect (its delivery) keeps the carried origin as it is, so a
+    // delivery has one origin whichever path it took (local, or through the inbox).
+    if (this.prefix.length > 0 && n === 0) return formatOrigin(this.conn, this.entry, this.prefix);
+    return formatOrigin(this.conn, this.entry, [...this.prefix, n]);
+  }
+}
+
+/** How many origins a receiver remembers (the oldest forgotten first). */
+export const REMEMBERED_ORIGINS = 32;
+
+/**
+ * The last origins written to one receiver (a socket): `accept` says whether a delivery is new.
+ * Exact matches only, so nothing new is ever taken for a repeat, whatever order deliveries
+ * from different paths arrive in. Bounded: a repeat whose original is more than
+ * REMEMBERED_ORIGINS deliveries old passes (repeats come within seconds of the original: a
+ * member's lease time).
+ */
+export class OriginMemory {
+  private readonly seen = new Set<string>();
+
+  /** True for a delivery not seen before (or without an origin); false for a repeat. */
+  accept(origin: string | undefined): boolean {
+    if (origin === undefined) return true;
+    if (this.seen.has(origin)) return false;
+    this.seen.add(origin);
+    if (this.seen.size > REMEMBERED_ORIGINS)
+      this.seen.delete(this.seen.values().next().value as string);
+    return true;
+  }
+}

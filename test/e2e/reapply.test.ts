@@ -1,0 +1,125 @@
+// Issue 7: "XAUTOCLAIM after a crash mid-batch: an entry handled twice produces no second
+// delivery". A session member stores a unit's effects (the message reaches the recipient's edge)
+// but cannot save the snapshot that marks the entry applied (an ACL makes the snapshot hashes
+// read-only: NOPERM); it retries in place, then is killed. The next member claims the pending
+// entry and applies it again. Each application sends the message with the same origin
+// (services/shared/bus/origin.ts), and the edge writes it to the socket once. Real Redis, real
+// edge and session processes, real @xmpp/client users; the message and its copies are counted.
+import assert from "node:assert/strict";
+import type { Element } from "ltx";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
+import { until } from "../helpers/poll.js";
+import { connectAdmin, pendingCount, restoreDefault } from "../helpers/redis-admin.js";
+import { TestUser, xml } from "../helpers/xmpp-client.js";
+
+const SHARDS = 4;
+const LEASE_TTL_MS = 2000;
+
+describe("e2e: an entry applied twice delivers nothing twice (issue 7)", function () {
+  this.timeout(60000);
+  let mesh: Mesh;
+  const users: TestUser[] = [];
+
+  after(async () => {
+    if (process.env.MEGAPHONE_TEST_DUMP)
+      for (const service of mesh.services) console.log(`--- ${service.name}\n${service.output()}`);
+    for (const u of users) u.kill();
+    await mesh?.stop();
+  });
+
+  it("a unit retried without its snapshot, then claimed by the next member after kill -9, reaches the recipient once", async () => {
+    mesh = await Mesh.start({
+      shardCount: SHARDS,
+      env: {
+        MEGAPHONE_SHARD_LEASE_TTL_MS: String(LEASE_TTL_MS),
+        MEGAPHONE_MEMBERSHIP_HEARTBEAT_INTERVAL_MS: "250",
+        MEGAPHONE_MEMBERSHIP_TTL_MS: "1000",
+      },
+    });
+    const s1 = await mesh.session("s1", "");
+    const edge: EdgeProcess = await mesh.edge("e1", "");
+    await mesh.addUsers([
+      { jid: "alice@localhost", password: "alice-pw" },
+      { jid: "bob@localhost", password: "bob-pw" },
+    ]);
+    const alice = await TestUser.connect({
+      service: edge.url,
+      username: "alice",
+      password: "alice-pw",
+    });
+    const bob = await TestUser.connect({ service: edge.url, username: "bob", password: "bob-pw" });
+    users.push(alice, bob);
+    let copies = 0;
+    bob.xmpp.on("stanza", (el: Element) => {
+      if (el.is("message") && el.attrs.id === "once") copies++;
+      if (process.env.MEGAPHONE_TEST_DUMP) console.log(`bob got ${el.toString()}`);
+    });
+    await bob.ping();
+
+    const admin = await connectAdmin(mesh.redis.url);
+    try {
+      // Everything stays writable but the shards' connection snapshots (keys.snapshot).
+      const shardKey = redisKeys().shardInbox(0).replace("{s0}", "{s*}");
+      await admin.call(
+        "ACL",
+        "SETUSER",
+        "default",
+        "resetkeys",
+        "~mp:{[^s]*",
+        "~mp:{scram}*",
+        "~mp:edge*",
+        `~${shardKey}`,
+        "~mp:{s*}:lease*",
+        "~mp:{s*}:directed*",
+        "~mp:{s*}:sm*",
+        "%R~mp:{s*}:conns",
+      );
+      await alice.send(
+        xml("message", { to: bob.jid, type: "chat", id: "once" }, xml("body", {}, "only once")),
+      );
+      await bob.waitFor((el) => el.attrs.id === "once", "the message", 10000);
+      // Retried in place meanwhile, each time sending it again with the same origin.
+      await until(
+        async () =>
+          (await metricValue(edge.port, "megaphone_edge_duplicate_frames_dropped_total")) >= 2,
+        "repeats dropped by the edge",
+        10000,
+      );
+      await s1.stop("SIGKILL");
+      const inboxes = Array.from({ length: SHARDS }, (_, s) => redisKeys().shardInbox(s));
+      const pendingBefore = (
+        await Promise.all(inboxes.map((key) => pendingCount(admin, key)))
+      ).reduce((a, b) => a + b, 0);
+      assert.ok(pendingBefore > 0, "the killed member left the message's entry pending");
+      await restoreDefault(admin);
+
+      const droppedBefore = await metricValue(
+        edge.port,
+        "megaphone_edge_duplicate_frames_dropped_total",
+      );
+      await mesh.session("s2", "");
+      // The next member claimed the entry, applied it again and acknowledged it.
+      await until(
+        async () =>
+          (await Promise.all(inboxes.map((key) => pendingCount(admin, key)))).every((n) => n === 0),
+        "nothing pending",
+        LEASE_TTL_MS + 10000,
+      );
+      const droppedAfter = await metricValue(
+        edge.port,
+        "megaphone_edge_duplicate_frames_dropped_total",
+      );
+      await bob.ping();
+      await alice.ping();
+      console.log(
+        `      sent 1: bob received ${copies}; repeats dropped by the edge ${droppedAfter} (${droppedAfter - droppedBefore} after the takeover); pending at the kill ${pendingBefore}`,
+      );
+      assert.equal(copies, 1, "bob received the message once");
+      assert.ok(droppedAfter > droppedBefore, "the next member applied the entry again");
+    } finally {
+      await restoreDefault(admin).catch(() => undefined);
+      admin.disconnect();
+    }
+  });
+});
