@@ -1,5 +1,6 @@
-// MEGAPHONE_TEST_ONLY_IMPL=memory|redis narrows contract suites to one implementation.
-export function onlyImpl(impl: "memory" | "redis"): boolean {
+// MEGAPHONE_TEST_ONLY_IMPL=memory|redis|redis-cluster narrows contract suites to one
+// implementation (redis-cluster: the Redis implementations on a Redis Cluster).
+export function onlyImpl(impl: "memory" | "redis" | "redis-cluster"): boolean {
   const only = process.env.MEGAPHONE_TEST_ONLY_IMPL;
   return !only || only === impl;
 }

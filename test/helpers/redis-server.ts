@@ -25,7 +25,8 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `extraArgs` are more redis-server options (e.g. cluster mode); the data dir is its cwd. */
+export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "megaphone-redis-"));
   const child = spawn(
@@ -41,6 +42,7 @@ export async function startRedis(): Promise<RedisServer> {
       "no",
       "--dir",
       dir,
+      ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
