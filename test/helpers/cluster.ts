@@ -1,9 +1,10 @@
-// Runs the real mesh for end-to-end tests: a private redis-server, edges and sessions as
-// separate `megaphone` processes (the same binary users run), and accounts created through
-// `megaphone user add`.
+// Runs the real mesh for end-to-end tests: a private redis-server (or a private Redis Cluster
+// of three primaries), edges and sessions as separate `megaphone` processes (the same binary
+// users run), and accounts created through `megaphone user add`.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { startRedisCluster, type RedisCluster } from "./redis-cluster.js";
 import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -14,6 +15,8 @@ export interface ServiceProcess {
   process: ChildProcess;
   /** The last lines it printed (for failure messages). */
   output(): string;
+  /** Every line it printed that matched the `flag` pattern it was spawned with (at most 100). */
+  flagged: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -30,6 +33,7 @@ export function spawnService(
   name: string,
   args: string[],
   env: Record<string, string> = {},
+  flag?: RegExp,
 ): ServiceProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: {
@@ -40,9 +44,13 @@ export function spawnService(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
+  const flagged: string[] = [];
   const keep = (b: Buffer) => {
-    lines.push(...b.toString().split("\n").filter(Boolean));
+    const fresh = b.toString().split("\n").filter(Boolean);
+    lines.push(...fresh);
     if (lines.length > 200) lines.splice(0, lines.length - 200);
+    if (flag)
+      flagged.push(...fresh.filter((line) => flag.test(line)).slice(0, 100 - flagged.length));
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -50,6 +58,7 @@ export function spawnService(
     name,
     process: child,
     output: () => lines.join("\n"),
+    flagged,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) =>
@@ -87,18 +96,29 @@ export interface MeshOptions {
   shardCount?: number;
   /** Extra settings for every process, as MEGAPHONE_* variables. */
   env?: Record<string, string>;
+  /** "cluster": a Redis Cluster of three primaries instead of one redis-server. */
+  redis?: "server" | "cluster";
+  /** Output lines of every process matching this are kept in its `flagged`. */
+  flag?: RegExp;
 }
 
 export class Mesh {
   readonly services: ServiceProcess[] = [];
   readonly domain = "localhost";
   private constructor(
-    readonly redis: RedisServer,
+    readonly redis: RedisServer | RedisCluster,
     private readonly options: MeshOptions,
   ) {}
 
   static async start(options: MeshOptions = {}): Promise<Mesh> {
-    return new Mesh(await startRedis(), options);
+    const redis = options.redis === "cluster" ? await startRedisCluster() : await startRedis();
+    return new Mesh(redis, options);
+  }
+
+  /** The one redis-server (pausing it is a single-server fault). */
+  private server(): RedisServer {
+    if (!("process" in this.redis)) throw new Error("this mesh runs on a Redis Cluster");
+    return this.redis;
   }
 
   /** The MEGAPHONE_* settings every process of this mesh gets. */
@@ -124,6 +144,7 @@ export class Mesh {
         ...this.env(),
         ...env,
       },
+      this.options.flag,
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
@@ -150,6 +171,7 @@ export class Mesh {
         "127.0.0.1",
       ],
       { ...this.env(), ...env },
+      this.options.flag,
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${httpPort}/readyz`, service);
@@ -166,18 +188,19 @@ export class Mesh {
   async pauseRedis(): Promise<void> {
     // Stopped, it keeps its data and port; clients' sockets stay open but get no answers, so
     // we also drop them to make the outage visible at once.
-    const admin = connect(this.redis.url);
+    const server = this.server();
+    const admin = connect(server.url);
     await admin.call("CLIENT", "KILL", "TYPE", "normal").catch(() => undefined);
     admin.disconnect();
-    this.redis.process.kill("SIGSTOP");
+    server.process.kill("SIGSTOP");
   }
 
   async resumeRedis(): Promise<void> {
-    this.redis.process.kill("SIGCONT");
+    this.server().process.kill("SIGCONT");
   }
 
   async stop(): Promise<void> {
-    this.redis.process.kill("SIGCONT");
+    if ("process" in this.redis) this.redis.process.kill("SIGCONT");
     await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
     await this.redis.stop();
   }
