@@ -7,9 +7,12 @@
 // Until each shard inbox is read with its own XREADGROUP (the session's reader today reads all
 // its shards in one command, which spans slots), every session here owns one shard.
 import assert from "node:assert/strict";
+import { createRedis } from "../../services/shared/redis/client.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
 import { until } from "../helpers/poll.js";
 import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { crossSlotErrors, keysPerNode, type RedisCluster } from "../helpers/redis-cluster.js";
+import { RawClient } from "../helpers/raw-client.js";
 import { report } from "../helpers/report.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
@@ -19,6 +22,14 @@ const CROSS_SLOT = /CROSSSLOT|should belong to the same slot/;
 /** Messages each way in the chat scenario, and stored for an offline user. */
 const CHAT_MESSAGES = 25;
 const OFFLINE_MESSAGES = 10;
+/** Edge liveness: a killed edge is found dead within about a second and a half. */
+const HEARTBEAT_INTERVAL_MS = 250;
+const HEARTBEAT_TTL_MS = 1500;
+/** alice's sending rate while bob's edge dies: 5 messages a second. */
+const SEND_INTERVAL_MS = 200;
+const KEYS = redisKeys();
+
+const bodyOf = (frame: string) => /<body>(k-\d+)<\/body>/.exec(frame)?.[1];
 
 async function sessionConnections(session: SessionProcess): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${session.httpPort}/metrics`)).text();
@@ -73,7 +84,15 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
 
   before(async function () {
     this.timeout(60000);
-    mesh = await Mesh.start({ shardCount: 2, redis: "cluster", flag: CROSS_SLOT });
+    mesh = await Mesh.start({
+      shardCount: 2,
+      redis: "cluster",
+      flag: CROSS_SLOT,
+      env: {
+        MEGAPHONE_EDGE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
+        MEGAPHONE_EDGE_HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS),
+      },
+    });
     [session1, session2] = await Promise.all([mesh.session("s1", "0"), mesh.session("s2", "1")]);
     [edge1, edge2] = await Promise.all([mesh.edge("e1", "0"), mesh.edge("e2", "1")]);
     for (const name of ["alice", "bob", "carol", "dave"])
@@ -207,6 +226,85 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
     await again.send(xml("presence"));
     await again.ping();
     assert.equal(again.inbox.filter(isMessageFrom("alice@localhost")).length, 0);
+  });
+
+  it("kill -9 of an edge: its inbox is recovered, and every message is delivered, stored or bounced once", async () => {
+    const admin = createRedis(mesh.redis.url, "megaphone-test-admin");
+    const edge3 = await mesh.edge("e3", "1");
+    const alice = await login(edge1, "alice");
+    const bob = await RawClient.connect(edge3.url);
+    let bobAgain: TestUser | undefined;
+    try {
+      await bob.login("bob", "bob-pw", "phone");
+      bob.answerPings();
+      // alice and bob are subscribed both ways (above): bob's going is broadcast to her.
+      bob.send("<presence xmlns='jabber:client'/>");
+      await alice.send(xml("presence"));
+      await alice.waitFor(isPresenceFrom("bob@localhost", undefined), "bob available");
+      const sent: string[] = [];
+      const send = (): Promise<void> => {
+        const id = `k-${sent.length}`;
+        sent.push(id);
+        return alice.send(
+          xml("message", { to: "bob@localhost", type: "chat", id }, xml("body", {}, id)),
+        );
+      };
+      for (let i = 0; i < 5; i++) {
+        await send();
+        await bob.waitFrame((f) => bodyOf(f) === sent[i], `live message ${sent[i]}`);
+      }
+      // The edge has reported how far it delivered before it dies.
+      let address: string | undefined;
+      await until(async () => {
+        address = (await admin.zrange(KEYS.edges(), "0", "-1")).find((a) => a.startsWith("e3:"));
+        if (!address) return false;
+        const [[lastId] = []] = await admin.xrevrange(
+          KEYS.edgeInbox(address),
+          "+",
+          "-",
+          "COUNT",
+          1,
+        );
+        return (await admin.get(KEYS.edgeReadCursor(address))) === lastId;
+      }, "edge e3's reported position");
+      const killedAt = Date.now();
+      await edge3.stop("SIGKILL");
+      // alice goes on writing until she sees bob go, then 5 more.
+      let after = 0;
+      while (after < 5) {
+        await send();
+        if (alice.inbox.some(isPresenceFrom("bob@localhost", "unavailable"))) after++;
+        assert.ok(Date.now() - killedAt < 20000, "bob never went unavailable");
+        await new Promise((resolve) => setTimeout(resolve, SEND_INTERVAL_MS));
+      }
+      // The dead edge's keys are gone: its inbox was recovered and deleted.
+      await until(
+        async () => (await admin.exists(KEYS.edgeInbox(address as string))) === 0,
+        "the dead edge's inbox deleted",
+        10000,
+      );
+      bobAgain = await login(edge2, "bob", { resource: "again" });
+      await bobAgain.send(xml("presence"));
+      await bobAgain.ping();
+      await alice.ping();
+      const live = bob.frames.map(bodyOf).filter((id): id is string => id !== undefined);
+      const offline = bodiesFrom(bobAgain, "alice@localhost", "k-");
+      const bounced = alice.inbox
+        .filter((el) => el.is("message") && el.attrs.type === "error")
+        .map((el) => el.attrs.id as string);
+      const outcomes = [...live, ...offline, ...bounced];
+      const unaccounted = sent.filter((id) => !outcomes.includes(id));
+      const duplicates = outcomes.length - new Set(outcomes).size;
+      report(
+        `kill -9: sent ${sent.length}: delivered live ${live.length}, stored offline ${offline.length}, bounced ${bounced.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}`,
+      );
+      assert.deepEqual(unaccounted, []);
+      assert.equal(duplicates, 0, outcomes.join(" "));
+      assert.ok(offline.length >= 5, "the messages sent after bob went are stored");
+    } finally {
+      bob.terminate();
+      admin.disconnect();
+    }
   });
 
   // Declared last, so it sees every command the scenarios above caused.
