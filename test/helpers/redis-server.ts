@@ -76,7 +76,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     port,
     process: child,
     async stop() {
-      if (child.exitCode === null) {
+      // A server killed by a signal has a signalCode and no exitCode: it has exited already.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

@@ -1,8 +1,25 @@
-// Which failures are the store's (Redis unreachable, read-only, out of memory, loading) rather
-// than the code's. A store failure must fail the whole batch so the bus delivers it again; it
-// must never be turned into a stanza error and acknowledged, which would lose the stanza.
-const STORE_ERROR_NAMES = new Set(["ReplyError", "MaxRetriesPerRequestError", "AbortError"]);
-const STORE_ERROR_MESSAGES = [/Connection is closed/, /Stream isn't writeable/, /ECONNREFUSED/];
+// Which failures are the store's (Redis unreachable, read-only, out of memory, loading, or a
+// Redis Cluster without a reachable node for the slot) rather than the code's. A store failure
+// must fail the whole batch so the bus delivers it again; it must never be turned into a
+// stanza error and acknowledged, which would lose the stanza.
+const STORE_ERROR_NAMES = new Set([
+  "ReplyError",
+  "MaxRetriesPerRequestError",
+  "AbortError",
+  "ClusterAllFailedError",
+]);
+const STORE_ERROR_MESSAGES = [
+  /Connection is closed/,
+  /Stream isn't writeable/,
+  /ECONNREFUSED/,
+  // ioredis Cluster, while nodes are unreachable or the slot map is being refreshed (and
+  // ClusterAllFailedError above, when no node answered for the slot map).
+  /Cluster is disconnect/,
+  /Cluster isn't ready/,
+  /Too many Cluster redirections/,
+  /None of startup nodes is available/,
+  /Node is disconnected/,
+];
 
 export function isStoreError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
