@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Redis as SingleRedis } from "ioredis";
 import { createRedis, type Redis } from "../../services/shared/redis/client.js";
 import { onlyImpl } from "../helpers/only-impl.js";
+import { report } from "../helpers/report.js";
 import {
   crossSlotErrors,
   keysPerNode,
@@ -59,9 +60,7 @@ if (onlyImpl("redis-cluster")) {
         if (!cluster || !client) throw new Error("the cluster did not start");
         const perNode = await keysPerNode(cluster);
         const crossSlot = await crossSlotErrors(cluster);
-        console.log(
-          `      keys per primary: ${perNode.join(" / ")}; CROSSSLOT refusals: ${crossSlot}`,
-        );
+        report(`keys per primary: ${perNode.join(" / ")}; CROSSSLOT refusals: ${crossSlot}`);
         assert.equal(crossSlot, 0, "a contract sent a command whose keys span slots");
         assert.ok(
           perNode.filter((n) => n > 0).length >= 2,

@@ -1,11 +1,9 @@
 // The mesh on a real Redis Cluster (three primaries, test/helpers/redis-cluster.ts): two edges
 // and two session processes reach it through a redis+cluster:// URL, and real @xmpp/client
-// users log in, manage rosters and presence, chat across shards and get offline messages.
+// users log in, manage rosters and presence, chat across shards, get offline messages and
+// lose an edge to kill -9 (its inbox recovered through the cluster), every message counted.
 // Afterwards no command may have crossed slots: the nodes refused none with CROSSSLOT and no
 // process logged ioredis' own refusal of a cross-slot pipeline.
-//
-// Until each shard inbox is read with its own XREADGROUP (the session's reader today reads all
-// its shards in one command, which spans slots), every session here owns one shard.
 import assert from "node:assert/strict";
 import { createRedis } from "../../services/shared/redis/client.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
@@ -17,6 +15,13 @@ import { report } from "../helpers/report.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
+/**
+ * The shards of session 1 and 2 (and of the edges that put connections on them). One each
+ * while the session's reader reads all its shards with one XREADGROUP, which spans slots in a
+ * cluster; once each inbox is read apart, ranges (say "0-3" and "4-7" of 8) belong here.
+ */
+const SHARD_COUNT = 2;
+const SHARDS = ["0", "1"] as const;
 /** What ioredis and Redis say when keys of one command or pipeline span slots. */
 const CROSS_SLOT = /CROSSSLOT|should belong to the same slot/;
 /** Messages each way in the chat scenario, and stored for an offline user. */
@@ -85,7 +90,7 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
   before(async function () {
     this.timeout(60000);
     mesh = await Mesh.start({
-      shardCount: 2,
+      shardCount: SHARD_COUNT,
       redis: "cluster",
       flag: CROSS_SLOT,
       env: {
@@ -93,8 +98,11 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
         MEGAPHONE_EDGE_HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS),
       },
     });
-    [session1, session2] = await Promise.all([mesh.session("s1", "0"), mesh.session("s2", "1")]);
-    [edge1, edge2] = await Promise.all([mesh.edge("e1", "0"), mesh.edge("e2", "1")]);
+    [session1, session2] = await Promise.all([
+      mesh.session("s1", SHARDS[0]),
+      mesh.session("s2", SHARDS[1]),
+    ]);
+    [edge1, edge2] = await Promise.all([mesh.edge("e1", SHARDS[0]), mesh.edge("e2", SHARDS[1])]);
     for (const name of ["alice", "bob", "carol", "dave"])
       await mesh.addUser(`${name}@localhost`, `${name}-pw`);
   });
@@ -112,8 +120,8 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
     assert.equal(a.jid, "alice@localhost/sha256");
     assert.equal(b.jid, "bob@localhost/sha1");
     assert.equal(c.jid, "carol@localhost/plain");
-    assert.equal(await sessionConnections(session1), 1, "alice is on shard 0's session");
-    assert.equal(await sessionConnections(session2), 2, "bob and carol are on shard 1's session");
+    assert.equal(await sessionConnections(session1), 1, "alice is on session 1");
+    assert.equal(await sessionConnections(session2), 2, "bob and carol are on session 2");
     await assert.rejects(
       TestUser.connect({ service: edge1.url, username: "bob", password: "wrong" }),
       /not-authorized/,
@@ -230,7 +238,7 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
 
   it("kill -9 of an edge: its inbox is recovered, and every message is delivered, stored or bounced once", async () => {
     const admin = createRedis(mesh.redis.url, "megaphone-test-admin");
-    const edge3 = await mesh.edge("e3", "1");
+    const edge3 = await mesh.edge("e3", SHARDS[1]);
     const alice = await login(edge1, "alice");
     const bob = await RawClient.connect(edge3.url);
     let bobAgain: TestUser | undefined;
