@@ -96,7 +96,11 @@ export interface MeshOptions {
   shardCount?: number;
   /** Extra settings for every process, as MEGAPHONE_* variables. */
   env?: Record<string, string>;
-  /** "cluster": a Redis Cluster of three primaries instead of one redis-server. */
+  /**
+   * "cluster": a Redis Cluster of three primaries instead of one redis-server. Unset: what
+   * MEGAPHONE_TEST_REDIS says (default "server"), so a whole e2e run can be moved onto a cluster;
+   * tests that reach one redis-server directly (pauseRedis, ACL fault injection) need "server".
+   */
   redis?: "server" | "cluster";
   /** Output lines of every process matching this are kept in its `flagged`. */
   flag?: RegExp;
@@ -111,7 +115,10 @@ export class Mesh {
   ) {}
 
   static async start(options: MeshOptions = {}): Promise<Mesh> {
-    const redis = options.redis === "cluster" ? await startRedisCluster() : await startRedis();
+    const kind = options.redis ?? process.env.MEGAPHONE_TEST_REDIS ?? "server";
+    if (kind !== "server" && kind !== "cluster")
+      throw new Error(`MEGAPHONE_TEST_REDIS must be "server" or "cluster", not "${kind}"`);
+    const redis = kind === "cluster" ? await startRedisCluster() : await startRedis();
     return new Mesh(redis, options);
   }
 
