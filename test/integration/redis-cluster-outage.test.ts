@@ -73,5 +73,23 @@ describe("Redis Cluster: a primary dies", function () {
       "the live primaries answer",
     );
     assert.ok(elapsedMs < 10000, `failed after ${elapsedMs} ms`);
+
+    // Later commands, sent while the client tries to reconnect to the dead primary, fail too
+    // (bounded by maxRetriesPerRequest) instead of waiting for it.
+    const againStarted = Date.now();
+    const again = await Promise.all(
+      [...onVictim].map((key) =>
+        client.get(key).then(
+          () => false,
+          (err: unknown) => isStoreError(err),
+        ),
+      ),
+    );
+    const againMs = Date.now() - againStarted;
+    report(
+      `then ${again.filter(Boolean).length}/${again.length} failed as store errors within ${againMs} ms`,
+    );
+    assert.ok(again.every(Boolean));
+    assert.ok(againMs < 10000, `failed after ${againMs} ms`);
   });
 });

@@ -36,6 +36,10 @@ function connect(url: string, name: string, blocking: boolean): Redis {
   return new Cluster(cluster.seeds, {
     // Auto-pipelining in a cluster batches per node; each command still goes to its slot.
     enableAutoPipelining: !blocking,
+    // By default the cluster client sends a command again when its node's connection closed
+    // under it (a failover), as autoResendUnfulfilledCommands would: off for the same reason.
+    // Redirections (MOVED, ASK, TRYAGAIN) stay on: the command did not run on the first node.
+    ...(blocking ? {} : { retryDelayOnFailover: 0 }),
     redisOptions: { ...options, username: cluster.username, password: cluster.password },
   });
 }
