@@ -5,6 +5,10 @@
 import assert from "node:assert/strict";
 import { Redis as SingleRedis } from "ioredis";
 import { createRedis, type Redis } from "../../services/shared/redis/client.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { RedisOfflineStore } from "../../services/shared/stores/offline/redis-offline-store.js";
+import { RedisRosterStore } from "../../services/shared/stores/roster/redis-roster-store.js";
+import { RedisRouteStore } from "../../services/shared/stores/route/redis-route-store.js";
 import { onlyImpl } from "../helpers/only-impl.js";
 import { report } from "../helpers/report.js";
 import {
@@ -13,6 +17,7 @@ import {
   startRedisCluster,
   type RedisCluster,
 } from "../helpers/redis-cluster.js";
+import { uniquePrefix } from "../helpers/redis-server.js";
 import { busContract } from "./bus.contract.js";
 import { membershipContract } from "./membership.contract.js";
 import {
@@ -56,6 +61,30 @@ if (onlyImpl("redis-cluster")) {
 
     // Declared last, so mocha runs it after every contract above.
     describe("slots", () => {
+      // RFC 7622 lets a localpart hold "}"; a leading one would empty the keys' hash tag.
+      it("serves a user whose JID starts with }: its roster, routes and offline queue", async () => {
+        if (!client) throw new Error("the cluster did not start");
+        const keys = redisKeys(uniquePrefix());
+        const user = "}x@localhost";
+        const rosters = new RedisRosterStore(client, keys);
+        const added = await rosters.replaceItem(
+          user,
+          "bob@localhost",
+          undefined,
+          { jid: "bob@localhost", subscription: "none", groups: [] },
+          10,
+        );
+        assert.deepEqual(added, { ok: true, version: "1" });
+        assert.equal((await rosters.get(user)).items.length, 1);
+        const routes = new RedisRouteStore(client, keys);
+        assert.deepEqual(await routes.bind(user, "r", "e1:ab.0.1", 5), { ok: true });
+        assert.equal(await routes.unbind(user, "r", "e1:ab.0.1"), true);
+        const offline = new RedisOfflineStore(client, keys);
+        const limits = { maxMessages: 10, maxBytes: 10000, maxPerSender: 10 };
+        assert.equal(await offline.pushFrom(user, "bob@localhost", "<message/>", limits), "stored");
+        assert.deepEqual(await offline.takeAll(user), ["<message/>"]);
+      });
+
       it("spread the contracts' keys over the primaries, and no command crossed slots", async () => {
         if (!cluster || !client) throw new Error("the cluster did not start");
         const perNode = await keysPerNode(cluster);
