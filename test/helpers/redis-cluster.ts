@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { until } from "./poll.js";
-import { startRedis, type RedisServer } from "./redis-server.js";
+import { freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const run = promisify(execFile);
 
@@ -52,10 +52,18 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   };
   try {
     // The config file is relative to the node's data dir (redis-server's cwd), so each node
-    // has its own and none survives the run.
+    // has its own and none survives the run. The cluster bus port is chosen too: by default it
+    // is the client port + 10000, which may be taken or past 65535 for a free port.
     const started = await Promise.allSettled(
-      Array.from({ length: PRIMARIES }, () =>
-        startRedis(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]),
+      Array.from({ length: PRIMARIES }, async () =>
+        startRedis([
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-port",
+          String(await freePort()),
+        ]),
       ),
     );
     for (const node of started) if (node.status === "fulfilled") nodes.push(node.value);
