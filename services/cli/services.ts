@@ -11,12 +11,25 @@ import { startSession } from "../session/session-service.js";
 
 const DEMO_USERS = ["alice:alice", "bob:bob"];
 
-/** Calls `stop` once on SIGTERM or SIGINT, then exits; a second signal exits at once. */
-function onShutdown(log: Logger, graceMs: number, stop: () => Promise<void>): void {
-  let stopping = false;
+/**
+ * Calls `stop` once on SIGTERM or SIGINT, then exits. A second signal calls `hurry` (an edge
+ * closes its remaining sockets at once and finishes its stop) when given, else exits at once,
+ * as a third does.
+ */
+function onShutdown(
+  log: Logger,
+  graceMs: number,
+  stop: () => Promise<void>,
+  hurry?: () => void,
+): void {
+  let signals = 0;
   const handler = (signal: string) => {
-    if (stopping) process.exit(1);
-    stopping = true;
+    signals++;
+    if (signals === 2 && hurry) {
+      log.warn({ signal }, "second signal: ending the drain at once");
+      return hurry();
+    }
+    if (signals > 1) process.exit(1);
     log.info({ signal }, "shutting down");
     // Never outlive the grace period, whatever hangs.
     setTimeout(() => process.exit(1), graceMs + 2000).unref();
@@ -72,11 +85,16 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
     console.log(
       "\n*** WARNING: in-memory mode. Accounts, rosters and offline messages are LOST when this process stops. Use --redis URL to keep them. ***\n",
     );
-  onShutdown(log, config.shutdownGraceMs, async () => {
-    await edge.stop(config.shutdownGraceMs);
-    await session.stop();
-    await backend.close();
-  });
+  onShutdown(
+    log,
+    config.shutdownGraceMs,
+    async () => {
+      await edge.stop(config.shutdownGraceMs);
+      await session.stop();
+      await backend.close();
+    },
+    () => edge.hurry(),
+  );
   return -1;
 }
 
@@ -89,10 +107,15 @@ export async function runEdge(config: Config, log: Logger): Promise<number> {
       throw err;
     },
   );
-  onShutdown(log, config.shutdownGraceMs, async () => {
-    await edge.stop(config.shutdownGraceMs);
-    await backend.close();
-  });
+  onShutdown(
+    log,
+    config.shutdownGraceMs,
+    async () => {
+      await edge.stop(config.shutdownGraceMs);
+      await backend.close();
+    },
+    () => edge.hurry(),
+  );
   return -1;
 }
 
@@ -106,7 +129,7 @@ export async function runSession(config: Config, log: Logger): Promise<number> {
     () => backend.isReady() && session.isServing(),
     session.metrics,
   );
-  log.info({ httpPort: health.port, shards: session.shards.length }, "session listening");
+  log.info({ httpPort: health.port, shards: session.shards().length }, "session listening");
   onShutdown(log, config.shutdownGraceMs, async () => {
     await session.stop();
     await health.close();

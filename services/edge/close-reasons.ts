@@ -11,7 +11,8 @@ import type { StreamErrorCondition } from "../shared/xmpp-errors.js";
  * The WebSocket close codes the edge uses (RFC 6455 §7.4.1) and what each tells a client:
  * - NORMAL: the stream ended as agreed (the session closed it, or it sat idle); reconnect when
  *   there is something to do.
- * - GOING_AWAY: this edge is stopping; reconnect now (to another edge) and resume (XEP-0198).
+ * - GOING_AWAY: this edge is stopping (`drain`); reconnect now (to another edge) and resume
+ *   (XEP-0198).
  * - UNSUPPORTED_DATA / POLICY_VIOLATION: the client broke a rule (binary frame, size, rate,
  *   handshake time); retrying unchanged will fail again.
  * - INTERNAL_ERROR: the edge could not carry the stream; reconnect with backoff and resume.
@@ -97,13 +98,15 @@ export const CANNED_CLOSES = {
   },
   /** The session sent a `close` packet; it has already written its own </close> frames. */
   "session-closed": { code: WS_CLOSE.NORMAL, text: "", level: "debug" },
-  /** The edge is stopping (SIGTERM, scale-down, rolling update). */
-  "system-shutdown": {
-    code: WS_CLOSE.GOING_AWAY,
-    streamError: "system-shutdown",
-    text: "server shutting down, reconnect",
-    level: "debug",
-  },
+  /**
+   * The edge is stopping (SIGTERM, scale-down, rolling update; drain.ts). Deliberately no
+   * stream error and no <close/>: the XMPP stream is left unfinished, as after a lost
+   * transport, so that a client with stream management resumes through another edge
+   * (XEP-0198 "Stream Closure": a stream not cleanly closed is kept for resumption; RFC 7395
+   * §3.6: a WebSocket closed before the stream was). A stream error would end the session for
+   * good: clients do not resume after one. 1001 tells the client to reconnect now.
+   */
+  drain: { code: WS_CLOSE.GOING_AWAY, text: "", level: "debug" },
   /** A frame could not be handed to the session tier: the stream is broken. */
   "internal-error": {
     code: WS_CLOSE.INTERNAL_ERROR,

@@ -20,6 +20,7 @@ import {
   undeliveredPacket,
 } from "../shared/bus/undelivered.js";
 import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
+import { drainSockets } from "./drain.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import { runInboxReader } from "./inbox-reader.js";
@@ -46,11 +47,14 @@ export interface EdgeHandle {
   /** Open client sockets. */
   connections(): number;
   /**
-   * Drains within `graceMs` (default config.shutdownGraceMs): fails /readyz, closes the listen
-   * socket, ends every socket with `system-shutdown`, waits for in-flight publishes, stops the
-   * inbox reader and drops the inbox. Calling it again returns the same promise.
+   * Drains within `graceMs` (default config.shutdownGraceMs): fails /readyz and refuses
+   * upgrades, waits drainDelayMs, closes the sockets (`drain`) spread over drainWindowMs
+   * (drain.ts), closes the listen socket, waits for in-flight publishes, stops the inbox reader
+   * and drops the inbox. Calling it again returns the same promise.
    */
   stop(graceMs?: number): Promise<void>;
+  /** Closes the sockets a running stop has not closed yet at once (a second SIGTERM). */
+  hurry(): void;
 }
 
 export interface EdgeBackend {
@@ -242,14 +246,30 @@ export async function startEdge(
   elog.info({ host: config.host, port, path: WEBSOCKET_PATH }, "edge listening");
 
   let stopped: Promise<void> | undefined;
+  const hurry = new AbortController();
   const shutdown = (graceMs: number, lost: boolean): Promise<void> =>
     (stopped ??= (async () => {
       const deadline = Date.now() + graceMs;
-      stopping = true;
+      stopping = true; // /readyz 503, upgrades refused; the listen socket stays to say so
+      const open = registry.size;
+      await drainSockets({
+        open: registry,
+        close: (conn) => {
+          if (conn.closed || conn.closeReason !== undefined) return false;
+          end(conn, "drain");
+          return true;
+        },
+        // A lost edge's connections are already ended by the sessions: nothing to spread.
+        delayMs: lost ? 0 : config.drainDelayMs,
+        windowMs: lost ? 0 : config.drainWindowMs,
+        deadlineMs: deadline,
+        hurry: hurry.signal,
+        log: elog,
+      });
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
-      const open = registry.size;
-      for (const conn of registry.values()) end(conn, "system-shutdown");
+      // One whose upgrade was under way when the drain ended.
+      for (const conn of registry.values()) end(conn, "drain");
       // The sessions must hear of every close, and what the edge holds is bounded anyway.
       samplerAbort.abort();
       gate.disable();
@@ -280,7 +300,14 @@ export async function startEdge(
     })());
   const stop = (graceMs = config.shutdownGraceMs): Promise<void> => shutdown(graceMs, false);
 
-  return { port, edgeId, address, connections: () => registry.size, stop };
+  return {
+    port,
+    edgeId,
+    address,
+    connections: () => registry.size,
+    stop,
+    hurry: () => hurry.abort(),
+  };
 }
 
 function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<us_listen_socket> {

@@ -12,16 +12,38 @@ export interface SessionMetrics {
   /** Connections this process ended, by stream error condition ("none" for a clean close). */
   closes: Counter<"condition">;
   inboxLag: Gauge<"shard">;
+  /** Shard leases taken, handed over and lost by this member. */
+  leaseChanges: Counter<"change">;
+  /** Writes and batches refused because this member no longer held the shard's lease. */
+  fencedRefusals: Counter;
 }
 
-export function createSessionMetrics(connections: () => number): SessionMetrics {
+export function createSessionMetrics(
+  connections: () => number,
+  servedShards: () => number = () => 0,
+): SessionMetrics {
   const registry = new MetricsRegistry();
   const prefix = "megaphone_session_";
   registry.gauge(`${prefix}connections`, "Connections served by this process.", [], (g) =>
     g.set(connections()),
   );
+  registry.gauge(
+    `${prefix}shards_served`,
+    "Shards this member serves now (holds their leases).",
+    [],
+    (g) => g.set(servedShards()),
+  );
   return {
     registry,
+    fencedRefusals: registry.counter(
+      `${prefix}fenced_refusals_total`,
+      "Shard writes and batches refused because this member no longer held the shard's lease.",
+    ),
+    leaseChanges: registry.counter(
+      `${prefix}shard_lease_changes_total`,
+      "Shard leases this member took (taken), handed over (released) or lost (lost).",
+      ["change"],
+    ),
     entries: registry.counter(`${prefix}entries_total`, "Shard inbox entries applied, by kind.", [
       "kind",
     ]),
@@ -49,13 +71,15 @@ export async function sampleInboxLag(
   metrics: SessionMetrics,
   lags: InboxLags,
   bus: Bus,
-  shards: number[],
+  /** The shards served at the moment (they change with their leases). */
+  servedShards: () => number[],
   intervalMs: number,
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
   while (!signal.aborted) {
     try {
+      const shards = servedShards();
       const sampled = await Promise.all(shards.map((shard) => bus.shardLag(shard)));
       shards.forEach((shard, i) => {
         lags.set(shard, sampled[i]);

@@ -1,11 +1,12 @@
 // Wires one session process: the handler chain with every feature, the connection table
 // restored from snapshots, the shard inbox consumer and the client pinger.
-import { LoopHealth } from "../shared/async/loop-health.js";
 import type { Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
+import { ShardOwnership } from "./ownership/shard-ownership.js";
+import { SessionShardHost, fencedSnapshotSink } from "./io/shard-host.js";
+import { LocalDelivery } from "./io/local-delivery.js";
 import type { Logger } from "../shared/log.js";
 import type { Backend } from "../shared/wiring.js";
-import type { ConnState } from "./core/connection.js";
 import { HandlerChain } from "./core/handler-chain.js";
 import { registerDisco } from "./features/disco/disco.js";
 import { registerMessage } from "./features/message/message.js";
@@ -24,7 +25,8 @@ import { createSessionMetrics, sampleInboxLag, type InboxLags } from "./session-
 import type { MetricsRegistry } from "../shared/metrics.js";
 
 export interface SessionHandle {
-  shards: number[];
+  /** The shards served now (their leases held), ascending. */
+  shards(): number[];
   metrics: MetricsRegistry;
   connections(): number;
   isServing(): boolean;
@@ -47,60 +49,87 @@ export async function startSession(
   config: Config,
   backend: Backend,
   log: Logger,
-  consumerName: string,
-  /** Called if the shard consumer stops for good; a process should exit and be restarted. */
+  /** This member's id: its membership entry, lease holder name and consumer name. */
+  memberId: string,
+  /** Called if the session cannot go on; a process should exit and be restarted. */
   onFatal: (err: unknown) => void = () => undefined,
 ): Promise<SessionHandle> {
-  const shards = parseShardRanges(config.shards, config.shardCount);
   const chain = buildHandlerChain();
   const table = new ConnectionTable();
-  const metrics = createSessionMetrics(() => table.size);
+  const held: { ownership?: ShardOwnership } = {};
+  const metrics = createSessionMetrics(
+    () => table.size,
+    () => held.ownership?.serving().length ?? 0,
+  );
   const inboxLags: InboxLags = new Map();
+  const local = new LocalDelivery();
+  // Shards come and go with their leases (ShardOwnership); until it exists nothing is held.
+  const leaseOf = (shard: number) => held.ownership?.leaseOf(shard);
+  const stepDown = (shard: number) => held.ownership?.stepDown(shard);
+  const refused = (shard: number) => {
+    metrics.fencedRefusals.inc();
+    stepDown(shard);
+  };
+  const snapshots = new SnapshotWriter(fencedSnapshotSink(backend.fenced, leaseOf, refused));
   const ctx: LiveContext = new LiveContext({
     config,
     log,
     bus: backend.bus,
     stores: backend,
-    snapshots: backend.snapshots,
+    snapshots,
     table,
     chain,
-    ownedShards: new Set(shards),
+    local,
     inboxLags,
     metrics,
   });
 
-  // Continue the connections a previous owner of these shards was serving.
-  for (const shard of shards) {
-    for (const [, snapshot] of await backend.snapshots.loadShard(shard)) {
-      table.set(JSON.parse(snapshot) as ConnState);
-    }
-  }
-  if (table.size > 0) log.info({ connections: table.size }, "restored connection snapshots");
-
+  // Stops the work that outlives the shards (pings, edge watching, lag sampling) and, last,
+  // the retries of units in flight.
   const controller = new AbortController();
+  // Stops taking shards; the ones held are handed over.
+  const ownershipController = new AbortController();
   const processor = new PacketProcessor(
     ctx,
     chain,
     table,
-    new SnapshotWriter(backend.snapshots),
+    snapshots,
     metrics,
     controller.signal,
+    (shard) => leaseOf(shard) !== undefined,
   );
-  let serving = true;
-  const readHealth = new LoopHealth();
-  const consuming = backend.bus
-    .consumeShards(
-      shards,
-      consumerName,
-      (batch, ack) => processor.handleBatch(batch, ack),
-      controller.signal,
-      readHealth,
-    )
-    .catch((err) => {
-      serving = false;
-      log.fatal({ err }, "shard consumer stopped");
-      onFatal(err);
-    });
+  const host = new SessionShardHost({
+    bus: backend.bus,
+    snapshots: backend.snapshots,
+    fenced: backend.fenced,
+    table,
+    processor,
+    local,
+    inboxLags,
+    consumerName: memberId,
+    log,
+    leaseOf,
+    stepDown,
+    refused,
+  });
+  const membership = await backend.membership(memberId);
+  const owner = new ShardOwnership(membership, backend.leases, host, {
+    memberId,
+    shardCount: config.shardCount,
+    fixedShards: config.shards ? parseShardRanges(config.shards, config.shardCount) : undefined,
+    leaseTtlMs: config.shardLeaseTtlMs,
+    log,
+    onChange: (change) => metrics.leaseChanges.inc({ change }),
+  });
+  held.ownership = owner;
+  await membership.join(memberId);
+  const owning = owner.run(ownershipController.signal).catch((err: unknown) => {
+    log.fatal({ err }, "shard ownership stopped");
+    onFatal(err);
+  });
+  // Serve the free shards we want before saying we serve (a restart waits for its leases).
+  await owner.firstTick();
+
   const pinging = runClientPinger(ctx, table, controller.signal);
   const watching = runEdgeWatcher(
     { base: ctx, table, edges: backend.edges, bus: backend.bus },
@@ -110,26 +139,38 @@ export async function startSession(
     metrics,
     inboxLags,
     backend.bus,
-    shards,
+    () => local.servedShards(),
     config.trimIntervalMs,
     log,
     controller.signal,
   );
   log.info(
-    { shards: config.shards || `0-${config.shardCount - 1}`, consumer: consumerName },
+    {
+      member: memberId,
+      membership: membership.members(),
+      serving: owner.serving().length,
+      wanted: owner.wanted().length,
+    },
     "session serving",
   );
 
+  let stopping: Promise<void> | undefined;
   return {
-    shards,
+    shards: () => owner.serving(),
     metrics: metrics.registry,
     connections: () => table.size,
-    isServing: () =>
-      serving && !controller.signal.aborted && readHealth.isHealthy(config.readinessStaleMs),
-    async stop() {
-      controller.abort();
-      await Promise.all([consuming, pinging, watching, sampling]);
-      await ctx.flush();
-    },
+    isServing: () => !controller.signal.aborted && host.isHealthy(config.readinessStaleMs),
+    stop: () =>
+      (stopping ??= (async () => {
+        // Leaving first: the others want our shards at their next heartbeat, and take each one
+        // as soon as we hand it over.
+        await membership.leave().catch((err: unknown) => log.warn({ err }, "leaving failed"));
+        ownershipController.abort();
+        await owning;
+        controller.abort();
+        await Promise.all([pinging, watching, sampling]);
+        await ctx.flush().catch((err: unknown) => log.warn({ err }, "final flush failed"));
+        await membership.close();
+      })()),
   };
 }

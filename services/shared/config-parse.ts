@@ -140,6 +140,25 @@ export function parseArgs(
     throw new ConfigError(
       `${envName("edgeInboxTtlMs")} (${config.edgeInboxTtlMs}) must be at least twice ${envName("edgeHeartbeatTtlMs")} (${config.edgeHeartbeatTtlMs}), or a dead edge's inbox could expire before it is recovered`,
     );
+  // A dead member must have left the live set by the time its leases lapse, so that its
+  // shards' next owners are already trying to take them: the pause stays the lease time.
+  if (config.membershipTtlMs + config.membershipHeartbeatIntervalMs > config.shardLeaseTtlMs)
+    throw new ConfigError(
+      `${envName("membershipTtlMs")} + ${envName("membershipHeartbeatIntervalMs")} (${config.membershipTtlMs + config.membershipHeartbeatIntervalMs}) must not exceed ${envName("shardLeaseTtlMs")} (${config.shardLeaseTtlMs}), or a dead member's shards would wait for the membership, not the lease`,
+    );
+  if ((config.membership === "redis" || config.membership === "kubernetes") && !config.redis)
+    throw new ConfigError(
+      `${envName("membership")}=${config.membership} needs ${envName("redis")} (shard leases live there)`,
+    );
+  if (config.membership === "kubernetes" && !config.kubernetesNamespace)
+    throw new ConfigError(
+      `${envName("membership")}=kubernetes needs ${envName("kubernetesNamespace")} (from the downward API: metadata.namespace)`,
+    );
+  // The drain must end before the grace does, or its last slices would all close at once.
+  if (config.drainDelayMs + config.drainWindowMs > config.shutdownGraceMs)
+    throw new ConfigError(
+      `${envName("drainDelayMs")} (${config.drainDelayMs}) + ${envName("drainWindowMs")} (${config.drainWindowMs}) must fit in ${envName("shutdownGraceMs")} (${config.shutdownGraceMs}), which also covers the inbox drain after them`,
+    );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };
 }

@@ -136,11 +136,28 @@ export interface Config {
    */
   readinessStaleMs: number;
   /**
-   * How long a session member's lease on a shard outlives its last renewal (not wired yet: the
-   * session still serves its --shards). After a member dies, its shards wait this long for a
-   * new owner; a paused member's late writes are refused by fencing once another took over.
+   * How long a session member's lease on a shard outlives its last renewal. After a member dies,
+   * its shards wait this long for a new owner; a paused member's late writes are refused by
+   * fencing once another took over.
    */
   shardLeaseTtlMs: number;
+  /**
+   * Where a session member learns the live members that share the shards (rendezvous hashing):
+   * "redis" (heartbeats; the default with --redis), "static" (the --members list; the default
+   * without Redis, where the one process owns every shard) or "kubernetes".
+   */
+  membership: string;
+  /** The static membership's member ids (session --id of each member); empty = this one alone. */
+  members: string[];
+  /** kubernetes membership: the namespace of the session Service (the pod's own, from the downward API). */
+  kubernetesNamespace: string;
+  /** kubernetes membership: the Service whose ready endpoints are the session members. */
+  kubernetesSessionService: string;
+  /**
+   * kubernetes membership: the API server's URL; empty = the pod's ServiceAccount (in-cluster).
+   * Set only to run outside a cluster (tests use a local fake API server).
+   */
+  kubernetesApiUrl: string;
   /** How often an edge renews its id claim and liveness mark in Redis; also how often sessions check them. */
   edgeHeartbeatIntervalMs: number;
   /**
@@ -161,6 +178,18 @@ export interface Config {
   membershipTtlMs: number;
   /** Time to drain on SIGTERM before exiting; below terminationGracePeriodSeconds. */
   shutdownGraceMs: number;
+  /**
+   * Edge, on SIGTERM: how long /readyz answers 503 (and upgrades are refused) before the first
+   * socket is closed, so that load balancers and Service endpoints stop sending new clients
+   * here before the closed ones reconnect. Skipped when no socket is open.
+   */
+  drainDelayMs: number;
+  /**
+   * Edge, on SIGTERM: the sockets are closed in slices spread evenly over this window (edge/
+   * drain.ts), so a rolling update does not send every client to the other edges at once.
+   * drainDelayMs + drainWindowMs must fit in shutdownGraceMs.
+   */
+  drainWindowMs: number;
   /** Offer SASL PLAIN (only sensible behind TLS). */
   allowPlain: boolean;
   /**
@@ -487,7 +516,36 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 5000,
     min: 500,
     max: 300000,
-    help: "a shard lease outlives its last renewal this long (not wired yet), ms",
+    help: "a shard lease outlives its last renewal this long; a dead member's shards wait this long, ms",
+  },
+  membership: {
+    kind: "string",
+    default: "",
+    help: "session membership backend: redis | static | kubernetes; empty = redis with --redis, else static",
+    check: (v: string) =>
+      ["", "redis", "static", "kubernetes"].includes(v)
+        ? undefined
+        : "must be redis, static or kubernetes",
+  },
+  kubernetesNamespace: {
+    kind: "string",
+    default: "",
+    help: "kubernetes membership: namespace of the session Service (set from metadata.namespace)",
+  },
+  kubernetesSessionService: {
+    kind: "string",
+    default: "megaphone-session",
+    help: "kubernetes membership: the Service whose ready endpoints are the session members",
+  },
+  kubernetesApiUrl: {
+    kind: "string",
+    default: "",
+    help: "kubernetes membership: API server URL; empty = in-cluster ServiceAccount",
+  },
+  members: {
+    kind: "list",
+    default: [],
+    help: "static membership: the member ids (each session's --id) sharing the shards; empty = this session alone",
   },
   edgeHeartbeatIntervalMs: {
     kind: "int",
@@ -512,7 +570,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   },
   membershipTtlMs: {
     kind: "int",
-    default: 5000,
+    default: 3000,
     min: 200,
     max: 300000,
     help: "a session member silent this long leaves the live set (its shards move), ms",
@@ -522,6 +580,20 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 20000,
     min: 0,
     help: "drain time on SIGTERM, ms (below terminationGracePeriodSeconds)",
+  },
+  drainDelayMs: {
+    kind: "int",
+    default: 3000,
+    min: 0,
+    max: 300000,
+    help: "edge SIGTERM: /readyz 503 this long before the first socket is closed, ms",
+  },
+  drainWindowMs: {
+    kind: "int",
+    default: 10000,
+    min: 0,
+    max: 600000,
+    help: "edge SIGTERM: sockets are closed spread evenly over this window, ms (delay + window within shutdownGraceMs)",
   },
   allowPlain: { kind: "bool", default: true, help: "offer SASL PLAIN" },
   plainQueueMaxLogins: {

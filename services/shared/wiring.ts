@@ -7,7 +7,16 @@ import type { Config } from "./config.js";
 import type { EdgeRegistry } from "./edges/edge-registry.js";
 import { MemoryEdgeRegistry } from "./edges/memory-edge-registry.js";
 import { RedisEdgeRegistry } from "./edges/redis-edge-registry.js";
+import type { FencedWrites } from "./leases/fenced-writes.js";
+import { MemoryFencedWrites } from "./leases/memory-fenced-writes.js";
+import { MemoryShardLeases } from "./leases/memory-shard-leases.js";
+import { RedisFencedWrites } from "./leases/redis-fenced-writes.js";
+import { RedisShardLeases } from "./leases/redis-shard-leases.js";
+import type { ShardLeases } from "./leases/shard-leases.js";
 import type { Logger } from "./log.js";
+import type { Membership } from "./membership/membership.js";
+import { RedisMembership } from "./membership/redis-membership.js";
+import { StaticMembership } from "./membership/static-membership.js";
 import { createRedis, type Redis } from "./redis/client.js";
 import { redisKeys } from "./redis/keys.js";
 import type { AccountStore } from "./stores/account/account-store.js";
@@ -39,6 +48,14 @@ export interface Backend {
   directed: DirectedPresenceStore;
   snapshots: SnapshotStore;
   edges: EdgeRegistry;
+  /** Session members' shard leases and the writes they fence (snapshots, acknowledgements). */
+  leases: ShardLeases;
+  fenced: FencedWrites;
+  /**
+   * The session membership chosen by configuration (--membership), for member `memberId`:
+   * static (--members, or this member alone), redis (heartbeats) or kubernetes.
+   */
+  membership(memberId: string): Promise<Membership>;
   /** True while the backing store is reachable. */
   isReady(): boolean;
   close(): Promise<void>;
@@ -47,6 +64,8 @@ export interface Backend {
 export function createBackend(config: Config, log: Logger): Backend {
   if (config.redis) return createRedisBackend(config, log);
   const bus = new MemoryBus({ readCount: config.inboxReadCount });
+  const snapshots = new MemorySnapshotStore();
+  const leases = new MemoryShardLeases({ ttlMs: config.shardLeaseTtlMs });
   return {
     kind: "memory",
     bus,
@@ -55,8 +74,15 @@ export function createBackend(config: Config, log: Logger): Backend {
     routes: new MemoryRouteStore(),
     offline: new MemoryOfflineStore(),
     directed: new MemoryDirectedPresenceStore(),
-    snapshots: new MemorySnapshotStore(),
+    snapshots,
     edges: new MemoryEdgeRegistry(),
+    leases,
+    // Entries leave the in-process inboxes as they are read: nothing is pending to acknowledge.
+    fenced: new MemoryFencedWrites(leases, {
+      saveSnapshots: (shard, save, remove) => snapshots.write(shard, save, remove),
+      ack: () => 0,
+    }),
+    membership: async (memberId) => staticMembership(config, memberId),
     isReady: () => true,
     close: () => bus.close(),
   };
@@ -88,10 +114,64 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     directed: new RedisDirectedPresenceStore(redis, keys),
     snapshots: new RedisSnapshotStore(redis, keys),
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
+    leases: new RedisShardLeases(redis, keys, { ttlMs: config.shardLeaseTtlMs }),
+    fenced: new RedisFencedWrites(redis, keys),
+    async membership(memberId) {
+      if (config.membership === "static") return staticMembership(config, memberId);
+      if (config.membership === "kubernetes") return kubernetesMembership(config, log);
+      const options = {
+        heartbeatIntervalMs: config.membershipHeartbeatIntervalMs,
+        ttlMs: config.membershipTtlMs,
+      };
+      return new RedisMembership(redis, keys, options, log);
+    },
     isReady: () => redis.status === "ready" && bus.isReady(),
     async close() {
       await bus.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** --members (comma-separated or repeated), or this member alone when none are listed. */
+function staticMembership(config: Config, memberId: string): Membership {
+  const listed = config.members.flatMap((m) => m.split(",")).map((m) => m.trim());
+  return new StaticMembership(
+    listed.filter(Boolean).length > 0 ? listed.filter(Boolean) : [memberId],
+  );
+}
+
+/**
+ * The ready endpoints of the session Service, in-cluster unless an API server URL is set.
+ * Loaded on demand: the Kubernetes client takes about a second to load, which no other process
+ * (edges, the CLI) should pay.
+ */
+async function kubernetesMembership(config: Config, log: Logger): Promise<Membership> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const { createKubernetesMembership } = await import("./membership/kubernetes-membership.js");
+  let kubeConfig: InstanceType<typeof KubeConfig> | undefined;
+  if (config.kubernetesApiUrl) {
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      // client-node refuses plain http unless told to skip TLS checks: there is no TLS then.
+      clusters: [
+        {
+          name: "api",
+          server: config.kubernetesApiUrl,
+          skipTLSVerify: config.kubernetesApiUrl.startsWith("http:"),
+        },
+      ],
+      users: [{ name: "megaphone" }],
+      contexts: [{ name: "megaphone", cluster: "api", user: "megaphone" }],
+      currentContext: "megaphone",
+    });
+  }
+  return createKubernetesMembership(
+    {
+      namespace: config.kubernetesNamespace,
+      serviceName: config.kubernetesSessionService,
+      kubeConfig,
+    },
+    log,
+  );
 }

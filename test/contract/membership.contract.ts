@@ -1,7 +1,9 @@
-// The Membership contract: every heartbeat-based implementation (memory, redis) runs these
-// same tests. Each test builds several members on one shared backend, as several session
-// processes would; the settings are small (100 ms heartbeats, 400 ms expiry) so expiry is
-// observable quickly. StaticMembership never changes and has its own unit test.
+// The Membership contract: every implementation whose set changes (memory, redis, kubernetes)
+// runs these same tests. Each test builds several members on one shared backend, as several
+// session processes would; the settings are small (100 ms heartbeats, 400 ms expiry) so expiry
+// is observable quickly. A backend without expiry (kubernetes: the kubelet, not a ttl, drops a
+// dead pod) leaves out the tests about expiry and has its own tests for how members go.
+// StaticMembership never changes and has its own unit test.
 import assert from "node:assert/strict";
 import { delay } from "../../services/shared/async/delay.js";
 import type { Membership, MembershipOptions } from "../../services/shared/membership/membership.js";
@@ -24,7 +26,24 @@ function watch(m: Membership): string[][] {
   return seen;
 }
 
-export function membershipContract(name: string, factory: () => Promise<MembershipFixture>): void {
+export interface MembershipContractOptions {
+  /**
+   * A member closed without leaving expires after ttlMs, and ttlMs must exceed the heartbeat
+   * interval (the heartbeat backends). False where something else drops a dead member.
+   */
+  expires: boolean;
+}
+
+export function membershipContract(
+  name: string,
+  factory: () => Promise<MembershipFixture>,
+  options: MembershipContractOptions = { expires: true },
+): void {
+  /** A test about expiry: registered only for a backend that expires members. */
+  function itExpires(title: string, fn: Mocha.AsyncFunc | Mocha.Func): void {
+    if (options.expires) it(title, fn);
+  }
+
   describe(`Membership contract: ${name}`, function () {
     let fixture: MembershipFixture;
     let created: Membership[];
@@ -111,31 +130,34 @@ export function membershipContract(name: string, factory: () => Promise<Membersh
       assert.deepEqual(a.members(), ["a"]);
     });
 
-    it("expires a member that stops heartbeating without leaving (a crash) within the ttl, and notifies", async () => {
-      const a = member();
-      const b = member();
-      await a.join("a");
-      await b.join("b");
-      await until(() => a.members().length === 2, "a to see b", OPTIONS.ttlMs + SLACK_MS);
-      const seenByA = watch(a);
-      const stopped = Date.now();
-      await b.close();
-      assert.deepEqual(a.members(), ["a", "b"], "a closed member stays until it expires");
-      await until(
-        () => a.members().length === 1,
-        "b to expire",
-        OPTIONS.ttlMs + OPTIONS.heartbeatIntervalMs + SLACK_MS,
-      );
-      const goneMs = Date.now() - stopped;
-      assert.deepEqual(seenByA, [["a"]]);
-      // Its last renewal was at most one interval before it stopped.
-      assert.ok(
-        goneMs >= OPTIONS.ttlMs - OPTIONS.heartbeatIntervalMs - 20,
-        `gone after ${goneMs} ms`,
-      );
-    });
+    itExpires(
+      "expires a member that stops heartbeating without leaving (a crash) within the ttl, and notifies",
+      async () => {
+        const a = member();
+        const b = member();
+        await a.join("a");
+        await b.join("b");
+        await until(() => a.members().length === 2, "a to see b", OPTIONS.ttlMs + SLACK_MS);
+        const seenByA = watch(a);
+        const stopped = Date.now();
+        await b.close();
+        assert.deepEqual(a.members(), ["a", "b"], "a closed member stays until it expires");
+        await until(
+          () => a.members().length === 1,
+          "b to expire",
+          OPTIONS.ttlMs + OPTIONS.heartbeatIntervalMs + SLACK_MS,
+        );
+        const goneMs = Date.now() - stopped;
+        assert.deepEqual(seenByA, [["a"]]);
+        // Its last renewal was at most one interval before it stopped.
+        assert.ok(
+          goneMs >= OPTIONS.ttlMs - OPTIONS.heartbeatIntervalMs - 20,
+          `gone after ${goneMs} ms`,
+        );
+      },
+    );
 
-    it("takes back a member that rejoins after it expired", async () => {
+    itExpires("takes back a member that rejoins after it expired", async () => {
       const a = member();
       const b = member();
       await a.join("a");
@@ -170,8 +192,11 @@ export function membershipContract(name: string, factory: () => Promise<Membersh
       assert.deepEqual(a.members(), ["a"]);
     });
 
-    it("refuses an expiry not above the heartbeat interval (a live member would lapse)", () => {
-      assert.throws(() => member({ heartbeatIntervalMs: 400, ttlMs: 400 }), /must exceed/);
-    });
+    itExpires(
+      "refuses an expiry not above the heartbeat interval (a live member would lapse)",
+      () => {
+        assert.throws(() => member({ heartbeatIntervalMs: 400, ttlMs: 400 }), /must exceed/);
+      },
+    );
   });
 }

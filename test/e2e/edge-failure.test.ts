@@ -33,6 +33,9 @@ describe("e2e: an edge dies", function () {
       env: {
         MEGAPHONE_EDGE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
         MEGAPHONE_EDGE_HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS),
+        // The SIGTERM case closes bob soon (edge-drain.test.ts has the gradual drain).
+        MEGAPHONE_DRAIN_DELAY_MS: "200",
+        MEGAPHONE_DRAIN_WINDOW_MS: "500",
       },
     });
     await mesh.session("s1", "");

@@ -2,16 +2,14 @@
 // two edges and two session processes. Alice connects to edge 1 whose connections land on
 // session 1's shards; Bob to edge 2 / session 2, so everything between them crosses Redis.
 import assert from "node:assert/strict";
-import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
 
-async function sessionConnections(session: SessionProcess): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${session.httpPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("megaphone_session_connections "));
-  return Number(line?.split(" ")[1] ?? NaN);
+function sessionConnections(session: SessionProcess): Promise<number> {
+  return metricValue(session.httpPort, "megaphone_session_connections");
 }
 
 describe("e2e: two users across 2 edges and 2 sessions", function () {

@@ -4,6 +4,10 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createRedis } from "../../services/shared/redis/client.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { startRedisCluster, type RedisCluster } from "./redis-cluster.js";
 import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
@@ -92,6 +96,19 @@ export async function waitForHttp(
   }
 }
 
+/**
+ * The value of a metric on a process's /metrics (summed over its label sets), or of one label
+ * set when `name` includes it (e.g. 'x_total{change="lost"}'); NaN when it is not there.
+ */
+export async function metricValue(httpPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  let sum = NaN;
+  for (const line of text.split("\n"))
+    if (line.startsWith(name + " ") || line.startsWith(name + "{"))
+      sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
 export interface MeshOptions {
   shardCount?: number;
   /** Extra settings for every process, as MEGAPHONE_* variables. */
@@ -158,6 +175,10 @@ export class Mesh {
     return { ...service, port, url: `ws://127.0.0.1:${port}/xmpp-websocket` };
   }
 
+  /**
+   * A session member serving `shards` (ranges), or, with "", whatever shards the membership
+   * gives it (rendezvous over the live members).
+   */
   async session(
     id: string,
     shards: string,
@@ -170,8 +191,7 @@ export class Mesh {
         "session",
         "--id",
         id,
-        "--shards",
-        shards,
+        ...(shards === "" ? [] : ["--shards", shards]),
         "--http-port",
         String(httpPort),
         "--host",
@@ -189,6 +209,19 @@ export class Mesh {
     await run(process.execPath, [CLI, "user", "add", jid, "--password", password], {
       env: { ...process.env, ...this.env() },
     });
+  }
+
+  /** Creates many accounts at once, in this process (`user add` spawns one process each). */
+  async addUsers(users: { jid: string; password: string }[]): Promise<void> {
+    const redis = createRedis(this.redis.url, "megaphone-test-accounts");
+    try {
+      const accounts = new RedisAccountStore(redis, redisKeys());
+      await Promise.all(
+        users.map(({ jid, password }) => accounts.create(jid, createAccount(password, 4096))),
+      );
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Makes Redis unreachable (SIGSTOP then, on resume, SIGCONT): connections time out. */

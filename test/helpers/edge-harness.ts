@@ -230,6 +230,9 @@ export function edgeConfig(overrides: Partial<Config> = {}): { config: Config } 
     port: 0,
     domain: HARNESS_DOMAIN,
     shardCount: HARNESS_SHARDS,
+    // Stops close every socket at once unless a test asks for a gradual drain.
+    drainDelayMs: 0,
+    drainWindowMs: 0,
     ...overrides,
   });
 }

@@ -149,7 +149,7 @@ export class SessionHarness {
     );
   }
 
-  open(connId: string): Promise<void> {
+  open(connId: string): Promise<string> {
     return this.backend.bus.toShard(parseConnId(connId).shard, {
       k: "open",
       c: connId,
@@ -158,7 +158,7 @@ export class SessionHarness {
   }
 
   /** One client frame, as the edge publishes it. */
-  send(connId: string, frame: string): Promise<void> {
+  send(connId: string, frame: string): Promise<string> {
     return this.backend.bus.toShard(parseConnId(connId).shard, {
       k: "data",
       c: connId,
@@ -168,7 +168,7 @@ export class SessionHarness {
   }
 
   /** The socket went away (as the edge reports it). */
-  socketClosed(connId: string, reason = "client"): Promise<void> {
+  socketClosed(connId: string, reason = "client"): Promise<string> {
     return this.backend.bus.toShard(parseConnId(connId).shard, {
       k: "close",
       c: connId,

@@ -1,17 +1,17 @@
-// The edge's lifecycle and HTTP side: stop() ends every socket with system-shutdown and drops
-// the inbox; /healthz, /readyz (503 once stopping), /metrics and 404. A real edge on a
+// The edge's lifecycle and HTTP side: stop() closes every socket as drained (1001, no stream
+// error: edge-drain.test.ts has the gradual drain) and drops the inbox; /healthz, /readyz (503 once stopping), /metrics and 404. A real edge on a
 // RedisBus; the test plays the session tier (edge-harness.ts).
 import assert from "node:assert/strict";
 import http from "node:http";
 import { WEBSOCKET_PATH } from "../../services/edge/edge-server.js";
-import { assertStreamErrorClose, edgeSuite } from "../helpers/edge-harness.js";
+import { edgeSuite } from "../helpers/edge-harness.js";
 import { connect } from "../helpers/redis-server.js";
 import { TestClient } from "../helpers/ws-client.js";
 
 describe("edge (uWebSockets.js on a RedisBus)", () => {
   const suite = edgeSuite();
   describe("lifecycle and HTTP", () => {
-    it("stop() ends every socket with system-shutdown, publishes the closes and drops the inbox", async () => {
+    it("stop() closes every socket as drained (1001, no stream error), publishes the closes and drops the inbox", async () => {
       const edge = await suite.start();
       const a = await edge.connect();
       const b = await edge.connect();
@@ -20,10 +20,10 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       await edge.handle.stop(2000);
       assert.ok(Date.now() - started < 2000);
       for (const { client, connId } of [a, b]) {
-        // a has had a frame from the session, b not: the edge sends b a header of its own.
-        const header = client === a.client ? "session" : "edge";
-        await assertStreamErrorClose(client, "system-shutdown", 1001, "system-shutdown", header);
-        assert.equal((await edge.session.closeOf(connId)).d, "system-shutdown");
+        assert.deepEqual(await client.waitForClose(), { code: 1001, reason: "drain" });
+        // Nothing but what the session wrote: no stream header, stream error or <close/>.
+        assert.equal(client.messages.length, client === a.client ? 1 : 0, client.messages.join());
+        assert.equal((await edge.session.closeOf(connId)).d, "drain");
       }
       assert.equal(edge.handle.connections(), 0);
       await assert.rejects(TestClient.connect(edge.wsUrl));
@@ -68,7 +68,7 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       assert.equal((await edge.get("/readyz", agent)).status, 503);
       assert.equal((await edge.get("/healthz", agent)).status, 200);
       await stopping;
-      const shutdowns = 'megaphone_edge_closes_total{reason="system-shutdown"}';
+      const shutdowns = 'megaphone_edge_closes_total{reason="drain"}';
       assert.equal(await edge.metric(shutdowns, agent), 1);
     });
   });

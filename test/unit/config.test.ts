@@ -40,6 +40,8 @@ describe("config", () => {
     assert.equal(config.offlineMaxMessages, 500);
     assert.equal(config.claimIdleMs, 30000);
     assert.equal(config.edgeInboxTtlMs, 60000);
+    assert.equal(config.drainDelayMs, 3000);
+    assert.equal(config.drainWindowMs, 10000);
     assert.deepEqual(config.user, []);
     assert.deepEqual(positional, []);
     assert.deepEqual([...switches], []);
@@ -169,6 +171,28 @@ describe("config", () => {
       );
       const { config } = parseArgs(["--edge-inbox-ttl-ms", "8000"], {});
       assert.equal(config.edgeInboxTtlMs, 8000);
+    });
+
+    it("refuses an edge drain (delay + window) that does not fit in the shutdown grace", () => {
+      failsNaming(
+        () => parseArgs(["--shutdown-grace-ms", "12999"], {}),
+        "MEGAPHONE_DRAIN_DELAY_MS",
+        "MEGAPHONE_DRAIN_WINDOW_MS",
+        "MEGAPHONE_SHUTDOWN_GRACE_MS",
+      );
+      failsNaming(
+        () => parseArgs([], { MEGAPHONE_DRAIN_WINDOW_MS: "17001" }),
+        "MEGAPHONE_DRAIN_WINDOW_MS",
+        "MEGAPHONE_SHUTDOWN_GRACE_MS",
+      );
+      const { config } = parseArgs(["--shutdown-grace-ms", "13000"], {});
+      assert.equal(config.drainDelayMs + config.drainWindowMs, config.shutdownGraceMs);
+      const none = parseArgs([], {
+        MEGAPHONE_SHUTDOWN_GRACE_MS: "0",
+        MEGAPHONE_DRAIN_DELAY_MS: "0",
+        MEGAPHONE_DRAIN_WINDOW_MS: "0",
+      });
+      assert.equal(none.config.shutdownGraceMs, 0);
     });
 
     it("refuses a domain that is no valid JID domainpart, naming --domain and MEGAPHONE_DOMAIN", () => {

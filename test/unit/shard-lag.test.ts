@@ -239,7 +239,7 @@ describe("edge push-back from shards far behind", () => {
     const t = setup([0]);
     t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG }]]), t.gate.mark());
     const a = conn(0);
-    t.publisher.publish(a, { k: "close", c: a.id, e: "e", d: "system-shutdown" });
+    t.publisher.publish(a, { k: "close", c: a.id, e: "e", d: "drain" });
     assert.equal(t.publisher.held, 1);
     t.gate.disable();
     t.publisher.shardsOpened();

@@ -154,7 +154,7 @@ export class ShardPublisher {
     }
     if (gate.published(conn.shard))
       log.warn({ shard: conn.shard }, "shard inbox far behind: holding its frames");
-    let stored: Promise<void>;
+    let stored: Promise<unknown>;
     try {
       stored = bus.toShard(conn.shard, packet);
     } catch (err) {

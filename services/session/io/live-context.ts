@@ -13,7 +13,8 @@ import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
 import { NS_CLIENT } from "../../shared/ns.js";
 import { isStoreError } from "../../shared/redis/errors.js";
-import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
+import type { LocalDelivery } from "./local-delivery.js";
+import type { SnapshotWriter } from "./snapshot-writer.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "../core/connection.js";
 import type { SessionContext, Stores } from "../core/context.js";
@@ -42,10 +43,12 @@ export interface LiveContextDeps {
   log: Logger;
   bus: Bus;
   stores: Stores;
-  snapshots: SnapshotStore;
+  /** Writes connection snapshots through the shards' leases. */
+  snapshots: SnapshotWriter;
   table: ConnectionTable;
   chain: HandlerChain;
-  ownedShards: Set<number>;
+  /** Whether a stanza may skip its recipient's shard inbox (local delivery). */
+  local: LocalDelivery;
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
@@ -129,8 +132,7 @@ export class LiveContext implements SessionContext {
     const { shard } = parseConnId(connId);
     const d = withClientNamespace(stanza).toString();
     // Local delivery skips Redis: the same path as a `route` packet.
-    if (this.deps.ownedShards.has(shard))
-      return deliverRouted(this, this.deps.table, connId, d, true);
+    if (this.deps.local.allows(shard)) return deliverRouted(this, this.deps.table, connId, d, true);
     this.track(this.routeViaInbox(connId, d));
   }
 
@@ -139,7 +141,7 @@ export class LiveContext implements SessionContext {
     const { shard } = parseConnId(connId);
     const packet: ShardPacket = { k: "route", c: connId, d: stanza };
     if (queued) packet.q = "1";
-    return this.deps.bus.toShard(shard, packet);
+    return this.deps.local.viaInbox(shard, () => this.deps.bus.toShard(shard, packet));
   }
 
   /** Asks an edge to end a socket the session knows nothing about. */
@@ -204,7 +206,7 @@ export class LiveContext implements SessionContext {
           await this.stores.routes.unbind(conn.bareJid, bound.resource, conn.connId);
       }
     }
-    await this.deps.snapshots.delete(conn.shard, conn.connId);
+    await this.deps.snapshots.remove(conn.shard, conn.connId);
     this.deps.table.delete(conn.connId);
   }
 }

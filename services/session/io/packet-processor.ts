@@ -10,6 +10,7 @@
 import { delay, retryDelayMs } from "../../shared/async/delay.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
+import { FencedError } from "../../shared/leases/fenced-error.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../core/connection.js";
@@ -36,6 +37,11 @@ export class PacketProcessor {
     private readonly metrics: SessionMetrics,
     /** Stops retrying failed units: their entries stay pending for the next owner. */
     private readonly signal: AbortSignal,
+    /**
+     * Whether this member still serves `shard` (holds its lease): a unit of a shard it lost is
+     * not retried; the new owner handles its entries.
+     */
+    private readonly serves: (shard: number) => boolean = () => true,
   ) {}
 
   /**
@@ -96,13 +102,14 @@ export class PacketProcessor {
         if (before === undefined) this.table.forget(connId);
         else this.table.set(JSON.parse(before) as ConnState);
         if (!closedBefore) this.table.unmarkClosed(connId);
-        if (this.signal.aborted) throw err;
+        const shard = entries[0].shard;
+        if (this.signal.aborted || err instanceof FencedError || !this.serves(shard)) throw err;
         ctx.log.error(
           { err, connId, entries: entries.length },
           "shard batch failed; it stays pending",
         );
         await delay(retryDelayMs(failures), this.signal);
-        if (this.signal.aborted) throw err;
+        if (this.signal.aborted || !this.serves(shard)) throw err;
       }
     }
   }

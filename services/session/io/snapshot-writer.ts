@@ -1,11 +1,20 @@
-// Connection snapshots are saved one connection at a time (each in its connection's turn,
-// packet-processor.ts), but written together: saves requested in the same turn of the event
-// loop (units whose effects were stored by the same Redis reply) become one HSET per shard.
-// A save resolves once its snapshot is stored and rejects if that write failed.
-import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
+// Connection snapshots are saved (and deleted) one connection at a time, each in its
+// connection's turn (packet-processor.ts, live-context.ts), but written together: requests made
+// in the same turn of the event loop (units whose effects were stored by the same Redis reply)
+// become one write per shard. The write goes through the shard's lease (snapshotSinkOf), so a
+// member that lost the shard writes nothing. A request resolves once its write is stored and
+// rejects if that write failed.
+
+/** Writes snapshots of one shard: `save` replaces, `remove` deletes, in one step. */
+export type SnapshotSink = (
+  shard: number,
+  save: ReadonlyMap<string, string>,
+  remove: readonly string[],
+) => Promise<void>;
 
 interface ShardBatch {
-  snapshots: Map<string, string>;
+  /** connId → snapshot, or undefined to delete it; the last request for a connection wins. */
+  changes: Map<string, string | undefined>;
   waiters: { resolve(): void; reject(err: unknown): void }[];
 }
 
@@ -13,27 +22,41 @@ export class SnapshotWriter {
   private batches = new Map<number, ShardBatch>();
   private scheduled = false;
 
-  constructor(private readonly store: SnapshotStore) {}
+  constructor(private readonly sink: SnapshotSink) {}
 
   save(shard: number, connId: string, snapshot: string): Promise<void> {
+    return this.request(shard, connId, snapshot);
+  }
+
+  remove(shard: number, connId: string): Promise<void> {
+    return this.request(shard, connId, undefined);
+  }
+
+  private request(shard: number, connId: string, snapshot: string | undefined): Promise<void> {
     let batch = this.batches.get(shard);
-    if (!batch) this.batches.set(shard, (batch = { snapshots: new Map(), waiters: [] }));
-    batch.snapshots.set(connId, snapshot);
+    if (!batch) this.batches.set(shard, (batch = { changes: new Map(), waiters: [] }));
+    batch.changes.set(connId, snapshot);
     const waiters = batch.waiters;
-    const saved = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+    const written = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.write());
     }
-    return saved;
+    return written;
   }
 
   private write(): void {
     const batches = this.batches;
     this.batches = new Map();
     this.scheduled = false;
-    for (const [shard, { snapshots, waiters }] of batches) {
-      this.store.saveMany(shard, snapshots).then(
+    for (const [shard, { changes, waiters }] of batches) {
+      const save = new Map<string, string>();
+      const remove: string[] = [];
+      for (const [connId, snapshot] of changes) {
+        if (snapshot === undefined) remove.push(connId);
+        else save.set(connId, snapshot);
+      }
+      this.sink(shard, save, remove).then(
         () => waiters.forEach((w) => w.resolve()),
         (err: unknown) => waiters.forEach((w) => w.reject(err)),
       );

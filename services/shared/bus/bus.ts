@@ -15,6 +15,31 @@ export type ShardBatchHandler = (
 ) => Promise<void>;
 export type EdgeBatchHandler = (batch: EdgePacket[]) => Promise<void>;
 
+/** Optional parts of Bus.consumeShards. */
+export interface ShardConsumeOptions {
+  /** Each completed read is reported here (and each failed one). */
+  health?: LoopHealth;
+  /**
+   * Writes the acknowledgement of `entryIds` of `shard` in place of the bus's own (a session
+   * member acknowledges through its shard lease: FencedWrites.ack). A rejection is retried with
+   * backoff until the signal aborts; a caller that learns it may no longer acknowledge (its
+   * lease is gone) resolves and aborts the signal instead.
+   */
+  acknowledge?: (shard: number, entryIds: readonly string[]) => Promise<void>;
+  /**
+   * How much longer (ms) the caller may read the inboxes (its lease's remaining time). No
+   * read or claim is sent, and none left blocking, past that: a member paused beyond its lease
+   * must not take entries that now belong to the next owner. Default: forever.
+   */
+  readableForMs?: () => number;
+  /**
+   * Called with `lastId` each time every entry this loop read up to that id (in stream order)
+   * has been handled: stanzas written at or below it can no longer be overtaken by one that
+   * skips the inbox (local delivery).
+   */
+  onHandled?: (shard: number, lastId: string) => void;
+}
+
 /** How far behind one shard inbox is (Bus.shardBacklog). */
 export interface ShardBacklog {
   /** Entries not yet delivered to any consumer. */
@@ -25,10 +50,17 @@ export interface ShardBacklog {
 
 export interface Bus {
   /**
-   * Appends a packet to shard `shard`'s inbox. Resolves once the entry is stored.
-   * Packets written by one caller to one shard are read in the order they were written.
+   * Appends a packet to shard `shard`'s inbox. Resolves once the entry is stored, with its
+   * entry id. Packets written by one caller to one shard are read in the order they were
+   * written.
    */
-  toShard(shard: number, packet: ShardPacket): Promise<void>;
+  toShard(shard: number, packet: ShardPacket): Promise<string>;
+
+  /**
+   * The id of the last entry ever written to a shard inbox ("0-0" for none): everything at or
+   * below it was written before the call.
+   */
+  shardInboxEnd(shard: number): Promise<string>;
 
   /**
    * Appends a packet to an edge's inbox; same ordering rule as toShard. Resolves false, and
@@ -45,15 +77,17 @@ export interface Bus {
    * (at-least-once: handlers must be idempotent by entry id). Entries this consumer left
    * pending before (a restart) are delivered first. If the backing store lost the inboxes or
    * the group (Redis restarted empty, FLUSHALL), they are created again and reading goes on.
-   * Each completed read is reported to `health` (and each failed one). Returns when `signal`
-   * aborts, after the batch in progress is handled.
+   * Entries other consumers left pending are claimed before the first read: the caller owns
+   * these shards exclusively (it holds their leases). Returns when `signal` aborts, after the
+   * batches in progress are handled and their acknowledgements written. Several calls may run
+   * at once (one per shard a member serves); they share the bound on entries in flight.
    */
   consumeShards(
     shards: number[],
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
-    health?: LoopHealth,
+    options?: ShardConsumeOptions,
   ): Promise<void>;
 
   /**

@@ -2,7 +2,13 @@
 // survives the process. Queues are unbounded here; flow control is the edge's in-flight bound.
 import { delay, RETRY_FIRST_DELAY_MS } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
-import type { Bus, EdgeBatchHandler, ShardBacklog, ShardBatchHandler } from "./bus.js";
+import type {
+  Bus,
+  EdgeBatchHandler,
+  ShardBacklog,
+  ShardBatchHandler,
+  ShardConsumeOptions,
+} from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
 class Signal {
@@ -35,7 +41,12 @@ export class MemoryBus implements Bus {
   private readonly shardQueues = new Map<number, ShardEntry[]>();
   private readonly edgeQueues = new Map<string, EdgePacket[]>();
   private readonly delivered = new Map<number, number>();
+  /** The id of the last entry written to each shard inbox. */
+  private readonly lastIds = new Map<number, string>();
+  /** Wakes edge readers. */
   private readonly arrived = new Signal();
+  /** Wakes the readers of one shard (a member runs one per shard it serves). */
+  private readonly shardArrived = new Map<number, Signal>();
   private lastMs = 0;
   private seq = 0;
 
@@ -50,11 +61,24 @@ export class MemoryBus implements Bus {
     return `${this.lastMs}-${this.seq}`;
   }
 
-  async toShard(shard: number, packet: ShardPacket): Promise<void> {
+  async toShard(shard: number, packet: ShardPacket): Promise<string> {
     let queue = this.shardQueues.get(shard);
     if (!queue) this.shardQueues.set(shard, (queue = []));
-    queue.push({ id: this.nextId(), shard, packet: { ...packet } });
-    this.arrived.notify();
+    const id = this.nextId();
+    queue.push({ id, shard, packet: { ...packet } });
+    this.lastIds.set(shard, id);
+    this.shardSignal(shard).notify();
+    return id;
+  }
+
+  async shardInboxEnd(shard: number): Promise<string> {
+    return this.lastIds.get(shard) ?? "0-0";
+  }
+
+  private shardSignal(shard: number): Signal {
+    let signal = this.shardArrived.get(shard);
+    if (!signal) this.shardArrived.set(shard, (signal = new Signal()));
+    return signal;
   }
 
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
@@ -71,8 +95,9 @@ export class MemoryBus implements Bus {
     _consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
-    health?: LoopHealth,
+    { health, acknowledge, onHandled }: ShardConsumeOptions = {},
   ): Promise<void> {
+    // One process: nobody else reads these inboxes, so reading needs no lease timing.
     while (!signal.aborted) {
       const batch: ShardEntry[] = [];
       for (const shard of shards) {
@@ -81,13 +106,21 @@ export class MemoryBus implements Bus {
       }
       if (batch.length === 0) {
         health?.waiting();
-        await this.arrived.wait(signal);
+        await Promise.race(shards.map((shard) => this.shardSignal(shard).wait(signal)));
         continue;
       }
       health?.progressed();
       try {
         await handler(batch, () => undefined);
         for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
+        // Entries leave the queue when read; a fenced acknowledgement that fails here only
+        // tells the caller it lost the shard, as it would on Redis.
+        for (const shard of shards) {
+          const ids = batch.filter((e) => e.shard === shard).map((e) => e.id);
+          if (ids.length === 0) continue;
+          if (acknowledge) await acknowledge(shard, ids).catch(() => undefined);
+          onHandled?.(shard, ids[ids.length - 1]);
+        }
       } catch {
         // Pending again, at the front and in order, exactly like an unacknowledged entry.
         for (const shard of shards) {
@@ -148,5 +181,6 @@ export class MemoryBus implements Bus {
 
   async close(): Promise<void> {
     this.arrived.notify();
+    for (const signal of this.shardArrived.values()) signal.notify();
   }
 }

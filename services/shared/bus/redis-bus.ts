@@ -5,7 +5,14 @@
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
 import type { LoopHealth } from "../async/loop-health.js";
 import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
-import type { Bus, EdgeBatchHandler, ShardBacklog, ShardBatchHandler } from "./bus.js";
+import type {
+  Bus,
+  EdgeBatchHandler,
+  ShardBacklog,
+  ShardBatchHandler,
+  ShardConsumeOptions,
+} from "./bus.js";
+import { InFlightBudget } from "./in-flight-budget.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
 import {
   SESSION_GROUP,
@@ -40,12 +47,29 @@ export class RedisBus implements Bus {
       writer: this.writer,
       blockingClient: (name, signal) => this.blockingClient(name, signal),
     };
-    this.shardConsumer = new RedisShardConsumer(parts);
+    this.shardConsumer = new RedisShardConsumer(parts, new InFlightBudget(options.entriesInFlight));
     this.edgeInbox = new RedisEdgeInbox(parts);
   }
 
-  async toShard(shard: number, packet: ShardPacket): Promise<void> {
-    await this.writer.xadd(this.options.keys.shardInbox(shard), "*", ...fieldsOf(packet));
+  async toShard(shard: number, packet: ShardPacket): Promise<string> {
+    return (await this.writer.xadd(
+      this.options.keys.shardInbox(shard),
+      "*",
+      ...fieldsOf(packet),
+    )) as string;
+  }
+
+  async shardInboxEnd(shard: number): Promise<string> {
+    try {
+      const info = (await this.writer.xinfo(
+        "STREAM",
+        this.options.keys.shardInbox(shard),
+      )) as unknown[];
+      return packetOfInfo(info)["last-generated-id"] ?? "0-0";
+    } catch (err) {
+      if (String(err).includes("no such key")) return "0-0";
+      throw err;
+    }
   }
 
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
@@ -77,9 +101,9 @@ export class RedisBus implements Bus {
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
-    health?: LoopHealth,
+    options?: ShardConsumeOptions,
   ): Promise<void> {
-    return this.shardConsumer.consume(shards, consumer, handler, signal, health);
+    return this.shardConsumer.consume(shards, consumer, handler, signal, options);
   }
 
   consumeEdge(

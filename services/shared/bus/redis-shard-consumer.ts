@@ -5,8 +5,8 @@
 // (a restart without persistence, FLUSHALL, failover to an empty replica), reads fail with
 // NOGROUP: the group is created again, from the start of whatever the inbox holds now.
 import { delay, retryDelayMs, settlesWithin } from "../async/delay.js";
-import type { LoopHealth } from "../async/loop-health.js";
-import type { ShardBatchHandler } from "./bus.js";
+import type { ShardBatchHandler, ShardConsumeOptions } from "./bus.js";
+import type { InFlightBudget } from "./in-flight-budget.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
 import { ShardAcks } from "./shard-acks.js";
 import {
@@ -16,8 +16,18 @@ import {
   type StreamReply,
 } from "./redis-bus-parts.js";
 
+/**
+ * A read (or claim) is sent only while the caller may read for at least this long beyond the
+ * read's own blocking time: for network delay and the time between the check and the send.
+ */
+const READ_MARGIN_MS = 200;
+
 export class RedisShardConsumer {
-  constructor(private readonly parts: RedisBusParts) {}
+  constructor(
+    private readonly parts: RedisBusParts,
+    /** Shared by every read loop of this bus (one per shard a member serves). */
+    private readonly budget: InFlightBudget,
+  ) {}
 
   /** A reply error saying the stream or its group does not exist (any more). */
   static isGroupLost(err: unknown): boolean {
@@ -37,9 +47,17 @@ export class RedisShardConsumer {
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
-    health?: LoopHealth,
+    { health, acknowledge, readableForMs, onHandled }: ShardConsumeOptions = {},
   ): Promise<void> {
     const { keys, log, readCount, blockMs } = this.parts.options;
+    const readableMs = () => readableForMs?.() ?? Infinity;
+    // Reads are not fenced (a blocking XREADGROUP cannot run in a script), so they are timed:
+    // none is sent, or left blocking, past the moment the caller may read (its lease's end).
+    // Otherwise a member that woke from a pause could take entries meant for the new owner.
+    const untilReadable = async (): Promise<boolean> => {
+      while (readableMs() <= READ_MARGIN_MS && !signal.aborted) await delay(50, signal);
+      return !signal.aborted;
+    };
     const streamKeys = shards.map((s) => keys.shardInbox(s));
     const shardOfKey = new Map(shards.map((s) => [keys.shardInbox(s), s]));
     for (const key of streamKeys) await this.ensureGroup(key);
@@ -53,8 +71,24 @@ export class RedisShardConsumer {
     // Shards are owned exclusively: whatever another consumer left pending is a previous
     // owner's, and must be handled before anything newer, or the per-connection entry-id
     // idempotency would take the older entries for already applied ones.
+    if (!(await untilReadable())) return;
     for (const key of streamKeys) await this.claimIdle(key, consumer, 0);
-    const maintaining = this.maintainShardsLoop(streamKeys, consumer, claims, signal);
+    const maintaining = this.maintainShardsLoop(
+      streamKeys,
+      consumer,
+      claims,
+      signal,
+      () => readableMs() > READ_MARGIN_MS,
+    );
+    // Batches in read order, for onHandled: an id is reported once every batch read before it
+    // is done too, so that everything at or below it has been handled.
+    const readOrder: { lastIds: Map<number, string>; done: boolean }[] = [];
+    const reportHandled = () => {
+      while (readOrder.length > 0 && readOrder[0].done) {
+        const { lastIds } = readOrder.shift() as (typeof readOrder)[number];
+        for (const [shard, id] of lastIds) onHandled?.(shard, id);
+      }
+    };
 
     // First this consumer's own pending entries (left by a crash, a failed batch or claimed
     // from a dead consumer), from cursor "0" onwards; then new entries (">").
@@ -65,11 +99,12 @@ export class RedisShardConsumer {
     // the entries handed over and not yet acknowledged: the handler acknowledges each
     // connection's entries as they are done, so one slow connection holds only its own.
     const inFlight = new Set<Promise<void>>();
-    let entriesInFlight = 0;
-    let capacityFreed: () => void = () => undefined;
+    const budget = this.budget;
     const acks = new ShardAcks(
-      this.parts.writer,
-      (shard) => keys.shardInbox(shard),
+      acknowledge ??
+        (async (shard, ids) => {
+          await this.parts.writer.xack(keys.shardInbox(shard), SESSION_GROUP, ...ids);
+        }),
       log,
       signal,
       RedisShardConsumer.isGroupLost,
@@ -85,6 +120,7 @@ export class RedisShardConsumer {
         // Its entries stay pending: once nothing is in flight, read them again from "0".
         await settleAll();
         handlerFailed = false;
+        readOrder.length = 0; // the failed entries are read again and reported then
         await delay(retryDelayMs(failures++), signal);
         pendingCursors = streamKeys.map(() => "0");
         continue;
@@ -92,13 +128,9 @@ export class RedisShardConsumer {
       // Pending entries are read again from "0", so what is in flight must be settled first,
       // or it would be handed over twice at once.
       if (pendingCursors) await settleAll();
-      while (entriesInFlight >= this.parts.options.entriesInFlight && !signal.aborted) {
-        await new Promise<void>((resolve) => {
-          capacityFreed = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
-        });
-      }
-      if (signal.aborted) break;
+      await budget.room(signal);
+      if (!(await untilReadable())) break;
+      const block = Math.max(1, Math.min(blockMs, Math.floor(readableMs() - READ_MARGIN_MS)));
       let reply: StreamReply;
       try {
         reply = await xreadgroup(
@@ -107,7 +139,7 @@ export class RedisShardConsumer {
           consumer,
           "COUNT",
           readCount,
-          ...(pendingCursors ? [] : ["BLOCK", blockMs]),
+          ...(pendingCursors ? [] : ["BLOCK", block]),
           "STREAMS",
           ...streamKeys,
           ...(pendingCursors ?? streamKeys.map(() => ">")),
@@ -151,28 +183,33 @@ export class RedisShardConsumer {
         pendingCursors = undefined;
         continue;
       }
+      // A read of new entries that did not fill up took everything the inbox held: once the
+      // batches handed over until now are done, the caller has caught up with the inbox.
       if (batch.length === 0) continue;
-      entriesInFlight += batch.length;
+      budget.take(batch.length);
+      const order = { lastIds: new Map<number, string>(), done: false };
+      for (const entry of batch) order.lastIds.set(entry.shard, entry.id);
+      readOrder.push(order);
       const acked = new Set<ShardEntry>();
       const ack = (entries: readonly ShardEntry[]): void => {
         const fresh = entries.filter((e) => !acked.has(e));
         for (const e of fresh) acked.add(e);
         if (fresh.length === 0) return;
         acks.ack(fresh);
-        entriesInFlight -= fresh.length;
-        capacityFreed();
+        budget.give(fresh.length);
       };
       const handled: Promise<void> = handler(batch, ack).then(
         () => {
           failures = 0;
           ack(batch); // whatever the handler did not acknowledge itself
+          order.done = true;
+          reportHandled();
         },
         (err: unknown) => {
           if (!signal.aborted)
             log.error({ err, entries: batch.length }, "shard batch failed; it stays pending");
           // Not acknowledged: delivered again. No longer counted as in flight.
-          entriesInFlight -= batch.length - acked.size;
-          capacityFreed();
+          budget.give(batch.length - acked.size);
           handlerFailed = true;
         },
       );
@@ -195,8 +232,13 @@ export class RedisShardConsumer {
     consumer: string,
     claims: { arrived: boolean },
     signal: AbortSignal,
+    mayClaim: () => boolean,
   ): Promise<void> {
     while (!signal.aborted) {
+      if (!mayClaim()) {
+        await delay(this.parts.options.trimIntervalMs, signal);
+        continue;
+      }
       try {
         for (const key of streamKeys) {
           if (await this.claimIdle(key, consumer)) claims.arrived = true;

@@ -4,18 +4,18 @@
 // flush() (on stop) tries whatever is left once more.
 import { delay, retryDelayMs } from "../async/delay.js";
 import type { Logger } from "../log.js";
-import type { Redis } from "../redis/client.js";
 import type { ShardEntry } from "./packets.js";
-import { SESSION_GROUP } from "./redis-bus-parts.js";
+
+/** Writes one acknowledgement: entry ids of one shard inbox. */
+export type AckWriter = (shard: number, entryIds: readonly string[]) => Promise<void>;
 
 export class ShardAcks {
-  private pending = new Map<string, string[]>();
+  private pending = new Map<number, string[]>();
   private scheduled = false;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly writer: Redis,
-    private readonly keyOf: (shard: number) => string,
+    private readonly writeAck: AckWriter,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
     /** A group that Redis lost has nothing left to acknowledge. */
@@ -24,9 +24,8 @@ export class ShardAcks {
 
   ack(entries: readonly ShardEntry[]): void {
     for (const entry of entries) {
-      const key = this.keyOf(entry.shard);
-      let ids = this.pending.get(key);
-      if (!ids) this.pending.set(key, (ids = []));
+      let ids = this.pending.get(entry.shard);
+      if (!ids) this.pending.set(entry.shard, (ids = []));
       ids.push(entry.id);
     }
     if (this.scheduled) return;
@@ -50,9 +49,7 @@ export class ShardAcks {
     this.pending = new Map();
     for (let failures = 0; failures === 0 || !this.signal.aborted;) {
       try {
-        await Promise.all(
-          [...batch].map(([key, ids]) => this.writer.xack(key, SESSION_GROUP, ...ids)),
-        );
+        await Promise.all([...batch].map(([shard, ids]) => this.writeAck(shard, ids)));
         return;
       } catch (err) {
         if (this.isGroupLost(err)) return;

@@ -22,7 +22,7 @@ export function returnUndelivered(
   connId: string,
   edgeAddress: string,
   stanza: string,
-): Promise<void> {
+): Promise<string> {
   return bus.toShard(parseConnId(connId).shard, undeliveredPacket(connId, edgeAddress, stanza));
 }
 
@@ -40,7 +40,8 @@ export async function returnUndeliveredUntilStored(
 ): Promise<void> {
   for (let failures = 0; ; failures++) {
     try {
-      return await returnUndelivered(bus, connId, edgeAddress, stanza);
+      await returnUndelivered(bus, connId, edgeAddress, stanza);
+      return;
     } catch (err) {
       if (signal.aborted) throw err;
       log.error({ err, connId }, "returning an undelivered stanza failed; retrying");

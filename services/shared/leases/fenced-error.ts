@@ -18,4 +18,11 @@ export class FencedError extends Error {
     );
     this.name = "FencedError";
   }
+
+  /** A write refused before it was sent: this member holds no live lease on the shard. */
+  static notHeld(shard: number): FencedError {
+    const err = new FencedError(shard, 0, undefined);
+    err.message = `write to shard ${shard} refused: this member holds no live lease on it`;
+    return err;
+  }
 }

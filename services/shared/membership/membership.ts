@@ -4,7 +4,11 @@
 // member serves a shard only while it also holds that shard's lease, so two views that briefly
 // disagree (one member noticed a change a heartbeat before another) never make two processes
 // serve one shard. Implementations: StaticMembership (a fixed list), MemoryMembership (one
-// process: tests, all-in-one) and RedisMembership (heartbeats with expiry).
+// process: tests, all-in-one), RedisMembership (heartbeats with expiry) and
+// KubernetesMembership (the ready endpoints of the session Service). The last has no
+// heartbeats: the kubelet's readiness decides who is live, so where the docs below speak of
+// heartbeats and ttlMs it differs as its file header says (join() does not wait for the
+// member's own pod to be ready; a member goes when its pod turns unready or is deleted).
 
 /** Called with the new live set (sorted, without duplicates) each time it changes. */
 export type MembershipListener = (members: readonly string[]) => void;

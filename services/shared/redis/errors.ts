@@ -2,10 +2,13 @@
 // Redis Cluster without a reachable node for the slot) rather than the code's. A store failure
 // must fail the whole batch so the bus delivers it again; it must never be turned into a
 // stanza error and acknowledged, which would lose the stanza.
+// FencedError: a write refused because this member lost the shard's lease; the batch must fail
+// (and stay pending for the new owner) just the same.
 const STORE_ERROR_NAMES = new Set([
   "ReplyError",
   "MaxRetriesPerRequestError",
   "AbortError",
+  "FencedError",
   "ClusterAllFailedError",
 ]);
 const STORE_ERROR_MESSAGES = [

@@ -6,6 +6,10 @@ export class MemorySnapshotStore implements SnapshotStore {
   private readonly shards = new Map<number, Map<string, string>>();
 
   async save(shard: number, connId: string, snapshot: string): Promise<void> {
+    this.put(shard, connId, snapshot);
+  }
+
+  private put(shard: number, connId: string, snapshot: string): void {
     let snapshots = this.shards.get(shard);
     if (!snapshots) {
       snapshots = new Map();
@@ -20,6 +24,12 @@ export class MemorySnapshotStore implements SnapshotStore {
 
   async delete(shard: number, connId: string): Promise<void> {
     this.shards.get(shard)?.delete(connId);
+  }
+
+  /** Saves and deletes in one synchronous step (the in-process fenced writes land here). */
+  write(shard: number, save: ReadonlyMap<string, string>, remove: readonly string[]): void {
+    for (const [connId, snapshot] of save) this.put(shard, connId, snapshot);
+    for (const connId of remove) this.shards.get(shard)?.delete(connId);
   }
 
   async loadShard(shard: number): Promise<Map<string, string>> {
