@@ -15,15 +15,9 @@ import { report } from "../helpers/report.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
-/**
- * The shards of session 1 and 2 (and of the edges that put connections on them). One each
- * while the session's reader reads all its shards with one XREADGROUP, which spans slots in a
- * cluster; once each inbox is read apart, ranges (say "0-3" and "4-7" of 8) belong here.
- */
-const SHARD_COUNT = 2;
-const SHARDS = ["0", "1"] as const;
-/** What ioredis and Redis say when keys of one command or pipeline span slots. */
-const CROSS_SLOT = /CROSSSLOT|should belong to the same slot/;
+/** The shards of session 1 and 2, and of the edges that put connections on them. */
+const SHARD_COUNT = 8;
+const SHARDS = ["0-3", "4-7"] as const;
 /** Messages each way in the chat scenario, and stored for an offline user. */
 const CHAT_MESSAGES = 25;
 const OFFLINE_MESSAGES = 10;
@@ -92,7 +86,6 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
     mesh = await Mesh.start({
       shardCount: SHARD_COUNT,
       redis: "cluster",
-      flag: CROSS_SLOT,
       env: {
         MEGAPHONE_EDGE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
         MEGAPHONE_EDGE_HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS),

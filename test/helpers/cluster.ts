@@ -8,7 +8,12 @@ import { createRedis } from "../../services/shared/redis/client.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
-import { startRedisCluster, type RedisCluster } from "./redis-cluster.js";
+import {
+  CROSS_SLOT,
+  crossSlotErrors,
+  startRedisCluster,
+  type RedisCluster,
+} from "./redis-cluster.js";
 import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -168,7 +173,7 @@ export class Mesh {
         ...this.env(),
         ...env,
       },
-      this.options.flag,
+      this.flag(),
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
@@ -198,7 +203,7 @@ export class Mesh {
         "127.0.0.1",
       ],
       { ...this.env(), ...env },
-      this.options.flag,
+      this.flag(),
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${httpPort}/readyz`, service);
@@ -239,9 +244,24 @@ export class Mesh {
     this.server().process.kill("SIGCONT");
   }
 
+  /**
+   * Stops everything. On a Redis Cluster it then fails if any command of the run crossed slots
+   * (refused by a node, or refused by a client and logged), whatever the test checked itself.
+   */
   async stop(): Promise<void> {
     if ("process" in this.redis) this.redis.process.kill("SIGCONT");
     await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
+    const refused = "process" in this.redis ? 0 : await crossSlotErrors(this.redis);
     await this.redis.stop();
+    const logged = this.services.flatMap((s) => s.flagged.map((line) => `${s.name}: ${line}`));
+    if (refused > 0 || ("nodes" in this.redis && logged.length > 0))
+      throw new Error(
+        `commands crossed Redis Cluster slots: ${refused} refused by the nodes; logged:\n${logged.join("\n")}`,
+      );
+  }
+
+  /** What every process's output is searched for: the cross-slot errors on a cluster. */
+  private flag(): RegExp | undefined {
+    return this.options.flag ?? ("nodes" in this.redis ? CROSS_SLOT : undefined);
   }
 }

@@ -9,6 +9,9 @@ import { freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const run = promisify(execFile);
 
+/** What Redis and ioredis say when the keys of one command, script or pipeline span slots. */
+export const CROSS_SLOT = /CROSSSLOT|should belong to the same slot/;
+
 /** Primaries in the test cluster: the least Redis Cluster accepts. */
 const PRIMARIES = 3;
 /** How long `redis-cli --cluster create` and the nodes' agreement may take. */
