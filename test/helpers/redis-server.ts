@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { parseClusterUrl } from "../../services/shared/redis/cluster-url.js";
 
 export interface RedisServer {
   url: string;
@@ -93,6 +94,17 @@ export function uniquePrefix(): string {
   return `t${process.pid}x${++prefixSerial}`;
 }
 
+/**
+ * A test's own client. For a redis+cluster:// URL (a mesh on MEGAPHONE_TEST_REDIS=cluster) it
+ * is an ioredis Cluster, typed as Redis so that tests written for one server run unchanged:
+ * they use the commands both share, each on keys of one slot.
+ */
 export function connect(url: string): Redis {
+  const cluster = parseClusterUrl(url);
+  if (cluster)
+    return new Cluster(cluster.seeds, {
+      enableAutoPipelining: true,
+      redisOptions: { maxRetriesPerRequest: 2 },
+    }) as unknown as Redis;
   return new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
 }
