@@ -5,6 +5,7 @@
 // in every error, and writes --help from this table.
 import { prepareDomain } from "./jid.js";
 import { IpList } from "./ip-list.js";
+import { parseClusterUrl } from "./redis/cluster-url.js";
 
 export interface Config {
   /** XMPP domain served (the bare host part of every local JID). */
@@ -278,7 +279,15 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   redis: {
     kind: "string",
     default: "",
-    help: "Redis URL (redis://host:port/db); empty = in-process bus and stores",
+    help: "Redis URL (redis://host:port/db, or redis+cluster://host:port,host:port… for Redis Cluster); empty = in-process bus and stores",
+    check: (v: string) => {
+      try {
+        parseClusterUrl(v);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
   },
   host: { kind: "string", default: "0.0.0.0", help: "listen address of the edge" },
   port: { kind: "int", default: 5280, min: 0, max: 65535, help: "WebSocket port of the edge" },

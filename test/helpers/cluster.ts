@@ -1,12 +1,19 @@
-// Runs the real mesh for end-to-end tests: a private redis-server, edges and sessions as
-// separate `megaphone` processes (the same binary users run), and accounts created through
-// `megaphone user add`.
+// Runs the real mesh for end-to-end tests: a private redis-server (or a private Redis Cluster
+// of three primaries), edges and sessions as separate `megaphone` processes (the same binary
+// users run), and accounts created through `megaphone user add`.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createRedis } from "../../services/shared/redis/client.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
+import {
+  CROSS_SLOT,
+  crossSlotErrors,
+  startRedisCluster,
+  type RedisCluster,
+} from "./redis-cluster.js";
 import { connect, freePort, startRedis, type RedisServer } from "./redis-server.js";
 
 const CLI = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -17,6 +24,8 @@ export interface ServiceProcess {
   process: ChildProcess;
   /** The last lines it printed (for failure messages). */
   output(): string;
+  /** Every line it printed that matched the `flag` pattern it was spawned with (at most 100). */
+  flagged: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -33,6 +42,7 @@ export function spawnService(
   name: string,
   args: string[],
   env: Record<string, string> = {},
+  flag?: RegExp,
 ): ServiceProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: {
@@ -43,9 +53,13 @@ export function spawnService(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
+  const flagged: string[] = [];
   const keep = (b: Buffer) => {
-    lines.push(...b.toString().split("\n").filter(Boolean));
+    const fresh = b.toString().split("\n").filter(Boolean);
+    lines.push(...fresh);
     if (lines.length > 200) lines.splice(0, lines.length - 200);
+    if (flag)
+      flagged.push(...fresh.filter((line) => flag.test(line)).slice(0, 100 - flagged.length));
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -53,6 +67,7 @@ export function spawnService(
     name,
     process: child,
     output: () => lines.join("\n"),
+    flagged,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) =>
@@ -103,18 +118,36 @@ export interface MeshOptions {
   shardCount?: number;
   /** Extra settings for every process, as MEGAPHONE_* variables. */
   env?: Record<string, string>;
+  /**
+   * "cluster": a Redis Cluster of three primaries instead of one redis-server. Unset: what
+   * MEGAPHONE_TEST_REDIS says (default "server"), so a whole e2e run can be moved onto a cluster;
+   * tests that reach one redis-server directly (pauseRedis, ACL fault injection) need "server".
+   */
+  redis?: "server" | "cluster";
+  /** Output lines of every process matching this are kept in its `flagged`. */
+  flag?: RegExp;
 }
 
 export class Mesh {
   readonly services: ServiceProcess[] = [];
   readonly domain = "localhost";
   private constructor(
-    readonly redis: RedisServer,
+    readonly redis: RedisServer | RedisCluster,
     private readonly options: MeshOptions,
   ) {}
 
   static async start(options: MeshOptions = {}): Promise<Mesh> {
-    return new Mesh(await startRedis(), options);
+    const kind = options.redis ?? process.env.MEGAPHONE_TEST_REDIS ?? "server";
+    if (kind !== "server" && kind !== "cluster")
+      throw new Error(`MEGAPHONE_TEST_REDIS must be "server" or "cluster", not "${kind}"`);
+    const redis = kind === "cluster" ? await startRedisCluster() : await startRedis();
+    return new Mesh(redis, options);
+  }
+
+  /** The one redis-server (pausing it is a single-server fault). */
+  private server(): RedisServer {
+    if (!("process" in this.redis)) throw new Error("this mesh runs on a Redis Cluster");
+    return this.redis;
   }
 
   /** The MEGAPHONE_* settings every process of this mesh gets. */
@@ -140,6 +173,7 @@ export class Mesh {
         ...this.env(),
         ...env,
       },
+      this.flag(),
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
@@ -169,6 +203,7 @@ export class Mesh {
         "127.0.0.1",
       ],
       { ...this.env(), ...env },
+      this.flag(),
     );
     this.services.push(service);
     await waitForHttp(`http://127.0.0.1:${httpPort}/readyz`, service);
@@ -183,7 +218,7 @@ export class Mesh {
 
   /** Creates many accounts at once, in this process (`user add` spawns one process each). */
   async addUsers(users: { jid: string; password: string }[]): Promise<void> {
-    const redis = connect(this.redis.url);
+    const redis = createRedis(this.redis.url, "megaphone-test-accounts");
     try {
       const accounts = new RedisAccountStore(redis, redisKeys());
       await Promise.all(
@@ -198,19 +233,35 @@ export class Mesh {
   async pauseRedis(): Promise<void> {
     // Stopped, it keeps its data and port; clients' sockets stay open but get no answers, so
     // we also drop them to make the outage visible at once.
-    const admin = connect(this.redis.url);
+    const server = this.server();
+    const admin = connect(server.url);
     await admin.call("CLIENT", "KILL", "TYPE", "normal").catch(() => undefined);
     admin.disconnect();
-    this.redis.process.kill("SIGSTOP");
+    server.process.kill("SIGSTOP");
   }
 
   async resumeRedis(): Promise<void> {
-    this.redis.process.kill("SIGCONT");
+    this.server().process.kill("SIGCONT");
   }
 
+  /**
+   * Stops everything. On a Redis Cluster it then fails if any command of the run crossed slots
+   * (refused by a node, or refused by a client and logged), whatever the test checked itself.
+   */
   async stop(): Promise<void> {
-    this.redis.process.kill("SIGCONT");
+    if ("process" in this.redis) this.redis.process.kill("SIGCONT");
     await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
+    const refused = "process" in this.redis ? 0 : await crossSlotErrors(this.redis);
     await this.redis.stop();
+    const logged = this.services.flatMap((s) => s.flagged.map((line) => `${s.name}: ${line}`));
+    if (refused > 0 || ("nodes" in this.redis && logged.length > 0))
+      throw new Error(
+        `commands crossed Redis Cluster slots: ${refused} refused by the nodes; logged:\n${logged.join("\n")}`,
+      );
+  }
+
+  /** What every process's output is searched for: the cross-slot errors on a cluster. */
+  private flag(): RegExp | undefined {
+    return this.options.flag ?? ("nodes" in this.redis ? CROSS_SLOT : undefined);
   }
 }

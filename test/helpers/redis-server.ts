@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { parseClusterUrl } from "../../services/shared/redis/cluster-url.js";
 
 export interface RedisServer {
   url: string;
@@ -25,7 +26,8 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `extraArgs` are more redis-server options (e.g. cluster mode); the data dir is its cwd. */
+export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "megaphone-redis-"));
   const child = spawn(
@@ -41,6 +43,7 @@ export async function startRedis(): Promise<RedisServer> {
       "no",
       "--dir",
       dir,
+      ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -74,7 +77,8 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     process: child,
     async stop() {
-      if (child.exitCode === null) {
+      // A server killed by a signal has a signalCode and no exitCode: it has exited already.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;
@@ -90,6 +94,17 @@ export function uniquePrefix(): string {
   return `t${process.pid}x${++prefixSerial}`;
 }
 
+/**
+ * A test's own client. For a redis+cluster:// URL (a mesh on MEGAPHONE_TEST_REDIS=cluster) it
+ * is an ioredis Cluster, typed as Redis so that tests written for one server run unchanged:
+ * they use the commands both share, each on keys of one slot.
+ */
 export function connect(url: string): Redis {
+  const cluster = parseClusterUrl(url);
+  if (cluster)
+    return new Cluster(cluster.seeds, {
+      enableAutoPipelining: true,
+      redisOptions: { maxRetriesPerRequest: 2 },
+    }) as unknown as Redis;
   return new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
 }

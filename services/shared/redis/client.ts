@@ -1,13 +1,21 @@
 // Redis connections. Commands on one client are auto-pipelined (ioredis collects the
 // commands issued in one event-loop tick into one write), so per-packet writes cost no
 // round trip of their own. Blocking reads (XREAD/XREADGROUP BLOCK) get a client each.
-import { Redis } from "ioredis";
+//
+// A `redis+cluster://` URL selects Redis Cluster (cluster-url.ts): the client is then an
+// ioredis Cluster, which routes each command to the primary serving its key's slot. Both
+// kinds share the command API, so the rest of the code takes either as `Redis`; what must be
+// atomic or sent as one command spans keys of one hash tag only (keys.ts), so one slot.
+import { Cluster, Redis as SingleRedis, type RedisOptions } from "ioredis";
+import { parseClusterUrl } from "./cluster-url.js";
 
-export type { Redis };
+/** One Redis server or a Redis Cluster: the same commands, routed by key in a cluster. */
+export type Redis = SingleRedis | Cluster;
 
-export function createRedis(url: string, name: string): Redis {
-  return new Redis(url, {
-    enableAutoPipelining: true,
+/** Options of each connection; in a cluster, of each node's connection. */
+function connectionOptions(name: string, blocking: boolean): RedisOptions {
+  if (blocking) return { connectionName: name, maxRetriesPerRequest: null };
+  return {
     connectionName: name,
     // Fail commands quickly while disconnected instead of queueing them without bound.
     maxRetriesPerRequest: 2,
@@ -16,13 +24,31 @@ export function createRedis(url: string, name: string): Redis {
     autoResendUnfulfilledCommands: false,
     enableOfflineQueue: true,
     lazyConnect: false,
+  };
+}
+
+function connect(url: string, name: string, blocking: boolean): Redis {
+  const options = connectionOptions(name, blocking);
+  const cluster = parseClusterUrl(url);
+  if (!cluster) {
+    return new SingleRedis(url, { ...options, enableAutoPipelining: !blocking });
+  }
+  return new Cluster(cluster.seeds, {
+    // Auto-pipelining in a cluster batches per node; each command still goes to its slot.
+    enableAutoPipelining: !blocking,
+    // By default the cluster client sends a command again when its node's connection closed
+    // under it (a failover), as autoResendUnfulfilledCommands would: off for the same reason.
+    // Redirections (MOVED, ASK, TRYAGAIN) stay on: the command did not run on the first node.
+    ...(blocking ? {} : { retryDelayOnFailover: 0 }),
+    redisOptions: { ...options, username: cluster.username, password: cluster.password },
   });
+}
+
+export function createRedis(url: string, name: string): Redis {
+  return connect(url, name, false);
 }
 
 /** A client for one blocking read loop: no auto-pipelining, no per-request retry limit. */
 export function createBlockingRedis(url: string, name: string): Redis {
-  return new Redis(url, {
-    connectionName: name,
-    maxRetriesPerRequest: null,
-  });
+  return connect(url, name, true);
 }

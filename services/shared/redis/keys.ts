@@ -56,23 +56,36 @@ export interface Keys {
   smSettled(shard: number, connId: string): string;
 }
 
+/**
+ * A bare JID as the hash tag of its user's keys. Redis Cluster ends a tag at the first "}", so
+ * a JID with a "}" in it (RFC 7622 allows one in a localpart) would cut its tag short, and one
+ * that starts with "}" would leave it empty; Redis then hashes each whole key and the user's
+ * keys scatter over slots (CROSSSLOT). So "}" is written as ">", which no JID contains (JIDs are
+ * parsed before they reach a store, and jid.ts refuses ">"): no two JIDs share a tag by it.
+ * A JID without "}" keeps the key it always had.
+ */
+function userTag(bareJid: string): string {
+  return bareJid.replaceAll("}", ">");
+}
+
 /** `prefix` lets tests (and co-tenant deployments) share one Redis without collisions. */
 export function redisKeys(prefix = "mp"): Keys {
+  const user = (jid: string, suffix: string) => `${prefix}:{${userTag(jid)}}:${suffix}`;
   return {
     shardInbox: (shard) => `${prefix}:{s${shard}}:in`,
     edgeInbox: (edgeId) => `${prefix}:edge:{${edgeId}}`,
-    account: (jid) => `${prefix}:{${jid}}:account`,
+    account: (jid) => user(jid, "account"),
     scramStandInKey: () => `${prefix}:{scram}:standinkey`,
-    roster: (jid) => `${prefix}:{${jid}}:roster`,
-    rosterVersion: (jid) => `${prefix}:{${jid}}:rosterver`,
-    rosterPending: (jid) => `${prefix}:{${jid}}:rosterpend`,
-    resources: (jid) => `${prefix}:{${jid}}:res`,
-    presences: (jid) => `${prefix}:{${jid}}:pres`,
-    offline: (jid) => `${prefix}:{${jid}}:offline`,
-    offlineBytes: (jid) => `${prefix}:{${jid}}:offlinebytes`,
-    offlineSenders: (jid) => `${prefix}:{${jid}}:offlinesenders`,
-    offlinePerSender: (jid) => `${prefix}:{${jid}}:offlinepersender`,
-    offlineOrigins: (jid) => `${prefix}:{${jid}}:offlineorigins`,
+    roster: (jid) => user(jid, "roster"),
+    rosterVersion: (jid) => user(jid, "rosterver"),
+    rosterPending: (jid) => user(jid, "rosterpend"),
+    resources: (jid) => user(jid, "res"),
+    presences: (jid) => user(jid, "pres"),
+    offline: (jid) => user(jid, "offline"),
+    offlineBytes: (jid) => user(jid, "offlinebytes"),
+    offlineSenders: (jid) => user(jid, "offlinesenders"),
+    offlinePerSender: (jid) => user(jid, "offlinepersender"),
+    offlineOrigins: (jid) => user(jid, "offlineorigins"),
     snapshot: (shard) => `${prefix}:{s${shard}}:conns`,
     shardLease: (shard) => `${prefix}:{s${shard}}:lease`,
     shardLeaseToken: (shard) => `${prefix}:{s${shard}}:leasetoken`,
