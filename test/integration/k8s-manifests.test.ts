@@ -1,0 +1,491 @@
+// The kustomize manifests (k8s/) and skaffold.yaml, checked as far as a machine without a
+// cluster allows: each overlay rendered by the real `kubectl kustomize`; every object validated
+// against the Kubernetes schemas (kubernetes-models) and type-checked for unknown fields; then
+// what Megaphone needs of them: probes, resources and the restricted security context on every
+// container, an environment that passes Megaphone's own config parser, a drain that fits the
+// grace period, the session's membership Service and RBAC, the edge without an API token, HPAs
+// that target Deployments of the same render. No API server is involved.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
+import type { INamespace } from "kubernetes-models/v1/Namespace";
+import type { IContainer } from "kubernetes-models/v1/Container";
+import type { IService } from "kubernetes-models/v1/Service";
+import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import type { IRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
+import { parse as parseYaml } from "yaml";
+import { SETTINGS, type Config } from "../../services/shared/config.js";
+import { envName, parseArgs } from "../../services/shared/config-parse.js";
+import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
+import {
+  containers,
+  ofKind,
+  resolveEnv,
+  selects,
+  workloads,
+  type Workload,
+} from "../helpers/k8s-objects.js";
+import { kubectlVersion, kustomize, ref, type K8sObject } from "../helpers/kustomize.js";
+import { report } from "../helpers/report.js";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/**
+ * Every kustomization, with the Secrets it expects the operator to have created and the number
+ * of HPAs it has.
+ */
+const RENDERS: {
+  dir: string;
+  externalSecrets: Record<string, Record<string, string>>;
+  hpas: number;
+}[] = [
+  {
+    dir: "k8s/base",
+    externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" } },
+    hpas: 0,
+  },
+  { dir: "k8s/overlays/dev", externalSecrets: {}, hpas: 0 },
+  {
+    dir: "k8s/overlays/prod",
+    externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" } },
+    hpas: 2,
+  },
+];
+
+/**
+ * How long a megaphone process may outlive shutdownGraceMs after SIGTERM: onShutdown in
+ * services/cli/services.ts exits at graceMs + 2000 whatever hangs.
+ */
+const EXIT_AFTER_GRACE_MS = 2000;
+
+/** The megaphone command a container runs (`edge`, `session`), or undefined for others. */
+function megaphoneCommand(c: IContainer): string | undefined {
+  const image = c.image ?? "";
+  return /(^|\/)megaphone(:|@|$)/.test(image) ? c.args?.[0] : undefined;
+}
+
+/** Workloads running `megaphone <command>`, with that container. */
+function tier(objects: K8sObject[], command: string): { w: Workload; c: IContainer }[] {
+  const out: { w: Workload; c: IContainer }[] = [];
+  for (const w of workloads(objects))
+    for (const c of containers(w.pod)) if (megaphoneCommand(c) === command) out.push({ w, c });
+  return out;
+}
+
+/** The Config a megaphone container starts with, through the real parser (throws as it would). */
+function configOf(
+  objects: K8sObject[],
+  w: Workload,
+  c: IContainer,
+  externalSecrets: Record<string, Record<string, string>>,
+): Config {
+  const env = resolveEnv(c, { objects, workload: w, externalSecrets });
+  return parseArgs((c.args ?? []).slice(1), env).config;
+}
+
+/** Milliseconds a preStop hook holds the container before SIGTERM: exec sleep or sleep action. */
+function preStopMs(c: IContainer): number {
+  const hook = c.lifecycle?.preStop;
+  if (!hook) return 0;
+  if (hook.sleep) return hook.sleep.seconds * 1000;
+  const cmd = hook.exec?.command ?? [];
+  assert.ok(cmd[0] === "sleep" && /^\d+$/.test(cmd[1] ?? ""), `preStop ${cmd.join(" ")}`);
+  return Number(cmd[1]) * 1000;
+}
+
+function containerPort(c: IContainer, port: number | string | undefined): number | undefined {
+  if (typeof port === "number") return port;
+  return c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
+  this.timeout(60000);
+  const rendered = new Map<string, K8sObject[]>();
+
+  before(async () => {
+    report(`kubectl: ${await kubectlVersion()}`);
+    for (const { dir } of RENDERS) rendered.set(dir, await kustomize(`${ROOT}${dir}`));
+  });
+
+  for (const { dir, externalSecrets, hpas } of RENDERS) {
+    describe(dir, () => {
+      const objects = () => rendered.get(dir) as K8sObject[];
+
+      it("validates every object against its Kubernetes schema (kubernetes-models)", async () => {
+        for (const o of objects()) await validateWithModel(o);
+        report(`${objects().length} objects: ${objects().map(ref).join(", ")}`);
+      });
+
+      it("has no field the Kubernetes API does not know (TypeScript excess-property check)", () => {
+        const problems = excessPropertyProblems(objects());
+        assert.deepEqual(problems, [], problems.map((p) => `${p.object}: ${p.message}`).join("\n"));
+      });
+
+      it("gives every container probes, requests and limits, and the restricted security context", () => {
+        let checked = 0;
+        for (const w of workloads(objects())) {
+          const podSc = w.pod.securityContext ?? {};
+          for (const c of containers(w.pod)) {
+            const where = `${w.name}/${c.name}`;
+            assert.ok(c.readinessProbe, `${where}: readinessProbe`);
+            assert.ok(c.livenessProbe, `${where}: livenessProbe`);
+            for (const r of ["cpu", "memory"]) {
+              assert.ok(c.resources?.requests?.[r], `${where}: requests.${r}`);
+              assert.ok(c.resources?.limits?.[r], `${where}: limits.${r}`);
+            }
+            const sc = c.securityContext ?? {};
+            assert.equal(sc.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation`);
+            assert.equal(sc.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+            assert.ok(sc.capabilities?.drop?.includes("ALL"), `${where}: capabilities.drop ALL`);
+            assert.equal(sc.runAsNonRoot ?? podSc.runAsNonRoot, true, `${where}: runAsNonRoot`);
+            const uid = sc.runAsUser ?? podSc.runAsUser;
+            assert.ok(uid === undefined || uid > 0, `${where}: runAsUser ${uid}`);
+            const seccomp = sc.seccompProfile?.type ?? podSc.seccompProfile?.type;
+            assert.equal(seccomp, "RuntimeDefault", `${where}: seccompProfile`);
+            checked++;
+          }
+        }
+        assert.ok(checked >= 2, `${checked} containers`);
+        report(`${checked} containers checked`);
+      });
+
+      it("turns Service links off (their variables share the MEGAPHONE_ prefix of the settings)", () => {
+        for (const w of workloads(objects()))
+          assert.equal(w.pod.enableServiceLinks, false, `${w.kind}/${w.name}`);
+      });
+
+      it("sets only known settings, and each megaphone container's environment passes the config parser", () => {
+        const known = new Set(Object.keys(SETTINGS).map((k) => envName(k)));
+        const seen: string[] = [];
+        for (const w of workloads(objects()))
+          for (const c of containers(w.pod)) {
+            if (!megaphoneCommand(c)) continue;
+            const env = resolveEnv(c, { objects: objects(), workload: w, externalSecrets });
+            for (const name of Object.keys(env))
+              if (name.startsWith("MEGAPHONE_"))
+                assert.ok(known.has(name), `${w.name}/${c.name}: ${name} is no Megaphone setting`);
+            configOf(objects(), w, c, externalSecrets); // throws a ConfigError naming the setting
+            seen.push(`${w.name} (${megaphoneCommand(c)}, ${Object.keys(env).length} variables)`);
+          }
+        assert.equal(seen.length, 2, seen.join(", "));
+        report(seen.join(", "));
+      });
+
+      it("serves the probes on the port each process listens on", () => {
+        for (const [command, portOf] of [
+          ["edge", (cfg: Config) => cfg.port],
+          ["session", (cfg: Config) => cfg.httpPort],
+        ] as const)
+          for (const { w, c } of tier(objects(), command)) {
+            const listening = portOf(configOf(objects(), w, c, externalSecrets));
+            for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+              if (!probe) continue;
+              assert.ok(probe.httpGet, `${w.name}: HTTP probes (/readyz, /healthz)`);
+              assert.equal(containerPort(c, probe.httpGet.port), listening, `${w.name} probe port`);
+            }
+            assert.equal(c.readinessProbe?.httpGet?.path, "/readyz", `${w.name} readiness`);
+            assert.equal(c.livenessProbe?.httpGet?.path, "/healthz", `${w.name} liveness`);
+          }
+      });
+
+      it("has edges and sessions agree on the shard count and the domain", () => {
+        const seen = new Set<string>();
+        for (const command of ["edge", "session"])
+          for (const { w, c } of tier(objects(), command)) {
+            const cfg = configOf(objects(), w, c, externalSecrets);
+            seen.add(`${cfg.shardCount} shards, domain ${cfg.domain}`);
+          }
+        assert.equal(seen.size, 1, [...seen].join(" / "));
+      });
+
+      it("gives the edge time to drain: preStop + shutdownGraceMs fit terminationGracePeriodSeconds", () => {
+        const edges = tier(objects(), "edge");
+        assert.equal(edges.length, 1);
+        for (const { w, c } of edges) {
+          const cfg = configOf(objects(), w, c, externalSecrets);
+          const graceMs = (w.pod.terminationGracePeriodSeconds ?? 30) * 1000;
+          const sleepMs = preStopMs(c);
+          assert.ok(sleepMs > 0, "the edge has a preStop sleep (endpoints leave before SIGTERM)");
+          assert.ok(cfg.drainDelayMs + cfg.drainWindowMs <= cfg.shutdownGraceMs);
+          assert.ok(
+            sleepMs + cfg.drainDelayMs + cfg.drainWindowMs < graceMs,
+            "the drain ends within the grace period",
+          );
+          assert.ok(
+            sleepMs + cfg.shutdownGraceMs + EXIT_AFTER_GRACE_MS < graceMs,
+            `preStop ${sleepMs} + shutdownGraceMs ${cfg.shutdownGraceMs} + ${EXIT_AFTER_GRACE_MS} must be below ${graceMs} ms`,
+          );
+          report(
+            `edge: preStop ${sleepMs} ms, drain delay ${cfg.drainDelayMs} + window ${cfg.drainWindowMs} ms, ` +
+              `shutdownGraceMs ${cfg.shutdownGraceMs} ms, terminationGracePeriodSeconds ${graceMs / 1000}`,
+          );
+        }
+      });
+
+      it("gives the session time to hand its shards over: shutdownGraceMs fits the grace period", () => {
+        const sessions = tier(objects(), "session");
+        assert.equal(sessions.length, 1);
+        for (const { w, c } of sessions) {
+          const cfg = configOf(objects(), w, c, externalSecrets);
+          const graceMs = (w.pod.terminationGracePeriodSeconds ?? 30) * 1000;
+          assert.ok(preStopMs(c) + cfg.shutdownGraceMs + EXIT_AFTER_GRACE_MS < graceMs);
+        }
+      });
+
+      it("runs the session on the kubernetes membership of a Service that selects it, with RBAC for EndpointSlices only", () => {
+        const [{ w, c }] = tier(objects(), "session");
+        const cfg = configOf(objects(), w, c, externalSecrets);
+        assert.equal(cfg.membership, "kubernetes");
+        const byName = (name?: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef;
+        assert.equal(byName(envName("id"))?.fieldPath, "metadata.name");
+        assert.equal(byName(envName("kubernetesNamespace"))?.fieldPath, "metadata.namespace");
+
+        const services = ofKind<IService>(objects(), "Service");
+        const svc = services.find((s) => s.metadata.name === cfg.kubernetesSessionService);
+        assert.ok(svc, `no Service ${cfg.kubernetesSessionService} in the render`);
+        assert.ok(
+          selects({ matchLabels: svc.spec?.selector }, w.labels),
+          "it selects the sessions",
+        );
+        assert.notEqual(svc.spec?.publishNotReadyAddresses, true, "unready pods are no members");
+
+        const sa = w.pod.serviceAccountName;
+        assert.ok(sa, "the session has its own ServiceAccount");
+        assert.ok(ofKind(objects(), "ServiceAccount").some((s) => s.metadata.name === sa));
+        assert.notEqual(w.pod.automountServiceAccountToken, false, "the session needs its token");
+        const bindings = ofKind<IRoleBinding>(objects(), "RoleBinding").filter((b) =>
+          b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa),
+        );
+        assert.equal(bindings.length, 1, `RoleBindings of ${sa}`);
+        const [binding] = bindings;
+        for (const s of binding.subjects ?? [])
+          if (s.namespace !== undefined)
+            assert.equal(
+              s.namespace,
+              w.object.metadata.namespace,
+              "subject in the pod's namespace",
+            );
+        assert.equal(binding.roleRef.kind, "Role", "namespaced, nothing cluster-wide");
+        const role = ofKind<IRole>(objects(), "Role").find(
+          (r) => r.metadata.name === binding.roleRef.name,
+        );
+        assert.ok(role, `no Role ${binding.roleRef.name}`);
+        assert.deepEqual(role.rules, [
+          {
+            apiGroups: ["discovery.k8s.io"],
+            resources: ["endpointslices"],
+            verbs: ["get", "list", "watch"],
+          },
+        ]);
+        assert.equal(ofKind(objects(), "ClusterRoleBinding").length, 0);
+      });
+
+      it("mounts no service account token in any pod but the session's", () => {
+        const sessions = new Set(tier(objects(), "session").map(({ w }) => w.name));
+        for (const w of workloads(objects())) {
+          if (sessions.has(w.name)) continue;
+          assert.equal(w.pod.automountServiceAccountToken, false, `${w.kind}/${w.name}`);
+        }
+        const [{ w: edge }] = tier(objects(), "edge");
+        const edgeSa = edge.pod.serviceAccountName;
+        assert.ok(edgeSa, "the edge has its own ServiceAccount (not the namespace's default)");
+        const bound = ofKind<IRoleBinding>(objects(), "RoleBinding").some((b) =>
+          b.subjects?.some((s) => s.name === edgeSa),
+        );
+        assert.equal(bound, false, "the edge's ServiceAccount has no role");
+      });
+
+      it("has every Service, PDB, NetworkPolicy and topology spread constraint select real pods", () => {
+        const pods = workloads(objects());
+        const anyPod = (sel: Parameters<typeof selects>[0]) =>
+          pods.some((w) => selects(sel, w.labels));
+        for (const s of ofKind<IService>(objects(), "Service"))
+          assert.ok(anyPod({ matchLabels: s.spec?.selector }), `${ref(s)} selects no pod`);
+        for (const p of ofKind<IPodDisruptionBudget>(objects(), "PodDisruptionBudget"))
+          assert.ok(anyPod(p.spec?.selector), `${ref(p)} selects no pod`);
+        for (const n of ofKind<INetworkPolicy>(objects(), "NetworkPolicy"))
+          if (Object.keys(n.spec?.podSelector?.matchLabels ?? {}).length > 0)
+            assert.ok(anyPod(n.spec?.podSelector), `${ref(n)} selects no pod`);
+        for (const w of pods) {
+          assert.ok(selects(readSelector(w.object), w.labels), `${w.name}: its selector`);
+          for (const t of w.pod.topologySpreadConstraints ?? [])
+            assert.ok(selects(t.labelSelector, w.labels), `${w.name}: spread over its own pods`);
+        }
+      });
+
+      it(`has ${hpas} HPA(s), each scaling a Deployment of this render that leaves spec.replicas to it`, () => {
+        const deployments = ofKind(objects(), "Deployment");
+        const found = ofKind<IHorizontalPodAutoscaler>(objects(), "HorizontalPodAutoscaler");
+        assert.equal(found.length, hpas, "HPAs");
+        for (const h of found) {
+          const target = h.spec?.scaleTargetRef;
+          const d = deployments.find(
+            (x) => target?.kind === "Deployment" && x.metadata.name === target.name,
+          );
+          assert.ok(d, `${ref(h)} targets ${target?.kind}/${target?.name}, not in the render`);
+          assert.equal(target?.apiVersion, "apps/v1");
+          assert.equal(
+            (d.spec as { replicas?: number }).replicas,
+            undefined,
+            `${ref(d)}: replicas`,
+          );
+          assert.ok((h.spec?.minReplicas ?? 1) <= (h.spec?.maxReplicas ?? 0));
+        }
+      });
+    });
+  }
+
+  describe("overlay dev", () => {
+    const objects = () => rendered.get("k8s/overlays/dev") as K8sObject[];
+
+    it("runs one edge and one session against its own Redis", () => {
+      for (const command of ["edge", "session"]) {
+        const [{ w }] = tier(objects(), command);
+        assert.equal((w.object.spec as { replicas?: number }).replicas, 1, `${command} replicas`);
+      }
+      assert.equal(ofKind(objects(), "HorizontalPodAutoscaler").length, 0);
+      const [{ w, c }] = tier(objects(), "edge");
+      const url = new URL(configOf(objects(), w, c, {}).redis);
+      const svc = ofKind<IService>(objects(), "Service").find(
+        (s) => s.metadata.name === url.hostname,
+      );
+      assert.ok(svc, `MEGAPHONE_REDIS names ${url.hostname}, no Service of the render`);
+      assert.ok(
+        svc.spec?.ports?.some((p) => p.port === Number(url.port || 6379)),
+        "its port",
+      );
+      const redis = workloads(objects()).find((x) =>
+        selects({ matchLabels: svc.spec?.selector }, x.labels),
+      );
+      assert.ok(redis, "a Redis workload behind it");
+      report(
+        `Redis: ${redis.kind}/${redis.name} behind Service ${url.hostname}:${url.port || 6379}`,
+      );
+    });
+  });
+
+  describe("overlay prod", () => {
+    const objects = () => rendered.get("k8s/overlays/prod") as K8sObject[];
+
+    it("autoscales and guards both tiers (HPA on CPU, PDB)", () => {
+      for (const command of ["edge", "session"]) {
+        const [{ w }] = tier(objects(), command);
+        const hpa = ofKind<IHorizontalPodAutoscaler>(objects(), "HorizontalPodAutoscaler").find(
+          (h) => h.spec?.scaleTargetRef.name === w.name,
+        );
+        assert.ok(hpa, `no HPA for ${w.name}`);
+        assert.ok((hpa.spec?.minReplicas ?? 1) >= 2, `${w.name}: at least 2 replicas`);
+        assert.ok(
+          hpa.spec?.metrics?.some((m) => m.type === "Resource" && m.resource?.name === "cpu"),
+        );
+        const pdb = ofKind<IPodDisruptionBudget>(objects(), "PodDisruptionBudget").find((p) =>
+          selects(p.spec?.selector, w.labels),
+        );
+        assert.ok(pdb, `no PDB for ${w.name}`);
+      }
+    });
+
+    it("denies all traffic but the ingress to edges, Prometheus to both tiers, and Redis, DNS and the API server out", () => {
+      const policies = ofKind<INetworkPolicy>(objects(), "NetworkPolicy");
+      const deny = policies.find(
+        (p) =>
+          Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length === 0 &&
+          !p.spec?.ingress &&
+          !p.spec?.egress,
+      );
+      assert.ok(
+        deny?.spec?.policyTypes?.includes("Ingress") && deny.spec.policyTypes.includes("Egress"),
+      );
+      const forTier = (command: string) => {
+        const [{ w }] = tier(objects(), command);
+        const p = policies.find((x) => x !== deny && selects(x.spec?.podSelector, w.labels));
+        assert.ok(p, `no NetworkPolicy for ${w.name}`);
+        return p;
+      };
+      const fromNamespaces = (p: INetworkPolicy) =>
+        (p.spec?.ingress ?? []).flatMap((r) =>
+          (r.from ?? []).map(
+            (f) => f.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"],
+          ),
+        );
+      const egressPorts = (p: INetworkPolicy) =>
+        (p.spec?.egress ?? []).flatMap((r) => (r.ports ?? []).map((x) => x.port));
+      const edge = forTier("edge");
+      const session = forTier("session");
+      assert.deepEqual(fromNamespaces(edge).sort(), ["ingress-nginx", "monitoring"]);
+      assert.deepEqual(fromNamespaces(session), ["monitoring"]);
+      assert.deepEqual(egressPorts(edge).sort(), [26379, 53, 53, 6379]);
+      assert.deepEqual(egressPorts(session).sort(), [26379, 443, 53, 53, 6379, 6443]);
+    });
+
+    it("runs in a namespace that enforces the restricted Pod Security profile, with tagged images", () => {
+      const [ns] = ofKind<INamespace>(objects(), "Namespace");
+      assert.ok(ns, "a Namespace");
+      assert.equal(ns.metadata.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+      for (const o of objects())
+        if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, ns.metadata.name, ref(o));
+      for (const w of workloads(objects()))
+        for (const c of containers(w.pod))
+          assert.match(c.image ?? "", /:(?!latest$)[\w.-]+$|@sha256:/, `${w.name}: ${c.image}`);
+    });
+  });
+
+  describe("skaffold.yaml", () => {
+    interface Skaffold {
+      apiVersion: string;
+      build: { artifacts: { image: string; context?: string; docker?: { dockerfile?: string } }[] };
+      manifests: { kustomize: { paths: string[] } };
+      deploy: { kubectl?: object };
+      portForward: {
+        resourceType: string;
+        resourceName: string;
+        port: number;
+        localPort: number;
+      }[];
+      profiles: { name: string; deploy?: { helm?: { releases: { chartPath?: string }[] } } }[];
+    }
+    const skaffold = parseYaml(readFileSync(`${ROOT}skaffold.yaml`, "utf8")) as Skaffold;
+
+    it("builds the image the dev overlay runs, from the Dockerfile", () => {
+      assert.match(skaffold.apiVersion, /^skaffold\/v4/);
+      const [artifact] = skaffold.build.artifacts;
+      const dockerfile = `${ROOT}${artifact.context ?? "."}/${artifact.docker?.dockerfile ?? "Dockerfile"}`;
+      assert.ok(existsSync(dockerfile), dockerfile);
+      const dev = rendered.get("k8s/overlays/dev") as K8sObject[];
+      for (const command of ["edge", "session"])
+        assert.equal(tier(dev, command)[0].c.image, artifact.image, `${command} image`);
+    });
+
+    it("deploys the dev overlay with kubectl and forwards a port the edge Service has", () => {
+      assert.deepEqual(skaffold.manifests.kustomize.paths, ["k8s/overlays/dev"]);
+      assert.ok(skaffold.deploy.kubectl);
+      const dev = rendered.get("k8s/overlays/dev") as K8sObject[];
+      const [{ w: edge }] = tier(dev, "edge");
+      for (const f of skaffold.portForward) {
+        assert.equal(f.resourceType, "service");
+        const svc = ofKind<IService>(dev, "Service").find(
+          (s) => s.metadata.name === f.resourceName,
+        );
+        assert.ok(svc, `no Service ${f.resourceName} in the dev render`);
+        assert.ok(selects({ matchLabels: svc.spec?.selector }, edge.labels), "it is the edge's");
+        assert.ok(
+          svc.spec?.ports?.some((p) => p.port === f.port),
+          `port ${f.port}`,
+        );
+      }
+    });
+
+    it("has a helm profile that installs charts/megaphone", () => {
+      const helm = skaffold.profiles.find((p) => p.name === "helm");
+      const chartPath = helm?.deploy?.helm?.releases[0]?.chartPath;
+      assert.ok(chartPath && existsSync(`${ROOT}${chartPath}/Chart.yaml`), `chart at ${chartPath}`);
+    });
+  });
+});
+
+function readSelector(o: K8sObject): Parameters<typeof selects>[0] {
+  return (o.spec as { selector?: Parameters<typeof selects>[0] }).selector;
+}
