@@ -39,8 +39,10 @@ describe("e2e: readiness follows Redis", function () {
   it("turns /readyz to 503 when Redis goes away, keeps /healthz at 200, and recovers", async () => {
     const edgeReady = `http://127.0.0.1:${edge.port}/readyz`;
     const sessionReady = `http://127.0.0.1:${session.httpPort}/readyz`;
-    assert.equal(await status(edgeReady), 200);
-    assert.equal(await status(sessionReady), 200);
+    // Awaited, not assumed: on a loaded machine a read loop may just have gone past the
+    // (small, in this test) staleness bound.
+    await answers(edgeReady, 200);
+    await answers(sessionReady, 200);
 
     await mesh.pauseRedis();
     await answers(edgeReady, 503);
