@@ -55,6 +55,8 @@ export class ChatLoad {
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
       for (const sender of this.senders) {
+        // A client between connections (resuming elsewhere) sends nothing meanwhile.
+        if (sender.user.xmpp.status !== "online") continue;
         const seq = ++sender.seq;
         const body = `load ${sender.user.jid} ${seq} ${Date.now()}`;
         sender.user
