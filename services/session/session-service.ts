@@ -71,6 +71,8 @@ export async function startSession(
     stepDown(shard);
   };
   const snapshots = new SnapshotWriter(fencedSnapshotSink(backend.fenced, leaseOf, refused));
+  // The other writes of shard state (XEP-0198 queues, directed presence) carry the lease too.
+  backend.shardFence.use((shard) => leaseOf(shard)?.token);
   const ctx: LiveContext = new LiveContext({
     config,
     log,

@@ -12,6 +12,7 @@ import { MemoryFencedWrites } from "./leases/memory-fenced-writes.js";
 import { MemoryShardLeases } from "./leases/memory-shard-leases.js";
 import { RedisFencedWrites } from "./leases/redis-fenced-writes.js";
 import { RedisShardLeases } from "./leases/redis-shard-leases.js";
+import { ShardFence } from "./leases/shard-fence.js";
 import type { ShardLeases } from "./leases/shard-leases.js";
 import type { Logger } from "./log.js";
 import type { Membership } from "./membership/membership.js";
@@ -55,6 +56,8 @@ export interface Backend {
   /** Session members' shard leases and the writes they fence (snapshots, acknowledgements). */
   leases: ShardLeases;
   fenced: FencedWrites;
+  /** Fences the other writes of shard state (XEP-0198 queues, directed presence) once used. */
+  shardFence: ShardFence;
   /**
    * The session membership chosen by configuration (--membership), for member `memberId`:
    * static (--members, or this member alone), redis (heartbeats) or kubernetes.
@@ -82,6 +85,8 @@ export function createBackend(config: Config, log: Logger): Backend {
     smQueues: new MemorySmQueueStore(),
     edges: new MemoryEdgeRegistry(),
     leases,
+    // One process, nothing to fence against: the in-memory stores take no token.
+    shardFence: new ShardFence(),
     // Entries leave the in-process inboxes as they are read: nothing is pending to acknowledge.
     fenced: new MemoryFencedWrites(leases, {
       saveSnapshots: (shard, save, remove) => snapshots.write(shard, save, remove),
@@ -94,6 +99,7 @@ export function createBackend(config: Config, log: Logger): Backend {
 }
 
 function createRedisBackend(config: Config, log: Logger): Backend {
+  const shardFence = new ShardFence();
   const keys = redisKeys();
   const redis: Redis = createRedis(config.redis, "megaphone-stores");
   redis.on("error", (err) => log.warn({ err }, "redis store connection error"));
@@ -116,9 +122,10 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     rosters: new RedisRosterStore(redis, keys),
     routes: new RedisRouteStore(redis, keys),
     offline: new RedisOfflineStore(redis, keys),
-    directed: new RedisDirectedPresenceStore(redis, keys),
+    directed: new RedisDirectedPresenceStore(redis, keys, shardFence),
     snapshots: new RedisSnapshotStore(redis, keys),
-    smQueues: new RedisSmQueueStore(redis, keys),
+    smQueues: new RedisSmQueueStore(redis, keys, shardFence),
+    shardFence,
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     leases: new RedisShardLeases(redis, keys, { ttlMs: config.shardLeaseTtlMs }),
     fenced: new RedisFencedWrites(redis, keys),

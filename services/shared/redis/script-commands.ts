@@ -78,10 +78,21 @@ export interface ScriptCommands {
   /** See DIRECTED_ADD: 1 added, 0 already present, -1 refused by a bound. */
   mpDirectedAdd(
     directedKey: string,
+    shardLeaseKey: string,
     jid: string,
     maxRecipients: number,
     maxBytes: number,
+    /** "" for an unfenced write. */
+    token: string,
   ): Promise<-1 | 0 | 1>;
+  /** See FENCED_CALL: the command's reply; rejects with "FENCED <live token>". */
+  mpFencedCall(
+    shardLeaseKey: string,
+    key: string,
+    token: string,
+    command: string,
+    ...args: (string | number)[]
+  ): Promise<unknown>;
   /** See SHARD_LEASE_ACQUIRE: the fencing token (as a string), or 0 while the shard is held. */
   mpShardLeaseAcquire(
     leaseKey: string,
@@ -117,7 +128,8 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
   mpOfflinePush: { numberOfKeys: 5, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
-  mpDirectedAdd: { numberOfKeys: 1, lua: lua.DIRECTED_ADD },
+  mpDirectedAdd: { numberOfKeys: 2, lua: lua.DIRECTED_ADD },
+  mpFencedCall: { numberOfKeys: 2, lua: lua.FENCED_CALL },
   mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
   mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },

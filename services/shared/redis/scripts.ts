@@ -246,12 +246,16 @@ return 1
 `;
 
 /**
- * Directed-presence add. KEYS: directed. ARGV: jid, max recipients, max bytes.
- * Adds the JID unless present, or unless the set would then hold more than `max recipients`
+ * Directed-presence add. KEYS: directed, shardLease. ARGV: jid, max recipients, max bytes,
+ * fencing token ("" for an unfenced write; otherwise an error "FENCED" unless the shard's lease
+ * carries it, see FENCED_CALL). Adds the JID unless present, or unless the set would then hold more than `max recipients`
  * JIDs or more than `max bytes` bytes of them (Lua's # is the byte length). Returns 1 added,
  * 0 already present, -1 refused by a bound.
  */
 export const DIRECTED_ADD = `
+if ARGV[4] ~= "" and redis.call("HGET", KEYS[2], "token") ~= ARGV[4] then
+  return redis.error_reply("FENCED " .. (redis.call("HGET", KEYS[2], "token") or ""))
+end
 if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return 0 end
 local members = redis.call("SMEMBERS", KEYS[1])
 if #members + 1 > tonumber(ARGV[2]) then return -1 end
@@ -260,6 +264,18 @@ for _, jid in ipairs(members) do bytes = bytes + #jid end
 if bytes > tonumber(ARGV[3]) then return -1 end
 redis.call("SADD", KEYS[1], ARGV[1])
 return 1
+`;
+
+/**
+ * A write of shard state fenced by the shard's lease (shard-fence.ts). KEYS: shardLease, the
+ * key written (under the same shard tag). ARGV: token, command, its arguments after the key.
+ * Runs the command only while the lease carries `token`; otherwise an error "FENCED <live
+ * token>" and nothing is written.
+ */
+export const FENCED_CALL = `
+local live = redis.call("HGET", KEYS[1], "token")
+if live ~= ARGV[1] then return redis.error_reply("FENCED " .. (live or "")) end
+return redis.call(ARGV[2], KEYS[2], unpack(ARGV, 3))
 `;
 
 /**
