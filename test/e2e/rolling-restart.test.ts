@@ -31,8 +31,11 @@ describe("e2e: rolling restart of every edge and session under load (issue 7)", 
   this.timeout(180000);
   let mesh: Mesh;
   const users: TestUser[] = [];
+  /** Set at the end: the clients stop reconnecting. */
+  let finished = false;
 
   after(async () => {
+    finished = true;
     for (const u of users) u.kill();
     await mesh?.stop();
   });
@@ -82,7 +85,11 @@ describe("e2e: rolling restart of every edge and session under load (issue 7)", 
         resuming = true;
         void (async () => {
           // Through any edge that is up; bounded attempts.
-          for (let attempt = 0; attempt < 100 && user.xmpp.status !== "online"; attempt++) {
+          for (
+            let attempt = 0;
+            attempt < 100 && !finished && user.xmpp.status !== "online";
+            attempt++
+          ) {
             await delay(50 + 50 * (attempt % 4));
             const urls = liveUrls();
             xmpp.options.service = urls[attempt % urls.length];
