@@ -18,6 +18,8 @@ export interface ChatLoadReport {
   maxLatencyMs: number;
   /** When (ms since start) the longest delivery was sent. */
   maxLatencyAtMs: number;
+  /** Up to 20 of the missing messages, as "<sender> <seq>". */
+  missingSample: string[];
 }
 
 interface Sender {
@@ -85,8 +87,14 @@ export class ChatLoad {
     for (const times of this.received.values()) duplicates += times - 1;
     if (this.sendFailures.length > 0)
       throw new Error(`${this.sendFailures.length} sends failed: ${String(this.sendFailures[0])}`);
+    const missingSample: string[] = [];
+    for (const sender of this.senders)
+      for (let seq = 1; seq <= sender.seq && missingSample.length < 20; seq++)
+        if (!this.received.has(`${sender.user.jid} ${seq}`))
+          missingSample.push(`${sender.user.jid} ${seq}`);
     return {
       sent: this.sent,
+      missingSample,
       delivered: this.received.size,
       duplicates,
       missing: this.sent - this.received.size,
@@ -123,6 +131,7 @@ export function formatReport(label: string, r: ChatLoadReport): string {
     `${label}: sent ${r.sent}, delivered ${r.delivered}, ` +
     `duplicates ${r.duplicates}, missing ${r.missing}, out of order ${r.outOfOrder}, ` +
     `disconnected ${r.disconnected}, longest delivery ${r.maxLatencyMs} ms ` +
-    `(sent ${r.maxLatencyAtMs} ms into the load)`
+    `(sent ${r.maxLatencyAtMs} ms into the load)` +
+    (r.missingSample.length > 0 ? `; missing e.g. ${r.missingSample.join(", ")}` : "")
   );
 }
