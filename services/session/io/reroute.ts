@@ -25,11 +25,12 @@ export async function deliverRouted(
     ctx.send(conn, xml);
     return;
   }
-  if (inline && conn && conn.stage !== "closed") {
+  if (inline && (!conn || conn.stage !== "closed")) {
     // Delivered from another connection's handler while this one is between its route
-    // and its bound stage (binding, or rolled back), or behind such a stanza: its state is
-    // not ours to judge from here, so the stanza goes through its inbox, in order, and is
-    // looked at again in its turn.
+    // and its bound stage (binding, rolled back, or not in the table yet: a resumed session
+    // being moved onto it), or behind such a stanza: its state is not ours to judge from
+    // here, so the stanza goes through its inbox, in order, and is looked at again in its
+    // turn. Judging it gone from here would unbind the resource a resumption just bound.
     table.routeQueued(connId);
     ctx.track(
       ctx.routeViaInbox(connId, xml, true).catch((err: unknown) => {
