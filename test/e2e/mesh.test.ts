@@ -4,7 +4,14 @@
 import assert from "node:assert/strict";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
-import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
+import {
+  TestUser,
+  isMessageFrom,
+  isPresenceFrom,
+  xml,
+  loginAs,
+  type LoginOptions,
+} from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
 
@@ -21,20 +28,8 @@ describe("e2e: two users across 2 edges and 2 sessions", function () {
   let session2: SessionProcess;
   const users: TestUser[] = [];
 
-  async function login(
-    edge: EdgeProcess,
-    username: string,
-    options: { resource?: string; mechanism?: "SCRAM-SHA-256" | "SCRAM-SHA-1" | "PLAIN" } = {},
-  ): Promise<TestUser> {
-    const user = await TestUser.connect({
-      service: edge.url,
-      username,
-      password: `${username}-pw`,
-      ...options,
-    });
-    users.push(user);
-    return user;
-  }
+  const login = (edge: EdgeProcess, username: string, options?: LoginOptions) =>
+    loginAs(users, edge.url, username, options);
 
   before(async function () {
     this.timeout(60000);

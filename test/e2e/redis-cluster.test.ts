@@ -12,7 +12,14 @@ import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.
 import { crossSlotErrors, keysPerNode, type RedisCluster } from "../helpers/redis-cluster.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { report } from "../helpers/report.js";
-import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
+import {
+  TestUser,
+  isMessageFrom,
+  isPresenceFrom,
+  xml,
+  loginAs,
+  type LoginOptions,
+} from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
 /** The shards of session 1 and 2, and of the edges that put connections on them. */
@@ -66,20 +73,8 @@ describe("e2e: the mesh on a Redis Cluster of three primaries", function () {
   let session2: SessionProcess;
   const users: TestUser[] = [];
 
-  async function login(
-    edge: EdgeProcess,
-    username: string,
-    options: { resource?: string; mechanism?: "SCRAM-SHA-256" | "SCRAM-SHA-1" | "PLAIN" } = {},
-  ): Promise<TestUser> {
-    const user = await TestUser.connect({
-      service: edge.url,
-      username,
-      password: `${username}-pw`,
-      ...options,
-    });
-    users.push(user);
-    return user;
-  }
+  const login = (edge: EdgeProcess, username: string, options?: LoginOptions) =>
+    loginAs(users, edge.url, username, options);
 
   before(async function () {
     this.timeout(60000);

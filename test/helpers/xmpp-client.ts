@@ -104,3 +104,25 @@ export const isPresenceFrom = (from: string, type?: string) => (el: Element) =>
   el.is("presence") &&
   (el.attrs.from === from || el.attrs.from?.startsWith(from + "/")) &&
   el.attrs.type === type;
+
+export type LoginOptions = Pick<UserOptions, "resource" | "mechanism">;
+
+/**
+ * Logs `username` in through `service` with the tests' password convention ("<name>-pw") and
+ * adds the user to `users`, so the test's cleanup stops it.
+ */
+export async function loginAs(
+  users: TestUser[],
+  service: string,
+  username: string,
+  options: LoginOptions = {},
+): Promise<TestUser> {
+  const user = await TestUser.connect({
+    service,
+    username,
+    password: `${username}-pw`,
+    ...options,
+  });
+  users.push(user);
+  return user;
+}
