@@ -9,6 +9,10 @@
 // holds up everyone else's stanzas (issue 6 item 8).
 //
 //   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
+//
+// Profiling the services: MEGAPHONE_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" passes
+// the flags to every edge and session process (not to this one), which are then stopped with
+// SIGTERM so they write their profiles.
 import { performance } from "node:perf_hooks";
 import { cpus } from "node:os";
 import { createAccount } from "../services/session/core/sasl/sasl-credentials.js";

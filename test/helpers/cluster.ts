@@ -44,7 +44,9 @@ export function spawnService(
   env: Record<string, string> = {},
   flag?: RegExp,
 ): ServiceProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  // Extra node flags for the services only (e.g. --cpu-prof while profiling a bench run).
+  const nodeArgs = process.env.MEGAPHONE_SERVICE_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
     env: {
       ...process.env,
       MEGAPHONE_LOG_LEVEL: process.env.MEGAPHONE_TEST_LOG_LEVEL ?? "warn",
@@ -250,7 +252,9 @@ export class Mesh {
    */
   async stop(): Promise<void> {
     if ("process" in this.redis) this.redis.process.kill("SIGCONT");
-    await Promise.all(this.services.map((s) => s.stop("SIGKILL")));
+    // A profiled service writes its profile on a clean exit only.
+    const signal = process.env.MEGAPHONE_SERVICE_NODE_ARGS ? "SIGTERM" : "SIGKILL";
+    await Promise.all(this.services.map((s) => s.stop(signal)));
     const refused = "process" in this.redis ? 0 : await crossSlotErrors(this.redis);
     await this.redis.stop();
     const logged = this.services.flatMap((s) => s.flagged.map((line) => `${s.name}: ${line}`));
