@@ -23,7 +23,7 @@ export default tseslint.config(
   },
   {
     // Commands print to their users; fault and load tests print what they counted.
-    files: ["services/cli/**/*.ts", "bench/**/*.ts", "test/**/*.ts"],
+    files: ["services/cli/**/*.ts", "services/bench/**/*.ts", "bench/**/*.ts", "test/**/*.ts"],
     rules: { "no-console": "off" },
   },
 );

@@ -7,6 +7,7 @@ import { ConfigError, helpText, parseArgs } from "../shared/config-parse.js";
 import { createLogger } from "../shared/log.js";
 import { defaultProcessId } from "../shared/process-id.js";
 import { runUserCommand } from "./user-command.js";
+import { runUserImport, takeImportOptions } from "./user-import.js";
 import { runAllInOne, runEdge, runSession } from "./services.js";
 
 const USAGE = `usage:
@@ -16,6 +17,9 @@ const USAGE = `usage:
   megaphone user add JID [--password P]   (password read from stdin when absent)
   megaphone user del JID
   megaphone user passwd JID [--password P]
+  megaphone user import --file F [--password P]            (lines "JID PASSWORD" or "JID")
+  megaphone user import --range 'bench{n}@DOMAIN' --count N [--first 1] --password P [--shared-salt]
+  megaphone bench login|chat|idle [options]                 (megaphone bench --help)
 
 Every setting is a flag and an environment variable (flags win):`;
 
@@ -25,6 +29,18 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${USAGE}\n${helpText()}`);
     return command ? 0 : 2;
   }
+  // The load generator has options of its own; it is loaded only when asked for.
+  if (command === "bench") {
+    const { runBench, BENCH_USAGE } = await import("../bench/bench-command.js");
+    if (rest.length === 0 || rest[0] === "--help") {
+      console.log(BENCH_USAGE);
+      return rest.length === 0 ? 2 : 0;
+    }
+    return runBench(rest);
+  }
+  const importing = command === "user" && rest[0] === "import";
+  const imported = importing ? takeImportOptions(rest.slice(1)) : undefined;
+  if (imported) rest.splice(0, rest.length, "import", ...imported.rest);
   // --password belongs to the user sub-commands only and never reaches the Config.
   let password: string | undefined;
   const args: string[] = [];
@@ -56,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       if (!config.redis) throw new ConfigError("megaphone session needs --redis / MEGAPHONE_REDIS");
       return runSession(withId("s-"), log);
     case "user":
+      if (imported) return runUserImport(config, { ...imported.options, password });
       return runUserCommand(config, positional, password);
     default:
       throw new ConfigError(`unknown command "${command}" (see megaphone --help)`);

@@ -4,12 +4,11 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
-import { plainVerify } from "../../services/session/core/sasl/plain.js";
-import type { Account } from "../../services/shared/stores/account/account-store.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { RedisOfflineStore } from "../../services/shared/stores/offline/redis-offline-store.js";
 import { RedisRosterStore } from "../../services/shared/stores/roster/redis-roster-store.js";
+import { opens } from "../helpers/account-check.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 const MAIN = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -46,24 +45,6 @@ function run(args: string[], env: Record<string, string>, stdin?: string): Promi
     if (stdin !== undefined) child.stdin?.end(stdin);
     else child.stdin?.end();
   });
-}
-
-/** True if `password` opens the account of `bareJid`, checked the way PLAIN checks it. */
-async function opens(
-  account: Account | undefined,
-  user: string,
-  password: string,
-): Promise<boolean> {
-  try {
-    await plainVerify(`\0${user}\0${password}`, {
-      lookup: async () => ({ account, standIn: { saltKey: Buffer.alloc(32), iterations: 4096 } }),
-      domain: "localhost",
-      queueMaxLogins: 1,
-    });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("megaphone CLI", function () {

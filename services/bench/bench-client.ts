@@ -1,0 +1,187 @@
+// One XMPP-over-WebSocket client (RFC 7395) as the bench drives it: raw frames, no XML parser;
+// a frame is one top-level element, and the few the bench waits for are told apart by their
+// first bytes. Cheap enough that one process runs thousands of them.
+import WebSocket from "ws";
+import { saslExchange, type BenchMechanism } from "./sasl-client.js";
+
+const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
+const SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+
+export interface LoginOptions {
+  url: string;
+  domain: string;
+  username: string;
+  password: string;
+  mechanism: BenchMechanism;
+  resource: string;
+  /** Local source address (127.0.0.x) when one address runs short of ports. */
+  localAddress?: string;
+  /** Send initial presence and fetch the roster, as a client logging in does. */
+  presenceAndRoster: boolean;
+  timeoutMs: number;
+  saltedCache?: Map<string, Buffer>;
+}
+
+/** A failure on the way in, by kind (the report counts them). */
+export class LoginError extends Error {
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type FrameWaiter = { match: (frame: string) => boolean; resolve: (frame: string) => void };
+
+export class BenchClient {
+  /** Called for every <message/> once logged in. */
+  onMessage: (frame: string) => void = () => undefined;
+  jid = "";
+  private readonly socket: WebSocket;
+  private waiter: FrameWaiter | undefined;
+  /** Frames that came before anyone waited for them (several arrive in one read). */
+  private readonly early: string[] = [];
+  private closedReason: string | undefined;
+  private readonly opened: Promise<void>;
+  private failOpen: (err: Error) => void = () => undefined;
+  private failWaiter: (err: Error) => void = () => undefined;
+
+  constructor(private readonly options: LoginOptions) {
+    this.socket = new WebSocket(options.url, ["xmpp"], {
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+      handshakeTimeout: options.timeoutMs,
+    });
+    this.opened = new Promise((resolve, reject) => {
+      this.failOpen = reject;
+      this.socket.once("open", () => resolve());
+    });
+    this.socket.on("message", (data: Buffer) => this.frame(data.toString("utf8")));
+    this.socket.on("error", (err) => this.fail("socket", err.message));
+    this.socket.on("close", (code) => this.fail("closed", `closed (${code})`));
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  /** Opens the stream, authenticates, binds, and (optionally) sends presence and gets the roster. */
+  async login(): Promise<void> {
+    const o = this.options;
+    const timer = setTimeout(
+      () => this.fail("timeout", `login took over ${o.timeoutMs} ms`),
+      o.timeoutMs,
+    );
+    try {
+      await this.opened.catch((err: Error) => {
+        throw new LoginError("connect", err.message);
+      });
+      await this.openStream((f) => f.includes("<mechanisms"));
+      const sasl = saslExchange(o.mechanism, o.username, o.password, o.saltedCache);
+      this.send(`<auth xmlns='${SASL}' mechanism='${o.mechanism}'>${sasl.initial()}</auth>`);
+      let answer = await this.next(isSaslAnswer);
+      if (answer.startsWith("<challenge")) {
+        this.send(`<response xmlns='${SASL}'>${sasl.respond(textOf(answer))}</response>`);
+        answer = await this.next(isSaslAnswer);
+      }
+      if (!answer.startsWith("<success")) throw new LoginError("auth", `refused: ${answer}`);
+      sasl.verify(textOf(answer));
+      await this.openStream((f) => f.includes("<bind"));
+      this.send(
+        `<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.resource}</resource></bind></iq>`,
+      );
+      const bound = await this.next((f) => f.startsWith("<iq") && /id=['"]bind['"]/.test(f));
+      const jid = /<jid>([^<]+)<\/jid>/.exec(bound);
+      if (!jid) throw new LoginError("bind", `bind failed: ${bound}`);
+      this.jid = jid[1];
+      if (o.presenceAndRoster) {
+        this.send("<presence xmlns='jabber:client'/>");
+        this.send(
+          "<iq xmlns='jabber:client' type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>",
+        );
+        const roster = await this.next((f) => f.startsWith("<iq") && /id=['"]roster['"]/.test(f));
+        if (!/type=['"]result['"]/.test(roster)) throw new LoginError("roster", roster);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  send(frame: string): void {
+    this.socket.send(frame);
+  }
+
+  /** Bytes queued in the socket but not yet written: the bench's own backpressure signal. */
+  get buffered(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  close(): void {
+    if (this.closedReason) return;
+    this.closedReason = "closed by the bench";
+    try {
+      this.socket.send(`<close xmlns='${FRAMING}'/>`);
+    } catch {
+      // already closing
+    }
+    this.socket.close();
+  }
+
+  /** Ends the socket without a goodbye (for quick teardown of many clients). */
+  terminate(): void {
+    this.closedReason ??= "terminated by the bench";
+    this.socket.terminate();
+  }
+
+  private async openStream(featuresMatch: (frame: string) => boolean): Promise<void> {
+    this.send(`<open xmlns='${FRAMING}' to='${this.options.domain}' version='1.0'/>`);
+    await this.next((f) => f.startsWith("<open"));
+    const features = await this.next((f) => f.includes("features"));
+    if (!featuresMatch(features)) throw new LoginError("features", `unexpected: ${features}`);
+  }
+
+  private next(match: (frame: string) => boolean): Promise<string> {
+    const found = this.early.findIndex(match);
+    if (found >= 0) return Promise.resolve(this.early.splice(0, found + 1)[found]);
+    if (this.closedReason) return Promise.reject(new LoginError("closed", this.closedReason));
+    return new Promise((resolve, reject) => {
+      this.waiter = { match, resolve };
+      this.failWaiter = reject;
+    });
+  }
+
+  private frame(frame: string): void {
+    if (frame.startsWith("<message")) return this.onMessage(frame);
+    if (frame.startsWith("<close") || frame.includes("<stream:error") || frame.startsWith("<error"))
+      return this.fail("stream-error", frame);
+    const waiter = this.waiter;
+    if (waiter?.match(frame)) {
+      this.waiter = undefined;
+      waiter.resolve(frame);
+    } else if (!this.jid || this.waiter) {
+      // During login only (bounded: a login reads a handful of frames).
+      if (this.early.length < 64) this.early.push(frame);
+    }
+  }
+
+  private fail(kind: string, message: string): void {
+    this.closedReason ??= message;
+    this.failOpen(new LoginError(kind, message));
+    if (this.waiter) {
+      this.waiter = undefined;
+      this.failWaiter(new LoginError(kind, message));
+    }
+  }
+}
+
+function isSaslAnswer(frame: string): boolean {
+  return /^<(challenge|success|failure)/.test(frame);
+}
+
+/** The character data of a one-level element like <success>…</success> (empty if none). */
+function textOf(frame: string): string {
+  const start = frame.indexOf(">");
+  const end = frame.lastIndexOf("</");
+  return start >= 0 && end > start && !frame.endsWith("/>") ? frame.slice(start + 1, end) : "";
+}

@@ -1,0 +1,274 @@
+// `megaphone bench`: the coordinator. Forks the worker processes, runs the scenario's phases
+// in step across them (log in everyone, then chat, or hold), samples the server processes'
+// CPU and memory from /proc around each measured phase, and prints the table (and JSON).
+import { fork, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { BENCH_USAGE, parseBenchArgs, type BenchOptions } from "./bench-options.js";
+export { BENCH_USAGE };
+import { LatencyHistogram, monotonicMicros } from "./histogram.js";
+import {
+  describeProcesses,
+  discoverProcesses,
+  sampleAll,
+  usageBetween,
+  type WatchedProcess,
+} from "./proc-stats.js";
+import type { ChatResult, FromWorker, LoginResult, ToWorker } from "./protocol.js";
+import { formatReport, type BenchReport, type PhaseReport } from "./report.js";
+
+const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
+
+class WorkerHandle {
+  progress = { loggedIn: 0, failed: 0, sent: 0, received: 0 };
+  private waiting = new Map<string, (message: FromWorker) => void>();
+  readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    child.on("message", (message: FromWorker) => {
+      if (message.type === "progress") this.progress = message;
+      else if (message.type === "error") this.fail(new Error(`bench worker: ${message.message}`));
+      else this.waiting.get(message.type)?.(message);
+    });
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    child.once("exit", (code) => this.fail(new Error(`bench worker exited (${code})`)));
+  }
+
+  private failures: ((err: Error) => void)[] = [];
+
+  private fail(err: Error): void {
+    for (const reject of this.failures) reject(err);
+  }
+
+  request<T extends FromWorker["type"]>(
+    message: ToWorker,
+    reply: T,
+  ): Promise<Extract<FromWorker, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.failures.push(reject);
+      this.waiting.set(reply, (m) => {
+        this.waiting.delete(reply);
+        resolve(m as Extract<FromWorker, { type: T }>);
+      });
+      this.child.send(message);
+    });
+  }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function mergeErrors(all: Record<string, number>[]): string {
+  const merged: Record<string, number> = {};
+  for (const errors of all)
+    for (const [k, v] of Object.entries(errors)) merged[k] = (merged[k] ?? 0) + v;
+  const text = Object.entries(merged)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  return text || "none";
+}
+
+/** Server CPU and memory across a phase. */
+class ProcWindow {
+  private readonly before: ReturnType<typeof sampleAll>;
+  private readonly started = monotonicMicros();
+  constructor(private readonly processes: WatchedProcess[]) {
+    this.before = sampleAll(processes);
+  }
+
+  end() {
+    const seconds = (monotonicMicros() - this.started) / 1e6;
+    const usage = usageBetween(this.processes, this.before, sampleAll(this.processes), seconds);
+    return {
+      usage,
+      cpuSeconds: sum(usage.map((u) => u.cpuSeconds)),
+      rssBytes: sum(usage.map((u) => u.rssBytes)),
+    };
+  }
+}
+
+function latencyFigures(h: LatencyHistogram): Record<string, number> {
+  return {
+    "p50 ms": h.percentileMs(50),
+    "p90 ms": h.percentileMs(90),
+    "p99 ms": h.percentileMs(99),
+    "max ms": h.maxMs,
+  };
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  const options = parseBenchArgs(argv);
+  const processes: WatchedProcess[] =
+    options.pids.length > 0 ? describeProcesses(options.pids) : discoverProcesses();
+  const workers = startWorkers(options);
+  const deadline = setTimeout(() => {
+    console.error(`bench: the run took longer than ${options.deadlineMs / 1000} s; stopping`);
+    for (const w of workers) w.child.kill("SIGKILL");
+    process.exit(1);
+  }, options.deadlineMs);
+  const progress = setInterval(() => printProgress(workers), 1000);
+  const phases: PhaseReport[] = [];
+  try {
+    const memoryBefore = new ProcWindow(processes).end().rssBytes;
+    const loginWindow = new ProcWindow(processes);
+    const logins = await Promise.all(
+      workers.map((w, i) => w.request({ type: "login", task: taskFor(options, i) }, "login-done")),
+    );
+    const login = loginReport(
+      options,
+      logins.map((l) => l.result),
+      loginWindow.end(),
+    );
+    phases.push(login);
+    if (options.scenario === "chat") phases.push(await chatPhase(options, workers, processes));
+    if (options.scenario === "idle") {
+      await new Promise((r) => setTimeout(r, options.holdMs));
+      const held = new ProcWindow(processes).end();
+      const sessions = Number(login.figures["logged in"]);
+      phases.push({
+        phase: "idle",
+        figures: {
+          sessions,
+          "server RSS MiB": held.rssBytes / 2 ** 20,
+          "bytes per session": sessions > 0 ? (held.rssBytes - memoryBefore) / sessions : 0,
+        },
+        processes: held.usage,
+      });
+    }
+  } finally {
+    clearInterval(progress);
+    for (const w of workers)
+      if (w.child.connected) w.child.send({ type: "stop" } satisfies ToWorker);
+    await Promise.all(workers.map((w) => w.exited));
+    clearTimeout(deadline);
+  }
+  const report: BenchReport = {
+    scenario: options.scenario,
+    settings: { ...options, password: "…" },
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    phases,
+  };
+  process.stderr.write("\n");
+  console.log(formatReport(report));
+  if (options.json) writeFileSync(options.json, JSON.stringify(report, null, 2) + "\n");
+  const failed = phases.some(
+    (p) =>
+      Number(p.figures.failed ?? 0) > 0 ||
+      Number(p.figures.lost ?? 0) > 0 ||
+      Number(p.figures.duplicates ?? 0) > 0,
+  );
+  return failed ? 1 : 0;
+}
+
+function startWorkers(options: BenchOptions): WorkerHandle[] {
+  return Array.from(
+    { length: options.workers },
+    () => new WorkerHandle(fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })),
+  );
+}
+
+function taskFor(options: BenchOptions, i: number) {
+  const per = Math.ceil(options.users / options.workers);
+  const from = Math.min(options.users, i * per);
+  const to = Math.min(options.users, from + per);
+  return {
+    urls: options.urls,
+    domain: options.domain,
+    userPattern: options.userPattern,
+    firstUser: options.firstUser,
+    totalUsers: options.users,
+    from,
+    to,
+    password: options.password,
+    mechanism: options.mechanism,
+    loginRate: (options.loginRate * (to - from)) / options.users,
+    presenceAndRoster: options.presenceAndRoster,
+    loginTimeoutMs: options.loginTimeoutMs,
+    localAddresses: options.localAddresses,
+  };
+}
+
+function loginReport(
+  options: BenchOptions,
+  results: LoginResult[],
+  window: ReturnType<ProcWindow["end"]>,
+): PhaseReport {
+  const latency = new LatencyHistogram();
+  for (const r of results) latency.merge(r.latency);
+  const succeeded = sum(results.map((r) => r.succeeded));
+  const elapsed = Math.max(...results.map((r) => r.elapsedMs)) / 1000;
+  return {
+    phase: "login",
+    figures: {
+      users: options.users,
+      mechanism: options.mechanism,
+      "offered /s": options.loginRate,
+      "achieved /s": succeeded / elapsed,
+      "logged in": succeeded,
+      failed: options.users - succeeded,
+      errors: mergeErrors(results.map((r) => r.errors)),
+      ...latencyFigures(latency),
+      "server CPU ms per login": succeeded > 0 ? (window.cpuSeconds * 1000) / succeeded : 0,
+    },
+    processes: window.usage,
+  };
+}
+
+async function chatPhase(
+  options: BenchOptions,
+  workers: WorkerHandle[],
+  processes: WatchedProcess[],
+): Promise<PhaseReport> {
+  const window = new ProcWindow(processes);
+  const task = {
+    rate: options.rate / workers.length,
+    durationMs: options.durationMs,
+    bodyBytes: options.bodyBytes,
+  };
+  const sent = sum(
+    (await Promise.all(workers.map((w) => w.request({ type: "chat", task }, "chat-sent")))).map(
+      (m) => m.sent,
+    ),
+  );
+  // Deliveries still in flight: wait until every sent message arrived, or the drain time is up.
+  const drainUntil = Date.now() + options.drainMs;
+  while (Date.now() < drainUntil && sum(workers.map((w) => w.progress.received)) < sent)
+    await new Promise((r) => setTimeout(r, 50));
+  const results: ChatResult[] = (
+    await Promise.all(workers.map((w) => w.request({ type: "chat-report" }, "chat-done")))
+  ).map((m) => m.result);
+  const used = window.end();
+  const latency = new LatencyHistogram();
+  for (const r of results) latency.merge(r.latency);
+  const received = sum(results.map((r) => r.received));
+  const seconds = options.durationMs / 1000;
+  return {
+    phase: "chat",
+    figures: {
+      users: options.users,
+      "offered msg/s": options.rate,
+      "sent msg/s": sent / seconds,
+      "delivered msg/s": received / seconds,
+      sent,
+      delivered: received,
+      lost: sent - received,
+      duplicates: sum(results.map((r) => r.duplicates)),
+      misrouted: sum(results.map((r) => r.misrouted)),
+      "not sent": sum(results.map((r) => r.notSent)),
+      "generator behind": Math.max(...results.map((r) => r.maxBehind)),
+      ...latencyFigures(latency),
+      "mean ms": latency.meanMs,
+      "server CPU ms per msg": received > 0 ? (used.cpuSeconds * 1000) / received : 0,
+    },
+    processes: used.usage,
+  };
+}
+
+function printProgress(workers: WorkerHandle[]): void {
+  const p = workers.map((w) => w.progress);
+  process.stderr.write(
+    `\rlogged in ${sum(p.map((x) => x.loggedIn))}  failed ${sum(p.map((x) => x.failed))}  sent ${sum(p.map((x) => x.sent))}  received ${sum(p.map((x) => x.received))}   `,
+  );
+}

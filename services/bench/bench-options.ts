@@ -1,0 +1,138 @@
+// `megaphone bench SCENARIO [options]`: the options, their defaults and their checks.
+import type { BenchMechanism } from "./sasl-client.js";
+
+export type Scenario = "login" | "chat" | "idle";
+
+export interface BenchOptions {
+  scenario: Scenario;
+  urls: string[];
+  domain: string;
+  userPattern: string;
+  firstUser: number;
+  users: number;
+  password: string;
+  mechanism: BenchMechanism;
+  loginRate: number;
+  presenceAndRoster: boolean;
+  /** Chat: offered messages per second, all users together. */
+  rate: number;
+  durationMs: number;
+  bodyBytes: number;
+  drainMs: number;
+  holdMs: number;
+  loginTimeoutMs: number;
+  workers: number;
+  localAddresses: string[];
+  /** PIDs to sample; discovered from /proc when empty. */
+  pids: number[];
+  json: string | undefined;
+  /** The whole run stops by itself after this long. */
+  deadlineMs: number;
+}
+
+export const BENCH_USAGE = `usage: megaphone bench login|chat|idle [options]
+  --url URL[,URL…]          edge WebSocket endpoint(s)  (ws://127.0.0.1:5280/xmpp-websocket)
+  --domain D                XMPP domain (localhost)
+  --users N                 clients (100)
+  --user-pattern P          bare JID of user n ({n} is replaced; bench{n}@localhost)
+  --first N                 number of the first user (1)
+  --password P              every user's password (bench)
+  --mechanism M             SCRAM-SHA-256 | PLAIN (SCRAM-SHA-256)
+  --login-rate R            login arrivals per second, open loop (200)
+  --no-roster               skip initial presence and the roster fetch at login
+  --rate R                  chat: offered messages per second, all users (1000)
+  --duration S              chat: seconds of sending (10)
+  --body-bytes B            chat: message body size (64)
+  --drain-ms MS             chat: wait for deliveries after the last send (5000)
+  --hold S                  idle: seconds to hold the sessions before sampling memory (5)
+  --workers W               worker processes (one per 15,000 users)
+  --source-addresses A-B    local addresses to connect from, e.g. 127.0.0.1-127.0.0.8
+  --pids P[,P…]             server PIDs to sample (default: discovered megaphone + redis processes)
+  --json FILE               also write the report as JSON
+  --deadline S              stop the whole run after S seconds (600)`;
+
+function addressRange(spec: string): string[] {
+  const [from, to] = spec.split("-");
+  if (!to) return [from];
+  const a = from.split(".").map(Number);
+  const last = Number(to.includes(".") ? to.split(".").pop() : to);
+  const out: string[] = [];
+  for (let i = a[3]; i <= last && out.length < 256; i++) out.push(`${a[0]}.${a[1]}.${a[2]}.${i}`);
+  return out;
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const [scenario, ...rest] = argv;
+  if (scenario !== "login" && scenario !== "chat" && scenario !== "idle")
+    throw new Error(`unknown scenario "${scenario ?? ""}"\n${BENCH_USAGE}`);
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${BENCH_USAGE}`);
+    const [name, inline] = arg.slice(2).split("=", 2);
+    if (name === "no-roster") flags.add(name);
+    else values.set(name, inline ?? rest[++i] ?? "");
+  }
+  const known = new Set([
+    "url",
+    "domain",
+    "users",
+    "user-pattern",
+    "first",
+    "password",
+    "mechanism",
+    "login-rate",
+    "rate",
+    "duration",
+    "body-bytes",
+    "drain-ms",
+    "hold",
+    "workers",
+    "source-addresses",
+    "pids",
+    "json",
+    "deadline",
+  ]);
+  for (const name of values.keys())
+    if (!known.has(name)) throw new Error(`unknown option --${name}\n${BENCH_USAGE}`);
+  const number = (name: string, fallback: number, min = 0): number => {
+    const raw = values.get(name);
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isFinite(value) || value < min)
+      throw new Error(`--${name} must be a number ≥ ${min}`);
+    return value;
+  };
+  const mechanism = values.get("mechanism") ?? "SCRAM-SHA-256";
+  if (mechanism !== "PLAIN" && mechanism !== "SCRAM-SHA-256")
+    throw new Error("--mechanism must be SCRAM-SHA-256 or PLAIN");
+  const users = Math.floor(number("users", 100, 1));
+  const userPattern = values.get("user-pattern") ?? "bench{n}@localhost";
+  if (!userPattern.includes("{n}") || !userPattern.includes("@"))
+    throw new Error("--user-pattern must be a bare JID containing {n}");
+  return {
+    scenario,
+    urls: (values.get("url") ?? "ws://127.0.0.1:5280/xmpp-websocket").split(","),
+    domain: values.get("domain") ?? userPattern.slice(userPattern.indexOf("@") + 1),
+    userPattern,
+    firstUser: Math.floor(number("first", 1)),
+    users,
+    password: values.get("password") ?? "bench",
+    mechanism,
+    loginRate: number("login-rate", 200, 0.1),
+    presenceAndRoster: !flags.has("no-roster"),
+    rate: number("rate", 1000, 0.1),
+    durationMs: number("duration", 10, 0.1) * 1000,
+    bodyBytes: Math.floor(number("body-bytes", 64)),
+    drainMs: number("drain-ms", 5000),
+    holdMs: number("hold", 5) * 1000,
+    loginTimeoutMs: 30000,
+    workers: Math.floor(number("workers", Math.ceil(users / 15000), 1)),
+    localAddresses: values.has("source-addresses")
+      ? addressRange(values.get("source-addresses")!)
+      : [],
+    pids: values.has("pids") ? values.get("pids")!.split(",").map(Number) : [],
+    json: values.get("json"),
+    deadlineMs: number("deadline", 600, 1) * 1000,
+  };
+}

@@ -1,0 +1,117 @@
+// CPU time and resident memory of server processes, read from /proc (Linux). The bench samples
+// them before and after a measured phase, so CPU per message or per login counts every
+// Megaphone process and Redis, the way the capacity table reports them.
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat times: 100 on every Linux we run on. */
+const CLOCK_TICKS = 100;
+const PAGE_BYTES = 4096;
+
+export interface WatchedProcess {
+  pid: number;
+  /** What it is: edge, session, all-in-one, redis, or the command's name. */
+  role: string;
+}
+
+export interface ProcSample {
+  pid: number;
+  /** User + system CPU seconds since the process started. */
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+export function sampleProcess(pid: number): ProcSample | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may contain spaces and parentheses: fields after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const rssPages = Number(fields[21]);
+    return { pid, cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssPages * PAGE_BYTES };
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/** The role of a process from its command line, or undefined if it is not one of ours. */
+export function roleOf(argv: string[]): string | undefined {
+  const exe = argv[0]?.split("/").pop() ?? "";
+  if (exe.startsWith("redis-server")) return "redis";
+  const cli = argv.findIndex((arg) => /megaphone|cli\/main\.js$/.test(arg));
+  if (cli < 0 || !/node$/.test(exe)) return undefined;
+  const command = argv.slice(cli + 1).find((arg) => !arg.startsWith("-"));
+  if (command === "edge" || command === "session") return command;
+  if (command === "start") return "all-in-one";
+  return undefined;
+}
+
+/** The given processes, each with its role read from its command line. */
+export function describeProcesses(pids: number[]): WatchedProcess[] {
+  return pids.map((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+      return { pid, role: roleOf(argv) ?? argv[0]?.split("/").pop() ?? "process" };
+    } catch {
+      return { pid, role: "gone" };
+    }
+  });
+}
+
+/**
+ * Megaphone services and Redis servers running on this machine (by their command lines).
+ * `redisPorts`, when given, keeps only the Redis servers listening on those ports.
+ */
+export function discoverProcesses(redisPorts?: number[]): WatchedProcess[] {
+  const found: WatchedProcess[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
+    } catch {
+      continue;
+    }
+    const role = roleOf(argv);
+    if (!role) continue;
+    if (role === "redis" && redisPorts && !redisPorts.some((p) => argv.join(" ").includes(`:${p}`)))
+      continue;
+    found.push({ pid: Number(entry), role });
+  }
+  return found.sort((a, b) => a.role.localeCompare(b.role) || a.pid - b.pid);
+}
+
+export interface ProcUsage extends WatchedProcess {
+  /** CPU seconds used between the two samples. */
+  cpuSeconds: number;
+  /** Share of one core over the interval (1 = a whole core). */
+  cores: number;
+  rssBytes: number;
+}
+
+/** Usage of each process between `before` and `after`, `seconds` apart. */
+export function usageBetween(
+  processes: WatchedProcess[],
+  before: Map<number, ProcSample>,
+  after: Map<number, ProcSample>,
+  seconds: number,
+): ProcUsage[] {
+  return processes.flatMap((p) => {
+    const a = before.get(p.pid);
+    const b = after.get(p.pid);
+    if (!a || !b) return [];
+    const cpuSeconds = b.cpuSeconds - a.cpuSeconds;
+    return [
+      { ...p, cpuSeconds, cores: seconds > 0 ? cpuSeconds / seconds : 0, rssBytes: b.rssBytes },
+    ];
+  });
+}
+
+export function sampleAll(processes: WatchedProcess[]): Map<number, ProcSample> {
+  const samples = new Map<number, ProcSample>();
+  for (const p of processes) {
+    const s = sampleProcess(p.pid);
+    if (s) samples.set(p.pid, s);
+  }
+  return samples;
+}

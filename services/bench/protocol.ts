@@ -1,0 +1,70 @@
+// What the bench's coordinator and its worker processes tell each other (over the IPC channel).
+import type { HistogramSnapshot } from "./histogram.js";
+import type { BenchMechanism } from "./sasl-client.js";
+
+export interface WorkerTask {
+  urls: string[];
+  domain: string;
+  /** Bare JID of user number n: the pattern with {n} replaced. */
+  userPattern: string;
+  firstUser: number;
+  /** All users of the run (partners may live in other workers). */
+  totalUsers: number;
+  /** This worker's users: indexes [from, to) into the run's users. */
+  from: number;
+  to: number;
+  password: string;
+  mechanism: BenchMechanism;
+  /** This worker's share of the login arrival rate, per second. */
+  loginRate: number;
+  presenceAndRoster: boolean;
+  loginTimeoutMs: number;
+  localAddresses: string[];
+}
+
+export interface ChatTask {
+  /** This worker's share of the offered message rate, per second. */
+  rate: number;
+  durationMs: number;
+  bodyBytes: number;
+}
+
+export type ToWorker =
+  | { type: "login"; task: WorkerTask }
+  | { type: "chat"; task: ChatTask }
+  /** Every worker has sent its share and the deliveries are in (or the drain timed out). */
+  | { type: "chat-report" }
+  | { type: "stop" };
+
+export interface LoginResult {
+  attempted: number;
+  succeeded: number;
+  errors: Record<string, number>;
+  latency: HistogramSnapshot;
+  elapsedMs: number;
+}
+
+export interface ChatResult {
+  sent: number;
+  received: number;
+  duplicates: number;
+  misrouted: number;
+  /** Messages a client was not online to send (it had been disconnected). */
+  notSent: number;
+  errors: Record<string, number>;
+  latency: HistogramSnapshot;
+  elapsedMs: number;
+  /** The most sends the generator fell behind its schedule by (open loop honesty check). */
+  maxBehind: number;
+}
+
+export type FromWorker =
+  | { type: "progress"; loggedIn: number; failed: number; sent: number; received: number }
+  | { type: "login-done"; result: LoginResult }
+  | { type: "chat-sent"; sent: number }
+  | { type: "chat-done"; result: ChatResult }
+  | { type: "error"; message: string };
+
+export function userJid(pattern: string, n: number): string {
+  return pattern.replace("{n}", String(n));
+}

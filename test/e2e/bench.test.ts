@@ -1,0 +1,191 @@
+// `megaphone user import` and `megaphone bench` against a real mesh (Redis, one edge, one
+// session): the accounts the import writes log in, and the bench's report accounts for every
+// login and every message (delivered once, none lost, none misrouted), with the CPU of each
+// server process read from /proc. Loads are tiny: this proves the tool, not the server.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BenchReport } from "../../services/bench/report.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
+import { opens } from "../helpers/account-check.js";
+import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { connect } from "../helpers/redis-server.js";
+
+const MAIN = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function megaphone(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, ...args],
+      { env: { ...process.env, MEGAPHONE_LOG_LEVEL: "warn", ...env }, timeout: 90000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe("e2e: megaphone user import and megaphone bench", function () {
+  this.timeout(120000);
+  let mesh: Mesh;
+  let edge: EdgeProcess;
+  let session: SessionProcess;
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async function () {
+    this.timeout(60000);
+    mesh = await Mesh.start({ shardCount: 4 });
+    session = await mesh.session("s1", "0-3");
+    edge = await mesh.edge("e1", "0-3");
+    env = { MEGAPHONE_REDIS: mesh.redis.url };
+    dir = mkdtempSync(join(tmpdir(), "megaphone-bench-"));
+  });
+
+  after(async () => {
+    await mesh?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const pids = () =>
+    [edge.process.pid, session.process.pid, "process" in mesh.redis ? mesh.redis.process.pid : 0]
+      .filter(Boolean)
+      .join(",");
+
+  async function bench(args: string[]): Promise<{ run: Run; report: BenchReport }> {
+    const json = join(dir, `report-${Date.now()}.json`);
+    const run = await megaphone(
+      ["bench", ...args, "--url", edge.url, "--pids", pids(), "--json", json],
+      {},
+    );
+    assert.ok(run.stdout.includes("megaphone bench"), `no report:\n${run.stdout}\n${run.stderr}`);
+    return { run, report: JSON.parse(readFileSync(json, "utf8")) as BenchReport };
+  }
+
+  it("imports a range with one shared salt and a file with a password per line", async () => {
+    const range = await megaphone(
+      [
+        "user",
+        "import",
+        "--range",
+        "bench{n}@localhost",
+        "--count",
+        "40",
+        "--password",
+        "pw",
+        "--shared-salt",
+      ],
+      env,
+    );
+    assert.equal(range.code, 0, range.stderr);
+    assert.match(range.stdout, /created 40, existed already 0/);
+    const again = await megaphone(
+      ["user", "import", "--range", "bench{n}@localhost", "--count", "41", "--password", "pw"],
+      env,
+    );
+    assert.match(again.stdout, /created 1, existed already 40/);
+
+    const file = join(dir, "users.txt");
+    writeFileSync(file, "# migrated\nann@localhost ann-secret\nben@localhost  two words\n\n");
+    const fromFile = await megaphone(["user", "import", "--file", file], env);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.match(fromFile.stdout, /created 2, existed already 0/);
+
+    const redis = connect(mesh.redis.url);
+    try {
+      const accounts = new RedisAccountStore(redis, redisKeys());
+      const ben = await accounts.get("ben@localhost");
+      assert.ok(await opens(ben, "ben", "two words"), "the password is the rest of the line");
+      const [b1, b2] = await Promise.all([
+        accounts.get("bench1@localhost"),
+        accounts.get("bench2@localhost"),
+      ]);
+      assert.equal(b1?.scram["SCRAM-SHA-256"].salt, b2?.scram["SCRAM-SHA-256"].salt);
+      assert.ok(await opens(b1, "bench1", "pw"));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("chat: every message sent is delivered exactly once, across two worker processes", async () => {
+    const { run, report } = await bench([
+      "chat",
+      "--users",
+      "40",
+      "--password",
+      "pw",
+      "--login-rate",
+      "100",
+      "--rate",
+      "200",
+      "--duration",
+      "2",
+      "--workers",
+      "2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const [login, chat] = report.phases;
+    assert.equal(login.figures["logged in"], 40);
+    assert.equal(login.figures.failed, 0);
+    assert.ok(Number(login.figures["server CPU ms per login"]) > 0);
+    console.log(
+      `      chat: sent ${chat.figures.sent}, delivered ${chat.figures.delivered}, lost ${chat.figures.lost}, duplicates ${chat.figures.duplicates}, misrouted ${chat.figures.misrouted}, p99 ${chat.figures["p99 ms"]} ms`,
+    );
+    assert.ok(Number(chat.figures.sent) >= 300, "about 400 offered over 2 s");
+    assert.equal(chat.figures.delivered, chat.figures.sent);
+    assert.equal(chat.figures.lost, 0);
+    assert.equal(chat.figures.duplicates, 0);
+    assert.equal(chat.figures.misrouted, 0);
+    assert.ok(Number(chat.figures["p99 ms"]) > 0);
+    const roles = chat.processes.map((p) => p.role).sort();
+    assert.deepEqual(roles, ["edge", "redis", "session"]);
+    for (const p of chat.processes) assert.ok(p.cpuSeconds > 0 && p.rssBytes > 0, p.role);
+  });
+
+  it("login: wrong passwords are counted as auth failures and the run fails", async () => {
+    const { run, report } = await bench([
+      "login",
+      "--users",
+      "5",
+      "--password",
+      "wrong",
+      "--mechanism",
+      "PLAIN",
+      "--first",
+      "30",
+    ]);
+    assert.equal(run.code, 1);
+    assert.equal(report.phases[0].figures.failed, 5);
+    assert.equal(report.phases[0].figures.errors, "auth 5");
+  });
+
+  it("idle: reports resident memory per session", async () => {
+    const { run, report } = await bench([
+      "idle",
+      "--users",
+      "20",
+      "--password",
+      "pw",
+      "--hold",
+      "0.2",
+      "--no-roster",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const idle = report.phases[1];
+    assert.equal(idle.figures.sessions, 20);
+    assert.ok(Number(idle.figures["server RSS MiB"]) > 0);
+    assert.equal(typeof idle.figures["bytes per session"], "number");
+  });
+});

@@ -1,0 +1,65 @@
+// The bench tool's parts that need no server: its latency histogram, its reading of /proc and
+// its options.
+import assert from "node:assert/strict";
+import { parseBenchArgs } from "../../services/bench/bench-options.js";
+import { LatencyHistogram } from "../../services/bench/histogram.js";
+import { roleOf, sampleProcess } from "../../services/bench/proc-stats.js";
+
+describe("bench tool", () => {
+  it("histogram percentiles are within the 2 % bucket width, and merge across processes", () => {
+    const a = new LatencyHistogram();
+    const b = new LatencyHistogram();
+    for (let ms = 1; ms <= 1000; ms++) (ms % 2 ? a : b).recordMicros(ms * 1000);
+    a.merge(b.snapshot());
+    assert.equal(a.count, 1000);
+    for (const [p, expected] of [
+      [50, 500],
+      [90, 900],
+      [99, 990],
+    ] as const) {
+      const got = a.percentileMs(p);
+      assert.ok(got >= expected && got <= expected * 1.021, `p${p} = ${got}`);
+    }
+    assert.equal(a.maxMs, 1000);
+    assert.ok(Math.abs(a.meanMs - 500.5) < 0.01);
+    assert.equal(new LatencyHistogram().percentileMs(99), 0);
+  });
+
+  it("tells Megaphone services and Redis from other processes by their command lines", () => {
+    assert.equal(roleOf(["/usr/bin/node", "/app/dist/services/cli/main.js", "edge"]), "edge");
+    assert.equal(
+      roleOf(["node", "--cpu-prof", "dist/services/cli/main.js", "session", "--id", "s"]),
+      "session",
+    );
+    assert.equal(roleOf(["node", "/usr/bin/megaphone", "start", "--demo"]), "all-in-one");
+    assert.equal(roleOf(["redis-server *:6380"]), "redis");
+    assert.equal(roleOf(["node", "dist/services/cli/main.js", "bench", "chat"]), undefined);
+    assert.equal(roleOf(["/usr/bin/python3", "megaphone.py"]), undefined);
+  });
+
+  it("reads this process's CPU time and resident memory from /proc", () => {
+    const sample = sampleProcess(process.pid);
+    assert.ok(sample && sample.cpuSeconds > 0 && sample.rssBytes > 10 * 2 ** 20);
+    assert.equal(sampleProcess(2 ** 22 + 1), undefined);
+  });
+
+  it("parses options and refuses what it does not know", () => {
+    const o = parseBenchArgs([
+      "chat",
+      "--users",
+      "30000",
+      "--rate=2000",
+      "--source-addresses",
+      "127.0.0.1-127.0.0.4",
+    ]);
+    assert.equal(o.users, 30000);
+    assert.equal(o.rate, 2000);
+    assert.equal(o.workers, 2, "one worker per 15,000 users");
+    assert.deepEqual(o.localAddresses, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    assert.equal(o.domain, "localhost");
+    assert.throws(() => parseBenchArgs(["fly"]), /unknown scenario/);
+    assert.throws(() => parseBenchArgs(["chat", "--colour", "red"]), /unknown option --colour/);
+    assert.throws(() => parseBenchArgs(["login", "--mechanism", "DIGEST-MD5"]), /--mechanism/);
+    assert.throws(() => parseBenchArgs(["login", "--user-pattern", "bench@localhost"]), /\{n\}/);
+  });
+});
