@@ -38,6 +38,7 @@ export function sampleProcess(pid: number): ProcSample | undefined {
 export function roleOf(argv: string[]): string | undefined {
   const exe = argv[0]?.split("/").pop() ?? "";
   if (exe.startsWith("redis-server")) return "redis";
+  if (exe === "beam.smp" && argv.some((arg) => arg.includes("ejabberd"))) return "ejabberd";
   const cli = argv.findIndex((arg) => /megaphone|cli\/main\.js$/.test(arg));
   if (cli < 0 || !/node$/.test(exe)) return undefined;
   const command = argv.slice(cli + 1).find((arg) => !arg.startsWith("-"));

@@ -33,6 +33,7 @@ describe("bench tool", () => {
     );
     assert.equal(roleOf(["node", "/usr/bin/megaphone", "start", "--demo"]), "all-in-one");
     assert.equal(roleOf(["redis-server *:6380"]), "redis");
+    assert.equal(roleOf(["/usr/lib/erlang/bin/beam.smp", "-s", "ejabberd"]), "ejabberd");
     assert.equal(roleOf(["node", "dist/services/cli/main.js", "bench", "chat"]), undefined);
     assert.equal(roleOf(["/usr/bin/python3", "megaphone.py"]), undefined);
   });

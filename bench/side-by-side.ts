@@ -1,0 +1,343 @@
+// bench:side-by-side — the same `megaphone bench chat` load against ejabberd (the reference, from
+// Debian's package) and Megaphone (a mesh: Redis, one edge, two sessions; and the all-in-one),
+// one after the other in one sitting, each target started fresh, in alternating order over
+// several rounds. The machine is shared and noisy: compare the ratios, not the absolute figures.
+//
+//   npm run bench:side-by-side -- [--users 1000] [--login-rate 200] [--rate 2000]
+//       [--duration 20] [--rounds 2] [--targets ejabberd,mesh,all-in-one] [--json FILE]
+//
+// Needs ejabberd (apt-get install ejabberd) and root (ejabberd runs as its own user).
+import { spawn, execFile } from "node:child_process";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BenchReport } from "../services/bench/report.js";
+import { sampleAll } from "../services/bench/proc-stats.js";
+import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
+import { freePort } from "../test/helpers/redis-server.js";
+
+const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const USERS = Number(option("users", "1000"));
+const LOGIN_RATE = Number(option("login-rate", "200"));
+const RATE = Number(option("rate", "2000"));
+const DURATION = Number(option("duration", "20"));
+const ROUNDS = Number(option("rounds", "2"));
+const TARGETS = option("targets", "ejabberd,mesh,all-in-one").split(",");
+const JSON_OUT = option("json", "");
+const PASSWORD = "bench";
+
+interface Target {
+  url: string;
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(args[0], args.slice(1), { env, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+async function pidsMatching(pattern: string): Promise<number[]> {
+  const out = await run(["pgrep", "-f", pattern]).catch(() => "");
+  return out.split("\n").filter(Boolean).map(Number);
+}
+
+async function startEjabberd(): Promise<Target> {
+  if (userInfo().uid !== 0) throw new Error("ejabberd is started as its own user: run as root");
+  const dir = mkdtempSync(join(tmpdir(), "ejabberd-ref-"));
+  const port = await freePort();
+  const node = `ejref${port}@localhost`;
+  // The reference as its package ships it, with what a chat server needs, shapers off (as
+  // Megaphone's limits are raised for the bench) and SCRAM-SHA-256 storage.
+  writeFileSync(
+    join(dir, "ejabberd.yml"),
+    `hosts: [localhost]
+loglevel: warning
+auth_method: internal
+auth_password_format: scram
+auth_scram_hash: sha256
+shaper_rules:
+  max_user_sessions: 10
+  c2s_shaper: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+api_permissions:
+  "loopback admin":
+    from: [mod_http_api]
+    who:
+      ip: 127.0.0.1/8
+    what: "*"
+listen:
+  - port: ${port}
+    ip: "127.0.0.1"
+    module: ejabberd_http
+    request_handlers:
+      /ws: ejabberd_http_ws
+      /api: mod_http_api
+modules:
+  mod_roster: {}
+  mod_offline: {}
+  mod_stream_mgmt: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_admin_extra: {}
+`,
+  );
+  await run(["mkdir", "-p", join(dir, "spool"), join(dir, "logs")]);
+  await run(["chown", "-R", "ejabberd:ejabberd", dir]);
+  chownSync(dir, 0, 0);
+  await run(["chmod", "755", dir]);
+  const child = spawn(
+    "ejabberdctl",
+    [
+      "--config-dir",
+      dir,
+      "--config",
+      join(dir, "ejabberd.yml"),
+      "--spool",
+      join(dir, "spool"),
+      "--logs",
+      join(dir, "logs"),
+      "--node",
+      node,
+      "foreground",
+    ],
+    { stdio: "ignore" },
+  );
+  const api = `http://127.0.0.1:${port}/api`;
+  const deadline = Date.now() + 60000;
+  while (
+    !(await fetch(`${api}/status`, { method: "POST", body: "{}" }).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline) throw new Error("ejabberd did not start within 60 s");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  // Accounts through its HTTP API, 32 at a time.
+  for (let from = 1; from <= USERS; from += 32) {
+    await Promise.all(
+      Array.from({ length: Math.min(32, USERS - from + 1) }, (_, i) =>
+        fetch(`${api}/register`, {
+          method: "POST",
+          body: JSON.stringify({ user: `bench${from + i}`, host: "localhost", password: PASSWORD }),
+        }).then((r) => {
+          if (!r.ok) throw new Error(`ejabberd register: ${r.status}`);
+        }),
+      ),
+    );
+  }
+  const pids = await pidsMatching(`beam.smp.*${node}`);
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    pids,
+    async stop() {
+      for (const pid of pids) process.kill(pid, "SIGKILL");
+      child.kill("SIGKILL");
+      await run(["pkill", "-f", `epmd.*${node}`]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Settings both Megaphone targets run with: client limits raised as ejabberd's shaper is off. */
+const MEGAPHONE_ENV = {
+  MEGAPHONE_LOG_LEVEL: "error",
+  MEGAPHONE_INBOUND_BYTES_PER_SECOND: String(64 * 2 ** 20),
+  MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
+};
+
+async function startMesh(): Promise<Target> {
+  const mesh = await Mesh.start({ shardCount: 64, env: MEGAPHONE_ENV });
+  const sessions = await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
+  const edge = await mesh.edge("e1", "0-63");
+  await run(
+    [
+      process.execPath,
+      CLI,
+      "user",
+      "import",
+      "--range",
+      "bench{n}@localhost",
+      "--count",
+      String(USERS),
+      "--password",
+      PASSWORD,
+    ],
+    { ...process.env, MEGAPHONE_REDIS: mesh.redis.url },
+  );
+  const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
+  return {
+    url: edge.url,
+    pids: [edge.process.pid, ...sessions.map((s) => s.process.pid), redisPid].filter(
+      (pid): pid is number => pid !== undefined,
+    ),
+    stop: () => mesh.stop(),
+  };
+}
+
+async function startAllInOne(): Promise<Target> {
+  const port = await freePort();
+  const users = Array.from({ length: USERS }, (_, i) => [
+    "--user",
+    `bench${i + 1}@localhost:${PASSWORD}`,
+  ]).flat();
+  const service = spawnService(
+    "all-in-one",
+    ["start", "--port", String(port), "--host", "127.0.0.1", ...users],
+    MEGAPHONE_ENV,
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
+  return {
+    url: `ws://127.0.0.1:${port}/xmpp-websocket`,
+    pids: [service.process.pid!],
+    stop: async () => {
+      await service.stop("SIGKILL");
+    },
+  };
+}
+
+const STARTERS: Record<string, () => Promise<Target>> = {
+  ejabberd: startEjabberd,
+  mesh: startMesh,
+  "all-in-one": startAllInOne,
+};
+
+interface Measured {
+  target: string;
+  round: number;
+  report: BenchReport;
+  bytesPerSession: number;
+}
+
+async function measure(name: string, round: number): Promise<Measured> {
+  const target = await STARTERS[name]();
+  const json = join(tmpdir(), `side-by-side-${process.pid}-${name}-${round}.json`);
+  try {
+    const rssBefore = [
+      ...sampleAll(target.pids.map((pid) => ({ pid, role: name }))).values(),
+    ].reduce((a, s) => a + s.rssBytes, 0);
+    await run([
+      process.execPath,
+      CLI,
+      "bench",
+      "chat",
+      "--url",
+      target.url,
+      "--users",
+      String(USERS),
+      "--password",
+      PASSWORD,
+      "--login-rate",
+      String(LOGIN_RATE),
+      "--rate",
+      String(RATE),
+      "--duration",
+      String(DURATION),
+      "--pids",
+      target.pids.join(","),
+      "--json",
+      json,
+    ]).catch((err: Error) => console.error(`${name}: ${err.message.split("\n")[0]}`));
+    const report = JSON.parse(readFileSync(json, "utf8")) as BenchReport;
+    const login = report.phases[0];
+    const rssAfterLogin = login.processes.reduce((a, p) => a + p.rssBytes, 0);
+    const loggedIn = Number(login.figures["logged in"]);
+    return {
+      target: name,
+      round,
+      report,
+      bytesPerSession: loggedIn > 0 ? (rssAfterLogin - rssBefore) / loggedIn : 0,
+    };
+  } finally {
+    rmSync(json, { force: true });
+    await target.stop();
+  }
+}
+
+const FIGURES: [string, (m: Measured) => number][] = [
+  ["login p50 ms", (m) => Number(m.report.phases[0].figures["p50 ms"])],
+  ["login p99 ms", (m) => Number(m.report.phases[0].figures["p99 ms"])],
+  ["server CPU ms per login", (m) => Number(m.report.phases[0].figures["server CPU ms per login"])],
+  ["RSS KiB per session (after login)", (m) => m.bytesPerSession / 1024],
+  ["chat delivered msg/s", (m) => Number(m.report.phases[1]?.figures["delivered msg/s"] ?? 0)],
+  ["chat lost", (m) => Number(m.report.phases[1]?.figures.lost ?? 0)],
+  ["chat p50 ms", (m) => Number(m.report.phases[1]?.figures["p50 ms"] ?? 0)],
+  ["chat p99 ms", (m) => Number(m.report.phases[1]?.figures["p99 ms"] ?? 0)],
+  ["chat max ms", (m) => Number(m.report.phases[1]?.figures["max ms"] ?? 0)],
+  [
+    "server CPU ms per msg",
+    (m) => Number(m.report.phases[1]?.figures["server CPU ms per msg"] ?? 0),
+  ],
+];
+
+function fmt(n: number): string {
+  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
+}
+
+async function main(): Promise<void> {
+  const results: Measured[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 ? TARGETS : [...TARGETS].reverse();
+    for (const name of order) {
+      process.stderr.write(`round ${round}: ${name}…\n`);
+      results.push(await measure(name, round));
+    }
+  }
+  const reference = TARGETS[0];
+  console.log(
+    `\nbench:side-by-side: ${USERS} users, logins at ${LOGIN_RATE}/s, chat offered at ${RATE} msg/s for ${DURATION} s, ${ROUNDS} rounds (ratios against ${reference} of the same round)\n`,
+  );
+  const header = [
+    "figure",
+    ...TARGETS.flatMap((t) => (t === reference ? [t] : [t, `${t} ÷ ${reference}`])),
+  ];
+  console.log(`| ${header.join(" | ")} |\n| ${header.map(() => "---").join(" | ")} |`);
+  for (const [label, read] of FIGURES) {
+    const cells = [label];
+    for (const t of TARGETS) {
+      const values = results.filter((r) => r.target === t).map(read);
+      cells.push(values.map(fmt).join(" / "));
+      if (t !== reference) {
+        const ratios = results
+          .filter((r) => r.target === t)
+          .map((r) => {
+            const ref = results.find((x) => x.target === reference && x.round === r.round);
+            return ref && read(ref) !== 0 ? read(r) / read(ref) : NaN;
+          });
+        cells.push(ratios.map(fmt).join(" / "));
+      }
+    }
+    console.log(`| ${cells.join(" | ")} |`);
+  }
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 2) + "\n");
+}
+
+const deadline = setTimeout(() => {
+  console.error("bench:side-by-side did not finish within 30 minutes");
+  process.exit(1);
+}, 30 * 60000);
+main().then(
+  () => clearTimeout(deadline),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
