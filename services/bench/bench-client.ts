@@ -37,6 +37,8 @@ type FrameWaiter = { match: (frame: string) => boolean; resolve: (frame: string)
 export class BenchClient {
   /** Called for every <message/> once logged in. */
   onMessage: (frame: string) => void = () => undefined;
+  /** Called for every <presence/> once logged in. */
+  onPresence: (frame: string) => void = () => undefined;
   jid = "";
   private readonly socket: WebSocket;
   private waiter: FrameWaiter | undefined;
@@ -153,6 +155,7 @@ export class BenchClient {
 
   private frame(frame: string): void {
     if (frame.startsWith("<message")) return this.onMessage(frame);
+    if (frame.startsWith("<presence") && this.jid) return this.onPresence(frame);
     if (frame.startsWith("<close") || frame.includes("<stream:error") || frame.startsWith("<error"))
       return this.fail("stream-error", frame);
     const waiter = this.waiter;

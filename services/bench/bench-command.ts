@@ -122,7 +122,8 @@ export async function runBench(argv: string[]): Promise<number> {
       loginWindow.end(),
     );
     phases.push(login);
-    if (options.scenario === "chat") phases.push(await chatPhase(options, workers, processes));
+    if (options.scenario === "chat" || options.scenario === "presence")
+      phases.push(await loadPhase(options, options.scenario, workers, processes));
     if (options.scenario === "idle") {
       await new Promise((r) => setTimeout(r, options.holdMs));
       const held = new ProcWindow(processes).end();
@@ -216,25 +217,27 @@ function loginReport(
   };
 }
 
-async function chatPhase(
+/**
+ * The chat or presence phase: every worker sends its share open loop; then the deliveries
+ * are awaited until all expected ones arrived or the drain time is up.
+ */
+async function loadPhase(
   options: BenchOptions,
+  kind: "chat" | "presence",
   workers: WorkerHandle[],
   processes: WatchedProcess[],
 ): Promise<PhaseReport> {
   const window = new ProcWindow(processes);
-  const task = {
-    rate: options.rate / workers.length,
-    durationMs: options.durationMs,
-    bodyBytes: options.bodyBytes,
-  };
-  const sent = sum(
-    (await Promise.all(workers.map((w) => w.request({ type: "chat", task }, "chat-sent")))).map(
-      (m) => m.sent,
-    ),
-  );
-  // Deliveries still in flight: wait until every sent message arrived, or the drain time is up.
+  const share = { rate: options.rate / workers.length, durationMs: options.durationMs };
+  const message: ToWorker =
+    kind === "chat"
+      ? { type: "chat", task: { ...share, bodyBytes: options.bodyBytes } }
+      : { type: "presence", task: { ...share, ring: options.rosterRing } };
+  const sentReplies = await Promise.all(workers.map((w) => w.request(message, "chat-sent")));
+  const sent = sum(sentReplies.map((m) => m.sent));
+  const expected = sum(sentReplies.map((m) => m.expected));
   const drainUntil = Date.now() + options.drainMs;
-  while (Date.now() < drainUntil && sum(workers.map((w) => w.progress.received)) < sent)
+  while (Date.now() < drainUntil && sum(workers.map((w) => w.progress.received)) < expected)
     await new Promise((r) => setTimeout(r, 50));
   const results: ChatResult[] = (
     await Promise.all(workers.map((w) => w.request({ type: "chat-report" }, "chat-done")))
@@ -244,23 +247,27 @@ async function chatPhase(
   for (const r of results) latency.merge(r.latency);
   const received = sum(results.map((r) => r.received));
   const seconds = options.durationMs / 1000;
+  const unit = kind === "chat" ? "msg" : "change";
   return {
-    phase: "chat",
+    phase: kind,
     figures: {
       users: options.users,
-      "offered msg/s": options.rate,
-      "sent msg/s": sent / seconds,
-      "delivered msg/s": received / seconds,
+      ...(kind === "presence" ? { contacts: options.rosterRing } : {}),
+      [`offered ${unit}/s`]: options.rate,
+      [`sent ${unit}/s`]: sent / seconds,
+      [kind === "chat" ? "delivered msg/s" : "deliveries/s"]: received / seconds,
       sent,
+      ...(kind === "presence" ? { expected } : {}),
       delivered: received,
-      lost: sent - received,
+      lost: expected - received,
       duplicates: sum(results.map((r) => r.duplicates)),
       misrouted: sum(results.map((r) => r.misrouted)),
       "not sent": sum(results.map((r) => r.notSent)),
       "generator behind": Math.max(...results.map((r) => r.maxBehind)),
       ...latencyFigures(latency),
       "mean ms": latency.meanMs,
-      "server CPU ms per msg": received > 0 ? (used.cpuSeconds * 1000) / received : 0,
+      [kind === "chat" ? "server CPU ms per msg" : "server CPU ms per delivery"]:
+        received > 0 ? (used.cpuSeconds * 1000) / received : 0,
     },
     processes: used.usage,
   };

@@ -1,7 +1,7 @@
 // `megaphone bench SCENARIO [options]`: the options, their defaults and their checks.
 import type { BenchMechanism } from "./sasl-client.js";
 
-export type Scenario = "login" | "chat" | "idle";
+export type Scenario = "login" | "chat" | "presence" | "idle";
 
 export interface BenchOptions {
   scenario: Scenario;
@@ -14,8 +14,10 @@ export interface BenchOptions {
   mechanism: BenchMechanism;
   loginRate: number;
   presenceAndRoster: boolean;
-  /** Chat: offered messages per second, all users together. */
+  /** Chat: offered messages per second; presence: status changes per second; all users together. */
   rate: number;
+  /** Presence: each user's contacts are n±1 … n±rosterRing/2 (user import --roster-ring). */
+  rosterRing: number;
   durationMs: number;
   bodyBytes: number;
   drainMs: number;
@@ -30,7 +32,7 @@ export interface BenchOptions {
   deadlineMs: number;
 }
 
-export const BENCH_USAGE = `usage: megaphone bench login|chat|idle [options]
+export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [options]
   --url URL[,URL…]          edge WebSocket endpoint(s)  (ws://127.0.0.1:5280/xmpp-websocket)
   --domain D                XMPP domain (localhost)
   --users N                 clients (100)
@@ -40,10 +42,12 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|idle [options]
   --mechanism M             SCRAM-SHA-256 | PLAIN (SCRAM-SHA-256)
   --login-rate R            login arrivals per second, open loop (200)
   --no-roster               skip initial presence and the roster fetch at login
-  --rate R                  chat: offered messages per second, all users (1000)
-  --duration S              chat: seconds of sending (10)
+  --rate R                  chat: offered messages per second, all users (1000);
+                            presence: offered status changes per second
+  --duration S              chat, presence: seconds of sending (10)
+  --roster-ring K           presence: the users were imported with --roster-ring K (K contacts each)
   --body-bytes B            chat: message body size (64)
-  --drain-ms MS             chat: wait for deliveries after the last send (5000)
+  --drain-ms MS             chat, presence: wait for deliveries after the last send (5000)
   --hold S                  idle: seconds to hold the sessions before sampling memory (5)
   --workers W               worker processes (one per 15,000 users)
   --source-addresses A-B    local addresses to connect from, e.g. 127.0.0.1-127.0.0.8
@@ -63,7 +67,7 @@ function addressRange(spec: string): string[] {
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const [scenario, ...rest] = argv;
-  if (scenario !== "login" && scenario !== "chat" && scenario !== "idle")
+  if (scenario !== "login" && scenario !== "chat" && scenario !== "presence" && scenario !== "idle")
     throw new Error(`unknown scenario "${scenario ?? ""}"\n${BENCH_USAGE}`);
   const values = new Map<string, string>();
   const flags = new Set<string>();
@@ -84,6 +88,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "mechanism",
     "login-rate",
     "rate",
+    "roster-ring",
     "duration",
     "body-bytes",
     "drain-ms",
@@ -122,6 +127,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     loginRate: number("login-rate", 200, 0.1),
     presenceAndRoster: !flags.has("no-roster"),
     rate: number("rate", 1000, 0.1),
+    rosterRing: rosterRingOf(scenario, values.get("roster-ring"), users),
     durationMs: number("duration", 10, 0.1) * 1000,
     bodyBytes: Math.floor(number("body-bytes", 64)),
     drainMs: number("drain-ms", 5000),
@@ -135,4 +141,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     json: values.get("json"),
     deadlineMs: number("deadline", 600, 1) * 1000,
   };
+}
+
+function rosterRingOf(scenario: Scenario, raw: string | undefined, users: number): number {
+  if (scenario !== "presence") return 0;
+  const ring = Number(raw);
+  if (!(Number.isInteger(ring) && ring > 0 && ring % 2 === 0 && ring < users))
+    throw new Error("presence needs --roster-ring K: the even K the users were imported with");
+  return ring;
 }

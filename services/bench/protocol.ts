@@ -29,9 +29,18 @@ export interface ChatTask {
   bodyBytes: number;
 }
 
+export interface PresenceTask {
+  /** This worker's share of presence changes per second. */
+  rate: number;
+  durationMs: number;
+  /** Each user's contacts: the users n±1 … n±ring/2 (megaphone user import --roster-ring). */
+  ring: number;
+}
+
 export type ToWorker =
   | { type: "login"; task: WorkerTask }
   | { type: "chat"; task: ChatTask }
+  | { type: "presence"; task: PresenceTask }
   /** Every worker has sent its share and the deliveries are in (or the drain timed out). */
   | { type: "chat-report" }
   | { type: "stop" };
@@ -44,8 +53,11 @@ export interface LoginResult {
   elapsedMs: number;
 }
 
+/** The chat or presence phase of a worker. */
 export interface ChatResult {
   sent: number;
+  /** Deliveries the sends should make: one per message, one per contact per presence. */
+  expected: number;
   received: number;
   duplicates: number;
   misrouted: number;
@@ -61,7 +73,7 @@ export interface ChatResult {
 export type FromWorker =
   | { type: "progress"; loggedIn: number; failed: number; sent: number; received: number }
   | { type: "login-done"; result: LoginResult }
-  | { type: "chat-sent"; sent: number }
+  | { type: "chat-sent"; sent: number; expected: number }
   | { type: "chat-done"; result: ChatResult }
   | { type: "error"; message: string };
 

@@ -2,7 +2,7 @@
 import type { ProcUsage } from "./proc-stats.js";
 
 export interface PhaseReport {
-  phase: "login" | "chat" | "idle";
+  phase: "login" | "chat" | "presence" | "idle";
   /** Figures in display order; numbers are rounded when printed. */
   figures: Record<string, number | string>;
   processes: ProcUsage[];

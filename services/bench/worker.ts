@@ -5,6 +5,7 @@ import { BenchClient, LoginError } from "./bench-client.js";
 import { LatencyHistogram, monotonicMicros } from "./histogram.js";
 import type {
   ChatResult,
+  PresenceTask,
   ChatTask,
   FromWorker,
   LoginResult,
@@ -18,6 +19,10 @@ const PROGRESS_MS = 250;
 const TICK_MS = 5;
 
 const saltedCache = new Map<string, Buffer>();
+const BODY_MARK = /<body>(\d+) (\d+) (\d+)/;
+const STATUS_MARK = /<status>(\d+) (\d+) (\d+)<\/status>/;
+
+type SendPart = Omit<ChatResult, "received" | "duplicates" | "misrouted" | "latency">;
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -31,7 +36,7 @@ function count(errors: Record<string, number>, kind: string): void {
 interface Seat {
   index: number;
   client: BenchClient | undefined;
-  /** Sequence numbers received from the one user that writes to this one. */
+  /** What this client received: sender × 1e9 + sequence number. */
   seen: Set<number>;
   nextSeq: number;
 }
@@ -44,7 +49,11 @@ class Worker {
   private received = 0;
   private duplicates = 0;
   private misrouted = 0;
-  private chatLatency = new LatencyHistogram();
+  private latency = new LatencyHistogram();
+  /** Whether a client may receive from `sender` in the current phase. */
+  private accepts: (seat: Seat, sender: number) => boolean = () => false;
+  /** Deliveries each send should make. */
+  private fanOut = 1;
   private task!: WorkerTask;
   private progress: NodeJS.Timeout | undefined;
 
@@ -92,7 +101,8 @@ class Worker {
       timeoutMs: t.loginTimeoutMs,
       saltedCache,
     });
-    client.onMessage = (frame) => this.onMessage(seat, frame);
+    client.onMessage = (frame) => this.receive(seat, frame, BODY_MARK);
+    client.onPresence = (frame) => this.receive(seat, frame, STATUS_MARK);
     const start = monotonicMicros();
     try {
       await client.login();
@@ -106,12 +116,43 @@ class Worker {
     }
   }
 
-  async chat(
-    task: ChatTask,
-  ): Promise<Omit<ChatResult, "received" | "duplicates" | "misrouted" | "latency">> {
+  /** Chat: each user writes to the next one (n → n+1) at the worker's share of the rate. */
+  chat(task: ChatTask): Promise<SendPart> {
     const total = this.task.totalUsers;
-    const errors: Record<string, number> = {};
     const padding = "x".repeat(Math.max(0, task.bodyBytes - 40));
+    this.accepts = (seat, sender) => sender === (seat.index - 1 + total) % total;
+    this.fanOut = 1;
+    return this.sendOpenLoop(task, (seat, seq) => {
+      const to = userJid(this.task.userPattern, this.task.firstUser + ((seat.index + 1) % total));
+      return `<message xmlns='jabber:client' to='${to}' type='chat' id='b${seq}'><body>${monotonicMicros()} ${seat.index} ${seq} ${padding}</body></message>`;
+    });
+  }
+
+  /** Presence: users change their status; each change reaches their `ring` contacts. */
+  presence(task: PresenceTask): Promise<SendPart> {
+    const total = this.task.totalUsers;
+    const half = task.ring / 2;
+    this.accepts = (seat, sender) => {
+      const distance = Math.abs(seat.index - sender);
+      return Math.min(distance, total - distance) <= half;
+    };
+    this.fanOut = task.ring;
+    return this.sendOpenLoop(
+      task,
+      (seat, seq) =>
+        `<presence xmlns='jabber:client'><status>${monotonicMicros()} ${seat.index} ${seq}</status></presence>`,
+    );
+  }
+
+  /**
+   * Open loop: by time t, rate × t sends are due, however the earlier ones fared; each goes to
+   * the next client round robin.
+   */
+  private async sendOpenLoop(
+    task: { rate: number; durationMs: number },
+    frame: (seat: Seat, seq: number) => string,
+  ): Promise<SendPart> {
+    const errors: Record<string, number> = {};
     const started = monotonicMicros();
     const endAt = started + task.durationMs * 1000;
     let notSent = 0;
@@ -128,11 +169,7 @@ class Worker {
           notSent++;
           continue;
         }
-        const to = userJid(this.task.userPattern, this.task.firstUser + ((seat.index + 1) % total));
-        const seq = seat.nextSeq++;
-        client.send(
-          `<message xmlns='jabber:client' to='${to}' type='chat' id='b${seq}'><body>${monotonicMicros()} ${seat.index} ${seq} ${padding}</body></message>`,
-        );
+        client.send(frame(seat, seat.nextSeq++));
         this.sent++;
       }
       if (now >= endAt) break;
@@ -141,6 +178,7 @@ class Worker {
     for (const seat of this.seats) if (seat.client?.closed) count(errors, "disconnected");
     return {
       sent: this.sent,
+      expected: this.sent * this.fanOut,
       notSent,
       errors,
       elapsedMs: (monotonicMicros() - started) / 1000,
@@ -148,12 +186,12 @@ class Worker {
     };
   }
 
-  chatCounts(): Pick<ChatResult, "received" | "duplicates" | "misrouted" | "latency"> {
+  receivedCounts(): Pick<ChatResult, "received" | "duplicates" | "misrouted" | "latency"> {
     return {
       received: this.received,
       duplicates: this.duplicates,
       misrouted: this.misrouted,
-      latency: this.chatLatency.snapshot(),
+      latency: this.latency.snapshot(),
     };
   }
 
@@ -162,22 +200,24 @@ class Worker {
     for (const seat of this.seats) seat.client?.terminate();
   }
 
-  private onMessage(seat: Seat, frame: string): void {
-    const body = /<body>(\d+) (\d+) (\d+)/.exec(frame);
-    if (!body) return; // not one of ours (e.g. an error bounce is counted by the sender side)
-    const total = this.task.totalUsers;
-    if (Number(body[2]) !== (seat.index - 1 + total) % total) {
+  /** Chat bodies and presence statuses carry "sent-at sender seq". */
+  private receive(seat: Seat, frame: string, pattern: RegExp): void {
+    const mark = pattern.exec(frame);
+    if (!mark) return; // not one of ours (a login's initial presence, say)
+    const sender = Number(mark[2]);
+    if (sender === seat.index) return; // a user's own presence, sent back to it (RFC 6121 §4.4.2)
+    if (!this.accepts(seat, sender)) {
       this.misrouted++;
       return;
     }
-    const seq = Number(body[3]);
-    if (seat.seen.has(seq)) {
+    const key = sender * 1e9 + Number(mark[3]);
+    if (seat.seen.has(key)) {
       this.duplicates++;
       return;
     }
-    seat.seen.add(seq);
+    seat.seen.add(key);
     this.received++;
-    this.chatLatency.recordMicros(monotonicMicros() - Number(body[1]));
+    this.latency.recordMicros(monotonicMicros() - Number(mark[1]));
   }
 
   private reportProgress(): void {
@@ -192,7 +232,7 @@ class Worker {
 }
 
 const worker = new Worker();
-let chatPart: Awaited<ReturnType<Worker["chat"]>> | undefined;
+let sendPart: SendPart | undefined;
 
 process.on("message", (message: ToWorker) => {
   const run = async () => {
@@ -201,12 +241,16 @@ process.on("message", (message: ToWorker) => {
         send({ type: "login-done", result: await worker.login(message.task) });
         break;
       case "chat":
-        chatPart = await worker.chat(message.task);
-        send({ type: "chat-sent", sent: chatPart.sent });
+        sendPart = await worker.chat(message.task);
+        send({ type: "chat-sent", sent: sendPart.sent, expected: sendPart.expected });
+        break;
+      case "presence":
+        sendPart = await worker.presence(message.task);
+        send({ type: "chat-sent", sent: sendPart.sent, expected: sendPart.expected });
         break;
       case "chat-report":
-        if (!chatPart) throw new Error("chat-report before chat");
-        send({ type: "chat-done", result: { ...chatPart, ...worker.chatCounts() } });
+        if (!sendPart) throw new Error("chat-report before chat");
+        send({ type: "chat-done", result: { ...sendPart, ...worker.receivedCounts() } });
         break;
       case "stop":
         worker.stop();

@@ -27,13 +27,18 @@ export interface ImportOptions {
    * accounts: accounts sharing a password then share their stored keys.
    */
   sharedSalt: boolean;
+  /**
+   * With --range: each user n gets the K users nearest on a ring (n±1 … n±K/2) as contacts
+   * with subscription "both", so presence fans out to K contacts (the bench's presence load).
+   */
+  rosterRing: number;
 }
 
 const IN_FLIGHT = 512;
 
 /** Takes the import's own flags out of `args`; the rest are settings (e.g. --redis). */
 export function takeImportOptions(args: string[]): { options: ImportOptions; rest: string[] } {
-  const options: ImportOptions = { count: 0, first: 1, sharedSalt: false };
+  const options: ImportOptions = { count: 0, first: 1, sharedSalt: false, rosterRing: 0 };
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const [name, inline] = args[i].split("=", 2);
@@ -42,6 +47,7 @@ export function takeImportOptions(args: string[]): { options: ImportOptions; res
     else if (name === "--count") options.count = Number(value());
     else if (name === "--first") options.first = Number(value());
     else if (name === "--shared-salt") options.sharedSalt = true;
+    else if (name === "--roster-ring") options.rosterRing = Number(value());
     else if (name === "--file") options.file = value();
     else rest.push(args[i]);
   }
@@ -104,28 +110,67 @@ export async function runUserImport(config: Config, options: ImportOptions): Pro
     }
     return account;
   };
+  const ring = options.rosterRing;
+  if (ring !== 0) {
+    if (options.range === undefined) throw new ConfigError("--roster-ring goes with --range");
+    if (!(Number.isInteger(ring) && ring > 0 && ring % 2 === 0 && ring < options.count))
+      throw new ConfigError("--roster-ring must be an even number below --count");
+  }
   let created = 0;
   let existed = 0;
+  let contacts = 0;
   const started = Date.now();
-  const inFlight = new Set<Promise<void>>();
+  const writes = new Bounded(IN_FLIGHT);
   try {
     for (const { jid, password } of accountsOf(options)) {
       const bare = bareJidOf(jid);
-      const write: Promise<void> = backend.accounts
-        .create(bare, accountFor(password))
-        .then((done) => {
+      await writes.add(
+        backend.accounts.create(bare, accountFor(password)).then((done) => {
           if (done) created++;
           else existed++;
-          inFlight.delete(write);
-        });
-      inFlight.add(write);
-      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+        }),
+      );
     }
-    await Promise.all(inFlight);
+    if (ring > 0 && options.range !== undefined) {
+      const range = options.range;
+      const jidOf = (i: number) =>
+        range.replace("{n}", String(options.first + ((i + options.count) % options.count)));
+      for (let i = 0; i < options.count; i++) {
+        const owner = jidOf(i);
+        for (let d = 1; d <= ring / 2; d++) {
+          for (const contact of [jidOf(i + d), jidOf(i - d)]) {
+            const item = { jid: contact, subscription: "both" as const, groups: ["bench"] };
+            await writes.add(
+              backend.rosters.replaceItem(owner, contact, undefined, item, ring + 1).then((r) => {
+                if (r.ok) contacts++;
+              }),
+            );
+          }
+        }
+      }
+    }
+    await writes.drain();
   } finally {
     await backend.close();
   }
   const seconds = (Date.now() - started) / 1000;
-  console.log(`created ${created}, existed already ${existed}, in ${seconds.toFixed(1)} s`);
+  const items = ring > 0 ? `, roster items ${contacts}` : "";
+  console.log(`created ${created}, existed already ${existed}${items}, in ${seconds.toFixed(1)} s`);
   return 0;
+}
+
+/** At most `limit` writes in flight (ioredis pipelines the ones issued together). */
+class Bounded {
+  private readonly inFlight = new Set<Promise<void>>();
+  constructor(private readonly limit: number) {}
+
+  async add(write: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = write.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    if (this.inFlight.size >= this.limit) await Promise.race(this.inFlight);
+  }
+
+  drain(): Promise<unknown> {
+    return Promise.all(this.inFlight);
+  }
 }

@@ -154,6 +154,54 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     for (const p of chat.processes) assert.ok(p.cpuSeconds > 0 && p.rssBytes > 0, p.role);
   });
 
+  it("presence: every status change reaches each of the user's ring contacts once", async () => {
+    const imported = await megaphone(
+      [
+        "user",
+        "import",
+        "--range",
+        "ring{n}@localhost",
+        "--count",
+        "30",
+        "--password",
+        "pw",
+        "--shared-salt",
+        "--roster-ring",
+        "4",
+      ],
+      env,
+    );
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /created 30, existed already 0, roster items 120/);
+    const { run, report } = await bench([
+      "presence",
+      "--users",
+      "30",
+      "--user-pattern",
+      "ring{n}@localhost",
+      "--password",
+      "pw",
+      "--roster-ring",
+      "4",
+      "--login-rate",
+      "100",
+      "--rate",
+      "40",
+      "--duration",
+      "2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const presence = report.phases[1];
+    console.log(
+      `      presence: changes ${presence.figures.sent}, expected ${presence.figures.expected}, delivered ${presence.figures.delivered}, lost ${presence.figures.lost}, duplicates ${presence.figures.duplicates}, misrouted ${presence.figures.misrouted}`,
+    );
+    assert.ok(Number(presence.figures.sent) >= 60);
+    assert.equal(presence.figures.expected, Number(presence.figures.sent) * 4);
+    assert.equal(presence.figures.delivered, presence.figures.expected);
+    assert.equal(presence.figures.duplicates, 0);
+    assert.equal(presence.figures.misrouted, 0);
+  });
+
   it("login: wrong passwords are counted as auth failures and the run fails", async () => {
     const { run, report } = await bench([
       "login",
