@@ -156,7 +156,7 @@ export function createEdgeMetrics(
     ),
     inboxBatchEntries: registry.histogram(
       `${prefix}inbox_batch_entries`,
-      "Entries per read of the edge's inbox.",
+      "Entries per read of the edge's inbox that returned any.",
       BATCH_BUCKETS_ENTRIES,
     ),
     duplicatesDropped: registry.counter(
