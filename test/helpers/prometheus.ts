@@ -55,13 +55,20 @@ export class Prometheus {
     private readonly output: () => string,
   ) {}
 
-  static async start(targets: ScrapeTarget[], options: PrometheusOptions = {}): Promise<Prometheus> {
+  static async start(
+    targets: ScrapeTarget[],
+    options: PrometheusOptions = {},
+  ): Promise<Prometheus> {
     const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "megaphone-prometheus-"));
     // JSON is YAML: no YAML writer needed.
     const config = {
-      global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      global: {
+        scrape_interval: interval,
+        scrape_timeout: interval,
+        evaluation_interval: interval,
+      },
       scrape_configs: [
         {
           job_name: "megaphone",
