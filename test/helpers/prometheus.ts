@@ -52,7 +52,6 @@ export class Prometheus {
     readonly url: string,
     private readonly process: ChildProcess,
     private readonly dir: string,
-    private readonly output: () => string,
   ) {}
 
   static async start(
@@ -102,7 +101,7 @@ export class Prometheus {
     });
     failed.catch(() => undefined); // raced below; after readiness an exit is not an error here
     const url = `http://127.0.0.1:${port}`;
-    const prometheus = new Prometheus(url, child, dir, () => output);
+    const prometheus = new Prometheus(url, child, dir);
     try {
       await Promise.race([
         failed,
@@ -200,10 +199,5 @@ export class Prometheus {
       await exited;
     }
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** The last lines it printed (for failure messages). */
-  lastOutput(): string {
-    return this.output();
   }
 }
