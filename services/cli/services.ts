@@ -6,7 +6,7 @@ import { parseJid } from "../shared/jid.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
-import { startHealthServer } from "../session/http/health.js";
+import { startHealthServer } from "../shared/http/health-server.js";
 import { startSession } from "../session/session-service.js";
 
 const DEMO_USERS = ["alice:alice", "bob:bob"];

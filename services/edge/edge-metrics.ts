@@ -1,7 +1,17 @@
 // The edge's Prometheus metrics. Gauges of current state are read from their owners at render
 // time; counters are bumped where the event happens.
 import type { ShardBacklog } from "../shared/bus/bus.js";
-import { MetricsRegistry, type Counter, type Gauge } from "../shared/metrics.js";
+import {
+  BATCH_BUCKETS_ENTRIES,
+  DELAY_BUCKETS_SECONDS,
+  MetricsRegistry,
+  registerBuildInfo,
+  type Counter,
+  type Gauge,
+  type Histogram,
+} from "../shared/metrics.js";
+import type { RedisCommandTimer } from "../shared/redis/command-timer.js";
+import { MEGAPHONE_VERSION } from "../shared/version.js";
 
 /** One shard this edge assigns connections to, as last sampled (shard-lag.ts). */
 export interface ShardInboxState {
@@ -19,6 +29,8 @@ export interface EdgeMetricSources {
   heldBytes(): number;
   unauthenticatedConnections(): number;
   paused(): boolean;
+  /** True from the start of stop (SIGTERM) on. */
+  draining(): boolean;
   shardInboxes(): ShardInboxState[];
 }
 
@@ -35,13 +47,31 @@ export interface EdgeMetrics {
   /** Edge-inbox packets for sockets that are already gone. */
   readonly orphanPackets: Counter;
   readonly duplicatesDropped: Counter;
+  /** Sockets whose WebSocket upgrade completed. */
+  readonly connectionsOpened: Counter;
+  /** Age of each edge-inbox data entry when written to its socket (entry-age.ts). */
+  readonly deliveryDelay: Histogram;
+  /** Entries per edge-inbox read. */
+  readonly inboxBatchEntries: Histogram;
 }
 
-export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
+export function createEdgeMetrics(
+  sources: EdgeMetricSources,
+  /** The backend's Redis timings (absent: the metric is served with no samples). */
+  redisCommands?: RedisCommandTimer,
+): EdgeMetrics {
   const registry = new MetricsRegistry();
   const prefix = "megaphone_edge_";
+  registerBuildInfo(registry, MEGAPHONE_VERSION);
+  if (redisCommands) registry.register(redisCommands.histogram);
   registry.gauge(`${prefix}connections`, "Open client WebSockets.", [], (g) =>
     g.set(sources.connections()),
+  );
+  registry.gauge(
+    `${prefix}draining`,
+    "1 while the edge drains (from SIGTERM until it exits), else 0.",
+    [],
+    (g) => g.set(sources.draining() ? 1 : 0),
   );
   registry.gauge(`${prefix}inflight_publishes`, "Shard-inbox writes awaiting Redis.", [], (g) =>
     g.set(sources.inflightPublishes()),
@@ -74,7 +104,7 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
       g.reset();
       for (const state of sources.shardInboxes()) {
         const v = value(state);
-        if (v !== undefined) g.set(v, { shard: String(state.shard) });
+        if (v !== undefined) g.set({ shard: String(state.shard) }, v);
       }
     };
   registry.gauge(
@@ -114,6 +144,20 @@ export function createEdgeMetrics(sources: EdgeMetricSources): EdgeMetrics {
     orphanPackets: registry.counter(
       `${prefix}orphan_packets_total`,
       "Edge-inbox packets for sockets the edge does not hold (closed, or closing as a slow consumer), returned to their session as undelivered.",
+    ),
+    connectionsOpened: registry.counter(
+      `${prefix}connections_opened_total`,
+      "Client sockets accepted (WebSocket upgrade completed).",
+    ),
+    deliveryDelay: registry.histogram(
+      `${prefix}delivery_delay_seconds`,
+      "Age of an edge-inbox data entry when written to its socket: now minus the entry id's milliseconds (Redis's clock against the edge's).",
+      DELAY_BUCKETS_SECONDS,
+    ),
+    inboxBatchEntries: registry.histogram(
+      `${prefix}inbox_batch_entries`,
+      "Entries per read of the edge's inbox that returned any.",
+      BATCH_BUCKETS_ENTRIES,
     ),
     duplicatesDropped: registry.counter(
       `${prefix}duplicate_frames_dropped_total`,

@@ -11,6 +11,7 @@ import { type Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
 import { IpList } from "../shared/ip-list.js";
 import type { Logger } from "../shared/log.js";
+import type { RedisCommandTimer } from "../shared/redis/command-timer.js";
 import type { CannedCloseName } from "./close-reasons.js";
 import type { EdgeRegistry } from "../shared/edges/edge-registry.js";
 import { defaultProcessId } from "../shared/process-id.js";
@@ -23,6 +24,7 @@ import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { drainSockets } from "./drain.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
+import { startHealthServer, type HealthServer } from "../shared/http/health-server.js";
 import { runInboxReader } from "./inbox-reader.js";
 import { runShardLagSampler, ShardLagGate } from "./shard-lag.js";
 import { Admission } from "./ws/admission.js";
@@ -41,6 +43,8 @@ export const WEBSOCKET_PATH = "/xmpp-websocket";
 export interface EdgeHandle {
   /** The port actually listened on (config.port, or the one the OS chose for 0). */
   port: number;
+  /** The port of /metrics when config.metricsPort is set (undefined: on `port`). */
+  metricsPort: number | undefined;
   edgeId: string;
   /** This incarnation's address (edge-registry.ts). */
   address: string;
@@ -60,11 +64,13 @@ export interface EdgeHandle {
 export interface EdgeBackend {
   bus: Bus;
   edges: EdgeRegistry;
+  /** Times the backend's Redis calls; its histogram is served on the edge's /metrics. */
+  redisCommands?: RedisCommandTimer;
 }
 
 export async function startEdge(
   config: Config,
-  { bus, edges }: EdgeBackend,
+  { bus, edges, redisCommands }: EdgeBackend,
   log: Logger,
   /** Called when the edge lost its place in the mesh and stopped; the process should exit. */
   onFatal: () => void = () => undefined,
@@ -90,20 +96,24 @@ export async function startEdge(
   let listenSocket: us_listen_socket | undefined;
   let stopping = false;
 
-  const metrics = createEdgeMetrics({
-    connections: () => registry.size,
-    inflightPublishes: () => publisher.inflight,
-    heldFrames: () => publisher.held,
-    heldBytes: () => publisher.heldCostBytes,
-    unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
-    paused: () => publisher.paused,
-    shardInboxes: () =>
-      gate.shards.map((shard) => ({
-        shard,
-        backlog: gate.backlog(shard),
-        holding: !gate.isOpen(shard),
-      })),
-  });
+  const metrics = createEdgeMetrics(
+    {
+      connections: () => registry.size,
+      inflightPublishes: () => publisher.inflight,
+      heldFrames: () => publisher.held,
+      heldBytes: () => publisher.heldCostBytes,
+      unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
+      paused: () => publisher.paused,
+      draining: () => stopping,
+      shardInboxes: () =>
+        gate.shards.map((shard) => ({
+          shard,
+          backlog: gate.backlog(shard),
+          holding: !gate.isOpen(shard),
+        })),
+    },
+    redisCommands,
+  );
   const end = (conn: Connection, reason: CannedCloseName): void => {
     try {
       endConnection(conn, reason, config.domain);
@@ -159,9 +169,10 @@ export async function startEdge(
   const inboxReader = runInboxReader(
     bus,
     address,
-    async (batch) => {
+    async (batch, entryIds) => {
+      metrics.inboxBatchEntries.observe(batch.length);
       admission.sawSessionBatch(batch, (connId) => registry.get(connId));
-      await deliverEdgeBatch(batch, outbound);
+      await deliverEdgeBatch(batch, entryIds, outbound);
     },
     inboxAbort.signal,
     elog,
@@ -221,19 +232,32 @@ export async function startEdge(
       end,
     }),
   );
-  registerHealthRoutes(app, {
-    ready: () =>
-      listenSocket !== undefined &&
-      !stopping &&
-      bus.isReady() &&
-      inboxHealth.isHealthy(config.readinessStaleMs) &&
-      heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs),
-    metrics: metrics.registry,
-  });
+  const ready = () =>
+    listenSocket !== undefined &&
+    !stopping &&
+    bus.isReady() &&
+    inboxHealth.isHealthy(config.readinessStaleMs) &&
+    heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs);
+  // With a metrics port, the (public) client port keeps its probes but not /metrics.
+  registerHealthRoutes(app, { ready, metrics: config.metricsPort ? undefined : metrics.registry });
 
+  let metricsServer: HealthServer | undefined;
   try {
     listenSocket = await listen(app, config.host, config.port);
+    if (config.metricsPort)
+      metricsServer = await startHealthServer(
+        config.host,
+        config.metricsPort,
+        ready,
+        metrics.registry,
+      ).catch((err: unknown) => {
+        throw new Error(
+          `edge cannot serve metrics on ${config.host}:${config.metricsPort} (MEGAPHONE_METRICS_PORT): ${err}`,
+        );
+      });
   } catch (err) {
+    if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
     stopSweeper();
     inboxAbort.abort();
     heartbeatAbort.abort();
@@ -243,7 +267,10 @@ export async function startEdge(
     throw err;
   }
   const port = uWS.us_socket_local_port(listenSocket as unknown as us_socket);
-  elog.info({ host: config.host, port, path: WEBSOCKET_PATH }, "edge listening");
+  elog.info(
+    { host: config.host, port, path: WEBSOCKET_PATH, metricsPort: metricsServer?.port },
+    "edge listening",
+  );
 
   let stopped: Promise<void> | undefined;
   const hurry = new AbortController();
@@ -296,12 +323,15 @@ export async function startEdge(
         if (!(await settlesBy(drained, deadline)))
           elog.warn("grace ran out before the inbox was drained; a session will recover it");
       }
+      // Last: /readyz says 503 and /metrics stays scrapable through the whole drain.
+      await metricsServer?.close();
       elog.info({ closed: open }, "edge stopped");
     })());
   const stop = (graceMs = config.shutdownGraceMs): Promise<void> => shutdown(graceMs, false);
 
   return {
     port,
+    metricsPort: metricsServer?.port,
     edgeId,
     address,
     connections: () => registry.size,

@@ -23,6 +23,7 @@ import { PacketProcessor } from "./io/packet-processor.js";
 import { SnapshotWriter } from "./io/snapshot-writer.js";
 import { createSessionMetrics, sampleInboxLag, type InboxLags } from "./session-metrics.js";
 import type { MetricsRegistry } from "../shared/metrics.js";
+import { isHibernating } from "./io/stream-management.js";
 
 export interface SessionHandle {
   /** The shards served now (their leases held), ascending. */
@@ -58,8 +59,12 @@ export async function startSession(
   const table = new ConnectionTable();
   const held: { ownership?: ShardOwnership } = {};
   const metrics = createSessionMetrics(
-    () => table.size,
-    () => held.ownership?.serving().length ?? 0,
+    {
+      connections: () => table.size,
+      servedShards: () => held.ownership?.serving().length ?? 0,
+      hibernatedSessions: () => table.all().filter(isHibernating).length,
+    },
+    backend.redisCommands,
   );
   const inboxLags: InboxLags = new Map();
   const local = new LocalDelivery();

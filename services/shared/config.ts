@@ -24,6 +24,12 @@ export interface Config {
   shards: string;
   /** Port of the session's health and metrics endpoint. */
   httpPort: number;
+  /**
+   * Edge: a separate port for /metrics (with /healthz and /readyz); 0 serves /metrics on the
+   * WebSocket port. Set it when the client port is public (a LoadBalancer), so only the cluster
+   * can scrape: the WebSocket port then no longer answers /metrics.
+   */
+  metricsPort: number;
   /** Largest stanza (one WebSocket message) accepted, in bytes (RFC 6120 §13.12 floor 10000). */
   maxStanzaBytes: number;
   /**
@@ -317,6 +323,13 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 0,
     max: 65535,
     help: "session health/metrics port",
+  },
+  metricsPort: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    max: 65535,
+    help: "edge: separate port for /metrics, /healthz, /readyz (the WebSocket port then has no /metrics); 0 = the WebSocket port",
   },
   maxStanzaBytes: {
     kind: "int",

@@ -1,173 +1,144 @@
-// A tiny Prometheus registry: counters and gauges with labels, rendered in the text exposition
-// format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/). Used by the edge
-// and the session tier alike. There is no global default registry: each process (or test) makes
-// its own and serves `render()` on its /metrics endpoint.
+// The metrics seam: one prom-client Registry per edge or session instance (several run in one
+// test process, so prom-client's global registry is never used), the process's default metrics
+// in each, and the Prometheus text every /metrics endpoint serves. Callers name and describe
+// their metrics here and keep prom-client's own types; nothing else imports prom-client.
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type Metric,
+  type MetricObject,
+} from "prom-client";
 
-/** Content-Type of `render()`'s output. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+export type { Counter, Gauge, Histogram };
 
-/** Label values of one sample, keyed by label name. */
-export type Labels<L extends string> = { readonly [K in L]: string };
+/** Content-Type of `metrics()`'s output (the Prometheus text format 0.0.4). */
+export const PROMETHEUS_CONTENT_TYPE = new Registry().contentType;
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-interface Sample {
-  labels: string;
-  value: number;
-}
-
-abstract class Metric<L extends string> {
-  abstract readonly type: "counter" | "gauge";
-  private readonly samples = new Map<string, Sample>();
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly labelNames: readonly L[],
-  ) {
-    if (!METRIC_NAME.test(name)) throw new Error(`invalid metric name ${name}`);
-    for (const label of labelNames) {
-      if (!LABEL_NAME.test(label) || label.startsWith("__"))
-        throw new Error(`invalid label name ${label} on metric ${name}`);
-    }
+/**
+ * The process's default metrics (process_*, nodejs_*), made once per process. Each call of
+ * prom-client's collectDefaultMetrics starts its own event-loop-delay monitor and GC
+ * PerformanceObserver and never stops them, so a call per registry would leave one more of each
+ * behind for every edge or session a test starts. They measure the process, not an instance:
+ * every registry shares these metric objects instead. Scraping one registry resets the
+ * event-loop-delay percentiles they share (nodejs_eventloop_lag_p99_seconds and friends cover
+ * the time since the last scrape of any registry); a deployed process serves one registry.
+ */
+let processMetrics: MetricObject[] | undefined;
+function defaultMetrics(): MetricObject[] {
+  if (!processMetrics) {
+    const register = new Registry();
+    collectDefaultMetrics({ register });
+    processMetrics = register.getMetricsAsArray();
   }
-
-  /** The current value for `labels` (0 if never set). */
-  get(labels?: Labels<L>): number {
-    return this.samples.get(this.key(labels))?.value ?? 0;
-  }
-
-  protected add(labels: Labels<L> | undefined, by: number): void {
-    this.sample(labels).value += by;
-  }
-
-  protected put(labels: Labels<L> | undefined, value: number): void {
-    this.sample(labels).value = value;
-  }
-
-  /** Forgets every labelled sample (for gauges rebuilt from scratch by a collector). */
-  reset(): void {
-    this.samples.clear();
-  }
-
-  private sample(labels: Labels<L> | undefined): Sample {
-    const key = this.key(labels);
-    let sample = this.samples.get(key);
-    if (!sample) this.samples.set(key, (sample = { labels: key, value: 0 }));
-    return sample;
-  }
-
-  private key(labels: Labels<L> | undefined): string {
-    if (this.labelNames.length === 0) return "";
-    if (!labels) throw new Error(`metric ${this.name} needs labels ${this.labelNames.join(",")}`);
-    const parts: string[] = [];
-    for (const name of this.labelNames) {
-      const value = labels[name];
-      if (typeof value !== "string") throw new Error(`metric ${this.name} needs label ${name}`);
-      parts.push(`${name}="${escapeLabelValue(value)}"`);
-    }
-    return `{${parts.join(",")}}`;
-  }
-
-  renderLines(): string[] {
-    const lines = [
-      `# HELP ${this.name} ${escapeHelp(this.help)}`,
-      `# TYPE ${this.name} ${this.type}`,
-    ];
-    // An unlabelled metric always has its one sample, so a dashboard sees 0 rather than nothing.
-    if (this.labelNames.length === 0 && this.samples.size === 0) lines.push(`${this.name} 0`);
-    for (const { labels, value } of this.samples.values())
-      lines.push(`${this.name}${labels} ${formatValue(value)}`);
-    return lines;
-  }
-}
-
-/** A value that only goes up (restarts at 0 with the process). Name it `…_total`. */
-export class Counter<L extends string = never> extends Metric<L> {
-  readonly type = "counter";
-
-  inc(labels?: Labels<L>, by = 1): void {
-    if (!(by >= 0)) throw new Error(`counter ${this.name} cannot go down (inc by ${by})`);
-    this.add(labels, by);
-  }
-}
-
-/** A value that goes up and down; may be filled by a collector just before each render. */
-export class Gauge<L extends string = never> extends Metric<L> {
-  readonly type = "gauge";
-
-  constructor(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    readonly collect?: (gauge: Gauge<L>) => void,
-  ) {
-    super(name, help, labelNames);
-  }
-
-  set(value: number, labels?: Labels<L>): void {
-    this.put(labels, value);
-  }
-
-  inc(labels?: Labels<L>, by = 1): void {
-    this.add(labels, by);
-  }
-
-  dec(labels?: Labels<L>, by = 1): void {
-    this.add(labels, -by);
-  }
+  return processMetrics;
 }
 
 export class MetricsRegistry {
-  private readonly metrics = new Map<string, Metric<string>>();
+  private readonly registry = new Registry();
 
+  constructor() {
+    for (const metric of defaultMetrics())
+      this.registry.registerMetric(metric as unknown as Metric);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** A value that only goes up (restarts at 0 with the process). Name it `…_total`. */
   counter<L extends string = never>(
     name: string,
     help: string,
     labelNames: readonly L[] = [],
   ): Counter<L> {
-    return this.register(new Counter<L>(name, help, labelNames));
+    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** `collect`, if given, is called before every render to set the gauge's current value(s). */
+  /**
+   * A value that goes up and down. `collect`, if given, sets its current value(s) just before
+   * each scrape (gauges of state another object owns).
+   */
   gauge<L extends string = never>(
     name: string,
     help: string,
     labelNames: readonly L[] = [],
     collect?: (gauge: Gauge<L>) => void,
   ): Gauge<L> {
-    return this.register(new Gauge<L>(name, help, labelNames, collect));
+    const gauge: Gauge<L> = new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(collect ? { collect: (): void => collect(gauge) } : {}),
+    });
+    return gauge;
   }
 
-  /** All metrics in registration order, in the Prometheus text format. */
-  render(): string {
-    const lines: string[] = [];
-    for (const metric of this.metrics.values()) {
-      if (metric instanceof Gauge) (metric as Gauge<string>).collect?.(metric);
-      lines.push(...metric.renderLines());
-    }
-    return lines.join("\n") + "\n";
+  /** Observations counted into explicit `buckets` (upper bounds, in the metric's unit). */
+  histogram<L extends string = never>(
+    name: string,
+    help: string,
+    buckets: readonly number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram<L>({
+      name,
+      help,
+      labelNames,
+      buckets: [...buckets],
+      registers: [this.registry],
+    });
   }
 
-  private register<M extends { readonly name: string }>(metric: M): M {
-    if (this.metrics.has(metric.name)) throw new Error(`metric ${metric.name} registered twice`);
-    this.metrics.set(metric.name, metric as unknown as Metric<string>);
-    return metric;
+  /** Adds a metric made elsewhere (one shared by the tiers of one process, e.g. Redis timings). */
+  register(metric: Metric<string>): void {
+    this.registry.registerMetric(metric);
+  }
+
+  /** Every metric, in the Prometheus text format (collectors run first). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
   }
 }
 
-function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+/**
+ * A histogram in no registry yet: for a metric shared by the registries of one process (the
+ * edge and session of all-in-one share one backend), each of which registers it.
+ */
+export function unregisteredHistogram<L extends string = never>(
+  name: string,
+  help: string,
+  buckets: readonly number[],
+  labelNames: readonly L[] = [],
+): Histogram<L> {
+  return new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers: [] });
 }
 
-function escapeHelp(help: string): string {
-  return help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
+/** Ages and waits, in seconds: 0.5 ms (a quiet local hop) to 10 s (a backlog). */
+export const DELAY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
+/** Work done in-process, in seconds: 0.1 ms to 5 s (a PBKDF2 derivation is tens of ms). */
+export const DURATION_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+/** Entries per stream read: 1 to inboxReadCount's ceiling (10000), powers of two. */
+export const BATCH_BUCKETS_ENTRIES = [
+  1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+];
+
+/** megaphone_build_info{version} 1: which version each pod runs (joins on pod in queries). */
+export function registerBuildInfo(registry: MetricsRegistry, version: string): void {
+  registry
+    .gauge(
+      "megaphone_build_info",
+      "Always 1; the version label is the running Megaphone version.",
+      ["version"],
+    )
+    .set({ version }, 1);
 }

@@ -19,6 +19,7 @@ import type { Membership } from "./membership/membership.js";
 import { RedisMembership } from "./membership/redis-membership.js";
 import { StaticMembership } from "./membership/static-membership.js";
 import { createRedis, type Redis } from "./redis/client.js";
+import { RedisCommandTimer } from "./redis/command-timer.js";
 import { redisKeys } from "./redis/keys.js";
 import type { AccountStore } from "./stores/account/account-store.js";
 import { MemoryAccountStore } from "./stores/account/memory-account-store.js";
@@ -63,6 +64,8 @@ export interface Backend {
    * static (--members, or this member alone), redis (heartbeats) or kubernetes.
    */
   membership(memberId: string): Promise<Membership>;
+  /** Times the Redis calls of the bus and the hot stores (nothing in memory mode). */
+  redisCommands: RedisCommandTimer;
   /** True while the backing store is reachable. */
   isReady(): boolean;
   close(): Promise<void>;
@@ -93,6 +96,8 @@ export function createBackend(config: Config, log: Logger): Backend {
       ack: () => 0,
     }),
     membership: async (memberId) => staticMembership(config, memberId),
+    // No Redis: the histogram is served with no samples.
+    redisCommands: new RedisCommandTimer(),
     isReady: () => true,
     close: () => bus.close(),
   };
@@ -101,6 +106,7 @@ export function createBackend(config: Config, log: Logger): Backend {
 function createRedisBackend(config: Config, log: Logger): Backend {
   const shardFence = new ShardFence();
   const keys = redisKeys();
+  const timer = new RedisCommandTimer();
   const redis: Redis = createRedis(config.redis, "megaphone-stores");
   redis.on("error", (err) => log.warn({ err }, "redis store connection error"));
   const bus = new RedisBus({
@@ -114,14 +120,15 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     trimIntervalMs: config.trimIntervalMs,
     claimIdleMs: config.claimIdleMs,
     edgeInboxTtlMs: config.edgeInboxTtlMs,
+    timer,
   });
   return {
     kind: "redis",
     bus,
     accounts: new RedisAccountStore(redis, keys),
     rosters: new RedisRosterStore(redis, keys),
-    routes: new RedisRouteStore(redis, keys),
-    offline: new RedisOfflineStore(redis, keys),
+    routes: new RedisRouteStore(redis, keys, timer),
+    offline: new RedisOfflineStore(redis, keys, timer),
     directed: new RedisDirectedPresenceStore(redis, keys, shardFence),
     snapshots: new RedisSnapshotStore(redis, keys),
     smQueues: new RedisSmQueueStore(redis, keys, shardFence),
@@ -138,6 +145,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
       };
       return new RedisMembership(redis, keys, options, log);
     },
+    redisCommands: timer,
     isReady: () => redis.status === "ready" && bus.isReady(),
     async close() {
       await bus.close();

@@ -3,6 +3,7 @@
 // `delivered` through deliver()) and merged in order (`outbox`). Connections are created
 // already bound, and frames go through the real session core (handleFrame), so tests see
 // exactly what a client would: stamping, routing and error replies included.
+import { NO_OBSERVER } from "../../services/session/core/observer.js";
 import { parse, type Element } from "ltx";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { parseJid } from "../../services/shared/jid.js";
@@ -59,6 +60,7 @@ export class TestSessionContext implements SessionContext {
   readonly log: Logger = silentLogger;
   readonly stores: Stores;
   readonly domain: string;
+  readonly observe = NO_OBSERVER;
   nowMs: number;
 
   /** connId → what send() wrote, in order. */

@@ -1,11 +1,12 @@
 // The edge's lifecycle and HTTP side: stop() closes every socket as drained (1001, no stream
-// error: edge-drain.test.ts has the gradual drain) and drops the inbox; /healthz, /readyz (503 once stopping), /metrics and 404. A real edge on a
+// error: edge-drain.test.ts has the gradual drain) and drops the inbox; /healthz, /readyz (503 once stopping), /metrics and 404, on the
+// client port or (metricsPort) a port of their own. A real edge on a
 // RedisBus; the test plays the session tier (edge-harness.ts).
 import assert from "node:assert/strict";
 import http from "node:http";
 import { WEBSOCKET_PATH } from "../../services/edge/edge-server.js";
 import { edgeSuite } from "../helpers/edge-harness.js";
-import { connect } from "../helpers/redis-server.js";
+import { connect, freePort } from "../helpers/redis-server.js";
 import { TestClient } from "../helpers/ws-client.js";
 
 describe("edge (uWebSockets.js on a RedisBus)", () => {
@@ -70,6 +71,47 @@ describe("edge (uWebSockets.js on a RedisBus)", () => {
       await stopping;
       const shutdowns = 'megaphone_edge_closes_total{reason="drain"}';
       assert.equal(await edge.metric(shutdowns, agent), 1);
+    });
+
+    it("with metricsPort, serves /metrics, /healthz and /readyz on that port and no /metrics on the client port", async () => {
+      const metricsPort = await freePort();
+      // The drain delay keeps the stop going (one socket is open) while it is scraped.
+      const edge = await suite.start({ metricsPort, drainDelayMs: 500 });
+      assert.equal(edge.handle.metricsPort, metricsPort);
+      const a = await edge.connect();
+      await edge.roundTrip(a);
+      const scrape = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
+        return {
+          status: res.status,
+          contentType: res.headers.get("content-type"),
+          body: await res.text(),
+        };
+      };
+      const metrics = await scrape("/metrics");
+      assert.equal(metrics.status, 200);
+      assert.equal(metrics.contentType, "text/plain; version=0.0.4; charset=utf-8");
+      const lines = metrics.body.split("\n");
+      for (const line of [
+        "megaphone_edge_connections 1",
+        "megaphone_edge_connections_opened_total 1",
+        "megaphone_edge_draining 0",
+      ])
+        assert.ok(lines.includes(line), `${line} in\n${metrics.body}`);
+      assert.equal((await scrape("/healthz")).status, 200);
+      assert.equal((await scrape("/readyz")).status, 200);
+      // The client port keeps its probes, not the metrics.
+      assert.equal((await edge.get("/metrics")).status, 404);
+      assert.equal((await edge.get("/readyz")).status, 200);
+
+      const stopping = edge.handle.stop(2000);
+      assert.equal((await scrape("/readyz")).status, 503);
+      assert.match((await scrape("/metrics")).body, /^megaphone_edge_draining 1$/m);
+      await stopping;
+      await assert.rejects(
+        fetch(`http://127.0.0.1:${metricsPort}/healthz`),
+        "closed with the edge",
+      );
     });
   });
 });

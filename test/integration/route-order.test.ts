@@ -26,7 +26,7 @@ describe("per-recipient order for a connection that is binding (issue 6 item 15)
     const backend = createBackend(config, silentLogger);
     const table = new ConnectionTable();
     const chain = buildHandlerChain();
-    const metrics = createSessionMetrics(() => table.size);
+    const metrics = createSessionMetrics({ connections: () => table.size });
     // This member holds every shard's lease, as ShardOwnership would have it.
     const leases = new Map<number, Lease>();
     for (const shard of [0, 1, 2, 3])

@@ -438,7 +438,7 @@ describe("session I/O against the real core", function () {
     await h.send(c, OPEN_FRAME);
     await h.waitPacket((p) => p.k === "close" && p.c === c, "a close for the unknown socket");
     assert.equal(session.connections(), 0);
-    assert.match(session.metrics.render(), /^megaphone_session_connections 0$/m);
+    assert.match(await session.metrics.metrics(), /^megaphone_session_connections 0$/m);
     assert.equal(h.frames(c).filter((f) => f.includes("<stream:features")).length, 1);
   });
 

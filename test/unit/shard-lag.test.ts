@@ -7,6 +7,7 @@ import { createEdgeMetrics } from "../../services/edge/edge-metrics.js";
 import { ShardLagGate } from "../../services/edge/shard-lag.js";
 import type { Connection } from "../../services/edge/ws/connection.js";
 import { ShardPublisher } from "../../services/edge/ws/publisher.js";
+import type { ShardBacklog } from "../../services/shared/bus/bus.js";
 import { MemoryBus } from "../../services/shared/bus/memory-bus.js";
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { silentLogger } from "../../services/shared/log.js";
@@ -53,6 +54,7 @@ function setup(
       heldBytes: () => 0,
       unauthenticatedConnections: () => 0,
       paused: () => false,
+      draining: () => false,
       shardInboxes: () => [],
     }),
     onFailure: () => assert.fail("no publish fails here"),
@@ -68,7 +70,7 @@ function setup(
     /** What the edge's sampler does once: sample every shard, open or close gates. */
     async sample(): Promise<number[]> {
       const mark = gate.mark();
-      const samples = new Map<number, { lag: number; length: number }>();
+      const samples = new Map<number, ShardBacklog>();
       for (const shard of gate.shards) samples.set(shard, await bus.shardBacklog(shard));
       const opened = gate.sampled(samples, mark);
       if (opened.length > 0) publisher.shardsOpened();
@@ -179,16 +181,22 @@ describe("edge push-back from shards far behind", () => {
   it("stays closed between half the bound and the bound, and opens below half", async () => {
     const t = setup([0]);
     const mark = t.gate.mark();
-    assert.deepEqual(t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG }]]), mark), []);
+    assert.deepEqual(
+      t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG, pending: 0 }]]), mark),
+      [],
+    );
     assert.equal(t.gate.isOpen(0), false, "a sample at the bound closes the shard");
     assert.equal(t.gate.allClosed(), true, "every shard behind: upgrades are refused");
     assert.deepEqual(
-      t.gate.sampled(new Map([[0, { lag: MAX_LAG / 2, length: 50 }]]), t.gate.mark()),
+      t.gate.sampled(new Map([[0, { lag: MAX_LAG / 2, length: 50, pending: 0 }]]), t.gate.mark()),
       [],
     );
     assert.equal(t.gate.isOpen(0), false);
     assert.deepEqual(
-      t.gate.sampled(new Map([[0, { lag: MAX_LAG / 2 - 1, length: 50 }]]), t.gate.mark()),
+      t.gate.sampled(
+        new Map([[0, { lag: MAX_LAG / 2 - 1, length: 50, pending: 0 }]]),
+        t.gate.mark(),
+      ),
       [0],
     );
     assert.equal(t.gate.isOpen(0), true);
@@ -199,7 +207,7 @@ describe("edge push-back from shards far behind", () => {
     const t = setup([0]);
     const mark = t.gate.mark();
     for (let i = 0; i < 4; i++) t.gate.published(0); // after the sample was asked for
-    t.gate.sampled(new Map([[0, { lag: 5, length: 5 }]]), mark);
+    t.gate.sampled(new Map([[0, { lag: 5, length: 5, pending: 0 }]]), mark);
     assert.equal(t.gate.published(0), true, "5 sampled + 4 in flight + this one reach 10");
     assert.equal(t.gate.isOpen(0), false);
   });
@@ -227,7 +235,7 @@ describe("edge push-back from shards far behind", () => {
 
   it("bounds what every connection of a held shard holds together by edgeMaxHeldBytes", () => {
     const t = setup([0], { perConnection: 64 * FRAME_COST, edge: 5 * FRAME_COST });
-    t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG }]]), t.gate.mark());
+    t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG, pending: 0 }]]), t.gate.mark());
     const conns = [conn(0), conn(0), conn(0)];
     for (const c of conns)
       for (let i = 0; i < 2; i++) t.publisher.publish(c, data(c, i), FRAME_COST);
@@ -237,7 +245,7 @@ describe("edge push-back from shards far behind", () => {
 
   it("publishes everything once disabled (a stopping edge reports every close)", async () => {
     const t = setup([0]);
-    t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG }]]), t.gate.mark());
+    t.gate.sampled(new Map([[0, { lag: MAX_LAG, length: MAX_LAG, pending: 0 }]]), t.gate.mark());
     const a = conn(0);
     t.publisher.publish(a, { k: "close", c: a.id, e: "e", d: "drain" });
     assert.equal(t.publisher.held, 1);

@@ -5,6 +5,7 @@ export const HTTP_STATUS = {
   FORBIDDEN: "403 Forbidden",
   NOT_FOUND: "404 Not Found",
   TOO_MANY_REQUESTS: "429 Too Many Requests",
+  INTERNAL_SERVER_ERROR: "500 Internal Server Error",
   SERVICE_UNAVAILABLE: "503 Service Unavailable",
 } as const;
 

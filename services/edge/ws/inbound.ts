@@ -33,7 +33,7 @@ export function onClientMessage(
   // Any frame, a keepalive too, is activity for the idle timeout.
   conn.lastInboundAtMs = nowMs;
   deps.metrics.framesIn.inc();
-  deps.metrics.bytesIn.inc(undefined, bytes);
+  deps.metrics.bytesIn.inc(bytes);
   if (isBinary) return deps.end(conn, "binary-frame");
   if (bytes > deps.maxStanzaBytes) return deps.end(conn, "policy-violation");
   const costBytes = inboundFrameCostBytes(bytes, deps.inboundFrameCostBytes);

@@ -6,6 +6,7 @@
 // silently: one the edge cannot hand to its socket (the socket is gone, is closing, or uWS
 // refused the frame) goes back to its session as `undelivered`, which stores it offline,
 // routes it to another resource or bounces it to its sender.
+import { entryAgeSeconds } from "../../shared/bus/entry-age.js";
 import { OriginMemory } from "../../shared/bus/origin.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import { parseConnId } from "../../shared/conn-id.js";
@@ -41,24 +42,28 @@ function returnAll(packets: readonly EdgePacket[], deps: OutboundDeps, returns: 
 }
 
 /**
- * Writes one batch read from the edge inbox; resolves once what it gave back is stored. Socket
- * writes never throw out of it (a throw would stop the reader).
+ * Writes one batch read from the edge inbox (`entryIds[i]` is `batch[i]`'s inbox entry id, for
+ * its delivery delay); resolves once what it gave back is stored. Socket writes never throw out
+ * of it (a throw would stop the reader).
  */
 export async function deliverEdgeBatch(
   batch: readonly EdgePacket[],
+  entryIds: readonly string[],
   deps: OutboundDeps,
 ): Promise<void> {
   const returns: Promise<void>[] = [];
   const byConn = new Map<string, EdgePacket[]>();
+  const idOf = new Map<EdgePacket, string>();
   // A socket renamed in this batch: its packets under the new id follow the rename, in order.
   const renamedFrom = new Map<string, string>();
-  for (const packet of batch) {
+  batch.forEach((packet, i) => {
     const key = renamedFrom.get(packet.c) ?? packet.c;
     let packets = byConn.get(key);
     if (!packets) byConn.set(key, (packets = []));
     packets.push(packet);
+    if (entryIds[i] !== undefined) idOf.set(packet, entryIds[i]);
     if (packet.k === "rename") renamedFrom.set(packet.d, key);
-  }
+  });
   for (const [connId, packets] of byConn) {
     const conn = deps.registry.get(connId);
     if (!conn || conn.closeReason !== undefined) {
@@ -66,7 +71,7 @@ export async function deliverEdgeBatch(
       continue;
     }
     try {
-      conn.ws.cork(() => writePackets(conn, packets, deps, returns));
+      conn.ws.cork(() => writePackets(conn, packets, idOf, deps, returns));
     } catch (err) {
       deps.log.error({ err, connId, shard: conn.shard }, "writing to a socket failed");
     }
@@ -77,10 +82,12 @@ export async function deliverEdgeBatch(
 function writePackets(
   conn: Connection,
   packets: EdgePacket[],
+  idOf: ReadonlyMap<EdgePacket, string>,
   deps: OutboundDeps,
   returns: Promise<void>[],
 ): void {
   const { ws } = conn;
+  const nowMs = Date.now();
   for (let i = 0; i < packets.length; i++) {
     const packet = packets[i];
     if (conn.closeReason !== undefined) {
@@ -103,7 +110,9 @@ function writePackets(
         // Buffered counts as written: uWS delivers it before anything sent later.
         conn.wroteSessionFrame = true;
         deps.metrics.framesOut.inc();
-        deps.metrics.bytesOut.inc(undefined, Buffer.byteLength(packet.d));
+        deps.metrics.bytesOut.inc(Buffer.byteLength(packet.d));
+        const entryId = idOf.get(packet);
+        if (entryId) deps.metrics.deliveryDelay.observe(entryAgeSeconds(entryId, nowMs));
         if (ws.getBufferedAmount() > deps.maxBackpressureBytes) deps.end(conn, "slow-consumer");
         break;
       }

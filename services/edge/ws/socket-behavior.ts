@@ -146,6 +146,7 @@ function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
   };
   ws.getUserData().conn = conn;
   registry.add(conn);
+  deps.metrics.connectionsOpened.inc();
   deps.admission.opened(conn);
   deps.log.debug({ connId: conn.id, shard, address: conn.address }, "connection opened");
   deps.publisher.publish(conn, { k: "open", c: conn.id, e: deps.address });

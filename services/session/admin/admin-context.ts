@@ -3,6 +3,7 @@
 // stanza for a connection travels as a `route` packet (a kick as a `kick` packet) into the
 // inbox of the connection's shard, where its owning session applies it in order. It has no
 // connection of its own, so send() and close() are programming errors here.
+import { NO_OBSERVER } from "../core/observer.js";
 import type { Element } from "ltx";
 import type { Bus } from "../../shared/bus/bus.js";
 import type { Config } from "../../shared/config.js";
@@ -25,6 +26,7 @@ export class AdminContext implements SessionContext {
   readonly log: Logger;
   readonly stores: Stores;
   readonly domain: string;
+  readonly observe = NO_OBSERVER;
   private readonly deferred: (() => Promise<unknown>)[] = [];
 
   constructor(private readonly deps: AdminContextDeps) {

@@ -13,6 +13,7 @@ import type { SmQueueStore } from "../../shared/stores/sm/sm-queue-store.js";
 import type { ResumeRequest } from "../../shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
+import type { CoreObserver } from "./observer.js";
 
 export interface Stores {
   accounts: AccountStore;
@@ -29,6 +30,8 @@ export interface SessionContext {
   readonly stores: Stores;
   /** The served domain (config.domain), also the server's JID. */
   readonly domain: string;
+  /** Told of logins, stanzas and offline storage, for metrics. */
+  readonly observe: CoreObserver;
   now(): number;
   /** True while shard `shard`'s inbox is further behind than config.maxInboxLagEntries. */
   overloaded(shard: number): boolean;

@@ -1,6 +1,7 @@
 // The per-frame entry point of the session core: parse one RFC 7395 message, then act on it
 // according to the connection's stage (RFC 6120 §4 stream, §6 SASL, §7 binding, §8 stanzas).
 // Stream errors close this connection only.
+import type { StanzaKind } from "./observer.js";
 import type { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
 import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SM } from "../../shared/ns.js";
@@ -97,6 +98,7 @@ async function handleStanza(
   if (stanza.getNS() !== NS_CLIENT)
     throw new StreamError("invalid-namespace", "stanzas are in the jabber:client namespace");
   countInbound(conn);
+  ctx.observe.stanza(stanza.getName() as StanzaKind);
 
   // RFC 6120 §8.1.2.1: the server stamps the full JID; a client's claim is never trusted.
   stanza.attrs.from = `${conn.bareJid}/${conn.resource}`;

@@ -20,6 +20,7 @@ import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors
 import type { ConnState } from "../core/connection.js";
 import type { SessionContext, Stores } from "../core/context.js";
 import type { HandlerChain } from "../core/handler-chain.js";
+import type { CoreObserver } from "../core/observer.js";
 import { closeElement, openElement } from "../core/stream.js";
 import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
@@ -61,6 +62,7 @@ export class LiveContext implements SessionContext {
   readonly log: Logger;
   readonly stores: Stores;
   readonly domain: string;
+  readonly observe: CoreObserver;
   private pending: Promise<void>[] = [];
   /** Numbers the deliveries of the entry being applied (beginEntry). */
   private origins: OriginCounter | undefined;
@@ -72,6 +74,7 @@ export class LiveContext implements SessionContext {
     this.log = deps.log;
     this.stores = deps.stores;
     this.domain = deps.config.domain;
+    this.observe = deps.metrics.observer;
   }
 
   /** A fresh context for one unit of work, with its own writes to flush. */
@@ -208,7 +211,10 @@ export class LiveContext implements SessionContext {
       conn.streamId = randomBytes(12).toString("base64url");
       this.send(conn, openElement(this, conn));
     }
-    if (condition) this.send(conn, new StreamError(condition, text).toElement());
+    if (condition) {
+      this.send(conn, new StreamError(condition, text).toElement());
+      this.deps.metrics.streamErrors.inc({ condition });
+    }
     this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
     this.toEdgeClose(conn.edgeId, conn.connId);

@@ -10,6 +10,7 @@
 import { delay, retryDelayMs } from "../../shared/async/delay.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
+import { entryAgeSeconds } from "../../shared/bus/entry-age.js";
 import { FencedError } from "../../shared/leases/fenced-error.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
@@ -62,6 +63,7 @@ export class PacketProcessor {
     ack: (entries: readonly ShardEntry[]) => void = () => undefined,
   ): Promise<void> {
     this.metrics.batches.inc();
+    this.metrics.batchEntries.observe(batch.length);
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
       const key = unitKeyOf(this.table, entry.packet);
@@ -144,8 +146,22 @@ export class PacketProcessor {
     return touched && conn && conn.stage !== "closed" ? conn : undefined;
   }
 
-  /** Applies one entry; true when the connection's state changed and must be saved. */
+  /** Applies one entry, timed; true when the connection's state changed and must be saved. */
   private async apply(ctx: LiveContext, entry: ShardEntry, unit: UnitProgress): Promise<boolean> {
+    this.metrics.entryDelay.observe(entryAgeSeconds(entry.id, Date.now()));
+    const done = this.metrics.handlerDuration.startTimer({ kind: entry.packet.k });
+    try {
+      return await this.applyEntry(ctx, entry, unit);
+    } finally {
+      done();
+    }
+  }
+
+  private async applyEntry(
+    ctx: LiveContext,
+    entry: ShardEntry,
+    unit: UnitProgress,
+  ): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
     ctx.beginEntry(packet.c, entry.id, packet.k === "route" ? packet.o : undefined);

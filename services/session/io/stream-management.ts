@@ -198,10 +198,12 @@ export async function applyResume(
   unit: SmUnitProgress,
 ): Promise<boolean> {
   const packet = entry.packet as ResumePacket;
-  const answer = (d: string) =>
+  const answer = (d: string) => {
+    ctx.observe.resumption(d === "" ? "resumed" : "failed");
     ctx.track(
       ctx.deps.bus.toShard(parseConnId(packet.c).shard, { k: "resume-result", c: packet.c, d }),
     );
+  };
   let request: ResumeRequest;
   try {
     request = JSON.parse(packet.d) as ResumeRequest;

@@ -13,7 +13,8 @@ export type ShardBatchHandler = (
   batch: ShardEntry[],
   ack: (entries: readonly ShardEntry[]) => void,
 ) => Promise<void>;
-export type EdgeBatchHandler = (batch: EdgePacket[]) => Promise<void>;
+/** `entryIds[i]` is the inbox entry id of `batch[i]` (its age: entry-age.ts). */
+export type EdgeBatchHandler = (batch: EdgePacket[], entryIds: readonly string[]) => Promise<void>;
 
 /** Optional parts of Bus.consumeShards. */
 export interface ShardConsumeOptions {
@@ -46,6 +47,8 @@ export interface ShardBacklog {
   lag: number;
   /** Entries stored in the inbox. */
   length: number;
+  /** Entries delivered to a consumer and not yet acknowledged (read, still being applied). */
+  pending: number;
 }
 
 export interface Bus {

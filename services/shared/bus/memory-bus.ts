@@ -39,7 +39,7 @@ export interface MemoryBusOptions {
 
 export class MemoryBus implements Bus {
   private readonly shardQueues = new Map<number, ShardEntry[]>();
-  private readonly edgeQueues = new Map<string, EdgePacket[]>();
+  private readonly edgeQueues = new Map<string, { id: string; packet: EdgePacket }[]>();
   private readonly delivered = new Map<number, number>();
   /** The id of the last entry written to each shard inbox. */
   private readonly lastIds = new Map<number, string>();
@@ -85,7 +85,7 @@ export class MemoryBus implements Bus {
     const queue = this.edgeQueues.get(edgeId);
     // No reader means the edge is gone, exactly like an edge inbox that does not exist.
     if (!queue) return false;
-    queue.push({ ...packet });
+    queue.push({ id: this.nextId(), packet: { ...packet } });
     this.arrived.notify();
     return true;
   }
@@ -138,7 +138,7 @@ export class MemoryBus implements Bus {
     signal: AbortSignal,
     health?: LoopHealth,
   ): Promise<void> {
-    const queue: EdgePacket[] = [];
+    const queue: { id: string; packet: EdgePacket }[] = [];
     this.edgeQueues.set(edgeId, queue);
     while (!signal.aborted) {
       if (queue.length === 0) {
@@ -147,7 +147,11 @@ export class MemoryBus implements Bus {
         continue;
       }
       health?.progressed();
-      await handler(queue.splice(0, this.options.readCount));
+      const entries = queue.splice(0, this.options.readCount);
+      await handler(
+        entries.map((e) => e.packet),
+        entries.map((e) => e.id),
+      );
     }
   }
 
@@ -157,7 +161,7 @@ export class MemoryBus implements Bus {
   ): Promise<boolean> {
     const queue = this.edgeQueues.get(address);
     this.edgeQueues.delete(address);
-    if (queue?.length) await forward(queue.splice(0));
+    if (queue?.length) await forward(queue.splice(0).map((e) => e.packet));
     return true;
   }
 
@@ -165,10 +169,10 @@ export class MemoryBus implements Bus {
     return this.shardQueues.get(shard)?.length ?? 0;
   }
 
-  /** Delivered entries leave the queue at once here, so the length is the lag. */
+  /** Delivered entries leave the queue at once here: the length is the lag, none is pending. */
   async shardBacklog(shard: number): Promise<ShardBacklog> {
     const lag = await this.shardLag(shard);
-    return { lag, length: lag };
+    return { lag, length: lag, pending: 0 };
   }
 
   async dropEdge(edgeId: string): Promise<void> {

@@ -1,6 +1,7 @@
 // What the Redis bus's pieces share: options, names, reply shapes and the connections.
 import type { Logger } from "../log.js";
 import type { Redis } from "../redis/client.js";
+import type { CommandTimer } from "../redis/command-timer.js";
 import type { Keys } from "../redis/keys.js";
 
 export const SESSION_GROUP = "session";
@@ -23,6 +24,8 @@ export interface RedisBusOptions {
   claimIdleMs: number;
   /** How long an edge inbox (and its recorded read position) outlives the last refresh by its edge. */
   edgeInboxTtlMs: number;
+  /** Times the bus's commands (megaphone_redis_command_duration_seconds); default: none. */
+  timer?: CommandTimer;
 }
 
 export type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
@@ -31,6 +34,8 @@ export type StreamReply = [key: string, entries: [id: string, fields: string[] |
 export interface RedisBusParts {
   options: RedisBusOptions;
   writer: Redis;
+  /** Times one logical command (options.timer, or nothing). */
+  timer: CommandTimer;
   blockingClient(name: string, signal: AbortSignal): Redis;
 }
 

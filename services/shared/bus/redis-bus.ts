@@ -5,6 +5,7 @@
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
 import type { LoopHealth } from "../async/loop-health.js";
 import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
+import { UNTIMED, type CommandTimer } from "../redis/command-timer.js";
 import type {
   Bus,
   EdgeBatchHandler,
@@ -39,13 +40,16 @@ export class RedisBus implements Bus {
   private readonly blockingClients = new Set<Redis>();
   private readonly shardConsumer: RedisShardConsumer;
   private readonly edgeInbox: RedisEdgeInbox;
+  private readonly timer: CommandTimer;
 
   constructor(private readonly options: RedisBusOptions) {
     this.writer = createRedis(options.url, "megaphone-bus");
     this.writer.on("error", (err) => options.log.warn({ err }, "redis bus connection error"));
+    this.timer = options.timer ?? UNTIMED;
     const parts: RedisBusParts = {
       options,
       writer: this.writer,
+      timer: this.timer,
       blockingClient: (name, signal) => this.blockingClient(name, signal),
     };
     this.shardConsumer = new RedisShardConsumer(parts, new InFlightBudget(options.entriesInFlight));
@@ -53,10 +57,8 @@ export class RedisBus implements Bus {
   }
 
   async toShard(shard: number, packet: ShardPacket): Promise<string> {
-    return (await this.writer.xadd(
-      this.options.keys.shardInbox(shard),
-      "*",
-      ...fieldsOf(packet),
+    return (await this.timer.time("xadd", () =>
+      this.writer.xadd(this.options.keys.shardInbox(shard), "*", ...fieldsOf(packet)),
     )) as string;
   }
 
@@ -76,11 +78,8 @@ export class RedisBus implements Bus {
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     // NOMKSTREAM: only the edge creates its inbox, so writes for an edge that died (or
     // stopped) never resurrect a stream nobody will read; XADD then answers nil.
-    const id = await this.writer.xadd(
-      this.options.keys.edgeInbox(edgeId),
-      "NOMKSTREAM",
-      "*",
-      ...fieldsOf(packet),
+    const id = await this.timer.time("xadd", () =>
+      this.writer.xadd(this.options.keys.edgeInbox(edgeId), "NOMKSTREAM", "*", ...fieldsOf(packet)),
     );
     return id !== null;
   }
@@ -131,15 +130,21 @@ export class RedisBus implements Bus {
   async shardBacklog(shard: number): Promise<ShardBacklog> {
     const key = this.options.keys.shardInbox(shard);
     const [groups, length] = await Promise.all([
-      this.writer.xinfo("GROUPS", key).catch(() => []) as Promise<unknown[][]>,
-      this.writer.xlen(key),
+      this.timer
+        .time("xinfo", () => this.writer.xinfo("GROUPS", key) as Promise<unknown[][]>)
+        .catch(() => []),
+      this.timer.time("xlen", () => this.writer.xlen(key)),
     ]);
     const group = groups.map(packetOfInfo).find((g) => g.name === SESSION_GROUP);
     // Without a group nobody has read anything yet: every entry is lag. Redis answers a nil
     // lag when it cannot count it (entries deleted inside the unread range): then the length
     // stands in, which is never less.
     const lag = group ? Number(group.lag) : NaN;
-    return { lag: Number.isFinite(lag) ? lag : length, length };
+    return {
+      lag: Number.isFinite(lag) ? lag : length,
+      length,
+      pending: Number(group?.pending ?? 0),
+    };
   }
 
   async dropEdge(edgeId: string): Promise<void> {

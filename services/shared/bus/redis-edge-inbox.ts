@@ -29,18 +29,20 @@ export class RedisEdgeInbox {
     ttlMs: number,
   ): { report(cursor: string): void; settled(): Promise<void> } {
     const key = this.parts.options.keys.edgeReadCursor(address);
-    const writer = this.parts.writer;
+    const { writer, timer } = this.parts;
     const log = this.parts.options.log;
     let writing: Promise<void> | undefined;
     let next: string | undefined;
     let written: string | undefined;
     const write = (cursor: string): void => {
-      writing = writer.set(key, cursor, "PX", ttlMs).then(
-        () => {
-          written = cursor;
-        },
-        (err: unknown) => log.warn({ err }, "recording the edge inbox position failed"),
-      );
+      writing = timer
+        .time("set", () => writer.set(key, cursor, "PX", ttlMs))
+        .then(
+          () => {
+            written = cursor;
+          },
+          (err: unknown) => log.warn({ err }, "recording the edge inbox position failed"),
+        );
       void writing.finally(() => {
         writing = undefined;
         const pending = next;
@@ -175,10 +177,16 @@ export class RedisEdgeInbox {
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length > 0) {
         cursor = entries[entries.length - 1][0];
-        const packets = entries.map(([, fields]) => edgePacketOf(fields));
-        const valid = packets.filter((p): p is EdgePacket => p !== undefined);
-        if (valid.length < packets.length) log.error("dropping malformed edge inbox entries");
-        await handler(valid);
+        const valid: EdgePacket[] = [];
+        const ids: string[] = [];
+        for (const [id, fields] of entries) {
+          const packet = edgePacketOf(fields);
+          if (!packet) continue;
+          valid.push(packet);
+          ids.push(id);
+        }
+        if (valid.length < entries.length) log.error("dropping malformed edge inbox entries");
+        await handler(valid, ids);
         cursors.report(cursor);
       }
       if (Date.now() - lastMaintenance >= maintenanceMs) {
@@ -186,12 +194,15 @@ export class RedisEdgeInbox {
         try {
           // The edge is the only reader: everything up to its cursor is done with.
           // The recorded position lives as long as the inbox, however quiet the edge.
-          const [, [, refreshed]] = (await this.parts.writer
-            .multi()
-            .xtrim(key, "MINID", "~", cursor)
-            .pexpire(key, ttlMs)
-            .pexpire(keys.edgeReadCursor(edgeId), ttlMs)
-            .exec()) as [unknown, [unknown, number]];
+          const trimmedTo = cursor;
+          const [, [, refreshed]] = (await this.parts.timer.time("multi", () =>
+            this.parts.writer
+              .multi()
+              .xtrim(key, "MINID", "~", trimmedTo)
+              .pexpire(key, ttlMs)
+              .pexpire(keys.edgeReadCursor(edgeId), ttlMs)
+              .exec(),
+          )) as [unknown, [unknown, number]];
           if (refreshed === 0) {
             // Lost (Redis lost its data, or the edge stalled past the TTL): what was written
             // meanwhile found no inbox and went back to its sessions as undelivered.

@@ -103,7 +103,9 @@ export class RedisShardConsumer {
     const acks = new ShardAcks(
       acknowledge ??
         (async (shard, ids) => {
-          await this.parts.writer.xack(keys.shardInbox(shard), SESSION_GROUP, ...ids);
+          await this.parts.timer.time("xack", () =>
+            this.parts.writer.xack(keys.shardInbox(shard), SESSION_GROUP, ...ids),
+          );
         }),
       log,
       signal,
@@ -132,8 +134,8 @@ export class RedisShardConsumer {
       if (!(await untilReadable())) break;
       const block = Math.max(1, Math.min(blockMs, Math.floor(readableMs() - READ_MARGIN_MS)));
       let reply: StreamReply;
-      try {
-        reply = await xreadgroup(
+      const read = () =>
+        xreadgroup(
           "GROUP",
           SESSION_GROUP,
           consumer,
@@ -144,6 +146,9 @@ export class RedisShardConsumer {
           ...streamKeys,
           ...(pendingCursors ?? streamKeys.map(() => ">")),
         );
+      try {
+        // Only the reads of pending entries are round trips; a blocking read waits for entries.
+        reply = await (pendingCursors ? this.parts.timer.time("xreadgroup", read) : read());
       } catch (err) {
         if (signal.aborted) break;
         health?.failed();
@@ -260,15 +265,18 @@ export class RedisShardConsumer {
     let cursor = "0-0";
     let claimed = 0;
     do {
-      const [next, ids] = (await this.parts.writer.xautoclaim(
-        key,
-        SESSION_GROUP,
-        consumer,
-        idleMs,
-        cursor,
-        "COUNT",
-        this.parts.options.readCount,
-        "JUSTID",
+      const from = cursor;
+      const [next, ids] = (await this.parts.timer.time("xautoclaim", () =>
+        this.parts.writer.xautoclaim(
+          key,
+          SESSION_GROUP,
+          consumer,
+          idleMs,
+          from,
+          "COUNT",
+          this.parts.options.readCount,
+          "JUSTID",
+        ),
       )) as [string, string[]];
       cursor = next;
       claimed += ids.length;
@@ -293,6 +301,7 @@ export class RedisShardConsumer {
       const group = groups.map(packetOfInfo).find((g) => g.name === SESSION_GROUP);
       minId = group?.["last-delivered-id"];
     }
-    if (minId && minId !== "0-0") await this.parts.writer.xtrim(key, "MINID", "~", minId);
+    if (minId && minId !== "0-0")
+      await this.parts.timer.time("xtrim", () => this.parts.writer.xtrim(key, "MINID", "~", minId));
   }
 }

@@ -59,19 +59,17 @@ async function lookupWithStandIn(ctx: SessionContext, username: string): Promise
 }
 
 export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  // Which exchange this element ends, if it ends one (for the login count).
+  const mechanism =
+    el.getName() === "auth"
+      ? (el.attrs.mechanism ?? "")
+      : (conn.sasl?.mechanism ?? conn.saslAwaiting ?? "");
   try {
-    switch (el.getName()) {
-      case "auth":
-        return await handleAuth(ctx, conn, el);
-      case "response":
-        return await handleResponse(ctx, conn, el);
-      case "abort":
-        throw new SaslFailure("aborted");
-      default:
-        throw new SaslFailure("malformed-request", `unexpected <${el.getName()}/>`);
-    }
+    await saslStep(ctx, conn, el);
+    if (conn.stage === "authenticated") ctx.observe.login(mechanism, "success");
   } catch (err) {
     if (!(err instanceof SaslFailure)) throw err;
+    ctx.observe.login(mechanism, err.condition);
     conn.sasl = undefined;
     conn.saslAwaiting = undefined;
     // The server being busy is not the client's failed attempt.
@@ -83,6 +81,19 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
     ctx.send(conn, err.toElement());
     if (conn.authFailures >= ctx.config.maxAuthFailures)
       ctx.close(conn, "policy-violation", "too many failed authentication attempts");
+  }
+}
+
+function saslStep(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  switch (el.getName()) {
+    case "auth":
+      return handleAuth(ctx, conn, el);
+    case "response":
+      return handleResponse(ctx, conn, el);
+    case "abort":
+      throw new SaslFailure("aborted");
+    default:
+      throw new SaslFailure("malformed-request", `unexpected <${el.getName()}/>`);
   }
 }
 

@@ -134,6 +134,13 @@ async function storeOffline(ctx: SessionContext, bare: string, message: Element)
     },
     ctx.takeOrigin(),
   );
+  if (stored === "stored") {
+    // One more read, on the offline path only, for the queue-length histogram; its failure
+    // must not fail (and repeat) the delivery it describes.
+    const length = await ctx.stores.offline.count(bare).catch(() => undefined);
+    ctx.observe.offlineStored(length);
+    return;
+  }
   if (stored === "full")
     throw new StanzaError("service-unavailable", "cancel", "offline storage is full");
   if (stored === "sender-full")

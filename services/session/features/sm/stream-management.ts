@@ -103,6 +103,7 @@ function resume(ctx: SessionContext, conn: ConnState, el: Element): void {
   const h = parseH(el.attrs.h);
   if (h === undefined) throw new StreamError("bad-format", "h must be an unsigned 32-bit integer");
   if (shardOfSmId(previd, ctx.config.shardCount) === undefined) {
+    ctx.observe.resumption("failed");
     ctx.send(conn, failedElement("item-not-found"));
     return;
   }

@@ -1,11 +1,12 @@
 // XEP-0092: Software Version of the server.
 import { Element } from "ltx";
 import { NS_VERSION } from "../../../shared/ns.js";
+import { MEGAPHONE_VERSION } from "../../../shared/version.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
 
 export const SERVER_NAME = "Megaphone";
-export const SERVER_VERSION = "0.1.0";
+export const SERVER_VERSION = MEGAPHONE_VERSION;
 
 export function registerVersion(chain: HandlerChain): void {
   chain.get(NS_VERSION, "query", async (ctx, _conn, iq) => {

@@ -4,6 +4,7 @@
 // script (every bound checked, append and counter updates together); takeAll is LRANGE and DEL
 // of every key in one transaction, deleteUser one DEL (one hash tag, so one slot).
 import type { Redis } from "../../redis/client.js";
+import { UNTIMED, type CommandTimer } from "../../redis/command-timer.js";
 import type { Keys } from "../../redis/keys.js";
 import { execAll } from "../../redis/multi.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
@@ -20,6 +21,8 @@ export class RedisOfflineStore implements OfflineStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Times the hot calls (megaphone_redis_command_duration_seconds). */
+    private readonly timer: CommandTimer = UNTIMED,
   ) {
     this.scripts = scriptCommands(redis);
   }
@@ -31,16 +34,18 @@ export class RedisOfflineStore implements OfflineStore {
     limits: OfflineLimits,
     origin = "",
   ): Promise<OfflinePushResult> {
-    const pushed = await this.scripts.mpOfflinePush(
-      ...this.queueKeys(user),
-      this.keys.offlineOrigins(user),
-      limits.maxMessages,
-      limits.maxBytes,
-      stanza,
-      sender,
-      limits.maxPerSender,
-      origin,
-      OFFLINE_ORIGIN_TTL_MS,
+    const pushed = await this.timer.time("eval", () =>
+      this.scripts.mpOfflinePush(
+        ...this.queueKeys(user),
+        this.keys.offlineOrigins(user),
+        limits.maxMessages,
+        limits.maxBytes,
+        stanza,
+        sender,
+        limits.maxPerSender,
+        origin,
+        OFFLINE_ORIGIN_TTL_MS,
+      ),
     );
     return pushed === 1 ? "stored" : pushed === 0 ? "full" : "sender-full";
   }
@@ -66,7 +71,8 @@ export class RedisOfflineStore implements OfflineStore {
   }
 
   async peek(user: string): Promise<string[]> {
-    return this.redis.lrange(this.keys.offline(user), 0, -1);
+    // Read at every initial presence (XEP-0160).
+    return this.timer.time("lrange", () => this.redis.lrange(this.keys.offline(user), 0, -1));
   }
 
   async removeDelivered(user: string, stanzas: string[]): Promise<number> {
@@ -75,7 +81,7 @@ export class RedisOfflineStore implements OfflineStore {
   }
 
   async count(user: string): Promise<number> {
-    return this.redis.llen(this.keys.offline(user));
+    return this.timer.time("llen", () => this.redis.llen(this.keys.offline(user)));
   }
 
   async deleteUser(user: string): Promise<void> {

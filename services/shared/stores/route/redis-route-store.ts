@@ -6,6 +6,7 @@
 // they keep the two hashes in step (a presence is stored exactly while its binding is
 // available).
 import type { Redis } from "../../redis/client.js";
+import { UNTIMED, type CommandTimer } from "../../redis/command-timer.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
 import type {
@@ -22,6 +23,8 @@ export class RedisRouteStore implements RouteStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Times the hot calls (megaphone_redis_command_duration_seconds). */
+    private readonly timer: CommandTimer = UNTIMED,
   ) {
     this.scripts = scriptCommands(redis);
   }
@@ -39,12 +42,14 @@ export class RedisRouteStore implements RouteStore {
       available: false,
       interested: false,
     };
-    const reply = await this.scripts.mpRouteBind(
-      this.keys.resources(bareJid),
-      this.keys.presences(bareJid),
-      resource,
-      JSON.stringify(binding),
-      maxResources,
+    const reply = await this.timer.time("eval", () =>
+      this.scripts.mpRouteBind(
+        this.keys.resources(bareJid),
+        this.keys.presences(bareJid),
+        resource,
+        JSON.stringify(binding),
+        maxResources,
+      ),
     );
     if (reply[0] === 0) return { ok: false, reason: "full" };
     if (reply.length === 3)
@@ -64,29 +69,36 @@ export class RedisRouteStore implements RouteStore {
     // "" leaves the presence alone; "0" clears it; "1" + XML stores it.
     let presence = "";
     if ("presence" in patch) presence = patch.presence === undefined ? "0" : `1${patch.presence}`;
-    const updated = await this.scripts.mpRouteUpdate(
-      this.keys.resources(bareJid),
-      this.keys.presences(bareJid),
-      resource,
-      connId,
-      JSON.stringify(fields),
-      presence,
+    const updated = await this.timer.time("eval", () =>
+      this.scripts.mpRouteUpdate(
+        this.keys.resources(bareJid),
+        this.keys.presences(bareJid),
+        resource,
+        connId,
+        JSON.stringify(fields),
+        presence,
+      ),
     );
     return updated === 1;
   }
 
   async unbind(bareJid: string, resource: string, connId: string): Promise<boolean> {
-    const removed = await this.scripts.mpRouteUnbind(
-      this.keys.resources(bareJid),
-      this.keys.presences(bareJid),
-      resource,
-      connId,
+    const removed = await this.timer.time("eval", () =>
+      this.scripts.mpRouteUnbind(
+        this.keys.resources(bareJid),
+        this.keys.presences(bareJid),
+        resource,
+        connId,
+      ),
     );
     return removed === 1;
   }
 
   async list(bareJid: string): Promise<OnlineResource[]> {
-    const bindings = await this.redis.hgetall(this.keys.resources(bareJid));
+    // Read by every routed stanza: the hottest store call.
+    const bindings = await this.timer.time("hgetall", () =>
+      this.redis.hgetall(this.keys.resources(bareJid)),
+    );
     return Object.values(bindings).map((json) => {
       const route = JSON.parse(json) as OnlineResource & { took?: unknown };
       // The bind script's own record (see ROUTE_BIND), not routing data.

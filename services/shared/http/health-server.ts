@@ -1,7 +1,8 @@
-// The session's HTTP endpoint: /healthz (the process runs), /readyz (connected to its
-// backend and consuming its shards), /metrics (Prometheus text).
+// An HTTP endpoint for probes and scrapes, on its own port: /healthz (the process runs),
+// /readyz (it serves: 503 otherwise), /metrics (Prometheus text). The session serves it on
+// httpPort; an edge with metricsPort set serves it there, away from its public client port.
 import { createServer, type Server } from "node:http";
-import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from "../../shared/metrics.js";
+import type { MetricsRegistry } from "../metrics.js";
 
 export interface HealthServer {
   port: number;
@@ -26,7 +27,11 @@ export async function startHealthServer(
         .writeHead(ready ? 200 : 503, { "content-type": "text/plain" })
         .end(ready ? "ready" : "not ready");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(metrics.render());
+      metrics.metrics().then(
+        (body) => res.writeHead(200, { "content-type": metrics.contentType }).end(body),
+        (err: unknown) =>
+          res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${err}`),
+      );
     } else {
       res.writeHead(404).end();
     }
@@ -38,6 +43,11 @@ export async function startHealthServer(
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        // Keep-alive sockets of scrapers would hold close() open until they time out.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
