@@ -106,11 +106,16 @@ async function screenshot(url: string, file: string): Promise<void> {
 async function main(): Promise<void> {
   const panels = new Map(queryPanels(loadDashboard()).map((p) => [p.title, p]));
   const observed = await ObservedMesh.start();
-  const startedAt = Date.now();
   try {
+    const startedAt = Date.now();
     await load(observed);
-    await observed.prometheus.waitScrapedSince(Date.now());
-    const minutes = Math.ceil((Date.now() - startedAt) / 60000);
+    const endedAt = Date.now();
+    await observed.prometheus.waitScrapedSince(endedAt);
+    // Every picture shows the load from its start to its end, whenever it is taken. The page
+    // takes its end time to the minute: the next minute after the load.
+    const endMs = Math.ceil((endedAt + 5000) / 60000) * 60000;
+    const seconds = Math.ceil((endMs - startedAt) / 1000) + 5;
+    const end = new Date(endMs).toISOString().slice(0, 16).replace("T", " ");
     mkdirSync(IMAGES, { recursive: true });
     for (const { panel, file } of SHOTS) {
       const p = panels.get(panel);
@@ -120,7 +125,9 @@ async function main(): Promise<void> {
       const params = new URLSearchParams({
         "g0.expr": panelExpr(p.targets ?? []),
         "g0.tab": "0",
-        "g0.range_input": `${minutes}m`,
+        "g0.range_input": `${seconds}s`,
+        "g0.end_input": end,
+        "g0.moment_input": end,
         "g0.stacked": stacked === "normal" ? "1" : "0",
       });
       const path = join(IMAGES, file);

@@ -32,30 +32,34 @@ const NOT_HERE: Record<string, string> = {
 };
 
 /**
- * The metric contract's autoscaling queries (metrics-contract.md, "HPA metrics"), as
- * prometheus-adapter (per pod) and KEDA (one number) would ask them, with the number of series
- * each must return: one per pod of the tier, or one.
+ * What the autoscalers ask (the metric contract's "HPA metrics"), as the chart's examples ask it:
+ * - prometheus-adapter (charts/megaphone/examples/prometheus-adapter-values.yaml): the rule's
+ *   seriesQuery finds the series, then its metricsQuery `sum by (<<.GroupBy>>) (<<.Series>>
+ *   {<<.LabelMatchers>>})` runs with the HPA's namespace and its target's pods (`pod=~"a|b"`),
+ *   grouped by pod: one value per pod, which the HPA averages;
+ * - KEDA (charts/megaphone/examples/keda-scaledobjects.yaml): the tier's total, one value, which
+ *   KEDA divides by the replica count.
  */
-const HPA_QUERIES: { name: string; expr: string; series: "edges" | "sessions" | 1 }[] = [
+const ADAPTER_RULES: { tier: "edge" | "session"; seriesQuery: string; metric: string }[] = [
   {
-    name: "edge HPA, prometheus-adapter: connections per pod",
-    expr: 'sum by (namespace, pod) (megaphone_edge_connections{namespace="$namespace", release="$release"})',
-    series: "edges",
+    tier: "edge",
+    seriesQuery: 'megaphone_edge_connections{namespace!="",pod!=""}',
+    metric: "megaphone_edge_connections",
   },
   {
-    name: "edge HPA, KEDA: average connections per pod",
-    expr: 'avg(megaphone_edge_connections{namespace="$namespace", release="$release"})',
-    series: 1,
+    tier: "session",
+    seriesQuery: 'megaphone_session_inbox_lag_entries{namespace!="",pod!=""}',
+    metric: "megaphone_session_inbox_lag_entries",
+  },
+];
+const KEDA_QUERIES: { name: string; expr: string }[] = [
+  {
+    name: "edge ScaledObject (KEDA): connections of the tier",
+    expr: 'sum(megaphone_edge_connections{namespace="$namespace", release="$release", tier="edge"})',
   },
   {
-    name: "session HPA, prometheus-adapter: inbox lag per pod",
-    expr: 'sum by (namespace, pod) (megaphone_session_inbox_lag_entries{namespace="$namespace", release="$release"})',
-    series: "sessions",
-  },
-  {
-    name: "session HPA, KEDA: inbox lag summed",
-    expr: 'sum(megaphone_session_inbox_lag_entries{namespace="$namespace", release="$release"})',
-    series: 1,
+    name: "session ScaledObject (KEDA): inbox lag of the tier",
+    expr: 'sum(megaphone_session_inbox_lag_entries{namespace="$namespace", release="$release", tier="session"})',
   },
 ];
 
@@ -123,17 +127,36 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
     assert.equal(empty.length, 0, `queries without a finite value:\n${empty.join("\n")}`);
   });
 
-  it("answers the HPA queries with one series per pod of the tier (adapter) or one (KEDA)", async () => {
-    for (const q of HPA_QUERIES) {
+  it("answers prometheus-adapter's rules with one value per pod of the tier", async () => {
+    for (const rule of ADAPTER_RULES) {
+      const pods = observed.pods(rule.tier);
+      const found = await observed.prometheus.series(rule.seriesQuery);
+      assert.deepEqual(
+        [...new Set(found.map((s) => s.pod))].sort(),
+        [...pods].sort(),
+        `${rule.seriesQuery} finds every ${rule.tier} pod`,
+      );
+      const expr = `sum by (pod) (${rule.metric}{namespace="${NAMESPACE}",pod=~"${pods.join("|")}"})`;
+      const samples = await observed.prometheus.query(expr);
+      report(
+        `${`${rule.tier} HPA (prometheus-adapter)`.padEnd(52)} ${expr}: ${finite(samples)} finite`,
+      );
+      assert.deepEqual(
+        samples
+          .filter((s) => Number.isFinite(s.value))
+          .map((s) => s.metric.pod)
+          .sort(),
+        [...pods].sort(),
+        `${expr}: ${JSON.stringify(samples)}`,
+      );
+    }
+  });
+
+  it("answers KEDA's queries with the tier's total", async () => {
+    for (const q of KEDA_QUERIES) {
       const samples = await observed.prometheus.query(substitute(q.expr, VARIABLES));
-      const expected =
-        q.series === "edges"
-          ? observed.edges.length
-          : q.series === "sessions"
-            ? observed.sessions.length
-            : 1;
       report(`${q.name.padEnd(52)} ${samples.length} series, ${finite(samples)} finite`);
-      assert.equal(finite(samples), expected, `${q.name}: ${JSON.stringify(samples)}`);
+      assert.equal(finite(samples), 1, `${q.name}: ${JSON.stringify(samples)}`);
     }
   });
 
@@ -142,7 +165,7 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
       { ...VARIABLES, namespace: "elsewhere" },
       { ...VARIABLES, release: "another" },
     ]) {
-      for (const q of [...queries, ...HPA_QUERIES.map((h) => ({ panel: h.name, ...h }))]) {
+      for (const q of [...queries, ...KEDA_QUERIES.map((k) => ({ panel: k.name, ...k }))]) {
         const samples = await observed.prometheus.query(substitute(q.expr, other));
         assert.deepEqual(samples, [], `${q.panel}: ${q.expr} answers for ${JSON.stringify(other)}`);
       }

@@ -21,7 +21,13 @@ export class ObservedMesh {
     readonly edges: EdgeProcess[],
     readonly sessions: SessionProcess[],
     readonly prometheus: Prometheus,
+    private readonly targets: ScrapeTarget[],
   ) {}
+
+  /** The `pod` labels of one tier's targets. */
+  pods(tier: "edge" | "session"): string[] {
+    return this.targets.filter((t) => t.labels.tier === tier).map((t) => t.labels.pod);
+  }
 
   /** Starts everything and waits until Prometheus scrapes every process successfully. */
   static async start(): Promise<ObservedMesh> {
@@ -52,7 +58,7 @@ export class ObservedMesh {
       ];
       prometheus = await Prometheus.start(targets);
       await prometheus.waitTargetsUp(targets.length);
-      return new ObservedMesh(mesh, edges, sessions, prometheus);
+      return new ObservedMesh(mesh, edges, sessions, prometheus, targets);
     } catch (err) {
       await prometheus?.stop();
       await mesh.stop();
