@@ -92,6 +92,7 @@ export class ObservedMesh {
     await this.mesh.addUsers(names.map((n) => ({ jid: `${n}@localhost`, password: `${n}-pw` })));
     const users: TestUser[] = [];
     const raws: RawClient[] = [];
+    let chat: ChatLoad | undefined;
     try {
       const chatters: [TestUser, TestUser][] = [];
       for (let i = 0; i < pairs; i++) {
@@ -102,7 +103,7 @@ export class ObservedMesh {
       }
       await Promise.all(users.map((u) => u.send(xml("presence"))));
       await Promise.all(users.map((u) => u.ping()));
-      const chat = new ChatLoad(chatters);
+      chat = new ChatLoad(chatters);
       chat.start(intervalMs);
       const chatting = new Promise((resolve) => setTimeout(resolve, chatMs));
 
@@ -120,6 +121,7 @@ export class ObservedMesh {
       assert.equal(report.missing + report.duplicates, 0, formatReport("chat", report));
       return report;
     } finally {
+      chat?.stop(); // its timer, when a step above failed
       for (const raw of raws) raw.terminate();
       await Promise.all(users.map((u) => u.stop()));
     }
