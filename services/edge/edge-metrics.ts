@@ -10,7 +10,7 @@ import {
   type Gauge,
   type Histogram,
 } from "../shared/metrics.js";
-import type { RedisCommandTimer } from "../shared/redis/command-timer.js";
+import { RedisCommandTimer } from "../shared/redis/command-timer.js";
 import { MEGAPHONE_VERSION } from "../shared/version.js";
 
 /** One shard this edge assigns connections to, as last sampled (shard-lag.ts). */
@@ -63,7 +63,7 @@ export function createEdgeMetrics(
   const registry = new MetricsRegistry();
   const prefix = "megaphone_edge_";
   registerBuildInfo(registry, MEGAPHONE_VERSION);
-  if (redisCommands) registry.register(redisCommands.histogram);
+  registry.register((redisCommands ?? new RedisCommandTimer()).histogram);
   registry.gauge(`${prefix}connections`, "Open client WebSockets.", [], (g) =>
     g.set(sources.connections()),
   );

@@ -14,7 +14,7 @@ import {
   type Gauge,
   type Histogram,
 } from "../shared/metrics.js";
-import type { RedisCommandTimer } from "../shared/redis/command-timer.js";
+import { RedisCommandTimer } from "../shared/redis/command-timer.js";
 import { MEGAPHONE_VERSION } from "../shared/version.js";
 import type { CoreObserver, LoginResult, StanzaKind } from "./core/observer.js";
 
@@ -62,7 +62,7 @@ export function createSessionMetrics(
   const registry = new MetricsRegistry();
   const prefix = "megaphone_session_";
   registerBuildInfo(registry, MEGAPHONE_VERSION);
-  if (redisCommands) registry.register(redisCommands.histogram);
+  registry.register((redisCommands ?? new RedisCommandTimer()).histogram);
   registry.gauge(`${prefix}connections`, "Connections served by this process.", [], (g) =>
     g.set(sources.connections?.() ?? 0),
   );
