@@ -22,8 +22,14 @@ export default tseslint.config(
     },
   },
   {
-    // Commands print to their users; fault and load tests print what they counted.
-    files: ["services/cli/**/*.ts", "services/bench/**/*.ts", "bench/**/*.ts", "test/**/*.ts"],
+    // Commands and scripts print to their users; fault and load tests print what they counted.
+    files: [
+      "services/cli/**/*.ts",
+      "services/bench/**/*.ts",
+      "bench/**/*.ts",
+      "test/**/*.ts",
+      "scripts/**/*.ts",
+    ],
     rules: { "no-console": "off" },
   },
 );
