@@ -13,6 +13,7 @@ export interface ChatLoadReport {
   duplicates: number;
   missing: number;
   outOfOrder: number;
+  outOfOrderSample: string[];
   disconnected: number;
   /** Longest send → receive time, ms. */
   maxLatencyMs: number;
@@ -35,6 +36,8 @@ export class ChatLoad {
   /** Per sender: the last seq received (order check). */
   private readonly lastSeq = new Map<string, number>();
   private outOfOrder = 0;
+  /** The first few out-of-order arrivals: "<sender> <seq> after <last> at <receiver> <ms>". */
+  private readonly outOfOrderSample: string[] = [];
   private maxLatencyMs = 0;
   private maxLatencyAtMs = 0;
   private disconnected = 0;
@@ -99,6 +102,7 @@ export class ChatLoad {
       duplicates,
       missing: this.sent - this.received.size,
       outOfOrder: this.outOfOrder,
+      outOfOrderSample: this.outOfOrderSample,
       disconnected: this.disconnected,
       maxLatencyMs: this.maxLatencyMs,
       maxLatencyAtMs: this.maxLatencyAtMs,
@@ -115,8 +119,14 @@ export class ChatLoad {
     this.received.set(key, times);
     if (times > 1) return; // a duplicate, counted as such
     const seq = Number(seqText);
-    if (seq <= (this.lastSeq.get(sender) ?? 0)) this.outOfOrder++;
-    else this.lastSeq.set(sender, seq);
+    const last = this.lastSeq.get(sender) ?? 0;
+    if (seq <= last) {
+      this.outOfOrder++;
+      if (this.outOfOrderSample.length < 10)
+        this.outOfOrderSample.push(
+          `${sender} ${seq} after ${last} (${Date.now() - this.startedAt} ms into the load)`,
+        );
+    } else this.lastSeq.set(sender, seq);
     const latency = Date.now() - Number(sentAtText);
     if (latency > this.maxLatencyMs) {
       this.maxLatencyMs = latency;
@@ -132,6 +142,7 @@ export function formatReport(label: string, r: ChatLoadReport): string {
     `duplicates ${r.duplicates}, missing ${r.missing}, out of order ${r.outOfOrder}, ` +
     `disconnected ${r.disconnected}, longest delivery ${r.maxLatencyMs} ms ` +
     `(sent ${r.maxLatencyAtMs} ms into the load)` +
-    (r.missingSample.length > 0 ? `; missing e.g. ${r.missingSample.join(", ")}` : "")
+    (r.missingSample.length > 0 ? `; missing e.g. ${r.missingSample.join(", ")}` : "") +
+    (r.outOfOrderSample.length > 0 ? `; out of order: ${r.outOfOrderSample.join("; ")}` : "")
   );
 }
