@@ -488,6 +488,71 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
         }
       });
 
+      if (counts.NetworkPolicy > 0)
+        it("lets each pod reach what it needs and no more (NetworkPolicies)", () => {
+          const policies = ofKind<INetworkPolicy>(objects(), "NetworkPolicy");
+          const policyOf = (labels: Record<string, string>) => {
+            const p = policies.find((n) => selects(n.spec?.podSelector, labels));
+            assert.ok(p, `no NetworkPolicy for ${JSON.stringify(labels)}`);
+            assert.deepEqual(p.spec?.policyTypes, ["Ingress", "Egress"], ref(p));
+            return p;
+          };
+          const egressPorts = (p: INetworkPolicy) =>
+            (p.spec?.egress ?? []).flatMap((r) => (r.ports ?? []).map((x) => x.port));
+          const [{ w: edge, c: edgeC }] = tier(objects(), "edge");
+          const [{ w: session, c: sessionC }] = tier(objects(), "session");
+          const cfg = configOf(objects(), session, sessionC, externalSecrets);
+          // Every Redis port the URL names is open to both tiers (seeds of a cluster URL too).
+          const redisPorts = cfg.redis
+            .replace(/^[a-z+]+:\/\/([^@]*@)?/, "")
+            .split(/[,/]/)
+            .filter((hostPort) => hostPort.includes(":"))
+            .map((hostPort) => Number(hostPort.slice(hostPort.lastIndexOf(":") + 1)));
+          assert.ok(redisPorts.length > 0, cfg.redis);
+          for (const w of [edge, session])
+            for (const port of [53, ...redisPorts])
+              assert.ok(egressPorts(policyOf(w.labels)).includes(port), `${w.name} out to ${port}`);
+          const apiServer = egressPorts(policyOf(session.labels)).some((p) => p === 443);
+          assert.equal(
+            apiServer,
+            cfg.membership === "kubernetes",
+            "API server only for membership",
+          );
+          assert.ok(!egressPorts(policyOf(edge.labels)).includes(443), "edges never call the API");
+          // Sessions: Prometheus only, on the metrics port.
+          const sessionIn = policyOf(session.labels).spec?.ingress ?? [];
+          assert.equal(sessionIn.length, 1);
+          assert.ok(sessionIn[0].from?.every((f) => f.namespaceSelector && f.podSelector));
+          // Edges: clients (the ingress namespace, or anywhere) on the client port.
+          const clients = policyOf(edge.labels).spec?.ingress?.[0];
+          const anywhere = clients?.from === undefined;
+          report(
+            `edge clients from ${anywhere ? "anywhere" : JSON.stringify(clients?.from)}; Redis ports ${redisPorts.join(",")}`,
+          );
+          assert.equal(
+            containerPort(edgeC, clients?.ports?.[0].port),
+            edge.pod.containers[0].ports?.[0].containerPort,
+          );
+          // The test Pod may reach the edges it logs in through.
+          const { pod } = testPod(objects());
+          const testOut = policyOf(pod.metadata.labels ?? {}).spec?.egress ?? [];
+          assert.ok(
+            testOut.some((r) => r.to?.some((t) => selects(t.podSelector, edge.labels))),
+            "test pod out to the edges",
+          );
+          for (const r of ofKind(objects(), "StatefulSet")) {
+            const redisIn = policyOf(workloads([r])[0].labels).spec;
+            assert.equal(redisIn?.egress, undefined, "Redis connects out to nothing");
+            for (const w of [edge, session])
+              assert.ok(
+                redisIn?.ingress?.some((i) =>
+                  i.from?.some((f) => selects(f.podSelector, w.labels)),
+                ),
+                `${w.name} may reach Redis`,
+              );
+          }
+        });
+
       it("has a helm test hook that logs in through the edge Service", () => {
         const { pod, c } = testPod(objects());
         assert.equal(pod.metadata.annotations?.["helm.sh/hook"], "test");
