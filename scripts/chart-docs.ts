@@ -4,7 +4,7 @@
 // - definitions.settings of values.schema.json (what `config`, `edge.config` and
 //   `session.config` accept) comes from Megaphone's settings table (services/shared/config.ts):
 //   each setting the chart does not set itself, with its type, bounds and help.
-// `node dist/scripts/chart-docs.js --write` rewrites both; without --write it exits 1 when
+// `npm run chart:docs` (node dist/scripts/chart-docs.js --write) rewrites both; without --write it exits 1 when
 // either is stale (test/integration/helm-chart.test.ts checks the same).
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -196,9 +196,7 @@ function main(write: boolean): number {
       writeFileSync(f.path, next);
       console.log(`wrote ${f.path.slice(ROOT.length)}`);
     } else {
-      console.error(
-        `${f.path.slice(ROOT.length)} is stale: run node dist/scripts/chart-docs.js --write`,
-      );
+      console.error(`${f.path.slice(ROOT.length)} is stale: run npm run chart:docs`);
       stale++;
     }
   }
