@@ -23,6 +23,7 @@ export const CHART_OWNED_SETTINGS: (keyof Config)[] = [
   "redis", // the Secret (redis.*)
   "host",
   "port", // edge.port
+  "metricsPort", // edge.metricsPort
   "httpPort", // session.httpPort
   "membership", // session.membership
   "members",

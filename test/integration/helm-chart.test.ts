@@ -136,7 +136,7 @@ const CASES: Case[] = [
   {
     file: "loadbalancer-values.yaml",
     externalSecrets: { "my-redis": { "connection-url": "redis://redis.invalid:6379" } },
-    counts: { ...NONE, ...RBAC, NetworkPolicy: 3 },
+    counts: { ...NONE, ...RBAC, NetworkPolicy: 3, ServiceMonitor: 1, PodMonitor: 1 },
   },
 ];
 
@@ -404,8 +404,10 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
 
       it("routes clients (Ingress, HTTPRoute) to the edge Service's port, with WebSocket timeouts above the idle timeout", () => {
         const [{ w: edge, c }] = tier(objects(), "edge");
-        const edgeSvc = ofKind<IService>(objects(), "Service").find((s) =>
-          selects({ matchLabels: s.spec?.selector }, edge.labels),
+        const edgeSvc = ofKind<IService>(objects(), "Service").find(
+          (s) =>
+            selects({ matchLabels: s.spec?.selector }, edge.labels) &&
+            s.spec?.ports?.some((p) => p.name === "http"),
         );
         assert.ok(edgeSvc);
         const idleSeconds = configOf(objects(), edge, c, externalSecrets).idleTimeoutMs / 1000;
@@ -443,49 +445,73 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
         }
       });
 
-      it("scrapes both tiers on their `http` port and sets the release and tier target labels", () => {
+      it("scrapes each tier once, on the port its /metrics is on, with the release and tier target labels", () => {
+        interface Endpoint {
+          port: string;
+          path: string;
+          relabelings: { sourceLabels?: string[]; regex?: string; action: string }[];
+        }
+        const targetLabels = [
+          {
+            sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+            targetLabel: "release",
+            action: "replace",
+          },
+          {
+            sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+            targetLabel: "tier",
+            action: "replace",
+          },
+        ];
         const monitors = [
           ...ofKind(objects(), "ServiceMonitor"),
           ...ofKind(objects(), "PodMonitor"),
         ];
-        for (const m of monitors) {
-          const spec = m.spec as {
-            selector: Parameters<typeof selectsWithExpressions>[0];
-            endpoints?: { port: string; path: string; relabelings: unknown[] }[];
-            podMetricsEndpoints?: { port: string; path: string; relabelings: unknown[] }[];
-          };
-          const [endpoint] = spec.endpoints ?? spec.podMetricsEndpoints ?? [];
-          assert.equal(endpoint.path, "/metrics");
-          assert.deepEqual(endpoint.relabelings, [
-            {
-              sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
-              targetLabel: "release",
-              action: "replace",
-            },
-            {
-              sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
-              targetLabel: "tier",
-              action: "replace",
-            },
-          ]);
-          for (const command of ["edge", "session"]) {
-            const [{ w, c }] = tier(objects(), command);
-            assert.equal(w.labels["app.kubernetes.io/component"], command, "tier label value");
-            if (m.kind === "PodMonitor") {
-              assert.ok(selectsWithExpressions(spec.selector, w.labels), `${ref(m)}: ${command}`);
-              assert.ok(containerPort(c, endpoint.port), `${command} has port ${endpoint.port}`);
-            } else {
-              const svc = ofKind<IService>(objects(), "Service").find(
-                (s) =>
-                  selectsWithExpressions(spec.selector, s.metadata.labels ?? {}) &&
-                  selects({ matchLabels: s.spec?.selector }, w.labels),
+        const lines: string[] = [];
+        for (const command of ["edge", "session"]) {
+          const [{ w, c }] = tier(objects(), command);
+          const cfg = configOf(objects(), w, c, externalSecrets);
+          const metricsPort = command === "edge" ? cfg.metricsPort || cfg.port : cfg.httpPort;
+          const annotations = (
+            w.object.spec as { template: { metadata: { annotations: Record<string, string> } } }
+          ).template.metadata.annotations;
+          assert.equal(annotations["prometheus.io/port"], String(metricsPort), "annotation");
+          assert.equal(w.labels["app.kubernetes.io/component"], command, "tier label value");
+          for (const m of monitors) {
+            const spec = m.spec as {
+              selector: Parameters<typeof selectsWithExpressions>[0];
+              endpoints?: Endpoint[];
+              podMetricsEndpoints?: Endpoint[];
+            };
+            // The container port each endpoint reaches on this tier's pods, if any.
+            const reached = (spec.endpoints ?? spec.podMetricsEndpoints ?? []).flatMap((e) => {
+              assert.equal(e.path, "/metrics");
+              assert.deepEqual(e.relabelings.slice(-2), targetLabels, `${ref(m)} ${e.port}`);
+              const dropped = e.relabelings.some(
+                (r) => r.action === "drop" && new RegExp(`^(?:${r.regex})$`).test(command),
               );
-              assert.ok(svc, `${ref(m)} selects a Service of the ${command}s`);
-              assert.ok(svc.spec?.ports?.some((p) => p.name === endpoint.port));
-            }
+              if (dropped) return [];
+              if (m.kind === "PodMonitor") {
+                if (!selectsWithExpressions(spec.selector, w.labels)) return [];
+                const port = containerPort(c, e.port);
+                return port === undefined ? [] : [port];
+              }
+              return ofKind<IService>(objects(), "Service")
+                .filter(
+                  (svc) =>
+                    selectsWithExpressions(spec.selector, svc.metadata.labels ?? {}) &&
+                    selects({ matchLabels: svc.spec?.selector }, w.labels),
+                )
+                .flatMap((svc) => svc.spec?.ports?.filter((p) => p.name === e.port) ?? [])
+                .map((p) => containerPort(c, p.targetPort) as number);
+            });
+            assert.deepEqual(reached, [metricsPort], `${ref(m)} scrapes the ${command}s once`);
+            if (file === "ingress-hpa-monitoring-values.yaml")
+              assert.equal(m.metadata.labels?.release, "kube-prometheus-stack", "extra labels");
           }
-          assert.ok(Object.keys(m.metadata.labels ?? {}).includes("release"), "extra labels");
+          lines.push(`${command} /metrics on ${metricsPort}`);
         }
+        if (monitors.length > 0) report(`${monitors.map(ref).join(", ")}: ${lines.join(", ")}`);
       });
 
       if (counts.NetworkPolicy > 0)
@@ -532,6 +558,17 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           assert.equal(
             containerPort(edgeC, clients?.ports?.[0].port),
             edge.pod.containers[0].ports?.[0].containerPort,
+          );
+          // Prometheus reaches the edges' /metrics port; clients only the WebSocket port.
+          const edgeCfg = configOf(objects(), edge, edgeC, externalSecrets);
+          const prometheusPorts = (policyOf(edge.labels).spec?.ingress ?? [])
+            .filter((r) => r.from?.some((f) => f.namespaceSelector && f.podSelector))
+            .flatMap((r) => (r.ports ?? []).map((p) => containerPort(edgeC, p.port)));
+          assert.ok(prometheusPorts.includes(edgeCfg.metricsPort || edgeCfg.port), "Prometheus");
+          assert.deepEqual(
+            clients?.ports?.map((p) => containerPort(edgeC, p.port)),
+            [edgeCfg.port],
+            "clients reach the WebSocket port only",
           );
           // The test Pod may reach the edges it logs in through.
           const { pod } = testPod(objects());

@@ -191,3 +191,33 @@ seccompProfile:
     matchLabels:
       {{- toYaml .Values.networkPolicy.prometheusPodLabels | nindent 6 }}
 {{- end -}}
+
+{{/*
+The scrape endpoints of a ServiceMonitor or PodMonitor: port `http` of both tiers, or, when the
+edges serve /metrics on their own port (edge.metricsPort), `http` for the sessions only (the
+edges' `http` answers 404 there) and `metrics` for the edges.
+include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
+*/}}
+{{- define "megaphone.metricsEndpoints" -}}
+{{- $ := index . 0 -}}
+{{- $m := index . 1 -}}
+- port: http
+  path: /metrics
+  interval: {{ $m.interval }}
+  scrapeTimeout: {{ $m.scrapeTimeout }}
+  relabelings:
+    {{- if $.Values.edge.metricsPort }}
+    - sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
+      regex: edge
+      action: drop
+    {{- end }}
+    {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
+{{- if $.Values.edge.metricsPort }}
+- port: metrics
+  path: /metrics
+  interval: {{ $m.interval }}
+  scrapeTimeout: {{ $m.scrapeTimeout }}
+  relabelings:
+    {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
+{{- end }}
+{{- end -}}
