@@ -6,6 +6,7 @@ import { DEFAULTS, type Config } from "../shared/config.js";
 import { ConfigError, helpText, parseArgs } from "../shared/config-parse.js";
 import { createLogger } from "../shared/log.js";
 import { defaultProcessId } from "../shared/process-id.js";
+import { PROBE_USAGE, runProbeCommand, splitProbeArgs, type ProbeArgs } from "./probe-command.js";
 import { runUserCommand } from "./user-command.js";
 import { runUserImport, takeImportOptions } from "./user-import.js";
 import { runAllInOne, runEdge, runSession } from "./services.js";
@@ -20,6 +21,7 @@ const USAGE = `usage:
   megaphone user import --file F [--password P]            (lines "JID PASSWORD" or "JID")
   megaphone user import --range 'bench{n}@DOMAIN' --count N [--first 1] --password P [--shared-salt]
   megaphone bench login|chat|idle [options]                 (megaphone bench --help)
+  ${PROBE_USAGE}
 
 Every setting is a flag and an environment variable (flags win):`;
 
@@ -41,13 +43,17 @@ async function main(argv: string[]): Promise<number> {
   const importing = command === "user" && rest[0] === "import";
   const imported = importing ? takeImportOptions(rest.slice(1)) : undefined;
   if (imported) rest.splice(0, rest.length, "import", ...imported.rest);
+  // The probe's own flags (its --password among them) never reach the Config.
+  const { probe, rest: settings } =
+    command === "probe" ? splitProbeArgs(rest) : { probe: undefined, rest };
   // --password belongs to the user sub-commands only and never reaches the Config.
   let password: string | undefined;
   const args: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === "--password") password = rest[++i];
-    else if (rest[i].startsWith("--password=")) password = rest[i].slice("--password=".length);
-    else args.push(rest[i]);
+  for (let i = 0; i < settings.length; i++) {
+    if (settings[i] === "--password") password = settings[++i];
+    else if (settings[i].startsWith("--password="))
+      password = settings[i].slice("--password=".length);
+    else args.push(settings[i]);
   }
   if (password !== undefined && command !== "user")
     throw new ConfigError("--password is only for `megaphone user`");
@@ -74,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
     case "user":
       if (imported) return runUserImport(config, { ...imported.options, password });
       return runUserCommand(config, positional, password);
+    case "probe":
+      return runProbeCommand(config, positional, probe as ProbeArgs);
     default:
       throw new ConfigError(`unknown command "${command}" (see megaphone --help)`);
   }

@@ -10,7 +10,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { INamespace } from "kubernetes-models/v1/Namespace";
-import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
@@ -18,17 +17,18 @@ import type { IRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role"
 import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { parse as parseYaml } from "yaml";
 import { SETTINGS, type Config } from "../../services/shared/config.js";
-import { envName, parseArgs } from "../../services/shared/config-parse.js";
+import { envName } from "../../services/shared/config-parse.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
-import {
-  containers,
-  ofKind,
-  resolveEnv,
-  selects,
-  workloads,
-  type Workload,
-} from "../helpers/k8s-objects.js";
+import { containers, ofKind, resolveEnv, selects, workloads } from "../helpers/k8s-objects.js";
 import { kubectlVersion, kustomize, ref, type K8sObject } from "../helpers/kustomize.js";
+import {
+  configOf,
+  containerPort,
+  EXIT_AFTER_GRACE_MS,
+  megaphoneCommand,
+  preStopMs,
+  tier,
+} from "../helpers/megaphone-pods.js";
 import { report } from "../helpers/report.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -54,52 +54,6 @@ const RENDERS: {
     hpas: 2,
   },
 ];
-
-/**
- * How long a megaphone process may outlive shutdownGraceMs after SIGTERM: onShutdown in
- * services/cli/services.ts exits at graceMs + 2000 whatever hangs.
- */
-const EXIT_AFTER_GRACE_MS = 2000;
-
-/** The megaphone command a container runs (`edge`, `session`), or undefined for others. */
-function megaphoneCommand(c: IContainer): string | undefined {
-  const image = c.image ?? "";
-  return /(^|\/)megaphone(:|@|$)/.test(image) ? c.args?.[0] : undefined;
-}
-
-/** Workloads running `megaphone <command>`, with that container. */
-function tier(objects: K8sObject[], command: string): { w: Workload; c: IContainer }[] {
-  const out: { w: Workload; c: IContainer }[] = [];
-  for (const w of workloads(objects))
-    for (const c of containers(w.pod)) if (megaphoneCommand(c) === command) out.push({ w, c });
-  return out;
-}
-
-/** The Config a megaphone container starts with, through the real parser (throws as it would). */
-function configOf(
-  objects: K8sObject[],
-  w: Workload,
-  c: IContainer,
-  externalSecrets: Record<string, Record<string, string>>,
-): Config {
-  const env = resolveEnv(c, { objects, workload: w, externalSecrets });
-  return parseArgs((c.args ?? []).slice(1), env).config;
-}
-
-/** Milliseconds a preStop hook holds the container before SIGTERM: exec sleep or sleep action. */
-function preStopMs(c: IContainer): number {
-  const hook = c.lifecycle?.preStop;
-  if (!hook) return 0;
-  if (hook.sleep) return hook.sleep.seconds * 1000;
-  const cmd = hook.exec?.command ?? [];
-  assert.ok(cmd[0] === "sleep" && /^\d+$/.test(cmd[1] ?? ""), `preStop ${cmd.join(" ")}`);
-  return Number(cmd[1]) * 1000;
-}
-
-function containerPort(c: IContainer, port: number | string | undefined): number | undefined {
-  if (typeof port === "number") return port;
-  return c.ports?.find((p) => p.name === port)?.containerPort;
-}
 
 describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
   this.timeout(60000);
@@ -370,7 +324,11 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
   describe("overlay prod", () => {
     const objects = () => rendered.get("k8s/overlays/prod") as K8sObject[];
 
-    it("autoscales and guards both tiers (HPA on CPU, PDB)", () => {
+    it("autoscales and guards both tiers (HPA on CPU and the tier's Pods metric, PDB)", () => {
+      const podsMetric: Record<string, string> = {
+        edge: "megaphone_edge_connections",
+        session: "megaphone_session_inbox_lag_entries",
+      };
       for (const command of ["edge", "session"]) {
         const [{ w }] = tier(objects(), command);
         const hpa = ofKind<IHorizontalPodAutoscaler>(objects(), "HorizontalPodAutoscaler").find(
@@ -380,6 +338,11 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         assert.ok((hpa.spec?.minReplicas ?? 1) >= 2, `${w.name}: at least 2 replicas`);
         assert.ok(
           hpa.spec?.metrics?.some((m) => m.type === "Resource" && m.resource?.name === "cpu"),
+        );
+        assert.deepEqual(
+          hpa.spec?.metrics?.filter((m) => m.type === "Pods").map((m) => m.pods?.metric.name),
+          [podsMetric[command]],
+          `${w.name}: Pods metric of the metric contract`,
         );
         const pdb = ofKind<IPodDisruptionBudget>(objects(), "PodDisruptionBudget").find((p) =>
           selects(p.spec?.selector, w.labels),

@@ -1,0 +1,223 @@
+{{/*
+Names, labels and the pieces both tiers share. The edge and session templates mirror
+k8s/base/*-deployment.yaml (test/integration/helm-chart.test.ts compares the pod specs).
+*/}}
+
+{{- define "megaphone.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-megaphone, or the release name alone when it already says megaphone. */}}
+{{- define "megaphone.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Selector labels of one component: include "megaphone.selectorLabels" (list $ "edge") */}}
+{{- define "megaphone.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "megaphone.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Every label of one component's objects. */}}
+{{- define "megaphone.labels" -}}
+{{- $ := index . 0 -}}
+{{ include "megaphone.selectorLabels" . }}
+app.kubernetes.io/part-of: megaphone
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "megaphone.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "megaphone.configName" -}}
+{{- printf "%s-config" (include "megaphone.fullname" .) -}}
+{{- end -}}
+
+{{/* The Secret holding the Redis URL, and whether this chart creates it. */}}
+{{- define "megaphone.redisSecretName" -}}
+{{- default (printf "%s-redis" (include "megaphone.fullname" .)) .Values.redis.existingSecret -}}
+{{- end -}}
+
+{{- define "megaphone.redisSecretCreated" -}}
+{{- if or .Values.redis.url .Values.redis.builtin.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* A setting name (camelCase) as its environment variable: maxStanzaBytes -> MEGAPHONE_MAX_STANZA_BYTES. */}}
+{{- define "megaphone.envName" -}}
+{{- printf "MEGAPHONE_%s" (. | snakecase | upper) -}}
+{{- end -}}
+
+{{/*
+A setting's value as the string Megaphone parses: integers without an exponent (values arrive
+as float64), lists comma-separated.
+*/}}
+{{- define "megaphone.envValue" -}}
+{{- if kindIs "float64" . -}}
+{{- printf "%d" (int64 .) -}}
+{{- else if kindIs "slice" . -}}
+{{- join "," . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Extra env entries of one tier: include "megaphone.tierEnv" .Values.edge.config */}}
+{{- define "megaphone.tierEnv" -}}
+{{- range $key, $value := . }}
+- name: {{ include "megaphone.envName" $key }}
+  value: {{ include "megaphone.envValue" $value | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds from the drain: preStop sleep + shutdownGraceMs (rounded up) +
+the 2 s a megaphone process allows itself past shutdownGraceMs before it exits regardless
+(services/cli/services.ts) + a margin. include "megaphone.gracePeriod" (list preStopSeconds shutdownGraceMs margin)
+*/}}
+{{- define "megaphone.gracePeriod" -}}
+{{- $preStop := int64 (index . 0) -}}
+{{- $graceSeconds := div (add (int64 (index . 1)) 999) 1000 -}}
+{{- add $preStop $graceSeconds 2 (int64 (index . 2)) -}}
+{{- end -}}
+
+{{/* The restricted Pod Security profile, pod level (Megaphone runs as the image's UID 1000). */}}
+{{- define "megaphone.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "megaphone.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Zone and node spread of one component's pods: include "megaphone.topologySpread" (list $ "edge") */}}
+{{- define "megaphone.topologySpread" -}}
+{{- range list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+- maxSkew: 1
+  topologyKey: {{ . }}
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "megaphone.selectorLabels" $ | nindent 6 }}
+  matchLabelKeys: ["pod-template-hash"]
+{{- end -}}
+{{- end -}}
+
+{{/* The env entry with the Redis URL. */}}
+{{- define "megaphone.redisEnv" -}}
+- name: MEGAPHONE_REDIS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "megaphone.redisSecretName" . }}
+      key: {{ .Values.redis.existingSecretKey }}
+{{- end -}}
+
+{{/* Values that cannot be expressed in values.schema.json, checked once per render. */}}
+{{- define "megaphone.validate" -}}
+{{- if gt (add (int64 .Values.edge.drainDelayMs) (int64 .Values.edge.drainWindowMs)) (int64 .Values.edge.shutdownGraceMs) -}}
+{{- fail (printf "edge.drainDelayMs (%d) + edge.drainWindowMs (%d) must fit in edge.shutdownGraceMs (%d), which also covers the inbox drain after them (Megaphone refuses to start otherwise)" (int64 .Values.edge.drainDelayMs) (int64 .Values.edge.drainWindowMs) (int64 .Values.edge.shutdownGraceMs)) -}}
+{{- end -}}
+{{- if and .Values.redis.url .Values.redis.builtin.enabled -}}
+{{- fail "redis.url and redis.builtin.enabled exclude each other: the built-in Redis sets the URL itself" -}}
+{{- end -}}
+{{- if and .Values.redis.existingSecret (include "megaphone.redisSecretCreated" .) -}}
+{{- fail "redis.existingSecret names a Secret you created; leave it empty with redis.url or redis.builtin.enabled, which make the chart create one" -}}
+{{- end -}}
+{{- if and .Values.edge.ingress.enabled .Values.edge.httpRoute.enabled -}}
+{{- fail "edge.ingress and edge.httpRoute both route the same path: enable one of them" -}}
+{{- end -}}
+{{- if and .Values.edge.httpRoute.enabled (not .Values.edge.httpRoute.parentRefs) -}}
+{{- fail "edge.httpRoute.parentRefs must name the Gateway the route attaches to" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Target labels of the metric contract, from the pod's labels (ServiceMonitor and PodMonitor). */}}
+{{- define "megaphone.targetRelabelings" -}}
+- sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance]
+  targetLabel: release
+  action: replace
+- sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
+  targetLabel: tier
+  action: replace
+{{- end -}}
+
+{{/* NetworkPolicy egress rules every pod of the release needs: DNS and Redis. */}}
+{{- define "megaphone.egressDnsRedis" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+- ports:
+    {{- range .Values.networkPolicy.redisPorts }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy peer: the Prometheus pods. */}}
+{{- define "megaphone.fromPrometheus" -}}
+- namespaceSelector:
+    matchLabels:
+      {{- toYaml .Values.networkPolicy.prometheusNamespaceLabels | nindent 6 }}
+  podSelector:
+    matchLabels:
+      {{- toYaml .Values.networkPolicy.prometheusPodLabels | nindent 6 }}
+{{- end -}}
+
+{{/*
+The scrape endpoints of a ServiceMonitor or PodMonitor: port `http` of both tiers, or, when the
+edges serve /metrics on their own port (edge.metricsPort), `http` for the sessions only (the
+edges' `http` answers 404 there) and `metrics` for the edges.
+include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
+*/}}
+{{- define "megaphone.metricsEndpoints" -}}
+{{- $ := index . 0 -}}
+{{- $m := index . 1 -}}
+- port: http
+  path: /metrics
+  interval: {{ $m.interval }}
+  scrapeTimeout: {{ $m.scrapeTimeout }}
+  relabelings:
+    {{- if $.Values.edge.metricsPort }}
+    - sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
+      regex: edge
+      action: drop
+    {{- end }}
+    {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
+{{- if $.Values.edge.metricsPort }}
+- port: metrics
+  path: /metrics
+  interval: {{ $m.interval }}
+  scrapeTimeout: {{ $m.scrapeTimeout }}
+  relabelings:
+    {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
+{{- end }}
+{{- end -}}
