@@ -1,5 +1,5 @@
 // `megaphone bench SCENARIO [options]`: the options, their defaults and their checks.
-import type { BenchMechanism } from "./sasl-client.js";
+import type { ClientMechanism } from "../client/sasl-client.js";
 
 export type Scenario = "login" | "chat" | "presence" | "idle";
 
@@ -11,7 +11,7 @@ export interface BenchOptions {
   firstUser: number;
   users: number;
   password: string;
-  mechanism: BenchMechanism;
+  mechanism: ClientMechanism;
   loginRate: number;
   presenceAndRoster: boolean;
   /** Chat: offered messages per second; presence: status changes per second; all users together. */

@@ -1,6 +1,6 @@
 // What the bench's coordinator and its worker processes tell each other (over the IPC channel).
 import type { HistogramSnapshot } from "./histogram.js";
-import type { BenchMechanism } from "./sasl-client.js";
+import type { ClientMechanism } from "../client/sasl-client.js";
 
 export interface WorkerTask {
   urls: string[];
@@ -14,7 +14,7 @@ export interface WorkerTask {
   from: number;
   to: number;
   password: string;
-  mechanism: BenchMechanism;
+  mechanism: ClientMechanism;
   /** This worker's share of the login arrival rate, per second. */
   loginRate: number;
   presenceAndRoster: boolean;

@@ -1,7 +1,7 @@
 // A bench worker process: holds its share of the run's clients (one process opens at most
 // ~20,000 sockets here), logs them in at its share of the arrival rate, and drives the chat
 // phase open-loop. Started by the coordinator (bench-command.ts) with child_process.fork.
-import { BenchClient, LoginError } from "./bench-client.js";
+import { WsXmppClient, LoginError } from "../client/ws-xmpp-client.js";
 import { LatencyHistogram, monotonicMicros } from "./histogram.js";
 import type {
   ChatResult,
@@ -35,7 +35,7 @@ function count(errors: Record<string, number>, kind: string): void {
 /** A client of this worker, with its place in the run and its chat bookkeeping. */
 interface Seat {
   index: number;
-  client: BenchClient | undefined;
+  client: WsXmppClient | undefined;
   /** What this client received: sender × 1e9 + sequence number. */
   seen: Set<number>;
   nextSeq: number;
@@ -87,7 +87,7 @@ class Worker {
     const seat: Seat = { index, client: undefined, seen: new Set(), nextSeq: 0 };
     this.seats.push(seat);
     const jid = userJid(t.userPattern, t.firstUser + index);
-    const client = new BenchClient({
+    const client = new WsXmppClient({
       url: t.urls[index % t.urls.length],
       domain: t.domain,
       username: jid.slice(0, jid.indexOf("@")),

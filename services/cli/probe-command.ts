@@ -10,7 +10,7 @@ import { createBackend } from "../shared/wiring.js";
 import { AdminContext } from "../session/admin/admin-context.js";
 import { deleteAccount } from "../session/admin/delete-account.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
-import { login } from "./probe/xmpp-login.js";
+import { LoginError, WsXmppClient } from "../client/ws-xmpp-client.js";
 
 export const PROBE_USAGE =
   "megaphone probe login --url ws://HOST:PORT/xmpp-websocket (--jid JID --password P | --throwaway-user) [--resource R] [--timeout-ms 20000]";
@@ -86,18 +86,12 @@ export async function runProbeCommand(
       console.log(`created throwaway account ${jid}`);
     }
     try {
-      const fullJid = await login({
-        url: probe.url,
-        jid,
-        password,
-        resource: probe.resource,
-        timeoutMs: probe.timeoutMs,
-        onStep: (step) => console.log(step),
-      });
+      const fullJid = await loginAndSeePresence(probe, jid, password);
       console.log(`login OK: ${fullJid} through ${probe.url}`);
       return 0;
     } catch (err) {
-      console.error(`login FAILED at ${(err as Error).message}`);
+      const step = err instanceof LoginError ? err.kind : "probe";
+      console.error(`login FAILED at ${step}: ${(err as Error).message}`);
       return 1;
     }
   } finally {
@@ -115,5 +109,48 @@ export async function runProbeCommand(
       );
       await backend.close();
     }
+  }
+}
+
+/**
+ * Logs in as a client does (SCRAM-SHA-256, bind, initial presence, roster) and waits for the
+ * initial presence to come back from the session (RFC 6121 §4.2.2): the whole path through the
+ * edge, Redis and a session works. Returns the bound full JID.
+ */
+async function loginAndSeePresence(probe: ProbeArgs, jid: string, password: string) {
+  const at = jid.indexOf("@");
+  if (at <= 0) throw new ConfigError(`--jid "${jid}" is not a bare JID user@domain`);
+  const client = new WsXmppClient({
+    url: probe.url as string,
+    domain: jid.slice(at + 1),
+    username: jid.slice(0, at),
+    password,
+    mechanism: "SCRAM-SHA-256",
+    resource: probe.resource,
+    presenceAndRoster: true,
+    timeoutMs: probe.timeoutMs,
+    onStep: (step) => console.log(step),
+  });
+  const deadline = Date.now() + probe.timeoutMs;
+  let echoed: () => void = () => undefined;
+  const presenceBack = new Promise<void>((resolve) => (echoed = resolve));
+  client.onPresence = (frame) => {
+    const from = /^<presence\b[^>]*\bfrom=["']([^"']+)["']/.exec(frame)?.[1];
+    if (from !== undefined && from === client.jid) echoed();
+  };
+  try {
+    await client.login();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new LoginError("presence", "the initial presence did not come back")),
+        Math.max(0, deadline - Date.now()),
+      );
+    });
+    await Promise.race([presenceBack, late]).finally(() => clearTimeout(timer));
+    console.log("initial presence sent and received back");
+    return client.jid;
+  } finally {
+    client.close();
   }
 }

@@ -216,7 +216,7 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     ]);
     assert.equal(run.code, 1);
     assert.equal(report.phases[0].figures.failed, 5);
-    assert.equal(report.phases[0].figures.errors, "auth 5");
+    assert.equal(report.phases[0].figures.errors, "sasl 5");
   });
 
   it("idle: reports resident memory per session", async () => {

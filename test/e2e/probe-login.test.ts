@@ -25,14 +25,12 @@ describe("e2e: megaphone probe login (the chart's helm test) against a real mesh
   let mesh: Mesh;
   let edge: EdgeProcess;
 
-  /** Runs the CLI as the test pod does (NODE_OPTIONS=--experimental-websocket), or without it. */
-  const probe = (args: string[], withWebSocket = true): Promise<Run> =>
+  /** Runs the CLI as the test pod does. */
+  const probe = (args: string[]): Promise<Run> =>
     new Promise((resolve, reject) => {
       const env: NodeJS.ProcessEnv = {};
-      for (const [k, v] of Object.entries(process.env))
-        if (!k.startsWith("MEGAPHONE_") && k !== "NODE_OPTIONS") env[k] = v;
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("MEGAPHONE_")) env[k] = v;
       Object.assign(env, mesh.env(), { MEGAPHONE_LOG_LEVEL: "warn" });
-      if (withWebSocket) env.NODE_OPTIONS = "--experimental-websocket";
       execFile(
         process.execPath,
         [CLI, "probe", "login", ...args],
@@ -113,14 +111,5 @@ describe("e2e: megaphone probe login (the chart's helm test) against a real mesh
     const jid = /created throwaway account (\S+)/.exec(run.stdout)?.[1] as string;
     assert.ok(run.stdout.includes(`deleted throwaway account ${jid}`), "deleted on failure too");
     assert.equal(await accountExists(jid), false);
-  });
-
-  it("says how to enable Node 20's WebSocket client when it is off", async () => {
-    const run = await probe(
-      ["--url", edge.url, "--jid", "alice@localhost", "--password", "alice-secret"],
-      false,
-    );
-    assert.equal(run.code, 1, run.stdout);
-    assert.match(run.stderr, /--experimental-websocket/);
   });
 });

@@ -607,10 +607,6 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
         const [{ w: edge }] = tier(objects(), "edge");
         assert.ok(selects({ matchLabels: svc.spec?.selector }, edge.labels), "it is the edges'");
         assert.equal(url.pathname, "/xmpp-websocket");
-        assert.ok(
-          c.env?.some((e) => e.name === "NODE_OPTIONS" && e.value === "--experimental-websocket"),
-          "Node 20's WebSocket client is on",
-        );
         const env = c.env?.map((e) => e.name) ?? [];
         if (c.args?.includes("--throwaway-user"))
           assert.ok(env.includes("MEGAPHONE_REDIS"), "the throwaway account needs Redis");

@@ -2,7 +2,7 @@
 // clients: enough to log in and to check the server's signature, nothing else.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 
-export type BenchMechanism = "PLAIN" | "SCRAM-SHA-256";
+export type ClientMechanism = "PLAIN" | "SCRAM-SHA-256";
 
 export interface SaslExchange {
   /** The initial response (base64) sent in <auth/>. */
@@ -14,7 +14,7 @@ export interface SaslExchange {
 }
 
 export function saslExchange(
-  mechanism: BenchMechanism,
+  mechanism: ClientMechanism,
   username: string,
   password: string,
   /** Derived SCRAM keys by salt and iterations: a bench user logs in many times. */

@@ -1,8 +1,9 @@
-// One XMPP-over-WebSocket client (RFC 7395) as the bench drives it: raw frames, no XML parser;
-// a frame is one top-level element, and the few the bench waits for are told apart by their
-// first bytes. Cheap enough that one process runs thousands of them.
+// An XMPP-over-WebSocket client (RFC 7395) for Megaphone's own tools: the load generator
+// (`megaphone bench`) and the login probe (`megaphone probe login`, the chart's helm test).
+// Raw frames, no XML parser: a frame is one top-level element, and the few a login waits for
+// are told apart by their first bytes. Cheap enough that one process runs thousands of them.
 import WebSocket from "ws";
-import { saslExchange, type BenchMechanism } from "./sasl-client.js";
+import { saslExchange, type ClientMechanism } from "./sasl-client.js";
 
 const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 const SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -12,7 +13,7 @@ export interface LoginOptions {
   domain: string;
   username: string;
   password: string;
-  mechanism: BenchMechanism;
+  mechanism: ClientMechanism;
   resource: string;
   /** Local source address (127.0.0.x) when one address runs short of ports. */
   localAddress?: string;
@@ -20,9 +21,14 @@ export interface LoginOptions {
   presenceAndRoster: boolean;
   timeoutMs: number;
   saltedCache?: Map<string, Buffer>;
+  /** Told each step of the login as it succeeds (the probe prints them). */
+  onStep?: (step: string) => void;
 }
 
-/** A failure on the way in, by kind (the report counts them). */
+/**
+ * A failure on the way in, by the step that failed: connect, features, sasl (the message is
+ * the RFC 6120 §6.5 condition), bind, roster, stream-error, closed, socket or timeout.
+ */
 export class LoginError extends Error {
   constructor(
     readonly kind: string,
@@ -34,7 +40,7 @@ export class LoginError extends Error {
 
 type FrameWaiter = { match: (frame: string) => boolean; resolve: (frame: string) => void };
 
-export class BenchClient {
+export class WsXmppClient {
   /** Called for every <message/> once logged in. */
   onMessage: (frame: string) => void = () => undefined;
   /** Called for every <presence/> once logged in. */
@@ -71,14 +77,16 @@ export class BenchClient {
   /** Opens the stream, authenticates, binds, and (optionally) sends presence and gets the roster. */
   async login(): Promise<void> {
     const o = this.options;
+    const step = (text: string) => o.onStep?.(text);
     const timer = setTimeout(
       () => this.fail("timeout", `login took over ${o.timeoutMs} ms`),
       o.timeoutMs,
     );
     try {
       await this.opened.catch((err: Error) => {
-        throw new LoginError("connect", err.message);
+        throw new LoginError("connect", `cannot connect: ${err.message}`);
       });
+      step(`connected to ${o.url}`);
       await this.openStream((f) => f.includes("<mechanisms"));
       const sasl = saslExchange(o.mechanism, o.username, o.password, o.saltedCache);
       this.send(`<auth xmlns='${SASL}' mechanism='${o.mechanism}'>${sasl.initial()}</auth>`);
@@ -87,8 +95,12 @@ export class BenchClient {
         this.send(`<response xmlns='${SASL}'>${sasl.respond(textOf(answer))}</response>`);
         answer = await this.next(isSaslAnswer);
       }
-      if (!answer.startsWith("<success")) throw new LoginError("auth", `refused: ${answer}`);
+      if (!answer.startsWith("<success")) {
+        const condition = /<failure[^>]*>\s*<([a-z-]+)/.exec(answer)?.[1] ?? "failure";
+        throw new LoginError("sasl", condition);
+      }
       sasl.verify(textOf(answer));
+      step(`authenticated as ${o.username}@${o.domain} (${o.mechanism})`);
       await this.openStream((f) => f.includes("<bind"));
       this.send(
         `<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.resource}</resource></bind></iq>`,
@@ -97,6 +109,7 @@ export class BenchClient {
       const jid = /<jid>([^<]+)<\/jid>/.exec(bound);
       if (!jid) throw new LoginError("bind", `bind failed: ${bound}`);
       this.jid = jid[1];
+      step(`bound ${this.jid}`);
       if (o.presenceAndRoster) {
         this.send("<presence xmlns='jabber:client'/>");
         this.send(
