@@ -81,9 +81,18 @@ export class ConnectionTable {
       this.movedTo.delete(this.movedTo.keys().next().value as string);
   }
 
-  /** Where a resumption moved the session of `connId`, if this process saw it happen. */
+  /**
+   * Where resumptions moved the session of `connId`, if this process saw it happen: the latest
+   * id, after every move (a session can be resumed again before a stanza for an older id is
+   * applied). Ids never repeat, so the walk ends; the bound only guards against a bug.
+   */
   successorOf(connId: string): string | undefined {
-    return this.movedTo.get(connId);
+    let latest: string | undefined;
+    for (let next = this.movedTo.get(connId), hops = 0; next !== undefined && hops < 64; hops++) {
+      latest = next;
+      next = this.movedTo.get(next);
+    }
+    return latest;
   }
 
   /** A stanza for `connId` was queued through its inbox (a route packet with q). */

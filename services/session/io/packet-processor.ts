@@ -112,7 +112,12 @@ export class PacketProcessor {
         }
         // Counted only now, once: a retried unit applies its queued routes again.
         for (let i = 0; i < unit.queuedRoutesApplied; i++) this.table.queuedRouteApplied(connId);
-        unit.releaseTurn?.();
+        // XEP-0198 resumption: the moved session's turn starts only once the units already
+        // queued behind this one for the old id are done too. They were read before the move
+        // (so keyed by the old id) and deliver to the moved session (reroute.ts): stanzas
+        // routed to the new id since must not overtake them (RFC 6121 §8 per-recipient order).
+        const release = unit.releaseTurn;
+        if (release) void this.table.withConn(connId, async () => release());
         return;
       } catch (err) {
         unit.releaseTurn?.();

@@ -19,6 +19,16 @@ export async function deliverRouted(
   inline = false,
 ): Promise<void> {
   const conn = table.get(connId);
+  if (!conn && !inline) {
+    // A stanza for a connection a resumption moved (XEP-0198 §5), applied in the moved
+    // session's turn (unitKeyOf): it goes to that session here, in this turn. Rerouting it
+    // (rerouteFromGone, then deliver) may send it through the inbox once more, behind stanzas
+    // routed to the new id meanwhile, which the client would then get first (RFC 6121 §8
+    // per-recipient order; seen in rolling restarts: clients resuming from a draining edge).
+    const successor = table.successorOf(connId);
+    if (successor !== undefined && table.get(successor))
+      return deliverRouted(ctx, table, successor, xml);
+  }
   // From another connection's handler, a stanza may be written at once only if none queued
   // before it still waits in the inbox: per-recipient order.
   if (conn && conn.stage === "bound" && !(inline && table.hasQueuedRoutes(connId))) {

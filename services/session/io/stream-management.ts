@@ -42,7 +42,10 @@ export interface SmUnitProgress {
   renamedTo?: string;
   /** Writes that must follow the saved snapshot (the old connection's snapshot goes then). */
   afterSave: (() => Promise<unknown>)[];
-  /** Ends the hold on the new connection's turn; called once the unit is done or failed. */
+  /**
+   * Ends the hold on the new connection's turn: at once if the unit failed (it is retried),
+   * else once the old connection's units queued behind it are done (packet-processor.ts).
+   */
   releaseTurn?: () => void;
 }
 
@@ -171,8 +174,9 @@ export function resumedConnId(resumingConnId: string, shard: number, entryId: st
 
 /**
  * The connection whose turn a packet is applied in: a resume, in the session's it names; a
- * stanza for a connection whose session was resumed since, in the new connection's (it is
- * rerouted there, reroute.ts, in order with the stanzas that name the new one).
+ * stanza for a connection whose session was resumed since (once or more), in the latest
+ * connection's (it is delivered to that one in that turn, reroute.ts, in order with the
+ * stanzas that name the new id).
  */
 export function unitKeyOf(table: ConnectionTable, packet: ShardPacket): string {
   if (packet.k === "route") return table.successorOf(packet.c) ?? packet.c;
