@@ -14,7 +14,12 @@ import { TestUser, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const KEYS = redisKeys();
 const SM = "urn:xmpp:sm:3";
-const RESUMPTION_TIMEOUT_MS = 3000;
+// The session-kill test resumes once the successor holds the killed member's shards, i.e. after
+// SHARD_LEASE_TTL_MS: the window must outlast that with room for a loaded CI machine (a
+// resumption that is applied after its deadline fails with <item-not-found/>, even when the
+// client asked in time: README, known limits). Short enough that the expiry tests stay quick.
+const RESUMPTION_TIMEOUT_MS = 6000;
+const SHARD_LEASE_TTL_MS = 2000;
 const HEARTBEAT_INTERVAL_MS = 250;
 const HEARTBEAT_TTL_MS = 1500;
 const MESSAGES = 30;
@@ -70,6 +75,9 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
         MEGAPHONE_RESUMPTION_TIMEOUT_MS: String(RESUMPTION_TIMEOUT_MS),
         MEGAPHONE_EDGE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
         MEGAPHONE_EDGE_HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS),
+        MEGAPHONE_SHARD_LEASE_TTL_MS: String(SHARD_LEASE_TTL_MS),
+        MEGAPHONE_MEMBERSHIP_HEARTBEAT_INTERVAL_MS: "250",
+        MEGAPHONE_MEMBERSHIP_TTL_MS: "1000",
       },
     });
     await mesh.session("s01", "0-1");
