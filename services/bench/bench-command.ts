@@ -2,7 +2,7 @@
 // in step across them (log in everyone, then chat, or hold), samples the server processes'
 // CPU and memory from /proc around each measured phase, and prints the table (and JSON).
 import { fork, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { BENCH_USAGE, parseBenchArgs, type BenchOptions } from "./bench-options.js";
@@ -98,8 +98,27 @@ function latencyFigures(h: LatencyHistogram): Record<string, number> {
   };
 }
 
+/** The soft limit on open files of this process (the workers inherit it), from /proc. */
+function openFilesLimit(): number {
+  try {
+    const limits = readFileSync("/proc/self/limits", "utf8");
+    const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+    return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
+  } catch {
+    return Infinity;
+  }
+}
+
 export async function runBench(argv: string[]): Promise<number> {
   const options = parseBenchArgs(argv);
+  const perWorker = Math.ceil(options.users / options.workers);
+  const limit = openFilesLimit();
+  // Each client is a socket: past the limit, connects fail with EMFILE and look like a server
+  // refusing them.
+  if (perWorker + 64 > limit)
+    console.error(
+      `bench: ${perWorker} clients per worker but only ${limit} open files allowed: raise it (ulimit -n 20000) or add --workers`,
+    );
   const processes: WatchedProcess[] =
     options.pids.length > 0 ? describeProcesses(options.pids) : discoverProcesses();
   const workers = startWorkers(options);
