@@ -13,7 +13,7 @@
 // - string enums (FieldColorModeId, LegendDisplayMode, ...) are taken as their string values,
 //   which is what JSON holds ("palette-classic"), via Json<T>.
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
+import { typeCheckSource } from "./type-check.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -42,31 +42,8 @@ export function dashboardSchemaProblems(source: string): SchemaProblem[] {
   const text = `${PRELUDE}${source.trimEnd()};\n`;
   // The file's first line follows the prelude on the prelude's last line.
   const firstLine = PRELUDE.split("\n").length - 1;
-  const options: ts.CompilerOptions = {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  };
-  const host = ts.createCompilerHost(options, true);
-  const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, onError, create) =>
-    name === file
-      ? ts.createSourceFile(name, text, version, true)
-      : getSourceFile(name, version, onError, create);
-  const fileExists = host.fileExists.bind(host);
-  host.fileExists = (name) => name === file || fileExists(name);
-  const readFile = host.readFile.bind(host);
-  host.readFile = (name) => (name === file ? text : readFile(name));
-  const program = ts.createProgram([file], options, host);
-  return ts.getPreEmitDiagnostics(program).map((d) => ({
-    line:
-      d.file?.fileName === file && d.start !== undefined
-        ? d.file.getLineAndCharacterOfPosition(d.start).line - firstLine + 1
-        : undefined,
-    message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
+  return typeCheckSource(file, text).map((d) => ({
+    line: d.line !== undefined ? d.line - firstLine + 1 : undefined,
+    message: d.message,
   }));
 }

@@ -8,8 +8,8 @@
 //   first such field of each object; fix it and the next one shows).
 // A kind with no model (a CRD, a typo in apiVersion) fails both.
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import type { K8sObject } from "./kustomize.js";
+import { typeCheckSource } from "./type-check.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -72,31 +72,8 @@ export function excessPropertyProblems(objects: K8sObject[]): TypeProblem[] {
     while (owner + 1 < starts.length && starts[owner + 1] <= at) owner++;
     return names[owner];
   };
-  const options: ts.CompilerOptions = {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  };
-  const host = ts.createCompilerHost(options, true);
-  const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, onError, create) =>
-    name === file
-      ? ts.createSourceFile(name, source, version, true)
-      : getSourceFile(name, version, onError, create);
-  const fileExists = host.fileExists.bind(host);
-  host.fileExists = (name) => name === file || fileExists(name);
-  const readFile = host.readFile.bind(host);
-  host.readFile = (name) => (name === file ? source : readFile(name));
-  const program = ts.createProgram([file], options, host);
-  return ts.getPreEmitDiagnostics(program).map((d) => ({
-    object:
-      d.file?.fileName === file && d.start !== undefined
-        ? ownerOf(d.file.getLineAndCharacterOfPosition(d.start).line)
-        : (d.file?.fileName ?? "(compiler)"),
-    message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
+  return typeCheckSource(file, source).map((d) => ({
+    object: d.line !== undefined ? ownerOf(d.line) : (d.fileName ?? "(compiler)"),
+    message: d.message,
   }));
 }

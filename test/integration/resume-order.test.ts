@@ -18,13 +18,8 @@ import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
-import { LiveContext } from "../../services/session/io/live-context.js";
-import { LocalDelivery } from "../../services/session/io/local-delivery.js";
 import { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { fencedSnapshotSink } from "../../services/session/io/shard-host.js";
-import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
-import { createSessionMetrics } from "../../services/session/session-metrics.js";
-import { buildHandlerChain } from "../../services/session/session-service.js";
+import { liveSession } from "../helpers/live-session.js";
 import { until } from "../helpers/poll.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 
@@ -65,31 +60,9 @@ describe("per-recipient order across a resumption (XEP-0198 §5, RFC 6121 §8)",
   beforeEach(async () => {
     const config: Config = { ...DEFAULTS, redis: `${server.url}/${++db}`, shardCount: 4 };
     backend = createBackend(config, silentLogger);
-    table = new ConnectionTable();
-    const chain = buildHandlerChain();
-    const metrics = createSessionMetrics({ connections: () => table.size });
     const lease = (await backend.leases.acquire(0, "s1")) as Lease;
-    const snapshots = new SnapshotWriter(
-      fencedSnapshotSink(
-        backend.fenced,
-        () => lease,
-        () => undefined,
-      ),
-    );
-    const ctx = new LiveContext({
-      config,
-      log: silentLogger,
-      bus: backend.bus,
-      stores: backend,
-      snapshots,
-      table,
-      chain,
-      local: new LocalDelivery(),
-      inboxLags: new Map(),
-      metrics,
-    });
     stop = new AbortController();
-    processor = new PacketProcessor(ctx, chain, table, snapshots, metrics, stop.signal);
+    ({ table, processor } = liveSession(backend, config, () => lease, stop.signal));
     edges = new Map([
       ["e1", []],
       ["e2", []],

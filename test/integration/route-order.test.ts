@@ -8,52 +8,28 @@ import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { createBackend } from "../../services/shared/wiring.js";
 import { newConnState } from "../../services/session/core/connection.js";
-import { ConnectionTable } from "../../services/session/io/connection-table.js";
-import { LiveContext } from "../../services/session/io/live-context.js";
-import { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { LocalDelivery } from "../../services/session/io/local-delivery.js";
-import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
-import { fencedSnapshotSink } from "../../services/session/io/shard-host.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { deliverRouted } from "../../services/session/io/reroute.js";
-import { createSessionMetrics } from "../../services/session/session-metrics.js";
-import { buildHandlerChain } from "../../services/session/session-service.js";
+import { liveSession } from "../helpers/live-session.js";
 import { until } from "../helpers/poll.js";
 
 describe("per-recipient order for a connection that is binding (issue 6 item 15)", () => {
   it("queues a stanza behind one that went through the inbox, even once the recipient is bound", async () => {
     const config: Config = { ...DEFAULTS, shardCount: 4 };
     const backend = createBackend(config, silentLogger);
-    const table = new ConnectionTable();
-    const chain = buildHandlerChain();
-    const metrics = createSessionMetrics({ connections: () => table.size });
     // This member holds every shard's lease, as ShardOwnership would have it.
     const leases = new Map<number, Lease>();
     for (const shard of [0, 1, 2, 3])
       leases.set(shard, (await backend.leases.acquire(shard, "s1")) as Lease);
-    const snapshots = new SnapshotWriter(
-      fencedSnapshotSink(
-        backend.fenced,
-        (shard) => leases.get(shard),
-        () => undefined,
-      ),
-    );
-    const ctx = new LiveContext({
-      config,
-      log: silentLogger,
-      bus: backend.bus,
-      stores: backend,
-      snapshots,
-      table,
-      chain,
-      local: new LocalDelivery(),
-      inboxLags: new Map(),
-      metrics,
-    });
     const edgeFrames: string[] = [];
     const routed: ShardEntry[] = [];
     const stop = new AbortController();
-    const processor = new PacketProcessor(ctx, chain, table, snapshots, metrics, stop.signal);
+    const { table, ctx, processor } = liveSession(
+      backend,
+      config,
+      (shard) => leases.get(shard),
+      stop.signal,
+    );
     const readingEdge = backend.bus.consumeEdge(
       "e1",
       async (batch) => {
