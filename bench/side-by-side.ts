@@ -5,6 +5,11 @@
 //
 //   npm run bench:side-by-side -- [--users 1000] [--login-rate 200] [--rate 2000]
 //       [--duration 20] [--rounds 2] [--targets ejabberd,mesh,all-in-one] [--json FILE]
+//       [--baseline DIR]
+//
+// Before/after in one sitting: `--baseline DIR` names another checkout, built (e.g. a git
+// worktree of the previous release), and targets "mesh@before" and "all-in-one@before" run its
+// CLI: `--targets mesh@before,mesh --baseline ../before`.
 //
 // Needs ejabberd (apt-get install ejabberd) and root (ejabberd runs as its own user).
 import { spawn, execFile } from "node:child_process";
@@ -15,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import type { BenchReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
 import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
-import { freePort } from "../test/helpers/redis-server.js";
+import { connect, freePort } from "../test/helpers/redis-server.js";
 
 const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
 
@@ -31,11 +36,15 @@ const DURATION = Number(option("duration", "20"));
 const ROUNDS = Number(option("rounds", "2"));
 const TARGETS = option("targets", "ejabberd,mesh,all-in-one").split(",");
 const JSON_OUT = option("json", "");
+/** Another checkout, built: targets named "<target>@before" run its CLI (a before/after run). */
+const BASELINE = option("baseline", "");
 const PASSWORD = "bench";
 
 interface Target {
   url: string;
   pids: number[];
+  /** Megaphone's Redis, whose commands per message are counted (INFO commandstats). */
+  redisUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -170,14 +179,24 @@ const MEGAPHONE_ENV = {
   MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
 };
 
-async function startMesh(): Promise<Target> {
-  const mesh = await Mesh.start({ shardCount: 64, env: MEGAPHONE_ENV });
+/** The CLI a target runs: this build's, or the baseline's for "<target>@before". */
+function cliOf(name: string): string {
+  if (!name.endsWith("@before")) return CLI;
+  if (!BASELINE) throw new Error(`target ${name} needs --baseline DIR (a built checkout)`);
+  return join(BASELINE, "dist/services/cli/main.js");
+}
+
+async function startMesh(cli: string): Promise<Target> {
+  const mesh = await Mesh.start({
+    shardCount: 64,
+    env: { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
+  });
   const sessions = await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
   const edge = await mesh.edge("e1", "0-63");
   await run(
     [
       process.execPath,
-      CLI,
+      cli,
       "user",
       "import",
       "--range",
@@ -192,6 +211,7 @@ async function startMesh(): Promise<Target> {
   const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
   return {
     url: edge.url,
+    redisUrl: mesh.redis.url,
     pids: [edge.process.pid, ...sessions.map((s) => s.process.pid), redisPid].filter(
       (pid): pid is number => pid !== undefined,
     ),
@@ -199,7 +219,7 @@ async function startMesh(): Promise<Target> {
   };
 }
 
-async function startAllInOne(): Promise<Target> {
+async function startAllInOne(cli: string): Promise<Target> {
   const port = await freePort();
   const users = Array.from({ length: USERS }, (_, i) => [
     "--user",
@@ -208,7 +228,7 @@ async function startAllInOne(): Promise<Target> {
   const service = spawnService(
     "all-in-one",
     ["start", "--port", String(port), "--host", "127.0.0.1", ...users],
-    MEGAPHONE_ENV,
+    { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
   );
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
   return {
@@ -220,7 +240,7 @@ async function startAllInOne(): Promise<Target> {
   };
 }
 
-const STARTERS: Record<string, () => Promise<Target>> = {
+const STARTERS: Record<string, (cli: string) => Promise<Target>> = {
   ejabberd: startEjabberd,
   mesh: startMesh,
   "all-in-one": startAllInOne,
@@ -231,15 +251,34 @@ interface Measured {
   round: number;
   report: BenchReport;
   bytesPerSession: number;
+  /** Redis commands over the whole run (logins included) per chat message delivered. */
+  redisCommandsPerMsg: number;
+}
+
+/** Calls per command since Redis started (INFO commandstats). */
+async function redisCalls(url: string | undefined): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  if (!url) return calls;
+  const redis = connect(url);
+  try {
+    const info = await redis.info("commandstats");
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1], Number(m[2]));
+    return calls;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function measure(name: string, round: number): Promise<Measured> {
-  const target = await STARTERS[name]();
+  const start = STARTERS[name.replace(/@before$/, "")];
+  if (!start) throw new Error(`unknown target ${name}`);
+  const target = await start(cliOf(name));
   const json = join(tmpdir(), `side-by-side-${process.pid}-${name}-${round}.json`);
   try {
     const rssBefore = [
       ...sampleAll(target.pids.map((pid) => ({ pid, role: name }))).values(),
     ].reduce((a, s) => a + s.rssBytes, 0);
+    const callsBefore = await redisCalls(target.redisUrl);
     await run([
       process.execPath,
       CLI,
@@ -268,15 +307,27 @@ async function measure(name: string, round: number): Promise<Measured> {
     ]).catch(() => {
       // Exit 1: a login failed or a message was lost; the table shows which.
     });
+    const callsAfter = await redisCalls(target.redisUrl);
     const report = JSON.parse(readFileSync(json, "utf8")) as BenchReport;
     const login = report.phases[0];
     const rssAfterLogin = login.processes.reduce((a, p) => a + p.rssBytes, 0);
     const loggedIn = Number(login.figures["logged in"]);
+    const delivered = Number(report.phases[1]?.figures.delivered ?? 0);
+    const perMsg = [...callsAfter]
+      .map(([command, n]) => [command, (n - (callsBefore.get(command) ?? 0)) / delivered] as const)
+      .filter(([, n]) => n >= 0.01)
+      .sort((a, b) => b[1] - a[1]);
+    if (delivered > 0)
+      process.stderr.write(
+        `${name} round ${round}: Redis commands per msg: ${perMsg.map(([c, n]) => `${c} ${n.toFixed(2)}`).join(", ")}\n`,
+      );
+    const calls = perMsg.reduce((a, [, n]) => a + n, 0) * delivered;
     return {
       target: name,
       round,
       report,
       bytesPerSession: loggedIn > 0 ? (rssAfterLogin - rssBefore) / loggedIn : 0,
+      redisCommandsPerMsg: delivered > 0 ? calls / delivered : 0,
     };
   } finally {
     rmSync(json, { force: true });
@@ -299,6 +350,7 @@ const FIGURES: [string, (m: Measured) => number][] = [
     "server CPU ms per msg",
     (m) => Number(m.report.phases[1]?.figures["server CPU ms per msg"] ?? 0),
   ],
+  ["Redis commands per msg (logins included)", (m) => m.redisCommandsPerMsg],
 ];
 
 function fmt(n: number): string {

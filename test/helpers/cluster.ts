@@ -46,7 +46,9 @@ export function spawnService(
 ): ServiceProcess {
   // Extra node flags for the services only (e.g. --cpu-prof while profiling a bench run).
   const nodeArgs = process.env.MEGAPHONE_SERVICE_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+  // Another build's CLI (a benchmark's baseline, bench/side-by-side.ts --baseline).
+  const cli = env.MEGAPHONE_SERVICE_CLI ?? CLI;
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
     env: {
       ...process.env,
       MEGAPHONE_LOG_LEVEL: process.env.MEGAPHONE_TEST_LOG_LEVEL ?? "warn",

@@ -81,3 +81,14 @@ export function newConnState(
 export function fullJidOf(conn: ConnState): string | undefined {
   return conn.bareJid && conn.resource ? `${conn.bareJid}/${conn.resource}` : undefined;
 }
+
+/**
+ * The state as JSON, without the two fields every applied packet moves (lastEntryId,
+ * lastActivityMs): a unit whose durable form is unchanged needs no snapshot. Skipping it is
+ * safe because its entries are acknowledged only once their effects are stored, so they are
+ * never applied again, except after a crash between the two, where origins make the repeat
+ * deliver nothing twice (bus/origin.ts), as for any unit.
+ */
+export function durableJson(conn: ConnState): string {
+  return JSON.stringify({ ...conn, lastEntryId: "", lastActivityMs: 0 });
+}

@@ -1,11 +1,10 @@
 // Serving one shard, for ShardOwnership: on start, the connections the previous owner left are
-// loaded from their snapshots and the shard's inbox is read (its own loop, its own health);
-// entries are acknowledged through the shard's lease, so a member that lost it acknowledges
-// nothing. On stop, local delivery to the shard ends first (stanzas for its connections go
-// through the inbox, to whoever serves it next), then the read loop ends once the batches in
-// flight are done (planned) or at once (lease lost), and the connections leave memory: they
-// are the next owner's now. No connection is closed by a handover.
-import { LoopHealth } from "../../shared/async/loop-health.js";
+// loaded from their snapshots and the shard's inbox is read (with the other shards' inboxes
+// where the bus allows: shard-read-loops.ts); entries are acknowledged through the shard's
+// lease, so a member that lost it acknowledges nothing. On stop, local delivery to the shard
+// ends first (stanzas for its connections go through the inbox, to whoever serves it next),
+// then reading it ends once the batches in flight are done, and the connections leave memory:
+// they are the next owner's now. No connection is closed by a handover.
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { FencedError } from "../../shared/leases/fenced-error.js";
@@ -18,6 +17,7 @@ import type { ShardHost } from "../ownership/shard-ownership.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
+import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
 
 export interface ShardHostDeps {
@@ -40,65 +40,45 @@ export interface ShardHostDeps {
   refused(shard: number): void;
 }
 
-interface Running {
-  controller: AbortController;
-  health: LoopHealth;
-  reading: Promise<void>;
-}
-
 export class SessionShardHost implements ShardHost {
-  private readonly running = new Map<number, Running>();
+  private readonly reading: ShardReadLoops;
 
-  constructor(private readonly deps: ShardHostDeps) {}
+  constructor(private readonly deps: ShardHostDeps) {
+    this.reading = new ShardReadLoops({
+      bus: deps.bus,
+      consumerName: deps.consumerName,
+      handle: (batch, ack) => this.handle(batch, ack),
+      acknowledge: (shard, ids) => this.acknowledge(shard, ids),
+      leaseOf: deps.leaseOf,
+      handled: (shard, lastId) => deps.local.handled(shard, lastId),
+      failed: (shards, err) => {
+        // The loop retries what it can; ending means it cannot go on: give the shards up.
+        deps.log.error({ err, shards }, "shard read loop stopped; stepping down");
+        for (const shard of shards) deps.stepDown(shard);
+      },
+    });
+  }
 
   async start(shard: number, lease: Lease): Promise<void> {
     const { bus, snapshots, table, log } = this.deps;
     const restored = await snapshots.loadShard(shard);
     for (const [, snapshot] of restored) table.set(JSON.parse(snapshot) as ConnState);
     if (restored.size > 0)
-      log.info({ shard, connections: restored.size }, "continuing the shard's connections");
+      log.info(
+        { shard, connections: restored.size, token: lease.token },
+        "continuing the shard's connections",
+      );
     // The inbox ends of every shard served, read now that the lease is ours: what the previous
     // owner routed anywhere is at or below them.
     const served = [...this.deps.local.servedShards(), shard];
     const ends = await Promise.all(served.map((s) => bus.shardInboxEnd(s)));
     this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
-    const running: Running = {
-      controller: new AbortController(),
-      health: new LoopHealth(),
-      reading: Promise.resolve(),
-    };
-    const { controller, health } = running;
-    this.running.set(shard, running);
-    running.reading = bus
-      .consumeShards(
-        [shard],
-        this.deps.consumerName,
-        (batch, ack) => this.handle(shard, batch, ack),
-        controller.signal,
-        {
-          health,
-          acknowledge: (s, ids) => this.acknowledge(s, ids),
-          readableForMs: () => (this.deps.leaseOf(shard)?.expiresAtMs ?? 0) - Date.now(),
-          onHandled: (s, lastId) => {
-            if (this.running.get(shard) === running) this.deps.local.handled(s, lastId);
-          },
-        },
-      )
-      .catch((err: unknown) => {
-        // The loop retries what it can; ending means it cannot go on: give the shard up.
-        log.error({ err, shard, token: lease.token }, "shard read loop stopped; stepping down");
-        this.deps.stepDown(shard);
-      });
+    await this.reading.add(shard);
   }
 
   async stop(shard: number, planned: boolean): Promise<void> {
     this.deps.local.stopped(shard);
-    const running = this.running.get(shard);
-    if (running) {
-      running.controller.abort();
-      await running.reading;
-      this.running.delete(shard);
-    }
+    await this.reading.remove(shard);
     let moved = 0;
     for (const conn of this.deps.table.all()) {
       if (conn.shard !== shard) continue;
@@ -111,8 +91,7 @@ export class SessionShardHost implements ShardHost {
 
   /** Whether every shard read loop progresses (for /readyz); true with no shards. */
   isHealthy(staleMs: number): boolean {
-    for (const { health } of this.running.values()) if (!health.isHealthy(staleMs)) return false;
-    return true;
+    return this.reading.isHealthy(staleMs);
   }
 
   /**
@@ -121,15 +100,16 @@ export class SessionShardHost implements ShardHost {
    * has claimed and handled them, so applying them here would deliver them twice.
    */
   private async handle(
-    shard: number,
     batch: ShardEntry[],
     ack: (entries: readonly ShardEntry[]) => void,
   ): Promise<void> {
-    if (!this.deps.leaseOf(shard)) {
-      this.deps.refused(shard);
-      throw FencedError.notHeld(shard);
-    }
-    return this.deps.processor.handleBatch(batch, ack);
+    const notHeld = new Set(batch.map((e) => e.shard).filter((s) => !this.deps.leaseOf(s)));
+    if (notHeld.size === 0) return this.deps.processor.handleBatch(batch, ack);
+    // Those entries stay pending (their acknowledgement is refused too): the new owner claims
+    // them. The other shards' entries go on.
+    for (const shard of notHeld) this.deps.refused(shard);
+    const held = batch.filter((e) => !notHeld.has(e.shard));
+    if (held.length > 0) await this.deps.processor.handleBatch(held, ack);
   }
 
   private async acknowledge(shard: number, ids: readonly string[]): Promise<void> {

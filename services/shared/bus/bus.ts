@@ -83,7 +83,7 @@ export interface Bus {
    * Entries other consumers left pending are claimed before the first read: the caller owns
    * these shards exclusively (it holds their leases). Returns when `signal` aborts, after the
    * batches in progress are handled and their acknowledgements written. Several calls may run
-   * at once (one per shard a member serves); they share the bound on entries in flight.
+   * at once (one per reading group of a member's shards); they share the bound on entries in flight.
    */
   consumeShards(
     shards: number[],
@@ -92,6 +92,13 @@ export interface Bus {
     signal: AbortSignal,
     options?: ShardConsumeOptions,
   ): Promise<void>;
+
+  /**
+   * `shards` in groups whose inboxes one consumeShards call reads together, with one read for
+   * all of them. In a Redis Cluster each inbox has a slot of its own and one command reaches
+   * one slot: a group per shard there.
+   */
+  readingGroups(shards: readonly number[]): number[][];
 
   /**
    * Reads an edge's inbox from the moment of the call, in batches, in order. The edge is the

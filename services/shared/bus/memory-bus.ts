@@ -90,6 +90,10 @@ export class MemoryBus implements Bus {
     return true;
   }
 
+  readingGroups(shards: readonly number[]): number[][] {
+    return shards.length > 0 ? [[...shards]] : [];
+  }
+
   async consumeShards(
     shards: number[],
     _consumer: string,

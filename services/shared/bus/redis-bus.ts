@@ -4,7 +4,7 @@
 // - Shard inboxes are read by the consumer group "session" and acknowledged after the handler
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
 import type { LoopHealth } from "../async/loop-health.js";
-import { createBlockingRedis, createRedis, type Redis } from "../redis/client.js";
+import { createBlockingRedis, createRedis, isCluster, type Redis } from "../redis/client.js";
 import { UNTIMED, type CommandTimer } from "../redis/command-timer.js";
 import type {
   Bus,
@@ -94,6 +94,11 @@ export class RedisBus implements Bus {
     };
     signal.addEventListener("abort", stop, { once: true });
     return client;
+  }
+
+  readingGroups(shards: readonly number[]): number[][] {
+    if (isCluster(this.writer)) return shards.map((shard) => [shard]);
+    return shards.length > 0 ? [[...shards]] : [];
   }
 
   consumeShards(

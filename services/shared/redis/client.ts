@@ -12,6 +12,11 @@ import { parseClusterUrl } from "./cluster-url.js";
 /** One Redis server or a Redis Cluster: the same commands, routed by key in a cluster. */
 export type Redis = SingleRedis | Cluster;
 
+/** Whether commands reach one slot each (multi-key commands need keys of one slot). */
+export function isCluster(redis: Redis): boolean {
+  return redis instanceof Cluster;
+}
+
 /** Options of each connection; in a cluster, of each node's connection. */
 function connectionOptions(name: string, blocking: boolean): RedisOptions {
   if (blocking) return { connectionName: name, maxRetriesPerRequest: null };
