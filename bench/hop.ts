@@ -8,6 +8,10 @@
 // and its roster is N items): the ratio of the two p99s shows how far one slow connection
 // holds up everyone else's stanzas (issue 6 item 8).
 //
+// In the same run, the same closed loop over two bare Redis Streams hops (bench/raw-hop.ts: Node
+// and ioredis only, on the same Redis) gives the ceiling; the ratio of the two throughputs is
+// printed (issue 9's target: at least 50 %).
+//
 //   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
 //
 // Profiling the services: MEGAPHONE_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" passes
@@ -20,6 +24,7 @@ import { RedisAccountStore } from "../services/shared/stores/account/redis-accou
 import { RedisRosterStore } from "../services/shared/stores/roster/redis-roster-store.js";
 import { redisKeys } from "../services/shared/redis/keys.js";
 import { Mesh } from "../test/helpers/cluster.js";
+import { rawHop } from "./raw-hop.js";
 import { connect } from "../test/helpers/redis-server.js";
 import { TestUser, xml } from "../test/helpers/xmpp-client.js";
 
@@ -149,6 +154,9 @@ async function main(): Promise<void> {
     const statsBefore = await commandStats(redis);
     const quiet = await measure();
     const statsAfter = await commandStats(redis);
+    // The ceiling, warmed up the same way.
+    await rawHop(mesh.redis.url, PAIRS, MESSAGES, WINDOW);
+    const raw = await rawHop(mesh.redis.url, PAIRS, MESSAGES, WINDOW);
     let heavy: { latencies: number[]; elapsedMs: number; logins: number } | undefined;
     if (HEAVY_ROSTER > 0) {
       const rosters = new RedisRosterStore(redis, redisKeys());
@@ -195,11 +203,15 @@ async function main(): Promise<void> {
     );
     console.log(`|---|---|---|---|---|---|---|---|---|---|`);
     console.log(row("quiet", quiet));
+    console.log(row("raw Node + ioredis, two hops (the ceiling)", raw));
     if (heavy) {
       console.log(row(`${heavy.logins} logins of a ${HEAVY_ROSTER}-contact user`, heavy));
       const ratio = percentile(heavy.latencies, 99) / percentile(quiet.latencies, 99);
       console.log(`\np99 with the heavy logins / quiet p99: ${ratio.toFixed(2)}`);
     }
+    console.log(
+      `\nmessages/s, Megaphone ÷ the ceiling: ${(raw.elapsedMs / quiet.elapsedMs).toFixed(2)}`,
+    );
     const perMessage = [...statsAfter]
       .map(([cmd, calls]) => [cmd, (calls - (statsBefore.get(cmd) ?? 0)) / total] as const)
       .filter(([, n]) => n >= 0.01)
