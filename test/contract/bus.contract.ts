@@ -73,6 +73,19 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       );
     });
 
+    it("groups shards for reading so that each is read exactly once, and a group's shards are all read", async () => {
+      const { bus } = fixture;
+      const shards = [0, 1, 2, 5];
+      const groups = bus.readingGroups(shards);
+      assert.deepEqual(groups.flat().sort(), shards, "each shard in exactly one group");
+      assert.deepEqual(bus.readingGroups([]), []);
+      for (const shard of shards)
+        await bus.toShard(shard, { k: "open", c: `a.${shard}.1`, e: "a" });
+      const reading = groups.map((group) => collectShards(bus, group, group.length));
+      await Promise.all(reading.map((r) => r.done));
+      assert.deepEqual(reading.flatMap((r) => r.got.map((e) => e.shard)).sort(), shards);
+    });
+
     it("reads only the shards it was given", async () => {
       const { bus } = fixture;
       await bus.toShard(1, { k: "open", c: "a.1.1", e: "a" });

@@ -90,8 +90,12 @@ export class MemoryBus implements Bus {
     return true;
   }
 
+  /**
+   * A loop per shard: reading costs no round trip here, and a loop hands over its next batch
+   * only once the last one is done, so shards in one loop would wait on each other.
+   */
   readingGroups(shards: readonly number[]): number[][] {
-    return shards.length > 0 ? [[...shards]] : [];
+    return shards.map((shard) => [shard]);
   }
 
   async consumeShards(
