@@ -199,6 +199,9 @@ modules:
 /** Settings both Megaphone targets run with: client limits raised as ejabberd's shaper is off. */
 const MEGAPHONE_ENV = {
   MEGAPHONE_LOG_LEVEL: "error",
+  // ejabberd's SCRAM iteration count: each login costs the client one PBKDF2 of that many
+  // iterations (a salt per user), so the generator's share is the same for every target.
+  MEGAPHONE_SCRAM_ITERATIONS: "4096",
   MEGAPHONE_INBOUND_BYTES_PER_SECOND: String(64 * 2 ** 20),
   MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
 };
@@ -230,7 +233,7 @@ async function startMesh(cli: string): Promise<Target> {
       "--password",
       PASSWORD,
     ],
-    { ...process.env, MEGAPHONE_REDIS: mesh.redis.url },
+    { ...process.env, ...MEGAPHONE_ENV, MEGAPHONE_REDIS: mesh.redis.url },
   );
   const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
   return {
