@@ -1,5 +1,6 @@
 // bench:side-by-side — the same `megaphone bench chat` load against ejabberd (the reference, from
-// Debian's package) and Megaphone (a mesh: Redis, one edge, two sessions; and the all-in-one),
+// Debian's package) and Megaphone (a mesh: Redis, one edge, two sessions, or "mesh:E+S"; and
+// the all-in-one; bench/targets.ts),
 // one after the other in one sitting, each target started fresh, in alternating order over
 // several rounds. The machine is shared and noisy: compare the ratios, not the absolute figures.
 //
@@ -12,15 +13,13 @@
 // CLI: `--targets mesh@before,mesh --baseline ../before`.
 //
 // Needs ejabberd (apt-get install ejabberd) and root (ejabberd runs as its own user).
-import { spawn, execFile } from "node:child_process";
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
-import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
-import { connect, freePort } from "../test/helpers/redis-server.js";
+import { redisCalls, run, startTarget } from "./targets.js";
 
 const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
 
@@ -40,239 +39,6 @@ const JSON_OUT = option("json", "");
 const BASELINE = option("baseline", "");
 const PASSWORD = "bench";
 
-interface Target {
-  url: string;
-  pids: number[];
-  /** Megaphone's Redis, whose commands per message are counted (INFO commandstats). */
-  redisUrl?: string;
-  stop(): Promise<void>;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(args[0], args.slice(1), { env, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
-    ),
-  );
-}
-
-async function pidsMatching(pattern: string): Promise<number[]> {
-  const out = await run(["pgrep", "-f", pattern]).catch(() => "");
-  return out.split("\n").filter(Boolean).map(Number);
-}
-
-async function startEjabberd(): Promise<Target> {
-  if (userInfo().uid !== 0) throw new Error("ejabberd is started as its own user: run as root");
-  const dir = mkdtempSync(join(tmpdir(), "ejabberd-ref-"));
-  const port = await freePort();
-  const node = `ejref${port}@localhost`;
-  // The reference as its package ships it, with what a chat server needs, shapers off (as
-  // Megaphone's limits are raised for the bench) and SCRAM-SHA-256 storage.
-  writeFileSync(
-    join(dir, "ejabberd.yml"),
-    `hosts: [localhost]
-loglevel: warning
-auth_method: internal
-auth_password_format: scram
-auth_scram_hash: sha256
-shaper_rules:
-  max_user_sessions: 10
-  c2s_shaper: none
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: local
-  c2s:
-    allow: all
-api_permissions:
-  "loopback admin":
-    from: [mod_http_api]
-    who:
-      ip: 127.0.0.1/8
-    what: "*"
-listen:
-  - port: ${port}
-    ip: "127.0.0.1"
-    backlog: 4096
-    module: ejabberd_http
-    request_handlers:
-      /ws: ejabberd_http_ws
-      /api: mod_http_api
-modules:
-  mod_roster: {}
-  mod_offline: {}
-  mod_stream_mgmt: {}
-  mod_disco: {}
-  mod_ping: {}
-  mod_admin_extra: {}
-`,
-  );
-  // Its schedulers spin while idle by default (busy-wait), which would count as CPU per
-  // message; turned off, as a server sharing its box would be run.
-  writeFileSync(
-    join(dir, "ejabberdctl.cfg"),
-    'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 +sbwt none +sbwtdcpu none +sbwtdio none"\n',
-  );
-  await run(["mkdir", "-p", join(dir, "spool"), join(dir, "logs")]);
-  await run(["chown", "-R", "ejabberd:ejabberd", dir]);
-  chownSync(dir, 0, 0);
-  await run(["chmod", "755", dir]);
-  // Started as its own user with setpriv rather than through ejabberdctl's su, which resets
-  // the open-files limit to 1024 (PAM): 1,000 clients would meet "too many open files" and
-  // take the node down. With this process's limit (.ci/run and the README raise it to 20,000).
-  const ctl = [
-    "ejabberdctl",
-    "--config-dir",
-    dir,
-    "--config",
-    join(dir, "ejabberd.yml"),
-    "--spool",
-    join(dir, "spool"),
-    "--logs",
-    join(dir, "logs"),
-    "--node",
-    node,
-    "foreground",
-  ];
-  const child = spawn(
-    "setpriv",
-    ["--reuid=ejabberd", "--regid=ejabberd", "--init-groups", ...ctl],
-    {
-      stdio: "ignore",
-      cwd: join(dir, "spool"),
-      env: { ...process.env, HOME: "/var/lib/ejabberd" },
-    },
-  );
-  const api = `http://127.0.0.1:${port}/api`;
-  const deadline = Date.now() + 60000;
-  while (
-    !(await fetch(`${api}/status`, { method: "POST", body: "{}" }).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > deadline) throw new Error("ejabberd did not start within 60 s");
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  // Accounts through its HTTP API, 32 at a time.
-  for (let from = 1; from <= USERS; from += 32) {
-    await Promise.all(
-      Array.from({ length: Math.min(32, USERS - from + 1) }, (_, i) =>
-        fetch(`${api}/register`, {
-          method: "POST",
-          body: JSON.stringify({ user: `bench${from + i}`, host: "localhost", password: PASSWORD }),
-        }).then((r) => {
-          if (!r.ok) throw new Error(`ejabberd register: ${r.status}`);
-        }),
-      ),
-    );
-  }
-  // The VM itself, not the su and sh processes that started it (their command lines name
-  // the node too, and they use no CPU).
-  const pids = (await pidsMatching(`beam.smp.*${node}`)).filter(
-    (pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "beam.smp",
-  );
-  if (pids.length !== 1) throw new Error(`expected one beam.smp for ${node}, found ${pids.length}`);
-  const limit = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pids[0]}/limits`, "utf8"));
-  if (Number(limit?.[1]) < USERS + 100)
-    throw new Error(`ejabberd may open ${limit?.[1]} files, too few for ${USERS} users: ulimit -n`);
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    pids,
-    async stop() {
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      }
-      child.kill("SIGKILL");
-      await run(["pkill", "-f", `epmd.*${node}`]).catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Settings both Megaphone targets run with: client limits raised as ejabberd's shaper is off. */
-const MEGAPHONE_ENV = {
-  MEGAPHONE_LOG_LEVEL: "error",
-  // ejabberd's SCRAM iteration count: each login costs the client one PBKDF2 of that many
-  // iterations (a salt per user), so the generator's share is the same for every target.
-  MEGAPHONE_SCRAM_ITERATIONS: "4096",
-  MEGAPHONE_INBOUND_BYTES_PER_SECOND: String(64 * 2 ** 20),
-  MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
-};
-
-/** The CLI a target runs: this build's, or the baseline's for "<target>@before". */
-function cliOf(name: string): string {
-  if (!name.endsWith("@before")) return CLI;
-  if (!BASELINE) throw new Error(`target ${name} needs --baseline DIR (a built checkout)`);
-  return join(BASELINE, "dist/services/cli/main.js");
-}
-
-async function startMesh(cli: string): Promise<Target> {
-  const mesh = await Mesh.start({
-    shardCount: 64,
-    env: { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
-  });
-  const sessions = await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
-  const edge = await mesh.edge("e1", "0-63");
-  await run(
-    [
-      process.execPath,
-      cli,
-      "user",
-      "import",
-      "--range",
-      "bench{n}@localhost",
-      "--count",
-      String(USERS),
-      "--password",
-      PASSWORD,
-    ],
-    { ...process.env, ...MEGAPHONE_ENV, MEGAPHONE_REDIS: mesh.redis.url },
-  );
-  const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
-  return {
-    url: edge.url,
-    redisUrl: mesh.redis.url,
-    pids: [edge.process.pid, ...sessions.map((s) => s.process.pid), redisPid].filter(
-      (pid): pid is number => pid !== undefined,
-    ),
-    stop: () => mesh.stop(),
-  };
-}
-
-async function startAllInOne(cli: string): Promise<Target> {
-  const port = await freePort();
-  const users = Array.from({ length: USERS }, (_, i) => [
-    "--user",
-    `bench${i + 1}@localhost:${PASSWORD}`,
-  ]).flat();
-  const service = spawnService(
-    "all-in-one",
-    ["start", "--port", String(port), "--host", "127.0.0.1", ...users],
-    { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
-  );
-  await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
-  return {
-    url: `ws://127.0.0.1:${port}/xmpp-websocket`,
-    pids: [service.process.pid!],
-    stop: async () => {
-      await service.stop("SIGKILL");
-    },
-  };
-}
-
-const STARTERS: Record<string, (cli: string) => Promise<Target>> = {
-  ejabberd: startEjabberd,
-  mesh: startMesh,
-  "all-in-one": startAllInOne,
-};
-
 interface Measured {
   target: string;
   round: number;
@@ -282,24 +48,8 @@ interface Measured {
   redisCommandsPerMsg: number;
 }
 
-/** Calls per command since Redis started (INFO commandstats). */
-async function redisCalls(url: string | undefined): Promise<Map<string, number>> {
-  const calls = new Map<string, number>();
-  if (!url) return calls;
-  const redis = connect(url);
-  try {
-    const info = await redis.info("commandstats");
-    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1], Number(m[2]));
-    return calls;
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function measure(name: string, round: number): Promise<Measured> {
-  const start = STARTERS[name.replace(/@before$/, "")];
-  if (!start) throw new Error(`unknown target ${name}`);
-  const target = await start(cliOf(name));
+  const target = await startTarget(name, { users: USERS, password: PASSWORD, baseline: BASELINE });
   const json = join(tmpdir(), `side-by-side-${process.pid}-${name}-${round}.json`);
   try {
     const rssBefore = [

@@ -1,0 +1,238 @@
+// bench:capacity — the capacity table of docs/capacity.md, measured with `megaphone bench` on
+// this machine, each target started fresh (bench/targets.ts):
+// - the highest login rate sustained (every login done, p99 within --login-p99-ms), with
+//   SCRAM-SHA-256 and with PLAIN, stepping through --login-rates;
+// - the highest chat rate sustained (nothing lost, every message delivered within the run,
+//   p99 under --chat-p99-ms), stepping through --chat-rates;
+// - memory per idle session at each --idle count, per tier (edge, session, Redis).
+// The machine is shared and noisy: run it with nothing else busy, and compare targets of the
+// same run (ratios), as bench:side-by-side does.
+//
+//   npm run bench:capacity -- [--targets all-in-one,mesh:1+1,mesh:2+2] [--baseline DIR]
+//       [--login-rates 100,200,400,800] [--chat-rates 1000,2000,4000,8000] [--chat-users 1000]
+//       [--idle 10000] [--json FILE]
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BenchReport, PhaseReport } from "../services/bench/report.js";
+import { sampleAll } from "../services/bench/proc-stats.js";
+import { run, startTarget, type Target } from "./targets.js";
+
+const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const numbers = (name: string, fallback: string) =>
+  option(name, fallback).split(",").filter(Boolean).map(Number);
+
+const TARGETS = option("targets", "all-in-one,mesh:1+1,mesh:2+2").split(",");
+const BASELINE = option("baseline", "");
+const LOGIN_RATES = numbers("login-rates", "100,200,400,800");
+const LOGIN_SECONDS = Number(option("login-seconds", "5"));
+const LOGIN_P99_MS = Number(option("login-p99-ms", "1000"));
+const CHAT_RATES = numbers("chat-rates", "1000,2000,4000,8000");
+const CHAT_USERS = Number(option("chat-users", "1000"));
+const CHAT_SECONDS = Number(option("chat-seconds", "10"));
+const CHAT_P99_MS = Number(option("chat-p99-ms", "50"));
+const IDLE = numbers("idle", "10000");
+const JSON_OUT = option("json", "");
+const PASSWORD = "bench";
+
+interface Step {
+  rate: number;
+  passed: boolean;
+  figures: PhaseReport["figures"];
+}
+
+interface TargetResult {
+  target: string;
+  logins: Record<string, Step[]>;
+  chat: Step[];
+  idle: { sessions: number; bytesPerSession: Record<string, number>; total: number }[];
+}
+
+/** One `megaphone bench` run against `target`; its report. */
+async function bench(target: Target, args: string[]): Promise<BenchReport> {
+  const json = join(tmpdir(), `capacity-${process.pid}-${Date.now()}.json`);
+  try {
+    await run([
+      process.execPath,
+      CLI,
+      ...args,
+      "--url",
+      target.url,
+      "--password",
+      PASSWORD,
+      "--source-addresses",
+      "127.0.0.1-127.0.0.32",
+      "--pids",
+      target.pids.join(","),
+      "--json",
+      json,
+    ]).catch(() => {
+      // Exit 1: a login failed or a message was lost; the report says which.
+    });
+    return JSON.parse(readFileSync(json, "utf8")) as BenchReport;
+  } finally {
+    rmSync(json, { force: true });
+  }
+}
+
+const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
+
+async function measureTarget(name: string): Promise<TargetResult> {
+  const users = Math.max(CHAT_USERS, ...LOGIN_RATES.map((rate) => rate * LOGIN_SECONDS), ...IDLE);
+  const result: TargetResult = { target: name, logins: {}, chat: [], idle: [] };
+  const target = await startTarget(name, { users, password: PASSWORD, baseline: BASELINE });
+  try {
+    for (const mechanism of ["SCRAM-SHA-256", "PLAIN"]) {
+      const steps: Step[] = (result.logins[mechanism] = []);
+      for (const rate of LOGIN_RATES) {
+        const count = rate * LOGIN_SECONDS;
+        process.stderr.write(`${name}: ${mechanism} logins at ${rate}/s…\n`);
+        const login = (
+          await bench(target, [
+            "bench",
+            "login",
+            "--users",
+            String(count),
+            "--mechanism",
+            mechanism,
+            "--login-rate",
+            String(rate),
+          ])
+        ).phases[0];
+        const passed =
+          figure(login, "failed") === 0 &&
+          figure(login, "logged in") === count &&
+          figure(login, "achieved /s") >= 0.95 * rate &&
+          figure(login, "p99 ms") <= LOGIN_P99_MS;
+        steps.push({ rate, passed, figures: login.figures });
+        if (!passed) break;
+      }
+    }
+    for (const rate of CHAT_RATES) {
+      process.stderr.write(`${name}: chat at ${rate} msg/s…\n`);
+      const chat = (
+        await bench(target, [
+          "bench",
+          "chat",
+          "--users",
+          String(CHAT_USERS),
+          "--rate",
+          String(rate),
+          "--duration",
+          String(CHAT_SECONDS),
+        ])
+      ).phases[1];
+      const passed =
+        chat !== undefined &&
+        figure(chat, "lost") === 0 &&
+        figure(chat, "duplicates") === 0 &&
+        figure(chat, "delivered msg/s") >= 0.99 * rate &&
+        figure(chat, "p99 ms") < CHAT_P99_MS;
+      result.chat.push({ rate, passed, figures: chat?.figures ?? {} });
+      if (!passed) break;
+    }
+  } finally {
+    await target.stop();
+  }
+  for (const sessions of IDLE) {
+    // Fresh, so that nothing the rates above left behind (garbage, buffers) counts.
+    const idleTarget = await startTarget(name, {
+      users: sessions,
+      password: PASSWORD,
+      baseline: BASELINE,
+    });
+    try {
+      process.stderr.write(`${name}: ${sessions} idle sessions…\n`);
+      const before = sampleAll(idleTarget.pids.map((pid) => ({ pid, role: String(pid) })));
+      const report = await bench(idleTarget, [
+        "bench",
+        "idle",
+        "--users",
+        String(sessions),
+        "--login-rate",
+        "500",
+        "--hold",
+        "5",
+      ]);
+      const idle = report.phases.find((p) => p.phase === "idle");
+      const held = Number(idle?.figures.sessions ?? 0);
+      const bytesPerSession: Record<string, number> = {};
+      let total = 0;
+      for (const p of idle?.processes ?? []) {
+        const grown = p.rssBytes - (before.get(p.pid)?.rssBytes ?? 0);
+        bytesPerSession[p.role] = (bytesPerSession[p.role] ?? 0) + (held ? grown / held : 0);
+        total += held ? grown / held : 0;
+      }
+      result.idle.push({ sessions: held, bytesPerSession, total });
+    } finally {
+      await idleTarget.stop();
+    }
+  }
+  return result;
+}
+
+function best(steps: Step[]): Step | undefined {
+  return steps.filter((s) => s.passed).at(-1);
+}
+
+function cell(step: Step | undefined, p99Name = "p99 ms", cpuName?: string): string {
+  if (!step) return "below the lowest step";
+  const cpu = cpuName ? `, ${Number(step.figures[cpuName]).toFixed(2)} ms CPU` : "";
+  return `${step.rate}/s (p99 ${Number(step.figures[p99Name]).toFixed(1)} ms${cpu})`;
+}
+
+function formatTable(results: TargetResult[]): string {
+  const rows = [
+    "| target | SCRAM-SHA-256 logins/s | PLAIN logins/s | chat msg/s (p99 < " +
+      `${CHAT_P99_MS} ms) | ` +
+      IDLE.map((n) => `KiB per idle session at ${n} (total; per tier)`).join(" | ") +
+      " |",
+    `| --- | --- | --- | --- | ${IDLE.map(() => "---").join(" | ")} |`,
+  ];
+  for (const r of results) {
+    const idle = r.idle.map(
+      (i) =>
+        `${(i.total / 1024).toFixed(1)}; ` +
+        Object.entries(i.bytesPerSession)
+          .map(([role, b]) => `${role} ${(b / 1024).toFixed(1)}`)
+          .join(", "),
+    );
+    rows.push(
+      `| ${r.target} | ${cell(best(r.logins["SCRAM-SHA-256"]), "p99 ms", "server CPU ms per login")} | ${cell(
+        best(r.logins.PLAIN),
+        "p99 ms",
+        "server CPU ms per login",
+      )} | ${cell(best(r.chat), "p99 ms", "server CPU ms per msg")} | ${idle.join(" | ")} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+async function main(): Promise<void> {
+  const results: TargetResult[] = [];
+  for (const name of TARGETS) results.push(await measureTarget(name));
+  console.log(
+    `\nbench:capacity on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}; ` +
+      `logins ${LOGIN_SECONDS} s per step (p99 ≤ ${LOGIN_P99_MS} ms), chat ${CHAT_USERS} users ${CHAT_SECONDS} s per step\n`,
+  );
+  console.log(formatTable(results));
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 2) + "\n");
+}
+
+const deadline = setTimeout(() => {
+  console.error("bench:capacity did not finish within 60 minutes");
+  process.exit(1);
+}, 60 * 60000);
+main().then(
+  () => clearTimeout(deadline),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,304 @@
+// The servers the benchmarks measure, each started fresh: ejabberd from Debian's package (the
+// reference), Megaphone's mesh (Redis, E edges, S session members: "mesh" is 1+2, "mesh:2+2"
+// any other) and the all-in-one. A name ending in "@before" runs the CLI of another built
+// checkout (the baseline), for before/after figures from one sitting.
+import { spawn, execFile } from "node:child_process";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
+import { connect, freePort } from "../test/helpers/redis-server.js";
+
+const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
+
+export interface TargetOptions {
+  /** Accounts bench1 … benchN, all with `password`. */
+  users: number;
+  password: string;
+  /** A built checkout whose CLI the "@before" targets run. */
+  baseline?: string;
+}
+
+export interface Target {
+  /** WebSocket endpoints, comma-separated (one per edge). */
+  url: string;
+  pids: number[];
+  /** Megaphone's Redis, whose commands per message are counted (INFO commandstats). */
+  redisUrl?: string;
+  stop(): Promise<void>;
+}
+
+export function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(args[0], args.slice(1), { env, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+async function pidsMatching(pattern: string): Promise<number[]> {
+  const out = await run(["pgrep", "-f", pattern]).catch(() => "");
+  return out.split("\n").filter(Boolean).map(Number);
+}
+
+async function startEjabberd({ users, password }: TargetOptions): Promise<Target> {
+  if (userInfo().uid !== 0) throw new Error("ejabberd is started as its own user: run as root");
+  const dir = mkdtempSync(join(tmpdir(), "ejabberd-ref-"));
+  const port = await freePort();
+  const node = `ejref${port}@localhost`;
+  // The reference as its package ships it, with what a chat server needs, shapers off (as
+  // Megaphone's limits are raised for the bench) and SCRAM-SHA-256 storage.
+  writeFileSync(
+    join(dir, "ejabberd.yml"),
+    `hosts: [localhost]
+loglevel: warning
+auth_method: internal
+auth_password_format: scram
+auth_scram_hash: sha256
+shaper_rules:
+  max_user_sessions: 10
+  c2s_shaper: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+api_permissions:
+  "loopback admin":
+    from: [mod_http_api]
+    who:
+      ip: 127.0.0.1/8
+    what: "*"
+listen:
+  - port: ${port}
+    ip: "127.0.0.1"
+    backlog: 4096
+    module: ejabberd_http
+    request_handlers:
+      /ws: ejabberd_http_ws
+      /api: mod_http_api
+modules:
+  mod_roster: {}
+  mod_offline: {}
+  mod_stream_mgmt: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_admin_extra: {}
+`,
+  );
+  // Its schedulers spin while idle by default (busy-wait), which would count as CPU per
+  // message; turned off, as a server sharing its box would be run.
+  writeFileSync(
+    join(dir, "ejabberdctl.cfg"),
+    'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 +sbwt none +sbwtdcpu none +sbwtdio none"\n',
+  );
+  await run(["mkdir", "-p", join(dir, "spool"), join(dir, "logs")]);
+  await run(["chown", "-R", "ejabberd:ejabberd", dir]);
+  chownSync(dir, 0, 0);
+  await run(["chmod", "755", dir]);
+  // Started as its own user with setpriv rather than through ejabberdctl's su, which resets
+  // the open-files limit to 1024 (PAM): 1,000 clients would meet "too many open files" and
+  // take the node down. With this process's limit (.ci/run and the README raise it to 20,000).
+  const ctl = [
+    "ejabberdctl",
+    "--config-dir",
+    dir,
+    "--config",
+    join(dir, "ejabberd.yml"),
+    "--spool",
+    join(dir, "spool"),
+    "--logs",
+    join(dir, "logs"),
+    "--node",
+    node,
+    "foreground",
+  ];
+  const child = spawn(
+    "setpriv",
+    ["--reuid=ejabberd", "--regid=ejabberd", "--init-groups", ...ctl],
+    {
+      stdio: "ignore",
+      cwd: join(dir, "spool"),
+      env: { ...process.env, HOME: "/var/lib/ejabberd" },
+    },
+  );
+  const api = `http://127.0.0.1:${port}/api`;
+  const deadline = Date.now() + 60000;
+  while (
+    !(await fetch(`${api}/status`, { method: "POST", body: "{}" }).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline) throw new Error("ejabberd did not start within 60 s");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  // Accounts through its HTTP API, 32 at a time.
+  for (let from = 1; from <= users; from += 32) {
+    await Promise.all(
+      Array.from({ length: Math.min(32, users - from + 1) }, (_, i) =>
+        fetch(`${api}/register`, {
+          method: "POST",
+          body: JSON.stringify({ user: `bench${from + i}`, host: "localhost", password: password }),
+        }).then((r) => {
+          if (!r.ok) throw new Error(`ejabberd register: ${r.status}`);
+        }),
+      ),
+    );
+  }
+  // The VM itself, not the su and sh processes that started it (their command lines name
+  // the node too, and they use no CPU).
+  const pids = (await pidsMatching(`beam.smp.*${node}`)).filter(
+    (pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "beam.smp",
+  );
+  if (pids.length !== 1) throw new Error(`expected one beam.smp for ${node}, found ${pids.length}`);
+  const limit = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pids[0]}/limits`, "utf8"));
+  if (Number(limit?.[1]) < users + 100)
+    throw new Error(`ejabberd may open ${limit?.[1]} files, too few for ${users} users: ulimit -n`);
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    pids,
+    async stop() {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+      child.kill("SIGKILL");
+      await run(["pkill", "-f", `epmd.*${node}`]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Settings both Megaphone targets run with: client limits raised as ejabberd's shaper is off. */
+const MEGAPHONE_ENV = {
+  MEGAPHONE_LOG_LEVEL: "error",
+  // ejabberd's SCRAM iteration count: each login costs the client one PBKDF2 of that many
+  // iterations (a salt per user), so the generator's share is the same for every target.
+  MEGAPHONE_SCRAM_ITERATIONS: "4096",
+  // PLAIN over ws:// on loopback, as ejabberd allows it there.
+  MEGAPHONE_PLAIN_REQUIRES_TLS: "false",
+  MEGAPHONE_INBOUND_BYTES_PER_SECOND: String(64 * 2 ** 20),
+  MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
+};
+
+/** The CLI a target runs: this build's, or the baseline's for "<target>@before". */
+function cliOf(name: string, baseline: string | undefined): string {
+  if (!name.endsWith("@before")) return CLI;
+  if (!baseline) throw new Error(`target ${name} needs --baseline DIR (a built checkout)`);
+  return join(baseline, "dist/services/cli/main.js");
+}
+
+/** Consecutive ranges splitting shards 0..count-1 among `parts` processes, as "a-b". */
+function shardRanges(count: number, parts: number): string[] {
+  return Array.from({ length: parts }, (_, i) => {
+    const from = Math.floor((i * count) / parts);
+    return `${from}-${Math.floor(((i + 1) * count) / parts) - 1}`;
+  });
+}
+
+const SHARDS = 64;
+
+async function startMesh(
+  { users, password }: TargetOptions,
+  cli: string,
+  edges: number,
+  sessions: number,
+): Promise<Target> {
+  const mesh = await Mesh.start({
+    shardCount: SHARDS,
+    env: { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
+  });
+  const members = await Promise.all(
+    shardRanges(SHARDS, sessions).map((range, i) => mesh.session(`s${i + 1}`, range)),
+  );
+  // Each edge assigns new connections to every shard: the sessions share every edge's load.
+  const edgeProcesses = await Promise.all(
+    Array.from({ length: edges }, (_, i) => mesh.edge(`e${i + 1}`, `0-${SHARDS - 1}`)),
+  );
+  await run(
+    [
+      process.execPath,
+      cli,
+      "user",
+      "import",
+      "--range",
+      "bench{n}@localhost",
+      "--count",
+      String(users),
+      "--password",
+      password,
+    ],
+    { ...process.env, ...MEGAPHONE_ENV, MEGAPHONE_REDIS: mesh.redis.url },
+  );
+  const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
+  return {
+    url: edgeProcesses.map((e) => e.url).join(","),
+    redisUrl: mesh.redis.url,
+    pids: [
+      ...edgeProcesses.map((e) => e.process.pid),
+      ...members.map((s) => s.process.pid),
+      redisPid,
+    ].filter((pid): pid is number => pid !== undefined),
+    stop: () => mesh.stop(),
+  };
+}
+
+async function startAllInOne({ users, password }: TargetOptions, cli: string): Promise<Target> {
+  const port = await freePort();
+  const accounts = Array.from({ length: users }, (_, i) => [
+    "--user",
+    `bench${i + 1}@localhost:${password}`,
+  ]).flat();
+  const service = spawnService(
+    "all-in-one",
+    ["start", "--port", String(port), "--host", "127.0.0.1", ...accounts],
+    { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
+  return {
+    url: `ws://127.0.0.1:${port}/xmpp-websocket`,
+    pids: [service.process.pid!],
+    stop: async () => {
+      await service.stop("SIGKILL");
+    },
+  };
+}
+
+/**
+ * Starts target `name`: "ejabberd", "all-in-one", "mesh" (1 edge, 2 sessions) or "mesh:E+S",
+ * each optionally "@before" (the baseline's build).
+ */
+export function startTarget(name: string, options: TargetOptions): Promise<Target> {
+  const cli = cliOf(name, options.baseline);
+  const base = name.replace(/@before$/, "");
+  if (base === "ejabberd") {
+    if (cli !== CLI) throw new Error("ejabberd has no baseline build");
+    return startEjabberd(options);
+  }
+  if (base === "all-in-one") return startAllInOne(options, cli);
+  const topology = /^mesh(?::(\d+)\+(\d+))?$/.exec(base);
+  if (!topology) throw new Error(`unknown target ${name}`);
+  return startMesh(options, cli, Number(topology[1] ?? 1), Number(topology[2] ?? 2));
+}
+
+/** Calls per command since Redis started (INFO commandstats). */
+export async function redisCalls(url: string | undefined): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  if (!url) return calls;
+  const redis = connect(url);
+  try {
+    const info = await redis.info("commandstats");
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1], Number(m[2]));
+    return calls;
+  } finally {
+    redis.disconnect();
+  }
+}
