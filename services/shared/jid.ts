@@ -93,7 +93,7 @@ export class Jid {
   }
 
   bare(): Jid {
-    return this.resource === "" ? this : new Jid(this.local, this.domain);
+    return this.resource === "" ? this : preparedJid(this.local, this.domain, "");
   }
 
   bareString(): string {
@@ -111,11 +111,33 @@ export class Jid {
   }
 }
 
+/** A Jid of parts already prepared (taken from another Jid): no second preparation. */
+function preparedJid(local: string, domain: string, resource: string): Jid {
+  return Object.assign(Object.create(Jid.prototype) as Jid, { local, domain, resource });
+}
+
+/**
+ * Parsed JIDs by their text. Every stanza names one or two, mostly the same few per connection,
+ * and preparing one (PRECIS: NFC, case mapping, the bidi rule) costs more than the rest of its
+ * routing. Bounded: the oldest entry goes first. Only JIDs that parsed are kept.
+ */
+const PARSED = new Map<string, Jid>();
+export const PARSED_JID_CACHE_SIZE = 10000;
+
 /**
  * RFC 7622 §3.1: the resource runs from the first "/" (so it may itself hold "@" and "/"), and
  * the localpart ends at the first "@" before that. Throws StanzaError("jid-malformed").
  */
 export function parseJid(s: string): Jid {
+  const cached = PARSED.get(s);
+  if (cached) return cached;
+  const parsed = parseJidText(s);
+  if (PARSED.size >= PARSED_JID_CACHE_SIZE) PARSED.delete(PARSED.keys().next().value as string);
+  PARSED.set(s, parsed);
+  return parsed;
+}
+
+function parseJidText(s: string): Jid {
   if (CONTROL.test(s)) throw malformed("control character in JID");
   const slash = s.indexOf("/");
   const head = slash === -1 ? s : s.slice(0, slash);

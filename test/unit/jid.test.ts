@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { Jid, isBareJid, jid, parseJid } from "../../services/shared/jid.js";
+import { Jid, PARSED_JID_CACHE_SIZE, isBareJid, jid, parseJid } from "../../services/shared/jid.js";
 import { StanzaError } from "../../services/shared/xmpp-errors.js";
 
 function malformed(s: string): void {
@@ -168,5 +168,29 @@ describe("isBareJid", () => {
     assert.equal(isBareJid("user@example.com/r"), false);
     assert.equal(isBareJid("@example.com"), false);
     assert.equal(isBareJid(""), false);
+  });
+});
+
+describe("parseJid cache", () => {
+  it("returns the same prepared JID for the same text, and bare() keeps the prepared parts", () => {
+    const first = parseJid("Alice@Example.COM/phone");
+    assert.equal(parseJid("Alice@Example.COM/phone"), first);
+    const bare = first.bare();
+    assert.ok(bare instanceof Jid);
+    assert.equal(bare.toString(), "alice@example.com");
+    assert.ok(bare.equals(parseJid("alice@example.com")));
+    assert.equal(bare.bare(), bare);
+  });
+
+  it("keeps nothing of malformed text: it throws every time", () => {
+    for (let i = 0; i < 2; i++) assert.throws(() => parseJid("a@b/"), /jid-malformed|resourcepart/);
+  });
+
+  it("stays bounded and correct past its size", () => {
+    const first = parseJid("u0@example.com");
+    for (let i = 1; i <= PARSED_JID_CACHE_SIZE; i++) parseJid(`u${i}@example.com`);
+    const again = parseJid("u0@example.com");
+    assert.notEqual(again, first, "the oldest entry was dropped");
+    assert.ok(again.equals(first));
   });
 });
