@@ -14,8 +14,11 @@ const MECHANISM = "HT-SHA-256-NONE";
 export function fastTokenStoreContract(name: string, factory: StoreFactory<FastTokenStore>): void {
   describe(`${name} FastTokenStore`, () => {
     const store = storePerTest(factory);
-    // Real time, so Redis key expiry (wall clock) and the tokens agree.
-    const now = Date.now();
+    // Real time, read as each test starts, so Redis key expiry (wall clock) and the tokens agree.
+    let now = Date.now();
+    beforeEach(() => {
+      now = Date.now();
+    });
     const token = (hash: string, lifetimeMs = 60_000): FastToken => ({
       hash,
       mechanism: MECHANISM,
