@@ -7,6 +7,8 @@ import { createHmac } from "node:crypto";
 import type { Element } from "ltx";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
+import { until } from "../helpers/poll.js";
+import { freePort } from "../helpers/redis-server.js";
 import type { XmppClient } from "@xmpp/client";
 import {
   TestUser,
@@ -45,13 +47,15 @@ describe("e2e: SASL2, Bind 2 and FAST with @xmpp/client", function () {
   let mesh: Mesh;
   let edge: EdgeProcess;
   let session: SessionProcess;
+  let edgeMetricsPort: number;
   const users: TestUser[] = [];
 
   before(async function () {
     this.timeout(60000);
     mesh = await Mesh.start({ shardCount: 2 });
     session = await mesh.session("s1", "");
-    edge = await mesh.edge("e1", "");
+    edgeMetricsPort = await freePort();
+    edge = await mesh.edge("e1", "", { MEGAPHONE_METRICS_PORT: String(edgeMetricsPort) });
     for (const name of ["alice", "bob", "carol", "dave"])
       await mesh.addUser(`${name}@localhost`, `${name}-pw`);
   });
@@ -235,6 +239,12 @@ describe("e2e: SASL2, Bind 2 and FAST with @xmpp/client", function () {
       );
       const features = await raw.waitFrame((f) => f.includes("<stream:features"), "features");
       assert.ok(!features.includes("urn:ietf:params:xml:ns:xmpp-bind"), features);
+      // The edge sees no stream restart, yet counts the socket as authenticated at once.
+      await until(
+        async () =>
+          (await metricValue(edgeMetricsPort, "megaphone_edge_unauthenticated_connections")) === 0,
+        "the edge to count the SASL2 login as authenticated",
+      );
       raw.send(`<iq xmlns="jabber:client" type="get" id="p"><ping xmlns="urn:xmpp:ping"/></iq>`);
       await raw.waitFrame((f) => f.includes('id="p"') && f.includes('type="result"'), "pong");
       // Authenticating again on a bound stream is no stanza: a stream error ends it.
