@@ -133,6 +133,34 @@ describe("e2e: SASL2, Bind 2 and FAST with @xmpp/client", function () {
     await bob.stop();
   });
 
+  // Resumption inline in <authenticate/> is not offered, so @xmpp/client binds anew; its stable
+  // resource takes the hibernating session over, and what that session held reaches it.
+  it("a SASL2 client that lost its socket logs in again and gets what was sent meanwhile", async () => {
+    const alice = await loginAs(users, edge.url, "alice", { resource: "tablet" });
+    const bob = await sasl2User({ resource: "laptop" });
+    const sm = (bob.xmpp as unknown as { streamManagement: { enabled: boolean } }).streamManagement;
+    assert.ok(sm.enabled);
+    await chat(alice, bob, "before");
+    const jid = bob.jid;
+    bob.kill();
+    for (let i = 1; i <= 3; i++)
+      await alice.send(
+        xml("message", { to: jid, type: "chat" }, xml("body", {}, `while away ${i}`)),
+      );
+    await alice.ping();
+    const back = await sasl2User({ resource: "laptop" });
+    assert.equal(back.jid, jid, "the same resource");
+    await back.send(xml("presence"));
+    for (let i = 1; i <= 3; i++)
+      await back.waitFor(isMessageFrom(alice.jid, `while away ${i}`), `message ${i}`);
+    await chat(alice, back, "after");
+    // Each once: nothing left over after a round trip.
+    await back.expectNone(
+      (el) => el.is("message") && (el.getChildText("body") ?? "").startsWith("while away"),
+      () => back.ping(),
+    );
+  });
+
   it("answers a token invalidated since with not-authorized; the client falls back to SCRAM", async () => {
     const first = await TestUser.connect({
       service: edge.url,
