@@ -218,6 +218,16 @@ describe("SASL2 (XEP-0388), Bind 2 (XEP-0386) and FAST (XEP-0484)", () => {
       );
     });
 
+    it("lets a client resume (XEP-0198) after SASL2 without Bind 2, instead of binding", async () => {
+      await send(authenticatePlain());
+      assert.equal(conn.stage, "restarted");
+      assertXmlList(await send(`<resume xmlns="${SM}" previd="0.abc" h="3"/>`), []);
+      assert.equal(conn.stage, "resuming");
+      assert.deepEqual(ctx.resumeRequests, [
+        { connId: conn.connId, request: { previd: "0.abc", h: 3, jid: ALICE } },
+      ]);
+    });
+
     it("does not let a legacy <response/> finish an exchange begun in SASL2", async () => {
       await send(`<authenticate xmlns="${SASL2}" mechanism="PLAIN"/>`);
       const [out] = await send(`<response xmlns="${SASL}">${plain("alice", PASSWORD)}</response>`);
