@@ -70,10 +70,9 @@ function resourceId(conn: ConnState, tag: string, agentId: string | undefined): 
 }
 
 /**
- * Binds the authenticated connection as `request` asks and enables what it asked inline;
- * returns the <bound/> element for the SASL2 <success/>. The connection is bound (stage) when
- * this returns: the caller sends <success/> next, before anything else can reach the client.
- * Throws StanzaError from binding (resource-constraint).
+ * Binds the resource `request` asks for to the authenticated connection (routes, takeover);
+ * the connection is not "bound" yet: boundElement() makes it so, in the same step as the
+ * caller sends <success/>. Throws StanzaError from binding (resource-constraint).
  */
 export async function bind2(
   ctx: SessionContext,
@@ -81,9 +80,18 @@ export async function bind2(
   conn: ConnState,
   request: Bind2Request,
   agentId: string | undefined,
-): Promise<Element> {
+): Promise<void> {
   const id = resourceId(conn, request.tag, agentId);
   await bindResource(ctx, chain, conn, request.tag === "" ? id : `${request.tag}/${id}`);
+}
+
+/**
+ * Marks the connection bound and enables what `request` asked inline; the <bound/> element
+ * for the SASL2 <success/>. Synchronous, and the caller sends <success/> right after it: a
+ * stanza delivered to a bound connection is written to the client at once (reroute.ts), so
+ * nothing may come between the two (as in bind.ts).
+ */
+export function boundElement(ctx: SessionContext, conn: ConnState, request: Bind2Request): Element {
   conn.stage = "bound";
   const bound = new Element("bound", { xmlns: NS_BIND2 });
   if (request.smEnable) {

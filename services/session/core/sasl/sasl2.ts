@@ -10,7 +10,7 @@
 import { Element } from "ltx";
 import { NS_BIND2, NS_FAST, NS_SASL2 } from "../../../shared/ns.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
-import { bind2, bind2Feature, parseBind2, type Bind2Request } from "../bind2.js";
+import { bind2, bind2Feature, boundElement, parseBind2, type Bind2Request } from "../bind2.js";
 import type { ConnState } from "../connection.js";
 import type { SessionContext } from "../context.js";
 import type { HandlerChain } from "../handler-chain.js";
@@ -202,8 +202,10 @@ async function answer(
   if (step.additional)
     success.c("additional-data").t(Buffer.from(step.additional).toString("base64"));
   const identifier = success.c("authorization-identifier");
-  const bound = request.bind && (await bindInline(ctx, chain, conn, request));
   const token = await tokenFor(ctx, conn.bareJid, request, usedToken);
+  if (request.bind) await bindInline(ctx, chain, conn, request);
+  // From here to the send nothing awaits: bound together with its <success/> (boundElement).
+  const bound = request.bind && boundElement(ctx, conn, request.bind);
   identifier.t(bound ? `${conn.bareJid}/${conn.resource}` : conn.bareJid);
   if (bound) success.cnode(bound);
   if (token) success.cnode(token);
@@ -225,9 +227,9 @@ async function bindInline(
   chain: HandlerChain,
   conn: ConnState,
   request: Sasl2Request,
-): Promise<Element> {
+): Promise<void> {
   try {
-    return await bind2(ctx, chain, conn, request.bind as Bind2Request, request.agentId);
+    await bind2(ctx, chain, conn, request.bind as Bind2Request, request.agentId);
   } catch (err) {
     if (!(err instanceof StanzaError)) throw err;
     conn.bareJid = undefined;
@@ -236,9 +238,10 @@ async function bindInline(
 }
 
 /**
- * XEP-0484 after authentication: invalidates the token used if asked (§4.6), then issues the
- * token asked for, or a new one for a token used past half its lifetime (§4.5; not after an
- * invalidation).
+ * XEP-0484 after authentication, before binding: invalidates the token used if asked (§4.6),
+ * then issues the token asked for, or a new one for a token used past half its lifetime (§4.5;
+ * not after an invalidation). A bind that then fails leaves the new token unsent in the fresh
+ * slot, where the next token replaces it; the current one still works.
  */
 async function tokenFor(
   ctx: SessionContext,
