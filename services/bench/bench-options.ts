@@ -1,5 +1,6 @@
 // `megaphone bench SCENARIO [options]`: the options, their defaults and their checks.
 import type { ClientMechanism } from "../client/sasl-client.js";
+import type { LoginMode } from "../client/ws-xmpp-client.js";
 
 export type Scenario = "login" | "chat" | "presence" | "idle";
 
@@ -12,6 +13,11 @@ export interface BenchOptions {
   users: number;
   password: string;
   mechanism: ClientMechanism;
+  /**
+   * rfc6120 (SASL, restart, bind), sasl2 (SASL2 + Bind 2) or fast (SASL2 with a FAST token,
+   * which each user gets in an unmeasured SASL2 login first).
+   */
+  login: LoginMode;
   loginRate: number;
   presenceAndRoster: boolean;
   /** Chat: offered messages per second; presence: status changes per second; all users together. */
@@ -40,6 +46,9 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
   --first N                 number of the first user (1)
   --password P              every user's password (bench)
   --mechanism M             SCRAM-SHA-256 | PLAIN (SCRAM-SHA-256)
+  --login L                 rfc6120 (SASL, restart, bind) | sasl2 (XEP-0388 + Bind 2, one
+                            exchange) | fast (XEP-0484 token; each user first gets one in an
+                            unmeasured sasl2 login) (rfc6120)
   --login-rate R            login arrivals per second, open loop (200)
   --no-roster               skip initial presence and the roster fetch at login
   --rate R                  chat: offered messages per second, all users (1000);
@@ -86,6 +95,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "first",
     "password",
     "mechanism",
+    "login",
     "login-rate",
     "rate",
     "roster-ring",
@@ -111,6 +121,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const mechanism = values.get("mechanism") ?? "SCRAM-SHA-256";
   if (mechanism !== "PLAIN" && mechanism !== "SCRAM-SHA-256")
     throw new Error("--mechanism must be SCRAM-SHA-256 or PLAIN");
+  const login = values.get("login") ?? "rfc6120";
+  if (login !== "rfc6120" && login !== "sasl2" && login !== "fast")
+    throw new Error("--login must be rfc6120, sasl2 or fast");
   const users = Math.floor(number("users", 100, 1));
   const userPattern = values.get("user-pattern") ?? "bench{n}@localhost";
   if (!userPattern.includes("{n}") || !userPattern.includes("@"))
@@ -124,6 +137,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     users,
     password: values.get("password") ?? "bench",
     mechanism,
+    login,
     loginRate: number("login-rate", 200, 0.1),
     presenceAndRoster: !flags.has("no-roster"),
     rate: number("rate", 1000, 0.1),

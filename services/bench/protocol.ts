@@ -1,6 +1,7 @@
 // What the bench's coordinator and its worker processes tell each other (over the IPC channel).
 import type { HistogramSnapshot } from "./histogram.js";
 import type { ClientMechanism } from "../client/sasl-client.js";
+import type { LoginMode } from "../client/ws-xmpp-client.js";
 
 export interface WorkerTask {
   urls: string[];
@@ -15,6 +16,7 @@ export interface WorkerTask {
   to: number;
   password: string;
   mechanism: ClientMechanism;
+  login: LoginMode;
   /** This worker's share of the login arrival rate, per second. */
   loginRate: number;
   presenceAndRoster: boolean;
@@ -38,6 +40,8 @@ export interface PresenceTask {
 }
 
 export type ToWorker =
+  /** --login fast: get each user a token (a SASL2 login, closed at once), before measuring. */
+  | { type: "tokens"; task: WorkerTask }
   | { type: "login"; task: WorkerTask }
   | { type: "chat"; task: ChatTask }
   | { type: "presence"; task: PresenceTask }
@@ -72,6 +76,7 @@ export interface ChatResult {
 
 export type FromWorker =
   | { type: "progress"; loggedIn: number; failed: number; sent: number; received: number }
+  | { type: "tokens-done"; result: LoginResult }
   | { type: "login-done"; result: LoginResult }
   | { type: "chat-sent"; sent: number; expected: number }
   | { type: "chat-done"; result: ChatResult }

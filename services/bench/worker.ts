@@ -1,7 +1,7 @@
 // A bench worker process: holds its share of the run's clients (one process opens at most
 // ~20,000 sockets here), logs them in at its share of the arrival rate, and drives the chat
 // phase open-loop. Started by the coordinator (bench-command.ts) with child_process.fork.
-import { WsXmppClient, LoginError } from "../client/ws-xmpp-client.js";
+import { WsXmppClient, LoginError, type LoginOptions } from "../client/ws-xmpp-client.js";
 import { LatencyHistogram, monotonicMicros } from "./histogram.js";
 import type {
   ChatResult,
@@ -57,20 +57,59 @@ class Worker {
   private task!: WorkerTask;
   private progress: NodeJS.Timeout | undefined;
 
+  /** FAST tokens by user index (--login fast), from the unmeasured token phase. */
+  private readonly tokens = new Map<number, string>();
+
   async login(task: WorkerTask): Promise<LoginResult> {
     this.task = task;
     this.progress = setInterval(() => this.reportProgress(), PROGRESS_MS);
+    return this.openLoopLogins(task, (index, latency, errors) =>
+      this.loginOne(index, latency, errors),
+    );
+  }
+
+  /** --login fast: a SASL2 login per user asking for a token, closed at once. */
+  async fetchTokens(task: WorkerTask): Promise<LoginResult> {
+    this.task = task;
+    let got = 0;
+    const result = await this.openLoopLogins(task, async (index, latency, errors) => {
+      const client = this.client(index, { login: "sasl2", requestToken: true }, false);
+      const start = monotonicMicros();
+      try {
+        await client.login();
+        latency.recordMicros(monotonicMicros() - start);
+        if (client.fastToken) {
+          this.tokens.set(index, client.fastToken);
+          got++;
+        } else count(errors, "no-token");
+      } catch (err) {
+        count(errors, err instanceof LoginError ? err.kind : "other");
+      } finally {
+        client.close();
+      }
+    });
+    return { ...result, succeeded: got };
+  }
+
+  /** Open loop: user i starts at i / rate seconds, however long the earlier ones take. */
+  private async openLoopLogins(
+    task: WorkerTask,
+    one: (
+      index: number,
+      latency: LatencyHistogram,
+      errors: Record<string, number>,
+    ) => Promise<void>,
+  ): Promise<LoginResult> {
     const latency = new LatencyHistogram();
     const errors: Record<string, number> = {};
     const users = task.to - task.from;
     const started = monotonicMicros();
     const logins: Promise<void>[] = [];
-    // Open loop: user i starts at i / rate seconds, however long the earlier ones take.
     for (let i = 0; i < users; i++) {
       const due = started + (i / task.loginRate) * 1e6;
       const wait = (due - monotonicMicros()) / 1000;
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      logins.push(this.loginOne(task.from + i, latency, errors));
+      logins.push(one(task.from + i, latency, errors));
     }
     await Promise.all(logins);
     return {
@@ -82,25 +121,39 @@ class Worker {
     };
   }
 
-  private async loginOne(index: number, latency: LatencyHistogram, errors: Record<string, number>) {
+  /** The client of user `index`, logging in as the task says unless `login` overrides it. */
+  private client(
+    index: number,
+    login: Pick<LoginOptions, "login" | "requestToken">,
+    presenceAndRoster = this.task.presenceAndRoster,
+  ): WsXmppClient {
     const t = this.task;
-    const seat: Seat = { index, client: undefined, seen: new Set(), nextSeq: 0 };
-    this.seats.push(seat);
     const jid = userJid(t.userPattern, t.firstUser + index);
-    const client = new WsXmppClient({
+    const username = jid.slice(0, jid.indexOf("@"));
+    return new WsXmppClient({
       url: t.urls[index % t.urls.length],
       domain: t.domain,
-      username: jid.slice(0, jid.indexOf("@")),
+      username,
       password: t.password,
       mechanism: t.mechanism,
       resource: "bench",
       localAddress: t.localAddresses.length
         ? t.localAddresses[index % t.localAddresses.length]
         : undefined,
-      presenceAndRoster: t.presenceAndRoster,
+      presenceAndRoster,
       timeoutMs: t.loginTimeoutMs,
       saltedCache,
+      // One client installation per user: its FAST tokens and its Bind 2 resource.
+      userAgentId: `bench-${username}`,
+      fastToken: this.tokens.get(index),
+      ...login,
     });
+  }
+
+  private async loginOne(index: number, latency: LatencyHistogram, errors: Record<string, number>) {
+    const seat: Seat = { index, client: undefined, seen: new Set(), nextSeq: 0 };
+    this.seats.push(seat);
+    const client = this.client(index, { login: this.task.login });
     client.onMessage = (frame) => this.receive(seat, frame, BODY_MARK);
     client.onPresence = (frame) => this.receive(seat, frame, STATUS_MARK);
     const start = monotonicMicros();
@@ -237,6 +290,9 @@ let sendPart: SendPart | undefined;
 process.on("message", (message: ToWorker) => {
   const run = async () => {
     switch (message.type) {
+      case "tokens":
+        send({ type: "tokens-done", result: await worker.fetchTokens(message.task) });
+        break;
       case "login":
         send({ type: "login-done", result: await worker.login(message.task) });
         break;

@@ -1,5 +1,6 @@
-// The client side of SASL PLAIN and SCRAM-SHA-256 (RFC 4616, RFC 5802/7677), for the bench's
-// clients: enough to log in and to check the server's signature, nothing else.
+// The client side of SASL PLAIN and SCRAM-SHA-256 (RFC 4616, RFC 5802/7677), and of the
+// HT-SHA-256-NONE token mechanism FAST uses (XEP-0484, draft-schmaus-kitten-sasl-ht), for the
+// bench's clients: enough to log in and to check the server's signature, nothing else.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 
 export type ClientMechanism = "PLAIN" | "SCRAM-SHA-256";
@@ -90,4 +91,25 @@ class ScramSha256 implements SaslExchange {
       throw new Error(`bad SCRAM server-final-message: ${final}`);
     if (!timingSafeEqual(v, this.serverSignature)) throw new Error("SCRAM server signature wrong");
   }
+}
+
+/**
+ * HT-SHA-256-NONE with a FAST token: one message, authcid NUL HMAC(token, "Initiator"); the
+ * server proves it knows the token with HMAC(token, "Responder") as additional data.
+ */
+export function htExchange(username: string, token: string): SaslExchange {
+  const mac = (label: string) => createHmac("sha256", token).update(label).digest();
+  return {
+    initial: () =>
+      Buffer.concat([Buffer.from(`${username}\0`, "utf8"), mac("Initiator")]).toString("base64"),
+    respond: () => {
+      throw new Error("HT-SHA-256-NONE has no challenge");
+    },
+    verify: (success) => {
+      const offered = Buffer.from(success, "base64");
+      const expected = mac("Responder");
+      if (offered.length !== expected.length || !timingSafeEqual(offered, expected))
+        throw new Error("HT-SHA-256-NONE server proof wrong");
+    },
+  };
 }

@@ -3,10 +3,26 @@
 // Raw frames, no XML parser: a frame is one top-level element, and the few a login waits for
 // are told apart by their first bytes. Cheap enough that one process runs thousands of them.
 import WebSocket from "ws";
-import { saslExchange, type ClientMechanism } from "./sasl-client.js";
+import {
+  htExchange,
+  saslExchange,
+  type ClientMechanism,
+  type SaslExchange,
+} from "./sasl-client.js";
 
 const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 const SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+const SASL2 = "urn:xmpp:sasl:2";
+const BIND2 = "urn:xmpp:bind:0";
+const FAST = "urn:xmpp:fast:0";
+const HT = "HT-SHA-256-NONE";
+
+/**
+ * How a client logs in: "rfc6120" (SASL, stream restart, resource binding: three round trips
+ * and a restart), "sasl2" (XEP-0388 SASL2 with Bind 2 in the same exchange) or "fast" (SASL2
+ * with a XEP-0484 token: one message, no password work on either side).
+ */
+export type LoginMode = "rfc6120" | "sasl2" | "fast";
 
 export interface LoginOptions {
   url: string;
@@ -23,6 +39,14 @@ export interface LoginOptions {
   saltedCache?: Map<string, Buffer>;
   /** Told each step of the login as it succeeds (the probe prints them). */
   onStep?: (step: string) => void;
+  /** "rfc6120" when omitted. */
+  login?: LoginMode;
+  /** SASL2 <user-agent id/>: the client installation (FAST tokens, Bind 2's resource). */
+  userAgentId?: string;
+  /** SASL2: ask for a FAST token (kept in `fastToken` after the login). */
+  requestToken?: boolean;
+  /** "fast": the token to log in with. */
+  fastToken?: string;
 }
 
 /**
@@ -46,6 +70,8 @@ export class WsXmppClient {
   /** Called for every <presence/> once logged in. */
   onPresence: (frame: string) => void = () => undefined;
   jid = "";
+  /** The FAST token the server issued at login (SASL2 with requestToken), if any. */
+  fastToken: string | undefined;
   private readonly socket: WebSocket;
   private waiter: FrameWaiter | undefined;
   /** Frames that came before anyone waited for them (several arrive in one read). */
@@ -87,29 +113,8 @@ export class WsXmppClient {
         throw new LoginError("connect", `cannot connect: ${err.message}`);
       });
       step(`connected to ${o.url}`);
-      await this.openStream((f) => f.includes("<mechanisms"));
-      const sasl = saslExchange(o.mechanism, o.username, o.password, o.saltedCache);
-      this.send(`<auth xmlns='${SASL}' mechanism='${o.mechanism}'>${sasl.initial()}</auth>`);
-      let answer = await this.next(isSaslAnswer);
-      if (answer.startsWith("<challenge")) {
-        this.send(`<response xmlns='${SASL}'>${sasl.respond(textOf(answer))}</response>`);
-        answer = await this.next(isSaslAnswer);
-      }
-      if (!answer.startsWith("<success")) {
-        const condition = /<failure[^>]*>\s*<([a-z-]+)/.exec(answer)?.[1] ?? "failure";
-        throw new LoginError("sasl", condition);
-      }
-      sasl.verify(textOf(answer));
-      step(`authenticated as ${o.username}@${o.domain} (${o.mechanism})`);
-      await this.openStream((f) => f.includes("<bind"));
-      this.send(
-        `<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.resource}</resource></bind></iq>`,
-      );
-      const bound = await this.next((f) => f.startsWith("<iq") && /id=['"]bind['"]/.test(f));
-      const jid = /<jid>([^<]+)<\/jid>/.exec(bound);
-      if (!jid) throw new LoginError("bind", `bind failed: ${bound}`);
-      this.jid = jid[1];
-      step(`bound ${this.jid}`);
+      if ((o.login ?? "rfc6120") === "rfc6120") await this.loginRfc6120(step);
+      else await this.loginSasl2(step);
       if (o.presenceAndRoster) {
         this.send("<presence xmlns='jabber:client'/>");
         this.send(
@@ -121,6 +126,73 @@ export class WsXmppClient {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** RFC 6120: SASL (§6), the stream restart, resource binding (§7). */
+  private async loginRfc6120(step: (text: string) => void): Promise<void> {
+    const o = this.options;
+    await this.openStream((f) => f.includes("<mechanisms"));
+    const sasl = saslExchange(o.mechanism, o.username, o.password, o.saltedCache);
+    this.send(`<auth xmlns='${SASL}' mechanism='${o.mechanism}'>${sasl.initial()}</auth>`);
+    const success = await this.saslOutcome(SASL, sasl);
+    sasl.verify(textOf(success));
+    step(`authenticated as ${o.username}@${o.domain} (${o.mechanism})`);
+    await this.openStream((f) => f.includes("<bind"));
+    this.send(
+      `<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.resource}</resource></bind></iq>`,
+    );
+    const bound = await this.next((f) => f.startsWith("<iq") && /id=['"]bind['"]/.test(f));
+    const jid = /<jid>([^<]+)<\/jid>/.exec(bound);
+    if (!jid) throw new LoginError("bind", `bind failed: ${bound}`);
+    this.jid = jid[1];
+    step(`bound ${this.jid}`);
+  }
+
+  /** Answers a challenge (SCRAM has one) in namespace `ns`; the <success/>, or throws. */
+  private async saslOutcome(ns: string, sasl: SaslExchange): Promise<string> {
+    let answer = await this.next(isSaslAnswer);
+    if (answer.startsWith("<challenge")) {
+      this.send(`<response xmlns='${ns}'>${sasl.respond(textOf(answer))}</response>`);
+      answer = await this.next(isSaslAnswer);
+    }
+    if (!answer.startsWith("<success")) {
+      const condition = /<failure[^>]*>\s*<([a-z-]+)/.exec(answer)?.[1] ?? "failure";
+      throw new LoginError("sasl", condition);
+    }
+    return answer;
+  }
+
+  /**
+   * XEP-0388 SASL2 with XEP-0386 Bind 2 (tag = the resource) in one <authenticate/>: no restart,
+   * no bind round trip; with a FAST token (XEP-0484) the whole exchange is one message.
+   */
+  private async loginSasl2(step: (text: string) => void): Promise<void> {
+    const o = this.options;
+    await this.openStream((f) => f.includes("<authentication"));
+    const fast = o.login === "fast";
+    if (fast && !o.fastToken) throw new LoginError("sasl", "no FAST token to log in with");
+    const mechanism = fast ? HT : o.mechanism;
+    const sasl = fast
+      ? htExchange(o.username, o.fastToken as string)
+      : saslExchange(o.mechanism, o.username, o.password, o.saltedCache);
+    const agent = o.userAgentId ? `<user-agent id='${o.userAgentId}'/>` : "";
+    const inline =
+      `<bind xmlns='${BIND2}'><tag>${o.resource}</tag></bind>` +
+      (fast ? `<fast xmlns='${FAST}'/>` : "") +
+      (o.requestToken ? `<request-token xmlns='${FAST}' mechanism='${HT}'/>` : "");
+    this.send(
+      `<authenticate xmlns='${SASL2}' mechanism='${mechanism}'><initial-response>${sasl.initial()}</initial-response>${agent}${inline}</authenticate>`,
+    );
+    const answer = await this.saslOutcome(SASL2, sasl);
+    sasl.verify(/<additional-data>([^<]*)</.exec(answer)?.[1] ?? "");
+    const jid = /<authorization-identifier>([^<]+)</.exec(answer)?.[1] ?? "";
+    if (!answer.includes("<bound") || !jid.includes("/"))
+      throw new LoginError("bind", `Bind 2 failed: ${answer}`);
+    this.fastToken = /<token [^>]*token=['"]([^'"]+)['"]/.exec(answer)?.[1] ?? this.fastToken;
+    // The features of the bound stream follow <success/> (no restart).
+    await this.next((f) => f.includes("features"));
+    this.jid = jid;
+    step(`authenticated as ${o.username}@${o.domain} (${mechanism}) and bound ${jid} (SASL2)`);
   }
 
   send(frame: string): void {

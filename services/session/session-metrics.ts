@@ -52,7 +52,14 @@ export interface SessionMetricSources {
 }
 
 /** SASL mechanisms counted by name; anything else a client names is counted as "other". */
-const KNOWN_MECHANISMS = new Set(["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+const KNOWN_MECHANISMS = new Set([
+  "PLAIN",
+  "SCRAM-SHA-1",
+  "SCRAM-SHA-256",
+  "SCRAM-SHA-512",
+  // XEP-0484 FAST token logins (SASL2).
+  "HT-SHA-256-NONE",
+]);
 
 export function createSessionMetrics(
   sources: Partial<SessionMetricSources> = {},

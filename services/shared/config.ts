@@ -255,6 +255,17 @@ export interface Config {
   resumptionTimeoutMs: number;
   /** Stanzas sent and not acked by the client kept per session; past it the session ends. */
   smMaxUnackedStanzas: number;
+  // FAST (XEP-0484), over SASL2 (XEP-0388).
+  /**
+   * Lifetime of a FAST token, ms: a client that stays away longer logs in with its password
+   * again. A token used when less than half of it is left is rotated (a new one in <success>).
+   */
+  fastTokenTtlMs: number;
+  /**
+   * Offer FAST only on connections the server considers secure (XEP-0484 §7: a token is
+   * replayable by whoever reads it). Turn off only for tests and local development without TLS.
+   */
+  fastRequiresTls: boolean;
 }
 
 type Kind = "string" | "int" | "bool" | "list";
@@ -731,6 +742,18 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     default: 1000,
     min: 8,
     help: "XEP-0198: stanzas kept for resending per session until acked; past it it ends",
+  },
+  // FAST (XEP-0484), over SASL2 (XEP-0388).
+  fastTokenTtlMs: {
+    kind: "int",
+    default: 14 * 24 * 3600 * 1000,
+    min: 60000,
+    help: "XEP-0484: FAST token lifetime, ms; rotated when used with less than half left",
+  },
+  fastRequiresTls: {
+    kind: "bool",
+    default: true,
+    help: "XEP-0484: offer FAST tokens only on secure connections (see plainRequiresTls)",
   },
 };
 

@@ -20,3 +20,9 @@ export const NS_SUB_PREAPPROVAL = "urn:xmpp:features:pre-approval";
 export const NS_MSGOFFLINE = "msgoffline";
 /** XEP-0478: stream limits advertisement. */
 export const NS_STREAM_LIMITS = "urn:xmpp:stream-limits:0";
+/** XEP-0388: Extensible SASL Profile (SASL2). */
+export const NS_SASL2 = "urn:xmpp:sasl:2";
+/** XEP-0386: Bind 2. */
+export const NS_BIND2 = "urn:xmpp:bind:0";
+/** XEP-0484: Fast Authentication Streamlining Tokens. */
+export const NS_FAST = "urn:xmpp:fast:0";

@@ -42,6 +42,9 @@ import type { SnapshotStore } from "./stores/snapshot/snapshot-store.js";
 import { MemorySmQueueStore } from "./stores/sm/memory-sm-queue-store.js";
 import { RedisSmQueueStore } from "./stores/sm/redis-sm-queue-store.js";
 import type { SmQueueStore } from "./stores/sm/sm-queue-store.js";
+import type { FastTokenStore } from "./stores/fast-token/fast-token-store.js";
+import { MemoryFastTokenStore } from "./stores/fast-token/memory-fast-token-store.js";
+import { RedisFastTokenStore } from "./stores/fast-token/redis-fast-token-store.js";
 
 export interface Backend {
   kind: "redis" | "memory";
@@ -53,6 +56,7 @@ export interface Backend {
   directed: DirectedPresenceStore;
   snapshots: SnapshotStore;
   smQueues: SmQueueStore;
+  fastTokens: FastTokenStore;
   edges: EdgeRegistry;
   /** Session members' shard leases and the writes they fence (snapshots, acknowledgements). */
   leases: ShardLeases;
@@ -86,6 +90,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     directed: new MemoryDirectedPresenceStore(),
     snapshots,
     smQueues: new MemorySmQueueStore(),
+    fastTokens: new MemoryFastTokenStore(),
     edges: new MemoryEdgeRegistry(),
     leases,
     // One process, nothing to fence against: the in-memory stores take no token.
@@ -132,6 +137,7 @@ function createRedisBackend(config: Config, log: Logger): Backend {
     directed: new RedisDirectedPresenceStore(redis, keys, shardFence),
     snapshots: new RedisSnapshotStore(redis, keys),
     smQueues: new RedisSmQueueStore(redis, keys, shardFence),
+    fastTokens: new RedisFastTokenStore(redis, keys),
     shardFence,
     edges: new RedisEdgeRegistry(redis, keys, { heartbeatTtlMs: config.edgeHeartbeatTtlMs }),
     leases: new RedisShardLeases(redis, keys, { ttlMs: config.shardLeaseTtlMs }),

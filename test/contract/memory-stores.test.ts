@@ -6,6 +6,8 @@ import { MemoryRouteStore } from "../../services/shared/stores/route/memory-rout
 import { MemorySnapshotStore } from "../../services/shared/stores/snapshot/memory-snapshot-store.js";
 import { MemorySmQueueStore } from "../../services/shared/stores/sm/memory-sm-queue-store.js";
 import { smQueueStoreContract } from "./sm-queue-store.contract.js";
+import { MemoryFastTokenStore } from "../../services/shared/stores/fast-token/memory-fast-token-store.js";
+import { fastTokenStoreContract } from "./fast-token-store.contract.js";
 import { MemoryDirectedPresenceStore } from "../../services/shared/stores/directed/memory-directed-store.js";
 import { accountStoreContract } from "./account-store.contract.js";
 import { directedStoreContract } from "./directed-store.contract.js";
@@ -50,6 +52,10 @@ if (onlyImpl === undefined || onlyImpl === "memory") {
     smQueueStoreContract(
       "memory",
       memory(() => new MemorySmQueueStore()),
+    );
+    fastTokenStoreContract(
+      "memory",
+      memory(() => new MemoryFastTokenStore()),
     );
   });
 }

@@ -28,6 +28,8 @@ import { rosterStoreContract } from "./roster-store.contract.js";
 import { routeStoreContract } from "./route-store.contract.js";
 import { LEASE_TTL_MS, type ShardLeasesUnderTest } from "./shard-leases.contract.js";
 import { smQueueStoreContract } from "./sm-queue-store.contract.js";
+import { RedisFastTokenStore } from "../../services/shared/stores/fast-token/redis-fast-token-store.js";
+import { fastTokenStoreContract } from "./fast-token-store.contract.js";
 import { snapshotStoreContract } from "./snapshot-store.contract.js";
 import type { StoreFactory } from "./store-factory.js";
 
@@ -67,6 +69,10 @@ export function redisStoreContracts(name: string, client: () => Redis | undefine
   smQueueStoreContract(
     name,
     redis((r, keys) => new RedisSmQueueStore(r, keys)),
+  );
+  fastTokenStoreContract(
+    name,
+    redis((r, keys) => new RedisFastTokenStore(r, keys)),
   );
 }
 

@@ -12,7 +12,7 @@ import type { BenchReport } from "../../services/bench/report.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { opens } from "../helpers/account-check.js";
-import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { connect } from "../helpers/redis-server.js";
 
 const MAIN = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -217,6 +217,33 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     assert.equal(run.code, 1);
     assert.equal(report.phases[0].figures.failed, 5);
     assert.equal(report.phases[0].figures.errors, "sasl 5");
+  });
+
+  it("login: SASL2 + Bind 2 logins, then FAST token logins with no SCRAM exchange", async () => {
+    const logins = async (mechanism: string) => {
+      const name = `megaphone_session_logins_total{mechanism="${mechanism}",result="success"}`;
+      const value = await metricValue(session.httpPort, name);
+      return Number.isNaN(value) ? 0 : value; // no such login yet
+    };
+    const users = ["--users", "10", "--first", "11", "--password", "pw", "--login-rate", "100"];
+    const scramBefore = await logins("SCRAM-SHA-256");
+    const sasl2 = await bench(["login", ...users, "--login", "sasl2"]);
+    assert.equal(sasl2.run.code, 0, sasl2.run.stdout + sasl2.run.stderr);
+    assert.equal(sasl2.report.phases[0].figures["logged in"], 10);
+    assert.equal(sasl2.report.phases[0].figures.login, "sasl2");
+    assert.equal(await logins("SCRAM-SHA-256"), scramBefore + 10);
+
+    // Each user first gets a token over SASL2 (SCRAM, not measured), then logs in with it.
+    const htBefore = await logins("HT-SHA-256-NONE");
+    const fast = await bench(["login", ...users, "--login", "fast"]);
+    assert.equal(fast.run.code, 0, fast.run.stdout + fast.run.stderr);
+    assert.match(fast.run.stderr, /FAST tokens for 10 of 10 users/);
+    const login = fast.report.phases[0].figures;
+    assert.equal(login["logged in"], 10);
+    assert.equal(login.failed, 0);
+    assert.equal(login.mechanism, "HT-SHA-256-NONE");
+    assert.equal(await logins("HT-SHA-256-NONE"), htBefore + 10);
+    assert.equal(await logins("SCRAM-SHA-256"), scramBefore + 20, "SCRAM only for the tokens");
   });
 
   it("idle: reports resident memory per session", async () => {

@@ -161,8 +161,9 @@ export class Mesh {
       MEGAPHONE_DOMAIN: this.domain,
       MEGAPHONE_SHARD_COUNT: String(this.options.shardCount ?? 8),
       MEGAPHONE_SCRAM_ITERATIONS: "4096",
-      // The tests' clients speak ws:// on loopback, and several log in with PLAIN.
+      // The tests' clients speak ws:// on loopback, and several log in with PLAIN or FAST.
       MEGAPHONE_PLAIN_REQUIRES_TLS: "false",
+      MEGAPHONE_FAST_REQUIRES_TLS: "false",
       ...this.options.env,
     };
   }

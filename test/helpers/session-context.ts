@@ -16,6 +16,7 @@ import { MemoryOfflineStore } from "../../services/shared/stores/offline/memory-
 import { MemoryRosterStore } from "../../services/shared/stores/roster/memory-roster-store.js";
 import { MemoryRouteStore } from "../../services/shared/stores/route/memory-route-store.js";
 import { MemorySmQueueStore } from "../../services/shared/stores/sm/memory-sm-queue-store.js";
+import { MemoryFastTokenStore } from "../../services/shared/stores/fast-token/memory-fast-token-store.js";
 import type { ResumeRequest } from "../../services/shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../services/shared/xmpp-errors.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
@@ -88,6 +89,7 @@ export class TestSessionContext implements SessionContext {
       offline: options.stores?.offline ?? new MemoryOfflineStore(),
       directed: options.stores?.directed ?? new MemoryDirectedPresenceStore(),
       smQueues: options.stores?.smQueues ?? new MemorySmQueueStore(),
+      fastTokens: options.stores?.fastTokens ?? new MemoryFastTokenStore(),
     };
     this.nowMs = options.now ?? Date.UTC(2024, 0, 1);
   }

@@ -17,9 +17,32 @@ export interface UserOptions {
   domain?: string;
   username: string;
   password: string;
+  /** The resource (RFC 6120 binding), or Bind 2's <tag/> (the server adds "/<id>"). */
   resource?: string;
   mechanism?: "SCRAM-SHA-256" | "SCRAM-SHA-1" | "PLAIN";
+  /**
+   * "sasl2": XEP-0388 SASL2 with Bind 2 and FAST, which @xmpp/client prefers when offered.
+   * "rfc6120" (the default): the client is not shown SASL2 and logs in with RFC 6120 SASL, a
+   * stream restart and resource binding, so the resource is exactly `resource`.
+   */
+  login?: "rfc6120" | "sasl2";
+  /** SASL2 <user-agent id/>: a client installation (keys FAST tokens, Bind 2's resource). */
+  userAgentId?: string;
+  /** A FAST token (from an earlier login's client: `fastToken()`) to log in with. */
+  fastToken?: FastToken;
+  /** Called with the client before it connects (to watch what it sends, say). */
+  beforeStart?: (xmpp: XmppClient) => void;
 }
+
+/** A FAST token as @xmpp/client keeps it. */
+export interface FastToken {
+  mechanism: string;
+  token: string;
+  expiry: string;
+}
+
+const NS_STREAMS = "http://etherx.jabber.org/streams";
+const NS_SASL2 = "urn:xmpp:sasl:2";
 
 export class TestUser {
   private readonly received = new Inbox<Element>();
@@ -39,8 +62,19 @@ export class TestUser {
       username: options.username,
       password: options.password,
       resource: options.resource,
+      ...(options.userAgentId === undefined
+        ? {}
+        : { userAgent: xml("user-agent", { id: options.userAgentId }) }),
     });
     xmpp.reconnect.stop();
+    if ((options.login ?? "rfc6120") === "rfc6120") {
+      // Before @xmpp/client's stream feature middleware sees them (it prefers SASL2).
+      xmpp.prependListener("element", (el: Element) => {
+        if (el.is("features", NS_STREAMS)) el.remove("authentication", NS_SASL2);
+      });
+    }
+    if (options.fastToken) await xmpp.fast.saveToken(options.fastToken);
+    options.beforeStart?.(xmpp);
     xmpp.on("error", () => undefined); // failures surface through start() and waits
     preferMechanism(xmpp, options.mechanism ?? "SCRAM-SHA-256");
     const user = new TestUser(xmpp);
@@ -50,6 +84,11 @@ export class TestUser {
 
   get jid(): string {
     return String(this.xmpp.jid);
+  }
+
+  /** The FAST token the server gave this client (XEP-0484), if any. */
+  fastToken(): Promise<FastToken | undefined> {
+    return this.xmpp.fast.fetchToken();
   }
 
   get bare(): string {

@@ -33,6 +33,11 @@ declare module "@xmpp/client" {
       use(mech: { new (): unknown; prototype: { name: string } }): unknown;
     };
     socket: { socket?: { close(): void; terminate?(): void } } | null;
+    /** XEP-0484: token storage hooks (in memory by default). */
+    fast: {
+      fetchToken(): Promise<{ mechanism: string; token: string; expiry: string } | undefined>;
+      saveToken(token: { mechanism: string; token: string; expiry: string }): Promise<void>;
+    };
   }
 
   export interface ClientOptions {
@@ -41,6 +46,8 @@ declare module "@xmpp/client" {
     username?: string;
     password?: string;
     resource?: string;
+    /** SASL2 <user-agent/> (a random id when omitted). */
+    userAgent?: Element;
   }
 
   export function client(options: ClientOptions): XmppClient;

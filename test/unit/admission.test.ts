@@ -55,6 +55,31 @@ describe("edge admission", () => {
     assert.equal(admission.unauthenticatedCount(0), 0);
   });
 
+  it("counts a connection as authenticated at the session's SASL2 <success/> (no restart)", () => {
+    const admission = new Admission(LIMITS);
+    const a = conn("x", 0);
+    admission.opened(a);
+    const lookup = (id: string) => (id === a.id ? a : undefined);
+    admission.sawSessionBatch([header(a), { k: "data", c: a.id, d: "<stream:features/>" }], lookup);
+    // A legacy <success/> asks for a restart: not yet.
+    admission.sawSessionBatch(
+      [{ k: "data", c: a.id, d: '<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>' }],
+      lookup,
+    );
+    assert.equal(admission.unauthenticatedCount(0), 1);
+    admission.sawSessionBatch(
+      [
+        {
+          k: "data",
+          c: a.id,
+          d: '<success xmlns="urn:xmpp:sasl:2"><authorization-identifier>a@localhost</authorization-identifier></success>',
+        },
+      ],
+      lookup,
+    );
+    assert.equal(admission.unauthenticatedCount(0), 0);
+  });
+
   it("counts a connection open for authTimeoutMs as authenticated, oldest first", () => {
     const admission = new Admission({
       ...LIMITS,

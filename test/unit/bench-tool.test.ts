@@ -61,6 +61,10 @@ describe("bench tool", () => {
     assert.throws(() => parseBenchArgs(["fly"]), /unknown scenario/);
     assert.throws(() => parseBenchArgs(["chat", "--colour", "red"]), /unknown option --colour/);
     assert.throws(() => parseBenchArgs(["login", "--mechanism", "DIGEST-MD5"]), /--mechanism/);
+    assert.equal(o.login, "rfc6120");
+    assert.equal(parseBenchArgs(["login", "--login", "fast"]).login, "fast");
+    assert.equal(parseBenchArgs(["login", "--login=sasl2"]).login, "sasl2");
+    assert.throws(() => parseBenchArgs(["login", "--login", "digest"]), /--login/);
     assert.throws(() => parseBenchArgs(["login", "--user-pattern", "bench@localhost"]), /\{n\}/);
   });
 });

@@ -42,6 +42,8 @@ describe("Redis keys and their hash tags", () => {
         keys.offlineBytes(jid),
         keys.offlineSenders(jid),
         keys.offlinePerSender(jid),
+        // A user-agent id with braces of its own cannot move the tag.
+        keys.fastTokens(jid, "{agent}"),
       ];
       const tag = oneTag(userKeys);
       // The whole JID is the tag: users never share a slot by accident of a brace.

@@ -22,6 +22,17 @@ function limits(maxBytes: number, idleSeconds: number): string {
   );
 }
 
+/** XEP-0388 SASL2 next to RFC 6120 SASL, with Bind 2 (XEP-0386) and, if offered, FAST. */
+function authentication(fast: boolean): string {
+  return (
+    `<authentication xmlns="urn:xmpp:sasl:2"><mechanism>SCRAM-SHA-256</mechanism>` +
+    `<mechanism>SCRAM-SHA-1</mechanism><inline><bind xmlns="urn:xmpp:bind:0">` +
+    `<inline><feature var="urn:xmpp:sm:3"/></inline></bind>` +
+    (fast ? `<fast xmlns="urn:xmpp:fast:0"><mechanism>HT-SHA-256-NONE</mechanism></fast>` : "") +
+    `</inline></authentication>`
+  );
+}
+
 function plain(user: string, password: string): string {
   return Buffer.from(`\0${user}\0${password}`, "utf8").toString("base64");
 }
@@ -49,7 +60,7 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
       `<stream:features xmlns:stream="${STREAMS}">` +
         `<mechanisms xmlns="${SASL}"><mechanism>SCRAM-SHA-256</mechanism>` +
         `<mechanism>SCRAM-SHA-1</mechanism></mechanisms>` +
-        `${limits(262144, 300)}</stream:features>`,
+        `${authentication(false)}${limits(262144, 300)}</stream:features>`,
     ]);
     assert.equal(conn.stage, "opened");
     assert.notEqual(conn.streamId, "");
@@ -92,7 +103,7 @@ describe("stream (RFC 7395 framing, RFC 6120 §4)", () => {
       `<stream:features xmlns:stream="${STREAMS}">` +
         `<mechanisms xmlns="${SASL}"><mechanism>SCRAM-SHA-256</mechanism>` +
         `<mechanism>SCRAM-SHA-1</mechanism></mechanisms>` +
-        `${limits(20000, 61)}</stream:features>`,
+        `${authentication(true)}${limits(20000, 61)}</stream:features>`,
     ]);
   });
 

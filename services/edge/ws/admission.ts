@@ -9,6 +9,8 @@
 // - the session restarted the stream: it wrote its stream header (<open/>) to the socket a
 //   second time, which it does only after SASL success (RFC 6120 §6.4.6, RFC 7395 §3.4; the
 //   session refuses a second <open/> before that). A prefix check on frames, like keepalive.ts;
+// - the session wrote a SASL2 <success/> (XEP-0388 §2.6.1), which authenticates with no restart:
+//   only the session's SASL2 code writes a frame that starts so (stanzas start <message, <iq…);
 // - the connection has stayed open for authTimeoutMs: the session ends every connection that
 //   has not bound a resource by then, so one still open is past authentication.
 import type { EdgePacket } from "../../shared/bus/packets.js";
@@ -44,6 +46,8 @@ interface AddressCounts {
 const STREAM_HEADER_PREFIX = "<open ";
 /** The session's second stream header is the restart after SASL success. */
 const HEADERS_UNTIL_AUTHENTICATED = 2;
+/** What the session's XEP-0388 <success/> starts with (it serializes with double quotes). */
+const SASL2_SUCCESS_PREFIX = '<success xmlns="urn:xmpp:sasl:2"';
 
 export class Admission {
   private readonly counts = new Map<string, AddressCounts>();
@@ -98,14 +102,21 @@ export class Admission {
 
   /**
    * Looks at a batch from the session before it is written to the sockets: a connection
-   * whose stream the session restarts is authenticated. `lookup` finds a live connection.
+   * whose stream the session restarts, or that it tells of SASL2 success, is authenticated.
+   * `lookup` finds a live connection.
    */
   sawSessionBatch(batch: EdgePacket[], lookup: (connId: string) => Connection | undefined): void {
     if (this.unauthenticated.size === 0) return;
     for (const packet of batch) {
-      if (packet.k !== "data" || !packet.d.startsWith(STREAM_HEADER_PREFIX)) continue;
+      if (packet.k !== "data") continue;
+      const sasl2 = packet.d.startsWith(SASL2_SUCCESS_PREFIX);
+      if (!sasl2 && !packet.d.startsWith(STREAM_HEADER_PREFIX)) continue;
       const conn = lookup(packet.c);
       if (!conn || !this.unauthenticated.has(conn)) continue;
+      if (sasl2) {
+        this.authenticate(conn);
+        continue;
+      }
       const seen = (this.headersSeen.get(conn) ?? 0) + 1;
       this.headersSeen.set(conn, seen);
       if (seen >= HEADERS_UNTIL_AUTHENTICATED) this.authenticate(conn);

@@ -2,6 +2,7 @@
 // it can be saved as a snapshot and continued by another session member.
 import type { SmState } from "../features/sm/sm-state.js";
 import type { ScramServerState } from "./sasl/scram.js";
+import type { Sasl2Request } from "./sasl/sasl2.js";
 
 export type Stage =
   /** Socket open, no <open/> yet. */
@@ -10,7 +11,7 @@ export type Stage =
   | "opened"
   /** SASL succeeded; the client must restart the stream. */
   | "authenticated"
-  /** Restarted after SASL; resource not bound yet. */
+  /** Restarted after SASL, or authenticated by SASL2 (no restart); resource not bound yet. */
   | "restarted"
   /** Resource bound: stanzas flow. */
   | "bound"
@@ -37,6 +38,8 @@ export interface ConnState {
   sasl?: ScramServerState;
   /** Mechanism chosen by an <auth/> without initial response, awaiting it (RFC 4422 §5). */
   saslAwaiting?: string;
+  /** A SASL2 <authenticate/>'s inline requests (XEP-0388), until its exchange ends. */
+  sasl2?: Sasl2Request;
   priority: number;
   /** Initial presence sent (RFC 6121 §4.2): the resource is "available". */
   available: boolean;

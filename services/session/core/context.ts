@@ -10,6 +10,7 @@ import type { OfflineStore } from "../../shared/stores/offline/offline-store.js"
 import type { RosterStore } from "../../shared/stores/roster/roster-store.js";
 import type { RouteStore } from "../../shared/stores/route/route-store.js";
 import type { SmQueueStore } from "../../shared/stores/sm/sm-queue-store.js";
+import type { FastTokenStore } from "../../shared/stores/fast-token/fast-token-store.js";
 import type { ResumeRequest } from "../../shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
@@ -22,6 +23,7 @@ export interface Stores {
   offline: OfflineStore;
   directed: DirectedPresenceStore;
   smQueues: SmQueueStore;
+  fastTokens: FastTokenStore;
 }
 
 export interface SessionContext {

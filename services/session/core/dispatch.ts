@@ -4,7 +4,7 @@
 import type { StanzaKind } from "./observer.js";
 import type { Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
-import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SM } from "../../shared/ns.js";
+import { NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_SASL2, NS_SM } from "../../shared/ns.js";
 import { StreamError, errorReply } from "../../shared/xmpp-errors.js";
 import { countInbound, handleSmElement } from "../features/sm/stream-management.js";
 import { handleBind } from "./bind.js";
@@ -16,6 +16,7 @@ import { asStanzaError } from "./handler-chain.js";
 import { routeIq } from "./route-iq.js";
 import { isResponseOrError } from "./stanza-kind.js";
 import { handleSasl } from "./sasl/sasl.js";
+import { handleSasl2 } from "./sasl/sasl2.js";
 import { handleClose, handleOpen } from "./stream.js";
 
 const STANZAS = new Set(["message", "presence", "iq"]);
@@ -73,6 +74,7 @@ async function handleElement(
       throw new StreamError("not-authorized", "open the stream first");
     case "opened":
       if (ns === NS_SASL) return handleSasl(ctx, conn, el);
+      if (ns === NS_SASL2) return handleSasl2(ctx, chain, conn, el);
       throw new StreamError("not-authorized", "authenticate first");
     case "authenticated":
       throw new StreamError("not-authorized", "restart the stream after authentication");

@@ -1,5 +1,7 @@
 // RFC 7395 §3.3 (framing: <open/> and <close/>), RFC 6120 §4.3 (stream negotiation,
 // features) and §4.3.3 (restart after SASL). XEP-0478 advertises the stanza size limit.
+// XEP-0388 (SASL2) is offered next to RFC 6120 SASL; it needs no restart, and its features
+// follow its <success/> (sasl2.ts).
 import { randomBytes } from "node:crypto";
 import { Element } from "ltx";
 import {
@@ -15,6 +17,7 @@ import {
 import { prepareDomain } from "../../shared/jid.js";
 import { StreamError } from "../../shared/xmpp-errors.js";
 import { smFeature } from "../features/sm/stream-management.js";
+import { sasl2Feature } from "./sasl/sasl2.js";
 import type { ConnState } from "./connection.js";
 import type { SessionContext } from "./context.js";
 
@@ -55,11 +58,21 @@ export function offeredMechanisms(ctx: SessionContext, conn: ConnState): string[
   return mechanisms;
 }
 
-function features(ctx: SessionContext, conn: ConnState): Element {
+/**
+ * The features of the stream in its stage: authentication before SASL; binding (and the rest)
+ * after it; after Bind 2 (already bound, XEP-0386) only what still applies, so a client does not
+ * bind or enable stream management twice.
+ */
+export function streamFeatures(ctx: SessionContext, conn: ConnState): Element {
   const features = new Element("stream:features", { "xmlns:stream": NS_STREAMS });
   if (conn.stage === "opened") {
     const mechanisms = features.c("mechanisms", { xmlns: NS_SASL });
     for (const name of offeredMechanisms(ctx, conn)) mechanisms.c("mechanism").t(name);
+    features.cnode(sasl2Feature(ctx, conn));
+  } else if (conn.stage === "bound") {
+    features.c("ver", { xmlns: NS_ROSTER_VER });
+    features.c("sub", { xmlns: NS_SUB_PREAPPROVAL });
+    if (!conn.sm) features.cnode(smFeature());
   } else {
     features.c("bind", { xmlns: NS_BIND });
     features.c("session", { xmlns: NS_SESSION }).c("optional");
@@ -100,7 +113,7 @@ export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element):
   if (!restart && ctx.overloaded(conn.shard))
     throw new StreamError("resource-constraint", "the server is busy; try again later");
   conn.stage = restart ? "restarted" : "opened";
-  ctx.send(conn, features(ctx, conn));
+  ctx.send(conn, streamFeatures(ctx, conn));
 }
 
 /** The client's <close/> (RFC 7395 §3.6): answered with <close/>, then the socket ends. */

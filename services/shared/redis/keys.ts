@@ -54,6 +54,11 @@ export interface Keys {
   smQueue(shard: number, smId: string): string;
   /** Marks a connection whose unacked stanzas its session settled (expires). */
   smSettled(shard: number, connId: string): string;
+  /**
+   * XEP-0484 FAST tokens of one client installation (SASL2 user-agent id) of a user: a hash
+   * with the `fresh` and `current` slots, under the user's tag.
+   */
+  fastTokens(bareJid: string, agentId: string): string;
 }
 
 /**
@@ -99,5 +104,6 @@ export function redisKeys(prefix = "mp"): Keys {
     directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
     smQueue: (shard, smId) => `${prefix}:{s${shard}}:sm:${smId}`,
     smSettled: (shard, connId) => `${prefix}:{s${shard}}:smsettled:${connId}`,
+    fastTokens: (jid, agentId) => user(jid, `fast:${agentId}`),
   };
 }

@@ -102,6 +102,10 @@ export interface ScriptCommands {
   ): Promise<string | 0>;
   mpShardLeaseRenew(leaseKey: string, token: string, ttlMs: number): Promise<0 | 1>;
   mpShardLeaseRelease(leaseKey: string, token: string): Promise<0 | 1>;
+  mpFastTokenIssue(pairKey: string, record: string, expiresAtMs: number): Promise<1>;
+  /** See FAST_TOKEN_USE: 1 accepted, 0 refused. */
+  mpFastTokenUse(pairKey: string, hash: string, nowMs: number, count: number | ""): Promise<0 | 1>;
+  mpFastTokenInvalidate(pairKey: string, hash: string): Promise<0 | 1>;
   /** See FENCED_SNAPSHOT_WRITE: [1] written | [0, live token or ""] fenced. */
   mpFencedSnapshotWrite(
     leaseKey: string,
@@ -141,6 +145,9 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpEdgeInboxDeleteIfDrained: { numberOfKeys: 2, lua: lua.EDGE_INBOX_DELETE_IF_DRAINED },
   mpReleaseLock: { numberOfKeys: 1, lua: lua.RELEASE_LOCK },
   mpMembershipHeartbeat: { numberOfKeys: 1, lua: lua.MEMBERSHIP_HEARTBEAT },
+  mpFastTokenIssue: { numberOfKeys: 1, lua: lua.FAST_TOKEN_ISSUE },
+  mpFastTokenUse: { numberOfKeys: 1, lua: lua.FAST_TOKEN_USE },
+  mpFastTokenInvalidate: { numberOfKeys: 1, lua: lua.FAST_TOKEN_INVALIDATE },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -378,3 +378,63 @@ redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
 return redis.call("ZRANGE", KEYS[1], 0, -1)
 `;
+
+/**
+ * FAST token issue (XEP-0484). KEYS: the pair's hash (keys.fastTokens). ARGV: token record
+ * ("<expiresAtMs> <count> <mechanism> <hash>", see redis-fast-token-store.ts), its expiry ms.
+ * Puts the record in the `fresh` slot (an unused fresh token is replaced) and makes the key
+ * expire with the latest of the fresh and current tokens.
+ */
+export const FAST_TOKEN_ISSUE = `
+local expiry = tonumber(ARGV[2])
+local current = redis.call("HGET", KEYS[1], "current")
+if current then
+  local currentExpiry = tonumber(string.match(current, "^(%d+) "))
+  if currentExpiry and currentExpiry > expiry then expiry = currentExpiry end
+end
+redis.call("HSET", KEYS[1], "fresh", ARGV[1])
+redis.call("PEXPIREAT", KEYS[1], expiry)
+return 1
+`;
+
+/**
+ * FAST token use. KEYS: the pair's hash. ARGV: token hash, now ms, count ("" for none).
+ * Finds the token in `fresh`, then `current`; refuses (0) one that has expired or whose count is
+ * not above the highest accepted. Stores the new count; a fresh token becomes current (the old
+ * current one is overwritten). The check and the writes must not interleave with another use of
+ * the same token, or one count would be accepted twice. 1 if accepted.
+ */
+export const FAST_TOKEN_USE = `
+for _, slot in ipairs({"fresh", "current"}) do
+  local record = redis.call("HGET", KEYS[1], slot)
+  if record then
+    local expiry, count, mechanism, hash = string.match(record, "^(%d+) (%d+) (%S+) (%S+)$")
+    if hash == ARGV[1] then
+      if tonumber(expiry) <= tonumber(ARGV[2]) then return 0 end
+      if ARGV[3] ~= "" then
+        if tonumber(ARGV[3]) <= tonumber(count) then return 0 end
+        count = ARGV[3]
+      end
+      if slot == "fresh" then redis.call("HDEL", KEYS[1], "fresh") end
+      redis.call("HSET", KEYS[1], "current", expiry .. " " .. count .. " " .. mechanism .. " " .. hash)
+      return 1
+    end
+  end
+end
+return 0
+`;
+
+/**
+ * FAST token invalidate. KEYS: the pair's hash. ARGV: token hash. Deletes the slot holding that
+ * token (the key goes with its last slot). 1 if one did.
+ */
+export const FAST_TOKEN_INVALIDATE = `
+for _, slot in ipairs({"fresh", "current"}) do
+  local record = redis.call("HGET", KEYS[1], slot)
+  if record and string.match(record, " (%S+)$") == ARGV[1] then
+    redis.call("HDEL", KEYS[1], slot)
+    return 1
+  end
+end
+return 0
+`;

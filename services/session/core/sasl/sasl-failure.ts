@@ -1,6 +1,6 @@
 // RFC 6120 §6.5 (SASL errors): the defined <failure/> conditions.
 import { Element } from "ltx";
-import { NS_SASL } from "../../../shared/ns.js";
+import { NS_SASL, NS_SASL2 } from "../../../shared/ns.js";
 
 export type SaslCondition =
   | "aborted"
@@ -32,6 +32,14 @@ export class SaslFailure extends Error {
   toElement(): Element {
     const failure = new Element("failure", { xmlns: NS_SASL });
     failure.c(this.condition);
+    if (this.text) failure.c("text").t(this.text);
+    return failure;
+  }
+
+  /** XEP-0388 §2.6.2: `<failure xmlns='urn:xmpp:sasl:2'/>` with the RFC 6120 condition. */
+  toSasl2Element(): Element {
+    const failure = new Element("failure", { xmlns: NS_SASL2 });
+    failure.c(this.condition, { xmlns: NS_SASL });
     if (this.text) failure.c("text").t(this.text);
     return failure;
   }

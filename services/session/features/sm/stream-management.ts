@@ -53,10 +53,15 @@ export async function handleSmElement(
 
 /** §3: only once, and only after binding (a resumable session needs a full JID). */
 function enable(ctx: SessionContext, conn: ConnState, el: Element): void {
-  if (conn.stage !== "bound" || conn.sm) {
-    ctx.send(conn, failedElement("unexpected-request"));
-    return;
-  }
+  ctx.send(conn, enableSm(ctx, conn, el));
+}
+
+/**
+ * Enables stream management on a bound connection as `el` (an <enable/>) asks: the answer,
+ * <enabled/> or <failed/>. Also Bind 2's inline <enable/> (XEP-0386, answered in <bound/>).
+ */
+export function enableSm(ctx: SessionContext, conn: ConnState, el: Element): Element {
+  if (conn.stage !== "bound" || conn.sm) return failedElement("unexpected-request");
   const resume = el.attrs.resume === "true" || el.attrs.resume === "1";
   conn.sm = newSmState(conn.shard, resume);
   const enabled = new Element("enabled", { xmlns: NS_SM, id: conn.sm.id });
@@ -64,7 +69,7 @@ function enable(ctx: SessionContext, conn: ConnState, el: Element): void {
     enabled.attrs.resume = "true";
     enabled.attrs.max = String(Math.floor(ctx.config.resumptionTimeoutMs / 1000));
   }
-  ctx.send(conn, enabled);
+  return enabled;
 }
 
 /**
