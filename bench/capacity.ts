@@ -1,7 +1,8 @@
 // bench:capacity — the capacity table of docs/capacity.md, measured with `megaphone bench` on
 // this machine, each target started fresh (bench/targets.ts):
 // - the highest login rate sustained (every login done, p99 within --login-p99-ms), with
-//   SCRAM-SHA-256 and with PLAIN, stepping through --login-rates;
+//   SCRAM-SHA-256 (RFC 6120, and SASL2 + Bind 2), a FAST token and PLAIN, stepping through
+//   --login-rates;
 // - the highest chat rate sustained (nothing lost, every message delivered within the run,
 //   p99 under --chat-p99-ms), stepping through --chat-rates;
 // - memory per idle session at each --idle count, per tier (edge, session, Redis).
@@ -9,8 +10,8 @@
 // same run (ratios), as bench:side-by-side does.
 //
 //   npm run bench:capacity -- [--targets all-in-one,mesh:1+1,mesh:2+2] [--baseline DIR]
-//       [--login-rates 100,200,400,800] [--chat-rates 1000,2000,4000,8000] [--chat-users 1000]
-//       [--idle 10000] [--json FILE]
+//       [--logins scram,sasl2,fast,plain] [--login-rates 100,200,400,800]
+//       [--chat-rates 1000,2000,4000,8000] [--chat-users 1000] [--idle 10000] [--json FILE]
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +41,18 @@ const CHAT_P99_MS = Number(option("chat-p99-ms", "50"));
 const IDLE = numbers("idle", "10000");
 const JSON_OUT = option("json", "");
 const PASSWORD = "bench";
+
+/** How clients log in, one column each (--logins picks them by key). */
+const LOGIN_KINDS = [
+  { key: "scram", label: "SCRAM-SHA-256", args: ["--mechanism", "SCRAM-SHA-256"] },
+  {
+    key: "sasl2",
+    label: "SCRAM-SHA-256 by SASL2 + Bind 2",
+    args: ["--mechanism", "SCRAM-SHA-256", "--login", "sasl2"],
+  },
+  { key: "fast", label: "FAST token", args: ["--login", "fast"] },
+  { key: "plain", label: "PLAIN", args: ["--mechanism", "PLAIN"] },
+].filter((kind) => option("logins", "scram,sasl2,fast,plain").split(",").includes(kind.key));
 
 interface Step {
   rate: number;
@@ -88,19 +101,18 @@ async function measureTarget(name: string): Promise<TargetResult> {
   const result: TargetResult = { target: name, logins: {}, chat: [], idle: [] };
   const target = await startTarget(name, { users, password: PASSWORD, baseline: BASELINE });
   try {
-    for (const mechanism of ["SCRAM-SHA-256", "PLAIN"]) {
-      const steps: Step[] = (result.logins[mechanism] = []);
+    for (const kind of LOGIN_KINDS) {
+      const steps: Step[] = (result.logins[kind.label] = []);
       for (const rate of LOGIN_RATES) {
         const count = rate * LOGIN_SECONDS;
-        process.stderr.write(`${name}: ${mechanism} logins at ${rate}/s…\n`);
+        process.stderr.write(`${name}: ${kind.label} logins at ${rate}/s…\n`);
         const login = (
           await bench(target, [
             "bench",
             "login",
             "--users",
             String(count),
-            "--mechanism",
-            mechanism,
+            ...kind.args,
             "--login-rate",
             String(rate),
           ])
@@ -188,13 +200,13 @@ function cell(step: Step | undefined, p99Name = "p99 ms", cpuName?: string): str
 }
 
 function formatTable(results: TargetResult[]): string {
-  const rows = [
-    "| target | SCRAM-SHA-256 logins/s | PLAIN logins/s | chat msg/s (p99 < " +
-      `${CHAT_P99_MS} ms) | ` +
-      IDLE.map((n) => `KiB per idle session at ${n} (total; per tier)`).join(" | ") +
-      " |",
-    `| --- | --- | --- | --- | ${IDLE.map(() => "---").join(" | ")} |`,
+  const header = [
+    "target",
+    ...LOGIN_KINDS.map((k) => `${k.label} logins/s`),
+    `chat msg/s (p99 < ${CHAT_P99_MS} ms)`,
+    ...IDLE.map((n) => `KiB per idle session at ${n} (total; per tier)`),
   ];
+  const rows = [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`];
   for (const r of results) {
     const idle = r.idle.map(
       (i) =>
@@ -203,13 +215,13 @@ function formatTable(results: TargetResult[]): string {
           .map(([role, b]) => `${role} ${(b / 1024).toFixed(1)}`)
           .join(", "),
     );
-    rows.push(
-      `| ${r.target} | ${cell(best(r.logins["SCRAM-SHA-256"]), "p99 ms", "server CPU ms per login")} | ${cell(
-        best(r.logins.PLAIN),
-        "p99 ms",
-        "server CPU ms per login",
-      )} | ${cell(best(r.chat), "p99 ms", "server CPU ms per msg")} | ${idle.join(" | ")} |`,
-    );
+    const cells = [
+      r.target,
+      ...LOGIN_KINDS.map((k) => cell(best(r.logins[k.label]), "p99 ms", "server CPU ms per login")),
+      cell(best(r.chat), "p99 ms", "server CPU ms per msg"),
+      ...idle,
+    ];
+    rows.push(`| ${cells.join(" | ")} |`);
   }
   return rows.join("\n");
 }
