@@ -20,3 +20,5 @@ export const NS_SUB_PREAPPROVAL = "urn:xmpp:features:pre-approval";
 export const NS_MSGOFFLINE = "msgoffline";
 /** XEP-0478: stream limits advertisement. */
 export const NS_STREAM_LIMITS = "urn:xmpp:stream-limits:0";
+/** RFC 6120 §5: STARTTLS. */
+export const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
