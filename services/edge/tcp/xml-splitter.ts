@@ -50,6 +50,11 @@ const RBRACKET = 0x5d;
 const DQUOTE = 0x22;
 const SQUOTE = 0x27;
 const CDATA_OPEN = Buffer.from("[CDATA[");
+/**
+ * Bytes of a tag name compared for nesting; longer names are compared on these only (the
+ * session's parser checks the whole element anyway).
+ */
+const MAX_NAME_BYTES = 256;
 
 function isXmlSpace(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0d || b === 0x0a;
@@ -91,9 +96,14 @@ export class XmlSplitter {
   private matched = 0;
   /** The stream root's qualified name, from its header (for its end tag). */
   private rootName = "";
-  /** The name of the start or end tag being read at depth 0, to tell a header or the root end. */
+  /** The name of the start or end tag being read. */
   private tagName: number[] = [];
   private readingName = false;
+  /**
+   * Names of the open elements below the root, so a mismatched end tag is refused when it comes
+   * (not only once the element's byte count runs out). Bounded by maxBytes like the element.
+   */
+  private readonly open: string[] = [];
   /** An XML declaration was read: a stream header must follow. */
   private sawDeclaration = false;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
@@ -116,7 +126,7 @@ export class XmlSplitter {
         if (b !== LT) throw new SplitError("not-well-formed", "text outside any element");
         inToken = true;
         start = i;
-        this.tokenBytes = 0;
+        this.tokenBytes = 1;
         this.state = State.Open;
         continue;
       }
@@ -212,7 +222,9 @@ export class XmlSplitter {
 
   /** A start tag (not self-closing) ended. */
   private opened(): "header" | undefined {
-    if (this.depth === 0 && this.isStreamRoot(this.nameString())) return "header";
+    const name = this.nameString();
+    if (this.depth === 0 && this.isStreamRoot(name)) return "header";
+    this.open.push(name);
     this.depth++;
     return undefined;
   }
@@ -224,6 +236,8 @@ export class XmlSplitter {
         throw new SplitError("not-well-formed", "end tag without start tag");
       return "root-end";
     }
+    if (this.open.pop() !== this.nameString())
+      throw new SplitError("not-well-formed", "mismatched end tag");
     this.depth--;
     return this.depth === 0 ? "element" : undefined;
   }
@@ -264,13 +278,13 @@ export class XmlSplitter {
   }
 
   private beginName(): void {
-    this.tagName = [];
-    this.readingName = this.depth === 0;
+    this.tagName.length = 0;
+    this.readingName = true;
   }
 
   private nameByte(b: number): void {
     if (isXmlSpace(b) || b === GT || b === SLASH) this.readingName = false;
-    else if (this.tagName.length < 256) this.tagName.push(b);
+    else if (this.tagName.length < MAX_NAME_BYTES) this.tagName.push(b);
   }
 
   private nameString(): string {

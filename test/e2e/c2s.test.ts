@@ -1,0 +1,207 @@
+// TCP c2s through the real mesh (Redis + edge + session processes): @xmpp/client users log in
+// over STARTTLS (RFC 6120 §5) and over direct TLS (XEP-0368) and chat with a WebSocket user;
+// raw sockets get the stream errors only the edge can give (a stanza before STARTTLS, malformed
+// or oversized XML, no stream in time), each closing that client only.
+import assert from "node:assert/strict";
+import net from "node:net";
+import tls from "node:tls";
+import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { freePort } from "../helpers/redis-server.js";
+import { CLIENT_HEADER, RawTcpClient, hasStreamError } from "../helpers/raw-tcp-client.js";
+import { makeCert, trustCerts, type TestCert } from "../helpers/tls-cert.js";
+import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
+
+const MAX_STANZA_BYTES = 10000;
+const HANDSHAKE_TIMEOUT_MS = 2000;
+
+describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
+  this.timeout(30000);
+  let mesh: Mesh;
+  let edge: EdgeProcess;
+  let cert: TestCert;
+  let untrust: () => void;
+  let c2sPort: number;
+  let c2sTlsPort: number;
+  let plainPort: number;
+  const users: TestUser[] = [];
+  let witness: TestUser;
+
+  before(async function () {
+    this.timeout(60000);
+    cert = makeCert(["localhost"]);
+    untrust = trustCerts([cert.cert]);
+    mesh = await Mesh.start({
+      shardCount: 4,
+      env: {
+        MEGAPHONE_MAX_STANZA_BYTES: String(MAX_STANZA_BYTES),
+        MEGAPHONE_INBOUND_BURST_BYTES: "100000",
+        MEGAPHONE_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
+      },
+    });
+    await mesh.session("s1", "");
+    c2sPort = await freePort();
+    c2sTlsPort = await freePort();
+    plainPort = await freePort();
+    const relaxed = {
+      // Every client here comes from 127.0.0.1.
+      MEGAPHONE_UPGRADES_PER_ADDRESS_PER_SECOND: "100000",
+      MEGAPHONE_UPGRADE_BURST_PER_ADDRESS: "100000",
+      MEGAPHONE_MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS: "5000",
+    };
+    edge = await mesh.edge("e1", "", {
+      ...relaxed,
+      MEGAPHONE_C2S_PORT: String(c2sPort),
+      MEGAPHONE_C2S_TLS_PORT: String(c2sTlsPort),
+      MEGAPHONE_TLS_CERT: cert.certFile,
+      MEGAPHONE_TLS_KEY: cert.keyFile,
+    });
+    // A development edge: plaintext c2s, no certificate.
+    await mesh.edge("e2", "", {
+      ...relaxed,
+      MEGAPHONE_C2S_PORT: String(plainPort),
+      MEGAPHONE_C2S_REQUIRE_TLS: "false",
+    });
+    for (const name of ["alice", "bob", "carol", "walter", "mallory"])
+      await mesh.addUser(`${name}@localhost`, `${name}-pw`);
+    witness = await loginAs(users, edge.url, "walter");
+  });
+
+  after(async () => {
+    for (const user of users) await user.stop();
+    await mesh?.stop();
+    untrust?.();
+  });
+
+  /** The well-behaved WebSocket user still gets answers. */
+  async function othersStillServed(): Promise<void> {
+    const pong = await witness.ping();
+    assert.equal(pong.attrs.type, "result");
+  }
+
+  function tlsOf(user: TestUser): tls.TLSSocket {
+    return (user.xmpp.socket as unknown as { socket: tls.TLSSocket }).socket;
+  }
+
+  async function chat(tcpUser: TestUser, wsUser: TestUser): Promise<void> {
+    await tcpUser.send(
+      xml("message", { to: wsUser.jid, type: "chat" }, xml("body", {}, "hi ☺ 😀")),
+    );
+    await wsUser.waitFor(isMessageFrom(tcpUser.jid, "hi ☺ 😀"), "the TCP user's message");
+    await wsUser.send(xml("message", { to: tcpUser.jid, type: "chat" }, xml("body", {}, "hello")));
+    await tcpUser.waitFor(isMessageFrom(wsUser.jid, "hello"), "the WebSocket user's reply");
+  }
+
+  it("logs an @xmpp/client user in over STARTTLS; it chats with a WebSocket user", async () => {
+    const alice = await loginAs(users, `xmpp://localhost:${c2sPort}`, "alice");
+    const bob = await loginAs(users, edge.url, "bob");
+    const socket = tlsOf(alice);
+    assert.equal(socket.encrypted, true);
+    assert.equal(socket.authorized, true, "the certificate was verified against its CA");
+    await chat(alice, bob);
+  });
+
+  it("logs an @xmpp/client user in over direct TLS (XEP-0368); it chats with a WebSocket user", async () => {
+    const carol = await loginAs(users, `xmpps://localhost:${c2sTlsPort}`, "carol");
+    const bob = await loginAs(users, edge.url, "bob", { resource: "direct" });
+    assert.equal(tlsOf(carol).encrypted, true);
+    await chat(carol, bob);
+  });
+
+  it("negotiates ALPN xmpp-client on the direct TLS port", async () => {
+    const raw = await RawTcpClient.connect(c2sTlsPort, cert.cert, ["xmpp-client"]);
+    assert.equal(raw.tlsSocket?.alpnProtocol, "xmpp-client");
+    raw.send(CLIENT_HEADER);
+    await raw.waitText((t) => t.includes("<mechanism>SCRAM-SHA-256</mechanism>"), "SASL features");
+    assert.ok(!raw.text.includes("starttls"), "no STARTTLS offered over TLS");
+    raw.destroy();
+  });
+
+  it("offers only STARTTLS, required, before TLS; a stanza first gets policy-violation", async () => {
+    const raw = await RawTcpClient.connect(c2sPort);
+    raw.send(CLIENT_HEADER);
+    const features = await raw.waitText((t) => t.includes("</stream:features>"), "features");
+    assert.match(features, /<stream:stream [^>]*from="localhost"/);
+    assert.match(
+      features,
+      /<starttls xmlns="urn:ietf:params:xml:ns:xmpp-tls"><required\/><\/starttls>/,
+    );
+    assert.ok(!features.includes("mechanisms"), "no SASL before TLS");
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>");
+    await raw.waitText(hasStreamError("policy-violation"), "policy-violation");
+    await raw.waitText((t) => t.endsWith("</stream:stream>"), "the stream's end");
+    await raw.waitClosed();
+    await othersStillServed();
+  });
+
+  async function overTls(): Promise<RawTcpClient> {
+    const raw = await RawTcpClient.connect(c2sPort);
+    await raw.startTls(cert.cert);
+    raw.send(CLIENT_HEADER);
+    await raw.waitText((t) => t.includes("<mechanism>SCRAM-SHA-256</mechanism>"), "SASL features");
+    return raw;
+  }
+
+  it("answers malformed XML with not-well-formed and closes", async () => {
+    const raw = await overTls();
+    raw.send("<message to='a@localhost'><body>x</message>");
+    await raw.waitText(hasStreamError("not-well-formed"), "not-well-formed");
+    await raw.waitClosed();
+    await othersStillServed();
+  });
+
+  it("answers a comment with restricted-xml at the edge (RFC 6120 §11.1)", async () => {
+    const raw = await overTls();
+    raw.send("<message><!-- <body>hidden</body> --></message>");
+    await raw.waitText(hasStreamError("restricted-xml"), "restricted-xml");
+    await raw.waitClosed();
+    await othersStillServed();
+  });
+
+  it("answers an element larger than maxStanzaBytes with policy-violation before it ends", async () => {
+    const raw = await overTls();
+    // Never finished: the edge must not wait for the end tag to refuse it.
+    raw.send(`<message><body>${"x".repeat(MAX_STANZA_BYTES + 100)}`);
+    await raw.waitText(hasStreamError("policy-violation"), "policy-violation");
+    await raw.waitClosed();
+    await othersStillServed();
+  });
+
+  it("closes a connection that opens no stream in time (handshake timeout)", async () => {
+    const silent = await RawTcpClient.connect(c2sPort);
+    // One that stops after the pre-TLS stream counts the same: no stream reached the session.
+    const stalled = await RawTcpClient.connect(c2sPort);
+    stalled.send(CLIENT_HEADER);
+    const started = Date.now();
+    for (const raw of [silent, stalled]) {
+      await raw.waitText(
+        hasStreamError("connection-timeout"),
+        "connection-timeout",
+        3 * HANDSHAKE_TIMEOUT_MS,
+      );
+      await raw.waitClosed();
+    }
+    assert.ok(Date.now() - started >= HANDSHAKE_TIMEOUT_MS - 200);
+    // The error is a well-formed stream: a header before it when none was sent yet.
+    assert.match(silent.text, /^<\?xml version='1.0'\?><stream:stream /);
+  });
+
+  it("answers the client's </stream:stream> with its own and closes", async () => {
+    const raw = await overTls();
+    raw.send("</stream:stream>");
+    await raw.waitText((t) => t.endsWith("</stream:stream>"), "the server's stream end");
+    await raw.waitClosed();
+  });
+
+  it("serves plaintext c2s with no STARTTLS when c2sRequireTls is false", async () => {
+    const raw = await RawTcpClient.connect(plainPort);
+    raw.send(CLIENT_HEADER);
+    const features = await raw.waitText((t) => t.includes("</stream:features>"), "features");
+    assert.ok(!features.includes("starttls"));
+    assert.ok(features.includes("<mechanism>SCRAM-SHA-256</mechanism>"));
+    raw.destroy();
+    const mallory = await loginAs(users, `xmpp://localhost:${plainPort}`, "mallory");
+    assert.ok(mallory.xmpp.socket instanceof net.Socket);
+    assert.ok(!(mallory.xmpp.socket instanceof tls.TLSSocket), "no TLS on this port");
+    await chat(mallory, witness);
+  });
+});
