@@ -93,16 +93,19 @@ export class RawTcpClient {
     });
   }
 
-  /** Opens the stream and negotiates STARTTLS as RFC 6120 §5.4 says; trusts `ca`. */
-  async startTls(ca: string): Promise<void> {
-    this.send(CLIENT_HEADER);
+  /**
+   * Opens the stream (with `header`) and negotiates STARTTLS as RFC 6120 §5.4 says, naming
+   * `servername` (SNI) and trusting `ca`.
+   */
+  async startTls(ca: string, servername = "localhost", header = CLIENT_HEADER): Promise<void> {
+    this.send(header);
     await this.waitText((t) => t.includes("</stream:features>"), "STARTTLS features");
     this.send(STARTTLS);
     await this.waitText((t) => t.includes("<proceed"), "<proceed/>");
     const plain = this.socket;
     plain.removeAllListeners("data");
     plain.removeAllListeners("close");
-    const secure = tls.connect({ socket: plain, servername: "localhost", ca });
+    const secure = tls.connect({ socket: plain, servername, ca });
     await new Promise<void>((resolve, reject) => {
       secure.once("secureConnect", resolve);
       secure.once("error", reject);
