@@ -212,19 +212,25 @@ export async function startEdge(
     heartbeatAbort.signal,
   );
 
+  // What every transport's connections share (connection-lifecycle.ts).
+  const connections = {
+    edgeId,
+    address,
+    limits: config,
+    assignShard: () => gate.pick(randomInt),
+    registry,
+    admission,
+    publisher,
+    metrics,
+    log: elog,
+    now,
+    end,
+  };
   const app = uWS.App();
   app.ws<SocketData>(
     WEBSOCKET_PATH,
     socketBehavior({
-      edgeId,
-      address,
-      limits: config,
-      assignShard: () => gate.pick(randomInt),
-      registry,
-      admission,
-      publisher,
-      metrics,
-      log: elog,
+      ...connections,
       upgrade: {
         allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
         trustedProxies: IpList.parse(config.trustedProxies),
@@ -232,8 +238,6 @@ export async function startEdge(
         metrics,
         log: elog,
       },
-      now,
-      end,
     }),
   );
   const ready = () =>
@@ -249,21 +253,7 @@ export async function startEdge(
   let c2s: C2sListeners | undefined;
   try {
     listenSocket = await listen(app, config.host, config.port);
-    c2s = await startC2s(config, {
-      edgeId,
-      address,
-      limits: config,
-      domain: config.domain,
-      assignShard: () => gate.pick(randomInt),
-      registry,
-      admission,
-      publisher,
-      metrics,
-      log: elog,
-      now,
-      end,
-      capacityRefusal,
-    });
+    c2s = await startC2s(config, { ...connections, domain: config.domain, capacityRefusal });
     if (config.metricsPort)
       metricsServer = await startHealthServer(
         config.host,

@@ -141,30 +141,32 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
     return raw;
   }
 
-  it("answers malformed XML with not-well-formed and closes", async () => {
-    const raw = await overTls();
-    raw.send("<message to='a@localhost'><body>x</message>");
-    await raw.waitText(hasStreamError("not-well-formed"), "not-well-formed");
-    await raw.waitClosed();
-    await othersStillServed();
-  });
-
-  it("answers a comment with restricted-xml at the edge (RFC 6120 §11.1)", async () => {
-    const raw = await overTls();
-    raw.send("<message><!-- <body>hidden</body> --></message>");
-    await raw.waitText(hasStreamError("restricted-xml"), "restricted-xml");
-    await raw.waitClosed();
-    await othersStillServed();
-  });
-
-  it("answers an element larger than maxStanzaBytes with policy-violation before it ends", async () => {
-    const raw = await overTls();
-    // Never finished: the edge must not wait for the end tag to refuse it.
-    raw.send(`<message><body>${"x".repeat(MAX_STANZA_BYTES + 100)}`);
-    await raw.waitText(hasStreamError("policy-violation"), "policy-violation");
-    await raw.waitClosed();
-    await othersStillServed();
-  });
+  const badInput = [
+    {
+      what: "malformed XML with not-well-formed",
+      send: "<message to='a@localhost'><body>x</message>",
+      condition: "not-well-formed",
+    },
+    {
+      what: "a comment with restricted-xml (RFC 6120 §11.1)",
+      send: "<message><!-- <body>hidden</body> --></message>",
+      condition: "restricted-xml",
+    },
+    {
+      // Never finished: the edge must not wait for the end tag to refuse it.
+      what: "an element larger than maxStanzaBytes with policy-violation before it ends",
+      send: `<message><body>${"x".repeat(MAX_STANZA_BYTES + 100)}`,
+      condition: "policy-violation",
+    },
+  ];
+  for (const { what, send, condition } of badInput)
+    it(`answers ${what} at the edge and closes that client only`, async () => {
+      const raw = await overTls();
+      raw.send(send);
+      await raw.waitText(hasStreamError(condition), condition);
+      await raw.waitClosed();
+      await othersStillServed();
+    });
 
   it("closes a connection that opens no stream in time (handshake timeout)", async () => {
     const silent = await RawTcpClient.connect(c2sPort);

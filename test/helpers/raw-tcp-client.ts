@@ -115,6 +115,38 @@ export class RawTcpClient {
     this.watch(secure);
   }
 
+  /**
+   * Opens a stream and logs in with PLAIN, then binds `resource` (on a stream where the
+   * session offers PLAIN); returns the bound JID. `text` is reset after each restart.
+   */
+  async login(username: string, password: string, resource = "raw"): Promise<string> {
+    this.text = "";
+    this.send(CLIENT_HEADER);
+    await this.waitText((t) => t.includes("<mechanism>PLAIN</mechanism>"), "PLAIN offered");
+    const auth = Buffer.from(`\0${username}\0${password}`).toString("base64");
+    this.send(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${auth}</auth>`);
+    await this.waitText((t) => t.includes("<success"), "SASL success");
+    this.text = "";
+    this.send(CLIENT_HEADER);
+    await this.waitText((t) => t.includes("urn:ietf:params:xml:ns:xmpp-bind"), "bind feature");
+    this.send(
+      `<iq type="set" id="bind1"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
+    );
+    const bound = await this.waitText((t) => t.includes("</jid>"), "bind result");
+    const jid = /<jid>([^<]+)<\/jid>/.exec(bound)?.[1];
+    if (!jid) throw new Error(`bind failed: ${bound}`);
+    return jid;
+  }
+
+  /** Stops reading (the kernel's buffers, then the server's, fill up). */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   end(): void {
     this.socket.end();
   }

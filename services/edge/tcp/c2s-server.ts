@@ -3,6 +3,7 @@
 // capacity checks as a WebSocket upgrade (edge-server.ts) and then becomes a connection like
 // any other (c2s-stream.ts): same registry, limits, sweeper, publisher, outbound and drain.
 import net from "node:net";
+import type { Config } from "../../shared/config.js";
 import { normalizeIp } from "../../shared/ip-list.js";
 import type { Logger } from "../../shared/log.js";
 import { CANNED_FRAMES, type CannedCloseName } from "../close-reasons.js";
@@ -13,19 +14,11 @@ import type { UpgradeRefusal } from "../ws/upgrade.js";
 import { acceptC2s, type C2sDeps, type C2sMode } from "./c2s-stream.js";
 import { frameToStream } from "./stream-framing.js";
 import { END_LINGER_MS } from "./tcp-client-socket.js";
-import { TlsContexts } from "./tls-contexts.js";
+import { TlsContexts, type TlsFiles } from "./tls-contexts.js";
 
-export interface C2sSettings {
-  host: string;
-  c2sPort: number;
-  c2sTlsPort: number;
-  c2sRequireTls: boolean;
-  tlsCert: string;
-  tlsKey: string;
-  tlsCertDir: string;
-  tlsReloadIntervalMs: number;
-  domain: string;
-}
+/** The settings the listeners read (config.ts documents each). */
+export type C2sSettings = Pick<Config, "host" | "c2sPort" | "c2sTlsPort" | "c2sRequireTls"> &
+  TlsFiles;
 
 export interface C2sServerDeps extends Omit<C2sDeps, "tls"> {
   /** Why a new connection from `address` must be refused now, if it must (edge-server.ts). */

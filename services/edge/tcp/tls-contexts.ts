@@ -7,19 +7,17 @@
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
+import type { Config } from "../../shared/config.js";
 import type { Logger } from "../../shared/log.js";
 
-export interface TlsFiles {
-  /** PEM certificate chain of the default pair; empty: none. */
-  tlsCert: string;
-  /** PEM private key of the default pair. */
-  tlsKey: string;
-  /** Directory of `<domain>.crt` / `<domain>.key` pairs; empty: none. */
-  tlsCertDir: string;
-  tlsReloadIntervalMs: number;
-  /** The served domain: its pair in tlsCertDir is the default when tlsCert is empty. */
-  domain: string;
-}
+/**
+ * The settings read here (config.ts documents each); the served domain's pair in tlsCertDir is
+ * the default when tlsCert is empty.
+ */
+export type TlsFiles = Pick<
+  Config,
+  "tlsCert" | "tlsKey" | "tlsCertDir" | "tlsReloadIntervalMs" | "domain"
+>;
 
 interface Loaded {
   fallback: tls.SecureContext;
