@@ -107,13 +107,18 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
     await chat(carol, bob);
   });
 
-  it("negotiates ALPN xmpp-client on the direct TLS port", async () => {
+  it("negotiates ALPN xmpp-client on the direct TLS port, and refuses other protocols", async () => {
     const raw = await RawTcpClient.connect(c2sTlsPort, cert.cert, ["xmpp-client"]);
     assert.equal(raw.tlsSocket?.alpnProtocol, "xmpp-client");
     raw.send(CLIENT_HEADER);
     await raw.waitText((t) => t.includes("<mechanism>SCRAM-SHA-256</mechanism>"), "SASL features");
     assert.ok(!raw.text.includes("starttls"), "no STARTTLS offered over TLS");
     raw.destroy();
+    // RFC 7301 §3.2: a client offering only other protocols is refused in the handshake.
+    await assert.rejects(
+      RawTcpClient.connect(c2sTlsPort, cert.cert, ["h2"]),
+      /no application protocol/,
+    );
   });
 
   it("offers only STARTTLS, required, before TLS; a stanza first gets policy-violation", async () => {

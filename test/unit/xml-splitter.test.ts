@@ -186,6 +186,10 @@ describe("stream framing (TCP stream <-> RFC 7395 frames)", () => {
       "<r xmlns='urn:xmpp:sm:3'/>",
     );
     assert.equal(
+      inheritNamespaces("<s:error><bad-format/></s:error>", stream),
+      `<s:error xmlns="jabber:client" xmlns:s='http://etherx.jabber.org/streams'><bad-format/></s:error>`,
+    );
+    assert.equal(
       inheritNamespaces("<message><x:y/></message>", stream),
       `<message xmlns="jabber:client" xmlns:x='urn:x'><x:y/></message>`,
     );

@@ -72,7 +72,8 @@ export function readClientHeader(tagXml: string): ClientStream {
   const prefixes = new Map<string, string>();
   let open = `<open xmlns="${NS_FRAMING}"`;
   for (const a of tag.attrs) {
-    if (a.name.startsWith("xmlns:") && a.name !== `xmlns:${prefix}`)
+    // The stream prefix too: a client may send <stream:error/> before it closes (§4.9).
+    if (a.name.startsWith("xmlns:"))
       prefixes.set(a.name.slice(6), ` ${a.name}=${a.quote}${a.value}${a.quote}`);
     if (OPEN_ATTRIBUTES.has(a.name)) open += ` ${a.name}=${a.quote}${a.value}${a.quote}`;
   }
