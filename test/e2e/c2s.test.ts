@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
 import { freePort } from "../helpers/redis-server.js";
 import { CLIENT_HEADER, RawTcpClient, hasStreamError } from "../helpers/raw-tcp-client.js";
 import { makeCert, trustCerts, type TestCert } from "../helpers/tls-cert.js";
@@ -98,6 +98,11 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
     assert.equal(socket.encrypted, true);
     assert.equal(socket.authorized, true, "the certificate was verified against its CA");
     await chat(alice, bob);
+    const accepted = await metricValue(
+      edge.port,
+      'megaphone_edge_tcp_accepted_total{mode="starttls"}',
+    );
+    assert.ok(accepted >= 1, `tcp_accepted_total{mode="starttls"} is ${accepted}`);
   });
 
   it("logs an @xmpp/client user in over direct TLS (XEP-0368); it chats with a WebSocket user", async () => {

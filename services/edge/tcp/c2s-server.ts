@@ -88,6 +88,7 @@ export async function startC2s(
       deps.metrics.upgradesRefused.inc({ reason: refusal });
       return refuse(socket, mode, REFUSAL_CLOSES[refusal], settings.domain);
     }
+    deps.metrics.tcpAccepted.inc({ mode });
     acceptC2s(socket, mode, address, c2sDeps);
   };
   // server.close() calls back only once every connection has ended: not waited for.
