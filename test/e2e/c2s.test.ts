@@ -23,6 +23,8 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
   let c2sPort: number;
   let c2sTlsPort: number;
   let plainPort: number;
+  let limitedPort: number;
+  let limited: EdgeProcess;
   const users: TestUser[] = [];
   let witness: TestUser;
 
@@ -60,6 +62,14 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
       ...relaxed,
       MEGAPHONE_C2S_PORT: String(plainPort),
       MEGAPHONE_C2S_REQUIRE_TLS: "false",
+    });
+    // An edge that lets one address hold two connections.
+    limitedPort = await freePort();
+    limited = await mesh.edge("e3", "", {
+      MEGAPHONE_C2S_PORT: String(limitedPort),
+      MEGAPHONE_TLS_CERT: cert.certFile,
+      MEGAPHONE_TLS_KEY: cert.keyFile,
+      MEGAPHONE_MAX_CONNECTIONS_PER_ADDRESS: "2",
     });
     for (const name of ["alice", "bob", "carol", "walter", "mallory"])
       await mesh.addUser(`${name}@localhost`, `${name}-pw`);
@@ -202,6 +212,21 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
     raw.send("</stream:stream>");
     await raw.waitText((t) => t.endsWith("</stream:stream>"), "the server's stream end");
     await raw.waitClosed();
+  });
+
+  it("refuses a connection past the per-address cap with a stream error, as upgrades get 429", async () => {
+    const held = [await RawTcpClient.connect(limitedPort), await RawTcpClient.connect(limitedPort)];
+    const third = await RawTcpClient.connect(limitedPort);
+    await third.waitText(hasStreamError("policy-violation"), "policy-violation");
+    assert.match(third.text, /^<\?xml version='1.0'\?><stream:stream [^>]*from="localhost"/);
+    assert.ok(third.text.endsWith("</stream:stream>"), third.text);
+    await third.waitClosed();
+    const refused = await metricValue(
+      limited.port,
+      'megaphone_edge_upgrades_refused_total{reason="address-connections"}',
+    );
+    assert.equal(refused, 1);
+    for (const raw of held) raw.destroy();
   });
 
   it("serves plaintext c2s with no STARTTLS when c2sRequireTls is false", async () => {
