@@ -22,6 +22,7 @@ import {
 import { inboundFrameCostBytes } from "../frame-cost.js";
 import { streamHeaderFrame } from "../stream-header.js";
 import type { Connection } from "../ws/connection.js";
+import { SLOW_CONSUMER_CLOSE_HEADROOM_BYTES } from "../ws/socket-behavior.js";
 import {
   CLIENT_CLOSE_FRAME,
   inheritNamespaces,
@@ -68,11 +69,6 @@ const STARTTLS_FEATURES =
   `<starttls xmlns="${NS_TLS}"><required/></starttls></stream:features>`;
 const PROCEED = `<proceed xmlns="${NS_TLS}"/>`;
 
-/**
- * Room above maxBackpressureBytes in a socket's write buffer, as uWS has (socket-behavior.ts):
- * the stanza that crossed the line and the closing frames still fit.
- */
-const CLOSE_HEADROOM_BYTES = 4096;
 /** Reading a client stops while this much of what was written to it waits in its buffer. */
 const PAUSE_READING_BYTES = 64 * 1024;
 
@@ -117,8 +113,10 @@ class C2sStream {
     this.socket = new TcpClientSocket(
       raw,
       {
+        // As uWS's bound (socket-behavior.ts): the stanza that crossed maxBackpressureBytes
+        // and the closing frames still fit behind what the client has not read.
         maxBufferedBytes:
-          limits.maxBackpressureBytes + limits.maxStanzaBytes + CLOSE_HEADROOM_BYTES,
+          limits.maxBackpressureBytes + limits.maxStanzaBytes + SLOW_CONSUMER_CLOSE_HEADROOM_BYTES,
         pauseReadingBytes: Math.min(PAUSE_READING_BYTES, limits.maxBackpressureBytes),
       },
       () =>
@@ -211,6 +209,8 @@ class C2sStream {
           return false;
         }
         this.socket.send(PROCEED);
+        // Whatever followed <starttls/> in this read was sent before TLS: it is dropped, never
+        // read as if it had come over TLS (the STARTTLS command injection, CVE-2011-0411).
         this.startTls(this.raw, false);
         return false;
       }
