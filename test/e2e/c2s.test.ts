@@ -3,15 +3,23 @@
 // raw sockets get the stream errors only the edge can give (a stanza before STARTTLS, malformed
 // or oversized XML, no stream in time), each closing that client only.
 import assert from "node:assert/strict";
+import type { EventEmitter } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
 import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
+import { until } from "../helpers/poll.js";
 import { freePort } from "../helpers/redis-server.js";
 import { CLIENT_HEADER, RawTcpClient, hasStreamError } from "../helpers/raw-tcp-client.js";
 import { makeCert, trustCerts, type TestCert } from "../helpers/tls-cert.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
 
 const MAX_STANZA_BYTES = 10000;
+
+/** The parts of @xmpp/client's stream management plugin the test looks at. */
+interface StreamManagement extends EventEmitter {
+  enabled: boolean;
+  id: string;
+}
 const HANDSHAKE_TIMEOUT_MS = 2000;
 
 describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
@@ -120,6 +128,37 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
     const bob = await loginAs(users, edge.url, "bob", { resource: "direct" });
     assert.equal(tlsOf(carol).encrypted, true);
     await chat(carol, bob);
+  });
+
+  it("resumes a stream (XEP-0198) dropped over STARTTLS through direct TLS; every message once", async () => {
+    const alice = await loginAs(users, edge.url, "alice", { resource: "sm" });
+    const bob = await loginAs(users, `xmpp://localhost:${c2sPort}`, "bob", { resource: "sm" });
+    const sm = (bob.xmpp as unknown as { streamManagement: StreamManagement }).streamManagement;
+    await until(() => sm.enabled, "stream management enabled");
+    const id = sm.id;
+    const received = () =>
+      bob.inbox.filter((el) => el.is("message")).map((el) => el.getChildText("body") ?? "");
+    const send = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++)
+        await alice.send(xml("message", { to: bob.jid, type: "chat" }, xml("body", {}, `m-${i}`)));
+    };
+    await send(1, 5);
+    await until(() => received().length === 5, "m-1..m-5 before the drop");
+    const resumed = new Promise<void>((resolve) => sm.once("resumed", () => resolve()));
+    (bob.xmpp as unknown as { options: { service: string } }).options.service =
+      `xmpps://localhost:${c2sTlsPort}`;
+    tlsOf(bob).destroy(); // no </stream:stream>: the session waits to be resumed
+    await send(6, 10);
+    (bob.xmpp.reconnect as unknown as { start(): void }).start();
+    await resumed;
+    bob.xmpp.reconnect.stop();
+    assert.equal(sm.id, id, "the same session, resumed");
+    await until(() => received().length >= 10, "every message", 10000);
+    await bob.ping();
+    assert.deepEqual(
+      received(),
+      Array.from({ length: 10 }, (_, i) => `m-${i + 1}`),
+    );
   });
 
   it("negotiates ALPN xmpp-client on the direct TLS port, and refuses other protocols", async () => {
