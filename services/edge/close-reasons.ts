@@ -136,8 +136,11 @@ export const CANNED_CLOSES = {
     text: "use STARTTLS first",
     level: "warn",
   },
-  /** The TLS handshake failed: RFC 6120 §5.4.3.2, the TCP connection is closed, nothing sent. */
-  "tls-failed": { code: WS_CLOSE.POLICY_VIOLATION, text: "", level: "warn" },
+  /**
+   * The TLS handshake failed: RFC 6120 §5.4.3.2, the TCP connection is closed, nothing sent.
+   * Logged at debug: a public TLS port sees scanners all day; closes_total counts them.
+   */
+  "tls-failed": { code: WS_CLOSE.POLICY_VIOLATION, text: "", level: "debug" },
   /** A TCP connection refused when it arrives (admission, capacity): see tcp/refusal.ts. */
   "address-limit": {
     code: WS_CLOSE.POLICY_VIOLATION,
