@@ -227,6 +227,27 @@ describe("e2e: TCP c2s (STARTTLS, direct TLS)", function () {
       await othersStillServed();
     });
 
+  it("closes a connection whose TLS handshake fails, saying nothing (RFC 6120 §5.4.3.2)", async () => {
+    const closes = () =>
+      metricValue(edge.port, 'megaphone_edge_closes_total{reason="tls-failed"}').then((v) =>
+        Number.isNaN(v) ? 0 : v,
+      );
+    const before = await closes();
+    const direct = await RawTcpClient.connect(c2sTlsPort);
+    direct.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    await direct.waitClosed();
+    const afterProceed = await RawTcpClient.connect(c2sPort);
+    afterProceed.send(CLIENT_HEADER);
+    await afterProceed.waitText((t) => t.includes("</stream:features>"), "features");
+    afterProceed.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await afterProceed.waitText((t) => t.includes("<proceed"), "proceed");
+    afterProceed.send("<message>not TLS</message>");
+    await afterProceed.waitClosed();
+    assert.ok(afterProceed.text.endsWith('<proceed xmlns="urn:ietf:params:xml:ns:xmpp-tls"/>'));
+    await until(async () => (await closes()) >= before + 2, "two tls-failed closes");
+    await othersStillServed();
+  });
+
   it("closes a connection that opens no stream in time (handshake timeout)", async () => {
     const silent = await RawTcpClient.connect(c2sPort);
     // One that stops after the pre-TLS stream counts the same: no stream reached the session.
