@@ -14,6 +14,8 @@ import { runAllInOne, runEdge, runSession } from "./services.js";
 const USAGE = `usage:
   megaphone start   [--port ${DEFAULTS.port}] [--domain ${DEFAULTS.domain}] [--user JID:PASSWORD …] [--redis URL] [--demo]
   megaphone edge    --redis URL [--port ${DEFAULTS.port}] [--id NAME]
+                    [--c2s-port 5222] [--c2s-tls-port 5223] [--tls-cert F --tls-key F | --tls-cert-dir DIR]
+                    (TCP c2s, also for start; STARTTLS required unless --c2s-require-tls false)
   megaphone session --redis URL [--shards 0-7,12] [--http-port ${DEFAULTS.httpPort}]
   megaphone user add JID [--password P]   (password read from stdin when absent)
   megaphone user del JID

@@ -75,9 +75,18 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
     process.exit(1),
   );
   const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);
-  const url = `ws://${config.host === "0.0.0.0" ? "localhost" : config.host}:${edge.port}/xmpp-websocket`;
-  console.log(`Megaphone all-in-one is serving XMPP over WebSocket
-  WebSocket URL: ${url}
+  const host = config.host === "0.0.0.0" ? "localhost" : config.host;
+  const url = `ws://${host}:${edge.port}/xmpp-websocket`;
+  const c2s = [
+    edge.c2sPort === undefined
+      ? ""
+      : `\n  TCP c2s:       ${host}:${edge.c2sPort} (${config.c2sRequireTls ? "STARTTLS required" : "plaintext"})`,
+    edge.c2sTlsPort === undefined
+      ? ""
+      : `\n  TCP c2s TLS:   ${host}:${edge.c2sTlsPort} (direct TLS)`,
+  ].join("");
+  console.log(`Megaphone all-in-one is serving XMPP over WebSocket${c2s ? " and TCP" : ""}
+  WebSocket URL: ${url}${c2s}
   domain:        ${config.domain}
   users:         ${users.length > 0 ? users.join(", ") : "(none: add --user JID:PASSWORD)"}
 Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${config.domain}.`);

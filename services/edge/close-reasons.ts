@@ -96,6 +96,65 @@ export const CANNED_CLOSES = {
     text: "server overloaded, try again later",
     level: "warn",
   },
+  // What only a TCP c2s edge sees (tcp/): it splits the XML stream itself (tcp/xml-splitter.ts)
+  // and negotiates TLS itself, before any session is involved. The codes are unused on TCP.
+  /** Malformed XML or bad UTF-8 in the stream (RFC 6120 §4.9.3.13, §11.6). */
+  "not-well-formed": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "not-well-formed",
+    text: "malformed XML",
+    level: "warn",
+  },
+  /** A comment, processing instruction or DTD (RFC 6120 §11.1). */
+  "restricted-xml": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "restricted-xml",
+    text: "comments, processing instructions and DTDs are not allowed",
+    level: "warn",
+  },
+  /** A stream header outside the streams namespace or not for jabber:client (RFC 6120 §4.9.3.10). */
+  "invalid-namespace": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "invalid-namespace",
+    text: "expected a jabber:client stream in the streams namespace",
+    level: "warn",
+  },
+  /** A stream header whose prefix is not declared (RFC 6120 §4.9.3.2). */
+  "bad-namespace-prefix": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "bad-namespace-prefix",
+    text: "the stream prefix is not declared",
+    level: "warn",
+  },
+  /**
+   * Anything but <starttls/> on a plain c2s stream where TLS is mandatory-to-negotiate
+   * (RFC 6120 §5.3.1; c2sRequireTls).
+   */
+  "tls-required": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "policy-violation",
+    text: "use STARTTLS first",
+    level: "warn",
+  },
+  /**
+   * The TLS handshake failed: RFC 6120 §5.4.3.2, the TCP connection is closed, nothing sent.
+   * Logged at debug: a public TLS port sees scanners all day; closes_total counts them.
+   */
+  "tls-failed": { code: WS_CLOSE.POLICY_VIOLATION, text: "", level: "debug" },
+  /** A TCP connection refused when it arrives (admission, capacity): see tcp/refusal.ts. */
+  "address-limit": {
+    code: WS_CLOSE.POLICY_VIOLATION,
+    streamError: "policy-violation",
+    text: "too many connections from your address, retry later",
+    level: "debug",
+  },
+  /** A TCP connection arriving while the edge stops. */
+  stopping: {
+    code: WS_CLOSE.GOING_AWAY,
+    streamError: "system-shutdown",
+    text: "server shutting down",
+    level: "debug",
+  },
   /** The session sent a `close` packet; it has already written its own </close> frames. */
   "session-closed": { code: WS_CLOSE.NORMAL, text: "", level: "debug" },
   /**
@@ -154,7 +213,7 @@ for (const name of Object.keys(CANNED_CLOSES) as CannedCloseName[]) {
     : [];
 }
 
-function streamErrorFrame(condition: StreamErrorCondition, text: string): string {
+export function streamErrorFrame(condition: StreamErrorCondition, text: string): string {
   // The texts above are constants without markup; nothing here comes from a client.
   return (
     `<stream:error xmlns:stream="${NS_STREAMS}">` +

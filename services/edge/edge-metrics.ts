@@ -47,8 +47,10 @@ export interface EdgeMetrics {
   /** Edge-inbox packets for sockets that are already gone. */
   readonly orphanPackets: Counter;
   readonly duplicatesDropped: Counter;
-  /** Sockets whose WebSocket upgrade completed. */
+  /** Sockets whose WebSocket upgrade completed, or TCP c2s sockets accepted. */
   readonly connectionsOpened: Counter;
+  /** TCP c2s sockets accepted, by how their port starts streams (tcp/c2s-stream.ts). */
+  readonly tcpAccepted: Counter<"mode">;
   /** Age of each edge-inbox data entry when written to its socket (entry-age.ts). */
   readonly deliveryDelay: Histogram;
   /** Entries per edge-inbox read. */
@@ -134,7 +136,7 @@ export function createEdgeMetrics(
     closes: registry.counter(`${prefix}closes_total`, "Sockets ended, by reason.", ["reason"]),
     upgradesRefused: registry.counter(
       `${prefix}upgrades_refused_total`,
-      "WebSocket upgrades refused, by reason.",
+      "WebSocket upgrades and TCP c2s connections refused, by reason.",
       ["reason"],
     ),
     publishFailures: registry.counter(
@@ -147,7 +149,12 @@ export function createEdgeMetrics(
     ),
     connectionsOpened: registry.counter(
       `${prefix}connections_opened_total`,
-      "Client sockets accepted (WebSocket upgrade completed).",
+      "Client sockets accepted (WebSocket upgrade completed, or TCP c2s accepted).",
+    ),
+    tcpAccepted: registry.counter(
+      `${prefix}tcp_accepted_total`,
+      "TCP c2s sockets accepted, by port mode (starttls, direct-tls, plain).",
+      ["mode"],
     ),
     deliveryDelay: registry.histogram(
       `${prefix}delivery_delay_seconds`,

@@ -35,6 +35,7 @@ import { deliverEdgeBatch, type OutboundDeps } from "./ws/outbound.js";
 import { ShardPublisher } from "./ws/publisher.js";
 import { socketBehavior } from "./ws/socket-behavior.js";
 import { startSweeper } from "./ws/sweeper.js";
+import { startC2s, type C2sListeners } from "./tcp/c2s-server.js";
 import { parseAllowedOrigins, type UpgradeRefusal } from "./ws/upgrade.js";
 
 /** RFC 7395 does not fix a path; this is the conventional one (XEP-0156 discovery points here). */
@@ -45,6 +46,9 @@ export interface EdgeHandle {
   port: number;
   /** The port of /metrics when config.metricsPort is set (undefined: on `port`). */
   metricsPort: number | undefined;
+  /** The TCP c2s ports actually listened on (undefined: off; tcp/c2s-server.ts). */
+  c2sPort: number | undefined;
+  c2sTlsPort: number | undefined;
   edgeId: string;
   /** This incarnation's address (edge-registry.ts). */
   address: string;
@@ -208,19 +212,25 @@ export async function startEdge(
     heartbeatAbort.signal,
   );
 
+  // What every transport's connections share (connection-lifecycle.ts).
+  const connections = {
+    edgeId,
+    address,
+    limits: config,
+    assignShard: () => gate.pick(randomInt),
+    registry,
+    admission,
+    publisher,
+    metrics,
+    log: elog,
+    now,
+    end,
+  };
   const app = uWS.App();
   app.ws<SocketData>(
     WEBSOCKET_PATH,
     socketBehavior({
-      edgeId,
-      address,
-      limits: config,
-      assignShard: () => gate.pick(randomInt),
-      registry,
-      admission,
-      publisher,
-      metrics,
-      log: elog,
+      ...connections,
       upgrade: {
         allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
         trustedProxies: IpList.parse(config.trustedProxies),
@@ -228,8 +238,6 @@ export async function startEdge(
         metrics,
         log: elog,
       },
-      now,
-      end,
     }),
   );
   const ready = () =>
@@ -242,8 +250,10 @@ export async function startEdge(
   registerHealthRoutes(app, { ready, metrics: config.metricsPort ? undefined : metrics.registry });
 
   let metricsServer: HealthServer | undefined;
+  let c2s: C2sListeners | undefined;
   try {
     listenSocket = await listen(app, config.host, config.port);
+    c2s = await startC2s(config, { ...connections, domain: config.domain, capacityRefusal });
     if (config.metricsPort)
       metricsServer = await startHealthServer(
         config.host,
@@ -258,6 +268,7 @@ export async function startEdge(
   } catch (err) {
     if (listenSocket) uWS.us_listen_socket_close(listenSocket);
     listenSocket = undefined;
+    c2s?.close();
     stopSweeper();
     inboxAbort.abort();
     heartbeatAbort.abort();
@@ -295,6 +306,7 @@ export async function startEdge(
       });
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
+      c2s?.close();
       // One whose upgrade was under way when the drain ended.
       for (const conn of registry.values()) end(conn, "drain");
       // The sessions must hear of every close, and what the edge holds is bounded anyway.
@@ -332,6 +344,8 @@ export async function startEdge(
   return {
     port,
     metricsPort: metricsServer?.port,
+    c2sPort: c2s?.c2sPort,
+    c2sTlsPort: c2s?.c2sTlsPort,
     edgeId,
     address,
     connections: () => registry.size,

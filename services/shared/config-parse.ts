@@ -159,6 +159,16 @@ export function parseArgs(
     throw new ConfigError(
       `${envName("drainDelayMs")} (${config.drainDelayMs}) + ${envName("drainWindowMs")} (${config.drainWindowMs}) must fit in ${envName("shutdownGraceMs")} (${config.shutdownGraceMs}), which also covers the inbox drain after them`,
     );
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey))
+    throw new ConfigError(
+      `${envName("tlsCert")} and ${envName("tlsKey")} go together: set both or neither`,
+    );
+  const c2sNeedsTls = config.c2sTlsPort >= 0 || (config.c2sPort >= 0 && config.c2sRequireTls);
+  if (c2sNeedsTls && !config.tlsCert && !config.tlsCertDir)
+    throw new ConfigError(
+      `${envName(config.c2sTlsPort >= 0 ? "c2sTlsPort" : "c2sPort")} needs a certificate: set ${envName("tlsCert")} and ${envName("tlsKey")}, or ${envName("tlsCertDir")}` +
+        (config.c2sTlsPort >= 0 ? "" : ` (or ${envName("c2sRequireTls")}=false for plaintext)`),
+    );
   parseShardRanges(config.shards, config.shardCount);
   return { config, positional, switches };
 }

@@ -30,6 +30,26 @@ export interface Config {
    * can scrape: the WebSocket port then no longer answers /metrics.
    */
   metricsPort: number;
+  /**
+   * Edge: TCP c2s port (RFC 6120), STARTTLS required unless c2sRequireTls is false; -1 = off,
+   * 0 = any free port.
+   */
+  c2sPort: number;
+  /** Edge: direct TLS c2s port (XEP-0368, ALPN xmpp-client); -1 = off, 0 = any free port. */
+  c2sTlsPort: number;
+  /**
+   * Edge: STARTTLS is required on c2sPort before anything else (RFC 6120 §5.3.1); false makes
+   * that port plaintext only, with no STARTTLS offered (tests and development).
+   */
+  c2sRequireTls: boolean;
+  /** Edge: PEM certificate chain for c2s TLS (with tlsKey); the default when SNI finds no pair. */
+  tlsCert: string;
+  /** Edge: PEM private key of tlsCert. */
+  tlsKey: string;
+  /** Edge: directory of `<domain>.crt` and `<domain>.key` pairs, chosen by the client's SNI. */
+  tlsCertDir: string;
+  /** Edge: how often the TLS files are checked for changes (reloaded when changed), ms. */
+  tlsReloadIntervalMs: number;
   /** Largest stanza (one WebSocket message) accepted, in bytes (RFC 6120 §13.12 floor 10000). */
   maxStanzaBytes: number;
   /**
@@ -341,6 +361,42 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     min: 0,
     max: 65535,
     help: "edge: separate port for /metrics, /healthz, /readyz (the WebSocket port then has no /metrics); 0 = the WebSocket port",
+  },
+  c2sPort: {
+    kind: "int",
+    default: -1,
+    min: -1,
+    max: 65535,
+    help: "edge: TCP c2s port (XMPP over TCP, STARTTLS required unless --c2s-require-tls false); -1 = off",
+  },
+  c2sTlsPort: {
+    kind: "int",
+    default: -1,
+    min: -1,
+    max: 65535,
+    help: "edge: direct TLS c2s port (XEP-0368, ALPN xmpp-client); -1 = off",
+  },
+  c2sRequireTls: {
+    kind: "bool",
+    default: true,
+    help: "edge: require STARTTLS on the c2s port; false = plaintext only, no STARTTLS (tests/dev)",
+  },
+  tlsCert: {
+    kind: "string",
+    default: "",
+    help: "edge: PEM certificate chain for c2s TLS (with --tls-key); default when SNI matches no pair",
+  },
+  tlsKey: { kind: "string", default: "", help: "edge: PEM private key of --tls-cert" },
+  tlsCertDir: {
+    kind: "string",
+    default: "",
+    help: "edge: directory of <domain>.crt + <domain>.key pairs for c2s TLS, chosen by SNI",
+  },
+  tlsReloadIntervalMs: {
+    kind: "int",
+    default: 60000,
+    min: 100,
+    help: "edge: how often the TLS files are checked and reloaded when changed, ms",
   },
   maxStanzaBytes: {
     kind: "int",

@@ -26,3 +26,5 @@ export const NS_SASL2 = "urn:xmpp:sasl:2";
 export const NS_BIND2 = "urn:xmpp:bind:0";
 /** XEP-0484: Fast Authentication Streamlining Tokens. */
 export const NS_FAST = "urn:xmpp:fast:0";
+/** RFC 6120 §5: STARTTLS. */
+export const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";

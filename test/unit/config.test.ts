@@ -173,6 +173,34 @@ describe("config", () => {
       assert.equal(config.edgeInboxTtlMs, 8000);
     });
 
+    it("c2s is off by default; a TLS c2s port needs a certificate, plaintext c2s does not", () => {
+      const { config } = parseArgs([], {});
+      assert.equal(config.c2sPort, -1);
+      assert.equal(config.c2sTlsPort, -1);
+      assert.equal(config.c2sRequireTls, true);
+      failsNaming(
+        () => parseArgs(["--c2s-port", "5222"], {}),
+        "MEGAPHONE_C2S_PORT",
+        "MEGAPHONE_TLS_CERT",
+      );
+      failsNaming(
+        () => parseArgs([], { MEGAPHONE_C2S_TLS_PORT: "5223" }),
+        "MEGAPHONE_C2S_TLS_PORT",
+      );
+      failsNaming(
+        () => parseArgs(["--tls-cert", "/c.pem"], {}),
+        "MEGAPHONE_TLS_CERT",
+        "MEGAPHONE_TLS_KEY",
+      );
+      const plain = parseArgs(["--c2s-port", "5222", "--c2s-require-tls", "false"], {});
+      assert.equal(plain.config.c2sRequireTls, false);
+      const tls = parseArgs(
+        ["--c2s-port", "5222", "--c2s-tls-port", "5223", "--tls-cert-dir", "/certs"],
+        {},
+      );
+      assert.deepEqual([tls.config.c2sPort, tls.config.c2sTlsPort], [5222, 5223]);
+    });
+
     it("refuses an edge drain (delay + window) that does not fit in the shutdown grace", () => {
       failsNaming(
         () => parseArgs(["--shutdown-grace-ms", "12999"], {}),

@@ -3,6 +3,7 @@
 import type { WebSocket } from "uWebSockets.js";
 import type { OriginMemory } from "../../shared/bus/origin.js";
 import type { ShardPacket } from "../../shared/bus/packets.js";
+import type { ClientSocket } from "../client-socket.js";
 import type { CannedCloseName } from "../close-reasons.js";
 import type { TokenBucket } from "../token-bucket.js";
 
@@ -33,8 +34,8 @@ export interface Connection {
   shard: number;
   /** The client's address key, for the per-address limits (admission.ts). */
   readonly address: string;
-  /** Valid until `closed`; never touched after. */
-  readonly ws: EdgeSocket;
+  /** The client's socket (a uWS WebSocket, or a TCP one: tcp/); valid until `closed`. */
+  readonly ws: ClientSocket;
   readonly openedAtMs: number;
   /** Monotonic time of the last message from the client (WebSocket pings do not count). */
   lastInboundAtMs: number;

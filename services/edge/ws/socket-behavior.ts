@@ -2,16 +2,15 @@
 // each socket a connection id and a shard, and tell the shard when it opens, speaks and ends.
 // Every close, whoever starts it, publishes exactly one `close` packet from the close handler.
 import uWS, { type WebSocketBehavior } from "uWebSockets.js";
-import { makeConnId } from "../../shared/conn-id.js";
-import type { Logger } from "../../shared/log.js";
-import { CANNED_CLOSES, peerCloseName, type CannedCloseName } from "../close-reasons.js";
-import type { EdgeMetrics } from "../edge-metrics.js";
-import { TokenBucket } from "../token-bucket.js";
-import type { Admission } from "./admission.js";
+import { peerCloseName, type CannedCloseName } from "../close-reasons.js";
+import {
+  announceConnection,
+  closeConnection,
+  openConnection,
+  type LifecycleDeps,
+} from "../connection-lifecycle.js";
 import type { Connection, EdgeSocket, SocketData } from "./connection.js";
-import type { ConnectionRegistry } from "./connection-registry.js";
 import { onClientMessage, type InboundDeps } from "./inbound.js";
-import type { ShardPublisher } from "./publisher.js";
 import { handleUpgrade, type UpgradeDeps } from "./upgrade.js";
 
 export interface SocketLimits {
@@ -23,25 +22,9 @@ export interface SocketLimits {
   maxBackpressureBytes: number;
 }
 
-export interface SocketBehaviorDeps {
-  /** Part of every connection id. */
-  edgeId: string;
-  /** This incarnation's address (edge-registry.ts): the `e` of every packet, names its inbox. */
-  address: string;
+export interface SocketBehaviorDeps extends LifecycleDeps {
   limits: SocketLimits;
-  /**
-   * The shard of a new connection: uniformly among the shards the edge assigns to (all unless
-   * --shards narrows them) whose inboxes are not far behind (shard-lag.ts).
-   */
-  assignShard(): number;
-  registry: ConnectionRegistry;
-  admission: Admission;
-  publisher: ShardPublisher;
-  metrics: EdgeMetrics;
-  log: Logger;
   upgrade: UpgradeDeps;
-  /** Monotonic clock, ms. */
-  now(): number;
   end(conn: Connection, reason: CannedCloseName): void;
 }
 
@@ -125,31 +108,9 @@ export function socketBehavior(deps: SocketBehaviorDeps): WebSocketBehavior<Sock
 }
 
 function onOpen(ws: EdgeSocket, deps: SocketBehaviorDeps): void {
-  const { edgeId, limits, registry } = deps;
-  const shard = deps.assignShard();
-  const now = deps.now();
-  const conn: Connection = {
-    id: makeConnId(edgeId, shard, registry.nextSerial()),
-    shard,
-    address: ws.getUserData().address,
-    ws,
-    openedAtMs: now,
-    lastInboundAtMs: now,
-    dataFrames: 0,
-    bucket: new TokenBucket(limits.inboundBurstBytes, limits.inboundBytesPerSecond, now),
-    wroteSessionFrame: false,
-    closeReason: undefined,
-    closed: false,
-    held: [],
-    heldCostBytes: 0,
-    broken: false,
-  };
+  const conn = openConnection(ws, ws.getUserData().address, deps);
   ws.getUserData().conn = conn;
-  registry.add(conn);
-  deps.metrics.connectionsOpened.inc();
-  deps.admission.opened(conn);
-  deps.log.debug({ connId: conn.id, shard, address: conn.address }, "connection opened");
-  deps.publisher.publish(conn, { k: "open", c: conn.id, e: deps.address });
+  announceConnection(conn, deps);
 }
 
 function onClose(
@@ -159,13 +120,7 @@ function onClose(
   deps: SocketBehaviorDeps,
 ): void {
   const conn = ws.getUserData().conn;
-  if (!conn || conn.closed) return;
-  conn.closed = true;
-  deps.registry.delete(conn.id);
-  deps.admission.closed(conn);
-  const reason = conn.closeReason ?? peerCloseName(code, Buffer.from(message).toString("utf8"));
-  const level = conn.closeReason ? CANNED_CLOSES[conn.closeReason].level : "debug";
-  deps.metrics.closes.inc({ reason });
-  deps.log[level]({ connId: conn.id, shard: conn.shard, reason, code }, "connection closed");
-  deps.publisher.publish(conn, { k: "close", c: conn.id, e: deps.address, d: reason });
+  if (!conn) return;
+  const peer = peerCloseName(code, Buffer.from(message).toString("utf8"));
+  closeConnection(conn, peer, deps, true, code);
 }
