@@ -242,6 +242,38 @@ export function shardLeasesContract(
         assert.equal(await subject().fenced.ack(next, ids), 3);
         assert.deepEqual(await subject().pending(1), []);
       });
+
+      it("acknowledges several shards at once, each through its own lease: a fenced one is refused alone", async () => {
+        const live = await leases().acquire(1, "member-a");
+        const old = await leases().acquire(2, "member-a");
+        const other = await leases().acquire(3, "member-a");
+        assert.ok(live && old && other);
+        const ids1 = await subject().deliver(1, 2);
+        const ids2 = await subject().deliver(2, 2);
+        const ids3 = await subject().deliver(3, 3);
+        const next = await acquireOnceExpired(2, "member-b");
+        // The other leases lapsed too meanwhile; take them again for this member.
+        const live1 = (await leases().acquire(1, "member-a")) ?? live;
+        const live3 = (await leases().acquire(3, "member-a")) ?? other;
+
+        const results = await subject().fenced.ackMany([
+          { lease: live1, entryIds: ids1 },
+          { lease: old, entryIds: ids2 },
+          { lease: live3, entryIds: ids3.slice(0, 2) },
+        ]);
+        assert.equal(results[0], 2);
+        assert.ok(results[1] instanceof FencedError);
+        assert.equal(results[1].liveToken, next.token);
+        assert.equal(results[2], 2);
+        assert.deepEqual(await subject().pending(1), []);
+        assert.deepEqual(
+          await subject().pending(2),
+          ids2,
+          "the fenced shard's entries stay pending",
+        );
+        assert.deepEqual(await subject().pending(3), ids3.slice(2));
+        assert.deepEqual(await subject().fenced.ackMany([]), []);
+      });
     });
   });
 }

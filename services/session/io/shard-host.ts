@@ -16,6 +16,7 @@ import type { ConnState } from "../core/connection.js";
 import type { ShardHost } from "../ownership/shard-ownership.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LocalDelivery } from "./local-delivery.js";
+import { FencedAckBatcher } from "./fenced-ack-batcher.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
@@ -42,8 +43,10 @@ export interface ShardHostDeps {
 
 export class SessionShardHost implements ShardHost {
   private readonly reading: ShardReadLoops;
+  private readonly acks: FencedAckBatcher;
 
   constructor(private readonly deps: ShardHostDeps) {
+    this.acks = new FencedAckBatcher(deps.fenced);
     this.reading = new ShardReadLoops({
       bus: deps.bus,
       consumerName: deps.consumerName,
@@ -116,7 +119,7 @@ export class SessionShardHost implements ShardHost {
     const lease = this.deps.leaseOf(shard);
     try {
       if (!lease) throw FencedError.notHeld(shard);
-      await this.deps.fenced.ack(lease, ids);
+      await this.acks.ack(lease, ids);
     } catch (err) {
       if (!(err instanceof FencedError)) throw err; // retried by the read loop
       this.deps.refused(shard);

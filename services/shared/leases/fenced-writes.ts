@@ -4,6 +4,7 @@
 // partition) past its lease can neither overwrite the new owner's connection snapshots nor
 // acknowledge shard inbox entries the new owner must handle. Implementations: MemoryFencedWrites
 // and RedisFencedWrites (Lua scripts that start with the fencing check). Not wired yet.
+import type { FencedError } from "./fenced-error.js";
 import type { Lease } from "./shard-leases.js";
 
 export interface FencedWrites {
@@ -24,4 +25,18 @@ export interface FencedWrites {
    * entries stay pending for the next owner to claim) unless `lease` is the shard's live lease.
    */
   ack(lease: Lease, entryIds: readonly string[]): Promise<number>;
+
+  /**
+   * ack() for several shards at once, each through its own lease, in one step where the store
+   * allows (one Redis server; a cluster takes one per shard). One result per item, in order:
+   * how many were acknowledged, or the FencedError of an item whose lease is not live (nothing
+   * of that item acknowledged; the other items are).
+   */
+  ackMany(items: readonly FencedAck[]): Promise<(number | FencedError)[]>;
+}
+
+/** Entry ids of one shard inbox to acknowledge through the shard's lease. */
+export interface FencedAck {
+  lease: Lease;
+  entryIds: readonly string[];
 }

@@ -1,7 +1,8 @@
 // FencedWrites in process memory: the fencing check of MemoryShardLeases, then the write, with
 // no await in between (the targets below are synchronous), so nothing else in the process runs
 // between the check and the write.
-import type { FencedWrites } from "./fenced-writes.js";
+import { FencedError } from "./fenced-error.js";
+import type { FencedAck, FencedWrites } from "./fenced-writes.js";
 import type { MemoryShardLeases } from "./memory-shard-leases.js";
 import type { Lease } from "./shard-leases.js";
 
@@ -30,5 +31,17 @@ export class MemoryFencedWrites implements FencedWrites {
   async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {
     this.leases.fence(lease);
     return this.target.ack(lease.shard, entryIds);
+  }
+
+  async ackMany(items: readonly FencedAck[]): Promise<(number | FencedError)[]> {
+    return items.map(({ lease, entryIds }) => {
+      try {
+        this.leases.fence(lease);
+        return this.target.ack(lease.shard, entryIds);
+      } catch (err) {
+        if (err instanceof FencedError) return err;
+        throw err;
+      }
+    });
   }
 }

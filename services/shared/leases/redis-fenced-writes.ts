@@ -1,19 +1,19 @@
-// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_XACK in redis/scripts.ts)
+// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts)
 // that check the shard's lease token and write in one atomic step. The lease, the snapshots and
 // the inbox share the shard's hash tag, so each script stays in one Redis Cluster slot.
 import { SESSION_GROUP } from "../bus/redis-bus-parts.js";
-import type { Redis } from "../redis/client.js";
+import { isCluster, type Redis } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js";
 import { FencedError } from "./fenced-error.js";
-import type { FencedWrites } from "./fenced-writes.js";
+import type { FencedAck, FencedWrites } from "./fenced-writes.js";
 import type { Lease } from "./shard-leases.js";
 
 export class RedisFencedWrites implements FencedWrites {
   private readonly scripts: ScriptCommands;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
     this.scripts = scriptCommands(redis);
@@ -47,6 +47,29 @@ export class RedisFencedWrites implements FencedWrites {
     );
     if (reply[0] === 0) throw fenced(lease, reply[1]);
     return reply[1];
+  }
+
+  async ackMany(items: readonly FencedAck[]): Promise<(number | FencedError)[]> {
+    if (items.length === 0) return [];
+    if (isCluster(this.redis) || items.length === 1)
+      return Promise.all(
+        items.map(({ lease, entryIds }) =>
+          this.ack(lease, entryIds).catch((err: unknown) => {
+            if (err instanceof FencedError) return err;
+            throw err;
+          }),
+        ),
+      );
+    const keys: string[] = [];
+    const args: (string | number)[] = [SESSION_GROUP];
+    for (const { lease, entryIds } of items) {
+      keys.push(this.keys.shardLease(lease.shard), this.keys.shardInbox(lease.shard));
+      args.push(String(lease.token), entryIds.length, ...entryIds);
+    }
+    const replies = await this.scripts.mpFencedXackMany(keys.length, ...keys, ...args);
+    return replies.map((reply, i) =>
+      reply[0] === 0 ? fenced(items[i].lease, reply[1]) : reply[1],
+    );
   }
 }
 

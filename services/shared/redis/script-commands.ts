@@ -122,9 +122,15 @@ export interface ScriptCommands {
     group: string,
     ...ids: string[]
   ): Promise<[1, number] | [0, string]>;
+  /** See FENCED_XACK_MANY: one FENCED_XACK reply per shard. */
+  mpFencedXackMany(
+    numberOfKeys: number,
+    ...keysThenArgs: (string | number)[]
+  ): Promise<([1, number] | [0, string])[]>;
 }
 
-const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: string }> = {
+/** numberOfKeys absent: the caller passes it first (a script with a variable number of keys). */
+const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: string }> = {
   mpRosterReplaceItem: { numberOfKeys: 2, lua: lua.ROSTER_REPLACE_ITEM },
   mpRosterAddPendingIn: { numberOfKeys: 1, lua: lua.ROSTER_ADD_PENDING_IN },
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
@@ -139,6 +145,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys: number; lua: str
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
   mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
   mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
+  mpFencedXackMany: { lua: lua.FENCED_XACK_MANY },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },
   mpEdgeAlive: { numberOfKeys: 2, lua: lua.EDGE_ALIVE },
   mpEdgeBury: { numberOfKeys: 2, lua: lua.EDGE_BURY },

@@ -355,6 +355,34 @@ return {1, acked}
 `;
 
 /**
+ * Fenced XACK of several shards at once (one round trip for a turn's acknowledgements; one
+ * Redis server only: the keys of different shards are in different cluster slots).
+ * KEYS: shardLease, shardInbox of each shard in turn. ARGV: group, then for each shard its
+ * token, the number n of its entry ids, and those n ids. Returns one reply per shard, in order,
+ * as FENCED_XACK's: {1, number acknowledged} or {0, live token or ""} (that shard fenced, its
+ * entries left pending; the others are acknowledged).
+ */
+export const FENCED_XACK_MANY = `
+local results = {}
+local a = 2
+for k = 1, #KEYS, 2 do
+  local token = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local live_token = redis.call("HGET", KEYS[k], "token")
+  if live_token ~= token then
+    results[#results + 1] = {0, live_token or ""}
+  else
+    local acked = 0
+    for i = a, a + n - 1 do acked = acked + redis.call("XACK", KEYS[k + 1], ARGV[1], ARGV[i]) end
+    results[#results + 1] = {1, acked}
+  end
+  a = a + n
+end
+return results
+`;
+
+/**
  * Releasing a lock. KEYS: the lock. ARGV: the holder's token. Deletes it only if this holder
  * still has it (it may have expired and been taken by another). 1 if deleted, else 0.
  */
