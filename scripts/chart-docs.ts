@@ -24,6 +24,11 @@ export const CHART_OWNED_SETTINGS: (keyof Config)[] = [
   "host",
   "port", // edge.port
   "metricsPort", // edge.metricsPort
+  "c2sPort", // edge.c2s.port
+  "c2sTlsPort", // edge.c2s.tlsPort
+  "tlsCert", // edge.c2s.tls.secretName, mounted
+  "tlsKey",
+  "tlsCertDir", // edge.c2s.tls.sniSecrets, mounted
   "httpPort", // session.httpPort
   "membership", // session.membership
   "members",

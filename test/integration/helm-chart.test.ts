@@ -46,6 +46,8 @@ import {
   workloads,
   type Workload,
 } from "../helpers/k8s-objects.js";
+import { C2S_PORT_NAMES, checkC2s } from "../helpers/k8s-c2s.js";
+import { kustomizeComposed } from "../helpers/k8s-compose.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
 import { kustomize, ref, type K8sObject } from "../helpers/kustomize.js";
 import {
@@ -132,6 +134,21 @@ const CASES: Case[] = [
     file: "gateway-httproute-values.yaml",
     externalSecrets: { "megaphone-test-account": { jid: "probe@localhost", password: "x" } },
     counts: { ...NONE, ...RBAC, HTTPRoute: 1, Secret: 1 },
+  },
+  {
+    file: "c2s-values.yaml",
+    externalSecrets: Object.fromEntries(
+      ["chat-example-com-tls", "chat-example-org-tls", "conference-example-com-tls"].map((n) => [
+        n,
+        { "tls.crt": "(PEM)", "tls.key": "(PEM)" },
+      ]),
+    ),
+    counts: { ...NONE, ...RBAC, NetworkPolicy: 3, Secret: 1 },
+  },
+  {
+    file: "c2s-clusterip-values.yaml",
+    externalSecrets: { "chat-example-com-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" } },
+    counts: { ...NONE, ...RBAC, NetworkPolicy: 3, Secret: 1 },
   },
   {
     file: "loadbalancer-values.yaml",
@@ -297,6 +314,10 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             assert.equal(c.readinessProbe?.httpGet?.path, "/readyz");
             assert.equal(c.livenessProbe?.httpGet?.path, "/healthz");
           }
+      });
+
+      it("serves TCP c2s only when asked: named container ports a Service targets, env and certificate mounts that agree", () => {
+        report(checkC2s(objects(), externalSecrets).join("; "));
       });
 
       it("gives each tier time to drain: preStop + shutdownGraceMs + 2 s fit terminationGracePeriodSeconds", () => {
@@ -570,6 +591,35 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             [edgeCfg.port],
             "clients reach the WebSocket port only",
           );
+          // TCP clients reach the c2s ports: from anywhere when their Service exposes them
+          // outside the cluster, else from where WebSocket clients come.
+          const c2sPorts = [edgeCfg.c2sPort, edgeCfg.c2sTlsPort].filter((p) => p > 0);
+          const c2sRules = (policyOf(edge.labels).spec?.ingress ?? []).filter((r) =>
+            r.ports?.some((p) => c2sPorts.includes(containerPort(edgeC, p.port) as number)),
+          );
+          if (c2sPorts.length === 0) assert.deepEqual(c2sRules, [], "no c2s ports admitted");
+          else {
+            assert.equal(c2sRules.length, 1, "one rule for the c2s ports");
+            assert.deepEqual(
+              c2sRules[0].ports?.map((p) => containerPort(edgeC, p.port)),
+              c2sPorts,
+              "exactly the c2s ports",
+            );
+            const c2sSvc = ofKind<IService>(objects(), "Service").find((s) =>
+              s.spec?.ports?.some((p) =>
+                Object.values<string>(C2S_PORT_NAMES).includes(p.name ?? ""),
+              ),
+            );
+            const exposed = (c2sSvc?.spec?.type ?? "ClusterIP") !== "ClusterIP";
+            assert.deepEqual(
+              c2sRules[0].from,
+              exposed ? undefined : clients?.from,
+              `c2s clients from ${exposed ? "anywhere" : "the WebSocket clients' peers"}`,
+            );
+            report(
+              `c2s ports ${c2sPorts.join(",")} from ${exposed ? "anywhere" : "the ingress namespace"}`,
+            );
+          }
           // The test Pod may reach the edges it logs in through.
           const { pod } = testPod(objects());
           const testOut = policyOf(pod.metadata.labels ?? {}).spec?.egress ?? [];
@@ -725,6 +775,68 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     );
   });
 
+  describe("TCP c2s (edge.c2s)", () => {
+    const c2sValues = () =>
+      parseYaml(readFileSync(`${CHART}/ci/c2s-values.yaml`, "utf8")) as {
+        edge: { c2s: Record<string, unknown> };
+      };
+    const withValues = async <T>(values: unknown, f: (file: string) => Promise<T>) => {
+      const dir = mkdtempSync(join(tmpdir(), "megaphone-values-"));
+      try {
+        writeFileSync(join(dir, "values.yaml"), JSON.stringify(values));
+        return await f(join(dir, "values.yaml"));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+
+    it("renders nothing extra while edge.c2s.enabled is false, whatever else edge.c2s says", async () => {
+      const off = { edge: { c2s: { ...c2sValues().edge.c2s, enabled: false } } };
+      const objects = await withValues(off, (file) =>
+        helmTemplate(CHART, {
+          valuesFiles: [`${CHART}/ci/networkpolicy-values.yaml`, file],
+        }),
+      );
+      assert.deepEqual(objects, render("networkpolicy-values.yaml"));
+    });
+
+    it("refuses c2s without a port or a certificate, naming the values; plaintext STARTTLS-less c2s needs none", async () => {
+      await assert.rejects(
+        helmTemplate(CHART, { set: { "edge.c2s.enabled": "true" } }),
+        /edge\.c2s needs a certificate: edge\.c2s\.tls\.secretName or edge\.c2s\.tls\.sniSecrets/,
+      );
+      await assert.rejects(
+        helmTemplate(CHART, {
+          set: {
+            "edge.c2s.enabled": "true",
+            "edge.c2s.port": "0",
+            "edge.c2s.tlsPort": "0",
+            "edge.c2s.tls.secretName": "tls",
+          },
+        }),
+        /edge\.c2s\.enabled needs edge\.c2s\.port or edge\.c2s\.tlsPort/,
+      );
+      await assert.rejects(
+        helmTemplate(CHART, { set: { "config.c2sPort": "5222" } }),
+        /schema/,
+        "c2sPort is the chart's own (edge.c2s.port)",
+      );
+      const plaintext = await helmTemplate(CHART, {
+        set: {
+          "edge.c2s.enabled": "true",
+          "edge.c2s.tlsPort": "0",
+          "edge.config.c2sRequireTls": "false",
+        },
+      });
+      const lines = checkC2s(plaintext, { "megaphone-redis": REDIS_URL });
+      assert.match(
+        lines[0],
+        /xmpp-client 5222 via megaphone-edge-c2s:5222 \(LoadBalancer\); TLS none/,
+      );
+      report(lines.join("; "));
+    });
+  });
+
   it("rolls both tiers when the shared settings change (checksum/config)", async () => {
     const checksums = (objects: K8sObject[]) =>
       ["edge", "session"].map(
@@ -788,6 +900,14 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       assert.match(ingress, /wss:\/\/chat\.example\.com\/xmpp-websocket/);
       assert.doesNotMatch(ingress, /create secret/);
       assert.match(ingress, /prometheus-adapter/);
+      assert.doesNotMatch(plain, /TCP client/);
+      const c2s = await notesOf({ valuesFiles: [`${CHART}/ci/c2s-values.yaml`] });
+      assert.match(c2s, /get service megaphone-edge-c2s/);
+      assert.match(c2s, /port 5222 with STARTTLS/);
+      assert.match(c2s, /port 5223 with direct TLS/);
+      const clusterIp = await notesOf({ valuesFiles: [`${CHART}/ci/c2s-clusterip-values.yaml`] });
+      assert.match(clusterIp, /port-forward service\/megaphone-edge-c2s 5222\n/);
+      assert.doesNotMatch(clusterIp, /direct TLS/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -862,6 +982,27 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           objects.find((o) => o.kind === "Deployment" && o.metadata.name === name),
         ) as K8sObject[];
         assert.deepEqual(normalize(c), normalize(b), name);
+      }
+    });
+
+    it("renders the edge pod spec and c2s Service of k8s/base + k8s/components/c2s with edge.c2s on (secretName megaphone-tls)", async () => {
+      const composed = await kustomizeComposed([`${ROOT}k8s/base`], [`${ROOT}k8s/components/c2s`]);
+      const withC2s = await helmTemplate(CHART, {
+        set: {
+          "edge.c2s.enabled": "true",
+          "edge.c2s.tls.secretName": "megaphone-tls",
+          "edge.c2s.service.externalTrafficPolicy": "Local",
+        },
+      });
+      for (const [kind, name] of [
+        ["Deployment", "megaphone-edge"],
+        ["Service", "megaphone-edge-c2s"],
+      ]) {
+        const [b, c] = [composed, withC2s].map((objects) =>
+          objects.find((o) => o.kind === kind && o.metadata.name === name),
+        ) as K8sObject[];
+        assert.ok(b && c, `${kind}/${name} in both`);
+        assert.deepEqual(normalize(c), normalize(b), `${kind}/${name}`);
       }
     });
 

@@ -18,6 +18,8 @@ import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import { parse as parseYaml } from "yaml";
 import { SETTINGS, type Config } from "../../services/shared/config.js";
 import { envName } from "../../services/shared/config-parse.js";
+import { checkC2s } from "../helpers/k8s-c2s.js";
+import { kustomizeComposed } from "../helpers/k8s-compose.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
 import { containers, ofKind, resolveEnv, selects, workloads } from "../helpers/k8s-objects.js";
 import { kubectlVersion, kustomize, ref, type K8sObject } from "../helpers/kustomize.js";
@@ -33,12 +35,17 @@ import { report } from "../helpers/report.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
+/** The Secrets the component k8s/components/c2s expects (the certificate). */
+const C2S_SECRETS = { "megaphone-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" } };
+const C2S_COMPONENT = "k8s/components/c2s";
+
 /**
  * Every kustomization, with the Secrets it expects the operator to have created and the number
- * of HPAs it has.
+ * of HPAs it has; `components` renders `dir` composed with them (as an operator's overlay would).
  */
 const RENDERS: {
   dir: string;
+  components?: string[];
   externalSecrets: Record<string, Record<string, string>>;
   hpas: number;
 }[] = [
@@ -53,7 +60,21 @@ const RENDERS: {
     externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" } },
     hpas: 2,
   },
+  {
+    dir: "k8s/overlays/dev",
+    components: [C2S_COMPONENT],
+    externalSecrets: C2S_SECRETS,
+    hpas: 0,
+  },
+  {
+    dir: "k8s/overlays/prod",
+    components: [C2S_COMPONENT],
+    externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" }, ...C2S_SECRETS },
+    hpas: 2,
+  },
 ];
+const nameOf = (r: { dir: string; components?: string[] }) =>
+  [r.dir, ...(r.components ?? [])].join(" + ");
 
 describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
   this.timeout(60000);
@@ -61,12 +82,22 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
 
   before(async () => {
     report(`kubectl: ${await kubectlVersion()}`);
-    for (const { dir } of RENDERS) rendered.set(dir, await kustomize(`${ROOT}${dir}`));
+    for (const r of RENDERS)
+      rendered.set(
+        nameOf(r),
+        r.components
+          ? await kustomizeComposed(
+              [`${ROOT}${r.dir}`],
+              r.components.map((c) => `${ROOT}${c}`),
+            )
+          : await kustomize(`${ROOT}${r.dir}`),
+      );
   });
 
-  for (const { dir, externalSecrets, hpas } of RENDERS) {
-    describe(dir, () => {
-      const objects = () => rendered.get(dir) as K8sObject[];
+  for (const r of RENDERS) {
+    const { externalSecrets, hpas } = r;
+    describe(nameOf(r), () => {
+      const objects = () => rendered.get(nameOf(r)) as K8sObject[];
 
       it("validates every object against its Kubernetes schema (kubernetes-models)", async () => {
         for (const o of objects()) await validateWithModel(o);
@@ -270,6 +301,16 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         }
       });
 
+      it("serves TCP c2s only with the c2s component: named container ports a Service targets, env and certificate mounts that agree", () => {
+        const lines = checkC2s(objects(), externalSecrets);
+        assert.equal(
+          lines.some((l) => !l.endsWith("no c2s")),
+          r.components?.includes(C2S_COMPONENT) ?? false,
+          lines.join("; "),
+        );
+        report(lines.join("; "));
+      });
+
       it(`has ${hpas} HPA(s), each scaling a Deployment of this render that leaves spec.replicas to it`, () => {
         const deployments = ofKind(objects(), "Deployment");
         const found = ofKind<IHorizontalPodAutoscaler>(objects(), "HorizontalPodAutoscaler");
@@ -291,6 +332,53 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
       });
     });
   }
+
+  describe("component k8s/components/c2s", () => {
+    for (const overlay of ["k8s/overlays/dev", "k8s/overlays/prod"])
+      it(`changes ${overlay} only by the c2s Service, the edge Deployment and the edge NetworkPolicy if any`, () => {
+        const without = rendered.get(overlay) as K8sObject[];
+        const withC2s = rendered.get(nameOf({ dir: overlay, components: [C2S_COMPONENT] }));
+        assert.ok(withC2s);
+        const changed = ["Deployment/megaphone-edge", "NetworkPolicy/megaphone-edge"];
+        assert.deepEqual(
+          withC2s.map(ref).sort(),
+          [...without.map(ref), "Service/megaphone-edge-c2s"].sort(),
+        );
+        for (const o of without)
+          if (!changed.includes(ref(o)))
+            assert.deepEqual(
+              withC2s.find((x) => ref(x) === ref(o)),
+              o,
+              ref(o),
+            );
+      });
+
+    it("admits the c2s ports from anywhere in prod's edge NetworkPolicy, and nothing else new", () => {
+      const policy = (objects: K8sObject[]) =>
+        ofKind<INetworkPolicy>(objects, "NetworkPolicy").find(
+          (n) => n.metadata.name === "megaphone-edge",
+        );
+      const before = policy(rendered.get("k8s/overlays/prod") as K8sObject[]);
+      const after = policy(
+        rendered.get(
+          nameOf({ dir: "k8s/overlays/prod", components: [C2S_COMPONENT] }),
+        ) as K8sObject[],
+      );
+      assert.ok(before?.spec && after?.spec);
+      const ingress = after.spec.ingress ?? [];
+      assert.deepEqual(
+        { ...after.spec, ingress: ingress.slice(0, -1) },
+        before.spec,
+        "the rest as it was",
+      );
+      assert.deepEqual(ingress.at(-1), {
+        ports: [
+          { port: "xmpp-client", protocol: "TCP" },
+          { port: "xmpps-client", protocol: "TCP" },
+        ],
+      });
+    });
+  });
 
   describe("overlay dev", () => {
     const objects = () => rendered.get("k8s/overlays/dev") as K8sObject[];

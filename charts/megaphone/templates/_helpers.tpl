@@ -60,9 +60,13 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" 
 {{- if or .Values.redis.url .Values.redis.builtin.enabled -}}true{{- end -}}
 {{- end -}}
 
-{{/* A setting name (camelCase) as its environment variable: maxStanzaBytes -> MEGAPHONE_MAX_STANZA_BYTES. */}}
+{{/*
+A setting name (camelCase) as its environment variable, as Megaphone derives it (an underscore
+before each capital): maxStanzaBytes -> MEGAPHONE_MAX_STANZA_BYTES, c2sRequireTls ->
+MEGAPHONE_C2S_REQUIRE_TLS (sprig's snakecase would split the digit off: C_2S).
+*/}}
 {{- define "megaphone.envName" -}}
-{{- printf "MEGAPHONE_%s" (. | snakecase | upper) -}}
+{{- printf "MEGAPHONE_%s" (regexReplaceAll "([A-Z])" . "_${1}" | upper) -}}
 {{- end -}}
 
 {{/*
@@ -156,6 +160,16 @@ seccompProfile:
 {{- if and .Values.edge.httpRoute.enabled (not .Values.edge.httpRoute.parentRefs) -}}
 {{- fail "edge.httpRoute.parentRefs must name the Gateway the route attaches to" -}}
 {{- end -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if $c2s.enabled -}}
+{{- if not (or $c2s.port $c2s.tlsPort) -}}
+{{- fail "edge.c2s.enabled needs edge.c2s.port or edge.c2s.tlsPort (0 turns each off)" -}}
+{{- end -}}
+{{- $plaintextOnly := and (not $c2s.tlsPort) (hasKey .Values.edge.config "c2sRequireTls") (eq (toString .Values.edge.config.c2sRequireTls) "false") -}}
+{{- if not (or $c2s.tls.secretName $c2s.tls.sniSecrets $plaintextOnly) -}}
+{{- fail "edge.c2s needs a certificate: edge.c2s.tls.secretName or edge.c2s.tls.sniSecrets (kubernetes.io/tls Secrets); the edges refuse to start a TLS c2s port without one" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Target labels of the metric contract, from the pod's labels (ServiceMonitor and PodMonitor). */}}
@@ -221,3 +235,6 @@ include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
     {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
 {{- end }}
 {{- end -}}
+
+{{/* Where the c2s certificates are mounted (a projected volume of kubernetes.io/tls Secrets). */}}
+{{- define "megaphone.c2sTlsDir" -}}/etc/megaphone/tls{{- end -}}
