@@ -89,7 +89,9 @@ export class ShardReadLoops {
       .consumeShards([...shards], deps.consumerName, deps.handle, loop.controller.signal, {
         health: loop.health,
         acknowledge: (shard, ids) => deps.acknowledge(shard, ids),
-        // Until the first lease of the set ends: reading goes on only while every one lasts.
+        // Until the first lease of the set ends: reading goes on only while every one lasts. A
+        // lease that lapses without renewal pauses the whole loop until ownership stops that
+        // shard (its next renewal fails), which then restarts the loop without it.
         readableForMs: () =>
           Math.min(...shards.map((s) => deps.leaseOf(s)?.expiresAtMs ?? 0)) - Date.now(),
         onHandled: (shard, lastId) => {
