@@ -38,6 +38,8 @@ export type ScramServerState = {
   gs2Header: string;
   /** -PLUS: the channel-binding data (base64) `c=` must carry after the gs2 header. */
   cbData?: string;
+  /** The mechanism's name as the client chose it (`mechanism` with -PLUS), for the login count. */
+  chosen?: string;
   clientFirstBare: string;
   serverFirst: string;
   /** Client nonce followed by server nonce. */
@@ -169,7 +171,10 @@ export function scramStart(
     nonce,
     stage: "server-first-sent",
   };
-  if (cbData !== undefined) state.cbData = cbData;
+  if (cbData !== undefined) {
+    state.cbData = cbData;
+    state.chosen = `${mechanism}-PLUS`;
+  }
   return { state, serverFirst };
 }
 
