@@ -41,7 +41,7 @@ describe("e2e: SCRAM-SHA-256-PLUS over TCP c2s (channel binding)", function () {
     this.timeout(60000);
     cert = makeCert(["localhost"]);
     mesh = await Mesh.start({ shardCount: 2 });
-    await mesh.session("s1", "");
+    await mesh.session("s1", "", { MEGAPHONE_CHANNEL_BINDING: "true" });
     c2sPort = await freePort();
     c2sTlsPort = await freePort();
     await mesh.edge("e1", "", {

@@ -81,7 +81,7 @@ describe("channel binding (SCRAM-*-PLUS, XEP-0440)", () => {
   }
 
   beforeEach(async () => {
-    ctx = new TestSessionContext();
+    ctx = new TestSessionContext({ config: { channelBinding: true } });
     chain = buildHandlerChain();
     await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, 4096));
   });
@@ -112,7 +112,7 @@ describe("channel binding (SCRAM-*-PLUS, XEP-0440)", () => {
   });
 
   it("offers no -PLUS and no channel-binding types on a connection the edge did not secure", async () => {
-    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true } });
+    ctx = new TestSessionContext({ config: { tlsTerminatedByProxy: true, channelBinding: true } });
     conn = await opened(undefined);
     const mechanisms = features()
       .getChild("mechanisms", SASL)
@@ -123,6 +123,20 @@ describe("channel binding (SCRAM-*-PLUS, XEP-0440)", () => {
     assert.equal(features().getChild("sasl-channel-binding", SASL_CB), undefined);
     const client = new ScramSha256Mechanism({ cbindFlag: "p=tls-exporter", cbData: EXPORTER });
     assertFailure(await login("SCRAM-SHA-256-PLUS", client), "invalid-mechanism");
+  });
+
+  it("with channelBinding off (the default), offers no -PLUS on TLS and accepts 'y' (stock slixmpp 1.8.3)", async () => {
+    ctx = new TestSessionContext();
+    await ctx.stores.accounts.create(ALICE, createAccount(PASSWORD, 4096));
+    conn = await opened(TLS);
+    const mechanisms = features()
+      .getChild("mechanisms", SASL)
+      ?.getChildren("mechanism")
+      .map((m) => m.getText());
+    assert.deepEqual(mechanisms, ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
+    assert.equal(features().getChild("sasl-channel-binding", SASL_CB), undefined);
+    const last = await login("SCRAM-SHA-256", new ScramSha256Mechanism({ cbindFlag: "y" }));
+    assert.equal(last.name, "success", last.toString());
   });
 
   it("offers only tls-server-end-point where TLS 1.2 gave no exporter", async () => {

@@ -48,10 +48,13 @@ export function connectionSecure(ctx: SessionContext, conn: ConnState): boolean 
 /**
  * The channel-binding data (base64) by type (RFC 5056 names) of a TLS connection the edge
  * terminated; empty for any other, which is offered no -PLUS mechanism. A proxy's TLS cannot
- * be bound to: its data is not ours.
+ * be bound to: its data is not ours. Empty too unless the operator turned channel binding on
+ * (channelBinding): once -PLUS is offered, a client that binds only to types not offered (stock
+ * slixmpp 1.8.3 knows only tls-unique) sends 'y' and must be refused as a downgrade.
  */
-export function channelBindings(conn: ConnState): Record<string, string> {
+export function channelBindings(ctx: SessionContext, conn: ConnState): Record<string, string> {
   const bindings: Record<string, string> = {};
+  if (!ctx.config.channelBinding) return bindings;
   if (conn.tls?.exporter) bindings["tls-exporter"] = conn.tls.exporter;
   if (conn.tls?.endPoint) bindings["tls-server-end-point"] = conn.tls.endPoint;
   return bindings;
@@ -77,7 +80,7 @@ export function plainOffered(ctx: SessionContext, conn: ConnState): boolean {
 /** Strongest first; -PLUS (RFC 5802 §6) where the connection has channel bindings. */
 export function offeredMechanisms(ctx: SessionContext, conn: ConnState): string[] {
   const mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-1"];
-  if (Object.keys(channelBindings(conn)).length > 0)
+  if (Object.keys(channelBindings(ctx, conn)).length > 0)
     mechanisms.unshift("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS");
   if (plainOffered(ctx, conn)) mechanisms.push("PLAIN");
   return mechanisms;
@@ -94,7 +97,7 @@ export function streamFeatures(ctx: SessionContext, conn: ConnState): Element {
     const mechanisms = features.c("mechanisms", { xmlns: NS_SASL });
     for (const name of offeredMechanisms(ctx, conn)) mechanisms.c("mechanism").t(name);
     features.cnode(sasl2Feature(ctx, conn));
-    const cb = channelBindingFeature(channelBindings(conn));
+    const cb = channelBindingFeature(channelBindings(ctx, conn));
     if (cb) features.cnode(cb);
   } else if (conn.stage === "bound") {
     features.c("ver", { xmlns: NS_ROSTER_VER });

@@ -12,16 +12,6 @@ TIMEOUT = 20
 class ChatBot(slixmpp.ClientXMPP):
     def __init__(self, jid, password, peer):
         super().__init__(jid, password, sasl_mech="SCRAM-SHA-256")
-        # slixmpp 1.8.3 binds only to tls-unique, undefined on TLS 1.3 (RFC 9266) and not
-        # offered by this server, and whenever it holds that data it sends the "y" flag under a
-        # non-PLUS mechanism, which RFC 5802 §6 makes a server offering -PLUS refuse (a
-        # downgrade). Through its credentials hook the bot says it has no binding: "n".
-        # (The README's quick start shows the same two lines.)
-        credentials = self["feature_mechanisms"].sasl_callback
-        self["feature_mechanisms"].sasl_callback = lambda required, optional: {
-            **credentials(required, optional),
-            "channel_binding": None,
-        }
         self.peer = peer
         self.done = asyncio.get_event_loop().create_future()
         self.add_event_handler("auth_success", self.on_auth)

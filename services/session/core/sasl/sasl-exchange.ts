@@ -97,7 +97,7 @@ export async function startExchange(
     domain: ctx.domain,
     standIn,
     plus,
-    channelBindings: channelBindings(conn),
+    channelBindings: channelBindings(ctx, conn),
   });
   conn.sasl = state;
   return { challenge: serverFirst };
