@@ -1,6 +1,7 @@
 // How a client connection starts and ends on the edge, whatever its transport (ws/, tcp/): it
 // gets a connection id and a shard, counts in the registry and the admission caps, and its
 // shard hears `open` when its stream may begin and exactly one `close` when it ends.
+import type { OpenPacket } from "../shared/bus/packets.js";
 import { makeConnId } from "../shared/conn-id.js";
 import type { Logger } from "../shared/log.js";
 import type { ClientSocket } from "./client-socket.js";
@@ -67,9 +68,22 @@ export function openConnection(
   return conn;
 }
 
-/** Tells the connection's shard that it opened (the `open` packet). */
-export function announceConnection(conn: Connection, deps: LifecycleDeps): void {
-  deps.publisher.publish(conn, { k: "open", c: conn.id, e: deps.address });
+/**
+ * Tells the connection's shard that it opened (the `open` packet); `tls` when the edge
+ * terminated TLS for it, with that TLS connection's channel-binding data.
+ */
+export function announceConnection(
+  conn: Connection,
+  deps: LifecycleDeps,
+  tls?: { exporter?: string; endPoint?: string },
+): void {
+  const open: OpenPacket = { k: "open", c: conn.id, e: deps.address };
+  if (tls) {
+    open.s = "1";
+    if (tls.exporter) open.x = tls.exporter;
+    if (tls.endPoint) open.t = tls.endPoint;
+  }
+  deps.publisher.publish(conn, open);
 }
 
 /**

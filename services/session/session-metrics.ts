@@ -57,6 +57,9 @@ const KNOWN_MECHANISMS = new Set([
   "SCRAM-SHA-1",
   "SCRAM-SHA-256",
   "SCRAM-SHA-512",
+  // RFC 5802 §6 channel binding, offered on the TLS connections the edge terminates.
+  "SCRAM-SHA-1-PLUS",
+  "SCRAM-SHA-256-PLUS",
   // XEP-0484 FAST token logins (SASL2).
   "HT-SHA-256-NONE",
 ]);

@@ -286,6 +286,12 @@ export interface Config {
    * replayable by whoever reads it). Turn off only for tests and local development without TLS.
    */
   fastRequiresTls: boolean;
+  /**
+   * SCRAM channel binding (RFC 5802 §6, XEP-0440) on TLS connections the edge terminates: -PLUS
+   * offered and the 'y' downgrade refused. Off by default, since clients that bind only to
+   * tls-unique (stock slixmpp 1.8.3) send 'y' to a server offering other types.
+   */
+  channelBinding: boolean;
 }
 
 type Kind = "string" | "int" | "bool" | "list";
@@ -810,6 +816,11 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "bool",
     default: true,
     help: "XEP-0484: offer FAST tokens only on secure connections (see plainRequiresTls)",
+  },
+  channelBinding: {
+    kind: "bool",
+    default: false,
+    help: "offer SCRAM-*-PLUS and XEP-0440 on TLS connections the edge terminates; a client then sending 'y' is refused as a downgrade (RFC 5802 §6), which stock slixmpp 1.8.3 does",
   },
 };
 

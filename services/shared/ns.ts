@@ -5,6 +5,8 @@ export const NS_STREAMS = "http://etherx.jabber.org/streams";
 export const NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams";
 export const NS_STANZA_ERRORS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 export const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+/** XEP-0440: SASL Channel-Binding Type Capability. */
+export const NS_SASL_CB = "urn:xmpp:sasl-cb:0";
 export const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind";
 export const NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session";
 export const NS_ROSTER = "jabber:iq:roster";

@@ -54,8 +54,10 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
 
     it("keeps every field of every packet kind", async () => {
       const { bus } = fixture;
-      const { got, done } = collectShards(bus, [0], 5);
+      const { got, done } = collectShards(bus, [0], 6);
       await bus.toShard(0, { k: "open", c: "a.0.1", e: "a" });
+      // A TLS connection the edge terminated, with its channel bindings (TCP c2s).
+      await bus.toShard(0, { k: "open", c: "a.0.3", e: "a", s: "1", x: "eA==", t: "dA==" });
       await bus.toShard(0, { k: "data", c: "a.0.1", e: "a", d: "<x>ü &amp;</x>" });
       await bus.toShard(0, { k: "route", c: "a.0.2", d: "<message/>" });
       await bus.toShard(0, { k: "kick", c: "a.0.2", d: "conflict" });
@@ -65,6 +67,7 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
         got.map((e) => e.packet),
         [
           { k: "open", c: "a.0.1", e: "a" },
+          { k: "open", c: "a.0.3", e: "a", s: "1", x: "eA==", t: "dA==" },
           { k: "data", c: "a.0.1", e: "a", d: "<x>ü &amp;</x>" },
           { k: "route", c: "a.0.2", d: "<message/>" },
           { k: "kick", c: "a.0.2", d: "conflict" },

@@ -1,7 +1,9 @@
 // A TCP client no one here wrote: a slixmpp bot (Debian's python3-slixmpp) logs in with
 // SCRAM-SHA-256 over STARTTLS and over direct TLS (XEP-0368), verifying the edge's certificate,
 // and chats with an @xmpp/client WebSocket user. The package is installed when missing, as
-// .ci/run installs redis-server: this test never skips.
+// .ci/run installs redis-server: this test never skips. The bot declares no channel binding
+// through slixmpp's credentials hook (chat_bot.py says why); SCRAM-*-PLUS is tested with a raw
+// TLS client in c2s-channel-binding.test.ts.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";

@@ -21,11 +21,26 @@ export class RawTcpClient {
     this.watch(socket);
   }
 
-  /** Plain TCP to `port`, or TLS when `ca` is given (direct TLS, XEP-0368). */
-  static connect(port: number, ca?: string, alpn?: string[]): Promise<RawTcpClient> {
+  /**
+   * Plain TCP to `port`, or TLS when `ca` is given (direct TLS, XEP-0368); `options` adds to
+   * the TLS ones (e.g. maxVersion).
+   */
+  static connect(
+    port: number,
+    ca?: string,
+    alpn?: string[],
+    options: tls.ConnectionOptions = {},
+  ): Promise<RawTcpClient> {
     return new Promise((resolve, reject) => {
       const socket = ca
-        ? tls.connect({ port, host: "127.0.0.1", servername: "localhost", ca, ALPNProtocols: alpn })
+        ? tls.connect({
+            port,
+            host: "127.0.0.1",
+            servername: "localhost",
+            ca,
+            ALPNProtocols: alpn,
+            ...options,
+          })
         : net.connect({ port, host: "127.0.0.1" });
       socket.once(ca ? "secureConnect" : "connect", () => {
         socket.off("error", reject);

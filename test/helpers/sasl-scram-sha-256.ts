@@ -13,6 +13,12 @@ export interface SaslCredentials {
 export interface ScramSha256Options {
   /** Client nonce; random when omitted. Tests inject the RFC 7677 vector's value. */
   nonce?: string;
+  /**
+   * RFC 5802 §6 gs2-cbind-flag: "n" (the default), "y", or "p=<type>" for SCRAM-SHA-256-PLUS,
+   * which then proves `cbData`, the channel-binding data of the client's side of the TLS.
+   */
+  cbindFlag?: string;
+  cbData?: Uint8Array;
 }
 
 const MECHANISM = "SCRAM-SHA-256";
@@ -55,6 +61,8 @@ export class ScramSha256Mechanism {
 
   private stage: "initial" | "challenge" | "final" = "initial";
   private readonly clientNonce: string;
+  private readonly cbindFlag: string;
+  private readonly cbData: Uint8Array;
   private gs2Header = "";
   private clientFirstBare = "";
   private lastChallenge = "";
@@ -62,6 +70,8 @@ export class ScramSha256Mechanism {
 
   constructor(options: ScramSha256Options = {}) {
     this.clientNonce = options.nonce ?? randomBytes(18).toString("base64");
+    this.cbindFlag = options.cbindFlag ?? "n";
+    this.cbData = options.cbData ?? Buffer.alloc(0);
   }
 
   /** Remembers the server's message for the next `response()`; @xmpp/sasl awaits this. */
@@ -103,7 +113,7 @@ export class ScramSha256Mechanism {
   }
 
   private firstMessage(cred: SaslCredentials): string {
-    this.gs2Header = `n,${cred.authzid ? `a=${saslName(cred.authzid)}` : ""},`;
+    this.gs2Header = `${this.cbindFlag},${cred.authzid ? `a=${saslName(cred.authzid)}` : ""},`;
     this.clientFirstBare = `n=${saslName(cred.username ?? "")},r=${this.clientNonce}`;
     return this.gs2Header + this.clientFirstBare;
   }
@@ -120,7 +130,9 @@ export class ScramSha256Mechanism {
     const salted = pbkdf2Sync(cred.password ?? "", salt, iterations, 32, "sha256");
     const clientKey = hmac(salted, "Client Key");
     const storedKey = createHash("sha256").update(clientKey).digest();
-    const withoutProof = `c=${Buffer.from(this.gs2Header, "utf8").toString("base64")},r=${nonce}`;
+    // RFC 5802 §7: cbind-input = gs2-header, then the channel-binding data under "p=".
+    const cbindInput = Buffer.concat([Buffer.from(this.gs2Header, "utf8"), this.cbData]);
+    const withoutProof = `c=${cbindInput.toString("base64")},r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
     const clientSignature = hmac(storedKey, authMessage);
     const proof = Buffer.from(clientKey.map((byte, i) => byte ^ (clientSignature[i] ?? 0)));

@@ -8,7 +8,8 @@
 // else there is a policy-violation (§5.3.1: TLS is mandatory-to-negotiate). Only the stream the
 // client opens over TLS reaches the session: its shard hears `open` then. On the direct TLS
 // port (XEP-0368) TLS comes first and the first stream goes to the session. Neither port's
-// session ever sees a byte that was not encrypted.
+// session ever sees a byte that was not encrypted, and its `open` says the connection is TLS,
+// with the channel-binding data SCRAM-*-PLUS needs (channel-binding.ts).
 import type net from "node:net";
 import tls from "node:tls";
 import { NS_STREAMS, NS_TLS } from "../../shared/ns.js";
@@ -19,6 +20,7 @@ import {
   openConnection,
   type LifecycleDeps,
 } from "../connection-lifecycle.js";
+import { channelBindings, type ChannelBindings } from "./channel-binding.js";
 import { inboundFrameCostBytes } from "../frame-cost.js";
 import { streamHeaderFrame } from "../stream-header.js";
 import type { Connection } from "../ws/connection.js";
@@ -98,6 +100,8 @@ class C2sStream {
   private phase: Phase;
   private announced = false;
   private clientStream: ClientStream | undefined;
+  /** Set once TLS is up: the session hears it (and these) in `open` (channel-binding.ts). */
+  private tlsBindings: ChannelBindings | undefined;
   /** The client sent </stream:stream>. */
   private clientClosed = false;
   private readonly onData = (chunk: Buffer) => this.read(chunk);
@@ -177,7 +181,7 @@ class C2sStream {
         this.clientStream = readClientHeader(event.tag);
         if (!this.announced) {
           this.announced = true;
-          announceConnection(this.conn, this.deps);
+          announceConnection(this.conn, this.deps, this.tlsBindings);
         }
         return this.publish(this.clientStream.open, now);
       case "element":
@@ -242,6 +246,7 @@ class C2sStream {
     this.splitter = new XmlSplitter(this.deps.limits.maxStanzaBytes);
     this.conn.wroteSessionFrame = false;
     secure.once("secure", () => {
+      this.tlsBindings = channelBindings(secure);
       this.phase = "session";
       secure.on("data", this.onData);
     });

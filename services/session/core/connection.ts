@@ -57,6 +57,18 @@ export interface ConnState {
   ping?: { id: string; sentAtMs: number };
   /** XEP-0198 stream management, once enabled. */
   sm?: SmState;
+  /**
+   * The edge terminated TLS for this connection (TCP c2s): it is confidential whatever the
+   * deployment says, and offers SCRAM-*-PLUS with these channel bindings (base64, RFC 5056).
+   */
+  tls?: ConnTls;
+}
+
+export interface ConnTls {
+  /** tls-exporter (RFC 9266); TLS 1.3 only. */
+  exporter?: string;
+  /** tls-server-end-point (RFC 5929 §4). */
+  endPoint?: string;
 }
 
 export function newConnState(
@@ -64,8 +76,9 @@ export function newConnState(
   edgeId: string,
   shard: number,
   now: number,
+  tls?: ConnTls,
 ): ConnState {
-  return {
+  const conn: ConnState = {
     connId,
     edgeId,
     shard,
@@ -79,6 +92,8 @@ export function newConnState(
     lastActivityMs: now,
     openedAtMs: now,
   };
+  if (tls) conn.tls = tls;
+  return conn;
 }
 
 export function fullJidOf(conn: ConnState): string | undefined {

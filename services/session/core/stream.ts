@@ -1,7 +1,7 @@
 // RFC 7395 §3.3 (framing: <open/> and <close/>), RFC 6120 §4.3 (stream negotiation,
 // features) and §4.3.3 (restart after SASL). XEP-0478 advertises the stanza size limit.
 // XEP-0388 (SASL2) is offered next to RFC 6120 SASL; it needs no restart, and its features
-// follow its <success/> (sasl2.ts).
+// follow its <success/> (sasl2.ts). XEP-0440 names the channel-binding types -PLUS can use.
 import { randomBytes } from "node:crypto";
 import { Element } from "ltx";
 import {
@@ -9,6 +9,7 @@ import {
   NS_FRAMING,
   NS_ROSTER_VER,
   NS_SASL,
+  NS_SASL_CB,
   NS_SESSION,
   NS_STREAM_LIMITS,
   NS_STREAMS,
@@ -36,12 +37,36 @@ export function closeElement(): Element {
 }
 
 /**
- * Whether the server considers the connection confidential. The edge speaks plain WebSocket,
- * so today only the deployment can vouch for it (a proxy in front terminates TLS); when the
- * edge terminates TLS itself, its per-connection word belongs here.
+ * Whether the server considers the connection confidential: the edge terminated TLS for it
+ * (TCP c2s; its `open` said so), or the deployment vouches for all of them (a proxy in front of
+ * the plain WebSocket edge terminates TLS).
  */
-export function connectionSecure(ctx: SessionContext, _conn: ConnState): boolean {
-  return ctx.config.tlsTerminatedByProxy;
+export function connectionSecure(ctx: SessionContext, conn: ConnState): boolean {
+  return conn.tls !== undefined || ctx.config.tlsTerminatedByProxy;
+}
+
+/**
+ * The channel-binding data (base64) by type (RFC 5056 names) of a TLS connection the edge
+ * terminated; empty for any other, which is offered no -PLUS mechanism. A proxy's TLS cannot
+ * be bound to: its data is not ours. Empty too unless the operator turned channel binding on
+ * (channelBinding): once -PLUS is offered, a client that binds only to types not offered (stock
+ * slixmpp 1.8.3 knows only tls-unique) sends 'y' and must be refused as a downgrade.
+ */
+export function channelBindings(ctx: SessionContext, conn: ConnState): Record<string, string> {
+  const bindings: Record<string, string> = {};
+  if (!ctx.config.channelBinding) return bindings;
+  if (conn.tls?.exporter) bindings["tls-exporter"] = conn.tls.exporter;
+  if (conn.tls?.endPoint) bindings["tls-server-end-point"] = conn.tls.endPoint;
+  return bindings;
+}
+
+/** XEP-0440: the channel-binding types the server supports on this connection. */
+function channelBindingFeature(bindings: Record<string, string>): Element | undefined {
+  const types = Object.keys(bindings);
+  if (types.length === 0) return undefined;
+  const feature = new Element("sasl-channel-binding", { xmlns: NS_SASL_CB });
+  for (const type of types) feature.c("channel-binding", { type });
+  return feature;
 }
 
 /**
@@ -52,8 +77,11 @@ export function plainOffered(ctx: SessionContext, conn: ConnState): boolean {
   return ctx.config.allowPlain && (!ctx.config.plainRequiresTls || connectionSecure(ctx, conn));
 }
 
+/** Strongest first; -PLUS (RFC 5802 §6) where the connection has channel bindings. */
 export function offeredMechanisms(ctx: SessionContext, conn: ConnState): string[] {
   const mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-1"];
+  if (Object.keys(channelBindings(ctx, conn)).length > 0)
+    mechanisms.unshift("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS");
   if (plainOffered(ctx, conn)) mechanisms.push("PLAIN");
   return mechanisms;
 }
@@ -69,6 +97,8 @@ export function streamFeatures(ctx: SessionContext, conn: ConnState): Element {
     const mechanisms = features.c("mechanisms", { xmlns: NS_SASL });
     for (const name of offeredMechanisms(ctx, conn)) mechanisms.c("mechanism").t(name);
     features.cnode(sasl2Feature(ctx, conn));
+    const cb = channelBindingFeature(channelBindings(ctx, conn));
+    if (cb) features.cnode(cb);
   } else if (conn.stage === "bound") {
     features.c("ver", { xmlns: NS_ROSTER_VER });
     features.c("sub", { xmlns: NS_SUB_PREAPPROVAL });

@@ -196,7 +196,8 @@ export class PacketProcessor {
         ctx.log.warn({ connId: packet.c }, "connection id reused; ending the old connection");
         await ctx.endConnection(conn);
       }
-      const created = newConnState(packet.c, packet.e, entry.shard, ctx.now());
+      const tls = packet.s ? { exporter: packet.x, endPoint: packet.t } : undefined;
+      const created = newConnState(packet.c, packet.e, entry.shard, ctx.now(), tls);
       created.lastEntryId = entry.id;
       this.table.set(created);
       return true;

@@ -5,8 +5,13 @@
 
 /** Into a shard inbox `mp:{s<N>}:in`, read by the session member owning shard N. */
 export type ShardPacket =
-  /** A socket was accepted by edge `e`; the session creates the connection's state. */
-  | { k: "open"; c: string; e: string }
+  /**
+   * A socket was accepted by edge `e`; the session creates the connection's state. The edge
+   * that terminated TLS itself (TCP c2s) says so: s: "1", and the channel-binding data of that
+   * TLS connection, base64 (RFC 5056): x for tls-exporter (RFC 9266, TLS 1.3 only), t for
+   * tls-server-end-point (RFC 5929 §4). An older edge sends none of them: not known secure.
+   */
+  | { k: "open"; c: string; e: string; s?: "1"; x?: string; t?: string }
   /** One complete WebSocket message (one XML element, RFC 7395 §3.3.3) from the client. */
   | { k: "data"; c: string; e: string; d: string }
   /** The socket is gone (d: why, a CloseReason name); the session cleans up (unavailable presence). */
@@ -67,6 +72,7 @@ export type EdgePacket =
   | { k: "rename"; c: string; d: string };
 
 export type ShardPacketKind = ShardPacket["k"];
+export type OpenPacket = Extract<ShardPacket, { k: "open" }>;
 
 export interface ShardEntry {
   /** Stream entry id; monotonically increasing within one shard inbox. */
@@ -96,8 +102,21 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
     if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
   } else if (!SHARD_KINDS_WITHOUT_EDGE.has(f.k) || f.d === undefined) return undefined;
   if (f.q !== undefined && f.q !== "1") return undefined;
+  if (f.k === "open") return openPacketOf(f);
   return f as unknown as ShardPacket;
 }
+
+/** An `open`, its TLS fields only when they are well formed (else it is not secure). */
+function openPacketOf(f: Record<string, string>): OpenPacket {
+  const open: OpenPacket = { k: "open", c: f.c, e: f.e };
+  if (f.s !== "1") return open;
+  open.s = "1";
+  if (f.x && BASE64.test(f.x)) open.x = f.x;
+  if (f.t && BASE64.test(f.t)) open.t = f.t;
+  return open;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** An edge packet from stream entry fields, or undefined when they do not form one. */
 export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {

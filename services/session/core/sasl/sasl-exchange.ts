@@ -6,6 +6,7 @@ import { Element } from "ltx";
 import type { ScramMechanism } from "../../../shared/stores/account/account-store.js";
 import type { ConnState } from "../connection.js";
 import type { SessionContext } from "../context.js";
+import { channelBindings } from "../stream.js";
 import { plainVerify } from "./plain.js";
 import { accountJid, BASE64, type AccountLookup } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
@@ -17,6 +18,8 @@ import { scramFinish, scramStart, scramUsername } from "./scram.js";
  * snapshot, so an oversized one would be stored and rewritten on every packet.
  */
 const SASL_MAX_BASE64_CHARS = 4096;
+
+const PLUS = "-PLUS";
 
 /** What a step of the exchange produced. */
 export type SaslStep =
@@ -87,10 +90,14 @@ export async function startExchange(
   const clientFirst = payload.toString("utf8");
   const username = scramUsername(clientFirst);
   const { account, standIn } = await lookupWithStandIn(ctx, username);
-  const scram = mechanism as ScramMechanism;
+  // A -PLUS variant (offered only with channel bindings) uses its base mechanism's credential.
+  const plus = mechanism.endsWith(PLUS);
+  const scram = (plus ? mechanism.slice(0, -PLUS.length) : mechanism) as ScramMechanism;
   const { state, serverFirst } = scramStart(scram, clientFirst, account?.scram[scram], {
     domain: ctx.domain,
     standIn,
+    plus,
+    channelBindings: channelBindings(ctx, conn),
   });
   conn.sasl = state;
   return { challenge: serverFirst };

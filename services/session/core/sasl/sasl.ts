@@ -23,7 +23,7 @@ export async function handleSasl(ctx: SessionContext, conn: ConnState, el: Eleme
   const mechanism =
     el.getName() === "auth"
       ? (el.attrs.mechanism ?? "")
-      : (conn.sasl?.mechanism ?? conn.saslAwaiting ?? "");
+      : (conn.sasl?.chosen ?? conn.sasl?.mechanism ?? conn.saslAwaiting ?? "");
   await saslAttempt(
     ctx,
     conn,

@@ -1,5 +1,6 @@
 // RFC 5802 §5 and §7 (SCRAM), RFC 7677 (SCRAM-SHA-256), the server side of the exchange,
-// as used by RFC 6120 §6 (SASL negotiation). Pure functions: the exchange state is a plain JSON
+// as used by RFC 6120 §6 (SASL negotiation), with channel binding (§6, the -PLUS variants) over
+// the TLS connections the edge terminates. Pure functions: the exchange state is a plain JSON
 // object so a connection snapshot can carry it between the two round trips.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type {
@@ -35,6 +36,10 @@ export type ScramServerState = {
   authzid: string;
   /** Needed to check the client-final `c=` attribute (RFC 5802 §7 channel-binding). */
   gs2Header: string;
+  /** -PLUS: the channel-binding data (base64) `c=` must carry after the gs2 header. */
+  cbData?: string;
+  /** The mechanism's name as the client chose it (`mechanism` with -PLUS), for the login count. */
+  chosen?: string;
   clientFirstBare: string;
   serverFirst: string;
   /** Client nonce followed by server nonce. */
@@ -52,6 +57,13 @@ export interface ScramStartOptions {
   domain: string;
   /** What an unknown user is shown instead of a stored salt and iteration count. */
   standIn: StandIn;
+  /** The client chose the -PLUS variant of `mechanism` (RFC 5802 §6). */
+  plus?: boolean;
+  /**
+   * The connection's channel-binding data (base64) by type, when the server offers -PLUS on
+   * it; absent or empty when it offers none.
+   */
+  channelBindings?: Readonly<Record<string, string>>;
 }
 
 /** RFC 5802 §7 saslname: "," and "=" travel as "=2C" and "=3D"; any other "=" is malformed. */
@@ -64,6 +76,8 @@ function decodeSaslName(value: string): string {
 
 interface ClientFirst {
   gs2Header: string;
+  /** gs2-cbind-flag: "n", "y" or "p=<type>". */
+  cbindFlag: string;
   authzid: string;
   username: string;
   clientNonce: string;
@@ -74,10 +88,7 @@ interface ClientFirst {
 function parseClientFirst(message: string): ClientFirst {
   const gs2 = GS2_HEADER.exec(message);
   if (!gs2) throw malformed("malformed gs2-header");
-  const [gs2Header, cbindFlag, rawAuthzid] = gs2;
-  // "p=" asks for channel binding, which only the -PLUS mechanisms carry (RFC 5802 §6). None is
-  // offered, so a "p=" under a plain SCRAM name is a request this mechanism cannot mean.
-  if (cbindFlag?.startsWith("p=")) throw malformed("channel binding needs a -PLUS mechanism");
+  const [gs2Header, cbindFlag = "", rawAuthzid] = gs2;
   const bare = message.slice(gs2Header.length);
   const [user, nonce, ...extensions] = bare.split(",");
   // RFC 5802 §5.1: a server that sees "m=" (mandatory extension) it does not know MUST fail.
@@ -89,11 +100,36 @@ function parseClientFirst(message: string): ClientFirst {
   if (!extensions.every((ext) => EXTENSION.test(ext))) throw malformed("malformed attribute");
   return {
     gs2Header,
+    cbindFlag,
     authzid: rawAuthzid === undefined ? "" : decodeSaslName(rawAuthzid),
     username: decodeSaslName(user.slice(2)),
     clientNonce: nonce.slice(2),
     bare,
   };
+}
+
+/**
+ * RFC 5802 §6: what the gs2-cbind-flag may say under the chosen mechanism, and the
+ * channel-binding data the client-final message must then prove; undefined for none.
+ */
+function boundChannel(cbindFlag: string, options: ScramStartOptions): string | undefined {
+  const bindings = options.channelBindings ?? {};
+  if (options.plus) {
+    if (!cbindFlag.startsWith("p=")) throw malformed("a -PLUS mechanism needs p=<type>");
+    const data = bindings[cbindFlag.slice(2)];
+    // A type this connection has no data for cannot be proven (RFC 5802 §7
+    // unsupported-channel-binding-type); the login fails as a wrong binding would.
+    if (data === undefined)
+      throw new SaslFailure("not-authorized", "unsupported channel binding type");
+    return data;
+  }
+  // "p=" asks for channel binding, which only the -PLUS mechanisms carry.
+  if (cbindFlag.startsWith("p=")) throw malformed("channel binding needs a -PLUS mechanism");
+  // "y": the client could bind but believes the server cannot. The server offered -PLUS, so
+  // someone removed it on the way: a downgrade, which must fail (RFC 5802 §6).
+  if (cbindFlag === "y" && Object.keys(bindings).length > 0)
+    throw new SaslFailure("not-authorized", "channel binding was offered (downgrade)");
+  return undefined;
 }
 
 /** The username of a client-first-message, for looking the account up before scramStart. */
@@ -114,6 +150,7 @@ export function scramStart(
   options: ScramStartOptions,
 ): { state: ScramServerState; serverFirst: string } {
   const first = parseClientFirst(clientFirstMessage);
+  const cbData = boundChannel(first.cbindFlag, options);
   checkAuthzid(first.authzid, first.username, options.domain);
   const serverNonce = options.serverNonce ?? randomBytes(SERVER_NONCE_BYTES).toString("base64");
   if (!PRINTABLE.test(serverNonce)) throw new RangeError("server nonce must be printable");
@@ -134,6 +171,10 @@ export function scramStart(
     nonce,
     stage: "server-first-sent",
   };
+  if (cbData !== undefined) {
+    state.cbData = cbData;
+    state.chosen = `${mechanism}-PLUS`;
+  }
   return { state, serverFirst };
 }
 
@@ -182,8 +223,12 @@ export function scramFinish(
   if (state.stage !== "server-first-sent") throw malformed("exchange already complete");
   const { mechanism } = state;
   const final = parseClientFinal(clientFinalMessage, DIGESTS[mechanism].bytes);
-  const gs2Header = Buffer.from(state.gs2Header, "utf8");
-  if (!Buffer.from(final.channelBinding, "base64").equals(gs2Header)) {
+  // RFC 5802 §7: cbind-input = gs2-header [ cbind-data ], the data only under "p=".
+  const cbindInput = Buffer.concat([
+    Buffer.from(state.gs2Header, "utf8"),
+    Buffer.from(state.cbData ?? "", "base64"),
+  ]);
+  if (!Buffer.from(final.channelBinding, "base64").equals(cbindInput)) {
     throw new SaslFailure("not-authorized");
   }
   if (final.nonce !== state.nonce) throw new SaslFailure("not-authorized");
