@@ -8,7 +8,7 @@
 import type { Bus } from "../../shared/bus/bus.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { FencedError } from "../../shared/leases/fenced-error.js";
-import type { FencedWrites } from "../../shared/leases/fenced-writes.js";
+import type { FencedAck, FencedWrites } from "../../shared/leases/fenced-writes.js";
 import type { Lease } from "../../shared/leases/shard-leases.js";
 import type { Logger } from "../../shared/log.js";
 import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.js";
@@ -16,7 +16,6 @@ import type { ConnState } from "../core/connection.js";
 import type { ShardHost } from "../ownership/shard-ownership.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LocalDelivery } from "./local-delivery.js";
-import { FencedAckBatcher } from "./fenced-ack-batcher.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
@@ -43,15 +42,13 @@ export interface ShardHostDeps {
 
 export class SessionShardHost implements ShardHost {
   private readonly reading: ShardReadLoops;
-  private readonly acks: FencedAckBatcher;
 
   constructor(private readonly deps: ShardHostDeps) {
-    this.acks = new FencedAckBatcher(deps.fenced);
     this.reading = new ShardReadLoops({
       bus: deps.bus,
       consumerName: deps.consumerName,
       handle: (batch, ack) => this.handle(batch, ack),
-      acknowledge: (shard, ids) => this.acknowledge(shard, ids),
+      acknowledge: (acks) => this.acknowledge(acks),
       leaseOf: deps.leaseOf,
       handled: (shard, lastId) => deps.local.handled(shard, lastId),
       failed: (shards, err) => {
@@ -115,15 +112,22 @@ export class SessionShardHost implements ShardHost {
     if (held.length > 0) await this.deps.processor.handleBatch(held, ack);
   }
 
-  private async acknowledge(shard: number, ids: readonly string[]): Promise<void> {
-    const lease = this.deps.leaseOf(shard);
-    try {
-      if (!lease) throw FencedError.notHeld(shard);
-      await this.acks.ack(lease, ids);
-    } catch (err) {
-      if (!(err instanceof FencedError)) throw err; // retried by the read loop
-      this.deps.refused(shard);
+  /**
+   * A turn's acknowledgements, all shards in one fenced write (FencedWrites.ackMany). A shard
+   * whose lease is gone or fenced is refused (the member steps down from it) and its entries
+   * stay pending for the next owner; any other failure is retried by the read loop.
+   */
+  private async acknowledge(acks: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    const items: FencedAck[] = [];
+    for (const [shard, entryIds] of acks) {
+      const lease = this.deps.leaseOf(shard);
+      if (lease) items.push({ lease, entryIds });
+      else this.deps.refused(shard);
     }
+    const results = await this.deps.fenced.ackMany(items);
+    results.forEach((result, i) => {
+      if (result instanceof FencedError) this.deps.refused(items[i].lease.shard);
+    });
   }
 }
 

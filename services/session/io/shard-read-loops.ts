@@ -16,8 +16,8 @@ export interface ShardReadLoopsDeps {
   bus: Bus;
   consumerName: string;
   handle: ShardBatchHandler;
-  /** Acknowledges entries of one shard (through its lease). */
-  acknowledge(shard: number, ids: readonly string[]): Promise<void>;
+  /** Acknowledges a turn's entries, by shard (each through its lease). */
+  acknowledge(acks: ReadonlyMap<number, readonly string[]>): Promise<void>;
   /** The lease a shard is read under, while it lasts. */
   leaseOf(shard: number): Lease | undefined;
   /** Everything up to `lastId` in `shard`'s inbox has been handled (ShardConsumeOptions). */
@@ -88,7 +88,7 @@ export class ShardReadLoops {
     loop.reading = deps.bus
       .consumeShards([...shards], deps.consumerName, deps.handle, loop.controller.signal, {
         health: loop.health,
-        acknowledge: (shard, ids) => deps.acknowledge(shard, ids),
+        acknowledge: (acks) => deps.acknowledge(acks),
         // Until the first lease of the set ends: reading goes on only while every one lasts. A
         // lease that lapses without renewal pauses the whole loop until ownership stops that
         // shard (its next renewal fails), which then restarts the loop without it.

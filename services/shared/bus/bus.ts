@@ -21,12 +21,12 @@ export interface ShardConsumeOptions {
   /** Each completed read is reported here (and each failed one). */
   health?: LoopHealth;
   /**
-   * Writes the acknowledgement of `entryIds` of `shard` in place of the bus's own (a session
-   * member acknowledges through its shard lease: FencedWrites.ack). A rejection is retried with
-   * backoff until the signal aborts; a caller that learns it may no longer acknowledge (its
-   * lease is gone) resolves and aborts the signal instead.
+   * Writes the acknowledgements of one turn, entry ids by shard, in place of the bus's own (a
+   * session member acknowledges through its shard leases, all in one step: FencedWrites.ackMany).
+   * A rejection is retried with backoff until the signal aborts; a caller that learns it may no
+   * longer acknowledge a shard (its lease is gone) resolves for it and gives the shard up instead.
    */
-  acknowledge?: (shard: number, entryIds: readonly string[]) => Promise<void>;
+  acknowledge?: (acks: ReadonlyMap<number, readonly string[]>) => Promise<void>;
   /**
    * How much longer (ms) the caller may read the inboxes (its lease's remaining time). No
    * read or claim is sent, and none left blocking, past that: a member paused beyond its lease

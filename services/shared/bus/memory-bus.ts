@@ -123,12 +123,13 @@ export class MemoryBus implements Bus {
         for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
         // Entries leave the queue when read; a fenced acknowledgement that fails here only
         // tells the caller it lost the shard, as it would on Redis.
+        const acks = new Map<number, string[]>();
         for (const shard of shards) {
           const ids = batch.filter((e) => e.shard === shard).map((e) => e.id);
-          if (ids.length === 0) continue;
-          if (acknowledge) await acknowledge(shard, ids).catch(() => undefined);
-          onHandled?.(shard, ids[ids.length - 1]);
+          if (ids.length > 0) acks.set(shard, ids);
         }
+        if (acknowledge) await acknowledge(acks).catch(() => undefined);
+        for (const [shard, ids] of acks) onHandled?.(shard, ids[ids.length - 1]);
       } catch {
         // Pending again, at the front and in order, exactly like an unacknowledged entry.
         for (const shard of shards) {

@@ -102,9 +102,13 @@ export class RedisShardConsumer {
     const budget = this.budget;
     const acks = new ShardAcks(
       acknowledge ??
-        (async (shard, ids) => {
-          await this.parts.timer.time("xack", () =>
-            this.parts.writer.xack(keys.shardInbox(shard), SESSION_GROUP, ...ids),
+        (async (acks) => {
+          await Promise.all(
+            [...acks].map(([shard, ids]) =>
+              this.parts.timer.time("xack", () =>
+                this.parts.writer.xack(keys.shardInbox(shard), SESSION_GROUP, ...ids),
+              ),
+            ),
           );
         }),
       log,

@@ -1,13 +1,14 @@
 // Acknowledgements of shard inbox entries, as their work finishes: one connection's entries at
 // a time (the session's unit of work), written together. Acks asked for in the same turn of
-// the event loop become one XACK per inbox; a failed XACK is retried with backoff, and
-// flush() (on stop) tries whatever is left once more.
+// the event loop become one write (the bus's: an XACK per inbox; a session member's: one fenced
+// script for all its shards); a failed write is retried with backoff, and flush() (on stop)
+// tries whatever is left once more.
 import { delay, retryDelayMs } from "../async/delay.js";
 import type { Logger } from "../log.js";
 import type { ShardEntry } from "./packets.js";
 
-/** Writes one acknowledgement: entry ids of one shard inbox. */
-export type AckWriter = (shard: number, entryIds: readonly string[]) => Promise<void>;
+/** Writes the acknowledgements of one turn: entry ids by shard inbox. */
+export type AckWriter = (acks: ReadonlyMap<number, readonly string[]>) => Promise<void>;
 
 export class ShardAcks {
   private pending = new Map<number, string[]>();
@@ -49,7 +50,7 @@ export class ShardAcks {
     this.pending = new Map();
     for (let failures = 0; failures === 0 || !this.signal.aborted;) {
       try {
-        await Promise.all([...batch].map(([shard, ids]) => this.writeAck(shard, ids)));
+        await this.writeAck(batch);
         return;
       } catch (err) {
         if (this.isGroupLost(err)) return;
