@@ -15,17 +15,10 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { BenchReport, PhaseReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
-import { run, startTarget, type Target } from "./targets.js";
+import { CLI, option, run, startTarget, type Target } from "./targets.js";
 
-const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const numbers = (name: string, fallback: string) =>
   option(name, fallback).split(",").filter(Boolean).map(Number);
 

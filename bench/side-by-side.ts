@@ -16,17 +16,9 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { BenchReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
-import { redisCalls, run, startTarget } from "./targets.js";
-
-const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+import { CLI, option, redisCalls, run, startTarget } from "./targets.js";
 
 const USERS = Number(option("users", "1000"));
 const LOGIN_RATE = Number(option("login-rate", "200"));

@@ -10,7 +10,14 @@ import { fileURLToPath } from "node:url";
 import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
 import { connect, freePort } from "../test/helpers/redis-server.js";
 
-const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
+/** This build's `megaphone` CLI. */
+export const CLI = fileURLToPath(new URL("../services/cli/main.js", import.meta.url));
+
+/** The value after `--name` on the command line, or `fallback`. */
+export function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
 
 export interface TargetOptions {
   /** Accounts bench1 … benchN, all with `password`. */
