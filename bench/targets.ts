@@ -25,6 +25,8 @@ export interface TargetOptions {
   password: string;
   /** A built checkout whose CLI the "@before" targets run. */
   baseline?: string;
+  /** Settings for Megaphone's processes on top of the bench's own (e.g. more connections per edge). */
+  env?: Record<string, string>;
 }
 
 export interface Target {
@@ -216,14 +218,14 @@ function shardRanges(count: number, parts: number): string[] {
 const SHARDS = 64;
 
 async function startMesh(
-  { users, password }: TargetOptions,
+  { users, password, env }: TargetOptions,
   cli: string,
   edges: number,
   sessions: number,
 ): Promise<Target> {
   const mesh = await Mesh.start({
     shardCount: SHARDS,
-    env: { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
+    env: { ...MEGAPHONE_ENV, ...env, MEGAPHONE_SERVICE_CLI: cli },
   });
   const members = await Promise.all(
     shardRanges(SHARDS, sessions).map((range, i) => mesh.session(`s${i + 1}`, range)),
@@ -245,7 +247,7 @@ async function startMesh(
       "--password",
       password,
     ],
-    { ...process.env, ...MEGAPHONE_ENV, MEGAPHONE_REDIS: mesh.redis.url },
+    { ...process.env, ...MEGAPHONE_ENV, ...env, MEGAPHONE_REDIS: mesh.redis.url },
   );
   const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
   return {
@@ -260,7 +262,10 @@ async function startMesh(
   };
 }
 
-async function startAllInOne({ users, password }: TargetOptions, cli: string): Promise<Target> {
+async function startAllInOne(
+  { users, password, env }: TargetOptions,
+  cli: string,
+): Promise<Target> {
   const port = await freePort();
   const accounts = Array.from({ length: users }, (_, i) => [
     "--user",
@@ -269,7 +274,7 @@ async function startAllInOne({ users, password }: TargetOptions, cli: string): P
   const service = spawnService(
     "all-in-one",
     ["start", "--port", String(port), "--host", "127.0.0.1", ...accounts],
-    { ...MEGAPHONE_ENV, MEGAPHONE_SERVICE_CLI: cli },
+    { ...MEGAPHONE_ENV, ...env, MEGAPHONE_SERVICE_CLI: cli },
   );
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
   return {
