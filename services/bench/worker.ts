@@ -137,8 +137,11 @@ class Worker {
       password: t.password,
       mechanism: t.mechanism,
       resource: "bench",
+      // Counted per endpoint, so that every endpoint sees every address: index % both would
+      // give each edge only addresses ≡ its number (mod the endpoints), and with them its
+      // per-address connection bound (maxConnectionsPerAddress) far sooner.
       localAddress: t.localAddresses.length
-        ? t.localAddresses[index % t.localAddresses.length]
+        ? t.localAddresses[Math.floor(index / t.urls.length) % t.localAddresses.length]
         : undefined,
       presenceAndRoster,
       timeoutMs: t.loginTimeoutMs,
