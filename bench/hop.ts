@@ -13,6 +13,11 @@
 // printed (issue 9's target: at least 50 %).
 //
 //   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
+//       [--client raw|xmppjs]
+//
+// The pairs are raw-frame clients (services/client/ws-xmpp-client.ts, as `megaphone bench`
+// uses), so that the generator costs little of the two cores the mesh runs on; --client xmppjs
+// uses @xmpp/client with XEP-0198 instead (each unit then saves a snapshot: counters change).
 //
 // Profiling the services: MEGAPHONE_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" passes
 // the flags to every edge and session process (not to this one), which are then stopped with
@@ -27,6 +32,7 @@ import { Mesh } from "../test/helpers/cluster.js";
 import { rawHop } from "./raw-hop.js";
 import { connect } from "../test/helpers/redis-server.js";
 import { TestUser, xml } from "../test/helpers/xmpp-client.js";
+import { WsXmppClient } from "../services/client/ws-xmpp-client.js";
 
 function option(name: string, fallback: number, min = 1): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,6 +47,66 @@ const MESSAGES = option("messages", 200);
 const WINDOW = option("window", 10);
 const DEADLINE_MS = option("deadline-ms", 180000);
 const HEAVY_ROSTER = option("heavy-roster", 0, 0);
+const CLIENT = process.argv.includes("--client")
+  ? process.argv[process.argv.indexOf("--client") + 1]
+  : "raw";
+if (CLIENT !== "raw" && CLIENT !== "xmppjs") throw new Error("--client must be raw or xmppjs");
+
+/** One side of a pair: sends chat bodies, hears message bodies. */
+interface PairClient {
+  sendChat(to: string, body: string): void;
+  onBody(listener: ((body: string) => void) | undefined): void;
+  stop(): Promise<void>;
+}
+
+const BODY = /<body[^>]*>([^<]*)<\/body>/;
+
+async function rawClient(url: string, username: string): Promise<PairClient> {
+  const client = new WsXmppClient({
+    url,
+    domain: "localhost",
+    username,
+    password: "pw",
+    mechanism: "SCRAM-SHA-256",
+    resource: "hop",
+    presenceAndRoster: true,
+    timeoutMs: 30000,
+  });
+  await client.login();
+  let listener: ((body: string) => void) | undefined;
+  client.onMessage = (frame) => {
+    const body = BODY.exec(frame)?.[1];
+    if (body !== undefined) listener?.(body);
+  };
+  return {
+    sendChat: (to, body) =>
+      client.send(
+        `<message xmlns='jabber:client' to='${to}' type='chat'><body>${body}</body></message>`,
+      ),
+    onBody: (next) => void (listener = next),
+    stop: async () => client.close(),
+  };
+}
+
+async function xmppjsClient(url: string, username: string): Promise<PairClient> {
+  const user = await TestUser.connect({ service: url, username, password: "pw" });
+  await user.send(xml("presence"));
+  await user.ping();
+  let listener: ((body: string) => void) | undefined;
+  user.xmpp.on("stanza", (el) => {
+    if (el.is("message")) listener?.(el.getChildText("body") ?? "");
+  });
+  return {
+    sendChat: (to, body) =>
+      void user
+        .send(xml("message", { to, type: "chat" }, xml("body", {}, body)))
+        .catch((err: unknown) => console.error(`${username}: send failed`, err)),
+    onBody: (next) => void (listener = next),
+    stop: () => user.stop(),
+  };
+}
+
+const pairClient = CLIENT === "raw" ? rawClient : xmppjsClient;
 
 /** Calls per command since the server started (INFO commandstats). */
 async function commandStats(redis: ReturnType<typeof connect>): Promise<Map<string, number>> {
@@ -68,7 +134,7 @@ async function main(): Promise<void> {
     console.error(`bench did not finish within ${DEADLINE_MS} ms`);
     void mesh.stop().finally(() => process.exit(1));
   }, DEADLINE_MS);
-  const users: TestUser[] = [];
+  const users: PairClient[] = [];
   try {
     await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
     const [edge1, edge2] = await Promise.all([mesh.edge("e1", "0-31"), mesh.edge("e2", "32-63")]);
@@ -80,19 +146,13 @@ async function main(): Promise<void> {
       await accounts.create(`b${i}@localhost`, createAccount("pw", 4096));
     }
 
-    const senders: TestUser[] = [];
-    const receivers: TestUser[] = [];
+    const senders: PairClient[] = [];
+    const receivers: PairClient[] = [];
     for (let i = 0; i < PAIRS; i++) {
-      senders.push(
-        await TestUser.connect({ service: edge1.url, username: `a${i}`, password: "pw" }),
-      );
-      receivers.push(
-        await TestUser.connect({ service: edge2.url, username: `b${i}`, password: "pw" }),
-      );
+      senders.push(await pairClient(edge1.url, `a${i}`));
+      receivers.push(await pairClient(edge2.url, `b${i}`));
     }
     users.push(...senders, ...receivers);
-    await Promise.all(receivers.map((r) => r.send(xml("presence"))));
-    await Promise.all(receivers.map((r) => r.ping()));
 
     /** One round: every pair sends MESSAGES messages; delivery latencies and elapsed time. */
     const measure = async (): Promise<{ latencies: number[]; elapsedMs: number }> => {
@@ -105,31 +165,17 @@ async function main(): Promise<void> {
           let received = 0;
           await new Promise<void>((resolve) => {
             const sendOne = () => {
-              const at = performance.now();
               sent++;
-              sender
-                .send(
-                  xml(
-                    "message",
-                    { to: `b${i}@localhost`, type: "chat" },
-                    xml("body", {}, String(at)),
-                  ),
-                )
-                .catch((err: unknown) => console.error(`a${i}: send failed`, err));
+              sender.sendChat(`b${i}@localhost`, String(performance.now()));
             };
-            const onStanza = (el: {
-              is(n: string): boolean;
-              getChildText(n: string): string | null;
-            }) => {
-              if (!el.is("message")) return;
-              latencies.push(performance.now() - Number(el.getChildText("body")));
+            receiver.onBody((body) => {
+              latencies.push(performance.now() - Number(body));
               received++;
               if (received === MESSAGES) {
-                receiver.xmpp.removeListener("stanza", onStanza);
+                receiver.onBody(undefined);
                 resolve();
               } else if (sent < MESSAGES) sendOne();
-            };
-            receiver.xmpp.on("stanza", onStanza);
+            });
             for (let w = 0; w < Math.min(WINDOW, MESSAGES); w++) sendOne();
           });
         }),
@@ -196,7 +242,7 @@ async function main(): Promise<void> {
     }
     redis.disconnect();
     console.log(
-      `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`,
+      `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}; ${CLIENT === "raw" ? "raw-frame clients, no XEP-0198" : "@xmpp/client with XEP-0198"}`,
     );
     console.log(
       `| round | pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`,

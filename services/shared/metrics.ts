@@ -5,14 +5,13 @@
 import {
   Counter,
   Gauge,
-  Histogram,
   Registry,
   collectDefaultMetrics,
   type Metric,
   type MetricObject,
 } from "prom-client";
 
-export type { Counter, Gauge, Histogram };
+export type { Counter, Gauge };
 
 /** Content-Type of `metrics()`'s output (the Prometheus text format 0.0.4). */
 export const PROMETHEUS_CONTENT_TYPE = new Registry().contentType;
@@ -84,18 +83,16 @@ export class MetricsRegistry {
     buckets: readonly number[],
     labelNames: readonly L[] = [],
   ): Histogram<L> {
-    return new Histogram<L>({
-      name,
-      help,
-      labelNames,
-      buckets: [...buckets],
-      registers: [this.registry],
-    });
+    const histogram = new Histogram<L>(name, help, buckets, labelNames);
+    this.register(histogram);
+    return histogram;
   }
 
   /** Adds a metric made elsewhere (one shared by the tiers of one process, e.g. Redis timings). */
-  register(metric: Metric<string>): void {
-    this.registry.registerMetric(metric);
+  register(metric: Metric<string> | Histogram<string>): void {
+    // A Histogram is not a prom-client class, but has what the registry uses of one: name,
+    // get() and reset().
+    this.registry.registerMetric(metric as unknown as Metric<string>);
   }
 
   /** Every metric, in the Prometheus text format (collectors run first). */
@@ -114,7 +111,113 @@ export function unregisteredHistogram<L extends string = never>(
   buckets: readonly number[],
   labelNames: readonly L[] = [],
 ): Histogram<L> {
-  return new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers: [] });
+  return new Histogram<L>(name, help, buckets, labelNames);
+}
+
+/** Counts of one label set: per bucket (not cumulative), then the sum and the count. */
+interface Series {
+  labels: Record<string, string>;
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A Prometheus histogram for the hot path: observed per Redis command and per stream entry.
+ * prom-client's copies, validates and hashes the label object on every observation (4–5 % of a
+ * session's CPU under chat load, docs/capacity.md); this one keeps one series per label value
+ * set, found by a string key, and formats the same text at scrape time (prom-client's registry
+ * calls get()). One label at most per histogram here, which is all the callers use.
+ */
+export class Histogram<L extends string = never> {
+  readonly type = "histogram";
+  private readonly bounds: number[];
+  private readonly series = new Map<string, Series>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    buckets: readonly number[],
+    private readonly labelNames: readonly L[] = [],
+  ) {
+    if (labelNames.length > 1) throw new Error(`${name}: at most one label`);
+    this.bounds = [...buckets].sort((a, b) => a - b);
+  }
+
+  observe(value: number): void;
+  observe(labels: Partial<Record<L, string>>, value: number): void;
+  observe(first: number | Partial<Record<L, string>>, second?: number): void {
+    if (typeof first === "number") this.add(undefined, first);
+    else this.add(first, second as number);
+  }
+
+  /** Starts timing; the returned function records the seconds since, under `labels`. */
+  startTimer(labels?: Partial<Record<L, string>>): () => number {
+    const start = performance.now();
+    return () => {
+      const seconds = (performance.now() - start) / 1000;
+      this.add(labels, seconds);
+      return seconds;
+    };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+
+  private add(labels: Partial<Record<L, string>> | undefined, value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`${this.name}: not a number: ${value}`);
+    const labelName = this.labelNames[0];
+    const key = labelName === undefined ? "" : (labels?.[labelName] ?? "");
+    let series = this.series.get(key);
+    if (!series) {
+      const extra = labels ? Object.keys(labels).filter((n) => n !== labelName) : [];
+      if (extra.length > 0) throw new Error(`${this.name}: unknown label ${extra[0]}`);
+      series = {
+        labels: labelName === undefined ? {} : { [labelName]: key },
+        counts: new Array<number>(this.bounds.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      this.series.set(key, series);
+    }
+    let bucket = 0;
+    while (bucket < this.bounds.length && value > this.bounds[bucket]) bucket++;
+    series.counts[bucket]++;
+    series.sum += value;
+    series.count++;
+  }
+
+  /** What prom-client's registry formats: cumulative buckets, +Inf, sum and count per series. */
+  get(): MetricObject {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] =
+      [];
+    for (const { labels, counts, sum, count } of this.series.values()) {
+      let cumulative = 0;
+      this.bounds.forEach((bound, i) => {
+        cumulative += counts[i];
+        values.push({
+          labels: { le: bound, ...labels },
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      values.push({
+        labels: { le: "+Inf", ...labels },
+        value: count,
+        metricName: `${this.name}_bucket`,
+      });
+      values.push({ labels, value: sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: count, metricName: `${this.name}_count` });
+    }
+    return {
+      name: this.name,
+      help: this.help,
+      type: "histogram",
+      values,
+      aggregator: "sum",
+    } as unknown as MetricObject;
+  }
 }
 
 /** Ages and waits, in seconds: 0.5 ms (a quiet local hop) to 10 s (a backlog). */

@@ -55,6 +55,31 @@ describe("metrics seam (prom-client)", () => {
     ]);
   });
 
+  it("times into a histogram's series by label, refuses labels it was not given, and resets", async () => {
+    const registry = new MetricsRegistry();
+    const h = registry.histogram("t_work_seconds", "Work.", [1, 60], ["kind"]);
+    const end = h.startTimer({ kind: "data" });
+    assert.ok(end() < 1);
+    h.observe({ kind: "open" }, 90);
+    h.observe({ kind: "data" }, 2);
+    assert.throws(() => h.observe({ kind: "x", other: "y" } as never, 1), /unknown label other/);
+    const lines = samples(await registry.metrics()).filter((l) => l.startsWith("t_work_seconds"));
+    assert.deepEqual(
+      lines.filter((l) => l.includes("_count") || l.includes('le="1"')),
+      [
+        't_work_seconds_bucket{le="1",kind="data"} 1',
+        't_work_seconds_count{kind="data"} 2',
+        't_work_seconds_bucket{le="1",kind="open"} 0',
+        't_work_seconds_count{kind="open"} 1',
+      ],
+    );
+    h.reset();
+    assert.deepEqual(
+      samples(await registry.metrics()).filter((l) => l.startsWith("t_work_seconds")),
+      [],
+    );
+  });
+
   it("runs a gauge's collector at each scrape, and an unlabelled counter shows 0 before any event", async () => {
     const registry = new MetricsRegistry();
     let open = 1;

@@ -30,6 +30,7 @@ import { fullJidOf, type ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
 import type { TakenOver } from "../../../shared/stores/route/route-store.js";
+import type { Roster } from "../../../shared/stores/roster/roster-store.js";
 import {
   availableResources,
   deliverToAvailable,
@@ -73,7 +74,9 @@ export async function broadcastAvailable(
   // Taken over by another connection (its conflict is on the way): the resource's presence is
   // no longer this connection's to announce (see the top of this file).
   if (!held) return;
-  await broadcast(ctx, conn, presence, true);
+  // Read once for the broadcast and, at login, the probes: one roster read per login less.
+  const roster = await ctx.stores.rosters.get(conn.bareJid as string);
+  await broadcast(ctx, conn, presence, true, roster);
   if (!initial) {
     if (wasNegative && priority >= 0)
       for (const hook of chain.onPriorityRaised) await hook(ctx, conn);
@@ -82,7 +85,7 @@ export async function broadcastAvailable(
   // §4.2.2: the server probes the contacts the user is subscribed to; answered from the
   // route store (see probe.ts). Then the pending requests (§3.1.3) and other features'
   // deliveries, such as offline messages.
-  await answerProbesOnLogin(ctx, conn);
+  await answerProbesOnLogin(ctx, conn, roster);
   await deliverPendingRequests(ctx, conn);
   for (const hook of chain.onInitialPresence) await hook(ctx, conn);
 }
@@ -157,9 +160,11 @@ async function broadcast(
   conn: ConnState,
   presence: Element,
   echo: boolean,
+  /** The user's roster when the caller read it already. */
+  roster?: Roster,
 ): Promise<Set<string>> {
   const user = conn.bareJid as string;
-  const roster = await ctx.stores.rosters.get(user);
+  roster ??= await ctx.stores.rosters.get(user);
   // The user's own JID in the roster adds nothing: its resources are covered below.
   const contacts = roster.items
     .filter((item) => hasFrom(item.subscription) && item.jid !== user)

@@ -8,6 +8,7 @@ import { parseJid } from "../../../shared/jid.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import { fullJidOf, type ConnState } from "../../core/connection.js";
 import type { SessionContext } from "../../core/context.js";
+import type { Roster } from "../../../shared/stores/roster/roster-store.js";
 import { availablePresences, isLocalAccount, presenceElement, readdressed } from "./delivery.js";
 import { hasFrom, hasTo } from "./subscription-state.js";
 
@@ -17,10 +18,14 @@ import { hasFrom, hasTo } from "./subscription-state.js";
  * "to" or "both". Contacts with no available resource send nothing: the client starts with every
  * contact unavailable, and the store keeps no last unavailable presence to replay (§4.3.2).
  */
-export async function answerProbesOnLogin(ctx: SessionContext, conn: ConnState): Promise<void> {
+export async function answerProbesOnLogin(
+  ctx: SessionContext,
+  conn: ConnState,
+  /** The user's roster, as the initial presence's broadcast read it. */
+  roster: Roster,
+): Promise<void> {
   const user = conn.bareJid as string;
   const full = fullJidOf(conn);
-  const roster = await ctx.stores.rosters.get(user);
   const probed = [
     user,
     ...roster.items.filter((i) => hasTo(i.subscription) && i.jid !== user).map((i) => i.jid),
