@@ -165,7 +165,7 @@ describe("e2e: the converse.js web client in headless Chromium", function () {
     assert.deepEqual(trouble.errors, []);
     report(
       `converse.js logged alice in and chatted with bob: 0 CSP violations, 0 page errors, ` +
-        `${trouble.unsupported.length} answers service-unavailable to a feature not offered`,
+        `${trouble.unsupported.length} service-unavailable answer(s) to features not offered (PEP)`,
     );
     await page.close();
   });

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { StaticFiles } from "../../services/edge/http/web-client/static-files.js";
 import { edgeSuite, HARNESS_DOMAIN, type TestEdge } from "../helpers/edge-harness.js";
 
@@ -17,10 +18,14 @@ interface RawAnswer {
 }
 
 /** GET with the path sent exactly as given (fetch and URL would resolve `..` first). */
-function rawGet(edge: TestEdge, path: string): Promise<RawAnswer> {
+function rawGet(
+  edge: TestEdge,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: "127.0.0.1", port: edge.handle.port, path, agent: false }, (res) => {
+      .get({ host: "127.0.0.1", port: edge.handle.port, path, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("end", () =>
@@ -89,6 +94,23 @@ describe("edge web client (converse.js over HTTP)", () => {
     }
     const wasm = await rawGet(edge, `${base}/curve25519_compiled.wasm`);
     assert.deepEqual([...wasm.body.subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d], "\\0asm");
+  });
+
+  it("gzips text files for clients that accept it, and only for them", async () => {
+    const edge = await suite.start();
+    const script = `/converse/${edge.handle.webClient?.converseVersion}/converse.min.js`;
+    const plain = await rawGet(edge, script);
+    assert.equal(plain.headers["content-encoding"], undefined);
+    assert.equal(plain.headers.vary, "Accept-Encoding");
+    const gzipped = await rawGet(edge, script, { "accept-encoding": "br, gzip, deflate" });
+    assert.equal(gzipped.headers["content-encoding"], "gzip");
+    assert.equal(gzipped.headers["content-type"], "text/javascript; charset=utf-8");
+    assert.ok(gzipped.body.length < plain.body.length / 2, `${gzipped.body.length} bytes`);
+    assert.deepEqual(gunzipSync(gzipped.body), plain.body);
+    // Already compressed formats go as they are.
+    const font = `/converse/${edge.handle.webClient?.converseVersion}/webfonts/muli.ttf`;
+    const fontAnswer = await rawGet(edge, font, { "accept-encoding": "gzip" });
+    assert.equal(fontAnswer.headers["content-encoding"], undefined);
   });
 
   it("answers 404 to names outside the listed files: traversal, encoded, maps, other versions", async () => {

@@ -1,9 +1,14 @@
 // The files of one directory served read-only over HTTP: the set of servable paths is listed
 // once at start (so a request can only name a file that was there, whatever its `..` or
 // percent-encoding), and contents are read asynchronously on first use and kept in a cache
-// bounded in bytes, least recently used dropped first.
+// bounded in bytes, least recently used dropped first. Text files are also offered gzipped
+// (compressed once, off the event loop, and cached like the rest).
 import { readdir, readFile } from "node:fs/promises";
 import { extname, join, relative, sep } from "node:path";
+import { promisify } from "node:util";
+import { constants, gzip } from "node:zlib";
+
+const gzipAsync = promisify(gzip);
 
 /** Content types by extension; a file with any other extension is not served. */
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -22,6 +27,9 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".ogg": "audio/ogg",
 };
 
+/** Types worth compressing (the others are compressed already: images, fonts, sound, wasm). */
+const COMPRESSIBLE = /^(text\/|application\/json|image\/svg\+xml)/;
+
 export function contentTypeOf(path: string): string | undefined {
   return CONTENT_TYPES[extname(path).toLowerCase()];
 }
@@ -29,6 +37,8 @@ export function contentTypeOf(path: string): string | undefined {
 export interface StaticFile {
   contentType: string;
   body: Buffer;
+  /** "gzip" when `body` is the gzipped file (asked for, and the type compresses). */
+  contentEncoding: "gzip" | undefined;
 }
 
 export interface StaticFilesOptions {
@@ -79,41 +89,53 @@ export class StaticFiles {
     return this.servable.has(relativePath);
   }
 
-  /** The file at `relativePath` (exactly as listed), or undefined when it is not servable. */
-  async get(relativePath: string): Promise<StaticFile | undefined> {
+  /**
+   * The file at `relativePath` (exactly as listed), gzipped when `acceptsGzip` and its type
+   * compresses; undefined when it is not servable.
+   */
+  async get(relativePath: string, acceptsGzip = false): Promise<StaticFile | undefined> {
     const contentType = this.servable.get(relativePath);
     if (contentType === undefined) return undefined;
-    return { contentType, body: await this.contents(relativePath) };
+    const contentEncoding = acceptsGzip && COMPRESSIBLE.test(contentType) ? "gzip" : undefined;
+    const body = await this.contents(relativePath, contentEncoding);
+    return { contentType, body, contentEncoding };
   }
 
-  private contents(relativePath: string): Promise<Buffer> {
-    const cached = this.cache.get(relativePath);
+  private contents(relativePath: string, encoding: "gzip" | undefined): Promise<Buffer> {
+    // The two forms of one file are kept apart: a client gets only the one it asks for.
+    const key = encoding ? `${relativePath}\0${encoding}` : relativePath;
+    const cached = this.cache.get(key);
     if (cached) {
-      this.cache.delete(relativePath); // moved to the most recent end
-      this.cache.set(relativePath, cached);
+      this.cache.delete(key); // moved to the most recent end
+      this.cache.set(key, cached);
       return Promise.resolve(cached);
     }
-    let pending = this.reading.get(relativePath);
+    let pending = this.reading.get(key);
     if (!pending) {
-      pending = readFile(join(this.root, relativePath))
+      const read = readFile(join(this.root, relativePath));
+      pending = (
+        encoding
+          ? read.then((raw) => gzipAsync(raw, { level: constants.Z_BEST_COMPRESSION }))
+          : read
+      )
         .then((body) => {
-          this.keep(relativePath, body);
+          this.keep(key, body);
           return body;
         })
-        .finally(() => this.reading.delete(relativePath));
-      this.reading.set(relativePath, pending);
+        .finally(() => this.reading.delete(key));
+      this.reading.set(key, pending);
     }
     return pending;
   }
 
-  private keep(relativePath: string, body: Buffer): void {
+  private keep(key: string, body: Buffer): void {
     if (body.length > this.maxCachedBytes) return;
-    for (const [path, old] of this.cache) {
+    for (const [oldKey, old] of this.cache) {
       if (this.keptBytes + body.length <= this.maxCachedBytes) break;
-      this.cache.delete(path);
+      this.cache.delete(oldKey);
       this.keptBytes -= old.length;
     }
-    this.cache.set(relativePath, body);
+    this.cache.set(key, body);
     this.keptBytes += body.length;
   }
 }

@@ -17,7 +17,7 @@ import {
   conversePageHtml,
   WEB_CLIENT_CSP,
 } from "./converse-page.js";
-import { StaticFiles } from "./static-files.js";
+import { StaticFiles, type StaticFile } from "./static-files.js";
 
 /**
  * Whether converse is given the edge's BOSH endpoint (XEP-0206, BOSH_PATH) as bosh_service_url,
@@ -91,19 +91,18 @@ export function registerWebClientRoutes(app: TemplatedApp, client: WebClient, lo
   );
   app.get(`${prefix}*`, (res, req) => {
     // The raw path, not decoded: only a name exactly as listed at start is served, so
-    // "../", "%2e%2e/" and the like name nothing.
+    // "../", "%2e%2e/" and the like name nothing. (req is valid only until the first await.)
     const path = req.getUrl().slice(prefix.length);
     if (!client.files.has(path)) return notFound(res);
+    const acceptsGzip = /\bgzip\b/i.test(req.getHeader("accept-encoding"));
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    client.files.get(path).then(
+    client.files.get(path, acceptsGzip).then(
       (file) => {
         if (aborted) return;
-        res.cork(() =>
-          file ? send(res, HTTP_STATUS.OK, file.contentType, IMMUTABLE, file.body) : notFound(res),
-        );
+        res.cork(() => (file ? sendFile(res, file) : notFound(res)));
       },
       (err: unknown) => {
         log.error({ err, path }, "reading a web client file failed");
@@ -114,6 +113,14 @@ export function registerWebClientRoutes(app: TemplatedApp, client: WebClient, lo
       },
     );
   });
+}
+
+function sendFile(res: HttpResponse, file: StaticFile): void {
+  res.writeStatus(HTTP_STATUS.OK);
+  // Caches keep the gzipped and the plain answer apart.
+  res.writeHeader("Vary", "Accept-Encoding");
+  if (file.contentEncoding) res.writeHeader("Content-Encoding", file.contentEncoding);
+  writeCommonHeaders(res, file.contentType, IMMUTABLE).end(file.body);
 }
 
 function notFound(res: HttpResponse): void {
@@ -127,12 +134,19 @@ function send(
   cacheControl: string,
   body: Buffer,
 ): void {
-  res
-    .writeStatus(status)
+  writeCommonHeaders(res.writeStatus(status), contentType, cacheControl).end(body);
+}
+
+/** The headers of every answer, after its status line. */
+function writeCommonHeaders(
+  res: HttpResponse,
+  contentType: string,
+  cacheControl: string,
+): HttpResponse {
+  return res
     .writeHeader("Content-Type", contentType)
     .writeHeader("Cache-Control", cacheControl)
     .writeHeader("Content-Security-Policy", WEB_CLIENT_CSP)
     .writeHeader("X-Content-Type-Options", "nosniff")
-    .writeHeader("Referrer-Policy", "no-referrer")
-    .end(body);
+    .writeHeader("Referrer-Policy", "no-referrer");
 }
