@@ -85,7 +85,10 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
       ? ""
       : `\n  TCP c2s TLS:   ${host}:${edge.c2sTlsPort} (direct TLS)`,
   ].join("");
-  console.log(`Megaphone all-in-one is serving XMPP over WebSocket${c2s ? " and TCP" : ""}
+  const webClient = edge.webClient
+    ? `\n  web client:    http://${host}:${edge.port}${edge.webClient.path} (converse.js ${edge.webClient.converseVersion}: open it in a browser)`
+    : "";
+  console.log(`Megaphone all-in-one is serving XMPP over WebSocket${c2s ? " and TCP" : ""}${webClient}
   WebSocket URL: ${url}${c2s}
   domain:        ${config.domain}
   users:         ${users.length > 0 ? users.join(", ") : "(none: add --user JID:PASSWORD)"}

@@ -24,6 +24,11 @@ import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { drainSockets } from "./drain.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
+import {
+  loadWebClient,
+  registerWebClientRoutes,
+  type WebClient,
+} from "./http/web-client/web-client-routes.js";
 import { startHealthServer, type HealthServer } from "../shared/http/health-server.js";
 import { runInboxReader } from "./inbox-reader.js";
 import { runShardLagSampler, ShardLagGate } from "./shard-lag.js";
@@ -46,6 +51,8 @@ export interface EdgeHandle {
   port: number;
   /** The port of /metrics when config.metricsPort is set (undefined: on `port`). */
   metricsPort: number | undefined;
+  /** The web client served at `/` (config.webClient), with converse.js's version. */
+  webClient: { path: string; converseVersion: string } | undefined;
   /** The TCP c2s ports actually listened on (undefined: off; tcp/c2s-server.ts). */
   c2sPort: number | undefined;
   c2sTlsPort: number | undefined;
@@ -90,6 +97,14 @@ export async function startEdge(
     heartbeatTtlMs: config.edgeHeartbeatTtlMs,
     log: elog,
   };
+  // Its files are listed before the edge claims anything: a missing package fails the start.
+  const webClient: WebClient | undefined = config.webClient
+    ? await loadWebClient({
+        domain: config.domain,
+        websocketPath: WEBSOCKET_PATH,
+        maxCachedBytes: config.webClientCacheBytes,
+      })
+    : undefined;
   // Before anything else: an edge that cannot have its id must not touch that id's streams.
   await claimEdgeId(claim);
   const now = () => performance.now();
@@ -246,6 +261,7 @@ export async function startEdge(
     bus.isReady() &&
     inboxHealth.isHealthy(config.readinessStaleMs) &&
     heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs);
+  if (webClient) registerWebClientRoutes(app, webClient, elog);
   // With a metrics port, the (public) client port keeps its probes but not /metrics.
   registerHealthRoutes(app, { ready, metrics: config.metricsPort ? undefined : metrics.registry });
 
@@ -344,6 +360,7 @@ export async function startEdge(
   return {
     port,
     metricsPort: metricsServer?.port,
+    webClient: webClient && { path: "/", converseVersion: webClient.converseVersion },
     c2sPort: c2s?.c2sPort,
     c2sTlsPort: c2s?.c2sTlsPort,
     edgeId,

@@ -266,6 +266,13 @@ export interface Config {
   clientPingTimeoutMs: number;
   /** Comma-separated Origin allow-list for WebSocket upgrades; empty allows any. */
   allowedOrigins: string;
+  /**
+   * Edge: serve the converse.js web client at `/` on the WebSocket port, preconfigured for this
+   * edge's endpoint and domain (as Prosody's and ejabberd's mod_conversejs); false: `/` is 404.
+   */
+  webClient: boolean;
+  /** Edge: bytes of web client files kept in memory (least recently used dropped past it). */
+  webClientCacheBytes: number;
   /** Log level: fatal, error, warn, info, debug, trace. */
   logLevel: string;
   /** Users created at start in all-in-one mode, as JID:PASSWORD (repeatable). */
@@ -781,6 +788,18 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "string",
     default: "",
     help: "comma-separated Origin allow-list for upgrades; empty = any",
+  },
+  webClient: {
+    kind: "bool",
+    default: true,
+    help: "edge: serve the converse.js web client at / (false: / is 404)",
+  },
+  webClientCacheBytes: {
+    kind: "int",
+    default: 16 * KIB * KIB,
+    min: 0,
+    max: 1024 * KIB * KIB,
+    help: "edge: web client file bytes kept in memory (least recently used dropped past it)",
   },
   logLevel: {
     kind: "string",
