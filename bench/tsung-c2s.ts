@@ -7,6 +7,7 @@
 //
 //   npm run bench:tsung -- [--targets all-in-one,mesh] [--users 200] [--arrival-rate 40]
 //       [--chat-seconds 50] [--think-seconds 1] [--message-bytes 64] [--json FILE] [--keep]
+//       [--dump]   (tsung dumps its traffic; messages received are counted in it)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { join } from "node:path";
 import { sampleProcess } from "../services/bench/proc-stats.js";
 import { option, run, startTarget, type Target } from "./targets.js";
 import { messagesPerUser, tsungConfig, type TsungScenario } from "./tsung/tsung-config.js";
-import { readTsungLog, tsungErrors, type TsungStats } from "./tsung/tsung-log.js";
+import { readTsungLog, stampsReceived, tsungErrors, type TsungStats } from "./tsung/tsung-log.js";
 
 const TARGETS = option("targets", "all-in-one,mesh").split(",");
 const JSON_OUT = option("json", "");
@@ -25,6 +26,7 @@ const SCENARIO = {
   chatSeconds: Number(option("chat-seconds", "50")),
   thinkSeconds: Number(option("think-seconds", "1")),
   messageBytes: Number(option("message-bytes", "64")),
+  dumpTraffic: process.argv.includes("--dump"),
 };
 
 interface TargetRun {
@@ -33,6 +35,8 @@ interface TargetRun {
   serverCpuSeconds: number;
   messagesPlanned: number;
   stats: TsungStats;
+  /** Stamped messages received, counted in tsung's traffic dump (with --dump). */
+  receivedInDump?: number;
 }
 
 function tsungVersion(): string {
@@ -45,14 +49,22 @@ function cpuSeconds(target: Target): number {
 }
 
 /** Runs tsung once against `target`'s c2s ports; returns its statistics. */
-async function runTsung(scenario: TsungScenario, dir: string): Promise<TsungStats> {
+async function runTsung(
+  scenario: TsungScenario,
+  dir: string,
+): Promise<{ stats: TsungStats; receivedInDump?: number }> {
   const config = join(dir, "tsung.xml");
   writeFileSync(config, tsungConfig(scenario));
   const logs = join(dir, "log");
   // Its own HOME: tsung creates ~/.tsung. -n: no web GUI (port 8091, shared machine).
   await run(["tsung", "-n", "-f", config, "-l", logs, "start"], { ...process.env, HOME: dir });
-  const [runDir] = readdirSync(logs);
-  return readTsungLog(readFileSync(join(logs, runDir, "tsung.log"), "utf8"));
+  const runDir = join(logs, readdirSync(logs)[0]);
+  const stats = readTsungLog(readFileSync(join(runDir, "tsung.log"), "utf8"));
+  if (!scenario.dumpTraffic) return { stats };
+  return {
+    stats,
+    receivedInDump: stampsReceived(readFileSync(join(runDir, "tsung.dump"), "utf8")),
+  };
 }
 
 async function measure(name: string): Promise<TargetRun> {
@@ -66,12 +78,13 @@ async function measure(name: string): Promise<TargetRun> {
   try {
     const scenario = { ...SCENARIO, ports: target.c2sPorts };
     const cpuBefore = cpuSeconds(target);
-    const stats = await runTsung(scenario, dir);
+    const { stats, receivedInDump } = await runTsung(scenario, dir);
     return {
       target: name,
       serverCpuSeconds: cpuSeconds(target) - cpuBefore,
       messagesPlanned: SCENARIO.users * messagesPerUser(scenario),
       stats,
+      receivedInDump,
     };
   } finally {
     await target.stop();
@@ -82,7 +95,8 @@ async function measure(name: string): Promise<TargetRun> {
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
 
-function row({ target, serverCpuSeconds, messagesPlanned, stats }: TargetRun): string {
+function row(run: TargetRun): string {
+  const { target, serverCpuSeconds, messagesPlanned, stats, receivedInDump } = run;
   const sample = (name: string) => stats.samples.get(name);
   const errors = [...tsungErrors(stats)].map(([name, n]) => `${name} ${n}`).join(", ");
   const delivered = sample("xmpp_msg_latency");
@@ -94,6 +108,7 @@ function row({ target, serverCpuSeconds, messagesPlanned, stats }: TargetRun): s
     `${sample("tr_login")?.count ?? 0} (${stats.totals.get("match") ?? 0} refused)`,
     `${ms(sample("connect")?.mean)} / ${ms(sample("tr_login")?.mean)} / ${ms(sample("tr_roster")?.mean)}`,
     `${sent} of ${messagesPlanned}`,
+    receivedInDump === undefined ? "–" : String(receivedInDump),
     String(delivered?.count ?? 0),
     `${ms(delivered?.mean)} / ${ms(delivered?.max)}`,
     ms(sample("request")?.mean),
@@ -115,9 +130,9 @@ async function main(): Promise<void> {
       `${new Date().toISOString()}\n`,
   );
   console.log(
-    "| target | users started / finished | most connected | login attempts (refused) | connect / login / roster mean ms | messages sent | delivered (stamped) | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
+    "| target | users started / finished | most connected | login attempts (refused) | connect / login / roster mean ms | messages sent | received (dump) | delivery samples | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of runs) console.log(`| ${row(r)} |`);
   // A refused login or an error tsung counted fails the run (the table still shows it).
   const failed = runs.filter(

@@ -16,6 +16,8 @@ export interface TsungScenario {
   thinkSeconds: number;
   /** Body bytes of each message (the stamp is part of it). */
   messageBytes: number;
+  /** tsung writes every packet sent and received to tsung.dump (to count what arrived). */
+  dumpTraffic: boolean;
 }
 
 /** Seconds until every user has arrived. */
@@ -39,7 +41,7 @@ export function tsungConfig(s: TsungScenario): string {
     .join("\n");
   return `<?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
-<tsung loglevel="notice" dumptraffic="false" version="1.0">
+<tsung loglevel="notice" dumptraffic="${s.dumpTraffic}" version="1.0">
   <clients>
     <client host="localhost" use_controller_vm="true" maxusers="${s.users + 100}"/>
   </clients>

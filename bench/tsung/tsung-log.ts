@@ -50,3 +50,16 @@ export function readTsungLog(text: string): TsungStats {
 export function tsungErrors(stats: TsungStats): Map<string, number> {
   return new Map([...stats.totals].filter(([name, n]) => name.startsWith("error") && n > 0));
 }
+
+/**
+ * Stamped chat messages received, counted in tsung.dump (dumptraffic): every stamp in a
+ * received packet. tsung's own xmpp_msg_latency samples one stamp per packet read, so it
+ * undercounts when several messages arrive in one read.
+ */
+export function stampsReceived(dump: string): number {
+  let count = 0;
+  for (const line of dump.split("\n")) {
+    if (line.startsWith("Recv:")) count += line.match(/@@@\d+,\d+;\d+;\d+@@@/g)?.length ?? 0;
+  }
+  return count;
+}

@@ -1,7 +1,7 @@
 // bench:tsung reads tsung's text statistics; the lines below are from a real tsung 1.7 run
 // against the all-in-one (two of its 10-second dumps, abridged).
 import assert from "node:assert/strict";
-import { readTsungLog, tsungErrors } from "../../bench/tsung/tsung-log.js";
+import { readTsungLog, stampsReceived, tsungErrors } from "../../bench/tsung/tsung-log.js";
 
 const LOG = `# stats: dump at 1795993356
 stats: users 19 19
@@ -54,5 +54,14 @@ describe("bench: tsung's statistics", () => {
   it("lists the errors tsung counted", () => {
     assert.deepEqual([...tsungErrors(stats)], [["error_connect_econnrefused", 2]]);
     assert.equal(tsungErrors(readTsungLog("stats: users 1 1\n")).size, 0);
+  });
+
+  it("counts every stamped message received in the traffic dump, several to a packet too", () => {
+    const dump = [
+      "Send:1795993376.340223:<0.178.0>:<message id='7' to='bench1@localhost' type='chat'><body>@@@119902541,1795;993376;340195@@@</body></message>",
+      `Recv:1795993376.344117:<0.178.0>:<message xmlns="jabber:client" id="7"><body>@@@119902541,1795;993376;340195@@@xyz</body></message><message id="9"><body>@@@119902541,1795;993376;350001@@@</body></message>`,
+      `Recv:1795993376.351:<0.178.0>:<iq type="result" id="6"/>`,
+    ].join("\n");
+    assert.equal(stampsReceived(dump), 2);
   });
 });
