@@ -33,16 +33,17 @@ export interface TargetOptions {
    */
   numberedPasswords?: boolean;
   /**
-   * Every edge also serves XMPP over TCP on a port of its own, in plaintext without STARTTLS
-   * (--c2s-require-tls false), on loopback only: for load generators that cannot do TLS (tsung).
+   * Every edge also serves XMPP over TCP (c2s) on a loopback port of its own: with STARTTLS
+   * required when given a certificate, else in plaintext without STARTTLS
+   * (--c2s-require-tls false: loopback benchmarks only).
    */
-  plainC2s?: boolean;
+  c2s?: { certFile?: string; keyFile?: string };
 }
 
 export interface Target {
   /** WebSocket endpoints, comma-separated (one per edge). */
   url: string;
-  /** The plaintext TCP c2s port of each edge (on 127.0.0.1), when asked for by `plainC2s`. */
+  /** The TCP c2s port of each edge (on 127.0.0.1), when asked for by TargetOptions.c2s. */
   c2sPorts: number[];
   pids: number[];
   /** Megaphone's Redis, whose commands per message are counted (INFO commandstats). */
@@ -218,10 +219,17 @@ export function benchPassword(options: TargetOptions, n: number): string {
   return options.numberedPasswords ? `${options.password}${n}` : options.password;
 }
 
-/** The edge settings for a plaintext c2s port (`plainC2s`), or none. */
-async function plainC2sEnv(options: TargetOptions): Promise<Record<string, string>> {
-  if (!options.plainC2s) return {};
-  return { MEGAPHONE_C2S_PORT: String(await freePort()), MEGAPHONE_C2S_REQUIRE_TLS: "false" };
+/** An edge's settings for the c2s port TargetOptions.c2s asks for, or none. */
+async function c2sEnvOf({ c2s }: TargetOptions): Promise<Record<string, string>> {
+  if (!c2s) return {};
+  const port = String(await freePort());
+  if (!c2s.certFile || !c2s.keyFile)
+    return { MEGAPHONE_C2S_PORT: port, MEGAPHONE_C2S_REQUIRE_TLS: "false" };
+  return {
+    MEGAPHONE_C2S_PORT: port,
+    MEGAPHONE_TLS_CERT: c2s.certFile,
+    MEGAPHONE_TLS_KEY: c2s.keyFile,
+  };
 }
 
 /** The CLI a target runs: this build's, or the baseline's for "<target>@before". */
@@ -282,7 +290,7 @@ async function startMesh(
     shardRanges(SHARDS, sessions).map((range, i) => mesh.session(`s${i + 1}`, range)),
   );
   // Each edge assigns new connections to every shard: the sessions share every edge's load.
-  const c2sEnvs = await Promise.all(Array.from({ length: edges }, () => plainC2sEnv(options)));
+  const c2sEnvs = await Promise.all(Array.from({ length: edges }, () => c2sEnvOf(options)));
   const edgeProcesses = await Promise.all(
     c2sEnvs.map((c2sEnv, i) => mesh.edge(`e${i + 1}`, `0-${SHARDS - 1}`, c2sEnv)),
   );
@@ -310,7 +318,7 @@ async function startAllInOne(options: TargetOptions, cli: string): Promise<Targe
     "--user",
     `bench${i + 1}@localhost:${benchPassword(options, i + 1)}`,
   ]).flat();
-  const c2sEnv = await plainC2sEnv(options);
+  const c2sEnv = await c2sEnvOf(options);
   const service = spawnService(
     "all-in-one",
     ["start", "--port", String(port), "--host", "127.0.0.1", ...accounts],
@@ -336,7 +344,7 @@ export function startTarget(name: string, options: TargetOptions): Promise<Targe
   const base = name.replace(/@before$/, "");
   if (base === "ejabberd") {
     if (cli !== CLI) throw new Error("ejabberd has no baseline build");
-    if (options.plainC2s || options.numberedPasswords)
+    if (options.c2s || options.numberedPasswords)
       throw new Error("the ejabberd target serves WebSocket only, one password for all");
     return startEjabberd(options);
   }

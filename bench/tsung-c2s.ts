@@ -1,18 +1,22 @@
-// bench:tsung — a load check over plain TCP c2s with a load generator no one here wrote:
-// Debian's tsung (jabber plugin) against each target, started fresh (bench/targets.ts) with a
-// plaintext c2s port on loopback (tsung's jabber plugin does no STARTTLS here, so the edges run
-// with --c2s-require-tls false) and accounts bench1 … benchN with tsung's passwords. Prints
-// tsung's figures per target as a Markdown table (docs/capacity.md, "tsung over TCP c2s").
-// Not part of npm test. Bounded: 200 users chatting for 50 s by default (about 70 s a target).
+// bench:tsung — a load check over TCP c2s with a load generator no one here wrote: Debian's
+// tsung (jabber plugin) against each target, started fresh (bench/targets.ts) with a c2s port
+// on loopback and accounts bench1 … benchN with tsung's passwords. By default the port is
+// plaintext (the edges run with --c2s-require-tls false, loopback benchmarks only); with
+// --starttls it requires STARTTLS (a self-signed certificate for localhost, which tsung does
+// not verify) and tsung upgrades each connection. Prints tsung's figures per target as a
+// Markdown table (docs/capacity.md, "tsung over TCP c2s"). Not part of npm test. Bounded: 200
+// users chatting for 50 s by default (about 70 s a target).
 //
 //   npm run bench:tsung -- [--targets all-in-one,mesh] [--users 200] [--arrival-rate 40]
-//       [--chat-seconds 50] [--think-seconds 1] [--message-bytes 64] [--json FILE] [--keep]
+//       [--chat-seconds 50] [--think-seconds 1] [--message-bytes 64] [--starttls]
 //       [--dump]   (tsung dumps its traffic; messages received are counted in it)
+//       [--json FILE] [--keep]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sampleProcess } from "../services/bench/proc-stats.js";
+import { makeCert, type TestCert } from "../test/helpers/tls-cert.js";
 import { option, run, startTarget, type Target } from "./targets.js";
 import { messagesPerUser, tsungConfig, type TsungScenario } from "./tsung/tsung-config.js";
 import { readTsungLog, stampsReceived, tsungErrors, type TsungStats } from "./tsung/tsung-log.js";
@@ -27,6 +31,7 @@ const SCENARIO = {
   thinkSeconds: Number(option("think-seconds", "1")),
   messageBytes: Number(option("message-bytes", "64")),
   dumpTraffic: process.argv.includes("--dump"),
+  starttls: process.argv.includes("--starttls"),
 };
 
 interface TargetRun {
@@ -67,12 +72,12 @@ async function runTsung(
   };
 }
 
-async function measure(name: string): Promise<TargetRun> {
+async function measure(name: string, cert: TestCert | undefined): Promise<TargetRun> {
   const target = await startTarget(name, {
     users: SCENARIO.users,
     password: "bench",
     numberedPasswords: true,
-    plainC2s: true,
+    c2s: cert ? { certFile: cert.certFile, keyFile: cert.keyFile } : {},
   });
   const dir = mkdtempSync(join(tmpdir(), "megaphone-tsung-"));
   try {
@@ -106,7 +111,9 @@ function row(run: TargetRun): string {
     `${stats.totals.get("users_count") ?? 0} / ${stats.totals.get("finish_users_count") ?? 0}`,
     String(stats.peaks.get("connected") ?? 0),
     `${sample("tr_login")?.count ?? 0} (${stats.totals.get("match") ?? 0} refused)`,
-    `${ms(sample("connect")?.mean)} / ${ms(sample("tr_login")?.mean)} / ${ms(sample("tr_roster")?.mean)}`,
+    [sample("connect"), sample("xmpp_starttls"), sample("tr_login"), sample("tr_roster")]
+      .map((t) => ms(t?.mean))
+      .join(" / "),
     `${sent} of ${messagesPlanned}`,
     receivedInDump === undefined ? "–" : String(receivedInDump),
     String(delivered?.count ?? 0),
@@ -119,18 +126,25 @@ function row(run: TargetRun): string {
 
 async function main(): Promise<void> {
   const runs: TargetRun[] = [];
-  for (const name of TARGETS) {
-    console.error(`${name}: tsung with ${SCENARIO.users} users …`);
-    runs.push(await measure(name));
+  const certDir = mkdtempSync(join(tmpdir(), "megaphone-tsung-tls-"));
+  try {
+    const cert = SCENARIO.starttls ? makeCert(["localhost"], certDir) : undefined;
+    for (const name of TARGETS) {
+      console.error(`${name}: tsung with ${SCENARIO.users} users …`);
+      runs.push(await measure(name, cert));
+    }
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
   }
-  const { users, arrivalRate, chatSeconds, thinkSeconds, messageBytes } = SCENARIO;
+  const { users, arrivalRate, chatSeconds, thinkSeconds, messageBytes, starttls } = SCENARIO;
   console.log(
-    `tsung ${tsungVersion()}, ${users} users arriving at ${arrivalRate}/s, each sending a ` +
+    `tsung ${tsungVersion()} over ${starttls ? "STARTTLS" : "plaintext"} c2s, ` +
+      `${users} users arriving at ${arrivalRate}/s, each sending a ` +
       `${messageBytes}-byte message every ${thinkSeconds} s for ${chatSeconds} s, ` +
       `${new Date().toISOString()}\n`,
   );
   console.log(
-    "| target | users started / finished | most connected | login attempts (refused) | connect / login / roster mean ms | messages sent | received (dump) | delivery samples | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
+    "| target | users started / finished | most connected | login attempts (refused) | connect / STARTTLS / login / roster mean ms | messages sent | received (dump) | delivery samples | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of runs) console.log(`| ${row(r)} |`);

@@ -1,5 +1,5 @@
 // The tsung scenario of bench:tsung: users bench1 … benchN (password "bench<n>", tsung's
-// convention) connect over plain TCP c2s, log in with SASL PLAIN (tsung's jabber plugin has no
+// convention) connect over TCP c2s (plaintext, or upgraded with STARTTLS), log in with SASL PLAIN (tsung's jabber plugin has no
 // SCRAM), bind a resource, open the legacy session, send initial presence, fetch the roster,
 // then send a stamped chat message every `thinkSeconds` to a random online user for
 // `chatSeconds`, wait until the last users have arrived and sent theirs, and close. The
@@ -18,6 +18,8 @@ export interface TsungScenario {
   messageBytes: number;
   /** tsung writes every packet sent and received to tsung.dump (to count what arrived). */
   dumpTraffic: boolean;
+  /** Upgrade each connection with STARTTLS before logging in (else plaintext c2s). */
+  starttls: boolean;
 }
 
 /** Seconds until every user has arrived. */
@@ -29,6 +31,12 @@ export function arrivalSeconds(s: TsungScenario): number {
 export function messagesPerUser(s: TsungScenario): number {
   return Math.max(1, Math.floor(s.chatSeconds / s.thinkSeconds));
 }
+
+// tsung's "starttls" upgrades the socket once the edge answers <proceed/> (certificate not
+// verified), then a new stream is opened on it.
+const STARTTLS = `
+      <request><jabber type="starttls" ack="bidi_ack"/></request>
+      <request><jabber type="connect" ack="local"/></request>`;
 
 export function tsungConfig(s: TsungScenario): string {
   const arrival = arrivalSeconds(s);
@@ -62,7 +70,7 @@ ${servers}
   </options>
   <sessions>
     <session probability="100" name="c2s-chat" type="ts_jabber" bidi="true">
-      <request><jabber type="connect" ack="local"/></request>
+      <request><jabber type="connect" ack="local"/></request>${s.starttls ? STARTTLS : ""}
       <transaction name="login">
         <request>
           <match do="abort" when="match">&lt;failure</match>
