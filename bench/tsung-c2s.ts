@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       `${new Date().toISOString()}\n`,
   );
   console.log(
-    "| target | users started / finished | most connected | login attempts (refused) | connect / STARTTLS / login / roster mean ms | messages sent | received (dump) | delivery samples | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
+    "| target | users started / finished | most connected (10 s dumps) | login attempts (refused) | connect / STARTTLS / login / roster mean ms | messages sent | received (dump) | delivery samples | delivery mean / max ms | request mean ms | tsung errors | server CPU ms per message |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of runs) console.log(`| ${row(r)} |`);

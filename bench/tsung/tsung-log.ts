@@ -19,7 +19,7 @@ export interface TsungStats {
   samples: Map<string, Sample>;
   /** Each counter's (or gauge's) last B. */
   totals: Map<string, number>;
-  /** Each counter's (or gauge's) highest B. */
+  /** Each counter's (or gauge's) highest B at a dump (a gauge is seen every 10 s only). */
   peaks: Map<string, number>;
 }
 
