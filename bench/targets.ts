@@ -27,11 +27,24 @@ export interface TargetOptions {
   baseline?: string;
   /** Settings for Megaphone's processes on top of the bench's own (e.g. more connections per edge). */
   env?: Record<string, string>;
+  /**
+   * benchN's password is `password` followed by N (tsung's convention) instead of `password`:
+   * the accounts come from a file of "JID PASSWORD" lines (`user import --file`).
+   */
+  numberedPasswords?: boolean;
+  /**
+   * Every edge also serves XMPP over TCP (c2s) on a loopback port of its own: with STARTTLS
+   * required when given a certificate, else in plaintext without STARTTLS
+   * (--c2s-require-tls false: loopback benchmarks only).
+   */
+  c2s?: { certFile?: string; keyFile?: string };
 }
 
 export interface Target {
   /** WebSocket endpoints, comma-separated (one per edge). */
   url: string;
+  /** The TCP c2s port of each edge (on 127.0.0.1), when asked for by TargetOptions.c2s. */
+  c2sPorts: number[];
   pids: number[];
   /** Megaphone's Redis, whose commands per message are counted (INFO commandstats). */
   redisUrl?: string;
@@ -170,6 +183,7 @@ modules:
     throw new Error(`ejabberd may open ${limit?.[1]} files, too few for ${users} users: ulimit -n`);
   return {
     url: `ws://127.0.0.1:${port}/ws`,
+    c2sPorts: [],
     pids,
     async stop() {
       for (const pid of pids) {
@@ -200,6 +214,24 @@ const MEGAPHONE_ENV = {
   MEGAPHONE_INBOUND_BURST_BYTES: String(64 * 2 ** 20),
 };
 
+/** benchN's password (see TargetOptions.numberedPasswords). */
+export function benchPassword(options: TargetOptions, n: number): string {
+  return options.numberedPasswords ? `${options.password}${n}` : options.password;
+}
+
+/** An edge's settings for the c2s port TargetOptions.c2s asks for, or none. */
+async function c2sEnvOf({ c2s }: TargetOptions): Promise<Record<string, string>> {
+  if (!c2s) return {};
+  const port = String(await freePort());
+  if (!c2s.certFile || !c2s.keyFile)
+    return { MEGAPHONE_C2S_PORT: port, MEGAPHONE_C2S_REQUIRE_TLS: "false" };
+  return {
+    MEGAPHONE_C2S_PORT: port,
+    MEGAPHONE_TLS_CERT: c2s.certFile,
+    MEGAPHONE_TLS_KEY: c2s.keyFile,
+  };
+}
+
 /** The CLI a target runs: this build's, or the baseline's for "<target>@before". */
 function cliOf(name: string, baseline: string | undefined): string {
   if (!name.endsWith("@before")) return CLI;
@@ -217,41 +249,58 @@ function shardRanges(count: number, parts: number): string[] {
 
 const SHARDS = 64;
 
+/** Creates accounts bench1 … benchN with `megaphone user import`: a range, or a file when numbered. */
+async function importAccounts(
+  options: TargetOptions,
+  cli: string,
+  redisUrl: string,
+): Promise<void> {
+  const env = { ...process.env, ...MEGAPHONE_ENV, ...options.env, MEGAPHONE_REDIS: redisUrl };
+  const { users, password } = options;
+  if (!options.numberedPasswords) {
+    const range = ["--range", "bench{n}@localhost", "--count", String(users)];
+    await run([process.execPath, cli, "user", "import", ...range, "--password", password], env);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "megaphone-accounts-"));
+  try {
+    const file = join(dir, "accounts.txt");
+    const lines = Array.from(
+      { length: users },
+      (_, i) => `bench${i + 1}@localhost ${benchPassword(options, i + 1)}\n`,
+    );
+    writeFileSync(file, lines.join(""));
+    await run([process.execPath, cli, "user", "import", "--file", file], env);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function startMesh(
-  { users, password, env }: TargetOptions,
+  options: TargetOptions,
   cli: string,
   edges: number,
   sessions: number,
 ): Promise<Target> {
   const mesh = await Mesh.start({
     shardCount: SHARDS,
-    env: { ...MEGAPHONE_ENV, ...env, MEGAPHONE_SERVICE_CLI: cli },
+    env: { ...MEGAPHONE_ENV, ...options.env, MEGAPHONE_SERVICE_CLI: cli },
   });
   const members = await Promise.all(
     shardRanges(SHARDS, sessions).map((range, i) => mesh.session(`s${i + 1}`, range)),
   );
   // Each edge assigns new connections to every shard: the sessions share every edge's load.
+  const c2sEnvs = await Promise.all(Array.from({ length: edges }, () => c2sEnvOf(options)));
   const edgeProcesses = await Promise.all(
-    Array.from({ length: edges }, (_, i) => mesh.edge(`e${i + 1}`, `0-${SHARDS - 1}`)),
+    c2sEnvs.map((c2sEnv, i) => mesh.edge(`e${i + 1}`, `0-${SHARDS - 1}`, c2sEnv)),
   );
-  await run(
-    [
-      process.execPath,
-      cli,
-      "user",
-      "import",
-      "--range",
-      "bench{n}@localhost",
-      "--count",
-      String(users),
-      "--password",
-      password,
-    ],
-    { ...process.env, ...MEGAPHONE_ENV, ...env, MEGAPHONE_REDIS: mesh.redis.url },
-  );
+  await importAccounts(options, cli, mesh.redis.url);
   const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
   return {
     url: edgeProcesses.map((e) => e.url).join(","),
+    c2sPorts: c2sEnvs.flatMap((env) =>
+      env.MEGAPHONE_C2S_PORT ? [Number(env.MEGAPHONE_C2S_PORT)] : [],
+    ),
     redisUrl: mesh.redis.url,
     pids: [
       ...edgeProcesses.map((e) => e.process.pid),
@@ -262,23 +311,23 @@ async function startMesh(
   };
 }
 
-async function startAllInOne(
-  { users, password, env }: TargetOptions,
-  cli: string,
-): Promise<Target> {
+async function startAllInOne(options: TargetOptions, cli: string): Promise<Target> {
   const port = await freePort();
-  const accounts = Array.from({ length: users }, (_, i) => [
+  // In memory: the accounts are given on the command line (there is no store to import into).
+  const accounts = Array.from({ length: options.users }, (_, i) => [
     "--user",
-    `bench${i + 1}@localhost:${password}`,
+    `bench${i + 1}@localhost:${benchPassword(options, i + 1)}`,
   ]).flat();
+  const c2sEnv = await c2sEnvOf(options);
   const service = spawnService(
     "all-in-one",
     ["start", "--port", String(port), "--host", "127.0.0.1", ...accounts],
-    { ...MEGAPHONE_ENV, ...env, MEGAPHONE_SERVICE_CLI: cli },
+    { ...MEGAPHONE_ENV, ...options.env, ...c2sEnv, MEGAPHONE_SERVICE_CLI: cli },
   );
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
   return {
     url: `ws://127.0.0.1:${port}/xmpp-websocket`,
+    c2sPorts: c2sEnv.MEGAPHONE_C2S_PORT ? [Number(c2sEnv.MEGAPHONE_C2S_PORT)] : [],
     pids: [service.process.pid!],
     stop: async () => {
       await service.stop("SIGKILL");
@@ -295,6 +344,8 @@ export function startTarget(name: string, options: TargetOptions): Promise<Targe
   const base = name.replace(/@before$/, "");
   if (base === "ejabberd") {
     if (cli !== CLI) throw new Error("ejabberd has no baseline build");
+    if (options.c2s || options.numberedPasswords)
+      throw new Error("the ejabberd target serves WebSocket only, one password for all");
     return startEjabberd(options);
   }
   if (base === "all-in-one") return startAllInOne(options, cli);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { ensureDebianPackages } from "../helpers/debian-packages.js";
 import { freePort } from "../helpers/redis-server.js";
 import { makeCert, type TestCert } from "../helpers/tls-cert.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
@@ -29,14 +30,8 @@ function slixmppVersion(): string | undefined {
 
 /** Installs python3-slixmpp from Debian's packages when it is missing (as .ci/run does). */
 function ensureSlixmpp(): string {
-  const found = slixmppVersion();
-  if (found) return found;
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  execFileSync("apt-get", ["update"], { stdio: "ignore", env });
-  execFileSync("apt-get", ["install", "-y", "python3-slixmpp"], { stdio: "ignore", env });
-  const installed = slixmppVersion();
-  if (!installed) throw new Error("python3-slixmpp installed but `import slixmpp` still fails");
-  return installed;
+  ensureDebianPackages(["python3-slixmpp"], () => slixmppVersion() !== undefined);
+  return slixmppVersion() ?? "";
 }
 
 interface BotRun {
