@@ -194,6 +194,11 @@ async function measureTarget(name: string): Promise<TargetResult> {
       ]);
       const idle = report.phases.find((p) => p.phase === "idle");
       const held = Number(idle?.figures.sessions ?? 0);
+      const login = report.phases.find((p) => p.phase === "login")?.figures;
+      if (held < sessions)
+        process.stderr.write(
+          `${name}: ${held} of ${sessions} held; login failures: ${String(login?.errors ?? "?")}\n`,
+        );
       const bytesPerSession: Record<string, number> = {};
       let total = 0;
       for (const p of idle?.processes ?? []) {
