@@ -39,6 +39,16 @@ export class ConnectionTable {
     for (const listener of this.setListeners) listener(conn.connId);
   }
 
+  /** `conn` (in the table) is now on the edge at `address` (BOSH: each request may move it). */
+  changeEdge(conn: ConnState, address: string): void {
+    this.unindex(conn);
+    conn.edgeId = address;
+    let ids = this.byEdge.get(address);
+    if (!ids) this.byEdge.set(address, (ids = new Set()));
+    ids.add(conn.connId);
+    if (conn.sm) this.indexSm(conn);
+  }
+
   /**
    * A session moved by a resumption leaves its old connection's snapshot behind only if the
    * process died between saving the new one and deleting the old: the newer one (the later

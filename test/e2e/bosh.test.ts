@@ -1,0 +1,219 @@
+// XMPP over BOSH (XEP-0124 / XEP-0206) through real edge and session processes, with raw HTTP
+// requests written by hand: session creation, the rid window and retries, errors, terminate,
+// restart after SASL, long-polls answered by a WebSocket user's message or by `wait`, XEP-0198.
+import assert from "node:assert/strict";
+import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { BoshSession, bodyXml, NS_HTTPBIND, NS_XBOSH, postBody } from "../helpers/bosh-client.js";
+import { TestUser, isMessageFrom, xml } from "../helpers/xmpp-client.js";
+
+const MAX_WAIT_SECONDS = 20;
+
+describe("e2e: BOSH (XEP-0206)", function () {
+  this.timeout(60000);
+  let mesh: Mesh;
+  let edge: EdgeProcess;
+  let url: string;
+  let serial = 0;
+
+  before(async function () {
+    this.timeout(60000);
+    mesh = await Mesh.start({
+      shardCount: 4,
+      env: {
+        MEGAPHONE_BOSH_MAX_WAIT_MS: String(MAX_WAIT_SECONDS * 1000),
+        MEGAPHONE_MAX_STANZA_BYTES: "10000",
+      },
+    });
+    await mesh.session("s1", "");
+    edge = await mesh.edge("e1", "");
+    url = `http://127.0.0.1:${edge.port}/http-bind`;
+  });
+
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  async function newUser(): Promise<string> {
+    const name = `bu${++serial}`;
+    await mesh.addUser(`${name}@localhost`, "pw");
+    return name;
+  }
+
+  it("creates a session: the answer carries the session attributes and the stream features", async () => {
+    const bosh = await BoshSession.create(url, { wait: "600", hold: "5" });
+    const attrs = bosh.creation.attrs;
+    assert.match(attrs.sid, /^e1\.\d+\.[0-9a-z]+~[\w-]{20,}$/);
+    assert.equal(attrs.wait, String(MAX_WAIT_SECONDS), "wait is capped to boshMaxWaitMs");
+    assert.equal(attrs.hold, "1", "hold is capped to boshMaxHold");
+    assert.equal(attrs.requests, "2");
+    assert.equal(attrs.polling, "1");
+    assert.equal(attrs.inactivity, "60");
+    assert.equal(attrs.ver, "1.6");
+    assert.equal(attrs.from, "localhost");
+    assert.ok(attrs.authid);
+    assert.equal(attrs["xmpp:version"], "1.0");
+    assert.equal(attrs["xmpp:restartlogic"], "true");
+    assert.equal(attrs["xmlns:xmpp"], NS_XBOSH);
+    assert.equal(attrs.xmlns, NS_HTTPBIND);
+    const mechanisms = bosh.creation
+      .getChild("features", "http://etherx.jabber.org/streams")
+      ?.getChild("mechanisms");
+    assert.ok(mechanisms, bosh.creation.toString());
+    assert.ok(mechanisms?.getChildren("mechanism").some((m) => m.getText() === "PLAIN"));
+  });
+
+  it("logs in (SASL, restart, bind) and answers a repeated rid with the same answer", async () => {
+    const name = await newUser();
+    const bosh = await BoshSession.create(url);
+    const jid = await bosh.login(`${name}`, "pw", "web");
+    assert.equal(jid, `${name}@localhost/web`);
+    const roster = await bosh.send(
+      `<iq xmlns="jabber:client" type="get" id="r1"><query xmlns="jabber:iq:roster"/></iq>`,
+    );
+    assert.equal(roster.body?.getChild("iq")?.attrs.id, "r1");
+    // The client did not get it (say) and asks again: the same answer, applied once.
+    const again = await bosh.sendRid(bosh.rid, "");
+    assert.equal(again.text, roster.text);
+  });
+
+  it("terminates a session whose rid is out of the window, and knows it no more", async () => {
+    const bosh = await BoshSession.create(url);
+    const far = await bosh.sendRid(bosh.rid + 5);
+    assert.equal(far.status, 200);
+    assert.equal(far.body?.attrs.type, "terminate");
+    assert.equal(far.body?.attrs.condition, "item-not-found");
+    const after = await bosh.send();
+    assert.equal(after.body?.attrs.condition, "item-not-found");
+  });
+
+  it("answers a wrong secret or an unknown connection with item-not-found", async () => {
+    const bosh = await BoshSession.create(url, { wait: "1" });
+    const [connId] = bosh.sid.split("~");
+    for (const sid of [
+      `${connId}~wrong-secret`,
+      `${connId.replace(/\.[0-9a-z]+$/, ".zzzzzzzzz")}~x`,
+    ]) {
+      const answer = await postBody(url, bodyXml({ rid: String(bosh.rid + 1), sid }));
+      assert.equal(answer.body?.attrs.type, "terminate", sid);
+      assert.equal(answer.body?.attrs.condition, "item-not-found", sid);
+    }
+    // The real session is untouched by those.
+    const poll = await bosh.send();
+    assert.equal(poll.status, 200);
+    assert.equal(poll.body?.attrs.type, undefined);
+  });
+
+  it("refuses oversize and malformed bodies at the edge with 400 bad-request", async () => {
+    const big = bodyXml(
+      { rid: "1" },
+      `<message xmlns="jabber:client"><body>${"x".repeat(20000)}</body></message>`,
+    );
+    for (const text of [
+      big,
+      "<html/>",
+      `<body xmlns="${NS_HTTPBIND}" rid="x"/>`,
+      `<body rid="1"/>`,
+    ]) {
+      const answer = await postBody(url, text);
+      assert.equal(answer.status, 400, text.slice(0, 40));
+      assert.equal(answer.body?.attrs.condition, "bad-request");
+    }
+  });
+
+  it("ends a session whose body is not well formed inside with bad-request", async () => {
+    const bosh = await BoshSession.create(url);
+    const answer = await postBody(
+      url,
+      `<body xmlns="${NS_HTTPBIND}" rid="${bosh.rid + 1}" sid="${bosh.sid}"><message><body></message></body>`,
+    );
+    assert.equal(answer.body?.attrs.type, "terminate");
+    assert.equal(answer.body?.attrs.condition, "bad-request");
+    assert.equal((await bosh.send()).body?.attrs.condition, "item-not-found");
+  });
+
+  it("terminates on the client's request, with its last stanzas applied", async () => {
+    const name = await newUser();
+    const watcher = await newUser();
+    const ws = await TestUser.connect({ service: edge.url, username: watcher, password: "pw" });
+    const bosh = await BoshSession.create(url);
+    await bosh.login(name, "pw");
+    const bye = await bosh.send(
+      `<message xmlns="jabber:client" to="${ws.jid}"><body>bye</body></message>`,
+      { type: "terminate" },
+    );
+    assert.equal(bye.body?.attrs.type, "terminate");
+    assert.equal(bye.body?.attrs.condition, undefined);
+    await ws.waitFor(isMessageFrom(`${name}@localhost/bosh`, "bye"), "the last message");
+    assert.equal((await bosh.send()).body?.attrs.condition, "item-not-found");
+    await ws.stop();
+  });
+
+  it("answers a held long-poll with a WebSocket user's message, and an idle one after wait", async () => {
+    const name = await newUser();
+    const other = await newUser();
+    const bosh = await BoshSession.create(url, { wait: "2" });
+    await bosh.login(name, "pw");
+    const ws = await TestUser.connect({ service: edge.url, username: other, password: "pw" });
+    const started = Date.now();
+    const poll = bosh.send();
+    // Sent once the poll is held: a round trip of another request would answer it.
+    await ws.ping();
+    await ws.send(
+      xml("message", { to: `${name}@localhost/bosh`, type: "chat" }, xml("body", {}, "hi")),
+    );
+    const answer = await poll;
+    const message = answer.body?.getChild("message");
+    assert.equal(message?.getChildText("body"), "hi");
+    assert.equal(message?.attrs.from, ws.jid);
+    assert.ok(Date.now() - started < 2000, "answered at once, not after wait");
+
+    const idleStart = Date.now();
+    const idle = await bosh.send();
+    const elapsed = Date.now() - idleStart;
+    assert.equal(idle.status, 200);
+    assert.equal(idle.body?.children.length, 0, idle.text);
+    assert.ok(elapsed >= 1900 && elapsed < 4000, `answered after wait (${elapsed} ms)`);
+    await ws.stop();
+  });
+
+  it("XEP-0198 over BOSH: enabled, <r/> answered with <a/>, unacked stanzas stored when it ends", async () => {
+    const name = await newUser();
+    const other = await newUser();
+    const bosh = await BoshSession.create(url, { wait: "2" });
+    await bosh.login(name, "pw");
+    const enabled = await bosh.send(`<enable xmlns="urn:xmpp:sm:3" resume="true"/>`);
+    const enabledEl = enabled.body?.getChild("enabled");
+    assert.ok(enabledEl, enabled.text);
+    assert.equal(
+      enabledEl.attrs.resume,
+      undefined,
+      "BOSH sessions are not resumed: they survive edges",
+    );
+    // One stanza after <enable/> (the ping), so h is 1.
+    const acked = await bosh.send(
+      `<iq xmlns="jabber:client" type="get" id="p1"><ping xmlns="urn:xmpp:ping"/></iq><r xmlns="urn:xmpp:sm:3"/>`,
+    );
+    assert.equal(acked.body?.getChild("a")?.attrs.h, "1", acked.text);
+
+    const ws = await TestUser.connect({ service: edge.url, username: other, password: "pw" });
+    const poll = bosh.send();
+    await ws.ping();
+    await ws.send(
+      xml("message", { to: `${name}@localhost/bosh`, type: "chat" }, xml("body", {}, "keep me")),
+    );
+    const got = await poll;
+    assert.equal(got.body?.getChild("message")?.getChildText("body"), "keep me");
+    // Never acknowledged: the session ends, and the stanza goes to offline storage.
+    const bye = await bosh.send("", { type: "terminate" });
+    assert.equal(bye.body?.attrs.type, "terminate");
+    const again = await TestUser.connect({ service: edge.url, username: name, password: "pw" });
+    await again.send(xml("presence"));
+    const redelivered = await again.waitFor(
+      isMessageFrom(ws.jid, "keep me"),
+      "the unacked message",
+    );
+    assert.ok(redelivered.getChild("delay", "urn:xmpp:delay"), "it was stored offline");
+    await again.stop();
+    await ws.stop();
+  });
+});
