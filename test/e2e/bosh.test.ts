@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
 import { BoshSession, bodyXml, NS_HTTPBIND, NS_XBOSH, postBody } from "../helpers/bosh-client.js";
-import { TestUser, isMessageFrom, xml } from "../helpers/xmpp-client.js";
+import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const MAX_WAIT_SECONDS = 20;
 
@@ -22,6 +22,8 @@ describe("e2e: BOSH (XEP-0206)", function () {
       env: {
         MEGAPHONE_BOSH_MAX_WAIT_MS: String(MAX_WAIT_SECONDS * 1000),
         MEGAPHONE_MAX_STANZA_BYTES: "10000",
+        MEGAPHONE_BOSH_INACTIVITY_MS: "3000",
+        MEGAPHONE_BOSH_CORS_ORIGINS: "https://app.example",
       },
     });
     await mesh.session("s1", "");
@@ -47,7 +49,7 @@ describe("e2e: BOSH (XEP-0206)", function () {
     assert.equal(attrs.hold, "1", "hold is capped to boshMaxHold");
     assert.equal(attrs.requests, "2");
     assert.equal(attrs.polling, "1");
-    assert.equal(attrs.inactivity, "60");
+    assert.equal(attrs.inactivity, "3");
     assert.equal(attrs.ver, "1.6");
     assert.equal(attrs.from, "localhost");
     assert.ok(attrs.authid);
@@ -215,5 +217,70 @@ describe("e2e: BOSH (XEP-0206)", function () {
     assert.ok(redelivered.getChild("delay", "urn:xmpp:delay"), "it was stored offline");
     await again.stop();
     await ws.stop();
+  });
+  it("applies a rid that arrives ahead of a missing one once the gap fills", async () => {
+    const bosh = await BoshSession.create(url, { wait: "1" });
+    const first = bosh.rid + 1;
+    const ahead = bosh.sendRid(
+      first + 1,
+      `<iq xmlns="jabber:client" type="get" id="second"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    );
+    // Applied only after `first`, whose answer comes first (hold=1: the older is answered).
+    const inOrder = await bosh.sendRid(first, "");
+    const later = await ahead;
+    assert.equal(inOrder.status, 200);
+    assert.equal(later.status, 200);
+    // Before SASL, an iq is a stream error: proof that the ahead body was applied, after.
+    assert.equal(later.body?.attrs.type, "terminate", later.text);
+  });
+
+  it("ends the stream with a terminating body carrying the <stream:error/>", async () => {
+    const bosh = await BoshSession.create(url);
+    // A restart before SASL: the stream is already open (RFC 6120 §4.3.3).
+    const answer = await bosh.restart();
+    assert.equal(answer.body?.attrs.type, "terminate");
+    assert.equal(answer.body?.attrs.condition, "remote-stream-error");
+    const error = answer.body?.getChild("error", "http://etherx.jabber.org/streams");
+    assert.ok(error?.getChild("policy-violation"), answer.text);
+  });
+
+  it("ends a session that sends no request for `inactivity` as a lost transport", async () => {
+    const name = await newUser();
+    const other = await newUser();
+    const ws = await TestUser.connect({ service: edge.url, username: other, password: "pw" });
+    const bosh = await BoshSession.create(url, { wait: "1" });
+    await bosh.login(name, "pw");
+    await bosh.send(`<presence xmlns="jabber:client" to="${ws.jid}"/>`);
+    await ws.waitFor(isPresenceFrom(`${name}@localhost/bosh`), "directed presence");
+    // No request from now on: after 3 s (boshInactivityMs) the session ends.
+    await ws.waitFor(
+      isPresenceFrom(`${name}@localhost/bosh`, "unavailable"),
+      "unavailable presence",
+      10000,
+    );
+    assert.equal((await bosh.send()).body?.attrs.condition, "item-not-found");
+    await ws.stop();
+  });
+
+  it("answers CORS preflights and requests from allowed origins only", async () => {
+    const preflight = await fetch(url, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "POST" },
+    });
+    assert.equal(preflight.status, 200);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.match(preflight.headers.get("access-control-allow-methods") ?? "", /POST/);
+    const other = await fetch(url, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example" },
+    });
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+    const post = await fetch(url, {
+      method: "POST",
+      headers: { origin: "https://app.example" },
+      body: "<nope/>",
+    });
+    assert.equal(post.status, 400);
+    assert.equal(post.headers.get("access-control-allow-origin"), "https://app.example");
   });
 });
