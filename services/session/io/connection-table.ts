@@ -32,10 +32,7 @@ export class ConnectionTable {
     const previous = this.conns.get(conn.connId);
     if (previous && previous.edgeId !== conn.edgeId) this.unindex(previous);
     this.conns.set(conn.connId, conn);
-    let ids = this.byEdge.get(conn.edgeId);
-    if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
-    ids.add(conn.connId);
-    if (conn.sm) this.indexSm(conn);
+    this.index(conn);
     for (const listener of this.setListeners) listener(conn.connId);
   }
 
@@ -43,8 +40,12 @@ export class ConnectionTable {
   changeEdge(conn: ConnState, address: string): void {
     this.unindex(conn);
     conn.edgeId = address;
-    let ids = this.byEdge.get(address);
-    if (!ids) this.byEdge.set(address, (ids = new Set()));
+    this.index(conn);
+  }
+
+  private index(conn: ConnState): void {
+    let ids = this.byEdge.get(conn.edgeId);
+    if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
     ids.add(conn.connId);
     if (conn.sm) this.indexSm(conn);
   }
