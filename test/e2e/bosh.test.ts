@@ -2,7 +2,8 @@
 // requests written by hand: session creation, the rid window and retries, errors, terminate,
 // restart after SASL, long-polls answered by a WebSocket user's message or by `wait`, XEP-0198.
 import assert from "node:assert/strict";
-import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
+import { Mesh, spawnService, waitForHttp, type EdgeProcess } from "../helpers/cluster.js";
+import { freePort } from "../helpers/redis-server.js";
 import { BoshSession, bodyXml, NS_HTTPBIND, NS_XBOSH, postBody } from "../helpers/bosh-client.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
@@ -282,5 +283,29 @@ describe("e2e: BOSH (XEP-0206)", function () {
     });
     assert.equal(post.status, 400);
     assert.equal(post.headers.get("access-control-allow-origin"), "https://app.example");
+  });
+});
+
+describe("e2e: BOSH in all-in-one mode (npm start)", function () {
+  this.timeout(60000);
+
+  it("serves /http-bind with the in-process bus: login and a roster fetch", async () => {
+    const port = await freePort();
+    const service = spawnService(
+      "all-in-one",
+      ["start", "--host", "127.0.0.1", "--port", String(port), "--user", "carol@localhost:pw"],
+      { MEGAPHONE_PLAIN_REQUIRES_TLS: "false" },
+    );
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
+      const bosh = await BoshSession.create(`http://127.0.0.1:${port}/http-bind`);
+      assert.equal(await bosh.login("carol", "pw", "aio"), "carol@localhost/aio");
+      const roster = await bosh.send(
+        `<iq xmlns="jabber:client" type="get" id="r"><query xmlns="jabber:iq:roster"/></iq>`,
+      );
+      assert.equal(roster.body?.getChild("iq")?.attrs.type, "result", roster.text);
+    } finally {
+      await service.stop("SIGKILL");
+    }
   });
 });

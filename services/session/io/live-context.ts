@@ -223,7 +223,8 @@ export class LiveContext implements SessionContext {
     }
     this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
-    this.toEdgeClose(conn.edgeId, conn.connId);
+    // A BOSH connection has no socket: its <close/> became a terminating answer.
+    if (!isBosh(conn)) this.toEdgeClose(conn.edgeId, conn.connId);
     this.track(this.endConnection(conn));
   }
 

@@ -100,6 +100,10 @@ export function answerHeld(ctx: LiveContext, conn: BoshConn, nowMs: number): voi
   if ((state.out.length > 0 || state.terminate) && state.held.length > 0) {
     const request = state.held.shift()!;
     respond(ctx, conn, request.rid, request.edge, takeQueued(ctx, conn));
+    // §13: the session is over; no request it holds is left waiting for its edge's sweep.
+    if (state.terminate)
+      for (const other of state.held.splice(0))
+        respond(ctx, conn, other.rid, other.edge, terminateBody());
   }
   while (state.held.length > state.hold) {
     const request = state.held.shift()!;
