@@ -24,6 +24,7 @@ describe("e2e: BOSH (XEP-0206)", function () {
         MEGAPHONE_BOSH_MAX_WAIT_MS: String(MAX_WAIT_SECONDS * 1000),
         MEGAPHONE_MAX_STANZA_BYTES: "10000",
         MEGAPHONE_BOSH_INACTIVITY_MS: "3000",
+        MEGAPHONE_BOSH_MAX_PENDING_BYTES: "16384",
         MEGAPHONE_BOSH_CORS_ORIGINS: "https://app.example",
       },
     });
@@ -260,6 +261,40 @@ describe("e2e: BOSH (XEP-0206)", function () {
       10000,
     );
     assert.equal((await bosh.send()).body?.attrs.condition, "item-not-found");
+    await ws.stop();
+  });
+
+  it("closes a client that stops collecting past boshMaxPendingBytes; nothing is lost", async () => {
+    const name = await newUser();
+    const other = await newUser();
+    const bosh = await BoshSession.create(url, { wait: "20" });
+    const ws = await TestUser.connect({ service: edge.url, username: other, password: "pw" });
+    await bosh.login(name, "pw");
+    const loggedInAt = Date.now();
+    const count = 24; // about 24 KiB: past the 16 KiB bound with no request to answer
+    for (let i = 0; i < count; i++)
+      await ws.send(
+        xml(
+          "message",
+          { to: `${name}@localhost/bosh`, type: "chat" },
+          xml("body", {}, `m-${i} ${"x".repeat(1000)}`),
+        ),
+      );
+    await ws.ping();
+    // Gone well before `inactivity` (3 s) could have ended it: the bound did.
+    assert.equal((await bosh.send()).body?.attrs.condition, "item-not-found");
+    const elapsed = Date.now() - loggedInAt;
+    assert.ok(elapsed < 2500, `ended by the bound, not by inactivity (${elapsed} ms)`);
+    // Every message went to offline storage, once: the queued ones when the session ended.
+    const again = await TestUser.connect({ service: edge.url, username: name, password: "pw" });
+    await again.send(xml("presence"));
+    for (let i = 0; i < count; i++)
+      await again.waitFor(isMessageFrom(ws.jid, `m-${i} ${"x".repeat(1000)}`), `m-${i}`);
+    await again.expectNone(
+      (el) => el.is("message"),
+      () => again.ping(),
+    );
+    await again.stop();
     await ws.stop();
   });
 
