@@ -10,6 +10,7 @@ import {
   negotiatedVersion,
   parseBoshBody,
   responseBody,
+  startTagAttr,
   terminateBody,
 } from "../../services/session/io/bosh/bosh-body.js";
 
@@ -94,6 +95,13 @@ describe("BOSH bodies", () => {
       bad(`<body xmlns="urn:x" rid="1"/>`, "bad-request");
       bad(`<body xmlns="${NS}" rid="1"><m>${"x".repeat(300)}</m></body>`, "policy-violation");
     });
+  });
+
+  it("reads rid and sid of a body that is not well formed, to answer it", () => {
+    const broken = `<body xmlns="${NS}" rid="12" sid="${SID}"><message></body>`;
+    assert.equal(startTagAttr(broken, "rid"), "12");
+    assert.equal(startTagAttr(broken, "sid"), SID);
+    assert.equal(startTagAttr(`<body xmlns="${NS}" rid="12">`, "sid"), undefined);
   });
 
   describe("the bodies the session writes", () => {

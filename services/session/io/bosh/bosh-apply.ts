@@ -14,10 +14,11 @@ import type { HandlerChain } from "../../core/handler-chain.js";
 import type { ConnectionTable } from "../connection-table.js";
 import type { LiveContext } from "../live-context.js";
 import {
+  BODY_WRAPPER_BYTES,
   BoshError,
   negotiatedVersion,
   parseBoshBody,
-  ridOf,
+  startTagAttr,
   type BoshRequest,
 } from "./bosh-body.js";
 import { answerHeld, isBosh, refuse, respond, type BoshConn } from "./bosh-output.js";
@@ -48,14 +49,16 @@ export async function applyBosh(
   const packet = entry.packet as BoshPacket;
   let request: BoshRequest;
   try {
-    request = parseBoshBody(packet.d, ctx.config.maxStanzaBytes + 1024);
+    request = parseBoshBody(packet.d, ctx.config.maxStanzaBytes + BODY_WRAPPER_BYTES);
   } catch (err) {
     if (!(err instanceof BoshError)) throw err;
-    // The edge checked the start tag, so the rid is there; the rest is not well formed.
-    const rid = ridOf(packet.d);
+    const rid = startTagAttr(packet.d, "rid");
     if (rid !== undefined) refuse(ctx, packet.e, packet.c, rid, err.condition);
+    // Bad input ends its own session only: the one whose secret it knows.
     const conn = deps.table.get(packet.c);
-    if (conn && conn.stage !== "closed" && isBosh(conn)) await ctx.endConnection(conn);
+    const secret = parseSid(startTagAttr(packet.d, "sid") ?? "")?.secret;
+    if (isBosh(conn) && conn.stage !== "closed" && secret === conn.bosh.secret)
+      await ctx.endConnection(conn);
     return false;
   }
   if (request.sid === undefined) return create(ctx, entry, packet, request, deps);
@@ -157,7 +160,7 @@ async function applyInOrder(
     if (early && conn.stage !== "closed") {
       state.early = state.early.filter((e) => e !== early);
       edge = early.edge;
-      next = parseBoshBody(early.body, ctx.config.maxStanzaBytes + 1024);
+      next = parseBoshBody(early.body, ctx.config.maxStanzaBytes + BODY_WRAPPER_BYTES);
     }
   }
 }

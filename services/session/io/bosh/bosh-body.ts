@@ -106,10 +106,16 @@ function payloadFrame(child: Element): string {
   return child.toString();
 }
 
-/** The rid the session creation response and retries refer to, read leniently (for errors). */
-export function ridOf(xml: string): string | undefined {
-  return /<body\s[^>]*?\brid\s*=\s*["'](\d{1,16})["']/.exec(xml)?.[1];
+/**
+ * An attribute of a <body/> start tag read leniently, for answering a body that is not well
+ * formed (the edge checked its start tag, so rid is there).
+ */
+export function startTagAttr(xml: string, name: "rid" | "sid"): string | undefined {
+  return new RegExp(`<body\\s[^>]*?\\b${name}\\s*=\\s*["']([^"'<>]{1,200})["']`).exec(xml)?.[1];
 }
+
+/** Bytes a <body/> may add around a stanza of maxStanzaBytes (the edge's bound, too). */
+export const BODY_WRAPPER_BYTES = 1024;
 
 /** A response <body/> with `attrs` (already chosen) around `payloads` (serialized frames). */
 export function responseBody(attrs: Record<string, string>, payloads: readonly string[]): string {
