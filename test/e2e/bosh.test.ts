@@ -2,7 +2,13 @@
 // requests written by hand: session creation, the rid window and retries, errors, terminate,
 // restart after SASL, long-polls answered by a WebSocket user's message or by `wait`, XEP-0198.
 import assert from "node:assert/strict";
-import { Mesh, spawnService, waitForHttp, type EdgeProcess } from "../helpers/cluster.js";
+import {
+  Mesh,
+  spawnService,
+  waitForHttp,
+  type EdgeProcess,
+  type SessionProcess,
+} from "../helpers/cluster.js";
 import { freePort } from "../helpers/redis-server.js";
 import { BoshSession, bodyXml, NS_HTTPBIND, NS_XBOSH, postBody } from "../helpers/bosh-client.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
@@ -13,6 +19,7 @@ describe("e2e: BOSH (XEP-0206)", function () {
   this.timeout(60000);
   let mesh: Mesh;
   let edge: EdgeProcess;
+  let session: SessionProcess;
   let url: string;
   let serial = 0;
 
@@ -28,7 +35,7 @@ describe("e2e: BOSH (XEP-0206)", function () {
         MEGAPHONE_BOSH_CORS_ORIGINS: "https://app.example",
       },
     });
-    await mesh.session("s1", "");
+    session = await mesh.session("s1", "");
     edge = await mesh.edge("e1", "");
     url = `http://127.0.0.1:${edge.port}/http-bind`;
   });
@@ -295,6 +302,38 @@ describe("e2e: BOSH (XEP-0206)", function () {
       () => again.ping(),
     );
     await again.stop();
+    await ws.stop();
+  });
+
+  it("continues a BOSH session, and its held long-poll, when its session process is killed and restarted", async () => {
+    const name = await newUser();
+    const other = await newUser();
+    const bosh = await BoshSession.create(url, { wait: "2" });
+    await bosh.login(name, "pw");
+    const ws = await TestUser.connect({ service: edge.url, username: other, password: "pw" });
+    const poll = bosh.send();
+    await ws.ping();
+    await session.stop("SIGKILL");
+    // While no session runs, the edge keeps the poll and takes the message into the inbox.
+    await ws.send(
+      xml(
+        "message",
+        { to: `${name}@localhost/bosh`, type: "chat" },
+        xml("body", {}, "after a crash"),
+      ),
+    );
+    session = await mesh.session("s1", "");
+    let answer = await poll;
+    // Answered by the new process from the state it loaded (the edge would answer 503, later).
+    assert.equal(answer.status, 200, answer.text);
+    for (let polls = 0; polls < 5 && !answer.text.includes("after a crash"); polls++)
+      answer = await bosh.send();
+    assert.equal(
+      answer.body?.getChild("message")?.getChildText("body"),
+      "after a crash",
+      answer.text,
+    );
+    assert.equal(answer.body?.attrs.type, undefined);
     await ws.stop();
   });
 
