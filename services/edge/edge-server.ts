@@ -108,6 +108,7 @@ export async function startEdge(
       inflightPublishes: () => publisher.inflight,
       heldFrames: () => publisher.held,
       heldBytes: () => publisher.heldCostBytes,
+      boshHeldRequests: () => bosh?.held.size ?? 0,
       unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
       paused: () => publisher.paused,
       draining: () => stopping,

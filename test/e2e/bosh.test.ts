@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   Mesh,
+  metricValue,
   spawnService,
   waitForHttp,
   type EdgeProcess,
@@ -169,6 +170,8 @@ describe("e2e: BOSH (XEP-0206)", function () {
     const poll = bosh.send();
     // Sent once the poll is held: a round trip of another request would answer it.
     await ws.ping();
+    const held = await metricValue(edge.port, "megaphone_edge_bosh_held_requests");
+    assert.ok(held >= 1, `the edge counts the held poll (${held})`);
     await ws.send(
       xml("message", { to: `${name}@localhost/bosh`, type: "chat" }, xml("body", {}, "hi")),
     );
