@@ -88,8 +88,11 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
   const webClient = edge.webClient
     ? `\n  web client:    http://${host}:${edge.port}${edge.webClient.path} (converse.js ${edge.webClient.converseVersion}: open it in a browser)`
     : "";
+  const bosh = config.boshEnabled
+    ? `\n  BOSH URL:      http://${host}:${edge.port}/http-bind (XEP-0206)`
+    : "";
   console.log(`Megaphone all-in-one is serving XMPP over WebSocket${c2s ? " and TCP" : ""}${webClient}
-  WebSocket URL: ${url}${c2s}
+  WebSocket URL: ${url}${bosh}${c2s}
   domain:        ${config.domain}
   users:         ${users.length > 0 ? users.join(", ") : "(none: add --user JID:PASSWORD)"}
 Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${config.domain}.`);

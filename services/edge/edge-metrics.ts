@@ -27,6 +27,8 @@ export interface EdgeMetricSources {
   inflightPublishes(): number;
   heldFrames(): number;
   heldBytes(): number;
+  /** BOSH requests held for their session's answer (bosh/held-requests.ts). */
+  boshHeldRequests(): number;
   unauthenticatedConnections(): number;
   paused(): boolean;
   /** True from the start of stop (SIGTERM) on. */
@@ -80,6 +82,12 @@ export function createEdgeMetrics(
   );
   registry.gauge(`${prefix}held_frames`, "Packets held back while intake is paused.", [], (g) =>
     g.set(sources.heldFrames()),
+  );
+  registry.gauge(
+    `${prefix}bosh_held_requests`,
+    "BOSH requests held open for their session's answer (bounded by maxConnections).",
+    [],
+    (g) => g.set(sources.boshHeldRequests()),
   );
   registry.gauge(
     `${prefix}held_bytes`,

@@ -41,6 +41,8 @@ import { ShardPublisher } from "./ws/publisher.js";
 import { socketBehavior } from "./ws/socket-behavior.js";
 import { startSweeper } from "./ws/sweeper.js";
 import { startC2s, type C2sListeners } from "./tcp/c2s-server.js";
+import { BOSH_PATH, registerBoshRoute, type BoshRoute } from "./bosh/bosh-route.js";
+import { maxPayloadLengthBytes } from "./ws/socket-behavior.js";
 import { parseAllowedOrigins, type UpgradeRefusal } from "./ws/upgrade.js";
 
 /** RFC 7395 does not fix a path; this is the conventional one (XEP-0156 discovery points here). */
@@ -102,6 +104,7 @@ export async function startEdge(
     ? await loadWebClient({
         domain: config.domain,
         websocketPath: WEBSOCKET_PATH,
+        boshPath: config.boshEnabled ? BOSH_PATH : undefined,
         maxCachedBytes: config.webClientCacheBytes,
       })
     : undefined;
@@ -121,6 +124,7 @@ export async function startEdge(
       inflightPublishes: () => publisher.inflight,
       heldFrames: () => publisher.held,
       heldBytes: () => publisher.heldCostBytes,
+      boshHeldRequests: () => bosh?.held.size ?? 0,
       unauthenticatedConnections: () => admission.unauthenticatedCount(now()),
       paused: () => publisher.paused,
       draining: () => stopping,
@@ -190,8 +194,12 @@ export async function startEdge(
     address,
     async (batch, entryIds) => {
       metrics.inboxBatchEntries.observe(batch.length);
-      admission.sawSessionBatch(batch, (connId) => registry.get(connId));
-      await deliverEdgeBatch(batch, entryIds, outbound);
+      // BOSH answers go to the HTTP requests held for them (bosh/bosh-route.ts).
+      const socketPackets = bosh ? bosh.deliver(batch) : batch;
+      if (socketPackets.length !== batch.length)
+        entryIds = entryIds.filter((_, i) => batch[i].k !== "bosh");
+      admission.sawSessionBatch(socketPackets, (connId) => registry.get(connId));
+      await deliverEdgeBatch(socketPackets, entryIds, outbound);
     },
     inboxAbort.signal,
     elog,
@@ -242,6 +250,22 @@ export async function startEdge(
     end,
   };
   const app = uWS.App();
+  // BOSH (XEP-0206) on the same listener; before the inbox reader hands over any answer.
+  const bosh: BoshRoute | undefined = config.boshEnabled
+    ? registerBoshRoute(app, {
+        bus,
+        address,
+        edgeId,
+        config,
+        maxBodyBytes: maxPayloadLengthBytes(config.maxStanzaBytes),
+        gate,
+        trustedProxies: IpList.parse(config.trustedProxies),
+        capacityRefusal,
+        busy: () => stopping || publisher.paused,
+        log: elog,
+        now,
+      })
+    : undefined;
   app.ws<SocketData>(
     WEBSOCKET_PATH,
     socketBehavior({
@@ -295,7 +319,13 @@ export async function startEdge(
   }
   const port = uWS.us_socket_local_port(listenSocket as unknown as us_socket);
   elog.info(
-    { host: config.host, port, path: WEBSOCKET_PATH, metricsPort: metricsServer?.port },
+    {
+      host: config.host,
+      port,
+      path: WEBSOCKET_PATH,
+      bosh: bosh ? BOSH_PATH : undefined,
+      metricsPort: metricsServer?.port,
+    },
     "edge listening",
   );
 
@@ -323,6 +353,9 @@ export async function startEdge(
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       c2s?.close();
+      // BOSH clients ask again, through another edge, with the same rids.
+      bosh?.releaseAll();
+      bosh?.stopSweeper();
       // One whose upgrade was under way when the drain ended.
       for (const conn of registry.values()) end(conn, "drain");
       // The sessions must hear of every close, and what the edge holds is bounded anyway.

@@ -16,6 +16,7 @@ import { registerRoster } from "./features/roster/roster.js";
 import { registerSessionIq } from "./features/session-iq/session-iq.js";
 import { registerVersion } from "./features/version/version.js";
 import { runClientPinger } from "./io/client-pinger.js";
+import { BoshTimers, runBoshTimers } from "./io/bosh/bosh-timers.js";
 import { runEdgeWatcher } from "./io/edge-watcher.js";
 import { ConnectionTable } from "./io/connection-table.js";
 import { LiveContext } from "./io/live-context.js";
@@ -89,6 +90,7 @@ export async function startSession(
     local,
     inboxLags,
     metrics,
+    boshTimers: new BoshTimers(config.boshInactivityMs, Date.now()),
   });
 
   // Stops the work that outlives the shards (pings, edge watching, lag sampling) and, last,
@@ -138,6 +140,7 @@ export async function startSession(
   await owner.firstTick();
 
   const pinging = runClientPinger(ctx, table, controller.signal);
+  const boshTiming = runBoshTimers(ctx, table, ctx.deps.boshTimers!, controller.signal);
   const watching = runEdgeWatcher(
     { base: ctx, table, edges: backend.edges, bus: backend.bus },
     controller.signal,
@@ -175,7 +178,7 @@ export async function startSession(
         ownershipController.abort();
         await owning;
         controller.abort();
-        await Promise.all([pinging, watching, sampling]);
+        await Promise.all([pinging, boshTiming, watching, sampling]);
         await ctx.flush().catch((err: unknown) => log.warn({ err }, "final flush failed"));
         await membership.close();
       })()),

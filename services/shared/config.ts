@@ -299,6 +299,21 @@ export interface Config {
    * tls-unique (stock slixmpp 1.8.3) send 'y' to a server offering other types.
    */
   channelBinding: boolean;
+  // BOSH (XEP-0124 / XEP-0206) at /http-bind on the edge's port.
+  /** Edge: serve BOSH at /http-bind (the session tier always understands it). */
+  boshEnabled: boolean;
+  /** Longest a session holds a BOSH request with nothing to send (the client's wait is capped to it), ms. */
+  boshMaxWaitMs: number;
+  /** Most BOSH requests a session holds at once (the client's hold is capped to it). */
+  boshMaxHold: number;
+  /** A BOSH session with no request held for this long has lost its transport (advertised as inactivity), ms. */
+  boshInactivityMs: number;
+  /** Most BOSH requests a client may have outstanding: the rid window (advertised as requests; at least hold + 1). */
+  boshRequests: number;
+  /** Bytes of frames queued for a BOSH session between its requests; past it, it is closed like a slow consumer. */
+  boshMaxPendingBytes: number;
+  /** Edge: CORS for /http-bind: empty = no CORS headers, "*" = any origin, else a comma-separated list of origins. */
+  boshCorsOrigins: string;
 }
 
 type Kind = "string" | "int" | "bool" | "list";
@@ -840,6 +855,46 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "bool",
     default: false,
     help: "offer SCRAM-*-PLUS and XEP-0440 on TLS connections the edge terminates; a client then sending 'y' is refused as a downgrade (RFC 5802 §6), which stock slixmpp 1.8.3 does",
+  },
+  // BOSH (XEP-0124 / XEP-0206).
+  boshEnabled: { kind: "bool", default: true, help: "edge: serve BOSH (XEP-0206) at /http-bind" },
+  boshMaxWaitMs: {
+    kind: "int",
+    default: 60000,
+    min: 1000,
+    max: 600000,
+    help: "BOSH: longest a request is held with nothing to send (caps the client's wait), ms",
+  },
+  boshMaxHold: {
+    kind: "int",
+    default: 1,
+    min: 1,
+    max: 8,
+    help: "BOSH: most requests held at once (caps the client's hold)",
+  },
+  boshInactivityMs: {
+    kind: "int",
+    default: 60000,
+    min: 2000,
+    help: "BOSH: a session with no request held this long has lost its transport, ms",
+  },
+  boshRequests: {
+    kind: "int",
+    default: 2,
+    min: 2,
+    max: 16,
+    help: "BOSH: the rid window, requests a client may have outstanding (at least hold + 1)",
+  },
+  boshMaxPendingBytes: {
+    kind: "int",
+    default: 512 * KIB,
+    min: 16 * KIB,
+    help: "BOSH: bytes queued for a session between requests; past it it is closed as a slow consumer",
+  },
+  boshCorsOrigins: {
+    kind: "string",
+    default: "",
+    help: "edge: CORS origins for /http-bind: empty = no CORS headers, * = any, or a comma-separated list",
   },
 };
 

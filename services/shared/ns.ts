@@ -30,3 +30,7 @@ export const NS_BIND2 = "urn:xmpp:bind:0";
 export const NS_FAST = "urn:xmpp:fast:0";
 /** RFC 6120 §5: STARTTLS. */
 export const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
+/** XEP-0124: BOSH, the <body/> wrapper. */
+export const NS_HTTPBIND = "http://jabber.org/protocol/httpbind";
+/** XEP-0206: XMPP over BOSH (xmpp:version, xmpp:restart, xmpp:restartlogic). */
+export const NS_XBOSH = "urn:xmpp:xbosh";

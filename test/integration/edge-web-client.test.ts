@@ -70,7 +70,14 @@ describe("edge web client (converse.js over HTTP)", () => {
     assert.match(js, new RegExp(`locked_domain: "${HARNESS_DOMAIN}"`));
     assert.match(js, /websocket_url: websocketOrigin \+ "\/xmpp-websocket"/);
     assert.match(js, /view_mode: "fullscreen"/);
-    assert.doesNotMatch(js, /bosh_service_url/, "no BOSH URL until the edge serves BOSH");
+    assert.match(js, /bosh_service_url: location\.origin \+ "\/http-bind"/, "the edge's BOSH");
+  });
+
+  it("gives converse no BOSH URL on an edge that does not serve BOSH", async () => {
+    const edge = await suite.start({ boshEnabled: false });
+    const js = (await rawGet(edge, "/web-client.js")).body.toString();
+    assert.match(js, /websocket_url/);
+    assert.doesNotMatch(js, /bosh_service_url/);
   });
 
   it("serves converse's files with their content types, cached for good", async () => {

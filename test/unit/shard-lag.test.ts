@@ -52,6 +52,7 @@ function setup(
       inflightPublishes: () => 0,
       heldFrames: () => 0,
       heldBytes: () => 0,
+      boshHeldRequests: () => 0,
       unauthenticatedConnections: () => 0,
       paused: () => false,
       draining: () => false,

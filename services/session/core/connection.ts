@@ -1,6 +1,7 @@
 // The XMPP state of one client connection, keyed by connection id. It is plain data so that
 // it can be saved as a snapshot and continued by another session member.
 import type { SmState } from "../features/sm/sm-state.js";
+import type { BoshState } from "../io/bosh/bosh-state.js";
 import type { ScramServerState } from "./sasl/scram.js";
 import type { Sasl2Request } from "./sasl/sasl2.js";
 
@@ -62,6 +63,8 @@ export interface ConnState {
    * deployment says, and offers SCRAM-*-PLUS with these channel bindings (base64, RFC 5056).
    */
   tls?: ConnTls;
+  /** XEP-0124/0206: the connection is a BOSH session; its frames go through this state. */
+  bosh?: BoshState;
 }
 
 export interface ConnTls {

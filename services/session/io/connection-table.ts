@@ -32,11 +32,22 @@ export class ConnectionTable {
     const previous = this.conns.get(conn.connId);
     if (previous && previous.edgeId !== conn.edgeId) this.unindex(previous);
     this.conns.set(conn.connId, conn);
+    this.index(conn);
+    for (const listener of this.setListeners) listener(conn.connId);
+  }
+
+  /** `conn` (in the table) is now on the edge at `address` (BOSH: each request may move it). */
+  changeEdge(conn: ConnState, address: string): void {
+    this.unindex(conn);
+    conn.edgeId = address;
+    this.index(conn);
+  }
+
+  private index(conn: ConnState): void {
     let ids = this.byEdge.get(conn.edgeId);
     if (!ids) this.byEdge.set(conn.edgeId, (ids = new Set()));
     ids.add(conn.connId);
     if (conn.sm) this.indexSm(conn);
-    for (const listener of this.setListeners) listener(conn.connId);
   }
 
   /**

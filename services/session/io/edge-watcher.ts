@@ -47,8 +47,12 @@ async function endConnectionsOfDeadEdges({
   const addresses = table.edgeAddresses();
   if (addresses.length === 0) return;
   for (const address of await edges.dead(addresses)) {
-    // Hibernating sessions (XEP-0198) lost their transport already.
-    const connIds = table.connsOnEdge(address).filter((id) => !isHibernating(table.get(id)));
+    // Hibernating sessions (XEP-0198) lost their transport already; BOSH sessions outlive
+    // their edge (their client asks again through another one; bosh-apply.ts).
+    const connIds = table.connsOnEdge(address).filter((id) => {
+      const conn = table.get(id);
+      return !isHibernating(conn) && conn?.bosh === undefined;
+    });
     if (connIds.length === 0) continue;
     base.log.warn(
       { edge: address, connections: connIds.length },

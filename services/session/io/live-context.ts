@@ -26,6 +26,8 @@ import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { deliverRouted } from "./reroute.js";
 import { settleUnacked, smSend } from "./stream-management.js";
+import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
+import type { BoshTimers } from "./bosh/bosh-timers.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -55,6 +57,8 @@ export interface LiveContextDeps {
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
+  /** Deadlines of BOSH connections (absent: nothing times their requests out). */
+  boshTimers?: BoshTimers;
 }
 
 export class LiveContext implements SessionContext {
@@ -130,6 +134,8 @@ export class LiveContext implements SessionContext {
 
   /** Writes a frame to the connection's socket, outside stream management's accounting. */
   writeToClient(conn: ConnState, d: string): void {
+    // BOSH: frames wait in the connection's state for a request to answer (bosh-output.ts).
+    if (isBosh(conn)) return queueBoshFrame(this, conn, d);
     // Checked first: the hot path allocates no log record unless trace is on.
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
     this.track(
@@ -217,7 +223,8 @@ export class LiveContext implements SessionContext {
     }
     this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
-    this.toEdgeClose(conn.edgeId, conn.connId);
+    // A BOSH connection has no socket: its <close/> became a terminating answer.
+    if (!isBosh(conn)) this.toEdgeClose(conn.edgeId, conn.connId);
     this.track(this.endConnection(conn));
   }
 

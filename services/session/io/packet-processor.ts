@@ -22,6 +22,7 @@ import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 import { deliverRouted, rerouteFromGone } from "./reroute.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
+import { applyBosh } from "./bosh/bosh-apply.js";
 import {
   applyResume,
   applyResumeResult,
@@ -177,6 +178,13 @@ export class PacketProcessor {
     // XEP-0198 resumption (stream-management.ts).
     if (packet.k === "resume") return applyResume(ctx, this.table, entry, unit);
     if (packet.k === "resume-result") return applyResumeResult(ctx, this.table, entry);
+    // XEP-0124/0206: one HTTP request of a BOSH connection (bosh-apply.ts).
+    if (packet.k === "bosh")
+      return applyBosh(ctx, entry, {
+        table: this.table,
+        chain: this.chain,
+        watch: (conn) => ctx.deps.boshTimers?.watch(conn),
+      });
     const conn = this.table.get(packet.c);
     if (packet.k === "undelivered") {
       // XEP-0198: the stanza is in the session's unacked queue already; its transport is lost.

@@ -42,7 +42,14 @@ export type ShardPacket =
    * (c's state is forgotten, its socket now belongs to the resumed session), else the
    * <failed/> element to send to c, which may then bind a resource instead.
    */
-  | { k: "resume-result"; c: string; d: string };
+  | { k: "resume-result"; c: string; d: string }
+  /**
+   * One BOSH request (XEP-0124) of connection c, held by the edge at address e until the
+   * session answers it with an edge `bosh` packet: d is the whole <body/> as the client sent
+   * it. With no sid in d, it creates connection c (as `open` does), else its sid names c. The
+   * session answers to e and makes e the connection's edge (BOSH is not sticky).
+   */
+  | { k: "bosh"; c: string; e: string; d: string };
 
 /** What a `resume` packet asks (XEP-0198 §5: <resume previd h/> after SASL). */
 export interface ResumeRequest {
@@ -69,7 +76,13 @@ export type EdgePacket =
    * From now on connection c's socket is connection d (XEP-0198 resumption moved a session onto
    * it): later packets name d, and its frames go to d's shard as d.
    */
-  | { k: "rename"; c: string; d: string };
+  | { k: "rename"; c: string; d: string }
+  /**
+   * The answer to BOSH request r (its rid) of connection c: the <body/> d to write as the HTTP
+   * response the edge holds for (c, r). One the edge no longer holds is dropped: the session
+   * keeps it for the client's retry of r (XEP-0124 §14.3).
+   */
+  | { k: "bosh"; c: string; r: string; d: string };
 
 export type ShardPacketKind = ShardPacket["k"];
 export type OpenPacket = Extract<ShardPacket, { k: "open" }>;
@@ -91,7 +104,7 @@ export function compareEntryIds(a: string, b: string): number {
   return ds === 0 ? 0 : ds < 0 ? -1 : 1;
 }
 
-const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered", "resume"]);
+const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered", "resume", "bosh"]);
 const SHARD_KINDS_WITHOUT_EDGE = new Set(["route", "kick", "resume-result"]);
 
 /** A shard packet from stream entry fields, or undefined when they do not form one. */
@@ -128,6 +141,7 @@ export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {
       : { k: "data", c: f.c, d: f.d, o: f.o };
   if (f.k === "close") return { k: "close", c: f.c };
   if (f.k === "rename" && f.d) return { k: "rename", c: f.c, d: f.d };
+  if (f.k === "bosh" && f.r && f.d !== undefined) return { k: "bosh", c: f.c, r: f.r, d: f.d };
   return undefined;
 }
 

@@ -19,17 +19,14 @@ import {
 } from "./converse-page.js";
 import { StaticFiles, type StaticFile } from "./static-files.js";
 
-/**
- * Whether converse is given the edge's BOSH endpoint (XEP-0206, BOSH_PATH) as bosh_service_url,
- * its fallback when WebSocket fails. Off until the edge serves BOSH; then it follows BOSH's own
- * setting (a WebClientOptions field set from config).
- */
-export const BOSH_IN_WEB_CLIENT = false;
-const BOSH_PATH = "/http-bind";
-
 export interface WebClientOptions {
   domain: string;
   websocketPath: string;
+  /**
+   * The edge's BOSH endpoint (XEP-0206) when it serves one: converse's bosh_service_url, which
+   * it uses where a WebSocket cannot be opened (a proxy that drops upgrades).
+   */
+  boshPath?: string;
   maxCachedBytes: number;
 }
 
@@ -61,7 +58,7 @@ export async function loadWebClient(options: WebClientOptions): Promise<WebClien
   const pageOptions = {
     domain: options.domain,
     websocketPath: options.websocketPath,
-    boshPath: BOSH_IN_WEB_CLIENT ? BOSH_PATH : undefined,
+    boshPath: options.boshPath,
     assetsPath,
   };
   return {

@@ -62,7 +62,9 @@ function enable(ctx: SessionContext, conn: ConnState, el: Element): void {
  */
 export function enableSm(ctx: SessionContext, conn: ConnState, el: Element): Element {
   if (conn.stage !== "bound" || conn.sm) return failedElement("unexpected-request");
-  const resume = el.attrs.resume === "true" || el.attrs.resume === "1";
+  // Not over BOSH: its session outlives its HTTP requests and edges by itself (XEP-0206), and
+  // moving it onto another transport would leave its held requests with no one to answer them.
+  const resume = (el.attrs.resume === "true" || el.attrs.resume === "1") && !conn.bosh;
   conn.sm = newSmState(conn.shard, resume);
   const enabled = new Element("enabled", { xmlns: NS_SM, id: conn.sm.id });
   if (resume) {
