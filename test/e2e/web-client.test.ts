@@ -169,4 +169,51 @@ describe("e2e: the converse.js web client in headless Chromium", function () {
     );
     await page.close();
   });
+
+  it("chats over BOSH with ?transport=bosh, on a network that refuses WebSockets", async () => {
+    const page = await browser.newPage();
+    const trouble = watch(page);
+    // A network that refuses WebSocket upgrades (some proxies do): the page's ?transport=bosh
+    // has converse use the bosh_service_url the edge gave it instead of its websocket_url.
+    let upgrades = 0;
+    await page.routeWebSocket(/\/xmpp-websocket$/, (ws) => {
+      upgrades++;
+      void ws.close();
+    });
+    let boshRequests = 0;
+    page.on("request", (req) => {
+      if (new URL(req.url()).pathname === "/http-bind") boshRequests++;
+    });
+    bob.inbox.length = 0; // what alice's earlier page sent is not this login's
+    await page.goto(`http://127.0.0.1:${port}/?transport=bosh`);
+    await page.fill("#converse-login-jid", "alice");
+    await page.fill("#converse-login-password", "alice-pw");
+    await page.click("converse-login-form button[type=submit]");
+    const contact = page.locator("converse-roster-contact", { hasText: "bob@localhost" });
+    await contact.waitFor({ timeout: 30000 });
+    assert.equal(upgrades, 0, "no WebSocket was tried");
+    assert.ok(boshRequests >= 2, "logged in over BOSH");
+    // Available: bob's message to her bare JID reaches this resource (the first page's may
+    // still be hibernating, XEP-0198, and would be the only one otherwise).
+    await bob.waitFor(isPresenceFrom("alice@localhost", undefined), "alice's BOSH presence", 15000);
+
+    await bob.send(
+      xml("message", { to: "alice@localhost", type: "chat" }, xml("body", {}, "over bosh?")),
+    );
+    await contact.click();
+    await page.waitForSelector("converse-chat-message >> text=over bosh?", { timeout: 15000 });
+    await page.fill("textarea.chat-textarea", "over bosh!");
+    await page.press("textarea.chat-textarea", "Enter");
+    await bob.waitFor(isMessageFrom("alice@localhost", "over bosh!"), "alice's BOSH answer", 15000);
+    await page.fill("textarea.chat-textarea", "bosh marker");
+    await page.press("textarea.chat-textarea", "Enter");
+    await bob.waitFor(isMessageFrom("alice@localhost", "bosh marker"), "the marker", 15000);
+    assert.equal(bob.inbox.filter(isMessageFrom("alice@localhost", "over bosh!")).length, 0);
+    assert.deepEqual(trouble.violations, []);
+    report(
+      `converse.js over BOSH: ${boshRequests} requests to /http-bind, no WebSocket, ` +
+        `messages both ways once`,
+    );
+    await page.close();
+  });
 });

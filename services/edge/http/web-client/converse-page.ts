@@ -46,6 +46,13 @@ export function converseConfigModule(options: ConversePageOptions): string {
   const bosh = options.boshPath
     ? `\n  bosh_service_url: location.origin + ${literal(options.boshPath)},`
     : "";
+  // With BOSH, the page takes ?transport=bosh: for networks that refuse WebSocket upgrades
+  // (some proxies), where converse would otherwise keep retrying the WebSocket.
+  const websocket = options.boshPath
+    ? `new URLSearchParams(location.search).get("transport") === "bosh"
+    ? undefined
+    : websocketOrigin + ${literal(options.websocketPath)}`
+    : `websocketOrigin + ${literal(options.websocketPath)}`;
   return `// Megaphone's settings for converse.js (services/edge/http/web-client/converse-page.ts).
 import converse from ${literal(`${options.assetsPath}/converse.min.js`)};
 
@@ -58,7 +65,7 @@ customElements.define("converse-footer", class extends HTMLElement {});
 
 converse.initialize({
   assets_path: ${literal(options.assetsPath)},
-  websocket_url: websocketOrigin + ${literal(options.websocketPath)},${bosh}
+  websocket_url: ${websocket},${bosh}
   discover_connection_methods: false,
   locked_domain: ${literal(options.domain)},
   domain_placeholder: ${literal(options.domain)},
