@@ -9,6 +9,7 @@
 //
 //   npm run bench:tsung -- [--targets all-in-one,mesh] [--users 200] [--arrival-rate 40]
 //       [--chat-seconds 50] [--think-seconds 1] [--message-bytes 64] [--starttls]
+//       [--bosh]   (XMPP over BOSH at the edges' /http-bind instead of TCP c2s)
 //       [--dump]   (tsung dumps its traffic; messages received are counted in it)
 //       [--json FILE] [--keep]
 import { execFileSync } from "node:child_process";
@@ -32,6 +33,7 @@ const SCENARIO = {
   messageBytes: Number(option("message-bytes", "64")),
   dumpTraffic: process.argv.includes("--dump"),
   starttls: process.argv.includes("--starttls"),
+  bosh: process.argv.includes("--bosh"),
 };
 
 interface TargetRun {
@@ -81,7 +83,9 @@ async function measure(name: string, cert: TestCert | undefined): Promise<Target
   });
   const dir = mkdtempSync(join(tmpdir(), "megaphone-tsung-"));
   try {
-    const scenario = { ...SCENARIO, ports: target.c2sPorts };
+    // BOSH: the edges' HTTP ports, from their WebSocket URLs.
+    const httpPorts = target.url.split(",").map((url) => Number(new URL(url).port));
+    const scenario = { ...SCENARIO, ports: SCENARIO.bosh ? httpPorts : target.c2sPorts };
     const cpuBefore = cpuSeconds(target);
     const { stats, receivedInDump } = await runTsung(scenario, dir);
     return {
@@ -138,7 +142,7 @@ async function main(): Promise<void> {
   }
   const { users, arrivalRate, chatSeconds, thinkSeconds, messageBytes, starttls } = SCENARIO;
   console.log(
-    `tsung ${tsungVersion()} over ${starttls ? "STARTTLS" : "plaintext"} c2s, ` +
+    `tsung ${tsungVersion()} over ${SCENARIO.bosh ? "BOSH (/http-bind)" : `${starttls ? "STARTTLS" : "plaintext"} c2s`}, ` +
       `${users} users arriving at ${arrivalRate}/s, each sending a ` +
       `${messageBytes}-byte message every ${thinkSeconds} s for ${chatSeconds} s, ` +
       `${new Date().toISOString()}\n`,

@@ -7,8 +7,13 @@
 // their delivery time (xmpp_msg_latency). A refused login ends that user (tsung's "match").
 
 export interface TsungScenario {
-  /** The edges' c2s ports on 127.0.0.1 (tsung spreads new users over them). */
+  /**
+   * The edges' ports on 127.0.0.1 (tsung spreads new users over them): their c2s ports, or
+   * with `bosh` their HTTP ports (path /http-bind).
+   */
   ports: number[];
+  /** XMPP over BOSH (XEP-0206, tsung's ts_bosh) instead of TCP c2s. */
+  bosh: boolean;
   users: number;
   /** New users per second. */
   arrivalRate: number;
@@ -45,8 +50,11 @@ export function tsungConfig(s: TsungScenario): string {
   const linger = arrival + 5;
   const cap = arrival + s.chatSeconds + linger + 60;
   const servers = s.ports
-    .map((port) => `    <server host="127.0.0.1" port="${port}" type="tcp"/>`)
+    .map(
+      (port) => `    <server host="127.0.0.1" port="${port}" type="${s.bosh ? "bosh" : "tcp"}"/>`,
+    )
     .join("\n");
+  const boshPath = s.bosh ? `\n    <option name="bosh_path" value="/http-bind"/>` : "";
   return `<?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="notice" dumptraffic="${s.dumpTraffic}" version="1.0">
@@ -66,11 +74,11 @@ ${servers}
     <option type="ts_jabber" name="userid_max" value="${s.users}"/>
     <option type="ts_jabber" name="domain" value="localhost"/>
     <option type="ts_jabber" name="username" value="bench"/>
-    <option type="ts_jabber" name="passwd" value="bench"/>
+    <option type="ts_jabber" name="passwd" value="bench"/>${boshPath}
   </options>
   <sessions>
     <session probability="100" name="c2s-chat" type="ts_jabber" bidi="true">
-      <request><jabber type="connect" ack="local"/></request>${s.starttls ? STARTTLS : ""}
+      <request><jabber type="connect" ack="local"/></request>${s.starttls && !s.bosh ? STARTTLS : ""}
       <transaction name="login">
         <request>
           <match do="abort" when="match">&lt;failure</match>
