@@ -68,7 +68,12 @@ describe("edge web client (converse.js over HTTP)", () => {
     const js = settings.body.toString();
     assert.match(js, new RegExp(`import converse from "/converse/${version}/converse.min.js"`));
     assert.match(js, new RegExp(`locked_domain: "${HARNESS_DOMAIN}"`));
-    assert.match(js, /websocket_url: websocketOrigin \+ "\/xmpp-websocket"/);
+    assert.match(js, /websocketOrigin \+ "\/xmpp-websocket"/);
+    // ?transport=bosh leaves the WebSocket out (networks that refuse upgrades).
+    assert.match(
+      js,
+      /websocket_url: new URLSearchParams\(location\.search\)\.get\("transport"\) === "bosh"/,
+    );
     assert.match(js, /view_mode: "fullscreen"/);
     assert.match(js, /bosh_service_url: location\.origin \+ "\/http-bind"/, "the edge's BOSH");
   });
@@ -76,8 +81,8 @@ describe("edge web client (converse.js over HTTP)", () => {
   it("gives converse no BOSH URL on an edge that does not serve BOSH", async () => {
     const edge = await suite.start({ boshEnabled: false });
     const js = (await rawGet(edge, "/web-client.js")).body.toString();
-    assert.match(js, /websocket_url/);
-    assert.doesNotMatch(js, /bosh_service_url/);
+    assert.match(js, /websocket_url: websocketOrigin \+ "\/xmpp-websocket"/);
+    assert.doesNotMatch(js, /bosh_service_url|transport/);
   });
 
   it("serves converse's files with their content types, cached for good", async () => {
