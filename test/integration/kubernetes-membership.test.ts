@@ -330,7 +330,9 @@ describe("KubernetesMembership (a fake API server, no cluster)", function () {
       return true;
     });
     const ms = performance.now() - started;
-    assert.ok(ms >= 500 && ms < 500 + AT_ONCE_MS, `rejected after ${ms} ms`);
+    // Node's timers count whole milliseconds on a clock of their own: one set for 500 ms may
+    // fire at 499.9 by performance.now() (seen in CI), so the lower bound allows 1 ms.
+    assert.ok(ms >= 499 && ms < 500 + AT_ONCE_MS, `rejected after ${ms} ms`);
     assert.deepEqual(a.members(), []);
     const tried = api.requests.length;
     assert.ok(tried >= 2, `${tried} attempts`);
