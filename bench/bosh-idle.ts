@@ -40,7 +40,6 @@ async function main(): Promise<void> {
       role: i === 0 ? "edge" : i === target.pids.length - 1 ? "redis" : "session",
     }));
     const before = new Map(roles.map(({ pid }) => [pid, rss(pid)]));
-    const held: Promise<unknown>[] = [];
     let next = 1;
     const started = Date.now();
     await Promise.all(
@@ -51,7 +50,7 @@ async function main(): Promise<void> {
           await session.login(`bench${n}`, "bench");
           await session.send(`<presence xmlns="jabber:client"/>`);
           // The long-poll: answered when something arrives for the user, or after `wait`.
-          held.push(session.send().catch(() => undefined));
+          void session.send().catch(() => undefined);
         }
       }),
     );
@@ -70,7 +69,6 @@ async function main(): Promise<void> {
         `| ${role} (${pid}) | ${(grown / 1048576).toFixed(1)} | ${(grown / 1024 / SESSIONS).toFixed(2)} |`,
       );
     }
-    void held;
   } finally {
     await target.stop();
   }

@@ -7,7 +7,7 @@
 // MEGAPHONE_WEB_CLIENT_SCREENSHOT=docs/images/web-client.png saves the logged-in chat.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { freePort } from "../helpers/redis-server.js";
@@ -51,6 +51,40 @@ function watch(page: Page): PageTrouble {
     if (res.status() >= 400) trouble.errors.push(`HTTP ${res.status()}: ${res.url()}`);
   });
   return trouble;
+}
+
+/** Logs alice in through converse's own form; the roster entry of bob once it shows. */
+async function logInAlice(page: Page, timeoutMs: number): Promise<Locator> {
+  await page.fill("#converse-login-jid", "alice");
+  await page.fill("#converse-login-password", "alice-pw");
+  await page.click("converse-login-form button[type=submit]");
+  const contact = page.locator("converse-roster-contact", { hasText: "bob@localhost" });
+  await contact.waitFor({ timeout: timeoutMs });
+  return contact;
+}
+
+/**
+ * bob sends `incoming`, alice sees it and answers `answer` from the page, then `marker`: once
+ * bob has the marker, a copy of the answer would be in his inbox by then, so he got it once.
+ */
+async function chatWithBob(
+  page: Page,
+  contact: Locator,
+  bob: TestUser,
+  { incoming, answer, marker }: { incoming: string; answer: string; marker: string },
+): Promise<void> {
+  await bob.send(
+    xml("message", { to: "alice@localhost", type: "chat" }, xml("body", {}, incoming)),
+  );
+  await contact.click();
+  await page.waitForSelector(`converse-chat-message >> text=${incoming}`, { timeout: 15000 });
+  for (const line of [answer, marker]) {
+    await page.fill("textarea.chat-textarea", line);
+    await page.press("textarea.chat-textarea", "Enter");
+    await bob.waitFor(isMessageFrom("alice@localhost", line), `alice's "${line}"`, 15000);
+  }
+  const copies = bob.inbox.filter(isMessageFrom("alice@localhost", answer));
+  assert.equal(copies.length, 0, "the answer was taken once; no copy is left in bob's inbox");
 }
 
 describe("e2e: the converse.js web client in headless Chromium", function () {
@@ -132,27 +166,12 @@ describe("e2e: the converse.js web client in headless Chromium", function () {
     assert.equal(csp.get("script-src"), "'self'", "no inline script, no eval");
     assert.equal(headers["x-content-type-options"], "nosniff");
 
-    await page.fill("#converse-login-jid", "alice");
-    await page.fill("#converse-login-password", "alice-pw");
-    await page.click("converse-login-form button[type=submit]");
-    const contact = page.locator("converse-roster-contact", { hasText: "bob@localhost" });
-    await contact.waitFor({ timeout: 20000 });
-
-    await bob.send(
-      xml("message", { to: "alice@localhost", type: "chat" }, xml("body", {}, "hi alice")),
-    );
-    await contact.click();
-    await page.waitForSelector("converse-chat-message >> text=hi alice", { timeout: 15000 });
-
-    await page.fill("textarea.chat-textarea", "hi bob");
-    await page.press("textarea.chat-textarea", "Enter");
-    await bob.waitFor(isMessageFrom("alice@localhost", "hi bob"), "alice's answer", 15000);
-    // A second message is the marker: what came before it came once or more, not yet.
-    await page.fill("textarea.chat-textarea", "bye bob");
-    await page.press("textarea.chat-textarea", "Enter");
-    await bob.waitFor(isMessageFrom("alice@localhost", "bye bob"), "alice's second line", 15000);
-    const answers = bob.inbox.filter(isMessageFrom("alice@localhost", "hi bob"));
-    assert.equal(answers.length, 0, "the answer was taken once; no copy is left in bob's inbox");
+    const contact = await logInAlice(page, 20000);
+    await chatWithBob(page, contact, bob, {
+      incoming: "hi alice",
+      answer: "hi bob",
+      marker: "bye bob",
+    });
     await page.waitForSelector("converse-chat-message >> text=bye bob");
 
     const screenshot = process.env.MEGAPHONE_WEB_CLIENT_SCREENSHOT;
@@ -186,29 +205,18 @@ describe("e2e: the converse.js web client in headless Chromium", function () {
     });
     bob.inbox.length = 0; // what alice's earlier page sent is not this login's
     await page.goto(`http://127.0.0.1:${port}/?transport=bosh`);
-    await page.fill("#converse-login-jid", "alice");
-    await page.fill("#converse-login-password", "alice-pw");
-    await page.click("converse-login-form button[type=submit]");
-    const contact = page.locator("converse-roster-contact", { hasText: "bob@localhost" });
-    await contact.waitFor({ timeout: 30000 });
+    const contact = await logInAlice(page, 30000);
     assert.equal(upgrades, 0, "no WebSocket was tried");
     assert.ok(boshRequests >= 2, "logged in over BOSH");
     // Available: bob's message to her bare JID reaches this resource (the first page's may
     // still be hibernating, XEP-0198, and would be the only one otherwise).
     await bob.waitFor(isPresenceFrom("alice@localhost", undefined), "alice's BOSH presence", 15000);
 
-    await bob.send(
-      xml("message", { to: "alice@localhost", type: "chat" }, xml("body", {}, "over bosh?")),
-    );
-    await contact.click();
-    await page.waitForSelector("converse-chat-message >> text=over bosh?", { timeout: 15000 });
-    await page.fill("textarea.chat-textarea", "over bosh!");
-    await page.press("textarea.chat-textarea", "Enter");
-    await bob.waitFor(isMessageFrom("alice@localhost", "over bosh!"), "alice's BOSH answer", 15000);
-    await page.fill("textarea.chat-textarea", "bosh marker");
-    await page.press("textarea.chat-textarea", "Enter");
-    await bob.waitFor(isMessageFrom("alice@localhost", "bosh marker"), "the marker", 15000);
-    assert.equal(bob.inbox.filter(isMessageFrom("alice@localhost", "over bosh!")).length, 0);
+    await chatWithBob(page, contact, bob, {
+      incoming: "over bosh?",
+      answer: "over bosh!",
+      marker: "bosh marker",
+    });
     assert.deepEqual(trouble.violations, []);
     report(
       `converse.js over BOSH: ${boshRequests} requests to /http-bind, no WebSocket, ` +
