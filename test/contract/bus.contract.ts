@@ -54,7 +54,7 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
 
     it("keeps every field of every packet kind", async () => {
       const { bus } = fixture;
-      const { got, done } = collectShards(bus, [0], 6);
+      const { got, done } = collectShards(bus, [0], 8);
       await bus.toShard(0, { k: "open", c: "a.0.1", e: "a" });
       // A TLS connection the edge terminated, with its channel bindings (TCP c2s).
       await bus.toShard(0, { k: "open", c: "a.0.3", e: "a", s: "1", x: "eA==", t: "dA==" });
@@ -62,6 +62,9 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       await bus.toShard(0, { k: "route", c: "a.0.2", d: "<message/>" });
       await bus.toShard(0, { k: "kick", c: "a.0.2", d: "conflict" });
       await bus.toShard(0, { k: "close", c: "a.0.1", e: "a", d: "client" });
+      // BOSH: a creation carries the sid's secret, a later request does not.
+      await bus.toShard(0, { k: "bosh", c: "a.0.4", e: "a", d: "<body/>", s: "sEcret_-9" });
+      await bus.toShard(0, { k: "bosh", c: "a.0.4", e: "a", d: "<body sid='x'/>" });
       await done;
       assert.deepEqual(
         got.map((e) => e.packet),
@@ -72,6 +75,8 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
           { k: "route", c: "a.0.2", d: "<message/>" },
           { k: "kick", c: "a.0.2", d: "conflict" },
           { k: "close", c: "a.0.1", e: "a", d: "client" },
+          { k: "bosh", c: "a.0.4", e: "a", d: "<body/>", s: "sEcret_-9" },
+          { k: "bosh", c: "a.0.4", e: "a", d: "<body sid='x'/>" },
         ],
       );
     });

@@ -2,6 +2,7 @@
 // user, so revoking one command from it makes exactly that command fail (NOPERM) while the
 // test keeps full rights through an admin user of its own.
 import { Redis } from "ioredis";
+import { compareEntryIds } from "../../services/shared/bus/packets.js";
 
 const ADMIN_USER = "megaphone-test-admin";
 const ADMIN_PASSWORD = "megaphone-test-admin-pw";
@@ -45,6 +46,21 @@ export async function restoreDefault(admin: Redis): Promise<void> {
 export async function pendingCount(admin: Redis, key: string, group = "session"): Promise<number> {
   const summary = (await admin.xpending(key, group)) as [number, ...unknown[]];
   return Number(summary[0]);
+}
+
+/** Whether `group` has read `entryId` of stream `key` and acknowledged everything it read. */
+export async function acknowledgedUpTo(
+  admin: Redis,
+  key: string,
+  entryId: string,
+  group = "session",
+): Promise<boolean> {
+  const groups = (await admin.xinfo("GROUPS", key)) as (string | number)[][];
+  const fields = groups.find((g) => g[g.indexOf("name") + 1] === group);
+  const lastDelivered = String(fields?.[fields.indexOf("last-delivered-id") + 1] ?? "0-0");
+  return (
+    compareEntryIds(lastDelivered, entryId) >= 0 && (await pendingCount(admin, key, group)) === 0
+  );
 }
 
 /** Calls of `command` so far (INFO commandstats), e.g. to count maintenance rounds. */

@@ -4,7 +4,7 @@
 // connection its sid names as a `bosh` packet, and holds the HTTP response until the session
 // answers it (an edge `bosh` packet, deliverBoshAnswers). A request with no sid creates a
 // connection: its id is allocated as for a WebSocket (same shard choice and admission).
-import { randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import type { HttpRequest, HttpResponse, TemplatedApp } from "uWebSockets.js";
 import type { Bus } from "../../shared/bus/bus.js";
 import type { EdgePacket, ShardPacket } from "../../shared/bus/packets.js";
@@ -161,6 +161,7 @@ function onRequest(
     const start = readBodyStart(xml);
     if (!start) return refuse(HTTP_STATUS.BAD_REQUEST, XML, BAD_REQUEST_BODY);
     let connId = start.connId;
+    let secret: string | undefined;
     if (connId === undefined) {
       const refusal = deps.capacityRefusal(address);
       if (refusal) {
@@ -173,6 +174,9 @@ function onRequest(
         deps.gate.pick(randomInt),
         randomInt(BOSH_SERIAL_MIN, BOSH_SERIAL_MAX),
       );
+      // Drawn here, in the durable entry, so that a creation applied again after a session
+      // member's crash gives the client's sid the same secret (bosh-sid.ts).
+      secret = randomBytes(18).toString("base64url");
     }
     const { shard } = parseConnId(connId);
     if (shard >= deps.config.shardCount)
@@ -185,6 +189,7 @@ function onRequest(
     // The client gave up on the earlier copy of this request; it cannot be answered twice.
     if (replaced) answer(replaced, HTTP_STATUS.SERVICE_UNAVAILABLE, TEXT, "superseded");
     const packet: ShardPacket = { k: "bosh", c: connId, e: deps.address, d: xml };
+    if (secret !== undefined) packet.s = secret;
     deps.bus.toShard(shard, packet).catch((err: unknown) => {
       deps.log.warn({ err, connId }, "forwarding a BOSH request failed");
       held.drop(connId, start.rid, request);

@@ -7,8 +7,7 @@ import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
 import type { Bus } from "../../shared/bus/bus.js";
 import { OriginCounter } from "../../shared/bus/origin.js";
-import type { EdgePacket, ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
-import { returnUndelivered } from "../../shared/bus/undelivered.js";
+import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
 import type { Logger } from "../../shared/log.js";
@@ -26,7 +25,7 @@ import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { deliverRouted } from "./reroute.js";
 import { settleUnacked, smSend } from "./stream-management.js";
-import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
+import { transportOf } from "./client-transport.js";
 import type { BoshTimers } from "./bosh/bosh-timers.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
@@ -72,6 +71,8 @@ export class LiveContext implements SessionContext {
   private origins: OriginCounter | undefined;
   private readonly failures: unknown[] = [];
   private readonly afterStored: (() => Promise<unknown>)[] = [];
+  /** Connections whose durable state this unit changed by sending to them (touched()). */
+  private readonly touchedConns = new Set<ConnState>();
 
   constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -104,6 +105,11 @@ export class LiveContext implements SessionContext {
     );
   }
 
+  /** Connections this unit sent to whose durable state changed by it (send()). */
+  touched(): ReadonlySet<ConnState> {
+    return this.touchedConns;
+  }
+
   afterEffects(effect: () => Promise<unknown>): void {
     this.afterStored.push(effect);
   }
@@ -127,25 +133,17 @@ export class LiveContext implements SessionContext {
 
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
+    // What is sent to these is kept in their state (XEP-0198's counters, BOSH's queue and kept
+    // answers), so it must be saved even when another connection's unit sent it.
+    if (conn.sm || conn.bosh) this.touchedConns.add(conn);
     // XEP-0198: counted and kept until acked; not written while the session hibernates.
     if (conn.sm) smSend(this, conn, d);
     else this.writeToClient(conn, d);
   }
 
-  /** Writes a frame to the connection's socket, outside stream management's accounting. */
+  /** Writes a frame to the connection's client, outside stream management's accounting. */
   writeToClient(conn: ConnState, d: string): void {
-    // BOSH: frames wait in the connection's state for a request to answer (bosh-output.ts).
-    if (isBosh(conn)) return queueBoshFrame(this, conn, d);
-    // Checked first: the hot path allocates no log record unless trace is on.
-    if (this.log.isLevelEnabled("trace")) this.log.trace({ connId: conn.connId, out: d }, "send");
-    this.track(
-      this.deps.bus.toEdge(conn.edgeId, this.dataPacket(conn.connId, d)).then((stored) => {
-        // The edge is gone, and the socket with it: the stanza comes back to the connection's
-        // shard as undelivered, which ends the connection (in its own turn, on its current
-        // state) and reroutes the stanza: stored offline, another resource, or bounced.
-        if (!stored) return returnUndelivered(this.deps.bus, conn.connId, conn.edgeId, d);
-      }),
-    );
+    transportOf(conn).write(this, conn, d);
   }
 
   /**
@@ -161,13 +159,6 @@ export class LiveContext implements SessionContext {
 
   takeOrigin(): string | undefined {
     return this.origins?.take();
-  }
-
-  private dataPacket(connId: string, d: string): EdgePacket {
-    const origin = this.takeOrigin();
-    return origin === undefined
-      ? { k: "data", c: connId, d }
-      : { k: "data", c: connId, d, o: origin };
   }
 
   async deliver(connId: string, stanza: Element): Promise<void> {
@@ -223,8 +214,7 @@ export class LiveContext implements SessionContext {
     }
     this.deps.metrics.closes.inc({ condition: condition ?? "none" });
     this.send(conn, closeElement());
-    // A BOSH connection has no socket: its <close/> became a terminating answer.
-    if (!isBosh(conn)) this.toEdgeClose(conn.edgeId, conn.connId);
+    transportOf(conn).end(this, conn);
     this.track(this.endConnection(conn));
   }
 

@@ -74,12 +74,13 @@ export class PacketProcessor {
     }
     // Queued synchronously, in batch order: a connection's units run in the order read.
     const units = await Promise.allSettled(
-      [...byConn].map(([connId, entries]) =>
-        this.table.withConn(connId, async () => {
-          await this.runUnit(connId, entries);
-          ack(entries);
-        }),
-      ),
+      [...byConn].map(async ([connId, entries]) => {
+        const others = await this.table.withConn(connId, () => this.runUnit(connId, entries));
+        // Outside the unit's turn: two units that each changed the other's connection must
+        // not wait for each other's turn.
+        if (others.length > 0) await this.saveTouched(others, entries[0].shard);
+        ack(entries);
+      }),
     );
     const failed = units.find((u) => u.status === "rejected");
     if (failed) throw failed.reason;
@@ -94,7 +95,7 @@ export class PacketProcessor {
    * fields (most chat: a message sent or delivered) writes no snapshot at all: its
    * acknowledgement alone keeps its entries from being applied again (durableJson).
    */
-  private async runUnit(connId: string, entries: ShardEntry[]): Promise<void> {
+  private async runUnit(connId: string, entries: ShardEntry[]): Promise<ConnState[]> {
     for (let failures = 0; ; failures++) {
       const saved = this.table.get(connId);
       // The rollback copy, in durable form plus the two progress fields (durableJson).
@@ -123,7 +124,8 @@ export class PacketProcessor {
         // routed to the new id since must not overtake them (RFC 6121 §8 per-recipient order).
         const release = unit.releaseTurn;
         if (release) void this.table.withConn(connId, async () => release());
-        return;
+        const own = changed?.connId ?? unit.renamedTo ?? connId;
+        return [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
       } catch (err) {
         unit.releaseTurn?.();
         // Applied again from the state before, so each entry takes effect once in memory.
@@ -139,6 +141,37 @@ export class PacketProcessor {
         );
         await delay(retryDelayMs(failures), this.signal);
         if (this.signal.aborted || !this.serves(shard)) throw err;
+      }
+    }
+  }
+
+  /**
+   * The unit's entries are acknowledged only once the connections it changed besides its own
+   * are saved: a stanza it queued in another BOSH connection's state (or counted in its
+   * XEP-0198 state) would otherwise be lost with this member before that connection's next
+   * unit saved it. Each is saved in its own turn, so from a state whose own units are stored.
+   */
+  private async saveTouched(others: ConnState[], shard: number): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      try {
+        await Promise.all(
+          others.map((other) =>
+            this.table.withConn(other.connId, async () => {
+              const conn = this.table.get(other.connId);
+              if (conn !== other || conn.stage === "closed") return; // ended or moved: saved
+              await this.snapshots.save(conn.shard, conn.connId, JSON.stringify(conn));
+            }),
+          ),
+        );
+        return;
+      } catch (err) {
+        if (this.signal.aborted || err instanceof FencedError || !this.serves(shard)) throw err;
+        this.base.log.error(
+          { err, connections: others.length },
+          "saving touched connections failed",
+        );
+        await delay(retryDelayMs(failures), this.signal);
+        if (this.signal.aborted) throw err;
       }
     }
   }

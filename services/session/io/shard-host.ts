@@ -19,6 +19,7 @@ import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
+import { continueAfterTakeover } from "./bosh/bosh-timers.js";
 
 export interface ShardHostDeps {
   bus: Bus;
@@ -62,7 +63,12 @@ export class SessionShardHost implements ShardHost {
   async start(shard: number, lease: Lease): Promise<void> {
     const { bus, snapshots, table, log } = this.deps;
     const restored = await snapshots.loadShard(shard);
-    for (const [, snapshot] of restored) table.set(JSON.parse(snapshot) as ConnState);
+    const now = Date.now();
+    for (const [, snapshot] of restored) {
+      const conn = JSON.parse(snapshot) as ConnState;
+      continueAfterTakeover(conn, now);
+      table.set(conn);
+    }
     if (restored.size > 0)
       log.info(
         { shard, connections: restored.size, token: lease.token },

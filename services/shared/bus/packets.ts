@@ -47,9 +47,11 @@ export type ShardPacket =
    * One BOSH request (XEP-0124) of connection c, held by the edge at address e until the
    * session answers it with an edge `bosh` packet: d is the whole <body/> as the client sent
    * it. With no sid in d, it creates connection c (as `open` does), else its sid names c. The
-   * session answers to e and makes e the connection's edge (BOSH is not sticky).
+   * session answers to e and makes e the connection's edge (BOSH is not sticky). s: on a
+   * creation, the secret half of the sid (drawn by the edge, so the entry applied twice gives
+   * the same sid).
    */
-  | { k: "bosh"; c: string; e: string; d: string };
+  | { k: "bosh"; c: string; e: string; d: string; s?: string };
 
 /** What a `resume` packet asks (XEP-0198 §5: <resume previd h/> after SASL). */
 export interface ResumeRequest {
@@ -116,6 +118,7 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
   } else if (!SHARD_KINDS_WITHOUT_EDGE.has(f.k) || f.d === undefined) return undefined;
   if (f.q !== undefined && f.q !== "1") return undefined;
   if (f.k === "open") return openPacketOf(f);
+  if (f.k === "bosh" && f.s !== undefined && !BASE64URL.test(f.s)) return undefined;
   return f as unknown as ShardPacket;
 }
 
@@ -130,6 +133,7 @@ function openPacketOf(f: Record<string, string>): OpenPacket {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const BASE64URL = /^[\w-]+$/;
 
 /** An edge packet from stream entry fields, or undefined when they do not form one. */
 export function edgePacketOf(fields: string[] | null): EdgePacket | undefined {

@@ -33,6 +33,7 @@ function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   if ("q" in packet && packet.q) fields.push("q", packet.q);
   if ("o" in packet && packet.o) fields.push("o", packet.o);
   if ("r" in packet) fields.push("r", packet.r);
+  if (packet.k === "bosh" && "s" in packet && packet.s) fields.push("s", packet.s);
   if (packet.k === "open" && packet.s) {
     fields.push("s", packet.s);
     if (packet.x) fields.push("x", packet.x);

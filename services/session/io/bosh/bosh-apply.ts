@@ -119,7 +119,8 @@ async function create(
   const waitMs = Math.min(Math.max((request.wait ?? 60) * 1000, 1000), config.boshMaxWaitMs);
   const conn = newConnState(packet.c, packet.e, entry.shard, ctx.now()) as BoshConn;
   conn.bosh = {
-    secret: randomBytes(18).toString("base64url"),
+    // From the entry (the edge drew it); an edge of an earlier version sends none.
+    secret: packet.s ?? randomBytes(18).toString("base64url"),
     waitMs,
     hold,
     requests: Math.max(config.boshRequests, hold + 1),

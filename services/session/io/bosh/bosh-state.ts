@@ -13,7 +13,11 @@ export interface HeldRequest {
 export interface BoshState {
   /** The secret half of the sid (bosh-sid.ts). */
   secret: string;
-  /** Negotiated at creation (§7.1/§7.2): ms a request may be held, held requests, rid window. */
+  /**
+   * Negotiated at creation (§7.1/§7.2): ms a request may be held, held requests, rid window.
+   * Kept rather than derived from the settings: the client was told these, and a member with
+   * other settings (a rolling upgrade) must go on honouring them.
+   */
   waitMs: number;
   hold: number;
   requests: number;

@@ -19,6 +19,16 @@ export function nextBoshCheckMs(conn: BoshConn, inactivityMs: number): number {
   return lastRequestMs + inactivityMs + 1;
 }
 
+/**
+ * A BOSH connection continued by a member that just took its shard over: the time the shard
+ * had no owner does not count as inactivity. Requests the client sent meanwhile are still in
+ * the shard inbox, applied only after this; judged by its stored lastRequestMs, the session
+ * would end as lost before they are (§12's inactivity is the client's silence, not ours).
+ */
+export function continueAfterTakeover(conn: ConnState, nowMs: number): void {
+  if (isBosh(conn)) conn.bosh.lastRequestMs = Math.max(conn.bosh.lastRequestMs, nowMs);
+}
+
 export class BoshTimers {
   private readonly wheel: DeadlineWheel;
 

@@ -1,0 +1,55 @@
+// How frames reach a connection's client, and how its transport ends, by kind of transport:
+// a socket on an edge (WebSocket, TCP c2s) or a BOSH session (XEP-0124), whose frames wait in
+// the connection's state for a request to answer. LiveContext hands every frame and every close
+// to the connection's transport, so a new kind of transport is a module here, not a branch in
+// the core's paths.
+import { returnUndelivered } from "../../shared/bus/undelivered.js";
+import type { EdgePacket } from "../../shared/bus/packets.js";
+import type { ConnState } from "../core/connection.js";
+import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
+import type { LiveContext } from "./live-context.js";
+
+export interface ClientTransport {
+  /** Hands one frame (RFC 7395 framing) to the client. */
+  write(ctx: LiveContext, conn: ConnState, frame: string): void;
+  /** The stream is closed (its <close/> written): ends the transport. */
+  end(ctx: LiveContext, conn: ConnState): void;
+}
+
+/** A socket an edge holds: frames go to that edge's inbox, which writes them out. */
+const EDGE_SOCKET: ClientTransport = {
+  write(ctx, conn, frame) {
+    // Checked first: the hot path allocates no log record unless trace is on.
+    if (ctx.log.isLevelEnabled("trace")) ctx.log.trace({ connId: conn.connId, out: frame }, "send");
+    const origin = ctx.takeOrigin();
+    const packet: EdgePacket =
+      origin === undefined
+        ? { k: "data", c: conn.connId, d: frame }
+        : { k: "data", c: conn.connId, d: frame, o: origin };
+    ctx.track(
+      ctx.deps.bus.toEdge(conn.edgeId, packet).then((stored) => {
+        // The edge is gone, and the socket with it: the stanza comes back to the connection's
+        // shard as undelivered, which ends the connection (in its own turn, on its current
+        // state) and reroutes the stanza: stored offline, another resource, or bounced.
+        if (!stored) return returnUndelivered(ctx.deps.bus, conn.connId, conn.edgeId, frame);
+      }),
+    );
+  },
+  end(ctx, conn) {
+    ctx.toEdgeClose(conn.edgeId, conn.connId);
+  },
+};
+
+/** A BOSH session (bosh-output.ts): frames wait for the earliest held request. */
+const BOSH_SESSION: ClientTransport = {
+  write(ctx, conn, frame) {
+    if (isBosh(conn)) queueBoshFrame(ctx, conn, frame);
+  },
+  end() {
+    // No socket: its <close/> became a terminating answer (bosh-output.ts).
+  },
+};
+
+export function transportOf(conn: ConnState): ClientTransport {
+  return isBosh(conn) ? BOSH_SESSION : EDGE_SOCKET;
+}
