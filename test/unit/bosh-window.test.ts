@@ -1,9 +1,12 @@
 // XEP-0124 §14.3: the rid window of a BOSH session (session/io/bosh/bosh-window.ts), and the
-// timer deadline of a session (bosh-timers.ts).
+// timer deadline of a session (bosh-timers.ts), also after a takeover.
 import assert from "node:assert/strict";
 import type { ConnState } from "../../services/session/core/connection.js";
 import type { BoshState } from "../../services/session/io/bosh/bosh-state.js";
-import { nextBoshCheckMs } from "../../services/session/io/bosh/bosh-timers.js";
+import {
+  continueAfterTakeover,
+  nextBoshCheckMs,
+} from "../../services/session/io/bosh/bosh-timers.js";
 import type { BoshConn } from "../../services/session/io/bosh/bosh-output.js";
 import { classifyRid, forgetAcknowledged } from "../../services/session/io/bosh/bosh-window.js";
 
@@ -78,5 +81,20 @@ describe("BOSH rid window", () => {
     assert.equal(nextBoshCheckMs(conn, 60000), 61001);
     conn.bosh.held.push({ rid: 101, edge: "e", atMs: 5000 });
     assert.equal(nextBoshCheckMs(conn, 60000), 15000);
+  });
+
+  it("counts the time a shard had no owner as activity, never as the client's silence", () => {
+    // Stored 90 s ago; a member takes the shard over now: inactivity counts from now.
+    const stale = { bosh: state({ lastRequestMs: 10000 }) } as unknown as ConnState as BoshConn;
+    continueAfterTakeover(stale, 100000);
+    assert.equal(nextBoshCheckMs(stale, 60000), 160001);
+    // A request newer than the takeover keeps its own time.
+    const fresh = { bosh: state({ lastRequestMs: 200000 }) } as unknown as ConnState as BoshConn;
+    continueAfterTakeover(fresh, 100000);
+    assert.equal(fresh.bosh.lastRequestMs, 200000);
+    // Not a BOSH connection: nothing to do.
+    const socket = {} as ConnState;
+    continueAfterTakeover(socket, 100000);
+    assert.deepEqual(socket, {});
   });
 });
