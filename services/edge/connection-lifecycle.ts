@@ -75,13 +75,14 @@ export function openConnection(
 export function announceConnection(
   conn: Connection,
   deps: LifecycleDeps,
-  tls?: { exporter?: string; endPoint?: string },
+  tls?: { exporter?: string; endPoint?: string; unique?: string },
 ): void {
   const open: OpenPacket = { k: "open", c: conn.id, e: deps.address };
   if (tls) {
     open.s = "1";
     if (tls.exporter) open.x = tls.exporter;
     if (tls.endPoint) open.t = tls.endPoint;
+    if (tls.unique) open.u = tls.unique;
   }
   deps.publisher.publish(conn, open);
 }

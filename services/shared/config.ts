@@ -296,7 +296,7 @@ export interface Config {
   /**
    * SCRAM channel binding (RFC 5802 §6, XEP-0440) on TLS connections the edge terminates: -PLUS
    * offered and the 'y' downgrade refused. Off by default, since clients that bind only to
-   * tls-unique (stock slixmpp 1.8.3) send 'y' to a server offering other types.
+   * tls-unique (stock slixmpp 1.8.3) send 'y' over TLS 1.3, where tls-unique is not offered.
    */
   channelBinding: boolean;
   // BOSH (XEP-0124 / XEP-0206) at /http-bind on the edge's port.
@@ -854,7 +854,7 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
   channelBinding: {
     kind: "bool",
     default: false,
-    help: "offer SCRAM-*-PLUS and XEP-0440 on TLS connections the edge terminates; a client then sending 'y' is refused as a downgrade (RFC 5802 §6), which stock slixmpp 1.8.3 does",
+    help: "offer SCRAM-*-PLUS and XEP-0440 on TLS connections the edge terminates; a client then sending 'y' is refused as a downgrade (RFC 5802 §6), which stock slixmpp 1.8.3 does over TLS 1.3 (it binds only to tls-unique, offered on TLS 1.2)",
   },
   // BOSH (XEP-0124 / XEP-0206).
   boshEnabled: { kind: "bool", default: true, help: "edge: serve BOSH (XEP-0206) at /http-bind" },

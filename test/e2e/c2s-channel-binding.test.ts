@@ -142,13 +142,29 @@ describe("e2e: SCRAM-SHA-256-PLUS over TCP c2s (channel binding)", function () {
     await loginPlus(raw, "tls-server-end-point", tlsServerEndPoint(raw.tlsSocket as tls.TLSSocket));
   });
 
-  it("offers only tls-server-end-point over TLS 1.2, and logs in with it", async () => {
+  it("offers tls-server-end-point and tls-unique over TLS 1.2 (no tls-exporter), and logs in with each", async () => {
     const raw = await directTls({ maxVersion: "TLSv1.2" });
     const socket = raw.tlsSocket as tls.TLSSocket;
     assert.equal(socket.getProtocol(), "TLSv1.2");
     const features = await open(raw);
-    assert.deepEqual(bindingTypes(features), ["tls-server-end-point"]);
+    assert.deepEqual(bindingTypes(features), ["tls-server-end-point", "tls-unique"]);
     await loginPlus(raw, "tls-server-end-point", tlsServerEndPoint(socket));
+    // RFC 5929 §3: the first Finished of a full handshake, the client's own.
+    const unique = await directTls({ maxVersion: "TLSv1.2" });
+    const uniqueSocket = unique.tlsSocket as tls.TLSSocket;
+    assert.equal(uniqueSocket.isSessionReused(), false);
+    await open(unique);
+    await loginPlus(unique, "tls-unique", uniqueSocket.getFinished()!);
+  });
+
+  it("refuses another connection's tls-unique with not-authorized", async () => {
+    const other = await directTls({ maxVersion: "TLSv1.2" });
+    const stolen = (other.tlsSocket as tls.TLSSocket).getFinished()!;
+    const raw = await directTls({ maxVersion: "TLSv1.2" });
+    await open(raw);
+    const client = new ScramSha256Mechanism({ cbindFlag: "p=tls-unique", cbData: stolen });
+    const result = await authenticate(raw, "SCRAM-SHA-256-PLUS", client);
+    assert.match(result, /<failure [^>]*><not-authorized\/>/);
   });
 
   it("refuses another connection's tls-exporter with not-authorized", async () => {

@@ -5,6 +5,11 @@
 // tls-exporter (RFC 9266 §2): 32 bytes exported with the label "EXPORTER-Channel-Binding" and
 // no context; defined for TLS 1.3 only here (RFC 9266 §3: over TLS 1.2 it is safe only with
 // the extended master secret, which node does not let a server check).
+// tls-unique (RFC 5929 §3): the first Finished message of the connection's handshake, the
+// client's in a full handshake. Over TLS 1.2 only (RFC 9266 §3 leaves it undefined for 1.3),
+// and only after a full handshake: a resumed session lets a man in the middle give two
+// connections the same value (the triple handshake attack, RFC 7627 §1). It is what clients
+// that know no other type bind to (stock slixmpp 1.8.3).
 // tls-server-end-point (RFC 5929 §4.1): the hash of the server's certificate, by the hash of
 // its signature algorithm, SHA-256 when that is MD5 or SHA-1; none for algorithms without one
 // hash (Ed25519, RSASSA-PSS: its hash is a parameter), as the RFC defines none.
@@ -16,6 +21,8 @@ export interface ChannelBindings {
   exporter?: string;
   /** tls-server-end-point, base64. */
   endPoint?: string;
+  /** tls-unique, base64. */
+  unique?: string;
 }
 
 const EXPORTER_LABEL = "EXPORTER-Channel-Binding";
@@ -41,10 +48,13 @@ const SIGNATURE_HASHES: Record<string, string> = {
 /** The bindings of a server-side TLS socket whose handshake completed. */
 export function channelBindings(socket: tls.TLSSocket): ChannelBindings {
   const bindings: ChannelBindings = {};
-  if (socket.getProtocol() === "TLSv1.3") {
+  const protocol = socket.getProtocol();
+  if (protocol === "TLSv1.3") {
     bindings.exporter = socket
       .exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL, Buffer.alloc(0))
       .toString("base64");
+  } else if (protocol === "TLSv1.2" && !socket.isSessionReused()) {
+    bindings.unique = socket.getPeerFinished()?.toString("base64");
   }
   const cert = socket.getCertificate();
   const raw = cert && "raw" in cert ? cert.raw : undefined;

@@ -72,6 +72,8 @@ export interface ConnTls {
   exporter?: string;
   /** tls-server-end-point (RFC 5929 §4). */
   endPoint?: string;
+  /** tls-unique (RFC 5929 §3); TLS 1.2 full handshakes only (channel-binding.ts). */
+  unique?: string;
 }
 
 export function newConnState(

@@ -50,13 +50,15 @@ export function connectionSecure(ctx: SessionContext, conn: ConnState): boolean 
  * terminated; empty for any other, which is offered no -PLUS mechanism. A proxy's TLS cannot
  * be bound to: its data is not ours. Empty too unless the operator turned channel binding on
  * (channelBinding): once -PLUS is offered, a client that binds only to types not offered (stock
- * slixmpp 1.8.3 knows only tls-unique) sends 'y' and must be refused as a downgrade.
+ * slixmpp 1.8.3 knows only tls-unique, offered on TLS 1.2 only) sends 'y' and must be refused as a
+ * downgrade.
  */
 export function channelBindings(ctx: SessionContext, conn: ConnState): Record<string, string> {
   const bindings: Record<string, string> = {};
   if (!ctx.config.channelBinding) return bindings;
   if (conn.tls?.exporter) bindings["tls-exporter"] = conn.tls.exporter;
   if (conn.tls?.endPoint) bindings["tls-server-end-point"] = conn.tls.endPoint;
+  if (conn.tls?.unique) bindings["tls-unique"] = conn.tls.unique;
   return bindings;
 }
 

@@ -237,7 +237,9 @@ export class PacketProcessor {
         ctx.log.warn({ connId: packet.c }, "connection id reused; ending the old connection");
         await ctx.endConnection(conn);
       }
-      const tls = packet.s ? { exporter: packet.x, endPoint: packet.t } : undefined;
+      const tls = packet.s
+        ? { exporter: packet.x, endPoint: packet.t, unique: packet.u }
+        : undefined;
       const created = newConnState(packet.c, packet.e, entry.shard, ctx.now(), tls);
       created.lastEntryId = entry.id;
       this.table.set(created);

@@ -9,9 +9,10 @@ export type ShardPacket =
    * A socket was accepted by edge `e`; the session creates the connection's state. The edge
    * that terminated TLS itself (TCP c2s) says so: s: "1", and the channel-binding data of that
    * TLS connection, base64 (RFC 5056): x for tls-exporter (RFC 9266, TLS 1.3 only), t for
-   * tls-server-end-point (RFC 5929 §4). An older edge sends none of them: not known secure.
+   * tls-server-end-point (RFC 5929 §4), u for tls-unique (RFC 5929 §3, TLS 1.2 full handshakes
+   * only). An older edge sends none of them: not known secure.
    */
-  | { k: "open"; c: string; e: string; s?: "1"; x?: string; t?: string }
+  | { k: "open"; c: string; e: string; s?: "1"; x?: string; t?: string; u?: string }
   /** One complete WebSocket message (one XML element, RFC 7395 §3.3.3) from the client. */
   | { k: "data"; c: string; e: string; d: string }
   /** The socket is gone (d: why, a CloseReason name); the session cleans up (unavailable presence). */
@@ -129,6 +130,7 @@ function openPacketOf(f: Record<string, string>): OpenPacket {
   open.s = "1";
   if (f.x && BASE64.test(f.x)) open.x = f.x;
   if (f.t && BASE64.test(f.t)) open.t = f.t;
+  if (f.u && BASE64.test(f.u)) open.u = f.u;
   return open;
 }
 

@@ -38,6 +38,7 @@ function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
     fields.push("s", packet.s);
     if (packet.x) fields.push("x", packet.x);
     if (packet.t) fields.push("t", packet.t);
+    if (packet.u) fields.push("u", packet.u);
   }
   return fields;
 }

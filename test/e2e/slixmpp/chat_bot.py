@@ -1,7 +1,11 @@
 """A slixmpp bot for test/e2e/c2s-slixmpp.test.ts: logs in over TCP c2s (STARTTLS or direct
 TLS), says what it negotiated, sends one message to PEER, waits for one message back, and exits
-0 once it has it (1 on failure or after TIMEOUT seconds). Each line it prints is one fact."""
+0 once it has it (1 on failure or after TIMEOUT seconds). Each line it prints is one fact.
+
+With "plus" it logs in with SCRAM-SHA-256-PLUS over TLS 1.2: slixmpp 1.8.3 binds only to
+tls-unique (RFC 5929 §3), which is defined for TLS 1.2 and below, not for TLS 1.3."""
 import asyncio
+import ssl
 import sys
 
 import slixmpp
@@ -10,8 +14,8 @@ TIMEOUT = 20
 
 
 class ChatBot(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, peer):
-        super().__init__(jid, password, sasl_mech="SCRAM-SHA-256")
+    def __init__(self, jid, password, peer, mechanism):
+        super().__init__(jid, password, sasl_mech=mechanism)
         self.peer = peer
         self.done = asyncio.get_event_loop().create_future()
         self.add_event_handler("auth_success", self.on_auth)
@@ -43,8 +47,11 @@ class ChatBot(slixmpp.ClientXMPP):
 
 async def main():
     jid, password, port, mode, ca_file, peer = sys.argv[1:7]
-    bot = ChatBot(jid, password, peer)
+    plus = sys.argv[7:8] == ["plus"]
+    bot = ChatBot(jid, password, peer, "SCRAM-SHA-256-PLUS" if plus else "SCRAM-SHA-256")
     bot.ca_certs = ca_file
+    if plus:
+        bot.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
     direct = mode == "direct"
     bot.connect(("127.0.0.1", int(port)), use_ssl=direct, force_starttls=not direct)
     try:
