@@ -64,8 +64,11 @@ async function logInAlice(page: Page, timeoutMs: number): Promise<Locator> {
 }
 
 /**
- * bob sends `incoming`, alice sees it and answers `answer` from the page, then `marker`: once
- * bob has the marker, a copy of the answer would be in his inbox by then, so he got it once.
+ * alice opens the chat with bob, bob sends `incoming`, alice sees it and answers `answer` from
+ * the page, then `marker`: once bob has the marker, a copy of the answer would be in his inbox
+ * by then, so he got it once. bob writes only once the chat is open: converse restores its chat
+ * boxes from storage after login, and a message that arrives meanwhile is received on the
+ * socket but never shown (seen in a run's frames), which is converse's start, not the server.
  */
 async function chatWithBob(
   page: Page,
@@ -73,10 +76,11 @@ async function chatWithBob(
   bob: TestUser,
   { incoming, answer, marker }: { incoming: string; answer: string; marker: string },
 ): Promise<void> {
+  await contact.click();
+  await page.waitForSelector("textarea.chat-textarea", { timeout: 15000 });
   await bob.send(
     xml("message", { to: "alice@localhost", type: "chat" }, xml("body", {}, incoming)),
   );
-  await contact.click();
   await page.waitForSelector(`converse-chat-message >> text=${incoming}`, { timeout: 15000 });
   for (const line of [answer, marker]) {
     await page.fill("textarea.chat-textarea", line);
