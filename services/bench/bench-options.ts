@@ -19,6 +19,10 @@ export interface BenchOptions {
    */
   login: LoginMode;
   loginRate: number;
+  /** Logins in flight at most, all workers together; 0 for open loop (no bound). */
+  loginsInFlight: number;
+  /** Each logged-in client sends a whitespace keepalive this often; 0 for none. */
+  keepaliveMs: number;
   presenceAndRoster: boolean;
   /** Chat: offered messages per second; presence: status changes per second; all users together. */
   rate: number;
@@ -50,6 +54,10 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
                             exchange) | fast (XEP-0484 token; each user first gets one in an
                             unmeasured sasl2 login) (rfc6120)
   --login-rate R            login arrivals per second, open loop (200)
+  --logins-in-flight K      at most K logins in flight (all workers): a closed-loop ramp that
+                            slows down under overload instead of timing out; 0 = open loop (0)
+  --keepalive S             seconds between a logged-in client's whitespace keepalives, which
+                            keep the edge's idle timeout (300 s) from closing it; 0 = none (60)
   --no-roster               skip initial presence and the roster fetch at login
   --rate R                  chat: offered messages per second, all users (1000);
                             presence: offered status changes per second
@@ -97,6 +105,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "mechanism",
     "login",
     "login-rate",
+    "logins-in-flight",
+    "keepalive",
     "rate",
     "roster-ring",
     "duration",
@@ -139,6 +149,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     mechanism,
     login,
     loginRate: number("login-rate", 200, 0.1),
+    loginsInFlight: Math.floor(number("logins-in-flight", 0)),
+    keepaliveMs: number("keepalive", 60) * 1000,
     presenceAndRoster: !flags.has("no-roster"),
     rate: number("rate", 1000, 0.1),
     rosterRing: rosterRingOf(scenario, values.get("roster-ring"), users),

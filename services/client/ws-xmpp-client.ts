@@ -69,6 +69,11 @@ export class WsXmppClient {
   onMessage: (frame: string) => void = () => undefined;
   /** Called for every <presence/> once logged in. */
   onPresence: (frame: string) => void = () => undefined;
+  /**
+   * Called once when the connection ends not by this client's close() or terminate(): with the
+   * failure kind (LoginError's), "stream-error <condition>" when the server ended the stream.
+   */
+  onClose: (kind: string) => void = () => undefined;
   jid = "";
   /** The FAST token the server issued at login (SASL2 with requestToken), if any. */
   fastToken: string | undefined;
@@ -221,6 +226,14 @@ export class WsXmppClient {
     this.socket.terminate();
   }
 
+  /**
+   * RFC 6120 §4.6.1 whitespace keepalive: the edge counts it as activity (its idle timeout
+   * ignores WebSocket pings) and drops it without waking the session.
+   */
+  keepalive(): void {
+    if (!this.closedReason) this.socket.send(" ");
+  }
+
   private async openStream(featuresMatch: (frame: string) => boolean): Promise<void> {
     this.send(`<open xmlns='${FRAMING}' to='${this.options.domain}' version='1.0'/>`);
     await this.next((f) => f.startsWith("<open"));
@@ -254,13 +267,24 @@ export class WsXmppClient {
   }
 
   private fail(kind: string, message: string): void {
-    this.closedReason ??= message;
+    if (this.closedReason === undefined) {
+      this.closedReason = message;
+      this.onClose(kind === "stream-error" ? `${kind} ${streamErrorCondition(message)}` : kind);
+    }
     this.failOpen(new LoginError(kind, message));
     if (this.waiter) {
       this.waiter = undefined;
       this.failWaiter(new LoginError(kind, message));
     }
   }
+}
+
+/** The RFC 6120 §4.9.3 condition of a <stream:error/> frame, or "close" for a plain <close/>. */
+export function streamErrorCondition(frame: string): string {
+  if (!frame.includes("<stream:error") && !frame.startsWith("<error")) return "close";
+  return (
+    /<([a-z-]+)\s+xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]/.exec(frame)?.[1] ?? "unknown"
+  );
 }
 
 function isSaslAnswer(frame: string): boolean {

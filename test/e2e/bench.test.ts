@@ -64,10 +64,10 @@ describe("e2e: megaphone user import and megaphone bench", function () {
       .filter(Boolean)
       .join(",");
 
-  async function bench(args: string[]): Promise<{ run: Run; report: BenchReport }> {
+  async function bench(args: string[], url = edge.url): Promise<{ run: Run; report: BenchReport }> {
     const json = join(dir, `report-${Date.now()}.json`);
     const run = await megaphone(
-      ["bench", ...args, "--url", edge.url, "--pids", pids(), "--json", json],
+      ["bench", ...args, "--url", url, "--pids", pids(), "--json", json],
       {},
     );
     assert.ok(run.stdout.includes("megaphone bench"), `no report:\n${run.stdout}\n${run.stderr}`);
@@ -260,7 +260,85 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const idle = report.phases[1];
     assert.equal(idle.figures.sessions, 20);
+    assert.equal(idle.figures.dropped, 0);
     assert.ok(Number(idle.figures["server RSS MiB"]) > 0);
     assert.equal(typeof idle.figures["bytes per session"], "number");
+  });
+
+  it("login: a bound on logins in flight holds however high the arrival rate", async () => {
+    const { run, report } = await bench([
+      "login",
+      "--users",
+      "12",
+      "--first",
+      "21",
+      "--password",
+      "pw",
+      "--login-rate",
+      "10000",
+      "--logins-in-flight",
+      "2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const login = report.phases[0].figures;
+    console.log(
+      `      12 logins, bound 2: logged in ${login["logged in"]}, failed ${login.failed}, most in flight ${login["most in flight"]}`,
+    );
+    assert.equal(login["logged in"], 12);
+    assert.equal(login["in flight at most"], 2);
+    assert.ok(Number(login["most in flight"]) <= 2);
+  });
+
+  // The 100,000-session ladder levelled off: the edge closes a connection that sends nothing
+  // for idleTimeoutMs (300 s; WebSocket pings do not count), so idle clients without keepalives
+  // were held for 300 s each, at most (logins/s × 300 s) at once, while the bench counted
+  // logins as held sessions. Here with an idle timeout of 2 s on an edge of its own.
+  it("idle: the edge's idle timeout drops silent clients, whitespace keepalives hold them", async () => {
+    const shortIdle = await mesh.edge("e-idle", "0-3", { MEGAPHONE_IDLE_TIMEOUT_MS: "2000" });
+    const idleCloses = async () => {
+      const value = await metricValue(shortIdle.port, 'megaphone_edge_closes_total{reason="idle"}');
+      return Number.isNaN(value) ? 0 : value; // none yet
+    };
+    const idle = (keepaliveSeconds: string) =>
+      bench(
+        [
+          "idle",
+          "--users",
+          "20",
+          "--first",
+          "21",
+          "--password",
+          "pw",
+          "--no-roster",
+          "--hold",
+          "4",
+          "--keepalive",
+          keepaliveSeconds,
+        ],
+        shortIdle.url,
+      );
+    const silent = await idle("0");
+    const dropped = silent.report.phases[1].figures;
+    const closedSilent = await idleCloses();
+    console.log(
+      `      no keepalives: logged in ${dropped["logged in"]}, held ${dropped.sessions}, dropped ${dropped.dropped} (${dropped["dropped by kind"]}); edge idle closes ${closedSilent}`,
+    );
+    assert.equal(silent.run.code, 1, "dropped sessions fail the run");
+    assert.equal(dropped["logged in"], 20);
+    assert.equal(dropped.sessions, 0);
+    assert.equal(dropped.dropped, 20);
+    assert.equal(dropped["dropped by kind"], "stream-error connection-timeout 20");
+    assert.equal(closedSilent, 20);
+
+    const kept = await idle("0.5");
+    const held = kept.report.phases[1].figures;
+    const closedKept = (await idleCloses()) - closedSilent;
+    console.log(
+      `      keepalives every 0.5 s: logged in ${held["logged in"]}, held ${held.sessions}, dropped ${held.dropped}; edge idle closes ${closedKept}`,
+    );
+    assert.equal(kept.run.code, 0, kept.run.stdout + kept.run.stderr);
+    assert.equal(held.sessions, 20);
+    assert.equal(held.dropped, 0);
+    assert.equal(closedKept, 0);
   });
 });

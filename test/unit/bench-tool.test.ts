@@ -66,5 +66,11 @@ describe("bench tool", () => {
     assert.equal(parseBenchArgs(["login", "--login=sasl2"]).login, "sasl2");
     assert.throws(() => parseBenchArgs(["login", "--login", "digest"]), /--login/);
     assert.throws(() => parseBenchArgs(["login", "--user-pattern", "bench@localhost"]), /\{n\}/);
+    assert.equal(o.loginsInFlight, 0, "open loop unless bounded");
+    assert.equal(o.keepaliveMs, 60000, "below the edge's 300 s idle timeout");
+    const ramp = parseBenchArgs(["idle", "--logins-in-flight", "64", "--keepalive", "0"]);
+    assert.equal(ramp.loginsInFlight, 64);
+    assert.equal(ramp.keepaliveMs, 0);
+    assert.throws(() => parseBenchArgs(["idle", "--keepalive", "-1"]), /--keepalive/);
   });
 });
