@@ -161,6 +161,7 @@ export async function runBench(argv: string[]): Promise<number> {
           "logged in": Number(login.figures["logged in"]),
           dropped: sum(held.map((h) => sum(Object.values(h.dropped)))),
           "dropped by kind": mergeErrors(held.map((h: HeldResult) => h.dropped)),
+          "server pings answered": sum(held.map((h) => h.pingsAnswered)),
           "server RSS MiB": memory.rssBytes / 2 ** 20,
           "bytes per session": sessions > 0 ? (memory.rssBytes - memoryBefore) / sessions : 0,
         },
@@ -232,6 +233,7 @@ function taskFor(options: BenchOptions, i: number) {
       options.loginsInFlight > 0 ? Math.max(1, Math.round(options.loginsInFlight * share)) : 0,
     keepaliveMs: options.keepaliveMs,
     presenceAndRoster: options.presenceAndRoster,
+    answerPings: options.answerPings,
     loginTimeoutMs: options.loginTimeoutMs,
     localAddresses: options.localAddresses,
   };

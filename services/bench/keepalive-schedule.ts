@@ -1,9 +1,9 @@
-// When each held bench client sends its whitespace keepalive. The edge closes a connection
-// that sends no message for idleTimeoutMs (300 s by default; WebSocket pings do not count), so
-// an idle run without keepalives holds at most (logins per second × idleTimeoutMs) sessions
-// however many it asks for: the 100,000-session ladder levelled off that way. One timer per
-// worker spreads the sends evenly (a burst of 15,000 frames every interval would be a load
-// spike of its own), each client once per interval, round robin.
+// When each held bench client sends its whitespace keepalive (--keepalive). The edge closes a
+// connection that sends no message for idleTimeoutMs (300 s by default; WebSocket pings do not
+// count); answers to the sessions' XEP-0199 pings (every 120 s of silence) keep it away by
+// default, keepalives when the edge's timeout is the shorter one. One timer per worker spreads
+// the sends evenly (a burst of 15,000 frames every interval would be a load spike of its own),
+// each client once per interval, round robin.
 
 export class KeepaliveSchedule {
   private cursor = 0;

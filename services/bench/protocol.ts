@@ -20,6 +20,8 @@ export interface WorkerTask {
   /** This worker's share of the login arrival rate, per second. */
   loginRate: number;
   presenceAndRoster: boolean;
+  /** Answer the server's XEP-0199 pings (a client that does not is disconnected). */
+  answerPings: boolean;
   loginTimeoutMs: number;
   /** This worker's share of the bound on logins in flight; 0 for none (open loop; IPC is JSON, no Infinity). */
   maxLoginsInFlight: number;
@@ -69,6 +71,8 @@ export interface LoginResult {
 export interface HeldResult {
   held: number;
   dropped: Record<string, number>;
+  /** XEP-0199 pings from the server the clients answered, over the whole run. */
+  pingsAnswered: number;
 }
 
 /** The chat or presence phase of a worker. */

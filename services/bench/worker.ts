@@ -90,7 +90,9 @@ class Worker {
 
   /** The clients still connected, and those dropped after logging in. */
   heldClients(): HeldResult {
-    return { held: this.held, dropped: { ...this.dropped } };
+    let pingsAnswered = 0;
+    for (const seat of this.seats) pingsAnswered += seat.client?.pingsAnswered ?? 0;
+    return { held: this.held, dropped: { ...this.dropped }, pingsAnswered };
   }
 
   /** --login fast: a SASL2 login per user asking for a token, closed at once. */
@@ -181,6 +183,7 @@ class Worker {
       // One client installation per user: its FAST tokens and its Bind 2 resource.
       userAgentId: `bench-${username}`,
       fastToken: this.tokens.get(index),
+      answerPings: t.answerPings,
       ...login,
     });
   }

@@ -86,13 +86,19 @@ describe("bench ramp and keepalives", () => {
     assert.equal(calls, 5);
   });
 
-  it("names a dropped client's stream error by its condition", () => {
+  it("names a dropped client's stream error by its condition and text", () => {
     const ns = "urn:ietf:params:xml:ns:xmpp-streams";
     assert.equal(
       streamErrorCondition(
         `<stream:error xmlns:stream="http://etherx.jabber.org/streams"><connection-timeout xmlns="${ns}"/><text xmlns="${ns}">idle for too long</text></stream:error>`,
       ),
-      "connection-timeout",
+      "connection-timeout (idle for too long)",
+    );
+    assert.equal(
+      streamErrorCondition(
+        `<stream:error xmlns:stream="http://etherx.jabber.org/streams"><system-shutdown xmlns="${ns}"/></stream:error>`,
+      ),
+      "system-shutdown",
     );
     assert.equal(
       streamErrorCondition(`<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`),
