@@ -12,12 +12,17 @@
 //   npm run bench:capacity -- [--targets all-in-one,mesh:1+1,mesh:2+2] [--baseline DIR]
 //       [--logins scram,sasl2,fast,plain] [--login-rates 100,200,400,800]
 //       [--chat-rates 1000,2000,4000,8000] [--chat-users 1000] [--idle 10000] [--json FILE]
-//       [--idle-login-rate 500] [--idle-env NAME=VALUE,…]
+//       [--idle-login-rate 500] [--idle-logins-in-flight 64] [--idle-login scram|sasl2|fast|plain]
+//       [--idle-env NAME=VALUE,…]
+// The idle steps ramp closed loop (at most --idle-logins-in-flight logins at once, arrivals at
+// most --idle-login-rate/s: overload slows the ramp instead of timing logins out), their clients
+// send whitespace keepalives (the edge's idle timeout would drop them), and their progress and
+// bench report go to stderr as they run.
 // The ladder toward a million (docs/capacity.md) holds only idle sessions, with more
-// connections per edge than the default and cheap SCRAM credentials (what a session keeps does
-// not depend on the iteration count, and 100,000 key derivations would take minutes):
+// connections per edge than the default (MEGAPHONE_SCRAM_ITERATIONS cannot go below 4096):
 //   npm run bench:capacity -- --targets mesh:8+2 --logins none --chat-rates none --idle 100000
-//       --idle-env MEGAPHONE_MAX_CONNECTIONS=15000,MEGAPHONE_SCRAM_ITERATIONS=64
+//       --idle-env MEGAPHONE_MAX_CONNECTIONS=15000
+import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +48,8 @@ const CHAT_SECONDS = Number(option("chat-seconds", "10"));
 const CHAT_P99_MS = Number(option("chat-p99-ms", "50"));
 const IDLE = numbers("idle", "10000");
 const IDLE_LOGIN_RATE = option("idle-login-rate", "500");
+/** The idle ramp's bound on logins in flight, all workers together; 0 for open loop. */
+const IDLE_LOGINS_IN_FLIGHT = option("idle-logins-in-flight", "64");
 /** Settings for the idle targets only, e.g. MEGAPHONE_MAX_CONNECTIONS=15000. */
 const IDLE_ENV = Object.fromEntries(
   list("idle-env", "").map((pair) => {
@@ -64,7 +71,18 @@ const LOGIN_KINDS = [
   },
   { key: "fast", label: "FAST token", args: ["--login", "fast"] },
   { key: "plain", label: "PLAIN", args: ["--mechanism", "PLAIN"] },
-].filter((kind) => list("logins", "scram,sasl2,fast,plain").includes(kind.key));
+];
+const RATE_LOGIN_KINDS = LOGIN_KINDS.filter((kind) =>
+  list("logins", "scram,sasl2,fast,plain").includes(kind.key),
+);
+/** How the idle steps' clients log in (a key of LOGIN_KINDS). */
+const IDLE_LOGIN = (() => {
+  const key = option("idle-login", "scram");
+  const kind = LOGIN_KINDS.find((k) => k.key === key);
+  if (!kind)
+    throw new Error(`--idle-login wants one of ${LOGIN_KINDS.map((k) => k.key).join(", ")}`);
+  return kind;
+})();
 
 interface Step {
   rate: number;
@@ -79,11 +97,14 @@ interface TargetResult {
   idle: { sessions: number; bytesPerSession: Record<string, number>; total: number }[];
 }
 
-/** One `megaphone bench` run against `target`; its report. */
-async function bench(target: Target, args: string[]): Promise<BenchReport> {
+/**
+ * One `megaphone bench` run against `target`; its report. With `echo`, its progress line and
+ * its report go to this process's stderr as it runs (a long idle ramp is otherwise silent).
+ */
+async function bench(target: Target, args: string[], echo = false): Promise<BenchReport> {
   const json = join(tmpdir(), `capacity-${process.pid}-${Date.now()}.json`);
   try {
-    await run([
+    await (echo ? runEchoed : run)([
       process.execPath,
       CLI,
       ...args,
@@ -106,6 +127,15 @@ async function bench(target: Target, args: string[]): Promise<BenchReport> {
   }
 }
 
+/** Runs a command with its stdout and stderr on this process's stderr; rejects on failure. */
+function runEchoed(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(args[0], args.slice(1), { stdio: ["ignore", 2, 2] });
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+  });
+}
+
 const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
 
 /** The login and chat steps, on one target started for them. */
@@ -113,7 +143,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
   const users = Math.max(CHAT_USERS, ...LOGIN_RATES.map((rate) => rate * LOGIN_SECONDS));
   const target = await startTarget(name, { users, password: PASSWORD, baseline: BASELINE });
   try {
-    for (const kind of LOGIN_KINDS) {
+    for (const kind of RATE_LOGIN_KINDS) {
       const steps: Step[] = (result.logins[kind.label] = []);
       for (const rate of LOGIN_RATES) {
         const count = rate * LOGIN_SECONDS;
@@ -168,7 +198,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
 
 async function measureTarget(name: string): Promise<TargetResult> {
   const result: TargetResult = { target: name, logins: {}, chat: [], idle: [] };
-  if (LOGIN_KINDS.length > 0 || CHAT_RATES.length > 0) await measureRates(name, result);
+  if (RATE_LOGIN_KINDS.length > 0 || CHAT_RATES.length > 0) await measureRates(name, result);
   for (const sessions of IDLE) {
     // Fresh, so that nothing the rates above left behind (garbage, buffers) counts.
     const idleTarget = await startTarget(name, {
@@ -176,28 +206,38 @@ async function measureTarget(name: string): Promise<TargetResult> {
       password: PASSWORD,
       baseline: BASELINE,
       env: IDLE_ENV,
+      // Memory per session does not depend on salts; 100,000 derivations would delay the step.
+      sharedSalt: true,
     });
     try {
       process.stderr.write(`${name}: ${sessions} idle sessions…\n`);
       const before = sampleAll(idleTarget.pids.map((pid) => ({ pid, role: String(pid) })));
-      const report = await bench(idleTarget, [
-        "bench",
-        "idle",
-        "--users",
-        String(sessions),
-        "--login-rate",
-        IDLE_LOGIN_RATE,
-        "--hold",
-        "5",
-        "--deadline",
-        "3000",
-      ]);
+      const report = await bench(
+        idleTarget,
+        [
+          "bench",
+          "idle",
+          "--users",
+          String(sessions),
+          ...IDLE_LOGIN.args,
+          "--login-rate",
+          IDLE_LOGIN_RATE,
+          "--logins-in-flight",
+          IDLE_LOGINS_IN_FLIGHT,
+          "--hold",
+          "5",
+          "--deadline",
+          "3000",
+        ],
+        true,
+      );
       const idle = report.phases.find((p) => p.phase === "idle");
       const held = Number(idle?.figures.sessions ?? 0);
       const login = report.phases.find((p) => p.phase === "login")?.figures;
       if (held < sessions)
         process.stderr.write(
-          `${name}: ${held} of ${sessions} held; login failures: ${String(login?.errors ?? "?")}\n`,
+          `${name}: ${held} of ${sessions} held; login failures: ${String(login?.errors ?? "?")}; ` +
+            `dropped after login: ${String(idle?.figures["dropped by kind"] ?? "?")}\n`,
         );
       const bytesPerSession: Record<string, number> = {};
       let total = 0;
@@ -227,7 +267,7 @@ function cell(step: Step | undefined, p99Name = "p99 ms", cpuName?: string): str
 function formatTable(results: TargetResult[]): string {
   const header = [
     "target",
-    ...LOGIN_KINDS.map((k) => `${k.label} logins/s`),
+    ...RATE_LOGIN_KINDS.map((k) => `${k.label} logins/s`),
     ...(CHAT_RATES.length > 0 ? [`chat msg/s (p99 < ${CHAT_P99_MS} ms)`] : []),
     ...IDLE.map((n) => `KiB per idle session at ${n} (total; per tier)`),
   ];
@@ -243,7 +283,9 @@ function formatTable(results: TargetResult[]): string {
     );
     const cells = [
       r.target,
-      ...LOGIN_KINDS.map((k) => cell(best(r.logins[k.label]), "p99 ms", "server CPU ms per login")),
+      ...RATE_LOGIN_KINDS.map((k) =>
+        cell(best(r.logins[k.label]), "p99 ms", "server CPU ms per login"),
+      ),
       ...(CHAT_RATES.length > 0 ? [cell(best(r.chat), "p99 ms", "server CPU ms per msg")] : []),
       ...idle,
     ];

@@ -15,13 +15,13 @@ import {
   usageBetween,
   type WatchedProcess,
 } from "./proc-stats.js";
-import type { ChatResult, FromWorker, LoginResult, ToWorker } from "./protocol.js";
+import type { ChatResult, FromWorker, HeldResult, LoginResult, ToWorker } from "./protocol.js";
 import { formatReport, type BenchReport, type PhaseReport } from "./report.js";
 
 const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
 
 class WorkerHandle {
-  progress = { loggedIn: 0, failed: 0, sent: 0, received: 0 };
+  progress = { loggedIn: 0, failed: 0, held: 0, inFlight: 0, sent: 0, received: 0 };
   private waiting = new Map<string, (message: FromWorker) => void>();
   readonly exited: Promise<void>;
 
@@ -127,7 +127,8 @@ export async function runBench(argv: string[]): Promise<number> {
     for (const w of workers) w.child.kill("SIGKILL");
     process.exit(1);
   }, options.deadlineMs);
-  const progress = setInterval(() => printProgress(workers), 1000);
+  const started = Date.now();
+  const progress = setInterval(() => printProgress(workers, started), 1000);
   const phases: PhaseReport[] = [];
   try {
     if (options.login === "fast") await fetchTokens(options, workers);
@@ -146,16 +147,25 @@ export async function runBench(argv: string[]): Promise<number> {
       phases.push(await loadPhase(options, options.scenario, workers, processes));
     if (options.scenario === "idle") {
       await new Promise((r) => setTimeout(r, options.holdMs));
-      const held = new ProcWindow(processes).end();
-      const sessions = Number(login.figures["logged in"]);
+      const memory = new ProcWindow(processes).end();
+      // The sessions still connected now, not the logins: a client the server dropped since
+      // (its idle timeout, say) holds no memory and must not dilute the figure per session.
+      const held = (await Promise.all(workers.map((w) => w.request({ type: "held" }, "held")))).map(
+        (m) => m.result,
+      );
+      const sessions = sum(held.map((h) => h.held));
       phases.push({
         phase: "idle",
         figures: {
           sessions,
-          "server RSS MiB": held.rssBytes / 2 ** 20,
-          "bytes per session": sessions > 0 ? (held.rssBytes - memoryBefore) / sessions : 0,
+          "logged in": Number(login.figures["logged in"]),
+          dropped: sum(held.map((h) => sum(Object.values(h.dropped)))),
+          "dropped by kind": mergeErrors(held.map((h: HeldResult) => h.dropped)),
+          "server pings answered": sum(held.map((h) => h.pingsAnswered)),
+          "server RSS MiB": memory.rssBytes / 2 ** 20,
+          "bytes per session": sessions > 0 ? (memory.rssBytes - memoryBefore) / sessions : 0,
         },
-        processes: held.usage,
+        processes: memory.usage,
       });
     }
   } finally {
@@ -178,6 +188,7 @@ export async function runBench(argv: string[]): Promise<number> {
     (p) =>
       Number(p.figures.failed ?? 0) > 0 ||
       Number(p.figures.lost ?? 0) > 0 ||
+      Number(p.figures.dropped ?? 0) > 0 ||
       Number(p.figures.duplicates ?? 0) > 0,
   );
   return failed ? 1 : 0;
@@ -205,6 +216,7 @@ function taskFor(options: BenchOptions, i: number) {
   const per = Math.ceil(options.users / options.workers);
   const from = Math.min(options.users, i * per);
   const to = Math.min(options.users, from + per);
+  const share = (to - from) / options.users;
   return {
     urls: options.urls,
     domain: options.domain,
@@ -216,8 +228,12 @@ function taskFor(options: BenchOptions, i: number) {
     password: options.password,
     mechanism: options.mechanism,
     login: options.login,
-    loginRate: (options.loginRate * (to - from)) / options.users,
+    loginRate: options.loginRate * share,
+    maxLoginsInFlight:
+      options.loginsInFlight > 0 ? Math.max(1, Math.round(options.loginsInFlight * share)) : 0,
+    keepaliveMs: options.keepaliveMs,
     presenceAndRoster: options.presenceAndRoster,
+    answerPings: options.answerPings,
     loginTimeoutMs: options.loginTimeoutMs,
     localAddresses: options.localAddresses,
   };
@@ -239,6 +255,8 @@ function loginReport(
       mechanism: options.login === "fast" ? "HT-SHA-256-NONE" : options.mechanism,
       login: options.login,
       "offered /s": options.loginRate,
+      "in flight at most": options.loginsInFlight > 0 ? options.loginsInFlight : "open loop",
+      "most in flight": sum(results.map((r) => r.mostInFlight)),
       "achieved /s": succeeded / elapsed,
       "logged in": succeeded,
       failed: options.users - succeeded,
@@ -306,9 +324,10 @@ async function loadPhase(
   };
 }
 
-function printProgress(workers: WorkerHandle[]): void {
+function printProgress(workers: WorkerHandle[], startedMs: number): void {
   const p = workers.map((w) => w.progress);
+  const total = (pick: (x: WorkerHandle["progress"]) => number) => sum(p.map(pick));
   process.stderr.write(
-    `\rlogged in ${sum(p.map((x) => x.loggedIn))}  failed ${sum(p.map((x) => x.failed))}  sent ${sum(p.map((x) => x.sent))}  received ${sum(p.map((x) => x.received))}   `,
+    `\r${Math.round((Date.now() - startedMs) / 1000)} s: logged in ${total((x) => x.loggedIn)}  held ${total((x) => x.held)}  failed ${total((x) => x.failed)}  in flight ${total((x) => x.inFlight)}  sent ${total((x) => x.sent)}  received ${total((x) => x.received)}   `,
   );
 }

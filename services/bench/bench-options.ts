@@ -19,7 +19,13 @@ export interface BenchOptions {
    */
   login: LoginMode;
   loginRate: number;
+  /** Logins in flight at most, all workers together; 0 for open loop (no bound). */
+  loginsInFlight: number;
+  /** Each logged-in client sends a whitespace keepalive this often; 0 for none. */
+  keepaliveMs: number;
   presenceAndRoster: boolean;
+  /** Clients answer the server's XEP-0199 pings (--no-ping-answers: they ignore them). */
+  answerPings: boolean;
   /** Chat: offered messages per second; presence: status changes per second; all users together. */
   rate: number;
   /** Presence: each user's contacts are n±1 … n±rosterRing/2 (user import --roster-ring). */
@@ -50,7 +56,14 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
                             exchange) | fast (XEP-0484 token; each user first gets one in an
                             unmeasured sasl2 login) (rfc6120)
   --login-rate R            login arrivals per second, open loop (200)
+  --logins-in-flight K      at most K logins in flight (all workers): a closed-loop ramp that
+                            slows down under overload instead of timing out; 0 = open loop (0)
+  --keepalive S             seconds between a logged-in client's whitespace keepalives (at
+                            least 1 s apart), for an edge idle timeout shorter than the
+                            server's ping interval (answered pings keep the default 300 s
+                            idle timeout away); 0 = none (0)
   --no-roster               skip initial presence and the roster fetch at login
+  --no-ping-answers         ignore the server's XEP-0199 pings (it then disconnects the client)
   --rate R                  chat: offered messages per second, all users (1000);
                             presence: offered status changes per second
   --duration S              chat, presence: seconds of sending (10)
@@ -84,7 +97,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     const arg = rest[i];
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${BENCH_USAGE}`);
     const [name, inline] = arg.slice(2).split("=", 2);
-    if (name === "no-roster") flags.add(name);
+    if (name === "no-roster" || name === "no-ping-answers") flags.add(name);
     else values.set(name, inline ?? rest[++i] ?? "");
   }
   const known = new Set([
@@ -97,6 +110,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "mechanism",
     "login",
     "login-rate",
+    "logins-in-flight",
+    "keepalive",
     "rate",
     "roster-ring",
     "duration",
@@ -139,7 +154,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     mechanism,
     login,
     loginRate: number("login-rate", 200, 0.1),
+    loginsInFlight: Math.floor(number("logins-in-flight", 0)),
+    keepaliveMs: number("keepalive", 0) * 1000,
     presenceAndRoster: !flags.has("no-roster"),
+    answerPings: !flags.has("no-ping-answers"),
     rate: number("rate", 1000, 0.1),
     rosterRing: rosterRingOf(scenario, values.get("roster-ring"), users),
     durationMs: number("duration", 10, 0.1) * 1000,

@@ -20,7 +20,13 @@ export interface WorkerTask {
   /** This worker's share of the login arrival rate, per second. */
   loginRate: number;
   presenceAndRoster: boolean;
+  /** Answer the server's XEP-0199 pings (a client that does not is disconnected). */
+  answerPings: boolean;
   loginTimeoutMs: number;
+  /** This worker's share of the bound on logins in flight; 0 for none (open loop; IPC is JSON, no Infinity). */
+  maxLoginsInFlight: number;
+  /** Each logged-in client sends a whitespace keepalive this often; 0 for none. */
+  keepaliveMs: number;
   localAddresses: string[];
 }
 
@@ -47,6 +53,8 @@ export type ToWorker =
   | { type: "presence"; task: PresenceTask }
   /** Every worker has sent its share and the deliveries are in (or the drain timed out). */
   | { type: "chat-report" }
+  /** The clients still connected, and those that were dropped after logging in. */
+  | { type: "held" }
   | { type: "stop" };
 
 export interface LoginResult {
@@ -55,6 +63,16 @@ export interface LoginResult {
   errors: Record<string, number>;
   latency: HistogramSnapshot;
   elapsedMs: number;
+  /** The most logins this worker had in flight at once. */
+  mostInFlight: number;
+}
+
+/** A worker's logged-in clients: still connected, and dropped since (by how they ended). */
+export interface HeldResult {
+  held: number;
+  dropped: Record<string, number>;
+  /** XEP-0199 pings from the server the clients answered, over the whole run. */
+  pingsAnswered: number;
 }
 
 /** The chat or presence phase of a worker. */
@@ -75,11 +93,21 @@ export interface ChatResult {
 }
 
 export type FromWorker =
-  | { type: "progress"; loggedIn: number; failed: number; sent: number; received: number }
+  | {
+      type: "progress";
+      loggedIn: number;
+      failed: number;
+      /** Logged in and still connected. */
+      held: number;
+      inFlight: number;
+      sent: number;
+      received: number;
+    }
   | { type: "tokens-done"; result: LoginResult }
   | { type: "login-done"; result: LoginResult }
   | { type: "chat-sent"; sent: number; expected: number }
   | { type: "chat-done"; result: ChatResult }
+  | { type: "held"; result: HeldResult }
   | { type: "error"; message: string };
 
 export function userJid(pattern: string, n: number): string {

@@ -3,11 +3,14 @@
 // phase open-loop. Started by the coordinator (bench-command.ts) with child_process.fork.
 import { WsXmppClient, LoginError, type LoginOptions } from "../client/ws-xmpp-client.js";
 import { LatencyHistogram, monotonicMicros } from "./histogram.js";
+import { KeepaliveSchedule } from "./keepalive-schedule.js";
+import { rampLogins } from "./login-ramp.js";
 import type {
   ChatResult,
   PresenceTask,
   ChatTask,
   FromWorker,
+  HeldResult,
   LoginResult,
   ToWorker,
   WorkerTask,
@@ -15,6 +18,8 @@ import type {
 import { userJid } from "./protocol.js";
 
 const PROGRESS_MS = 250;
+/** How often the keepalive timer wakes up to send what is due (KeepaliveSchedule). */
+const KEEPALIVE_TICK_MS = 1000;
 /** How often the open-loop scheduler wakes up to send what is due. */
 const TICK_MS = 5;
 
@@ -45,6 +50,12 @@ class Worker {
   private seats: Seat[] = [];
   private loggedIn = 0;
   private failed = 0;
+  /** Logins started and not yet done. */
+  private inFlight = 0;
+  /** Logged in and still connected. */
+  private held = 0;
+  /** Clients that logged in and were disconnected since, by how (WsXmppClient.onClose). */
+  private readonly dropped: Record<string, number> = {};
   private sent = 0;
   private received = 0;
   private duplicates = 0;
@@ -56,6 +67,7 @@ class Worker {
   private fanOut = 1;
   private task!: WorkerTask;
   private progress: NodeJS.Timeout | undefined;
+  private keepalives: NodeJS.Timeout | undefined;
 
   /** FAST tokens by user index (--login fast), from the unmeasured token phase. */
   private readonly tokens = new Map<number, string>();
@@ -63,16 +75,31 @@ class Worker {
   async login(task: WorkerTask): Promise<LoginResult> {
     this.task = task;
     this.progress = setInterval(() => this.reportProgress(), PROGRESS_MS);
-    return this.openLoopLogins(task, (index, latency, errors) =>
-      this.loginOne(index, latency, errors),
-    );
+    if (task.keepaliveMs > 0) this.startKeepalives(task.keepaliveMs);
+    return this.rampLogins(task, (index, latency, errors) => this.loginOne(index, latency, errors));
+  }
+
+  /** Whitespace keepalives for the logged-in clients, spread over the interval. */
+  private startKeepalives(intervalMs: number): void {
+    const schedule = new KeepaliveSchedule(intervalMs, Date.now());
+    this.keepalives = setInterval(() => {
+      for (const i of schedule.due(this.seats.length, Date.now()))
+        this.seats[i].client?.keepalive();
+    }, KEEPALIVE_TICK_MS);
+  }
+
+  /** The clients still connected, and those dropped after logging in. */
+  heldClients(): HeldResult {
+    let pingsAnswered = 0;
+    for (const seat of this.seats) pingsAnswered += seat.client?.pingsAnswered ?? 0;
+    return { held: this.held, dropped: { ...this.dropped }, pingsAnswered };
   }
 
   /** --login fast: a SASL2 login per user asking for a token, closed at once. */
   async fetchTokens(task: WorkerTask): Promise<LoginResult> {
     this.task = task;
     let got = 0;
-    const result = await this.openLoopLogins(task, async (index, latency, errors) => {
+    const result = await this.rampLogins(task, async (index, latency, errors) => {
       const client = this.client(index, { login: "sasl2", requestToken: true }, false);
       const start = monotonicMicros();
       try {
@@ -91,8 +118,8 @@ class Worker {
     return { ...result, succeeded: got };
   }
 
-  /** Open loop: user i starts at i / rate seconds, however long the earlier ones take. */
-  private async openLoopLogins(
+  /** User i starts at i / rate seconds, or later when the task bounds the logins in flight. */
+  private async rampLogins(
     task: WorkerTask,
     one: (
       index: number,
@@ -103,21 +130,28 @@ class Worker {
     const latency = new LatencyHistogram();
     const errors: Record<string, number> = {};
     const users = task.to - task.from;
-    const started = monotonicMicros();
-    const logins: Promise<void>[] = [];
-    for (let i = 0; i < users; i++) {
-      const due = started + (i / task.loginRate) * 1e6;
-      const wait = (due - monotonicMicros()) / 1000;
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      logins.push(one(task.from + i, latency, errors));
-    }
-    await Promise.all(logins);
+    const { elapsedMs, mostInFlight } = await rampLogins(
+      {
+        count: users,
+        ratePerSecond: task.loginRate,
+        maxInFlight: task.maxLoginsInFlight || Infinity,
+      },
+      async (i) => {
+        this.inFlight++;
+        try {
+          await one(task.from + i, latency, errors);
+        } finally {
+          this.inFlight--;
+        }
+      },
+    );
     return {
       attempted: users,
       succeeded: this.loggedIn,
       errors,
       latency: latency.snapshot(),
-      elapsedMs: (monotonicMicros() - started) / 1000,
+      elapsedMs,
+      mostInFlight,
     };
   }
 
@@ -149,6 +183,7 @@ class Worker {
       // One client installation per user: its FAST tokens and its Bind 2 resource.
       userAgentId: `bench-${username}`,
       fastToken: this.tokens.get(index),
+      answerPings: t.answerPings,
       ...login,
     });
   }
@@ -165,6 +200,13 @@ class Worker {
       latency.recordMicros(monotonicMicros() - start);
       seat.client = client;
       this.loggedIn++;
+      this.held++;
+      const dropped = (kind: string) => {
+        this.held--;
+        count(this.dropped, kind);
+      };
+      if (client.closed) dropped("closed");
+      else client.onClose = dropped;
     } catch (err) {
       this.failed++;
       count(errors, err instanceof LoginError ? err.kind : "other");
@@ -253,6 +295,7 @@ class Worker {
 
   stop(): void {
     if (this.progress) clearInterval(this.progress);
+    if (this.keepalives) clearInterval(this.keepalives);
     for (const seat of this.seats) seat.client?.terminate();
   }
 
@@ -281,6 +324,8 @@ class Worker {
       type: "progress",
       loggedIn: this.loggedIn,
       failed: this.failed,
+      held: this.held,
+      inFlight: this.inFlight,
       sent: this.sent,
       received: this.received,
     });
@@ -310,6 +355,9 @@ process.on("message", (message: ToWorker) => {
       case "chat-report":
         if (!sendPart) throw new Error("chat-report before chat");
         send({ type: "chat-done", result: { ...sendPart, ...worker.receivedCounts() } });
+        break;
+      case "held":
+        send({ type: "held", result: worker.heldClients() });
         break;
       case "stop":
         worker.stop();

@@ -16,6 +16,7 @@ const SASL2 = "urn:xmpp:sasl:2";
 const BIND2 = "urn:xmpp:bind:0";
 const FAST = "urn:xmpp:fast:0";
 const HT = "HT-SHA-256-NONE";
+const PING = "urn:xmpp:ping";
 
 /**
  * How a client logs in: "rfc6120" (SASL, stream restart, resource binding: three round trips
@@ -47,6 +48,8 @@ export interface LoginOptions {
   requestToken?: boolean;
   /** "fast": the token to log in with. */
   fastToken?: string;
+  /** Answer the server's XEP-0199 pings (true when omitted; false plays a client that ignores them). */
+  answerPings?: boolean;
 }
 
 /**
@@ -69,9 +72,16 @@ export class WsXmppClient {
   onMessage: (frame: string) => void = () => undefined;
   /** Called for every <presence/> once logged in. */
   onPresence: (frame: string) => void = () => undefined;
+  /**
+   * Called once when the connection ends not by this client's close() or terminate(): with the
+   * failure kind (LoginError's), "stream-error <condition>" when the server ended the stream.
+   */
+  onClose: (kind: string) => void = () => undefined;
   jid = "";
   /** The FAST token the server issued at login (SASL2 with requestToken), if any. */
   fastToken: string | undefined;
+  /** XEP-0199 pings from the server this client answered. */
+  pingsAnswered = 0;
   private readonly socket: WebSocket;
   private waiter: FrameWaiter | undefined;
   /** Frames that came before anyone waited for them (several arrive in one read). */
@@ -221,6 +231,14 @@ export class WsXmppClient {
     this.socket.terminate();
   }
 
+  /**
+   * RFC 6120 §4.6.1 whitespace keepalive: the edge counts it as activity (its idle timeout
+   * ignores WebSocket pings) and drops it without waking the session.
+   */
+  keepalive(): void {
+    if (!this.closedReason) this.socket.send(" ");
+  }
+
   private async openStream(featuresMatch: (frame: string) => boolean): Promise<void> {
     this.send(`<open xmlns='${FRAMING}' to='${this.options.domain}' version='1.0'/>`);
     await this.next((f) => f.startsWith("<open"));
@@ -241,6 +259,8 @@ export class WsXmppClient {
   private frame(frame: string): void {
     if (frame.startsWith("<message")) return this.onMessage(frame);
     if (frame.startsWith("<presence") && this.jid) return this.onPresence(frame);
+    if (frame.startsWith("<iq") && frame.includes(PING) && this.options.answerPings !== false)
+      return this.answerPing(frame);
     if (frame.startsWith("<close") || frame.includes("<stream:error") || frame.startsWith("<error"))
       return this.fail("stream-error", frame);
     const waiter = this.waiter;
@@ -253,14 +273,43 @@ export class WsXmppClient {
     }
   }
 
+  /**
+   * XEP-0199 §4.1: the server pings a client silent for a while (its clientPingIntervalMs,
+   * 120 s) and disconnects one that does not answer (connection-timeout), as a client would.
+   */
+  private answerPing(frame: string): void {
+    if (!/type=['"]get['"]/.test(frame)) return;
+    const id = /\sid=(['"])([^'"]*)\1/.exec(frame)?.[2] ?? "";
+    const from = /\sfrom=(['"])([^'"]*)\1/.exec(frame)?.[2];
+    const to = from === undefined ? "" : ` to='${from}'`;
+    this.send(`<iq xmlns='jabber:client' type='result' id='${id}'${to}/>`);
+    this.pingsAnswered++;
+  }
+
   private fail(kind: string, message: string): void {
-    this.closedReason ??= message;
+    if (this.closedReason === undefined) {
+      this.closedReason = message;
+      this.onClose(kind === "stream-error" ? `${kind} ${streamErrorCondition(message)}` : kind);
+    }
     this.failOpen(new LoginError(kind, message));
     if (this.waiter) {
       this.waiter = undefined;
       this.failWaiter(new LoginError(kind, message));
     }
   }
+}
+
+/**
+ * The RFC 6120 §4.9.3 condition of a <stream:error/> frame and its text if any (the edge's idle
+ * timeout and the session's unanswered ping are both connection-timeout), or "close" for a
+ * plain <close/>.
+ */
+export function streamErrorCondition(frame: string): string {
+  if (!frame.includes("<stream:error") && !frame.startsWith("<error")) return "close";
+  const condition =
+    /<([a-z-]+)\s+xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]/.exec(frame)?.[1] ?? "unknown";
+  const text = /<text[^>]*>([^<]*)<\/text>/.exec(frame)?.[1];
+  return text ? `${condition} (${text})` : condition;
 }
 
 function isSaslAnswer(frame: string): boolean {

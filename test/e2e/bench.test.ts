@@ -64,10 +64,10 @@ describe("e2e: megaphone user import and megaphone bench", function () {
       .filter(Boolean)
       .join(",");
 
-  async function bench(args: string[]): Promise<{ run: Run; report: BenchReport }> {
+  async function bench(args: string[], url = edge.url): Promise<{ run: Run; report: BenchReport }> {
     const json = join(dir, `report-${Date.now()}.json`);
     const run = await megaphone(
-      ["bench", ...args, "--url", edge.url, "--pids", pids(), "--json", json],
+      ["bench", ...args, "--url", url, "--pids", pids(), "--json", json],
       {},
     );
     assert.ok(run.stdout.includes("megaphone bench"), `no report:\n${run.stdout}\n${run.stderr}`);
@@ -260,7 +260,149 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const idle = report.phases[1];
     assert.equal(idle.figures.sessions, 20);
+    assert.equal(idle.figures.dropped, 0);
     assert.ok(Number(idle.figures["server RSS MiB"]) > 0);
     assert.equal(typeof idle.figures["bytes per session"], "number");
+  });
+
+  it("login: a bound on logins in flight holds however high the arrival rate", async () => {
+    const { run, report } = await bench([
+      "login",
+      "--users",
+      "12",
+      "--first",
+      "21",
+      "--password",
+      "pw",
+      "--login-rate",
+      "10000",
+      "--logins-in-flight",
+      "2",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const login = report.phases[0].figures;
+    console.log(
+      `      12 logins, bound 2: logged in ${login["logged in"]}, failed ${login.failed}, most in flight ${login["most in flight"]}`,
+    );
+    assert.equal(login["logged in"], 12);
+    assert.equal(login["in flight at most"], 2);
+    assert.ok(Number(login["most in flight"]) <= 2);
+  });
+
+  // The 100,000-session ladder levelled off at about 15,200 sessions at 100 logins/s: a session
+  // pings a client silent for 120 s (XEP-0199) and disconnects it 30 s later without an answer,
+  // and the bench's clients answered nothing, so each was held about 152 s (100/s × 152 s),
+  // while the bench counted logins as held sessions. Here with pings after 1 s of silence.
+  it("idle: a client that ignores the sessions' pings is dropped, one that answers is held", async () => {
+    const pinging = await Mesh.start({
+      shardCount: 4,
+      env: { MEGAPHONE_CLIENT_PING_INTERVAL_MS: "1000", MEGAPHONE_CLIENT_PING_TIMEOUT_MS: "500" },
+    });
+    try {
+      await pinging.session("s1", "0-3");
+      const pingEdge = await pinging.edge("e1", "0-3");
+      const imported = await megaphone(
+        ["user", "import", "--range", "ping{n}@localhost", "--count", "20", "--password", "pw"],
+        { MEGAPHONE_REDIS: pinging.redis.url },
+      );
+      assert.equal(imported.code, 0, imported.stderr);
+      const idle = (...extra: string[]) =>
+        bench(
+          [
+            "idle",
+            "--users",
+            "20",
+            "--user-pattern",
+            "ping{n}@localhost",
+            "--password",
+            "pw",
+            "--no-roster",
+            "--hold",
+            "4",
+            ...extra,
+          ],
+          pingEdge.url,
+        );
+      // Whitespace keepalives stop at the edge: they do not answer the session's pings.
+      const ignoring = await idle("--no-ping-answers", "--keepalive", "1");
+      const dropped = ignoring.report.phases[1].figures;
+      console.log(
+        `      pings ignored: logged in ${dropped["logged in"]}, held ${dropped.sessions}, dropped ${dropped.dropped} (${dropped["dropped by kind"]})`,
+      );
+      assert.equal(ignoring.run.code, 1, "dropped sessions fail the run");
+      assert.equal(dropped["logged in"], 20);
+      assert.equal(dropped.sessions, 0);
+      assert.equal(
+        dropped["dropped by kind"],
+        "stream-error connection-timeout (no answer to ping) 20",
+      );
+
+      const answering = await idle();
+      const held = answering.report.phases[1].figures;
+      console.log(
+        `      pings answered: logged in ${held["logged in"]}, held ${held.sessions}, dropped ${held.dropped}, server pings answered ${held["server pings answered"]}`,
+      );
+      assert.equal(answering.run.code, 0, answering.run.stdout + answering.run.stderr);
+      assert.equal(held.sessions, 20);
+      assert.equal(held.dropped, 0);
+      assert.ok(Number(held["server pings answered"]) >= 40, "pinged every second or so");
+    } finally {
+      await pinging.stop();
+    }
+  });
+
+  // The edge closes a connection that sends no message for idleTimeoutMs (300 s; WebSocket
+  // pings do not count): answered server pings (every 120 s of silence) keep it away by
+  // default; whitespace keepalives when it is the shorter one. Here 2 s on an edge of its own.
+  it("idle: the edge's idle timeout drops silent clients, whitespace keepalives hold them", async () => {
+    const shortIdle = await mesh.edge("e-idle", "0-3", { MEGAPHONE_IDLE_TIMEOUT_MS: "2000" });
+    const idleCloses = async () => {
+      const value = await metricValue(shortIdle.port, 'megaphone_edge_closes_total{reason="idle"}');
+      return Number.isNaN(value) ? 0 : value; // none yet
+    };
+    const idle = (keepaliveSeconds: string) =>
+      bench(
+        [
+          "idle",
+          "--users",
+          "20",
+          "--first",
+          "21",
+          "--password",
+          "pw",
+          "--no-roster",
+          "--hold",
+          "4",
+          "--keepalive",
+          keepaliveSeconds,
+        ],
+        shortIdle.url,
+      );
+    const silent = await idle("0");
+    const dropped = silent.report.phases[1].figures;
+    const closedSilent = await idleCloses();
+    console.log(
+      `      no keepalives: logged in ${dropped["logged in"]}, held ${dropped.sessions}, dropped ${dropped.dropped} (${dropped["dropped by kind"]}); edge idle closes ${closedSilent}`,
+    );
+    assert.equal(silent.run.code, 1, "dropped sessions fail the run");
+    assert.equal(dropped["logged in"], 20);
+    assert.equal(dropped.sessions, 0);
+    assert.equal(dropped.dropped, 20);
+    assert.equal(
+      dropped["dropped by kind"],
+      "stream-error connection-timeout (idle for too long) 20",
+    );
+    assert.equal(closedSilent, 20);
+
+    const kept = await idle("0.5");
+    const held = kept.report.phases[1].figures;
+    const closedKept = (await idleCloses()) - closedSilent;
+    console.log(
+      `      keepalives every 0.5 s: logged in ${held["logged in"]}, held ${held.sessions}, dropped ${held.dropped}; edge idle closes ${closedKept}`,
+    );
+    assert.equal(kept.run.code, 0, kept.run.stdout + kept.run.stderr);
+    assert.equal(held.sessions, 20);
+    assert.equal(held.dropped, 0);
+    assert.equal(closedKept, 0);
   });
 });

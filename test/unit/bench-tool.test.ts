@@ -66,5 +66,20 @@ describe("bench tool", () => {
     assert.equal(parseBenchArgs(["login", "--login=sasl2"]).login, "sasl2");
     assert.throws(() => parseBenchArgs(["login", "--login", "digest"]), /--login/);
     assert.throws(() => parseBenchArgs(["login", "--user-pattern", "bench@localhost"]), /\{n\}/);
+    assert.equal(o.loginsInFlight, 0, "open loop unless bounded");
+    assert.equal(o.keepaliveMs, 0, "answered server pings keep the edge's idle timeout away");
+    assert.equal(o.answerPings, true);
+    const ramp = parseBenchArgs([
+      "idle",
+      "--logins-in-flight",
+      "64",
+      "--keepalive",
+      "30",
+      "--no-ping-answers",
+    ]);
+    assert.equal(ramp.loginsInFlight, 64);
+    assert.equal(ramp.keepaliveMs, 30000);
+    assert.equal(ramp.answerPings, false);
+    assert.throws(() => parseBenchArgs(["idle", "--keepalive", "-1"]), /--keepalive/);
   });
 });
