@@ -220,7 +220,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     );
   });
 
-  it("a member paused past its lease (SIGSTOP) is fenced when it wakes, steps down, and rejoins", async () => {
+  it("a member paused past its lease (SIGSTOP) finds its leases lost when it wakes, steps down and rejoins, and nothing is delivered twice", async () => {
     const [s1, s2] = await Promise.all(["s1", "s2"].map((id) => mesh.session(id, "")));
     const edges = await Promise.all([mesh.edge("e1", ""), mesh.edge("e2", "")]);
     await balanced([s1, s2]);
@@ -251,7 +251,11 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     console.log(
       `      ${formatReport("SIGSTOP s1", report)}; s1's refused writes and batches: ${refusals}`,
     );
-    assert.ok(refusals > 0, "the paused member's late writes were refused");
+    // Whether s1 had a batch or a write in hand when it was stopped is up to timing (a CI run
+    // found 0 refusals, another 1): its refusals are printed, not asserted. That a fenced
+    // write is refused is shown in test/integration/shard-fence.test.ts; here, that s1 woke,
+    // lost its leases, rejoined, and nothing it held was delivered twice or lost.
+    assert.equal(report.duplicates, 0);
     assert.equal(report.missing, 0);
     assert.equal(report.disconnected, 0);
   });
