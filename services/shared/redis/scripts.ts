@@ -87,7 +87,9 @@ return {1}
  * Only while `connId` still holds the resource (so a closing connection cannot overwrite its
  * successor): merges the fields into the binding, and for a presence of "1" + XML marks it
  * available and stores {connId, presence}, for "0" marks it unavailable and drops the stored
- * presence ("" leaves both alone). Returns 1 or 0.
+ * presence ("" leaves both alone). The `edge` field (two-hop delivery) is removed when the
+ * fields set it to "" and whenever the binding is not available, in this same step, so no
+ * direct write (DIRECT_DELIVER) can follow a change that made it wrong. Returns 1 or 0.
  */
 export const ROUTE_UPDATE = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
@@ -104,6 +106,7 @@ elseif presence ~= "" then
   redis.call("HSET", KEYS[2], ARGV[1],
     cjson.encode({connId = ARGV[2], presence = string.sub(presence, 2)}))
 end
+if binding.edge == "" or binding.available ~= true then binding.edge = nil end
 redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 return 1
 `;
