@@ -112,6 +112,63 @@ return 1
 `;
 
 /**
+ * Two-hop delivery (docs/capacity.md): a stanza for connection `connId` written by the sender's
+ * session straight to the recipient's edge inbox when that is safe, else as a `route` packet
+ * to the recipient's shard inbox, in one step so that nothing can come between the check and
+ * the write. One Redis server only: the three keys are in three cluster slots.
+ * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's).
+ * ARGV: resource, connId, edge address, order mark ("" none), group, stanza, origin ("" none).
+ * Direct only while the binding still names the connection and carries `edge` = the address
+ * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and, with a mark
+ * (the last entry the sender's member wrote to that shard inbox), once the group has read past
+ * the mark with nothing at or below it pending: every stanza the member routed through the
+ * inbox before has been written to the edge by the recipient's session (RFC 6120 §10.1 order).
+ * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
+ * shard as `undelivered`, as the recipient's session would have sent it back.
+ * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
+ * id} returned as undelivered.
+ */
+export const DIRECT_DELIVER = `
+local function older(a, b)
+  local am, as = string.match(a, "^(%d+)-(%d+)$")
+  local bm, bs = string.match(b, "^(%d+)-(%d+)$")
+  if tonumber(am) ~= tonumber(bm) then return tonumber(am) < tonumber(bm) end
+  return tonumber(as) < tonumber(bs)
+end
+local direct = false
+local stored = redis.call("HGET", KEYS[1], ARGV[1])
+if stored then
+  local binding = cjson.decode(stored)
+  direct = binding.connId == ARGV[2] and binding.edge == ARGV[3]
+end
+if direct and ARGV[4] ~= "" then
+  direct = false
+  local groups = redis.pcall("XINFO", "GROUPS", KEYS[3])
+  if type(groups) == "table" and not groups.err then
+    for _, group in ipairs(groups) do
+      local info = {}
+      for i = 1, #group - 1, 2 do info[group[i]] = group[i + 1] end
+      if info["name"] == ARGV[5] then
+        direct = not older(info["last-delivered-id"], ARGV[4]) and
+          #redis.call("XPENDING", KEYS[3], ARGV[5], "-", ARGV[4], 1) == 0
+      end
+    end
+  end
+end
+local origin = {}
+if ARGV[7] ~= "" then origin = {"o", ARGV[7]} end
+if direct then
+  local id = redis.call("XADD", KEYS[2], "NOMKSTREAM", "*", "k", "data", "c", ARGV[2],
+    "d", ARGV[6], unpack(origin))
+  if id then return {1, id} end
+  return {2, redis.call("XADD", KEYS[3], "*", "k", "undelivered", "c", ARGV[2], "e", ARGV[3],
+    "d", ARGV[6])}
+end
+return {0, redis.call("XADD", KEYS[3], "*", "k", "route", "c", ARGV[2], "d", ARGV[6],
+  unpack(origin))}
+`;
+
+/**
  * Route unbind. KEYS: resources, presences. ARGV: resource, connId.
  * Compare-and-delete: removes the binding and its presence only while `connId` holds it.
  * Returns 1 or 0.
