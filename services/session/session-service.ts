@@ -5,6 +5,7 @@ import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
 import { SessionShardHost, fencedSnapshotSink } from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
+import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
 import type { Backend } from "../shared/wiring.js";
 import { HandlerChain } from "./core/handler-chain.js";
@@ -69,6 +70,10 @@ export async function startSession(
   );
   const inboxLags: InboxLags = new Map();
   const local = new LocalDelivery();
+  const direct =
+    config.twoHopDelivery && backend.bus.direct
+      ? new DirectDelivery(backend.bus.direct)
+      : undefined;
   // Shards come and go with their leases (ShardOwnership); until it exists nothing is held.
   const leaseOf = (shard: number) => held.ownership?.leaseOf(shard);
   const stepDown = (shard: number) => held.ownership?.stepDown(shard);
@@ -88,6 +93,7 @@ export async function startSession(
     table,
     chain,
     local,
+    direct,
     inboxLags,
     metrics,
     boshTimers: new BoshTimers(config.boshInactivityMs, Date.now()),
@@ -114,6 +120,8 @@ export async function startSession(
     table,
     processor,
     local,
+    direct,
+    shardCount: config.shardCount,
     inboxLags,
     consumerName: memberId,
     log,

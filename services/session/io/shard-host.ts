@@ -15,6 +15,7 @@ import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.
 import type { ConnState } from "../core/connection.js";
 import type { ShardHost } from "../ownership/shard-ownership.js";
 import type { ConnectionTable } from "./connection-table.js";
+import type { DirectDelivery } from "./direct-delivery.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
@@ -28,6 +29,10 @@ export interface ShardHostDeps {
   processor: PacketProcessor;
   /** Which shards' connections get local delivery (LiveContext); told of every change here. */
   local: LocalDelivery;
+  /** Two-hop delivery, told of every shard taken (absent: off). */
+  direct?: DirectDelivery;
+  /** Every shard of the deployment (a takeover reads all their inbox ends for `direct`). */
+  shardCount: number;
   /** Sampled inbox lags, per served shard. */
   inboxLags: Map<number, number>;
   consumerName: string;
@@ -69,10 +74,18 @@ export class SessionShardHost implements ShardHost {
         "continuing the shard's connections",
       );
     // The inbox ends of every shard served, read now that the lease is ours: what the previous
-    // owner routed anywhere is at or below them.
+    // owner routed anywhere is at or below them. With two-hop delivery, of every shard: the
+    // previous owner's stanzas for any of them must not be overtaken by a direct write either.
     const served = [...this.deps.local.servedShards(), shard];
-    const ends = await Promise.all(served.map((s) => bus.shardInboxEnd(s)));
-    this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
+    const readEnds = async (shards: number[]) => {
+      const ends = await Promise.all(shards.map((s) => bus.shardInboxEnd(s)));
+      return new Map(shards.map((s, i) => [s, ends[i]]));
+    };
+    const direct = this.deps.direct;
+    const ends = direct
+      ? await direct.takeOver(() => readEnds([...Array(this.deps.shardCount).keys()]))
+      : await readEnds(served);
+    this.deps.local.started(shard, new Map(served.map((s) => [s, ends.get(s) ?? "0-0"])));
     await this.reading.add(shard);
   }
 
