@@ -38,7 +38,7 @@ export interface SessionMetrics {
   /**
    * Two-hop delivery, stanzas offered to another member's connection whose binding allowed a
    * direct write, by path: edge (written there), route (the check sent it through the shard
-   * inbox), undelivered (the edge was gone), held (not tried: an inbox write to that shard in
+   * inbox), undelivered (the edge was gone), held (not tried: a plain route to that shard in
    * flight, or a takeover's marks being read).
    */
   directDeliveries: Counter<"path">;

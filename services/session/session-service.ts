@@ -70,9 +70,14 @@ export async function startSession(
   );
   const inboxLags: InboxLags = new Map();
   const local = new LocalDelivery();
+  const bus = backend.bus;
+  const everyShard = [...Array(config.shardCount).keys()];
   const direct =
-    config.twoHopDelivery && backend.bus.direct
-      ? new DirectDelivery(backend.bus.direct)
+    config.twoHopDelivery && bus.direct
+      ? new DirectDelivery(bus.direct, memberId, async () => {
+          const ends = await Promise.all(everyShard.map((s) => bus.shardInboxEnd(s)));
+          return new Map(everyShard.map((s, i) => [s, ends[i]]));
+        })
       : undefined;
   // Shards come and go with their leases (ShardOwnership); until it exists nothing is held.
   const leaseOf = (shard: number) => held.ownership?.leaseOf(shard);
@@ -121,7 +126,6 @@ export async function startSession(
     processor,
     local,
     direct,
-    shardCount: config.shardCount,
     inboxLags,
     consumerName: memberId,
     log,

@@ -163,11 +163,11 @@ describe("e2e: two-hop delivery between session members", function () {
       } else if (n === 165) bob.send(`<enable xmlns='${NS_SM}'/>`);
     });
     const before = await paths();
-    // In chunks, each one applied before the next is sent, so that bob's changes land
-    // between them.
+    // In chunks, each one sent once bob has the one before, so that his changes land while
+    // the next arrives.
     for (let i = 0; i < total; i += 10) {
       for (let j = i; j < i + 10; j++) void alice.send(chat(bobJid, `m${j}`));
-      await alice.ping();
+      await bob.waitFrame((f) => bodyOf(f) === `m${i + 9}`, `m${i + 9}`, 10000);
     }
     await bob.waitFrame((f) => bodyOf(f) === `m${total - 1}`, "the last message", 15000);
     const enabled = await bob.waitFrame((f) => f.includes("<enabled"), "<enabled/>");

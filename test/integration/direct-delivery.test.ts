@@ -64,6 +64,7 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
       resource: "phone",
       connId: CONN,
       edge: EDGE,
+      member: "s1",
       mark,
       stanza: "<message to='bob@localhost/phone'/>",
       origin: "e1.0.1|1-0|0",
@@ -116,10 +117,12 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
   });
 
   it("waits for the order mark: routes until the group has read and acknowledged it", async () => {
-    const first = await write("9999999999999-0", {});
-    assert.equal(first.path, "route", "a mark the group has not reached");
-    const mark = (first as { inboxId: string }).inboxId;
-    assert.equal((await write(mark)).path, "route", "not read yet");
+    // A route the member wrote itself (a plain XADD): its id is the mark.
+    const inboxKey = keys.shardInbox(SHARD);
+    const mark = (await redis.xadd(inboxKey, "*", "k", "route", "c", CONN, "d", "<m/>")) as string;
+    // Each check by another member id, so that no remembered fallback comes into it.
+    assert.equal((await write("9999999999999-0", { member: "a" })).path, "route", "not reached");
+    assert.equal((await write(mark, { member: "b" })).path, "route", "not read yet");
     const read = (await redis.xreadgroup(
       "GROUP",
       SESSION_GROUP,
@@ -127,14 +130,46 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
       "COUNT",
       1,
       "STREAMS",
-      keys.shardInbox(SHARD),
+      inboxKey,
       ">",
     )) as [string, [string, string[]][]][];
     assert.equal(read[0][1][0][0], mark);
-    assert.equal((await write(mark)).path, "route", "read, still pending");
-    await redis.xack(keys.shardInbox(SHARD), SESSION_GROUP, mark);
-    assert.equal((await write(mark)).path, "edge", "handled");
+    assert.equal((await write(mark, { member: "c" })).path, "route", "read, still pending");
+    await redis.xack(inboxKey, SESSION_GROUP, mark);
+    assert.equal((await write(mark, { member: "d" })).path, "edge", "handled");
     assert.equal((await edgeData()).length, 1);
+  });
+
+  it("remembers a fallback for the member's next writes, even those sent before its answer, until handled", async () => {
+    // Not awaited one by one: the second is sent before the first's answer, as a burst is.
+    const [first, second] = await Promise.all([write("9999999999999-0"), write()]);
+    assert.equal(first.path, "route", "a mark the group has not reached");
+    assert.equal(
+      second.path,
+      "route",
+      "behind the first's fallback, which the member does not know yet",
+    );
+    assert.equal(
+      (await write("", { member: "s2" })).path,
+      "edge",
+      "another member's writes are not held",
+    );
+    const fallback = (second as { inboxId: string }).inboxId;
+    assert.equal(await redis.hget(keys.directMarks("s1"), String(SHARD)), fallback);
+    // The recipient's session handles both routes.
+    const inboxKey = keys.shardInbox(SHARD);
+    const read = (await redis.xreadgroup(
+      "GROUP",
+      SESSION_GROUP,
+      "m1",
+      "STREAMS",
+      inboxKey,
+      ">",
+    )) as [string, [string, string[]][]][];
+    await redis.xack(inboxKey, SESSION_GROUP, ...read[0][1].map(([id]) => id));
+    assert.equal((await write()).path, "edge");
+    assert.equal(await redis.hget(keys.directMarks("s1"), String(SHARD)), null, "forgotten");
+    assert.equal((await edgeData()).length, 2);
   });
 
   it("returns the stanza as undelivered when the edge inbox is gone, creating nothing", async () => {

@@ -31,8 +31,6 @@ export interface ShardHostDeps {
   local: LocalDelivery;
   /** Two-hop delivery, told of every shard taken (absent: off). */
   direct?: DirectDelivery;
-  /** Every shard of the deployment (a takeover reads all their inbox ends for `direct`). */
-  shardCount: number;
   /** Sampled inbox lags, per served shard. */
   inboxLags: Map<number, number>;
   consumerName: string;
@@ -74,18 +72,14 @@ export class SessionShardHost implements ShardHost {
         "continuing the shard's connections",
       );
     // The inbox ends of every shard served, read now that the lease is ours: what the previous
-    // owner routed anywhere is at or below them. With two-hop delivery, of every shard: the
+    // owner routed anywhere is at or below them. Two-hop delivery reads every shard's: the
     // previous owner's stanzas for any of them must not be overtaken by a direct write either.
     const served = [...this.deps.local.servedShards(), shard];
-    const readEnds = async (shards: number[]) => {
-      const ends = await Promise.all(shards.map((s) => bus.shardInboxEnd(s)));
-      return new Map(shards.map((s, i) => [s, ends[i]]));
-    };
-    const direct = this.deps.direct;
-    const ends = direct
-      ? await direct.takeOver(() => readEnds([...Array(this.deps.shardCount).keys()]))
-      : await readEnds(served);
-    this.deps.local.started(shard, new Map(served.map((s) => [s, ends.get(s) ?? "0-0"])));
+    const [ends] = await Promise.all([
+      Promise.all(served.map((s) => bus.shardInboxEnd(s))),
+      this.deps.direct?.takeOver(),
+    ]);
+    this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
     await this.reading.add(shard);
   }
 

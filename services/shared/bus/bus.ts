@@ -58,7 +58,12 @@ export interface DirectWrite {
   resource: string;
   connId: string;
   edge: string;
-  /** The last entry the writer's member wrote to the connection's shard inbox; "" for none. */
+  /**
+   * The session member writing: the bus remembers, per member and shard, where its direct
+   * writes fell back to the inbox, and checks that too (DirectWriter.write).
+   */
+  member: string;
+  /** The last entry the member knows it put in the connection's shard inbox; "" for none. */
   mark: string;
   stanza: string;
   /** The origin (origin.ts), kept by either path so that the edge drops a repeat. */
@@ -75,9 +80,11 @@ export type DirectOutcome = { path: "edge" } | { path: "route" | "undelivered"; 
 export interface DirectWriter {
   /**
    * Writes the stanza to the edge inbox while the binding still names the connection and the
-   * edge, and (with a mark) once the shard's group has handled the mark and everything before
-   * it; otherwise as a `route` packet into the shard inbox, in the same step, so that a later
-   * write by the same caller cannot overtake it. Ordered with the caller's other writes.
+   * edge, and once the shard's group has handled everything up to the mark and up to the last
+   * entry an earlier write of the same member fell back to; otherwise as a `route` packet into
+   * the shard inbox, in the same step, remembered as that member's fallback, so that no later
+   * write of the member can overtake it, even one issued before this one's answer. Ordered
+   * with the caller's other writes.
    */
   write(direct: DirectWrite): Promise<DirectOutcome>;
 }

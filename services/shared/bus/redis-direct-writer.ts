@@ -16,11 +16,13 @@ export class RedisDirectWriter implements DirectWriter {
 
   async write(direct: DirectWrite): Promise<DirectOutcome> {
     const { keys } = this.parts.options;
+    const { shard } = parseConnId(direct.connId);
     const [outcome, id] = await this.parts.timer.time("eval", () =>
       this.scripts.mpDirectDeliver(
         keys.resources(direct.bareJid),
         keys.edgeInbox(direct.edge),
-        keys.shardInbox(parseConnId(direct.connId).shard),
+        keys.shardInbox(shard),
+        keys.directMarks(direct.member),
         direct.resource,
         direct.connId,
         direct.edge,
@@ -28,6 +30,7 @@ export class RedisDirectWriter implements DirectWriter {
         SESSION_GROUP,
         direct.stanza,
         direct.origin ?? "",
+        shard,
       ),
     );
     if (outcome === 1) return { path: "edge" };

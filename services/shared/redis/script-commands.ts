@@ -44,6 +44,7 @@ export interface ScriptCommands {
     resourcesKey: string,
     edgeInboxKey: string,
     shardInboxKey: string,
+    directMarksKey: string,
     resource: string,
     connId: string,
     edge: string,
@@ -51,6 +52,7 @@ export interface ScriptCommands {
     group: string,
     stanza: string,
     origin: string,
+    shard: number,
   ): Promise<[0 | 1 | 2, string]>;
   mpRouteUnbind(
     resourcesKey: string,
@@ -149,7 +151,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
   mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
-  mpDirectDeliver: { numberOfKeys: 3, lua: lua.DIRECT_DELIVER },
+  mpDirectDeliver: { numberOfKeys: 4, lua: lua.DIRECT_DELIVER },
   mpOfflinePush: { numberOfKeys: 5, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
   mpDirectedAdd: { numberOfKeys: 2, lua: lua.DIRECTED_ADD },

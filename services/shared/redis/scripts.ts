@@ -115,14 +115,18 @@ return 1
  * Two-hop delivery (docs/capacity.md): a stanza for connection `connId` written by the sender's
  * session straight to the recipient's edge inbox when that is safe, else as a `route` packet
  * to the recipient's shard inbox, in one step so that nothing can come between the check and
- * the write. One Redis server only: the three keys are in three cluster slots.
- * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's).
- * ARGV: resource, connId, edge address, order mark ("" none), group, stanza, origin ("" none).
+ * the write. One Redis server only: the keys are in four cluster slots.
+ * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's),
+ * directMarks (the writing member's). ARGV: resource, connId, edge address, order mark ("" none),
+ * group, stanza, origin ("" none), shard.
  * Direct only while the binding still names the connection and carries `edge` = the address
- * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and, with a mark
- * (the last entry the sender's member wrote to that shard inbox), once the group has read past
- * the mark with nothing at or below it pending: every stanza the member routed through the
- * inbox before has been written to the edge by the recipient's session (RFC 6120 §10.1 order).
+ * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and once the group
+ * has read past the order mark with nothing at or below it pending: every stanza the member
+ * put in that inbox before has been written to the edge by the recipient's session (RFC 6120
+ * §10.1 order). The mark is the later of the member's own (ARGV: its routes and a takeover's
+ * inbox ends) and the last fallback of its direct writes to that shard, recorded here in the
+ * step that wrote it, so a write issued before the previous one's answer still sees it; a
+ * recorded fallback found handled is forgotten.
  * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
  * shard as `undelivered`, as the recipient's session would have sent it back.
  * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
@@ -141,7 +145,10 @@ if stored then
   local binding = cjson.decode(stored)
   direct = binding.connId == ARGV[2] and binding.edge == ARGV[3]
 end
-if direct and ARGV[4] ~= "" then
+local mark = ARGV[4]
+local fallback = redis.call("HGET", KEYS[4], ARGV[8])
+if fallback and (mark == "" or older(mark, fallback)) then mark = fallback end
+if direct and mark ~= "" then
   direct = false
   local groups = redis.pcall("XINFO", "GROUPS", KEYS[3])
   if type(groups) == "table" and not groups.err then
@@ -149,23 +156,29 @@ if direct and ARGV[4] ~= "" then
       local info = {}
       for i = 1, #group - 1, 2 do info[group[i]] = group[i + 1] end
       if info["name"] == ARGV[5] then
-        direct = not older(info["last-delivered-id"], ARGV[4]) and
-          #redis.call("XPENDING", KEYS[3], ARGV[5], "-", ARGV[4], 1) == 0
+        direct = not older(info["last-delivered-id"], mark) and
+          #redis.call("XPENDING", KEYS[3], ARGV[5], "-", mark, 1) == 0
       end
     end
   end
+  if direct and fallback then redis.call("HDEL", KEYS[4], ARGV[8]) end
 end
 local origin = {}
 if ARGV[7] ~= "" then origin = {"o", ARGV[7]} end
+local kind = 0
+local id
 if direct then
-  local id = redis.call("XADD", KEYS[2], "NOMKSTREAM", "*", "k", "data", "c", ARGV[2],
+  id = redis.call("XADD", KEYS[2], "NOMKSTREAM", "*", "k", "data", "c", ARGV[2],
     "d", ARGV[6], unpack(origin))
   if id then return {1, id} end
-  return {2, redis.call("XADD", KEYS[3], "*", "k", "undelivered", "c", ARGV[2], "e", ARGV[3],
-    "d", ARGV[6])}
+  kind = 2
+  id = redis.call("XADD", KEYS[3], "*", "k", "undelivered", "c", ARGV[2], "e", ARGV[3],
+    "d", ARGV[6])
+else
+  id = redis.call("XADD", KEYS[3], "*", "k", "route", "c", ARGV[2], "d", ARGV[6], unpack(origin))
 end
-return {0, redis.call("XADD", KEYS[3], "*", "k", "route", "c", ARGV[2], "d", ARGV[6],
-  unpack(origin))}
+redis.call("HSET", KEYS[4], ARGV[8], id)
+return {kind, id}
 `;
 
 /**
