@@ -126,7 +126,8 @@ return 1
  * §10.1 order). The mark is the later of the member's own (ARGV: its routes and a takeover's
  * inbox ends) and the last fallback of its direct writes to that shard, recorded here in the
  * step that wrote it, so a write issued before the previous one's answer still sees it; a
- * recorded fallback found handled is forgotten.
+ * recorded fallback found handled is forgotten, and a member's record expires a day after its
+ * last fallback (member ids come and go with pods).
  * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
  * shard as `undelivered`, as the recipient's session would have sent it back.
  * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
@@ -178,6 +179,7 @@ else
   id = redis.call("XADD", KEYS[3], "*", "k", "route", "c", ARGV[2], "d", ARGV[6], unpack(origin))
 end
 redis.call("HSET", KEYS[4], ARGV[8], id)
+redis.call("PEXPIRE", KEYS[4], 86400000)
 return {kind, id}
 `;
 
