@@ -35,6 +35,13 @@ export interface SessionMetrics {
   leaseChanges: Counter<"change">;
   /** Writes and batches refused because this member no longer held the shard's lease. */
   fencedRefusals: Counter;
+  /**
+   * Two-hop delivery, stanzas offered to another member's connection whose binding allowed a
+   * direct write, by path: edge (written there), route (the check sent it through the shard
+   * inbox), undelivered (the edge was gone), held (not tried: a plain route to that shard in
+   * flight, or a takeover's marks being read).
+   */
+  directDeliveries: Counter<"path">;
   /** Time to apply one shard entry, by packet kind. */
   handlerDuration: Histogram<"kind">;
   batchEntries: Histogram;
@@ -117,6 +124,11 @@ export function createSessionMetrics(
     fencedRefusals: registry.counter(
       `${prefix}fenced_refusals_total`,
       "Shard writes and batches refused because this member no longer held the shard's lease.",
+    ),
+    directDeliveries: registry.counter(
+      `${prefix}direct_deliveries_total`,
+      "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held).",
+      ["path"],
     ),
     leaseChanges: registry.counter(
       `${prefix}shard_lease_changes_total`,

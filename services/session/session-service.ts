@@ -5,6 +5,7 @@ import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
 import { SessionShardHost, fencedSnapshotSink } from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
+import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
 import type { Backend } from "../shared/wiring.js";
 import { HandlerChain } from "./core/handler-chain.js";
@@ -69,6 +70,15 @@ export async function startSession(
   );
   const inboxLags: InboxLags = new Map();
   const local = new LocalDelivery();
+  const bus = backend.bus;
+  const everyShard = [...Array(config.shardCount).keys()];
+  const direct =
+    config.twoHopDelivery && bus.direct
+      ? new DirectDelivery(bus.direct, memberId, async () => {
+          const ends = await Promise.all(everyShard.map((s) => bus.shardInboxEnd(s)));
+          return new Map(everyShard.map((s, i) => [s, ends[i]]));
+        })
+      : undefined;
   // Shards come and go with their leases (ShardOwnership); until it exists nothing is held.
   const leaseOf = (shard: number) => held.ownership?.leaseOf(shard);
   const stepDown = (shard: number) => held.ownership?.stepDown(shard);
@@ -88,6 +98,7 @@ export async function startSession(
     table,
     chain,
     local,
+    direct,
     inboxLags,
     metrics,
     boshTimers: new BoshTimers(config.boshInactivityMs, Date.now()),
@@ -114,6 +125,7 @@ export async function startSession(
     table,
     processor,
     local,
+    direct,
     inboxLags,
     consumerName: memberId,
     log,

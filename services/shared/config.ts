@@ -109,6 +109,13 @@ export interface Config {
   /** Store offline messages only from senders with a subscription in the recipient's roster. */
   offlineFromContactsOnly: boolean;
   /**
+   * Two-hop delivery (docs/capacity.md): a session writes a stanza for another member's
+   * connection straight to that connection's edge when it is safe (available, no XEP-0198, not
+   * BOSH, nothing of the sender's still in the shard inbox), instead of through the shard
+   * inbox. One Redis server only: on Redis Cluster stanzas keep the third hop.
+   */
+  twoHopDelivery: boolean;
+  /**
    * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
    * missing users from real ones. Empty: one key created in the account store (in Redis, for
    * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
@@ -553,6 +560,11 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "bool",
     default: false,
     help: "store offline messages only from roster contacts with a subscription",
+  },
+  twoHopDelivery: {
+    kind: "bool",
+    default: true,
+    help: "sessions write stanzas straight to other members' connections' edges when safe (one Redis server only)",
   },
   scramStandInKey: {
     kind: "string",

@@ -238,6 +238,67 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
     });
 
+    describe("edge (two-hop delivery)", () => {
+      const EDGE = "e1:abc";
+      const available = async (connId = "conn-1") => {
+        await bind("phone", connId);
+        await store().update(USER, "phone", connId, { presence: PRESENCE });
+      };
+
+      it("records the edge of an available binding, keeps it through updates, and lists it", async () => {
+        await available();
+        assert.equal(await store().update(USER, "phone", "conn-1", { edge: EDGE }), true);
+        await store().update(USER, "phone", "conn-1", { priority: 3, presence: PRESENCE });
+        assert.deepEqual(await binding(store(), "phone"), {
+          ...fresh("phone", "conn-1"),
+          priority: 3,
+          available: true,
+          edge: EDGE,
+        });
+      });
+
+      it("never records an edge on a binding that is not available", async () => {
+        await bind("phone", "conn-1");
+        assert.equal(await store().update(USER, "phone", "conn-1", { edge: EDGE }), true);
+        assert.deepEqual(await binding(store(), "phone"), fresh("phone", "conn-1"));
+      });
+
+      it("removes the edge when the patch clears it (XEP-0198 enabled)", async () => {
+        await available();
+        await store().update(USER, "phone", "conn-1", { edge: EDGE });
+        assert.equal(await store().update(USER, "phone", "conn-1", { edge: undefined }), true);
+        assert.equal((await binding(store(), "phone"))?.edge, undefined);
+        assert.equal((await binding(store(), "phone"))?.available, true);
+      });
+
+      it("removes the edge in the step that makes the binding unavailable", async () => {
+        await available();
+        await store().update(USER, "phone", "conn-1", { edge: EDGE });
+        await store().update(USER, "phone", "conn-1", { presence: undefined });
+        assert.deepEqual(await binding(store(), "phone"), fresh("phone", "conn-1"));
+        await store().update(USER, "phone", "conn-1", { presence: PRESENCE });
+        assert.equal((await binding(store(), "phone"))?.edge, undefined, "not back by itself");
+      });
+
+      it("starts a takeover's binding without the edge, and the old holder cannot set it", async () => {
+        await available();
+        await store().update(USER, "phone", "conn-1", { edge: EDGE });
+        await bind("phone", "conn-2");
+        assert.deepEqual(await binding(store(), "phone"), fresh("phone", "conn-2"));
+        await store().update(USER, "phone", "conn-2", { presence: PRESENCE });
+        assert.equal(await store().update(USER, "phone", "conn-1", { edge: EDGE }), false);
+        assert.equal((await binding(store(), "phone"))?.edge, undefined);
+      });
+
+      it("goes with the binding at unbind", async () => {
+        await available();
+        await store().update(USER, "phone", "conn-1", { edge: EDGE });
+        await store().unbind(USER, "phone", "conn-1");
+        await bind("phone", "conn-1");
+        assert.deepEqual(await binding(store(), "phone"), fresh("phone", "conn-1"));
+      });
+    });
+
     describe("unbind", () => {
       it("removes the binding of its holder once, with its presence", async () => {
         await bind("phone", "conn-1");

@@ -26,6 +26,16 @@ export interface Stores {
   fastTokens: FastTokenStore;
 }
 
+/**
+ * A recipient's binding as a sender read it (RouteStore.list), for two-hop delivery
+ * (docs/capacity.md): `edge` present when its session let senders write to its edge.
+ */
+export interface DirectTarget {
+  bareJid: string;
+  resource: string;
+  edge?: string;
+}
+
 export interface SessionContext {
   readonly config: Config;
   readonly log: Logger;
@@ -40,8 +50,18 @@ export interface SessionContext {
 
   /** Writes an element to this connection's client, in order. */
   send(conn: ConnState, element: Element | string): void;
-  /** Delivers a complete, stamped stanza to the connection `connId` (any shard). */
-  deliver(connId: string, stanza: Element): Promise<void>;
+  /**
+   * Delivers a complete, stamped stanza to the connection `connId` (any shard). `target`: the
+   * binding routing found it by, which lets the stanza skip the connection's shard inbox when
+   * its session allowed that (two-hop delivery).
+   */
+  deliver(connId: string, stanza: Element, target?: DirectTarget): Promise<void>;
+  /**
+   * Two-hop delivery: once this unit's writes are stored (the initial presence's, offline
+   * messages included), lets senders write to this connection's edge directly, if it is then
+   * still available, without XEP-0198 and not BOSH. Absent where nothing skips the inbox.
+   */
+  allowDirect?(conn: ConnState): void;
   /**
    * The origin of the next effect of the entry being applied (services/shared/bus/origin.ts),
    * for stores that must recognise a repeat (offline storage); undefined outside an entry.

@@ -17,7 +17,8 @@ import type { LocalDelivery } from "./local-delivery.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "../core/connection.js";
-import type { SessionContext, Stores } from "../core/context.js";
+import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
+import type { DirectDelivery } from "./direct-delivery.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import type { CoreObserver } from "../core/observer.js";
 import { closeElement, openElement } from "../core/stream.js";
@@ -27,6 +28,7 @@ import { deliverRouted } from "./reroute.js";
 import { settleUnacked, smSend } from "./stream-management.js";
 import { transportOf } from "./client-transport.js";
 import type { BoshTimers } from "./bosh/bosh-timers.js";
+import { isBosh } from "./bosh/bosh-output.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -53,6 +55,8 @@ export interface LiveContextDeps {
   chain: HandlerChain;
   /** Whether a stanza may skip its recipient's shard inbox (local delivery). */
   local: LocalDelivery;
+  /** Two-hop delivery to other members' connections (absent: off, or the bus cannot). */
+  direct?: DirectDelivery;
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
@@ -161,12 +165,48 @@ export class LiveContext implements SessionContext {
     return this.origins?.take();
   }
 
-  async deliver(connId: string, stanza: Element): Promise<void> {
+  async deliver(connId: string, stanza: Element, target?: DirectTarget): Promise<void> {
     const { shard } = parseConnId(connId);
     const d = withClientNamespace(stanza).toString();
+    const { local, direct } = this.deps;
     // Local delivery skips Redis: the same path as a `route` packet.
-    if (this.deps.local.allows(shard)) return deliverRouted(this, this.deps.table, connId, d, true);
+    if (local.allows(shard)) return deliverRouted(this, this.deps.table, connId, d, true);
+    if (direct && target?.edge !== undefined && !local.serves(shard)) {
+      if (direct.allows(shard))
+        return this.track(this.writeDirect(direct, shard, connId, d, target));
+      this.deps.metrics.directDeliveries.inc({ path: "held" });
+    }
     this.track(this.routeViaInbox(connId, d));
+  }
+
+  /**
+   * Two-hop delivery: the stanza to the connection's edge, or (decided in the same Redis step)
+   * into its shard inbox as a `route`, or back as `undelivered` when the edge is gone. Either
+   * way with the origin the route would carry, so the edge drops a repeat.
+   */
+  private async writeDirect(
+    direct: DirectDelivery,
+    shard: number,
+    connId: string,
+    stanza: string,
+    target: DirectTarget,
+  ): Promise<void> {
+    const write = {
+      bareJid: target.bareJid,
+      resource: target.resource,
+      connId,
+      edge: target.edge as string,
+      stanza,
+      origin: this.takeOrigin(),
+    };
+    if (this.log.isLevelEnabled("trace")) this.log.trace({ connId, out: stanza }, "direct");
+    let outcome;
+    // Tracked by local delivery too, should this member take the shard meanwhile.
+    await this.deps.local.viaInbox(shard, async () => {
+      outcome = await direct.write(shard, write);
+      return outcome.path === "edge" ? "0-0" : outcome.inboxId;
+    });
+    this.deps.metrics.directDeliveries.inc({ path: outcome!.path });
   }
 
   /** A `route` packet into the inbox of the connection's shard; `queued`: see packets.ts q. */
@@ -176,7 +216,26 @@ export class LiveContext implements SessionContext {
     if (queued) packet.q = "1";
     const origin = this.takeOrigin();
     if (origin !== undefined) packet.o = origin;
-    return this.deps.local.viaInbox(shard, () => this.deps.bus.toShard(shard, packet));
+    const write = () => this.deps.bus.toShard(shard, packet);
+    const direct = this.deps.direct;
+    return this.deps.local.viaInbox(shard, direct ? () => direct.viaInbox(shard, write) : write);
+  }
+
+  allowDirect(conn: ConnState): void {
+    if (!this.deps.direct) return;
+    this.afterEffects(async () => {
+      // Judged on the state after every entry of this unit: an <enable/> or an unavailable
+      // presence in the same unit has been applied by now.
+      if (conn.stage !== "bound" || !conn.available || conn.sm || isBosh(conn)) return;
+      await this.stores.routes.update(
+        conn.bareJid as string,
+        conn.resource as string,
+        conn.connId,
+        {
+          edge: conn.edgeId,
+        },
+      );
+    });
   }
 
   requestResume(conn: ConnState, request: ResumeRequest): void {

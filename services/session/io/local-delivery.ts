@@ -44,6 +44,11 @@ export class LocalDelivery {
     this.waitFor.delete(shard);
   }
 
+  /** Whether this member serves `shard` (its stanzas never skip to its edges from here). */
+  serves(shard: number): boolean {
+    return this.served.has(shard);
+  }
+
   /** Shards served now (for reading every inbox end when another one is taken). */
   servedShards(): number[] {
     return [...this.served];

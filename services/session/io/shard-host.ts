@@ -15,6 +15,7 @@ import type { SnapshotStore } from "../../shared/stores/snapshot/snapshot-store.
 import type { ConnState } from "../core/connection.js";
 import type { ShardHost } from "../ownership/shard-ownership.js";
 import type { ConnectionTable } from "./connection-table.js";
+import type { DirectDelivery } from "./direct-delivery.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
@@ -29,6 +30,8 @@ export interface ShardHostDeps {
   processor: PacketProcessor;
   /** Which shards' connections get local delivery (LiveContext); told of every change here. */
   local: LocalDelivery;
+  /** Two-hop delivery, told of every shard taken (absent: off). */
+  direct?: DirectDelivery;
   /** Sampled inbox lags, per served shard. */
   inboxLags: Map<number, number>;
   consumerName: string;
@@ -75,9 +78,13 @@ export class SessionShardHost implements ShardHost {
         "continuing the shard's connections",
       );
     // The inbox ends of every shard served, read now that the lease is ours: what the previous
-    // owner routed anywhere is at or below them.
+    // owner routed anywhere is at or below them. Two-hop delivery reads every shard's: the
+    // previous owner's stanzas for any of them must not be overtaken by a direct write either.
     const served = [...this.deps.local.servedShards(), shard];
-    const ends = await Promise.all(served.map((s) => bus.shardInboxEnd(s)));
+    const [ends] = await Promise.all([
+      Promise.all(served.map((s) => bus.shardInboxEnd(s))),
+      this.deps.direct?.takeOver(),
+    ]);
     this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
     await this.reading.add(shard);
   }

@@ -51,7 +51,52 @@ export interface ShardBacklog {
   pending: number;
 }
 
+/** A stanza a sender's session may write to its recipient's edge itself (Bus.direct). */
+export interface DirectWrite {
+  /** The recipient's binding, as the sender read it: user, resource, connection, edge address. */
+  bareJid: string;
+  resource: string;
+  connId: string;
+  edge: string;
+  /**
+   * The session member writing: the bus remembers, per member and shard, where its direct
+   * writes fell back to the inbox, and checks that too (DirectWriter.write).
+   */
+  member: string;
+  /** The last entry the member knows it put in the connection's shard inbox; "" for none. */
+  mark: string;
+  stanza: string;
+  /** The origin (origin.ts), kept by either path so that the edge drops a repeat. */
+  origin?: string;
+}
+
+/**
+ * Where a DirectWrite went: to the edge; or into the connection's shard inbox (`inboxId`), as
+ * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone).
+ */
+export type DirectOutcome = { path: "edge" } | { path: "route" | "undelivered"; inboxId: string };
+
+/** Two-hop delivery (docs/capacity.md): the check and the write are one step. */
+export interface DirectWriter {
+  /**
+   * Writes the stanza to the edge inbox while the binding still names the connection and the
+   * edge, and once the shard's group has handled everything up to the mark and up to the last
+   * entry an earlier write of the same member fell back to; otherwise as a `route` packet into
+   * the shard inbox, in the same step, remembered as that member's fallback, so that no later
+   * write of the member can overtake it, even one issued before this one's answer. Ordered
+   * with the caller's other writes.
+   */
+  write(direct: DirectWrite): Promise<DirectOutcome>;
+}
+
 export interface Bus {
+  /**
+   * Two-hop delivery, where the bus can check and write across keys in one step (one Redis
+   * server); undefined otherwise (the memory bus delivers in process; Redis Cluster keeps
+   * the binding and the two inboxes in different slots).
+   */
+  readonly direct?: DirectWriter;
+
   /**
    * Appends a packet to shard `shard`'s inbox. Resolves once the entry is stored, with its
    * entry id. Packets written by one caller to one shard are read in the order they were

@@ -8,6 +8,7 @@ import { createBlockingRedis, createRedis, isCluster, type Redis } from "../redi
 import { UNTIMED, type CommandTimer } from "../redis/command-timer.js";
 import type {
   Bus,
+  DirectWriter,
   EdgeBatchHandler,
   ShardBacklog,
   ShardBatchHandler,
@@ -21,6 +22,7 @@ import {
   type RedisBusOptions,
   type RedisBusParts,
 } from "./redis-bus-parts.js";
+import { RedisDirectWriter } from "./redis-direct-writer.js";
 import { RedisEdgeInbox } from "./redis-edge-inbox.js";
 import { RedisShardConsumer } from "./redis-shard-consumer.js";
 
@@ -49,6 +51,7 @@ export class RedisBus implements Bus {
   private readonly shardConsumer: RedisShardConsumer;
   private readonly edgeInbox: RedisEdgeInbox;
   private readonly timer: CommandTimer;
+  readonly direct?: DirectWriter;
 
   constructor(private readonly options: RedisBusOptions) {
     this.writer = createRedis(options.url, "megaphone-bus");
@@ -62,6 +65,7 @@ export class RedisBus implements Bus {
     };
     this.shardConsumer = new RedisShardConsumer(parts, new InFlightBudget(options.entriesInFlight));
     this.edgeInbox = new RedisEdgeInbox(parts);
+    if (!isCluster(this.writer)) this.direct = new RedisDirectWriter(parts);
   }
 
   async toShard(shard: number, packet: ShardPacket): Promise<string> {

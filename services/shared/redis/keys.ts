@@ -48,6 +48,11 @@ export interface Keys {
    * heartbeat script touches a single slot.
    */
   members(): string;
+  /**
+   * Two-hop delivery: per shard, the last entry a member's direct writes routed into that
+   * shard's inbox instead (a hash shard → entry id; DIRECT_DELIVER). One Redis server only.
+   */
+  directMarks(memberId: string): string;
   /** Directed-presence recipients of one connection (a set, under its shard's tag). */
   directed(shard: number, connId: string): string;
   /** Unacked stanzas of a stream management session (XEP-0198): a hash seq → stanza. */
@@ -101,6 +106,7 @@ export function redisKeys(prefix = "mp"): Keys {
     edgeRecoveryLock: (address) => `${prefix}:edge:{${address}}:recovering`,
     edges: () => `${prefix}:edges`,
     members: () => `${prefix}:{members}:live`,
+    directMarks: (memberId) => `${prefix}:{direct:${memberId}}:marks`,
     directed: (shard, connId) => `${prefix}:{s${shard}}:directed:${connId}`,
     smQueue: (shard, smId) => `${prefix}:{s${shard}}:sm:${smId}`,
     smSettled: (shard, connId) => `${prefix}:{s${shard}}:smsettled:${connId}`,

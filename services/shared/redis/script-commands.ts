@@ -39,6 +39,21 @@ export interface ScriptCommands {
     fieldsJson: string,
     presence: string,
   ): Promise<0 | 1>;
+  /** See DIRECT_DELIVER: [1, edge entry id] | [0, route entry id] | [2, undelivered entry id]. */
+  mpDirectDeliver(
+    resourcesKey: string,
+    edgeInboxKey: string,
+    shardInboxKey: string,
+    directMarksKey: string,
+    resource: string,
+    connId: string,
+    edge: string,
+    mark: string,
+    group: string,
+    stanza: string,
+    origin: string,
+    shard: number,
+  ): Promise<[0 | 1 | 2, string]>;
   mpRouteUnbind(
     resourcesKey: string,
     presencesKey: string,
@@ -136,6 +151,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },
   mpRouteUpdate: { numberOfKeys: 2, lua: lua.ROUTE_UPDATE },
   mpRouteUnbind: { numberOfKeys: 2, lua: lua.ROUTE_UNBIND },
+  mpDirectDeliver: { numberOfKeys: 4, lua: lua.DIRECT_DELIVER },
   mpOfflinePush: { numberOfKeys: 5, lua: lua.OFFLINE_PUSH },
   mpOfflineRemoveDelivered: { numberOfKeys: 4, lua: lua.OFFLINE_REMOVE_DELIVERED },
   mpDirectedAdd: { numberOfKeys: 2, lua: lua.DIRECTED_ADD },

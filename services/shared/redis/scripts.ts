@@ -87,7 +87,9 @@ return {1}
  * Only while `connId` still holds the resource (so a closing connection cannot overwrite its
  * successor): merges the fields into the binding, and for a presence of "1" + XML marks it
  * available and stores {connId, presence}, for "0" marks it unavailable and drops the stored
- * presence ("" leaves both alone). Returns 1 or 0.
+ * presence ("" leaves both alone). The `edge` field (two-hop delivery) is removed when the
+ * fields set it to "" and whenever the binding is not available, in this same step, so no
+ * direct write (DIRECT_DELIVER) can follow a change that made it wrong. Returns 1 or 0.
  */
 export const ROUTE_UPDATE = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
@@ -104,8 +106,81 @@ elseif presence ~= "" then
   redis.call("HSET", KEYS[2], ARGV[1],
     cjson.encode({connId = ARGV[2], presence = string.sub(presence, 2)}))
 end
+if binding.edge == "" or binding.available ~= true then binding.edge = nil end
 redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 return 1
+`;
+
+/**
+ * Two-hop delivery (docs/capacity.md): a stanza for connection `connId` written by the sender's
+ * session straight to the recipient's edge inbox when that is safe, else as a `route` packet
+ * to the recipient's shard inbox, in one step so that nothing can come between the check and
+ * the write. One Redis server only: the keys are in four cluster slots.
+ * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's),
+ * directMarks (the writing member's). ARGV: resource, connId, edge address, order mark ("" none),
+ * group, stanza, origin ("" none), shard.
+ * Direct only while the binding still names the connection and carries `edge` = the address
+ * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and once the group
+ * has read past the order mark with nothing at or below it pending: every stanza the member
+ * put in that inbox before has been written to the edge by the recipient's session (RFC 6120
+ * §10.1 order). The mark is the later of the member's own (ARGV: its routes and a takeover's
+ * inbox ends) and the last fallback of its direct writes to that shard, recorded here in the
+ * step that wrote it, so a write issued before the previous one's answer still sees it; a
+ * recorded fallback found handled is forgotten, and a member's record expires a day after its
+ * last fallback (member ids come and go with pods).
+ * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
+ * shard as `undelivered`, as the recipient's session would have sent it back.
+ * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
+ * id} returned as undelivered.
+ */
+export const DIRECT_DELIVER = `
+local function older(a, b)
+  local am, as = string.match(a, "^(%d+)-(%d+)$")
+  local bm, bs = string.match(b, "^(%d+)-(%d+)$")
+  if tonumber(am) ~= tonumber(bm) then return tonumber(am) < tonumber(bm) end
+  return tonumber(as) < tonumber(bs)
+end
+local direct = false
+local stored = redis.call("HGET", KEYS[1], ARGV[1])
+if stored then
+  local binding = cjson.decode(stored)
+  direct = binding.connId == ARGV[2] and binding.edge == ARGV[3]
+end
+local mark = ARGV[4]
+local fallback = redis.call("HGET", KEYS[4], ARGV[8])
+if fallback and (mark == "" or older(mark, fallback)) then mark = fallback end
+if direct and mark ~= "" then
+  direct = false
+  local groups = redis.pcall("XINFO", "GROUPS", KEYS[3])
+  if type(groups) == "table" and not groups.err then
+    for _, group in ipairs(groups) do
+      local info = {}
+      for i = 1, #group - 1, 2 do info[group[i]] = group[i + 1] end
+      if info["name"] == ARGV[5] then
+        direct = not older(info["last-delivered-id"], mark) and
+          #redis.call("XPENDING", KEYS[3], ARGV[5], "-", mark, 1) == 0
+      end
+    end
+  end
+  if direct and fallback then redis.call("HDEL", KEYS[4], ARGV[8]) end
+end
+local origin = {}
+if ARGV[7] ~= "" then origin = {"o", ARGV[7]} end
+local kind = 0
+local id
+if direct then
+  id = redis.call("XADD", KEYS[2], "NOMKSTREAM", "*", "k", "data", "c", ARGV[2],
+    "d", ARGV[6], unpack(origin))
+  if id then return {1, id} end
+  kind = 2
+  id = redis.call("XADD", KEYS[3], "*", "k", "undelivered", "c", ARGV[2], "e", ARGV[3],
+    "d", ARGV[6])
+else
+  id = redis.call("XADD", KEYS[3], "*", "k", "route", "c", ARGV[2], "d", ARGV[6], unpack(origin))
+end
+redis.call("HSET", KEYS[4], ARGV[8], id)
+redis.call("PEXPIRE", KEYS[4], 86400000)
+return {kind, id}
 `;
 
 /**

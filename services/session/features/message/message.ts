@@ -14,13 +14,21 @@ import { parseJid, type Jid } from "../../../shared/jid.js";
 import { NS_CLIENT, NS_DELAY } from "../../../shared/ns.js";
 import { StanzaError } from "../../../shared/xmpp-errors.js";
 import type { ConnState } from "../../core/connection.js";
-import type { SessionContext } from "../../core/context.js";
+import type { DirectTarget, SessionContext } from "../../core/context.js";
+import type { OnlineResource } from "../../../shared/stores/route/route-store.js";
 import type { HandlerChain } from "../../core/handler-chain.js";
 
 export function registerMessage(chain: HandlerChain): void {
   chain.message(handleMessage);
   chain.onInitialPresence.push(deliverOffline);
   chain.onPriorityRaised.push(deliverOffline);
+  // After deliverOffline: stored messages reach the client before any stanza written directly.
+  chain.onInitialPresence.push(async (ctx, conn) => ctx.allowDirect?.(conn));
+}
+
+/** The binding a message goes to, for two-hop delivery (SessionContext.deliver). */
+function targetOf(bareJid: string, binding: OnlineResource): DirectTarget {
+  return { bareJid, resource: binding.resource, edge: binding.edge };
 }
 
 async function handleMessage(
@@ -65,7 +73,7 @@ export async function routeMessage(
   const resources = await ctx.stores.routes.list(bare);
   if (target.resource) {
     const exact = resources.find((r) => r.resource === target.resource);
-    if (exact) return ctx.deliver(exact.connId, message);
+    if (exact) return ctx.deliver(exact.connId, message, targetOf(bare, exact));
     // §8.5.3.2.1: an offline full JID; chat and normal are treated as sent to the bare JID.
     if (type === "groupchat") throw new StanzaError("service-unavailable");
     if (type !== "chat" && type !== "normal") return;
@@ -78,7 +86,7 @@ export async function routeMessage(
     const top = Math.max(...available.map((r) => r.priority));
     const recipients =
       type === "headline" ? available : available.filter((r) => r.priority === top);
-    await Promise.all(recipients.map((r) => ctx.deliver(r.connId, message)));
+    await Promise.all(recipients.map((r) => ctx.deliver(r.connId, message, targetOf(bare, r))));
     return;
   }
   if (type === "headline") return;

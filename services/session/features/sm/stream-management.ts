@@ -51,8 +51,17 @@ export async function handleSmElement(
   }
 }
 
-/** §3: only once, and only after binding (a resumable session needs a full JID). */
-function enable(ctx: SessionContext, conn: ConnState, el: Element): void {
+/**
+ * §3: only once, and only after binding (a resumable session needs a full JID). Once enabled,
+ * every stanza must pass through this session to be counted: senders that were allowed to
+ * write to this connection's edge (two-hop delivery) are stopped first, in the store, before
+ * <enabled/> is written, so whatever they wrote directly precedes it.
+ */
+async function enable(ctx: SessionContext, conn: ConnState, el: Element): Promise<void> {
+  if (conn.stage === "bound" && !conn.sm && conn.available)
+    await ctx.stores.routes.update(conn.bareJid as string, conn.resource as string, conn.connId, {
+      edge: undefined,
+    });
   ctx.send(conn, enableSm(ctx, conn, el));
 }
 

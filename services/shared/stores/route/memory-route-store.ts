@@ -57,6 +57,12 @@ export class MemoryRouteStore implements RouteStore {
       if (patch.presence === undefined) delete binding.presence;
       else binding.presence = patch.presence;
     }
+    if ("edge" in patch) {
+      if (patch.edge === undefined) delete binding.route.edge;
+      else binding.route.edge = patch.edge;
+    }
+    // Direct writes go only to an available resource (route-store.ts, OnlineResource.edge).
+    if (!binding.route.available) delete binding.route.edge;
     return true;
   }
 

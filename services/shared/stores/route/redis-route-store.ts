@@ -63,9 +63,11 @@ export class RedisRouteStore implements RouteStore {
     connId: string,
     patch: RoutePatch,
   ): Promise<boolean> {
-    const fields: Record<string, number | boolean> = {};
+    const fields: Record<string, number | boolean | string> = {};
     if (patch.priority !== undefined) fields.priority = patch.priority;
     if (patch.interested !== undefined) fields.interested = patch.interested;
+    // "" removes it (see ROUTE_UPDATE).
+    if ("edge" in patch) fields.edge = patch.edge ?? "";
     // "" leaves the presence alone; "0" clears it; "1" + XML stores it.
     let presence = "";
     if ("presence" in patch) presence = patch.presence === undefined ? "0" : `1${patch.presence}`;

@@ -14,6 +14,13 @@ export interface OnlineResource {
   available: boolean;
   /** Whether the resource requested the roster (an "interested resource", RFC 6121 §2.1.6). */
   interested: boolean;
+  /**
+   * Two-hop delivery (docs/capacity.md): the address of the edge holding the connection's
+   * socket, present only while senders may write stanzas there themselves (the connection's
+   * session has nothing to add: available, no XEP-0198, not BOSH). Never present on an
+   * unavailable binding; a new binding (a takeover) starts without it.
+   */
+  edge?: string;
 }
 
 /** An available resource with the last presence it broadcast (stanza XML, stamped). */
@@ -25,10 +32,13 @@ export interface ResourcePresence {
 
 /**
  * A change to a binding. `presence` set makes the resource available with that presence;
- * present with the value undefined makes it unavailable and drops the stored presence.
+ * present with the value undefined makes it unavailable and drops the stored presence (and
+ * `edge`). `edge` set records the edge address senders may write to directly, kept only if
+ * the binding is available after the patch; present with the value undefined removes it.
  */
 export type RoutePatch = Partial<Pick<OnlineResource, "priority" | "interested">> & {
   presence?: string | undefined;
+  edge?: string | undefined;
 };
 
 /**
