@@ -269,7 +269,8 @@ async function importAccounts(
       "bench{n}@localhost",
       "--count",
       String(users),
-      ...(options.sharedSalt ? ["--shared-salt"] : []),
+      // A baseline build may predate --shared-salt: its accounts get a salt each.
+      ...(options.sharedSalt && cli === CLI ? ["--shared-salt"] : []),
     ];
     await run([process.execPath, cli, "user", "import", ...range, "--password", password], env);
     return;
