@@ -4,7 +4,6 @@
 // private to the run, so there is nothing to clean.
 import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
-import { DEFAULTS } from "../../services/shared/config.js";
 import { RedisFencedWrites } from "../../services/shared/leases/redis-fenced-writes.js";
 import { RedisShardLeases } from "../../services/shared/leases/redis-shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
@@ -32,6 +31,7 @@ import { RedisFastTokenStore } from "../../services/shared/stores/fast-token/red
 import { fastTokenStoreContract } from "./fast-token-store.contract.js";
 import { snapshotStoreContract } from "./snapshot-store.contract.js";
 import type { StoreFactory } from "./store-factory.js";
+import { testBusOptions } from "../helpers/test-bus.js";
 
 /** Registers every store contract over `client()` (called once the server is up). */
 export function redisStoreContracts(name: string, client: () => Redis | undefined): void {
@@ -78,18 +78,7 @@ export function redisStoreContracts(name: string, client: () => Redis | undefine
 
 /** A RedisBus on `url` with small timings, connected when it resolves. */
 export async function redisBusFixture(url: string): Promise<BusFixture> {
-  const bus = new RedisBus({
-    url,
-    keys: redisKeys(uniquePrefix()),
-    log: silentLogger,
-    readCount: 16,
-    entriesInFlight: 4096,
-    slowBatchMs: 10,
-    blockMs: 100,
-    trimIntervalMs: 50,
-    claimIdleMs: DEFAULTS.claimIdleMs,
-    edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
-  });
+  const bus = new RedisBus(testBusOptions(url, redisKeys(uniquePrefix()), { blockMs: 100 }));
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   return { bus, cleanup: () => bus.close() };
 }

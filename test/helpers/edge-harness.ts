@@ -10,13 +10,14 @@ import type { Bus } from "../../services/shared/bus/bus.js";
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { RedisEdgeRegistry } from "../../services/shared/edges/redis-edge-registry.js";
-import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import type { Config } from "../../services/shared/config.js";
 import { parseArgs } from "../../services/shared/config-parse.js";
 import { silentLogger, type Logger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { until } from "./poll.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "./redis-server.js";
 import { TestClient, type ClientOptions } from "./ws-client.js";
+import { testBusOptions } from "./test-bus.js";
 
 export const HARNESS_SHARDS = 4;
 /** config.domain of every harness edge. */
@@ -190,18 +191,9 @@ export async function startTestEdge(
   options: EdgeHarnessOptions = {},
 ): Promise<TestEdge> {
   const keys = redisKeys(uniquePrefix());
-  const bus = new RedisBus({
-    url: redisUrl,
-    keys,
-    log: silentLogger,
-    readCount: 64,
-    entriesInFlight: 4096,
-    slowBatchMs: 10,
-    blockMs: 100,
-    trimIntervalMs: 1000,
-    claimIdleMs: DEFAULTS.claimIdleMs,
-    edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
-  });
+  const bus = new RedisBus(
+    testBusOptions(redisUrl, keys, { readCount: 64, blockMs: 100, trimIntervalMs: 1000 }),
+  );
   await bus.shardLag(0); // one round trip: the writer is connected when it returns
   const { config } = edgeConfig({ id: `edge-h${process.pid}x${++edgeSerial}`, ...overrides });
   const session = new FakeSession(bus, options.sessionShards ?? config.shardCount);

@@ -5,13 +5,12 @@
 import assert from "node:assert/strict";
 import { RedisBus, SESSION_GROUP } from "../../services/shared/bus/redis-bus.js";
 import type { DirectWrite } from "../../services/shared/bus/bus.js";
-import { DEFAULTS } from "../../services/shared/config.js";
-import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { RedisRouteStore } from "../../services/shared/stores/route/redis-route-store.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import { report } from "../helpers/report.js";
 import type { Redis } from "ioredis";
+import { testBusOptions } from "../helpers/test-bus.js";
 
 const USER = "bob@localhost";
 const CONN = "e2.3.1";
@@ -37,18 +36,7 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
   });
   beforeEach(async () => {
     keys = redisKeys(uniquePrefix());
-    bus = new RedisBus({
-      url: server.url,
-      keys,
-      log: silentLogger,
-      readCount: 16,
-      entriesInFlight: 4096,
-      slowBatchMs: 10,
-      blockMs: 50,
-      trimIntervalMs: 50,
-      claimIdleMs: DEFAULTS.claimIdleMs,
-      edgeInboxTtlMs: 60000,
-    });
+    bus = new RedisBus(testBusOptions(server.url, keys, { edgeInboxTtlMs: 60000 }));
     routes = new RedisRouteStore(redis, keys);
     // Bob's binding, available, with his edge recorded; his edge's inbox; his shard's group.
     await routes.bind(USER, "phone", CONN, 10);

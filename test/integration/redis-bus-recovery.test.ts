@@ -20,7 +20,7 @@ import {
   revokeFromDefault,
 } from "../helpers/redis-admin.js";
 import { startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
-import { DEFAULTS } from "../../services/shared/config.js";
+import { testBusOptions } from "../helpers/test-bus.js";
 
 const ACK_FAILED = "acknowledging a shard batch failed; retrying";
 const MALFORMED_DROPPED = "dropping malformed shard inbox entries";
@@ -54,19 +54,7 @@ describe("RedisBus shard consumer recovery", function () {
   });
 
   function newBus(options: Partial<RedisBusOptions> = {}, log: Logger = silentLogger): RedisBus {
-    const bus = new RedisBus({
-      url: server.url,
-      keys,
-      log,
-      readCount: 16,
-      entriesInFlight: 4096,
-      slowBatchMs: 10,
-      blockMs: 50,
-      trimIntervalMs: 50,
-      claimIdleMs: DEFAULTS.claimIdleMs,
-      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
-      ...options,
-    });
+    const bus = new RedisBus(testBusOptions(server.url, keys, { log, ...options }));
     cleanups.push(() => bus.close());
     return bus;
   }

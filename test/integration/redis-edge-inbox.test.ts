@@ -2,12 +2,11 @@
 // inbox lives while its edge refreshes it, and writes for a gone edge never recreate it.
 import assert from "node:assert/strict";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
-import { silentLogger } from "../../services/shared/log.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { until } from "../helpers/poll.js";
 import { connect, startRedis, uniquePrefix, type RedisServer } from "../helpers/redis-server.js";
 import type { Redis } from "ioredis";
-import { DEFAULTS } from "../../services/shared/config.js";
+import { testBusOptions } from "../helpers/test-bus.js";
 
 describe("RedisBus edge inboxes", function () {
   this.timeout(10000);
@@ -26,18 +25,7 @@ describe("RedisBus edge inboxes", function () {
   });
   beforeEach(() => {
     keys = redisKeys(uniquePrefix());
-    bus = new RedisBus({
-      url: server.url,
-      keys,
-      log: silentLogger,
-      readCount: 16,
-      entriesInFlight: 4096,
-      slowBatchMs: 10,
-      blockMs: 50,
-      trimIntervalMs: 50,
-      claimIdleMs: DEFAULTS.claimIdleMs,
-      edgeInboxTtlMs: 400,
-    });
+    bus = new RedisBus(testBusOptions(server.url, keys, { edgeInboxTtlMs: 400 }));
   });
   afterEach(() => bus.close());
 

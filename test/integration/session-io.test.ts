@@ -8,7 +8,6 @@ import type { Redis } from "ioredis";
 import { parse } from "ltx";
 import { compareEntryIds, type ShardEntry } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
-import { silentLogger } from "../../services/shared/log.js";
 import { NS_CLIENT, NS_STANZA_ERRORS } from "../../services/shared/ns.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { parseFrame } from "../../services/session/core/frame-parser.js";
@@ -28,7 +27,7 @@ import {
   plainAuth,
   type HarnessOptions,
 } from "../helpers/session-harness.js";
-import { DEFAULTS } from "../../services/shared/config.js";
+import { testBusOptions } from "../helpers/test-bus.js";
 
 const BATCH_FAILED = "shard batch failed; it stays pending";
 const KEYS = redisKeys();
@@ -111,18 +110,7 @@ describe("session I/O against the real core", function () {
     take: number,
     shards = [0],
   ): Promise<ShardEntry[]> {
-    const bus = new RedisBus({
-      url: h.config.redis,
-      keys: KEYS,
-      log: silentLogger,
-      readCount: 100,
-      entriesInFlight: 4096,
-      slowBatchMs: 10,
-      blockMs: 50,
-      trimIntervalMs: 50,
-      claimIdleMs: DEFAULTS.claimIdleMs,
-      edgeInboxTtlMs: DEFAULTS.edgeInboxTtlMs,
-    });
+    const bus = new RedisBus(testBusOptions(h.config.redis, KEYS, { readCount: 100 }));
     const controller = new AbortController();
     const taken: ShardEntry[] = [];
     let enough!: () => void;
