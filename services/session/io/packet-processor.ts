@@ -32,6 +32,8 @@ import {
   type SmUnitProgress,
 } from "./stream-management.js";
 
+const NONE_TOUCHED: ConnState[] = [];
+
 /** What a unit did that counts only once it is stored. */
 interface UnitProgress extends SmUnitProgress {
   /** Route packets with q applied (ConnectionTable.queuedRouteApplied). */
@@ -124,6 +126,8 @@ export class PacketProcessor {
         // routed to the new id since must not overtake them (RFC 6121 §8 per-recipient order).
         const release = unit.releaseTurn;
         if (release) void this.table.withConn(connId, async () => release());
+        // Most units (chat without XEP-0198 or BOSH) touch nothing: no array per unit then.
+        if (ctx.touched().size === 0) return NONE_TOUCHED;
         const own = changed?.connId ?? unit.renamedTo ?? connId;
         return [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
       } catch (err) {
