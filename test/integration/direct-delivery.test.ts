@@ -160,6 +160,72 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
     assert.equal((await edgeData()).length, 2);
   });
 
+  it("writes a stanza routed from cached bindings only while the rules still pick its binding, else nothing", async () => {
+    // Bob's other resources, each set up by the case before its write.
+    const laptop = "e1.5.1";
+    const tablet = "e1.6.1";
+    const available = (resource: string, conn: string, priority: number) =>
+      routes.bind(USER, resource, conn, 10).then(() =>
+        routes.update(USER, resource, conn, {
+          presence: `<presence><priority>${priority}</priority></presence>`,
+          priority,
+        }),
+      );
+    const cases: [string, "exact" | "top", () => Promise<unknown>, "edge" | "stale"][] = [
+      ["exact, the binding as cached", "exact", async () => undefined, "edge"],
+      ["top, the only available resource", "top", async () => undefined, "edge"],
+      [
+        "top, a laptop of priority -1 is not a candidate",
+        "top",
+        () => available("laptop", laptop, -1),
+        "edge",
+      ],
+      [
+        "top, the laptop now at priority 5 is picked instead",
+        "top",
+        () => routes.update(USER, "laptop", laptop, { priority: 5 }),
+        "stale",
+      ],
+      ["exact still writes: the full JID names the phone", "exact", async () => undefined, "edge"],
+      [
+        "top, the laptop unavailable again",
+        "top",
+        () => routes.update(USER, "laptop", laptop, { presence: undefined }),
+        "edge",
+      ],
+      [
+        "top, a tablet at the phone's priority 0: two recipients",
+        "top",
+        () => available("tablet", tablet, 0),
+        "stale",
+      ],
+      ["top, the tablet gone", "top", () => routes.unbind(USER, "tablet", tablet), "edge"],
+      [
+        "exact, the phone taken over by another connection",
+        "exact",
+        () => routes.bind(USER, "phone", "e2.3.2", 10),
+        "stale",
+      ],
+    ];
+    for (const [why, current, change, path] of cases) {
+      await change();
+      assert.equal((await write("", { current })).path, path, why);
+    }
+    const written = cases.filter(([, , , path]) => path === "edge").length;
+    assert.equal((await edgeData()).length, written, "one edge entry per write");
+    assert.deepEqual(await inbox(), [], "a stale write routes nothing");
+    assert.equal(await redis.exists(keys.directMarks("s1")), 0, "nor records a fallback");
+    report(
+      `${cases.length} cached-binding writes: ${written} on the edge, ${cases.length - written} stale, 0 routed`,
+    );
+  });
+
+  it("still routes a current write whose binding holds but whose order mark is not handled", async () => {
+    const outcome = await write("9999999999999-0", { current: "top" });
+    assert.equal(outcome.path, "route");
+    assert.equal((await inbox()).length, 1);
+  });
+
   it("returns the stanza as undelivered when the edge inbox is gone, creating nothing", async () => {
     await redis.del(keys.edgeInbox(EDGE));
     const outcome = await write();

@@ -53,7 +53,8 @@ export interface ScriptCommands {
     stanza: string,
     origin: string,
     shard: number,
-  ): Promise<[0 | 1 | 2, string]>;
+    current: "" | "exact" | "top",
+  ): Promise<[0 | 1 | 2 | 3, string]>;
   mpRouteUnbind(
     resourcesKey: string,
     presencesKey: string,
