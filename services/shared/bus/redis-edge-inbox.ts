@@ -20,50 +20,28 @@ export class RedisEdgeInbox {
   constructor(private readonly parts: RedisBusParts) {}
 
   /**
-   * Records the last entry handed to the sockets. At most one write in flight: a newer
-   * position waits for it and is written next, so a busy edge costs one SET per round trip,
-   * not one per batch, and the recorded position only moves forward.
+   * The position to record with the next read: the last entry handed to the sockets. It
+   * travels in the same pipeline as the next XREAD, on the reader's connection (one write,
+   * one round trip, where a SET of its own cost both), so it is recorded the moment the edge
+   * asks for more; the last one is written on its own when the reader stops.
    */
-  private cursorReporter(
-    address: string,
+  private async recordAndRead(
+    reader: Redis,
+    cursorKey: string,
+    recorded: string,
     ttlMs: number,
-  ): { report(cursor: string): void; settled(): Promise<void> } {
-    const key = this.parts.options.keys.edgeReadCursor(address);
-    const { writer, timer } = this.parts;
-    const log = this.parts.options.log;
-    let writing: Promise<void> | undefined;
-    let next: string | undefined;
-    let written: string | undefined;
-    const write = (cursor: string): void => {
-      writing = timer
-        .time("set", () => writer.set(key, cursor, "PX", ttlMs))
-        .then(
-          () => {
-            written = cursor;
-          },
-          (err: unknown) => log.warn({ err }, "recording the edge inbox position failed"),
-        );
-      void writing.finally(() => {
-        writing = undefined;
-        const pending = next;
-        next = undefined;
-        if (pending !== undefined) write(pending);
-      });
-    };
-    let last: string | undefined;
-    return {
-      report(cursor) {
-        last = cursor;
-        if (writing) next = cursor;
-        else write(cursor);
-      },
-      /** The last position is recorded (or failed to be, once more): for a stop. */
-      async settled() {
-        while (writing) await writing;
-        if (last !== undefined && last !== written)
-          await writer.set(key, last, "PX", ttlMs).catch(() => undefined);
-      },
-    };
+    [count, block, key, cursor]: readonly [number, number, string, string],
+  ): Promise<StreamReply> {
+    const replies = (await reader
+      .pipeline()
+      .set(cursorKey, recorded, "PX", ttlMs)
+      .xread("COUNT", count, "BLOCK", block, "STREAMS", key, cursor)
+      .exec()) as [Error | null, unknown][];
+    const [[setError], [readError, reply]] = replies;
+    if (readError) throw readError;
+    if (setError)
+      this.parts.options.log.warn({ err: setError }, "recording the edge inbox position failed");
+    return reply as StreamReply;
   }
 
   async recover(
@@ -147,8 +125,10 @@ export class RedisEdgeInbox {
     const { keys, log, readCount, blockMs, trimIntervalMs } = this.parts.options;
     const ttlMs = this.parts.options.edgeInboxTtlMs;
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
-    const cursors = this.cursorReporter(edgeId, ttlMs);
+    const cursorKey = keys.edgeReadCursor(edgeId);
     const key = keys.edgeInbox(edgeId);
+    // Handed to the sockets and not recorded yet (recordAndRead).
+    let unrecorded: string | undefined;
     // Whatever an earlier process with this id left is for sockets that no longer exist.
     let cursor = await this.createEdgeInbox(key);
     let lastMaintenance = Date.now();
@@ -156,15 +136,21 @@ export class RedisEdgeInbox {
     while (!signal.aborted) {
       let reply: StreamReply;
       try {
-        reply = (await reader.xread(
-          "COUNT",
-          readCount,
-          "BLOCK",
-          blockMs,
-          "STREAMS",
-          key,
-          cursor,
-        )) as StreamReply;
+        if (unrecorded === undefined)
+          reply = (await reader.xread(
+            "COUNT",
+            readCount,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            key,
+            cursor,
+          )) as StreamReply;
+        else {
+          const read = [readCount, blockMs, key, cursor] as const;
+          reply = await this.recordAndRead(reader, cursorKey, unrecorded, ttlMs, read);
+          unrecorded = undefined;
+        }
         failures = 0;
         health?.progressed();
       } catch (err) {
@@ -187,7 +173,7 @@ export class RedisEdgeInbox {
         }
         if (valid.length < entries.length) log.error("dropping malformed edge inbox entries");
         await handler(valid, ids);
-        cursors.report(cursor);
+        unrecorded = cursor;
       }
       if (Date.now() - lastMaintenance >= maintenanceMs) {
         lastMaintenance = Date.now();
@@ -200,7 +186,7 @@ export class RedisEdgeInbox {
               .multi()
               .xtrim(key, "MINID", "~", trimmedTo)
               .pexpire(key, ttlMs)
-              .pexpire(keys.edgeReadCursor(edgeId), ttlMs)
+              .pexpire(cursorKey, ttlMs)
               .exec(),
           )) as [unknown, [unknown, number]];
           if (refreshed === 0) {
@@ -215,6 +201,9 @@ export class RedisEdgeInbox {
       }
     }
     // A stopping edge drains its inbox from the recorded position: it must be the last one.
-    await cursors.settled();
+    if (unrecorded !== undefined)
+      await this.parts.writer
+        .set(cursorKey, unrecorded, "PX", ttlMs)
+        .catch((err: unknown) => log.warn({ err }, "recording the edge inbox position failed"));
   }
 }
