@@ -13,7 +13,7 @@
 //       [--logins scram,sasl2,fast,plain] [--login-rates 100,200,400,800]
 //       [--chat-rates 1000,2000,4000,8000] [--chat-users 1000] [--idle 10000] [--json FILE]
 //       [--idle-login-rate 500] [--idle-logins-in-flight 64] [--idle-login scram|sasl2|fast|plain]
-//       [--idle-env NAME=VALUE,…] [--idle-settle S]
+//       [--idle-env NAME=VALUE,…] [--idle-settle S] [--before-redis-config NAME=VALUE,…]
 // The idle steps ramp closed loop (at most --idle-logins-in-flight logins at once, arrivals at
 // most --idle-login-rate/s: overload slows the ramp instead of timing logins out), their clients
 // send whitespace keepalives (the edge's idle timeout would drop them), and their progress and
@@ -60,6 +60,14 @@ const IDLE_ENV = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+/**
+ * redis-server settings for the "@before" targets, e.g. Redis's own hash-max-listpack-entries=512,
+ * hash-max-listpack-value=64 for a baseline older than this build's listpack settings.
+ */
+const BEFORE_REDIS_CONFIG = list("before-redis-config", "");
+for (const pair of BEFORE_REDIS_CONFIG)
+  if (pair.indexOf("=") <= 0)
+    throw new Error(`--before-redis-config wants NAME=VALUE pairs, not "${pair}"`);
 /** Seconds between the idle steps' first memory sample and a second one; 0: none. */
 const IDLE_SETTLE = Number(option("idle-settle", "0"));
 const JSON_OUT = option("json", "");
@@ -153,7 +161,12 @@ const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.f
 /** The login and chat steps, on one target started for them. */
 async function measureRates(name: string, result: TargetResult): Promise<void> {
   const users = Math.max(CHAT_USERS, ...LOGIN_RATES.map((rate) => rate * LOGIN_SECONDS));
-  const target = await startTarget(name, { users, password: PASSWORD, baseline: BASELINE });
+  const target = await startTarget(name, {
+    users,
+    password: PASSWORD,
+    baseline: BASELINE,
+    beforeRedisConfig: BEFORE_REDIS_CONFIG,
+  });
   try {
     for (const kind of RATE_LOGIN_KINDS) {
       const steps: Step[] = (result.logins[kind.label] = []);
@@ -218,6 +231,7 @@ async function measureTarget(name: string): Promise<TargetResult> {
       password: PASSWORD,
       baseline: BASELINE,
       env: IDLE_ENV,
+      beforeRedisConfig: BEFORE_REDIS_CONFIG,
       // Memory per session does not depend on salts; 100,000 derivations would delay the step.
       sharedSalt: true,
     });
