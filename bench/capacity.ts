@@ -13,11 +13,13 @@
 //       [--logins scram,sasl2,fast,plain] [--login-rates 100,200,400,800]
 //       [--chat-rates 1000,2000,4000,8000] [--chat-users 1000] [--idle 10000] [--json FILE]
 //       [--idle-login-rate 500] [--idle-logins-in-flight 64] [--idle-login scram|sasl2|fast|plain]
-//       [--idle-env NAME=VALUE,…]
+//       [--idle-env NAME=VALUE,…] [--idle-settle S] [--before-redis-config NAME=VALUE,…]
 // The idle steps ramp closed loop (at most --idle-logins-in-flight logins at once, arrivals at
 // most --idle-login-rate/s: overload slows the ramp instead of timing logins out), their clients
 // send whitespace keepalives (the edge's idle timeout would drop them), and their progress and
-// bench report go to stderr as they run.
+// bench report go to stderr as they run. With --idle-settle S, memory is sampled again S seconds
+// after the first sample (`megaphone bench idle --settle`): once the services' V8 heaps have
+// given back what the login burst left, the second figure is what the held sessions cost.
 // The ladder toward a million (docs/capacity.md) holds only idle sessions, with more
 // connections per edge than the default (MEGAPHONE_SCRAM_ITERATIONS cannot go below 4096):
 //   npm run bench:capacity -- --targets mesh:8+2 --logins none --chat-rates none --idle 100000
@@ -58,6 +60,16 @@ const IDLE_ENV = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+/**
+ * redis-server settings for the "@before" targets, e.g. Redis's own hash-max-listpack-entries=512,
+ * hash-max-listpack-value=64 for a baseline older than this build's listpack settings.
+ */
+const BEFORE_REDIS_CONFIG = list("before-redis-config", "");
+for (const pair of BEFORE_REDIS_CONFIG)
+  if (pair.indexOf("=") <= 0)
+    throw new Error(`--before-redis-config wants NAME=VALUE pairs, not "${pair}"`);
+/** Seconds between the idle steps' first memory sample and a second one; 0: none. */
+const IDLE_SETTLE = Number(option("idle-settle", "0"));
 const JSON_OUT = option("json", "");
 const PASSWORD = "bench";
 
@@ -90,11 +102,19 @@ interface Step {
   figures: PhaseReport["figures"];
 }
 
+/** Growth of resident memory per held session, in bytes: in all and by process role. */
+interface IdleMemory {
+  sessions: number;
+  bytesPerSession: Record<string, number>;
+  total: number;
+}
+
 interface TargetResult {
   target: string;
   logins: Record<string, Step[]>;
   chat: Step[];
-  idle: { sessions: number; bytesPerSession: Record<string, number>; total: number }[];
+  /** `settled`: the second sample (--idle-settle). */
+  idle: (IdleMemory & { settled?: IdleMemory })[];
 }
 
 /**
@@ -141,7 +161,12 @@ const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.f
 /** The login and chat steps, on one target started for them. */
 async function measureRates(name: string, result: TargetResult): Promise<void> {
   const users = Math.max(CHAT_USERS, ...LOGIN_RATES.map((rate) => rate * LOGIN_SECONDS));
-  const target = await startTarget(name, { users, password: PASSWORD, baseline: BASELINE });
+  const target = await startTarget(name, {
+    users,
+    password: PASSWORD,
+    baseline: BASELINE,
+    beforeRedisConfig: BEFORE_REDIS_CONFIG,
+  });
   try {
     for (const kind of RATE_LOGIN_KINDS) {
       const steps: Step[] = (result.logins[kind.label] = []);
@@ -206,6 +231,7 @@ async function measureTarget(name: string): Promise<TargetResult> {
       password: PASSWORD,
       baseline: BASELINE,
       env: IDLE_ENV,
+      beforeRedisConfig: BEFORE_REDIS_CONFIG,
       // Memory per session does not depend on salts; 100,000 derivations would delay the step.
       sharedSalt: true,
     });
@@ -226,6 +252,8 @@ async function measureTarget(name: string): Promise<TargetResult> {
           IDLE_LOGINS_IN_FLIGHT,
           "--hold",
           "5",
+          "--settle",
+          String(IDLE_SETTLE),
           "--deadline",
           "3000",
         ],
@@ -239,19 +267,32 @@ async function measureTarget(name: string): Promise<TargetResult> {
           `${name}: ${held} of ${sessions} held; login failures: ${String(login?.errors ?? "?")}; ` +
             `dropped after login: ${String(idle?.figures["dropped by kind"] ?? "?")}\n`,
         );
-      const bytesPerSession: Record<string, number> = {};
-      let total = 0;
-      for (const p of idle?.processes ?? []) {
-        const grown = p.rssBytes - (before.get(p.pid)?.rssBytes ?? 0);
-        bytesPerSession[p.role] = (bytesPerSession[p.role] ?? 0) + (held ? grown / held : 0);
-        total += held ? grown / held : 0;
-      }
-      result.idle.push({ sessions: held, bytesPerSession, total });
+      const settled = report.phases.find((p) => p.phase === "settled");
+      result.idle.push({
+        ...idleMemory(idle, before),
+        ...(settled ? { settled: idleMemory(settled, before) } : {}),
+      });
     } finally {
       await idleTarget.stop();
     }
   }
   return result;
+}
+
+/** RSS growth since `before` per session still held in `phase`, by process role. */
+function idleMemory(
+  phase: PhaseReport | undefined,
+  before: Map<number, { rssBytes: number }>,
+): IdleMemory {
+  const held = Number(phase?.figures.sessions ?? 0);
+  const bytesPerSession: Record<string, number> = {};
+  let total = 0;
+  for (const p of phase?.processes ?? []) {
+    const grown = p.rssBytes - (before.get(p.pid)?.rssBytes ?? 0);
+    bytesPerSession[p.role] = (bytesPerSession[p.role] ?? 0) + (held ? grown / held : 0);
+    total += held ? grown / held : 0;
+  }
+  return { sessions: held, bytesPerSession, total };
 }
 
 function best(steps: Step[]): Step | undefined {
@@ -264,23 +305,32 @@ function cell(step: Step | undefined, p99Name = "p99 ms", cpuName?: string): str
   return `${step.rate}/s (p99 ${Number(step.figures[p99Name]).toFixed(1)} ms${cpu})`;
 }
 
+function idleCell(memory: IdleMemory, wanted: number): string {
+  return (
+    (memory.sessions === wanted ? "" : `only ${memory.sessions} held: `) +
+    `${(memory.total / 1024).toFixed(1)}; ` +
+    Object.entries(memory.bytesPerSession)
+      .map(([role, b]) => `${role} ${(b / 1024).toFixed(1)}`)
+      .join(", ")
+  );
+}
+
 function formatTable(results: TargetResult[]): string {
   const header = [
     "target",
     ...RATE_LOGIN_KINDS.map((k) => `${k.label} logins/s`),
     ...(CHAT_RATES.length > 0 ? [`chat msg/s (p99 < ${CHAT_P99_MS} ms)`] : []),
-    ...IDLE.map((n) => `KiB per idle session at ${n} (total; per tier)`),
+    ...IDLE.flatMap((n) => [
+      `KiB per idle session at ${n} (total; per tier)`,
+      ...(IDLE_SETTLE > 0 ? [`the same ${IDLE_SETTLE} s later`] : []),
+    ]),
   ];
   const rows = [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`];
   for (const r of results) {
-    const idle = r.idle.map(
-      (i, n) =>
-        (i.sessions === IDLE[n] ? "" : `only ${i.sessions} held: `) +
-        `${(i.total / 1024).toFixed(1)}; ` +
-        Object.entries(i.bytesPerSession)
-          .map(([role, b]) => `${role} ${(b / 1024).toFixed(1)}`)
-          .join(", "),
-    );
+    const idle = r.idle.flatMap((i, n) => [
+      idleCell(i, IDLE[n]),
+      ...(IDLE_SETTLE > 0 ? [i.settled ? idleCell(i.settled, IDLE[n]) : "not sampled"] : []),
+    ]);
     const cells = [
       r.target,
       ...RATE_LOGIN_KINDS.map((k) =>

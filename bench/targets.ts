@@ -44,6 +44,11 @@ export interface TargetOptions {
    * (--c2s-require-tls false: loopback benchmarks only).
    */
   c2s?: { certFile?: string; keyFile?: string };
+  /**
+   * redis-server settings of the "@before" targets' Redis, as NAME=VALUE pairs: what the
+   * baseline's deployment ran with where it differs from this build's (test/helpers/redis-server.ts).
+   */
+  beforeRedisConfig?: string[];
 }
 
 export interface Target {
@@ -295,7 +300,12 @@ async function startMesh(
   edges: number,
   sessions: number,
 ): Promise<Target> {
+  const beforeRedis = cli === CLI ? [] : (options.beforeRedisConfig ?? []);
   const mesh = await Mesh.start({
+    redisArgs: beforeRedis.flatMap((pair) => {
+      const at = pair.indexOf("=");
+      return [`--${pair.slice(0, at)}`, pair.slice(at + 1)];
+    }),
     shardCount: SHARDS,
     env: { ...MEGAPHONE_ENV, ...options.env, MEGAPHONE_SERVICE_CLI: cli },
   });

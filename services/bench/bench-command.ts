@@ -147,26 +147,11 @@ export async function runBench(argv: string[]): Promise<number> {
       phases.push(await loadPhase(options, options.scenario, workers, processes));
     if (options.scenario === "idle") {
       await new Promise((r) => setTimeout(r, options.holdMs));
-      const memory = new ProcWindow(processes).end();
-      // The sessions still connected now, not the logins: a client the server dropped since
-      // (its idle timeout, say) holds no memory and must not dilute the figure per session.
-      const held = (await Promise.all(workers.map((w) => w.request({ type: "held" }, "held")))).map(
-        (m) => m.result,
-      );
-      const sessions = sum(held.map((h) => h.held));
-      phases.push({
-        phase: "idle",
-        figures: {
-          sessions,
-          "logged in": Number(login.figures["logged in"]),
-          dropped: sum(held.map((h) => sum(Object.values(h.dropped)))),
-          "dropped by kind": mergeErrors(held.map((h: HeldResult) => h.dropped)),
-          "server pings answered": sum(held.map((h) => h.pingsAnswered)),
-          "server RSS MiB": memory.rssBytes / 2 ** 20,
-          "bytes per session": sessions > 0 ? (memory.rssBytes - memoryBefore) / sessions : 0,
-        },
-        processes: memory.usage,
-      });
+      phases.push(await idlePhase("idle", workers, processes, login, memoryBefore));
+      if (options.settleMs > 0) {
+        await new Promise((r) => setTimeout(r, options.settleMs));
+        phases.push(await idlePhase("settled", workers, processes, login, memoryBefore));
+      }
     }
   } finally {
     clearInterval(progress);
@@ -192,6 +177,38 @@ export async function runBench(argv: string[]): Promise<number> {
       Number(p.figures.duplicates ?? 0) > 0,
   );
   return failed ? 1 : 0;
+}
+
+/**
+ * The held sessions' memory now: RSS of the server processes, and their growth since before
+ * the logins per session still connected (a client the server dropped since, by its idle
+ * timeout say, holds no memory and must not dilute the figure).
+ */
+async function idlePhase(
+  phase: "idle" | "settled",
+  workers: WorkerHandle[],
+  processes: WatchedProcess[],
+  login: PhaseReport,
+  memoryBefore: number,
+): Promise<PhaseReport> {
+  const memory = new ProcWindow(processes).end();
+  const held = (await Promise.all(workers.map((w) => w.request({ type: "held" }, "held")))).map(
+    (m) => m.result,
+  );
+  const sessions = sum(held.map((h) => h.held));
+  return {
+    phase,
+    figures: {
+      sessions,
+      "logged in": Number(login.figures["logged in"]),
+      dropped: sum(held.map((h) => sum(Object.values(h.dropped)))),
+      "dropped by kind": mergeErrors(held.map((h: HeldResult) => h.dropped)),
+      "server pings answered": sum(held.map((h) => h.pingsAnswered)),
+      "server RSS MiB": memory.rssBytes / 2 ** 20,
+      "bytes per session": sessions > 0 ? (memory.rssBytes - memoryBefore) / sessions : 0,
+    },
+    processes: memory.usage,
+  };
 }
 
 /** --login fast: every user gets a token first (not measured); a user without one fails. */

@@ -34,6 +34,13 @@ export interface BenchOptions {
   bodyBytes: number;
   drainMs: number;
   holdMs: number;
+  /**
+   * Idle: how long after the --hold sample to sample memory again. What a process keeps after
+   * a login burst includes the burst's garbage and its grown heap spaces until V8's memory
+   * reducer gives them back, a few tens of seconds after it goes quiet; the later sample is
+   * what the held sessions themselves cost. 0: no second sample.
+   */
+  settleMs: number;
   loginTimeoutMs: number;
   workers: number;
   localAddresses: string[];
@@ -71,6 +78,8 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
   --body-bytes B            chat: message body size (64)
   --drain-ms MS             chat, presence: wait for deliveries after the last send (5000)
   --hold S                  idle: seconds to hold the sessions before sampling memory (5)
+  --settle S                idle: seconds after that to sample memory again, once the
+                            servers have given back the login burst's heap (0 = no)
   --workers W               worker processes (one per 15,000 users)
   --source-addresses A-B    local addresses to connect from, e.g. 127.0.0.1-127.0.0.8
   --pids P[,P…]             server PIDs to sample (default: discovered megaphone + redis processes)
@@ -118,6 +127,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "body-bytes",
     "drain-ms",
     "hold",
+    "settle",
     "workers",
     "source-addresses",
     "pids",
@@ -164,6 +174,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     bodyBytes: Math.floor(number("body-bytes", 64)),
     drainMs: number("drain-ms", 5000),
     holdMs: number("hold", 5) * 1000,
+    settleMs: number("settle", 0) * 1000,
     loginTimeoutMs: 30000,
     workers: Math.floor(number("workers", Math.ceil(users / 15000), 1)),
     localAddresses: values.has("source-addresses")

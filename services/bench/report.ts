@@ -2,7 +2,8 @@
 import type { ProcUsage } from "./proc-stats.js";
 
 export interface PhaseReport {
-  phase: "login" | "chat" | "presence" | "idle";
+  /** `settled`: the idle sessions sampled again after --settle (bench-options.ts). */
+  phase: "login" | "chat" | "presence" | "idle" | "settled";
   /** Figures in display order; numbers are rounded when printed. */
   figures: Record<string, number | string>;
   processes: ProcUsage[];

@@ -57,9 +57,12 @@ export function openConnection(
     wroteSessionFrame: false,
     closeReason: undefined,
     closed: false,
-    held: [],
     heldCostBytes: 0,
     broken: false,
+    // Declared here, though made later, so that they are fields of the object itself rather
+    // than of an extra property array added to every connection that gets them.
+    held: undefined,
+    origins: undefined,
   };
   registry.add(conn);
   deps.metrics.connectionsOpened.inc();

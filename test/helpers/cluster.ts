@@ -130,6 +130,8 @@ export interface MeshOptions {
   redis?: "server" | "cluster";
   /** Output lines of every process matching this are kept in its `flagged`. */
   flag?: RegExp;
+  /** More redis-server options for a single server (startRedis). */
+  redisArgs?: string[];
 }
 
 export class Mesh {
@@ -144,7 +146,8 @@ export class Mesh {
     const kind = options.redis ?? process.env.MEGAPHONE_TEST_REDIS ?? "server";
     if (kind !== "server" && kind !== "cluster")
       throw new Error(`MEGAPHONE_TEST_REDIS must be "server" or "cluster", not "${kind}"`);
-    const redis = kind === "cluster" ? await startRedisCluster() : await startRedis();
+    const redis =
+      kind === "cluster" ? await startRedisCluster() : await startRedis(options.redisArgs);
     return new Mesh(redis, options);
   }
 

@@ -43,6 +43,12 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
       "no",
       "--dir",
       dir,
+      // As the chart runs it (charts/megaphone/templates/redis.yaml): small per-user hashes
+      // stay listpacks.
+      "--hash-max-listpack-entries",
+      "128",
+      "--hash-max-listpack-value",
+      "256",
       ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },

@@ -81,5 +81,8 @@ describe("bench tool", () => {
     assert.equal(ramp.keepaliveMs, 30000);
     assert.equal(ramp.answerPings, false);
     assert.throws(() => parseBenchArgs(["idle", "--keepalive", "-1"]), /--keepalive/);
+    assert.equal(o.settleMs, 0, "one memory sample unless asked for a second");
+    assert.equal(parseBenchArgs(["idle", "--settle", "150"]).settleMs, 150000);
+    assert.throws(() => parseBenchArgs(["idle", "--settle", "-5"]), /--settle/);
   });
 });

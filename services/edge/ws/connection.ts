@@ -55,8 +55,11 @@ export interface Connection {
   closeReason: CannedCloseName | undefined;
   /** The close handler ran: the close packet is published and `ws` is gone. */
   closed: boolean;
-  /** Packets not yet handed to the bus, in order (only while the edge is paused). */
-  readonly held: HeldPacket[];
+  /**
+   * Packets not yet handed to the bus, in order (only while the edge or the shard is paused);
+   * made on the first one, as most connections never hold any.
+   */
+  held?: HeldPacket[];
   /** Sum of `held[].costBytes`: bounds the held frames' count as well as their bytes. */
   heldCostBytes: number;
   /** A publish failed: the stream has a hole, so no further data is published. */

@@ -104,7 +104,7 @@ export class ShardPublisher {
   private hold(conn: Connection, held: HeldPacket): void {
     const { packet, costBytes } = held;
     if (conn.broken && packet.k === "data") return;
-    if (!this.isPaused && conn.held.length === 0 && this.options.gate.isOpen(conn.shard))
+    if (!this.isPaused && !conn.held?.length && this.options.gate.isOpen(conn.shard))
       return this.send(conn, packet, held.onStored);
     const { maxHeldCostBytesPerConnection, maxHeldCostBytes } = this.options;
     if (
@@ -115,7 +115,7 @@ export class ShardPublisher {
       this.options.onOverflow(conn);
       return;
     }
-    conn.held.push(held);
+    (conn.held ??= []).push(held);
     conn.heldCostBytes += costBytes;
     this.heldCostBytesTotal += costBytes;
     this.heldCount++;
@@ -124,6 +124,7 @@ export class ShardPublisher {
   }
 
   private stopHolding(conn: Connection): void {
+    conn.held = undefined;
     this.waiting.delete(conn);
     this.holdingById.delete(conn.id);
   }
@@ -186,9 +187,10 @@ export class ShardPublisher {
   }
 
   private dropHeldData(conn: Connection): void {
-    const kept = conn.held.filter((h) => h.packet.k !== "data");
-    this.heldCount -= conn.held.length - kept.length;
-    conn.held.splice(0, conn.held.length, ...kept);
+    const held = conn.held ?? [];
+    const kept = held.filter((h) => h.packet.k !== "data");
+    this.heldCount -= held.length - kept.length;
+    conn.held = kept;
     this.heldCostBytesTotal -= conn.heldCostBytes;
     conn.heldCostBytes = 0;
     if (kept.length === 0) this.stopHolding(conn);
@@ -215,7 +217,7 @@ export class ShardPublisher {
   private flushHeld(): void {
     const { gate } = this.options;
     for (const conn of this.waiting) {
-      while (conn.held.length > 0) {
+      while (conn.held?.length) {
         if (this.isPaused) return;
         if (!gate.isOpen(conn.shard)) break;
         const { packet, costBytes, onStored } = conn.held.shift() as HeldPacket;
@@ -225,7 +227,7 @@ export class ShardPublisher {
         if (conn.broken && packet.k === "data") continue;
         this.send(conn, packet, onStored);
       }
-      if (conn.held.length === 0) this.stopHolding(conn);
+      if (!conn.held?.length) this.stopHolding(conn);
     }
   }
 }

@@ -72,15 +72,23 @@ export const REMEMBERED_ORIGINS = 32;
  * member's lease time).
  */
 export class OriginMemory {
-  private readonly seen = new Set<string>();
+  /**
+   * Oldest first until full, then a ring whose oldest slot is `next`. Every socket of an edge
+   * holds one, so it is an array scanned in full rather than a Set: a Set's hash table costs
+   * about twice the array's bytes, and 32 string comparisons cost nothing next to a write.
+   */
+  private readonly recent: string[] = [];
+  private next = 0;
 
   /** True for a delivery not seen before (or without an origin); false for a repeat. */
   accept(origin: string | undefined): boolean {
     if (origin === undefined) return true;
-    if (this.seen.has(origin)) return false;
-    this.seen.add(origin);
-    if (this.seen.size > REMEMBERED_ORIGINS)
-      this.seen.delete(this.seen.values().next().value as string);
+    if (this.recent.includes(origin)) return false;
+    if (this.recent.length < REMEMBERED_ORIGINS) this.recent.push(origin);
+    else {
+      this.recent[this.next] = origin;
+      this.next = (this.next + 1) % REMEMBERED_ORIGINS;
+    }
     return true;
   }
 }
