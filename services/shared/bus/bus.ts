@@ -85,7 +85,9 @@ export interface DirectWrite {
  * or nowhere, for a `current` write whose binding is no longer the one the rules pick.
  */
 export type DirectOutcome =
-  { path: "edge" } | { path: "route" | "undelivered"; inboxId: string } | { path: "stale" };
+  | { path: "edge" }
+  | { path: "route" | "undelivered"; inboxId: string }
+  | { path: "stale" };
 
 /** Two-hop delivery (docs/capacity.md): the check and the write are one step. */
 export interface DirectWriter {
