@@ -42,8 +42,6 @@ export interface SessionMetrics {
    * flight, or a takeover's marks being read).
    */
   directDeliveries: Counter<"path">;
-  /** Messages routed from the route cache (RouteCache), by what the direct write's check said. */
-  routeCacheWrites: Counter<"result">;
   /** Time to apply one shard entry, by packet kind. */
   handlerDuration: Histogram<"kind">;
   batchEntries: Histogram;
@@ -129,13 +127,8 @@ export function createSessionMetrics(
     ),
     directDeliveries: registry.counter(
       `${prefix}direct_deliveries_total`,
-      "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held, stale).",
+      "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held).",
       ["path"],
-    ),
-    routeCacheWrites: registry.counter(
-      `${prefix}route_cache_writes_total`,
-      "Messages whose recipient was picked from the route cache, by result: written (one Redis step, no binding read), stale (the rules pick another binding now: read again), not-direct (this member's connection, or held: read again).",
-      ["result"],
     ),
     leaseChanges: registry.counter(
       `${prefix}shard_lease_changes_total`,

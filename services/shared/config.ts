@@ -116,12 +116,6 @@ export interface Config {
    */
   twoHopDelivery: boolean;
   /**
-   * Two-hop delivery: how many recipients' bindings a session member keeps from its last reads
-   * (RouteCache), so that a message for another member's connection costs one Redis step; 0
-   * reads them for every message.
-   */
-  routeCacheEntries: number;
-  /**
    * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
    * missing users from real ones. Empty: one key created in the account store (in Redis, for
    * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
@@ -571,12 +565,6 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "bool",
     default: true,
     help: "sessions write stanzas straight to other members' connections' edges when safe (one Redis server only)",
-  },
-  routeCacheEntries: {
-    kind: "int",
-    default: 50000,
-    min: 0,
-    help: "recipients' bindings a session keeps for two-hop delivery, checked at each write (0: read for every message)",
   },
   scramStandInKey: {
     kind: "string",

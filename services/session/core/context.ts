@@ -14,7 +14,6 @@ import type { FastTokenStore } from "../../shared/stores/fast-token/fast-token-s
 import type { ResumeRequest } from "../../shared/bus/packets.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "./connection.js";
-import type { RouteCache } from "./route-cache.js";
 import type { CoreObserver } from "./observer.js";
 
 export interface Stores {
@@ -57,27 +56,6 @@ export interface SessionContext {
    * its session allowed that (two-hop delivery).
    */
   deliver(connId: string, stanza: Element, target?: DirectTarget): Promise<void>;
-  /**
-   * Two-hop delivery from a route cache (RouteCache): writes a stanza straight to the edge of a
-   * connection on another member, chosen from bindings read earlier, in one Redis step that
-   * first checks the routing rules still pick it (DirectWrite.current): "written" once it is
-   * (or, by that step, routed or given back as undelivered: handled either way); "stale" when
-   * the binding is no longer the one the rules pick; "not-direct" when the stanza cannot take
-   * the direct path now (the connection is this member's, or an earlier stanza of this member
-   * for its shard is still in flight). Nothing is written but in the first case. Absent where
-   * there is no two-hop delivery.
-   */
-  deliverIfCurrent?(
-    connId: string,
-    stanza: Element,
-    target: DirectTarget,
-    current: "exact" | "top",
-  ): Promise<"written" | "stale" | "not-direct">;
-  /**
-   * The recipients' bindings this member read last (RouteCache), for deliverIfCurrent; absent
-   * where there is no two-hop delivery.
-   */
-  readonly routeCache?: RouteCache;
   /**
    * Two-hop delivery: once this unit's writes are stored (the initial presence's, offline
    * messages included), lets senders write to this connection's edge directly, if it is then

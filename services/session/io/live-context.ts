@@ -5,7 +5,7 @@
 // stored (flush) and a failure of one unit is never observed by another.
 import type { Element } from "ltx";
 import { randomBytes } from "node:crypto";
-import type { Bus, DirectOutcome } from "../../shared/bus/bus.js";
+import type { Bus } from "../../shared/bus/bus.js";
 import { OriginCounter } from "../../shared/bus/origin.js";
 import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import type { Config } from "../../shared/config.js";
@@ -18,7 +18,6 @@ import type { SnapshotWriter } from "./snapshot-writer.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import type { ConnState } from "../core/connection.js";
 import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
-import type { RouteCache } from "../core/route-cache.js";
 import type { DirectDelivery } from "./direct-delivery.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import type { CoreObserver } from "../core/observer.js";
@@ -58,8 +57,6 @@ export interface LiveContextDeps {
   local: LocalDelivery;
   /** Two-hop delivery to other members' connections (absent: off, or the bus cannot). */
   direct?: DirectDelivery;
-  /** Bindings read for two-hop delivery (present with `direct`). */
-  routeCache?: RouteCache;
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
@@ -73,7 +70,6 @@ export class LiveContext implements SessionContext {
   readonly stores: Stores;
   readonly domain: string;
   readonly observe: CoreObserver;
-  readonly routeCache?: RouteCache;
   private pending: Promise<void>[] = [];
   /** Numbers the deliveries of the entry being applied (beginEntry). */
   private origins: OriginCounter | undefined;
@@ -88,7 +84,6 @@ export class LiveContext implements SessionContext {
     this.stores = deps.stores;
     this.domain = deps.config.domain;
     this.observe = deps.metrics.observer;
-    this.routeCache = deps.routeCache;
   }
 
   /** A fresh context for one unit of work, with its own writes to flush. */
@@ -184,31 +179,10 @@ export class LiveContext implements SessionContext {
     this.track(this.routeViaInbox(connId, d));
   }
 
-  async deliverIfCurrent(
-    connId: string,
-    stanza: Element,
-    target: DirectTarget,
-    current: "exact" | "top",
-  ): Promise<"written" | "stale" | "not-direct"> {
-    const { shard } = parseConnId(connId);
-    const { local, direct } = this.deps;
-    let result: "written" | "stale" | "not-direct" = "not-direct";
-    if (direct && target.edge !== undefined && !local.serves(shard) && direct.allows(shard)) {
-      const d = withClientNamespace(stanza).toString();
-      const path = await this.writeDirect(direct, shard, connId, d, target, current);
-      result = path === "stale" ? "stale" : "written";
-    }
-    this.deps.metrics.routeCacheWrites.inc({ result });
-    return result;
-  }
-
   /**
    * Two-hop delivery: the stanza to the connection's edge, or (decided in the same Redis step)
    * into its shard inbox as a `route`, or back as `undelivered` when the edge is gone. Either
-   * way with the origin the route would carry, so the edge drops a repeat. A `current` write
-   * that finds its binding stale writes nothing and takes no origin: the delivery the caller
-   * makes instead gets the one this entry's next effect would get, as it would have had the
-   * cache not been there (so a redelivered entry repeats the same origins).
+   * way with the origin the route would carry, so the edge drops a repeat.
    */
   private async writeDirect(
     direct: DirectDelivery,
@@ -216,30 +190,23 @@ export class LiveContext implements SessionContext {
     connId: string,
     stanza: string,
     target: DirectTarget,
-    current?: "exact" | "top",
-  ): Promise<DirectOutcome["path"]> {
-    // This entry's counter, whatever the context numbers by the time the write is answered.
-    const origins = this.origins;
+  ): Promise<void> {
     const write = {
       bareJid: target.bareJid,
       resource: target.resource,
       connId,
       edge: target.edge as string,
       stanza,
-      origin: current ? origins?.peek() : origins?.take(),
-      current,
+      origin: this.takeOrigin(),
     };
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId, out: stanza }, "direct");
-    let outcome: DirectOutcome | undefined;
+    let outcome;
     // Tracked by local delivery too, should this member take the shard meanwhile.
     await this.deps.local.viaInbox(shard, async () => {
       outcome = await direct.write(shard, write);
-      return outcome.path === "edge" || outcome.path === "stale" ? "0-0" : outcome.inboxId;
+      return outcome.path === "edge" ? "0-0" : outcome.inboxId;
     });
-    const path = (outcome as DirectOutcome).path;
-    if (current && path !== "stale") origins?.take();
-    this.deps.metrics.directDeliveries.inc({ path });
-    return path;
+    this.deps.metrics.directDeliveries.inc({ path: outcome!.path });
   }
 
   /** A `route` packet into the inbox of the connection's shard; `queued`: see packets.ts q. */

@@ -68,26 +68,13 @@ export interface DirectWrite {
   stanza: string;
   /** The origin (origin.ts), kept by either path so that the edge drops a repeat. */
   origin?: string;
-  /**
-   * The sender chose the binding from bindings it read earlier (a route cache): the write
-   * happens only while the routing rules still pick it, else nothing is written (`stale`).
-   * "exact": a full JID's resource, so the binding must still name the connection and the
-   * edge; "top": a bare JID's chat or normal message (RFC 6121 §8.5.2.1.1), so it must also be
-   * the only available binding of the highest non-negative priority. Unset: the sender has
-   * just read the bindings, and a binding that changed sends the stanza through the inbox.
-   */
-  current?: "exact" | "top";
 }
 
 /**
  * Where a DirectWrite went: to the edge; or into the connection's shard inbox (`inboxId`), as
- * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone);
- * or nowhere, for a `current` write whose binding is no longer the one the rules pick.
+ * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone).
  */
-export type DirectOutcome =
-  | { path: "edge" }
-  | { path: "route" | "undelivered"; inboxId: string }
-  | { path: "stale" };
+export type DirectOutcome = { path: "edge" } | { path: "route" | "undelivered"; inboxId: string };
 
 /** Two-hop delivery (docs/capacity.md): the check and the write are one step. */
 export interface DirectWriter {

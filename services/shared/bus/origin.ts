@@ -46,14 +46,7 @@ export class OriginCounter {
   }
 
   take(): string {
-    const origin = this.peek();
-    this.next++;
-    return origin;
-  }
-
-  /** The origin the next take() returns, not taken: for an effect that may not happen. */
-  peek(): string {
-    const n = this.next;
+    const n = this.next++;
     // A routed stanza's first effect (its delivery) keeps the carried origin as it is, so a
     // delivery has one origin whichever path it took (local, or through the inbox).
     if (this.prefix.length > 0 && n === 0) return formatOrigin(this.conn, this.entry, this.prefix);

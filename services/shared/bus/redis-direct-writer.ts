@@ -31,11 +31,9 @@ export class RedisDirectWriter implements DirectWriter {
         direct.stanza,
         direct.origin ?? "",
         shard,
-        direct.current ?? "",
       ),
     );
     if (outcome === 1) return { path: "edge" };
-    if (outcome === 3) return { path: "stale" };
     return { path: outcome === 0 ? "route" : "undelivered", inboxId: id };
   }
 }

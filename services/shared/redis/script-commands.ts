@@ -53,8 +53,7 @@ export interface ScriptCommands {
     stanza: string,
     origin: string,
     shard: number,
-    current: "" | "exact" | "top",
-  ): Promise<[0 | 1 | 2 | 3, string]>;
+  ): Promise<[0 | 1 | 2, string]>;
   mpRouteUnbind(
     resourcesKey: string,
     presencesKey: string,

@@ -118,7 +118,7 @@ return 1
  * the write. One Redis server only: the keys are in four cluster slots.
  * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's),
  * directMarks (the writing member's). ARGV: resource, connId, edge address, order mark ("" none),
- * group, stanza, origin ("" none), shard, current ("" | "exact" | "top", DirectWrite.current).
+ * group, stanza, origin ("" none), shard.
  * Direct only while the binding still names the connection and carries `edge` = the address
  * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and once the group
  * has read past the order mark with nothing at or below it pending: every stanza the member
@@ -130,12 +130,8 @@ return 1
  * last fallback (member ids come and go with pods).
  * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
  * shard as `undelivered`, as the recipient's session would have sent it back.
- * A `current` write (the sender chose the binding from bindings read earlier) first checks
- * that the routing rules still pick it: the binding names the connection and the edge, and
- * for "top" it is the only available binding of the highest non-negative priority; if not,
- * nothing is written and the sender routes again from the bindings as they are.
  * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
- * id} returned as undelivered, {3, ""} stale (nothing written).
+ * id} returned as undelivered.
  */
 export const DIRECT_DELIVER = `
 local function older(a, b)
@@ -149,25 +145,6 @@ local stored = redis.call("HGET", KEYS[1], ARGV[1])
 if stored then
   local binding = cjson.decode(stored)
   direct = binding.connId == ARGV[2] and binding.edge == ARGV[3]
-end
-local current = ARGV[9] or ""
-if current ~= "" then
-  if not direct then return {3, ""} end
-  if current == "top" then
-    local top, count, mine = nil, 0, false
-    for _, json in ipairs(redis.call("HVALS", KEYS[1])) do
-      local binding = cjson.decode(json)
-      local priority = tonumber(binding.priority)
-      if binding.available == true and priority and priority >= 0 then
-        if top == nil or priority > top then
-          top, count, mine = priority, 1, binding.connId == ARGV[2]
-        elseif priority == top then
-          count = count + 1
-        end
-      end
-    end
-    if count ~= 1 or not mine then return {3, ""} end
-  end
 end
 local mark = ARGV[4]
 local fallback = redis.call("HGET", KEYS[4], ARGV[8])

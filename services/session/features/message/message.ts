@@ -70,9 +70,7 @@ export async function routeMessage(
 ): Promise<void> {
   const type = messageType(message);
   const bare = target.bareString();
-  if (await deliveredFromCache(ctx, bare, target.resource, type, message)) return;
   const resources = await ctx.stores.routes.list(bare);
-  ctx.routeCache?.remember(bare, resources);
   if (target.resource) {
     const exact = resources.find((r) => r.resource === target.resource);
     if (exact) return ctx.deliver(exact.connId, message, targetOf(bare, exact));
@@ -95,47 +93,6 @@ export async function routeMessage(
   if (!(await ctx.stores.accounts.get(bare))) throw new StanzaError("service-unavailable");
   if (!hasBody(message)) return;
   await storeOffline(ctx, bare, message);
-}
-
-/**
- * Two-hop delivery from the route cache: when the bindings this member read last for `bare`
- * send the message to exactly one connection (the full JID's resource; for a bare JID's chat
- * or normal message, the one available resource of the highest non-negative priority) and
- * that connection may take the direct path, one Redis step checks that the rules still pick
- * it and writes. False when that did not happen: the caller routes from the bindings as they
- * are now (the same rules as routeMessage's, which this must not contradict).
- */
-async function deliveredFromCache(
-  ctx: SessionContext,
-  bare: string,
-  resource: string | undefined,
-  type: string,
-  message: Element,
-): Promise<boolean> {
-  const cached = ctx.routeCache?.get(bare);
-  if (!cached || !ctx.deliverIfCurrent) return false;
-  let binding: OnlineResource | undefined;
-  let current: "exact" | "top";
-  if (resource) {
-    binding = cached.find((r) => r.resource === resource);
-    current = "exact";
-  } else {
-    if (type !== "chat" && type !== "normal") return false;
-    const available = cached.filter((r) => r.available && r.priority >= 0);
-    const top = Math.max(...available.map((r) => r.priority));
-    const recipients = available.filter((r) => r.priority === top);
-    if (recipients.length === 1) binding = recipients[0];
-    current = "top";
-  }
-  if (binding?.edge === undefined) return false;
-  const outcome = await ctx.deliverIfCurrent(
-    binding.connId,
-    message,
-    targetOf(bare, binding),
-    current,
-  );
-  if (outcome === "stale") ctx.routeCache?.forget(bare);
-  return outcome === "written";
 }
 
 /**
