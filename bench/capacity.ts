@@ -14,6 +14,10 @@
 //       [--chat-rates 1000,2000,4000,8000] [--chat-users 1000] [--idle 10000] [--json FILE]
 //       [--idle-login-rate 500] [--idle-logins-in-flight 64] [--idle-login scram|sasl2|fast|plain]
 //       [--idle-env NAME=VALUE,…] [--idle-settle S] [--before-redis-config NAME=VALUE,…]
+//       [--returning-logins]
+// With --returning-logins the login steps' users log in once first, not measured (bench
+// --returning): the measured logins are returning clients' with their SCRAM SaltedPassword
+// cached, so the figure is the server's and not the generator's PBKDF2.
 // The idle steps ramp closed loop (at most --idle-logins-in-flight logins at once, arrivals at
 // most --idle-login-rate/s: overload slows the ramp instead of timing logins out), their clients
 // send whitespace keepalives (the edge's idle timeout would drop them), and their progress and
@@ -71,6 +75,11 @@ for (const pair of BEFORE_REDIS_CONFIG)
 /** Seconds between the idle steps' first memory sample and a second one; 0: none. */
 const IDLE_SETTLE = Number(option("idle-settle", "0"));
 const JSON_OUT = option("json", "");
+/**
+ * --returning-logins: the login steps' clients log in once first (bench --returning), so each
+ * measured SCRAM login costs the generator no key derivation: the figure is the server's.
+ */
+const RETURNING_LOGINS = process.argv.includes("--returning-logins");
 const PASSWORD = "bench";
 
 /** How clients log in, one column each (--logins picks them by key). */
@@ -182,6 +191,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
             ...kind.args,
             "--login-rate",
             String(rate),
+            ...(RETURNING_LOGINS ? ["--returning"] : []),
           ])
         ).phases[0];
         const passed =

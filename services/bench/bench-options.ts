@@ -41,6 +41,13 @@ export interface BenchOptions {
    * what the held sessions themselves cost. 0: no second sample.
    */
   settleMs: number;
+  /**
+   * Every user logs in once before the measured logins (not measured), as a returning client:
+   * a SCRAM client then has its SaltedPassword cached (RFC 5802 §5.1 allows it, and mobile
+   * clients do), so the measured logins cost the load generator no key derivation and the
+   * figure is the server's. Off: every login derives its key (4,096 PBKDF2 rounds here).
+   */
+  returning: boolean;
   loginTimeoutMs: number;
   workers: number;
   localAddresses: string[];
@@ -71,6 +78,8 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
                             idle timeout away); 0 = none (0)
   --no-roster               skip initial presence and the roster fetch at login
   --no-ping-answers         ignore the server's XEP-0199 pings (it then disconnects the client)
+  --returning               every user logs in once first (not measured): the measured logins
+                            are returning clients', SCRAM SaltedPassword cached (RFC 5802 §5.1)
   --rate R                  chat: offered messages per second, all users (1000);
                             presence: offered status changes per second
   --duration S              chat, presence: seconds of sending (10)
@@ -106,7 +115,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     const arg = rest[i];
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${BENCH_USAGE}`);
     const [name, inline] = arg.slice(2).split("=", 2);
-    if (name === "no-roster" || name === "no-ping-answers") flags.add(name);
+    if (name === "no-roster" || name === "no-ping-answers" || name === "returning") flags.add(name);
     else values.set(name, inline ?? rest[++i] ?? "");
   }
   const known = new Set([
@@ -168,6 +177,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     keepaliveMs: number("keepalive", 0) * 1000,
     presenceAndRoster: !flags.has("no-roster"),
     answerPings: !flags.has("no-ping-answers"),
+    returning: flags.has("returning"),
     rate: number("rate", 1000, 0.1),
     rosterRing: rosterRingOf(scenario, values.get("roster-ring"), users),
     durationMs: number("duration", 10, 0.1) * 1000,

@@ -46,8 +46,12 @@ export interface PresenceTask {
 }
 
 export type ToWorker =
-  /** --login fast: get each user a token (a SASL2 login, closed at once), before measuring. */
-  | { type: "tokens"; task: WorkerTask }
+  /**
+   * Before measuring, each user logs in once (SASL2, closed at once): --login fast, to get a
+   * token (`requestToken`); --returning, so that the measured logins are returning clients'
+   * with their SCRAM SaltedPassword cached (RFC 5802 §5.1).
+   */
+  | { type: "tokens"; task: WorkerTask; requestToken: boolean }
   | { type: "login"; task: WorkerTask }
   | { type: "chat"; task: ChatTask }
   | { type: "presence"; task: PresenceTask }

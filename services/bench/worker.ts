@@ -96,16 +96,17 @@ class Worker {
   }
 
   /** --login fast: a SASL2 login per user asking for a token, closed at once. */
-  async fetchTokens(task: WorkerTask): Promise<LoginResult> {
+  async fetchTokens(task: WorkerTask, requestToken: boolean): Promise<LoginResult> {
     this.task = task;
     let got = 0;
     const result = await this.rampLogins(task, async (index, latency, errors) => {
-      const client = this.client(index, { login: "sasl2", requestToken: true }, false);
+      const client = this.client(index, { login: "sasl2", requestToken }, false);
       const start = monotonicMicros();
       try {
         await client.login();
         latency.recordMicros(monotonicMicros() - start);
-        if (client.fastToken) {
+        if (!requestToken) got++;
+        else if (client.fastToken) {
           this.tokens.set(index, client.fastToken);
           got++;
         } else count(errors, "no-token");
@@ -339,7 +340,10 @@ process.on("message", (message: ToWorker) => {
   const run = async () => {
     switch (message.type) {
       case "tokens":
-        send({ type: "tokens-done", result: await worker.fetchTokens(message.task) });
+        send({
+          type: "tokens-done",
+          result: await worker.fetchTokens(message.task, message.requestToken),
+        });
         break;
       case "login":
         send({ type: "login-done", result: await worker.login(message.task) });

@@ -244,6 +244,13 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     assert.equal(login.mechanism, "HT-SHA-256-NONE");
     assert.equal(await logins("HT-SHA-256-NONE"), htBefore + 10);
     assert.equal(await logins("SCRAM-SHA-256"), scramBefore + 20, "SCRAM only for the tokens");
+
+    // Returning clients: each user logs in once first (not measured), then again with SCRAM.
+    const returning = await bench(["login", ...users, "--returning"]);
+    assert.equal(returning.run.code, 0, returning.run.stdout + returning.run.stderr);
+    assert.match(returning.run.stderr, /logged in first 10 of 10 users/);
+    assert.equal(returning.report.phases[0].figures["logged in"], 10);
+    assert.equal(await logins("SCRAM-SHA-256"), scramBefore + 40, "twice for each user");
   });
 
   it("idle: reports resident memory per session", async () => {

@@ -69,6 +69,8 @@ describe("bench tool", () => {
     assert.equal(o.loginsInFlight, 0, "open loop unless bounded");
     assert.equal(o.keepaliveMs, 0, "answered server pings keep the edge's idle timeout away");
     assert.equal(o.answerPings, true);
+    assert.equal(o.returning, false, "every measured login derives its key unless --returning");
+    assert.equal(parseBenchArgs(["login", "--returning"]).returning, true);
     const ramp = parseBenchArgs([
       "idle",
       "--logins-in-flight",
