@@ -53,6 +53,34 @@ describe("RedisBus edge inboxes", function () {
     await reading;
   });
 
+  it("records how far it handed packets to the sockets: with its next read, and when it stops", async () => {
+    const controller = new AbortController();
+    const handed: string[] = [];
+    // The handler does not return until told to: a batch in the sockets' hands.
+    let release: () => void = () => undefined;
+    const reading = bus.consumeEdge(
+      "e3",
+      async (_batch, ids) => {
+        handed.push(...ids);
+        await new Promise<void>((r) => (release = r));
+      },
+      controller.signal,
+    );
+    await until(async () => (await redis.exists(keys.edgeInbox("e3"))) === 1, "the inbox");
+    const recorded = () => redis.get(keys.edgeReadCursor("e3"));
+    await bus.toEdge("e3", { k: "data", c: "e3.0.1", d: "<a/>" });
+    await until(async () => handed.length === 1, "the first batch");
+    assert.equal(await recorded(), null, "nothing recorded while the batch is being handed over");
+    release();
+    await until(async () => (await recorded()) === handed[0], "recorded with the next read");
+    await bus.toEdge("e3", { k: "data", c: "e3.0.1", d: "<b/>" });
+    await until(async () => handed.length === 2, "the second batch");
+    controller.abort(); // stops with the second batch handed over, not read past
+    release();
+    await reading;
+    assert.equal(await recorded(), handed[1], "the last position, written on stop");
+  });
+
   it("lets the inbox of an edge that stopped reading expire, and never recreates it", async () => {
     const controller = new AbortController();
     const reading = bus.consumeEdge("e2", async () => undefined, controller.signal);

@@ -20,25 +20,25 @@ export class RedisEdgeInbox {
   constructor(private readonly parts: RedisBusParts) {}
 
   /**
-   * The position to record with the next read: the last entry handed to the sockets. It
-   * travels in the same pipeline as the next XREAD, on the reader's connection (one write,
-   * one round trip, where a SET of its own cost both), so it is recorded the moment the edge
-   * asks for more; the last one is written on its own when the reader stops.
+   * The next XREAD, with `unrecorded` (the last entry handed to the sockets, if not recorded
+   * yet) recorded in the same pipeline on the reader's connection: one write and one round
+   * trip per batch, where a SET of its own cost both. The last position is written on its own
+   * when the reader stops.
    */
-  private async recordAndRead(
+  private async readNext(
     reader: Redis,
     cursorKey: string,
-    recorded: string,
+    unrecorded: string | undefined,
     ttlMs: number,
     [count, block, key, cursor]: readonly [number, number, string, string],
   ): Promise<StreamReply> {
-    const replies = (await reader
-      .pipeline()
-      .set(cursorKey, recorded, "PX", ttlMs)
-      .xread("COUNT", count, "BLOCK", block, "STREAMS", key, cursor)
-      .exec()) as [Error | null, unknown][];
-    const [[setError], [readError, reply]] = replies;
+    const pipeline = reader.pipeline();
+    if (unrecorded !== undefined) pipeline.set(cursorKey, unrecorded, "PX", ttlMs);
+    pipeline.xread("COUNT", count, "BLOCK", block, "STREAMS", key, cursor);
+    const replies = (await pipeline.exec()) as [Error | null, unknown][];
+    const [readError, reply] = replies[replies.length - 1];
     if (readError) throw readError;
+    const setError = replies.length > 1 ? replies[0][0] : null;
     if (setError)
       this.parts.options.log.warn({ err: setError }, "recording the edge inbox position failed");
     return reply as StreamReply;
@@ -127,7 +127,7 @@ export class RedisEdgeInbox {
     const maintenanceMs = Math.min(trimIntervalMs, ttlMs / 4, MAX_MAINTENANCE_INTERVAL_MS);
     const cursorKey = keys.edgeReadCursor(edgeId);
     const key = keys.edgeInbox(edgeId);
-    // Handed to the sockets and not recorded yet (recordAndRead).
+    // Handed to the sockets and not recorded yet (readNext).
     let unrecorded: string | undefined;
     // Whatever an earlier process with this id left is for sockets that no longer exist.
     let cursor = await this.createEdgeInbox(key);
@@ -136,21 +136,9 @@ export class RedisEdgeInbox {
     while (!signal.aborted) {
       let reply: StreamReply;
       try {
-        if (unrecorded === undefined)
-          reply = (await reader.xread(
-            "COUNT",
-            readCount,
-            "BLOCK",
-            blockMs,
-            "STREAMS",
-            key,
-            cursor,
-          )) as StreamReply;
-        else {
-          const read = [readCount, blockMs, key, cursor] as const;
-          reply = await this.recordAndRead(reader, cursorKey, unrecorded, ttlMs, read);
-          unrecorded = undefined;
-        }
+        const read = [readCount, blockMs, key, cursor] as const;
+        reply = await this.readNext(reader, cursorKey, unrecorded, ttlMs, read);
+        unrecorded = undefined;
         failures = 0;
         health?.progressed();
       } catch (err) {
