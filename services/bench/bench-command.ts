@@ -219,7 +219,10 @@ async function loginFirst(options: BenchOptions, workers: WorkerHandle[]): Promi
   const requestToken = options.login === "fast";
   const results = await Promise.all(
     workers.map((w, i) =>
-      w.request({ type: "tokens", task: taskFor(options, i), requestToken }, "tokens-done"),
+      w.request(
+        { type: "login-first", task: taskFor(options, i), requestToken },
+        "login-first-done",
+      ),
     ),
   );
   const got = sum(results.map((r) => r.result.succeeded));

@@ -51,7 +51,7 @@ export type ToWorker =
    * token (`requestToken`); --returning, so that the measured logins are returning clients'
    * with their SCRAM SaltedPassword cached (RFC 5802 §5.1).
    */
-  | { type: "tokens"; task: WorkerTask; requestToken: boolean }
+  | { type: "login-first"; task: WorkerTask; requestToken: boolean }
   | { type: "login"; task: WorkerTask }
   | { type: "chat"; task: ChatTask }
   | { type: "presence"; task: PresenceTask }
@@ -107,7 +107,7 @@ export type FromWorker =
       sent: number;
       received: number;
     }
-  | { type: "tokens-done"; result: LoginResult }
+  | { type: "login-first-done"; result: LoginResult }
   | { type: "login-done"; result: LoginResult }
   | { type: "chat-sent"; sent: number; expected: number }
   | { type: "chat-done"; result: ChatResult }

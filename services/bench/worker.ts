@@ -95,8 +95,11 @@ class Worker {
     return { held: this.held, dropped: { ...this.dropped }, pingsAnswered };
   }
 
-  /** --login fast: a SASL2 login per user asking for a token, closed at once. */
-  async fetchTokens(task: WorkerTask, requestToken: boolean): Promise<LoginResult> {
+  /**
+   * A SASL2 login per user, closed at once, before measuring: asking for a token (--login
+   * fast), or not (--returning: the user's SCRAM key is then in saltedCache).
+   */
+  async loginFirst(task: WorkerTask, requestToken: boolean): Promise<LoginResult> {
     this.task = task;
     let got = 0;
     const result = await this.rampLogins(task, async (index, latency, errors) => {
@@ -339,10 +342,10 @@ let sendPart: SendPart | undefined;
 process.on("message", (message: ToWorker) => {
   const run = async () => {
     switch (message.type) {
-      case "tokens":
+      case "login-first":
         send({
-          type: "tokens-done",
-          result: await worker.fetchTokens(message.task, message.requestToken),
+          type: "login-first-done",
+          result: await worker.loginFirst(message.task, message.requestToken),
         });
         break;
       case "login":
