@@ -45,4 +45,14 @@ describe("origins of deliveries", () => {
     assert.equal(memory.accept(`c|${REMEMBERED_ORIGINS}-0|0`), false, "recent: a repeat");
     assert.equal(memory.accept("c|0-0|0"), true, "the oldest was forgotten");
   });
+
+  it("keeps exactly the last ones however many times its ring has turned", () => {
+    const memory = new OriginMemory();
+    const total = 3 * REMEMBERED_ORIGINS + 5;
+    for (let i = 0; i < total; i++) assert.ok(memory.accept(`c|${i}-0|0`));
+    // Repeats are not remembered again, so the newest ones can be checked first.
+    for (let i = total - REMEMBERED_ORIGINS; i < total; i++)
+      assert.equal(memory.accept(`c|${i}-0|0`), false, `origin ${i} is among the last`);
+    assert.equal(memory.accept(`c|${total - REMEMBERED_ORIGINS - 1}-0|0`), true, "one older");
+  });
 });
