@@ -1,12 +1,13 @@
-// Redis connections. Commands on one client are auto-pipelined (ioredis collects the
-// commands issued in one event-loop tick into one write), so per-packet writes cost no
-// round trip of their own. Blocking reads (XREAD/XREADGROUP BLOCK) get a client each.
+// Redis connections. The commands issued on one client in one event-loop tick leave in one
+// socket write, so per-packet writes cost no round trip or system call of their own. On one
+// server that is a corked socket (CorkingRedis); in a cluster, ioredis's auto-pipelining, which
+// groups them per node. Blocking reads (XREAD/XREADGROUP BLOCK) get a client each.
 //
 // A `redis+cluster://` URL selects Redis Cluster (cluster-url.ts): the client is then an
 // ioredis Cluster, which routes each command to the primary serving its key's slot. Both
 // kinds share the command API, so the rest of the code takes either as `Redis`; what must be
 // atomic or sent as one command spans keys of one hash tag only (keys.ts), so one slot.
-import { Cluster, Redis as SingleRedis, type RedisOptions } from "ioredis";
+import { Cluster, Redis as SingleRedis, type Command, type RedisOptions } from "ioredis";
 import { parseClusterUrl } from "./cluster-url.js";
 
 /** One Redis server or a Redis Cluster: the same commands, routed by key in a cluster. */
@@ -15,6 +16,31 @@ export type Redis = SingleRedis | Cluster;
 /** Whether commands reach one slot each (multi-key commands need keys of one slot). */
 export function isCluster(redis: Redis): boolean {
   return redis instanceof Cluster;
+}
+
+/**
+ * One server's client whose socket is corked from the first command of an event-loop turn
+ * until the turn's I/O callbacks have run (setImmediate, as auto-pipelining schedules its
+ * flush: every WebSocket message and Redis reply of one poll shares the write). Node then
+ * writes the turn's commands with one writev. Auto-pipelining gets the same single write by
+ * building a Pipeline object per turn, which costs 20–40 % more CPU per command at the batch
+ * sizes the services see (docs/capacity.md, "A corked socket instead of auto-pipelining").
+ */
+class CorkingRedis extends SingleRedis {
+  private corked = false;
+
+  override sendCommand(command: Command, stream?: Parameters<SingleRedis["sendCommand"]>[1]) {
+    const socket = this.stream;
+    if (!this.corked && !stream && socket && this.status === "ready") {
+      this.corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    return super.sendCommand(command, stream);
+  }
 }
 
 /** Options of each connection; in a cluster, of each node's connection. */
@@ -36,7 +62,9 @@ function connect(url: string, name: string, blocking: boolean): Redis {
   const options = connectionOptions(name, blocking);
   const cluster = parseClusterUrl(url);
   if (!cluster) {
-    return new SingleRedis(url, { ...options, enableAutoPipelining: !blocking });
+    // RESP2 replies as the rest of the code reads them (ioredis's default, stated for the types).
+    const single = { ...options, enableAutoPipelining: false, replyMapping: "legacy" as const };
+    return blocking ? new SingleRedis(url, single) : new CorkingRedis(url, single);
   }
   return new Cluster(cluster.seeds, {
     // Auto-pipelining in a cluster batches per node; each command still goes to its slot.

@@ -1,0 +1,75 @@
+// The services' Redis client (redis/client.ts) against a real redis-server: the commands one
+// event-loop turn issues leave in one socket write (a corked socket, not auto-pipelining),
+// which the server's own read counter shows, and they are answered in order.
+import assert from "node:assert/strict";
+import { Redis as PlainRedis } from "ioredis";
+import { createRedis, type Redis } from "../../services/shared/redis/client.js";
+import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
+
+const COMMANDS = 50;
+
+/** Socket reads the server has done so far (INFO stats; the INFO call adds one). */
+async function readsProcessed(admin: Redis): Promise<number> {
+  const info = await admin.info("stats");
+  return Number(/total_reads_processed:(\d+)/.exec(info)?.[1]);
+}
+
+/** Issues COMMANDS SETs and GETs in one turn; the server reads spent on them, and the GETs. */
+async function oneTurn(client: Redis | PlainRedis, admin: Redis) {
+  await client.ping(); // connected and ready
+  const before = await readsProcessed(admin);
+  const sets = Array.from({ length: COMMANDS }, (_, i) => client.set(`k${i}`, String(i)));
+  const gets = Array.from({ length: COMMANDS }, (_, i) => client.get(`k${i}`));
+  await Promise.all(sets);
+  const values = await Promise.all(gets);
+  return { reads: (await readsProcessed(admin)) - before - 1, values };
+}
+
+describe("the services' Redis client", function () {
+  this.timeout(10000);
+  let server: RedisServer;
+  let admin: Redis;
+
+  before(async () => {
+    server = await startRedis();
+    admin = connect(server.url);
+  });
+  after(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  it("sends the commands of one turn in one write, answered in order", async () => {
+    const client = createRedis(server.url, "test-corked");
+    const plain = new PlainRedis(server.url);
+    try {
+      const corked = await oneTurn(client, admin);
+      const uncorked = await oneTurn(plain, admin);
+      console.log(
+        `      ${COMMANDS * 2} commands in one turn: the server read ${corked.reads} time(s) from the corked client, ${uncorked.reads} times from a plain one`,
+      );
+      assert.deepEqual(
+        corked.values,
+        Array.from({ length: COMMANDS }, (_, i) => String(i)),
+      );
+      // One write may still arrive in two segments; a plain client writes each command.
+      assert.ok(corked.reads <= 2, `read ${corked.reads} times`);
+      assert.ok(uncorked.reads > 10, `the plain client was read only ${uncorked.reads} times`);
+    } finally {
+      client.disconnect();
+      plain.disconnect();
+    }
+  });
+
+  it("goes on writing after a turn's commands have left", async () => {
+    const client = createRedis(server.url, "test-corked-turns");
+    try {
+      for (let turn = 0; turn < 20; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(await client.incr("turns"), turn + 1);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+});
