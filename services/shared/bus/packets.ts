@@ -97,15 +97,53 @@ export interface ShardEntry {
   packet: ShardPacket;
 }
 
-/** Compares two stream entry ids ("<ms>-<seq>"). */
+/**
+ * Compares two stream entry ids ("<ms>-<seq>"; a missing or empty part counts as 0) as the
+ * two numbers they hold, digit by digit: it runs several times per applied entry, and
+ * splitting and converting cost two arrays and four numbers each time.
+ */
 export function compareEntryIds(a: string, b: string): number {
-  const [am, as] = a.split("-");
-  const [bm, bs] = b.split("-");
-  const dm = Number(am) - Number(bm);
-  if (dm !== 0) return dm < 0 ? -1 : 1;
-  const ds = Number(as ?? 0) - Number(bs ?? 0);
-  return ds === 0 ? 0 : ds < 0 ? -1 : 1;
+  if (a === b) return 0;
+  const aDash = dashOf(a);
+  const bDash = dashOf(b);
+  return (
+    compareDigits(a, 0, aDash, b, 0, bDash) ||
+    compareDigits(
+      a,
+      Math.min(aDash + 1, a.length),
+      a.length,
+      b,
+      Math.min(bDash + 1, b.length),
+      b.length,
+    )
+  );
 }
+
+function dashOf(id: string): number {
+  const dash = id.indexOf("-");
+  return dash < 0 ? id.length : dash;
+}
+
+/** Compares the decimal numbers a[aFrom, aTo) and b[bFrom, bTo): -1, 0 or 1. */
+function compareDigits(
+  a: string,
+  aFrom: number,
+  aTo: number,
+  b: string,
+  bFrom: number,
+  bTo: number,
+): number {
+  while (aFrom < aTo && a.charCodeAt(aFrom) === ZERO) aFrom++;
+  while (bFrom < bTo && b.charCodeAt(bFrom) === ZERO) bFrom++;
+  if (aTo - aFrom !== bTo - bFrom) return aTo - aFrom < bTo - bFrom ? -1 : 1;
+  for (; aFrom < aTo; aFrom++, bFrom++) {
+    const d = a.charCodeAt(aFrom) - b.charCodeAt(bFrom);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+const ZERO = 48; // "0"
 
 const SHARD_KINDS_WITH_EDGE = new Set(["open", "data", "close", "undelivered", "resume", "bosh"]);
 const SHARD_KINDS_WITHOUT_EDGE = new Set(["route", "kick", "resume-result"]);
