@@ -14,7 +14,7 @@ import { entryAgeSeconds } from "../../shared/bus/entry-age.js";
 import { FencedError } from "../../shared/leases/fenced-error.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
-import { durableJson, newConnState, type ConnState } from "../core/connection.js";
+import { DurableCopy, newConnState, type ConnState } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import { countEntry, type SessionMetrics } from "../session-metrics.js";
@@ -95,13 +95,13 @@ export class PacketProcessor {
    * crash between the two would make the next owner skip the still-pending entries as applied
    * and their effects would never happen. A unit that changed nothing but the progress
    * fields (most chat: a message sent or delivered) writes no snapshot at all: its
-   * acknowledgement alone keeps its entries from being applied again (durableJson).
+   * acknowledgement alone keeps its entries from being applied again (durableJson, DurableCopy).
    */
   private async runUnit(connId: string, entries: ShardEntry[]): Promise<ConnState[]> {
     for (let failures = 0; ; failures++) {
       const saved = this.table.get(connId);
-      // The rollback copy, in durable form plus the two progress fields (durableJson).
-      const before = saved && durableJson(saved);
+      // The rollback copy, in durable form plus the two progress fields (DurableCopy).
+      const before = saved && DurableCopy.of(saved);
       const progressBefore = saved && ([saved.lastEntryId, saved.lastActivityMs] as const);
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
@@ -109,7 +109,7 @@ export class PacketProcessor {
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
-        if (changed && (changed.connId !== connId || durableJson(changed) !== before)) {
+        if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
           ctx.track(this.snapshots.save(changed.shard, changed.connId, JSON.stringify(changed)));
           await ctx.flush();
         }
@@ -135,7 +135,7 @@ export class PacketProcessor {
         // Applied again from the state before, so each entry takes effect once in memory.
         if (unit.renamedTo) this.table.forget(unit.renamedTo);
         if (before === undefined) this.table.forget(connId);
-        else this.table.set(restored(before, progressBefore!));
+        else this.table.set(before.restore(...progressBefore!));
         if (!closedBefore) this.table.unmarkClosed(connId);
         const shard = entries[0].shard;
         if (this.signal.aborted || err instanceof FencedError || !this.serves(shard)) throw err;
@@ -299,11 +299,4 @@ export class PacketProcessor {
       ctx.close(conn, "internal-server-error");
     }
   }
-}
-
-function restored(durable: string, [lastEntryId, lastActivityMs]: readonly [string, number]) {
-  const conn = JSON.parse(durable) as ConnState;
-  conn.lastEntryId = lastEntryId;
-  conn.lastActivityMs = lastActivityMs;
-  return conn;
 }
