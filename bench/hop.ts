@@ -33,6 +33,7 @@ import { rawHop } from "./raw-hop.js";
 import { connect } from "../test/helpers/redis-server.js";
 import { TestUser, xml } from "../test/helpers/xmpp-client.js";
 import { WsXmppClient } from "../services/client/ws-xmpp-client.js";
+import { sampleProcess } from "../services/bench/proc-stats.js";
 
 function option(name: string, fallback: number, min = 1): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -116,6 +117,36 @@ async function commandStats(redis: ReturnType<typeof connect>): Promise<Map<stri
   return stats;
 }
 
+interface CpuTier {
+  name: "edges" | "sessions" | "redis";
+  pids: (number | undefined)[];
+}
+
+type CpuByTier = Record<CpuTier["name"] | "self", number>;
+
+function cpuSeconds(tiers: CpuTier[]): CpuByTier {
+  const usage = process.cpuUsage();
+  const sums: CpuByTier = {
+    edges: 0,
+    sessions: 0,
+    redis: 0,
+    self: (usage.user + usage.system) / 1e6,
+  };
+  for (const tier of tiers)
+    for (const pid of tier.pids) sums[tier.name] += (pid && sampleProcess(pid)?.cpuSeconds) || 0;
+  return sums;
+}
+
+function cpuSince(tiers: CpuTier[], before: CpuByTier): CpuByTier {
+  const now = cpuSeconds(tiers);
+  return {
+    edges: now.edges - before.edges,
+    sessions: now.sessions - before.sessions,
+    redis: now.redis - before.redis,
+    self: now.self - before.self,
+  };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -136,7 +167,7 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   const users: PairClient[] = [];
   try {
-    await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
+    const [s1, s2] = await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
     const [edge1, edge2] = await Promise.all([mesh.edge("e1", "0-31"), mesh.edge("e2", "32-63")]);
 
     const redis = connect(mesh.redis.url);
@@ -195,14 +226,25 @@ async function main(): Promise<void> {
         latencies.length - 1
       ].toFixed(1)} |`;
 
+    // CPU per message by tier: throughput alone moves with whatever else shares the cores.
+    const tiers: CpuTier[] = [
+      { name: "edges", pids: [edge1.process.pid, edge2.process.pid] },
+      { name: "sessions", pids: [s1.process.pid, s2.process.pid] },
+      { name: "redis", pids: "process" in mesh.redis ? [mesh.redis.process.pid] : [] },
+    ];
+
     // A first round warms the processes up (JIT, connection pools); its figures are dropped.
     await measure();
     const statsBefore = await commandStats(redis);
+    const cpuBefore = cpuSeconds(tiers);
     const quiet = await measure();
+    const quietCpu = cpuSince(tiers, cpuBefore);
     const statsAfter = await commandStats(redis);
     // The ceiling, warmed up the same way.
     await rawHop(mesh.redis.url, PAIRS, MESSAGES, WINDOW);
+    const rawCpuBefore = cpuSeconds(tiers);
     const raw = await rawHop(mesh.redis.url, PAIRS, MESSAGES, WINDOW);
+    const rawCpu = cpuSince(tiers, rawCpuBefore);
     let heavy: { latencies: number[]; elapsedMs: number; logins: number } | undefined;
     if (HEAVY_ROSTER > 0) {
       const rosters = new RedisRosterStore(redis, redisKeys());
@@ -257,6 +299,26 @@ async function main(): Promise<void> {
     }
     console.log(
       `\nmessages/s, Megaphone ÷ the ceiling: ${(raw.elapsedMs / quiet.elapsedMs).toFixed(2)}`,
+    );
+    // The ceiling's relay runs in this process, where Megaphone's clients run: the two
+    // rounds' "this process" columns hold different work, and only Megaphone's servers count.
+    const ms = (seconds: number) => ((seconds * 1000) / total).toFixed(3);
+    console.log(`\nCPU ms per message (user + system, /proc)`);
+    console.log(`| round | edges | sessions | redis | servers | this process |`);
+    console.log(`|---|---|---|---|---|---|`);
+    for (const [label, cpu] of [
+      ["quiet", quietCpu],
+      ["raw Node + ioredis (relay in this process)", rawCpu],
+    ] as const)
+      console.log(
+        `| ${label} | ${ms(cpu.edges)} | ${ms(cpu.sessions)} | ${ms(cpu.redis)} | ${ms(
+          cpu.edges + cpu.sessions + cpu.redis,
+        )} | ${ms(cpu.self)} |`,
+      );
+    const rawTotal = rawCpu.redis + rawCpu.self;
+    const quietTotal = quietCpu.edges + quietCpu.sessions + quietCpu.redis;
+    console.log(
+      `\nCPU per message, Megaphone's servers ÷ the ceiling's (Redis + relay): ${(quietTotal / rawTotal).toFixed(2)}`,
     );
     const perMessage = [...statsAfter]
       .map(([cmd, calls]) => [cmd, (calls - (statsBefore.get(cmd) ?? 0)) / total] as const)

@@ -1,0 +1,157 @@
+// bench:load-curve — what each target's servers spend on chat as the offered rate grows: the
+// same `megaphone bench chat` load (1,000 users by default) at each of several rates, against
+// each target (bench/targets.ts: ejabberd, mesh, mesh:E+S, all-in-one), reporting the cores the
+// servers used and their CPU per message, in all and by tier.
+//
+// CPU per message is not one number per target: a server that batches spends less per message
+// the busier it is (bigger batches, fewer wake-ups per message), so a comparison at one rate
+// says little about another. This prints the curve.
+//
+//   npm run bench:load-curve -- [--targets ejabberd,mesh,all-in-one] [--rates 500,1000,2000,4000]
+//       [--users 1000] [--duration 15] [--rounds 1] [--baseline DIR] [--json FILE]
+//
+// Each target is started once per round and serves every rate in turn (each rate's clients log
+// in afresh); the targets' order alternates between rounds. Needs ejabberd (apt-get install
+// ejabberd) and root for the ejabberd target.
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchReport, PhaseReport } from "../services/bench/report.js";
+import { CLI, option, run, startTarget } from "./targets.js";
+
+const TARGETS = option("targets", "ejabberd,mesh,all-in-one").split(",");
+const RATES = option("rates", "500,1000,2000,4000").split(",").map(Number);
+const USERS = Number(option("users", "1000"));
+const DURATION = Number(option("duration", "15"));
+const ROUNDS = Number(option("rounds", "1"));
+const BASELINE = option("baseline", "");
+const JSON_OUT = option("json", "");
+const PASSWORD = "bench";
+
+if (RATES.some((r) => !Number.isInteger(r) || r <= 0))
+  throw new Error("--rates wants positive integers, comma-separated");
+
+interface Point {
+  target: string;
+  round: number;
+  rate: number;
+  delivered: number;
+  deliveredPerSecond: number;
+  lost: number;
+  p50: number;
+  p99: number;
+  /** Cores the target's processes used during the chat phase, by role and in all. */
+  cores: Record<string, number>;
+  /** Their CPU ms per delivered message, by role and in all. */
+  cpuMsPerMsg: Record<string, number>;
+}
+
+const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
+
+async function chatAt(target: string, round: number): Promise<Point[]> {
+  const started = await startTarget(target, {
+    users: USERS,
+    password: PASSWORD,
+    baseline: BASELINE,
+  });
+  const points: Point[] = [];
+  try {
+    for (const rate of RATES) {
+      process.stderr.write(`round ${round}: ${target} at ${rate} msg/s…\n`);
+      const json = join(tmpdir(), `load-curve-${process.pid}-${Date.now()}.json`);
+      try {
+        await run([
+          process.execPath,
+          CLI,
+          "bench",
+          "chat",
+          "--url",
+          started.url,
+          "--users",
+          String(USERS),
+          "--password",
+          PASSWORD,
+          "--rate",
+          String(rate),
+          "--duration",
+          String(DURATION),
+          "--source-addresses",
+          "127.0.0.1-127.0.0.16",
+          "--pids",
+          started.pids.join(","),
+          "--json",
+          json,
+        ]).catch(() => {
+          // Exit 1: a message was lost or a login failed; the figures say which.
+        });
+        const report = JSON.parse(readFileSync(json, "utf8")) as BenchReport;
+        const chat = report.phases[1];
+        const delivered = figure(chat, "delivered");
+        const cores: Record<string, number> = { all: 0 };
+        const cpuMsPerMsg: Record<string, number> = { all: 0 };
+        for (const p of chat?.processes ?? []) {
+          cores[p.role] = (cores[p.role] ?? 0) + p.cores;
+          cores.all += p.cores;
+          const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
+          cpuMsPerMsg[p.role] = (cpuMsPerMsg[p.role] ?? 0) + ms;
+          cpuMsPerMsg.all += ms;
+        }
+        points.push({
+          target,
+          round,
+          rate,
+          delivered,
+          deliveredPerSecond: figure(chat, "delivered msg/s"),
+          lost: figure(chat, "lost"),
+          p50: figure(chat, "p50 ms"),
+          p99: figure(chat, "p99 ms"),
+          cores,
+          cpuMsPerMsg,
+        });
+      } finally {
+        rmSync(json, { force: true });
+      }
+    }
+  } finally {
+    await started.stop();
+  }
+  return points;
+}
+
+function fmt(n: number): string {
+  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
+}
+
+async function main(): Promise<void> {
+  const points: Point[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 ? TARGETS : [...TARGETS].reverse();
+    for (const target of order) points.push(...(await chatAt(target, round)));
+  }
+  const roles = [...new Set(points.flatMap((p) => Object.keys(p.cpuMsPerMsg)))].filter(
+    (r) => r !== "all",
+  );
+  console.log(
+    `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
+  );
+  console.log(
+    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} |`,
+  );
+  console.log(`|${" --- |".repeat(9 + roles.length)}`);
+  for (const p of [...points].sort(
+    (a, b) =>
+      TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.rate - b.rate || a.round - b.round,
+  ))
+    console.log(
+      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} |`,
+    );
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(points, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
