@@ -37,6 +37,19 @@ export async function revokeFromDefault(admin: Redis, command: string): Promise<
   await admin.call("ACL", "SETUSER", "default", `-${command}`);
 }
 
+/**
+ * Makes every command on `key` fail with NOPERM for Megaphone's connections, and no other key.
+ * ACL key patterns can only allow, so the default user gets one pattern per position of `key`
+ * (the keys that differ from it there) and one for the keys it is a prefix of; restoreDefault
+ * undoes it.
+ */
+export async function revokeKeyFromDefault(admin: Redis, key: string): Promise<void> {
+  const glob = (s: string) => s.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
+  const patterns = [...key].map((c, i) => `~${glob(key.slice(0, i))}[^${glob(c)}]*`);
+  patterns.push(`~${glob(key)}?*`);
+  await admin.call("ACL", "SETUSER", "default", "resetkeys", ...patterns);
+}
+
 /** Gives the default user every command back. */
 export async function restoreDefault(admin: Redis): Promise<void> {
   await admin.call("ACL", "SETUSER", "default", "on", "nopass", "~*", "&*", "+@all");

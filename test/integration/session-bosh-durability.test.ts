@@ -1,17 +1,22 @@
 // BOSH connections (XEP-0124) on the session tier against Redis, with the test in the edge's
 // place (helpers/session-harness.ts): what a crash of the session member may not lose. The
 // sid's secret comes from the creation entry, so a creation applied again gives the same sid;
-// a stanza another connection's unit queued in a BOSH connection's state is in that
-// connection's snapshot before the sender's entry is acknowledged.
+// a stanza another connection sends a BOSH connection is stored (in the BOSH connection's
+// inbox) before the sender's entry is acknowledged or its snapshot marks the entry applied.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { parse } from "ltx";
-import type { EdgePacket } from "../../services/shared/bus/packets.js";
+import { compareEntryIds, type EdgePacket } from "../../services/shared/bus/packets.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { NS_XBOSH, bodyXml } from "../helpers/bosh-client.js";
 import { until } from "../helpers/poll.js";
-import { acknowledgedUpTo, connectAdmin } from "../helpers/redis-admin.js";
+import {
+  acknowledgedUpTo,
+  connectAdmin,
+  restoreDefault,
+  revokeKeyFromDefault,
+} from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { HARNESS_EDGE, SessionHarness, plainAuth } from "../helpers/session-harness.js";
 
@@ -79,10 +84,13 @@ describe("session tier: BOSH connections survive a crash of their member", funct
     assert.equal(created.attrs.sid, `${conn}~FromTheEdge_-1`);
   });
 
-  it("saves the stanza another connection queued for a BOSH connection before acknowledging it", async () => {
-    const bob = h.connId(0);
-    const secret = "bobsSecret";
-    const sid = `${bob}~${secret}`;
+  /**
+   * Creates a BOSH session (first rid 100, wait 30 s, hold 1) and logs `user` in as resource
+   * `bosh`; returns its sid. Every request is answered: none is left held.
+   */
+  async function boshLogin(connId: string, user: string, password: string): Promise<string> {
+    const secret = `${user}sSecret`;
+    const sid = `${connId}~${secret}`;
     const creation = {
       rid: "100",
       to: "localhost",
@@ -91,16 +99,28 @@ describe("session tier: BOSH connections survive a crash of their member", funct
       "xmlns:xmpp": NS_XBOSH,
       "xmpp:version": "1.0",
     };
-    await request(bob, creation, "", secret);
-    const auth = await request(bob, { rid: "101", sid }, plainAuth("bob", "bob-pw"));
+    await request(connId, creation, "", secret);
+    const auth = await request(connId, { rid: "101", sid }, plainAuth(user, password));
     assert.match(auth, /<success/);
-    await request(bob, { rid: "102", sid, "xmlns:xmpp": NS_XBOSH, "xmpp:restart": "true" });
+    await request(connId, { rid: "102", sid, "xmlns:xmpp": NS_XBOSH, "xmpp:restart": "true" });
     const bound = await request(
-      bob,
+      connId,
       { rid: "103", sid },
       `<iq xmlns="jabber:client" type="set" id="b"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>bosh</resource></bind></iq>`,
     );
-    assert.match(bound, /bob@localhost\/bosh/);
+    assert.match(bound, new RegExp(`${user}@localhost/bosh`));
+    return sid;
+  }
+
+  /** Whether `entryId` of `key` waits for the group: not read yet, or read and pending. */
+  async function unacknowledged(key: string, entryId: string): Promise<boolean> {
+    const pending = (await admin.xpending(key, "session", entryId, entryId, 1)) as unknown[];
+    return pending.length > 0 || !(await acknowledgedUpTo(admin, key, entryId));
+  }
+
+  it("stores the stanza another connection sends a BOSH connection before acknowledging it", async () => {
+    const bob = h.connId(0);
+    const sid = await boshLogin(bob, "bob", "bob-pw");
     // Every request of bob's is answered: none is held, so a message for him waits in his state.
     const alice = h.connId(1);
     await h.login(alice, "alice", "alice-pw", "desk");
@@ -112,17 +132,74 @@ describe("session tier: BOSH connections survive a crash of their member", funct
       () => acknowledgedUpTo(admin, KEYS.shardInbox(1), sent),
       "alice's message acknowledged",
     );
-    // Acknowledged: a member dying now must find the message in bob's stored state.
-    const stored = JSON.parse((await admin.hget(KEYS.snapshot(0), bob)) ?? "{}") as {
-      bosh?: { out: string[]; sent: { body: string }[] };
-    };
-    const kept = [...(stored.bosh?.out ?? []), ...(stored.bosh?.sent ?? []).map((s) => s.body)];
-    assert.ok(
-      kept.some((frame) => frame.includes('id="m1"')),
-      `the message is not in bob's snapshot: ${JSON.stringify(stored.bosh)}`,
+    // Acknowledged: a member dying now must find the message stored for bob, in his shard's
+    // inbox until his session acknowledges it there, and in his snapshot from then on.
+    const route = (await admin.xrange(KEYS.shardInbox(0), "-", "+")).find(([, fields]) =>
+      fields.some((field) => field.includes('id="m1"')),
     );
+    if (!route || !(await unacknowledged(KEYS.shardInbox(0), route[0]))) {
+      const stored = JSON.parse((await admin.hget(KEYS.snapshot(0), bob)) ?? "{}") as {
+        bosh?: { out: string[]; sent: { body: string }[] };
+      };
+      const kept = [...(stored.bosh?.out ?? []), ...(stored.bosh?.sent ?? []).map((s) => s.body)];
+      assert.ok(
+        kept.some((frame) => frame.includes('id="m1"')),
+        `the message is neither in bob's inbox nor in his snapshot: ${JSON.stringify(stored.bosh)}`,
+      );
+    }
     // And bob's next poll gets it.
     const next = await request(bob, { rid: "104", sid });
     assert.match(next, /<body>kept<\/body>/);
+  });
+
+  it("loses no stanza another connection sent a BOSH connection when the member dies before storing the BOSH connection", async () => {
+    await h.addUser("carol@localhost", "carol-pw");
+    await h.addUser("dave@localhost", "dave-pw");
+    const carol = h.connId(0);
+    const sid = await boshLogin(carol, "carol", "carol-pw");
+    // dave's units store his snapshot (XEP-0198 counts what he sends), which vouches for
+    // every entry up to its lastEntryId: they are never applied again.
+    const dave = h.connId(1);
+    await h.login(dave, "dave", "dave-pw", "desk");
+    await h.send(dave, `<enable xmlns="urn:xmpp:sm:3"/>`);
+    await h.waitFrame(dave, (f) => f.startsWith("<enabled"), "<enabled/>");
+    const chat = (body: string) =>
+      `<message xmlns="jabber:client" type="chat" to="carol@localhost/bosh"><body>${body}</body></message>`;
+    const sent: string[] = [];
+    // carol's connection can be stored no more (her shard's snapshots); dave's can.
+    await revokeKeyFromDefault(admin, KEYS.snapshot(0));
+    let last = "";
+    try {
+      for (let i = 1; i <= 3; i++) {
+        sent.push(`m-${i}`);
+        last = await h.send(dave, chat(`m-${i}`));
+      }
+      // The member has stored dave's state past his last message; then it dies.
+      await until(async () => {
+        const stored = JSON.parse((await admin.hget(KEYS.snapshot(1), dave)) ?? "{}") as {
+          lastEntryId?: string;
+        };
+        return compareEntryIds(stored.lastEntryId ?? "0-0", last) >= 0;
+      }, "dave's snapshot past his last message");
+      await h.stopSession();
+    } finally {
+      await restoreDefault(admin);
+    }
+    // The next member takes the shards over; carol polls, and dave says when he is done.
+    await h.startSession("s2");
+    sent.push("marker");
+    await h.send(dave, chat("marker"));
+    const received: string[] = [];
+    for (let rid = 104; !received.includes("marker"); rid++) {
+      const answer = parse(await request(carol, { rid: String(rid), sid }));
+      for (const m of answer.getChildren("message")) received.push(m.getChildText("body") ?? "");
+    }
+    const once = sent.filter((b) => received.filter((r) => r === b).length === 1);
+    const lost = sent.filter((b) => !received.includes(b));
+    const duplicates = received.length - new Set(received).size;
+    console.log(
+      `      sent ${sent.length}, delivered once ${once.length}, lost ${lost.length}, duplicates ${duplicates}`,
+    );
+    assert.deepEqual(received, sent, "every message once, in order");
   });
 });

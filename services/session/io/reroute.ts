@@ -30,17 +30,26 @@ export async function deliverRouted(
       return deliverRouted(ctx, table, successor, xml);
   }
   // From another connection's handler, a stanza may be written at once only if none queued
-  // before it still waits in the inbox: per-recipient order.
-  if (conn && conn.stage === "bound" && !(inline && table.hasQueuedRoutes(connId))) {
+  // before it still waits in the inbox (per-recipient order), and only to a socket. A BOSH
+  // connection keeps it in its state until a request takes it, and that state is stored in
+  // the connection's own turn, after the sender's unit stored its snapshot, which marks the
+  // sender's entry applied: a member dying in between lost the stanza, as the next owner
+  // skips that entry. Through the inbox it is stored before the sender's snapshot.
+  if (
+    conn &&
+    conn.stage === "bound" &&
+    !(inline && (conn.bosh !== undefined || table.hasQueuedRoutes(connId)))
+  ) {
     ctx.send(conn, xml);
     return;
   }
   if (inline && (!conn || conn.stage !== "closed")) {
-    // Delivered from another connection's handler while this one is between its route
-    // and its bound stage (binding, rolled back, or not in the table yet: a resumed session
-    // being moved onto it), or behind such a stanza: its state is not ours to judge from
-    // here, so the stanza goes through its inbox, in order, and is looked at again in its
-    // turn. Judging it gone from here would unbind the resource a resumption just bound.
+    // Delivered from another connection's handler to a BOSH session, or while this one is
+    // between its route and its bound stage (binding, rolled back, or not in the table yet: a
+    // resumed session being moved onto it), or behind such a stanza: its state is not ours to
+    // change or judge from here, so the stanza goes through its inbox, in order, and is looked
+    // at again in its turn. Judging it gone from here would unbind the resource a resumption
+    // just bound.
     table.routeQueued(connId);
     ctx.track(
       ctx.routeViaInbox(connId, xml, true).catch((err: unknown) => {
