@@ -352,8 +352,9 @@ async function startAllInOne(options: TargetOptions, cli: string): Promise<Targe
     url: `ws://127.0.0.1:${port}/xmpp-websocket`,
     c2sPorts: c2sEnv.MEGAPHONE_C2S_PORT ? [Number(c2sEnv.MEGAPHONE_C2S_PORT)] : [],
     pids: [service.process.pid!],
+    // SIGTERM when profiling (MEGAPHONE_SERVICE_NODE_ARGS), so that the process writes its profile.
     stop: async () => {
-      await service.stop("SIGKILL");
+      await service.stop(process.env.MEGAPHONE_SERVICE_NODE_ARGS ? "SIGTERM" : "SIGKILL");
     },
   };
 }
