@@ -219,6 +219,21 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       rendered.set(file, await helmTemplate(CHART, { valuesFiles: [`${CHART}/ci/${file}`] }));
   });
 
+  it("passes nodeOptions to each tier's processes as NODE_OPTIONS, and nothing by default", () => {
+    const nodeOptions = (file: string, command: string) =>
+      tier(render(file), command).map(
+        ({ c }) => c.env?.find((e) => e.name === "NODE_OPTIONS")?.value,
+      );
+    assert.deepEqual(nodeOptions("defaults-values.yaml", "edge"), [undefined]);
+    assert.deepEqual(nodeOptions("defaults-values.yaml", "session"), [undefined]);
+    assert.deepEqual(nodeOptions("ingress-hpa-monitoring-values.yaml", "edge"), [
+      "--max-semi-space-size=2",
+    ]);
+    assert.deepEqual(nodeOptions("ingress-hpa-monitoring-values.yaml", "session"), [
+      "--max-semi-space-size=2 --max-old-space-size=1536",
+    ]);
+  });
+
   it("has a case here for every ci/*-values.yaml", () => {
     const files = readdirSync(`${CHART}/ci`).filter((f) => f.endsWith("-values.yaml"));
     assert.deepEqual(files.sort(), CASES.map((c) => c.file).sort());
