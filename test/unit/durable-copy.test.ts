@@ -61,13 +61,41 @@ describe("DurableCopy", () => {
     assert.equal(withPing.sameAs(conn), false);
   });
 
+  it("sees XEP-0198's counters move in place", () => {
+    const conn = boundConn();
+    conn.sm = { id: "3.abc", resume: true, handled: 4, sent: 7, acked: 5 };
+    const copy = DurableCopy.of(conn);
+    assert.equal(copy.sameAs(conn), true);
+    conn.sm.sent++;
+    assert.equal(copy.sameAs(conn), false);
+    conn.sm.sent--;
+    conn.sm.hibernateUntilMs = 10;
+    assert.equal(copy.sameAs(conn), false);
+  });
+
+  it("keeps a state with deeper objects as JSON, and still sees what changed in them", () => {
+    const conn = boundConn() as ConnState & { queue?: { items: string[] } };
+    conn.queue = { items: ["a"] };
+    const copy = DurableCopy.of(conn);
+    assert.equal(copy.sameAs(conn), true);
+    conn.queue.items.push("b");
+    assert.equal(copy.sameAs(conn), false);
+    assert.deepEqual((copy.restore("1-0", 0) as typeof conn).queue, { items: ["a"] });
+  });
+
   it("restores a fresh state equal to the copy, with the given progress", () => {
-    for (const conn of [boundConn(), { ...boundConn(), ping: { id: "p1", sentAtMs: 5 } }]) {
+    const withSm = {
+      ...boundConn(),
+      ping: { id: "p1", sentAtMs: 5 },
+      sm: { id: "3.abc", resume: true, handled: 1, sent: 2, acked: 1 },
+    };
+    for (const conn of [boundConn(), withSm]) {
       const copy = DurableCopy.of(conn);
       const expected = structuredClone(conn);
       conn.priority = -1;
       conn.stage = "closed";
       if (conn.ping) conn.ping.id = "changed";
+      if (conn.sm) conn.sm.sent = 99;
       const restored = copy.restore("1700000000002-0", 42);
       assert.notEqual(restored, conn);
       assert.deepEqual(restored, {

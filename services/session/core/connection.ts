@@ -116,15 +116,42 @@ export function durableJson(conn: ConnState): string {
   return JSON.stringify({ ...conn, lastEntryId: "", lastActivityMs: 0 });
 }
 
-/** Fields holding objects, which their features change in place. */
-const NESTED_FIELDS = ["sasl", "sasl2", "ping", "sm", "tls", "bosh"] as const;
+type Fields = Record<string, unknown>;
+
+/** Whether `object` is a plain object of primitives (a shallow copy of it is a whole copy). */
+function isFlat(object: object): boolean {
+  if (Array.isArray(object)) return false;
+  for (const value of Object.values(object))
+    if (typeof value === "object" && value !== null) return false;
+  return true;
+}
+
+/** Whether two flat objects hold the same fields with the same values. */
+function sameFields(a: Fields, b: Fields, skip?: (key: string) => boolean): boolean {
+  let fields = 0;
+  for (const key in a) {
+    fields++;
+    if (skip?.(key)) continue;
+    const value = a[key];
+    const other = b[key];
+    if (value === other) continue;
+    // A nested object of a flat state: compared a level down (DurableCopy.of).
+    if (typeof value !== "object" || value === null || typeof other !== "object" || other === null)
+      return false;
+    if (!sameFields(value as Fields, other as Fields)) return false;
+  }
+  return fields === Object.keys(b).length;
+}
+
+const isProgressField = (key: string) => key === "lastEntryId" || key === "lastActivityMs";
 
 /**
  * The state a unit starts from, for its rollback and to tell whether it changed anything
- * durable. Most units are a bound connection's chat, whose state holds no object: a shallow
- * copy is then a whole copy, and comparing its fields costs far less than the two
- * JSON.stringify calls durableJson would (measured on the session's profile). A state with an
- * object in it is kept as durableJson.
+ * durable. Most units are a bound connection's chat, whose state holds only primitives and
+ * flat objects (XEP-0198's counters, an outstanding ping): a copy two levels deep is then a
+ * whole copy, and comparing its fields costs far less than the two JSON.stringify calls
+ * durableJson would (measured on the session's profile). A state with deeper objects (a SASL2
+ * request, a BOSH queue) is kept as durableJson.
  */
 export class DurableCopy {
   private constructor(
@@ -133,27 +160,28 @@ export class DurableCopy {
   ) {}
 
   static of(conn: ConnState): DurableCopy {
-    return NESTED_FIELDS.some((field) => conn[field] !== undefined)
-      ? new DurableCopy(undefined, durableJson(conn))
-      : new DurableCopy({ ...conn }, undefined);
+    const copy = { ...conn } as Fields;
+    for (const field in copy) {
+      const nested = copy[field];
+      if (typeof nested !== "object" || nested === null) continue;
+      // Objects are changed in place by their features: each is copied, or the whole as JSON.
+      if (!isFlat(nested)) return new DurableCopy(undefined, durableJson(conn));
+      copy[field] = { ...nested };
+    }
+    return new DurableCopy(copy as unknown as ConnState, undefined);
   }
 
   /** Whether `conn` holds what this copy holds, the progress fields aside (durableJson). */
   sameAs(conn: ConnState): boolean {
-    const flat = this.flat;
-    if (!flat) return durableJson(conn) === this.json;
-    let fields = 0;
-    for (const key in conn) {
-      fields++;
-      if (key === "lastEntryId" || key === "lastActivityMs") continue;
-      if (conn[key as keyof ConnState] !== flat[key as keyof ConnState]) return false;
-    }
-    return fields === Object.keys(flat).length;
+    if (!this.flat) return durableJson(conn) === this.json;
+    return sameFields(conn as unknown as Fields, this.flat as unknown as Fields, isProgressField);
   }
 
   /** A fresh state equal to the copy, with the given progress fields. */
   restore(lastEntryId: string, lastActivityMs: number): ConnState {
-    const conn = this.flat ? { ...this.flat } : (JSON.parse(this.json as string) as ConnState);
+    const conn = this.flat
+      ? (DurableCopy.of(this.flat).flat as ConnState)
+      : (JSON.parse(this.json as string) as ConnState);
     conn.lastEntryId = lastEntryId;
     conn.lastActivityMs = lastActivityMs;
     return conn;
