@@ -3,7 +3,7 @@
 // WebSockets the header is RFC 7395 §3.4's <open/>. The session tier writes the real header;
 // the edge writes this one only when it ends a socket with a canned stream error before any
 // frame from the session has reached that socket (end-connection.ts).
-import { randomBytes } from "node:crypto";
+import { randomId } from "../shared/random-id.js";
 import { NS_FRAMING } from "../shared/ns.js";
 
 /** RFC 6120 §4.7.3: a stream id must be unpredictable; 128 bits of randomness. */
@@ -11,7 +11,7 @@ const STREAM_ID_BYTES = 16;
 
 /** The RFC 7395 `<open/>` for `domain` (config.domain), with a fresh random stream id. */
 export function streamHeaderFrame(domain: string): string {
-  const id = randomBytes(STREAM_ID_BYTES).toString("hex");
+  const id = randomId(STREAM_ID_BYTES, "hex");
   return (
     `<open xmlns="${NS_FRAMING}" from="${escapeAttribute(domain)}" id="${id}"` +
     ` version="1.0" xml:lang="en"/>`

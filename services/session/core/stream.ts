@@ -2,7 +2,7 @@
 // features) and §4.3.3 (restart after SASL). XEP-0478 advertises the stanza size limit.
 // XEP-0388 (SASL2) is offered next to RFC 6120 SASL; it needs no restart, and its features
 // follow its <success/> (sasl2.ts). XEP-0440 names the channel-binding types -PLUS can use.
-import { randomBytes } from "node:crypto";
+import { randomId } from "../../shared/random-id.js";
 import { Element } from "ltx";
 import {
   NS_BIND,
@@ -132,7 +132,7 @@ export function handleOpen(ctx: SessionContext, conn: ConnState, open: Element):
   const restart = conn.stage === "authenticated";
   if (conn.stage !== "connected" && !restart)
     throw new StreamError("policy-violation", "the stream is already open");
-  conn.streamId = randomBytes(12).toString("base64url");
+  conn.streamId = randomId(12, "base64url");
   // RFC 6120 §4.9.1.1: errors in the stream header are reported after our own header.
   ctx.send(conn, openElement(ctx, conn));
   if (open.attrs.to !== undefined && !servesDomain(ctx, open.attrs.to))

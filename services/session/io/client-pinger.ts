@@ -8,7 +8,7 @@
 // without telling the pinger, so a deadline is a time to look again, never later than the
 // earliest moment the connection could need something: a visit that finds nothing to do
 // just schedules the next one.
-import { randomBytes } from "node:crypto";
+import { randomId } from "../../shared/random-id.js";
 import { Element } from "ltx";
 import { delay } from "../../shared/async/delay.js";
 import type { Config } from "../../shared/config.js";
@@ -122,7 +122,7 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
     return false;
   }
   if (now - conn.lastActivityMs >= clientPingIntervalMs) {
-    conn.ping = { id: `ping-${randomBytes(6).toString("hex")}`, sentAtMs: now };
+    conn.ping = { id: `ping-${randomId(6, "hex")}`, sentAtMs: now };
     const iq = new Element("iq", {
       type: "get",
       id: conn.ping.id,

@@ -4,7 +4,7 @@
 // that tracks its writes, so that a batch is acknowledged only after its own effects are
 // stored (flush) and a failure of one unit is never observed by another.
 import type { Element } from "ltx";
-import { randomBytes } from "node:crypto";
+import { randomId } from "../../shared/random-id.js";
 import type { Bus } from "../../shared/bus/bus.js";
 import { OriginCounter } from "../../shared/bus/origin.js";
 import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
@@ -264,7 +264,7 @@ export class LiveContext implements SessionContext {
     if (conn.stage === "closed") return;
     if (!conn.streamId) {
       // RFC 6120 §4.9.1.1: a stream error needs our stream header first.
-      conn.streamId = randomBytes(12).toString("base64url");
+      conn.streamId = randomId(12, "base64url");
       this.send(conn, openElement(this, conn));
     }
     if (condition) {

@@ -2,7 +2,8 @@
 // as used by RFC 6120 §6 (SASL negotiation), with channel binding (§6, the -PLUS variants) over
 // the TLS connections the edge terminates. Pure functions: the exchange state is a plain JSON
 // object so a connection snapshot can carry it between the two round trips.
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { randomId } from "../../../shared/random-id.js";
 import type {
   ScramCredential,
   ScramMechanism,
@@ -152,7 +153,7 @@ export function scramStart(
   const first = parseClientFirst(clientFirstMessage);
   const cbData = boundChannel(first.cbindFlag, options);
   checkAuthzid(first.authzid, first.username, options.domain);
-  const serverNonce = options.serverNonce ?? randomBytes(SERVER_NONCE_BYTES).toString("base64");
+  const serverNonce = options.serverNonce ?? randomId(SERVER_NONCE_BYTES, "base64");
   if (!PRINTABLE.test(serverNonce)) throw new RangeError("server nonce must be printable");
   const nonce = first.clientNonce + serverNonce;
   const { standIn, domain } = options;

@@ -1,7 +1,7 @@
 // RFC 6121 §2.1.6 (roster push): every change of a user's roster is sent to each of the user's
 // interested resources (those that requested the roster, §2.1.3), including the one whose
 // request caused it. The client's results to pushes are dropped by the handler chain.
-import { randomBytes } from "node:crypto";
+import { randomId } from "../../../shared/random-id.js";
 import { Element } from "ltx";
 import { NS_CLIENT } from "../../../shared/ns.js";
 import type { SessionContext } from "../../core/context.js";
@@ -22,7 +22,7 @@ export async function pushRosterItem(
         const push = new Element("iq", {
           xmlns: NS_CLIENT,
           type: "set",
-          id: `push-${randomBytes(8).toString("hex")}`,
+          id: `push-${randomId(8, "hex")}`,
           to: `${user}/${r.resource}`,
         });
         push.cnode(rosterQuery(version, [item]));

@@ -1,7 +1,7 @@
 // XEP-0198 §4-§5 counters and ids. Counters are kept as totals (exact up to 2^53, which no
 // session reaches) and put on the wire modulo 2^32, as the XEP's h wraps; an h from the client
 // is read back as the smallest total at or past the last one it acknowledged.
-import { randomBytes } from "node:crypto";
+import { randomId } from "../../../shared/random-id.js";
 
 /** h wraps at 2^32 (XEP-0198 §4). */
 export const H_MODULUS = 2 ** 32;
@@ -23,7 +23,7 @@ export interface SmState {
 
 export function newSmState(shard: number, resume: boolean): SmState {
   return {
-    id: `${shard}.${randomBytes(15).toString("base64url")}`,
+    id: `${shard}.${randomId(15, "base64url")}`,
     resume,
     handled: 0,
     sent: 0,
