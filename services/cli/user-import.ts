@@ -1,7 +1,7 @@
 // `megaphone user import`: many accounts at once, for migrations and benchmarks. Accounts come
 // from a file (one "JID PASSWORD" per line, or "JID" with --password) or from a pattern
-// (`--range 'bench{n}@localhost' --count 50000`). Creates run concurrently, so ioredis'
-// auto-pipelining sends them in large pipelines instead of one round trip each.
+// (`--range 'bench{n}@localhost' --count 50000`). Creates run concurrently, so the client
+// sends them in large batches (one write per event-loop turn) instead of one round trip each.
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { type Config } from "../shared/config.js";

@@ -7,7 +7,7 @@
 //
 // The gate is closed by either of two signals:
 // - the sampled lag (every shardLagSampleIntervalMs, XINFO GROUPS + XLEN for all shards at once
-//   on the auto-pipelined writer) reaches the bound: every edge sees it;
+//   on the writer, in one write) reaches the bound: every edge sees it;
 // - the sampled lag plus what this edge published to the shard since that sample reaches it: so
 //   between samples one edge adds at most the bound to a shard, however fast its clients send.
 // Together: a shard's unread entries stay under about maxInboxLagEntries × edges, plus each

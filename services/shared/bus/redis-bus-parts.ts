@@ -30,7 +30,7 @@ export interface RedisBusOptions {
 
 export type StreamReply = [key: string, entries: [id: string, fields: string[] | null][]][] | null;
 
-/** The writer (auto-pipelined) and a factory for one blocking client per read loop. */
+/** The writer (a turn's commands in one write) and a factory for one blocking client per read loop. */
 export interface RedisBusParts {
   options: RedisBusOptions;
   writer: Redis;

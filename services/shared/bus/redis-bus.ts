@@ -1,5 +1,6 @@
 // The bus on Redis Streams (DESIGN.md, "Packets and streams").
-// - Writes go through one auto-pipelined client: an XADD costs no round trip of its own.
+// - Writes go through one client that sends each turn's commands in one write (redis/client.ts):
+//   an XADD costs no round trip of its own.
 // - Each read loop has its own blocking client, so no XREAD waits behind another.
 // - Shard inboxes are read by the consumer group "session" and acknowledged after the handler
 //   resolves; they are trimmed with MINID below the oldest entry the group still needs.
@@ -143,7 +144,7 @@ export class RedisBus implements Bus {
     return (await this.shardBacklog(shard)).lag;
   }
 
-  /** Two commands on the auto-pipelined writer: calls for many shards share round trips. */
+  /** Two commands on the writer, sent with the turn's others: calls for many shards share round trips. */
   async shardBacklog(shard: number): Promise<ShardBacklog> {
     const key = this.options.keys.shardInbox(shard);
     const [groups, length] = await Promise.all([

@@ -1,6 +1,6 @@
 // Two-hop delivery on one Redis server (docs/capacity.md): DIRECT_DELIVER checks the
 // recipient's binding and the shard inbox's progress and writes to the edge inbox or, failing
-// that, to the shard inbox, in one script on the bus's auto-pipelined writer, so it is ordered
+// that, to the shard inbox, in one script on the bus's writer (a turn's commands in one write), so it is ordered
 // with the writer's XADDs and costs no round trip of its own.
 import { parseConnId } from "../conn-id.js";
 import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js";

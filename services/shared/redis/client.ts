@@ -1,4 +1,4 @@
-// Redis connections. The commands issued on one client in one event-loop tick leave in one
+// Redis connections. The commands issued on one client in one event-loop turn leave in one
 // socket write, so per-packet writes cost no round trip or system call of their own. On one
 // server that is a corked socket (CorkingRedis); in a cluster, ioredis's auto-pipelining, which
 // groups them per node. Blocking reads (XREAD/XREADGROUP BLOCK) get a client each.
@@ -24,7 +24,7 @@ export function isCluster(redis: Redis): boolean {
  * flush: every WebSocket message and Redis reply of one poll shares the write). Node then
  * writes the turn's commands with one writev. Auto-pipelining gets the same single write by
  * building a Pipeline object per turn, which costs 20–40 % more CPU per command at the batch
- * sizes the services see (docs/capacity.md, "A corked socket instead of auto-pipelining").
+ * sizes the services see (docs/capacity.md, "CPU per message as the load grows", first cut).
  */
 class CorkingRedis extends SingleRedis {
   private corked = false;

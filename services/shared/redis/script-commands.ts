@@ -1,5 +1,5 @@
 // Typed access to the Lua scripts in `scripts.ts`. `defineCommand` makes ioredis send EVALSHA
-// (falling back to EVAL once per script) through the client's auto-pipeline, so a script call
+// (falling back to EVAL once per script) with the client's other commands of the turn, so a script call
 // costs no more round trips than a native command. A typed view, rather than a module
 // augmentation of ioredis, keeps these methods off clients that never had them defined.
 import type { Redis } from "./client.js";
