@@ -138,7 +138,8 @@ export class LiveContext implements SessionContext {
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
     // What is sent to these is kept in their state (XEP-0198's counters, BOSH's queue and kept
-    // answers), so it must be saved even when another connection's unit sent it.
+    // answers), so it must be saved even when another connection's unit sent it (rare: other
+    // connections' stanzas for them go through their inbox, reroute.ts).
     if (conn.sm || conn.bosh) this.touchedConns.add(conn);
     // XEP-0198: counted and kept until acked; not written while the session hibernates.
     if (conn.sm) smSend(this, conn, d);

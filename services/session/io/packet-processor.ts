@@ -154,6 +154,11 @@ export class PacketProcessor {
    * are saved: a stanza it queued in another BOSH connection's state (or counted in its
    * XEP-0198 state) would otherwise be lost with this member before that connection's next
    * unit saved it. Each is saved in its own turn, so from a state whose own units are stored.
+   * Stanzas other connections' units deliver to such a connection go through its inbox
+   * (reroute.ts), so what still lands here is a unit keyed by a session's old id after a
+   * resumption moved it (their route entries deliver to the moved session): that unit has no
+   * snapshot marking its entries applied, so a member dying before this save leaves them
+   * pending, and the next owner applies them again (to the binding's holder, in its turn).
    */
   private async saveTouched(others: ConnState[], shard: number): Promise<void> {
     for (let failures = 0; ; failures++) {

@@ -30,26 +30,31 @@ export async function deliverRouted(
       return deliverRouted(ctx, table, successor, xml);
   }
   // From another connection's handler, a stanza may be written at once only if none queued
-  // before it still waits in the inbox (per-recipient order), and only to a socket. A BOSH
-  // connection keeps it in its state until a request takes it, and that state is stored in
-  // the connection's own turn, after the sender's unit stored its snapshot, which marks the
-  // sender's entry applied: a member dying in between lost the stanza, as the next owner
-  // skips that entry. Through the inbox it is stored before the sender's snapshot.
+  // before it still waits in the inbox (per-recipient order), and only to a connection whose
+  // stored state it leaves as it is. A BOSH connection keeps it in its state until a request
+  // takes it; XEP-0198 counts it in the session's `sent` (the client's h on resumption and in
+  // its acks) and keeps it until acknowledged. That state would be stored in the connection's
+  // own turn, after the sender's unit stored its snapshot, which marks the sender's entry
+  // applied: a member dying in between lost the stanza (BOSH), or the count (XEP-0198: the
+  // resumption fails as the client's h is past what the next owner sent, and what the client
+  // never read is resent by no one), as the next owner skips that entry. Through the inbox it
+  // is stored before the sender's snapshot, and the recipient counts it in its own turn.
+  const keepsWhatIsSent = conn !== undefined && (conn.bosh !== undefined || conn.sm !== undefined);
   if (
     conn &&
     conn.stage === "bound" &&
-    !(inline && (conn.bosh !== undefined || table.hasQueuedRoutes(connId)))
+    !(inline && (keepsWhatIsSent || table.hasQueuedRoutes(connId)))
   ) {
     ctx.send(conn, xml);
     return;
   }
   if (inline && (!conn || conn.stage !== "closed")) {
-    // Delivered from another connection's handler to a BOSH session, or while this one is
-    // between its route and its bound stage (binding, rolled back, or not in the table yet: a
-    // resumed session being moved onto it), or behind such a stanza: its state is not ours to
-    // change or judge from here, so the stanza goes through its inbox, in order, and is looked
-    // at again in its turn. Judging it gone from here would unbind the resource a resumption
-    // just bound.
+    // Delivered from another connection's handler to a BOSH or XEP-0198 session, or while this
+    // one is between its route and its bound stage (binding, rolled back, or not in the table
+    // yet: a resumed session being moved onto it), or behind such a stanza: its state is not
+    // ours to change or judge from here, so the stanza goes through its inbox, in order, and is
+    // looked at again in its turn. Judging it gone from here would unbind the resource a
+    // resumption just bound.
     table.routeQueued(connId);
     ctx.track(
       ctx.routeViaInbox(connId, xml, true).catch((err: unknown) => {

@@ -1,0 +1,206 @@
+// XEP-0198 sessions on the session tier against Redis, with the test in the edge's place
+// (helpers/session-harness.ts): what a crash of the session member may not lose. A stanza
+// another connection sends a session with stream management changes that session's stored
+// state (its count of stanzas sent, XEP-0198 §4): it is stored (in the session's inbox) before
+// the sender's entry is acknowledged or its snapshot marks the entry applied, so the next
+// owner counts it, and a resumption with the client's h succeeds and resends what the client
+// never read.
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import { compareEntryIds, type EdgePacket } from "../../services/shared/bus/packets.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
+import { until } from "../helpers/poll.js";
+import {
+  acknowledgedUpTo,
+  connectAdmin,
+  restoreDefault,
+  revokeKeyFromDefault,
+} from "../helpers/redis-admin.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { OPEN_FRAME, SessionHarness, plainAuth } from "../helpers/session-harness.js";
+
+const KEYS = redisKeys();
+const SM = "urn:xmpp:sm:3";
+const isStanza = (frame: string) => /^<(message|presence|iq)[\s/>]/.test(frame);
+const bodyOf = (frame: string) => /<body>([^<]*)<\/body>/.exec(frame)?.[1];
+const bodies = (frames: string[]) => frames.map(bodyOf).filter((b): b is string => b !== undefined);
+
+describe("session tier: XEP-0198 sessions survive a crash of their member", function () {
+  this.timeout(30000);
+  let server: RedisServer;
+  let admin: Redis;
+  let h: SessionHarness;
+
+  before(async () => {
+    server = await startRedis();
+    admin = await connectAdmin(server.url, 1);
+    h = await SessionHarness.create({ redis: `${server.url}/1` });
+    await h.startSession("s1");
+  });
+  after(async () => {
+    await h?.stop();
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  /**
+   * What the client of `connId` read: the frames its edge wrote to the socket, where a frame
+   * whose origin was written before (an entry applied again) is dropped, as the edge does
+   * (bus/origin.ts).
+   */
+  function received(connId: string): string[] {
+    const origins = new Set<string>();
+    const frames: string[] = [];
+    for (const p of h.packets as EdgePacket[]) {
+      if (p.k !== "data" || p.c !== connId) continue;
+      if (p.o !== undefined) {
+        if (origins.has(p.o)) continue;
+        origins.add(p.o);
+      }
+      frames.push(p.d);
+    }
+    return frames;
+  }
+
+  /** Logs `user` in on `connId` as `resource` and enables stream management; returns its id. */
+  async function loginWithSm(connId: string, user: string, resource: string, resume: boolean) {
+    await h.addUser(`${user}@localhost`, `${user}-pw`);
+    await h.login(connId, user, `${user}-pw`, resource);
+    await h.send(connId, `<enable xmlns="${SM}"${resume ? ` resume="true"` : ""}/>`);
+    const enabled = await h.waitFrame(connId, (f) => f.startsWith("<enabled"), "<enabled/>");
+    return /id="([^"]+)"/.exec(enabled)?.[1] as string;
+  }
+
+  const chat = (to: string, body: string) =>
+    `<message xmlns="jabber:client" type="chat" to="${to}"><body>${body}</body></message>`;
+
+  /** Whether `entryId` of `key` waits for the group: not read yet, or read and pending. */
+  async function unacknowledged(key: string, entryId: string): Promise<boolean> {
+    const pending = (await admin.xpending(key, "session", entryId, entryId, 1)) as unknown[];
+    return pending.length > 0 || !(await acknowledgedUpTo(admin, key, entryId));
+  }
+
+  it("stores the stanza another connection sends an XEP-0198 session before acknowledging it", async () => {
+    const erin = h.connId(0);
+    await loginWithSm(erin, "erin", "phone", true);
+    const frank = h.connId(1);
+    await h.addUser("frank@localhost", "frank-pw");
+    await h.login(frank, "frank", "frank-pw", "desk");
+    const sent = await h.send(
+      frank,
+      `<message xmlns="jabber:client" type="chat" to="erin@localhost/phone" id="s1"><body>kept</body></message>`,
+    );
+    await until(
+      () => acknowledgedUpTo(admin, KEYS.shardInbox(1), sent),
+      "frank's message acknowledged",
+    );
+    // Acknowledged: a member dying now must find the message counted for erin, in her shard's
+    // inbox until her session acknowledges it there, and in her snapshot's count from then on.
+    const route = (await admin.xrange(KEYS.shardInbox(0), "-", "+")).find(([, fields]) =>
+      fields.some((field) => field.includes('id="s1"')),
+    );
+    if (!route || !(await unacknowledged(KEYS.shardInbox(0), route[0]))) {
+      const stored = JSON.parse((await admin.hget(KEYS.snapshot(0), erin)) ?? "{}") as {
+        sm?: { sent: number };
+      };
+      assert.equal(
+        stored.sm?.sent,
+        1,
+        `the message is neither in erin's inbox nor counted in her snapshot: ${JSON.stringify(stored.sm)}`,
+      );
+    }
+    await h.waitFrame(erin, (f) => f.includes('id="s1"'), "the message");
+  });
+
+  it("loses no stanza another connection sent an XEP-0198 session when the member dies before storing the session", async () => {
+    const N = 6;
+    const K = 3;
+    // carol: resumable stream management, on shard 0.
+    const carol = h.connId(0);
+    const previd = await loginWithSm(carol, "carol", "phone", true);
+    await until(
+      async () => (await admin.hget(KEYS.snapshot(0), carol))?.includes(previd) === true,
+      "carol's stream management stored",
+    );
+    // dave's units store his snapshot (XEP-0198 counts what he sends), which vouches for
+    // every entry up to its lastEntryId: they are never applied again.
+    const dave = h.connId(1);
+    await loginWithSm(dave, "dave", "desk", false);
+    const toCarol = (body: string) => chat("carol@localhost/phone", body);
+    const sent: string[] = [];
+    // carol's connection can be stored no more (her shard's snapshots); dave's can.
+    await revokeKeyFromDefault(admin, KEYS.snapshot(0));
+    let last = "";
+    try {
+      for (let i = 1; i <= N; i++) {
+        sent.push(`m-${i}`);
+        last = await h.send(dave, toCarol(`m-${i}`));
+      }
+      // The member has stored dave's state past his last message; then it dies.
+      await until(async () => {
+        const stored = JSON.parse((await admin.hget(KEYS.snapshot(1), dave)) ?? "{}") as {
+          lastEntryId?: string;
+        };
+        return compareEntryIds(stored.lastEntryId ?? "0-0", last) >= 0;
+      }, "dave's snapshot past his last message");
+      await h.stopSession();
+    } finally {
+      await restoreDefault(admin);
+    }
+    // The next member takes the shards over. carol's client reads up to m-K, then her socket
+    // is lost: what was written to it after m-K never reached her.
+    await h.startSession("s2");
+    await until(() => bodies(received(carol)).includes(`m-${K}`), `carol reads m-${K}`);
+    const frames = received(carol);
+    const read = frames.slice(0, frames.findIndex((f) => bodyOf(f) === `m-${K}`) + 1);
+    const before = bodies(read);
+    const handled = read.slice(read.findIndex((f) => f.startsWith("<enabled")) + 1);
+    const hOfClient = handled.filter(isStanza).length;
+    await h.socketClosed(carol);
+    await until(
+      async () =>
+        (await admin.hget(KEYS.snapshot(0), carol))?.includes("hibernateUntilMs") === true,
+      "carol's session hibernates",
+    );
+    // She resumes on a new socket with the h her client counted (XEP-0198 §5).
+    const resuming = h.connId(2);
+    await h.open(resuming);
+    await h.send(resuming, OPEN_FRAME);
+    await h.waitFrame(resuming, (f) => f.includes("<mechanism>PLAIN<"), "SASL features");
+    await h.send(resuming, plainAuth("carol", "carol-pw"));
+    await h.waitFrame(resuming, (f) => f.startsWith("<success"), "SASL success");
+    await h.send(resuming, OPEN_FRAME);
+    await h.waitFrame(resuming, (f) => f.includes(`<sm xmlns="${SM}"/>`), "the sm feature");
+    await h.send(resuming, `<resume xmlns="${SM}" previd="${previd}" h="${hOfClient}"/>`);
+    const answer = await h.waitPacket(
+      (p) =>
+        (p.k === "rename" && p.c === resuming) ||
+        (p.k === "data" && p.c === resuming && p.d.startsWith("<failed")),
+      "the answer to <resume/>",
+    );
+    let after: string[] = [];
+    if (answer.k === "rename") {
+      const moved = answer.d;
+      await h.waitFrame(moved, (f) => f.startsWith("<resumed"), "<resumed/>");
+      // Resent: what she did not read. Then dave says when he is done.
+      sent.push("marker");
+      await h.send(dave, toCarol("marker"));
+      await until(() => bodies(received(moved)).includes("marker"), "the marker");
+      after = bodies(received(moved));
+    }
+    const got = [...before, ...after];
+    const once = sent.filter((b) => got.filter((r) => r === b).length === 1);
+    const lost = sent.filter((b) => !got.includes(b));
+    const duplicates = got.length - new Set(got).size;
+    console.log(
+      `      sent ${sent.length}, delivered once ${once.length}, lost ${lost.length}, duplicates ${duplicates}` +
+        ` (read ${before.length} before the socket was lost, h=${hOfClient}; ${after.length} after the resumption)`,
+    );
+    assert.equal(
+      answer.k,
+      "rename",
+      `the resumption failed: ${answer.k === "data" ? answer.d : ""}`,
+    );
+    assert.deepEqual(got, sent, "every message once, in order");
+  });
+});
