@@ -6,17 +6,13 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { parse } from "ltx";
-import { compareEntryIds, type EdgePacket } from "../../services/shared/bus/packets.js";
+import type { EdgePacket } from "../../services/shared/bus/packets.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { NS_XBOSH, bodyXml } from "../helpers/bosh-client.js";
+import { stopAfterSendersSnapshot, unacknowledged } from "../helpers/crash-window.js";
 import { until } from "../helpers/poll.js";
-import {
-  acknowledgedUpTo,
-  connectAdmin,
-  restoreDefault,
-  revokeKeyFromDefault,
-} from "../helpers/redis-admin.js";
+import { acknowledgedUpTo, connectAdmin } from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { HARNESS_EDGE, SessionHarness, plainAuth } from "../helpers/session-harness.js";
 
@@ -112,12 +108,6 @@ describe("session tier: BOSH connections survive a crash of their member", funct
     return sid;
   }
 
-  /** Whether `entryId` of `key` waits for the group: not read yet, or read and pending. */
-  async function unacknowledged(key: string, entryId: string): Promise<boolean> {
-    const pending = (await admin.xpending(key, "session", entryId, entryId, 1)) as unknown[];
-    return pending.length > 0 || !(await acknowledgedUpTo(admin, key, entryId));
-  }
-
   it("stores the stanza another connection sends a BOSH connection before acknowledging it", async () => {
     const bob = h.connId(0);
     const sid = await boshLogin(bob, "bob", "bob-pw");
@@ -137,7 +127,7 @@ describe("session tier: BOSH connections survive a crash of their member", funct
     const route = (await admin.xrange(KEYS.shardInbox(0), "-", "+")).find(([, fields]) =>
       fields.some((field) => field.includes('id="m1"')),
     );
-    if (!route || !(await unacknowledged(KEYS.shardInbox(0), route[0]))) {
+    if (!route || !(await unacknowledged(admin, KEYS.shardInbox(0), route[0]))) {
       const stored = JSON.parse((await admin.hget(KEYS.snapshot(0), bob)) ?? "{}") as {
         bosh?: { out: string[]; sent: { body: string }[] };
       };
@@ -165,26 +155,14 @@ describe("session tier: BOSH connections survive a crash of their member", funct
     await h.waitFrame(dave, (f) => f.startsWith("<enabled"), "<enabled/>");
     const chat = (body: string) =>
       `<message xmlns="jabber:client" type="chat" to="carol@localhost/bosh"><body>${body}</body></message>`;
-    const sent: string[] = [];
+    const sent = ["m-1", "m-2", "m-3"];
     // carol's connection can be stored no more (her shard's snapshots); dave's can.
-    await revokeKeyFromDefault(admin, KEYS.snapshot(0));
-    let last = "";
-    try {
-      for (let i = 1; i <= 3; i++) {
-        sent.push(`m-${i}`);
-        last = await h.send(dave, chat(`m-${i}`));
-      }
-      // The member has stored dave's state past his last message; then it dies.
-      await until(async () => {
-        const stored = JSON.parse((await admin.hget(KEYS.snapshot(1), dave)) ?? "{}") as {
-          lastEntryId?: string;
-        };
-        return compareEntryIds(stored.lastEntryId ?? "0-0", last) >= 0;
-      }, "dave's snapshot past his last message");
-      await h.stopSession();
-    } finally {
-      await restoreDefault(admin);
-    }
+    await stopAfterSendersSnapshot(h, admin, KEYS, {
+      sender: dave,
+      senderShard: 1,
+      recipientShard: 0,
+      frames: sent.map(chat),
+    });
     // The next member takes the shards over; carol polls, and dave says when he is done.
     await h.startSession("s2");
     sent.push("marker");

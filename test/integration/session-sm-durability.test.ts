@@ -7,15 +7,11 @@
 // never read.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { compareEntryIds, type EdgePacket } from "../../services/shared/bus/packets.js";
+import type { EdgePacket } from "../../services/shared/bus/packets.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
+import { stopAfterSendersSnapshot, unacknowledged } from "../helpers/crash-window.js";
 import { until } from "../helpers/poll.js";
-import {
-  acknowledgedUpTo,
-  connectAdmin,
-  restoreDefault,
-  revokeKeyFromDefault,
-} from "../helpers/redis-admin.js";
+import { acknowledgedUpTo, connectAdmin } from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { OPEN_FRAME, SessionHarness, plainAuth } from "../helpers/session-harness.js";
 
@@ -74,12 +70,6 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
   const chat = (to: string, body: string) =>
     `<message xmlns="jabber:client" type="chat" to="${to}"><body>${body}</body></message>`;
 
-  /** Whether `entryId` of `key` waits for the group: not read yet, or read and pending. */
-  async function unacknowledged(key: string, entryId: string): Promise<boolean> {
-    const pending = (await admin.xpending(key, "session", entryId, entryId, 1)) as unknown[];
-    return pending.length > 0 || !(await acknowledgedUpTo(admin, key, entryId));
-  }
-
   it("stores the stanza another connection sends an XEP-0198 session before acknowledging it", async () => {
     const erin = h.connId(0);
     await loginWithSm(erin, "erin", "phone", true);
@@ -99,7 +89,7 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     const route = (await admin.xrange(KEYS.shardInbox(0), "-", "+")).find(([, fields]) =>
       fields.some((field) => field.includes('id="s1"')),
     );
-    if (!route || !(await unacknowledged(KEYS.shardInbox(0), route[0]))) {
+    if (!route || !(await unacknowledged(admin, KEYS.shardInbox(0), route[0]))) {
       const stored = JSON.parse((await admin.hget(KEYS.snapshot(0), erin)) ?? "{}") as {
         sm?: { sent: number };
       };
@@ -127,26 +117,14 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     const dave = h.connId(1);
     await loginWithSm(dave, "dave", "desk", false);
     const toCarol = (body: string) => chat("carol@localhost/phone", body);
-    const sent: string[] = [];
+    const sent = Array.from({ length: N }, (_, i) => `m-${i + 1}`);
     // carol's connection can be stored no more (her shard's snapshots); dave's can.
-    await revokeKeyFromDefault(admin, KEYS.snapshot(0));
-    let last = "";
-    try {
-      for (let i = 1; i <= N; i++) {
-        sent.push(`m-${i}`);
-        last = await h.send(dave, toCarol(`m-${i}`));
-      }
-      // The member has stored dave's state past his last message; then it dies.
-      await until(async () => {
-        const stored = JSON.parse((await admin.hget(KEYS.snapshot(1), dave)) ?? "{}") as {
-          lastEntryId?: string;
-        };
-        return compareEntryIds(stored.lastEntryId ?? "0-0", last) >= 0;
-      }, "dave's snapshot past his last message");
-      await h.stopSession();
-    } finally {
-      await restoreDefault(admin);
-    }
+    await stopAfterSendersSnapshot(h, admin, KEYS, {
+      sender: dave,
+      senderShard: 1,
+      recipientShard: 0,
+      frames: sent.map(toCarol),
+    });
     // The next member takes the shards over. carol's client reads up to m-K, then her socket
     // is lost: what was written to it after m-K never reached her.
     await h.startSession("s2");
