@@ -17,7 +17,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchReport, PhaseReport } from "../services/bench/report.js";
-import { CLI, option, run, startTarget } from "./targets.js";
+import { CLI, fmt, option, run, startTarget } from "./targets.js";
 
 const TARGETS = option("targets", "ejabberd,mesh,all-in-one").split(",");
 const RATES = option("rates", "500,1000,2000,4000").split(",").map(Number);
@@ -116,10 +116,6 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
     await started.stop();
   }
   return points;
-}
-
-function fmt(n: number): string {
-  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
 }
 
 async function main(): Promise<void> {

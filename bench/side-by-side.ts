@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
-import { CLI, option, redisCalls, run, startTarget } from "./targets.js";
+import { CLI, fmt, option, redisCalls, run, startTarget } from "./targets.js";
 
 const USERS = Number(option("users", "1000"));
 const LOGIN_RATE = Number(option("login-rate", "200"));
@@ -121,10 +121,6 @@ const FIGURES: [string, (m: Measured) => number][] = [
   ],
   ["Redis commands per msg (logins included)", (m) => m.redisCommandsPerMsg],
 ];
-
-function fmt(n: number): string {
-  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
-}
 
 async function main(): Promise<void> {
   const results: Measured[] = [];

@@ -19,6 +19,11 @@ export function option(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+/** A figure as the benches' tables print it: 3 significant places below 1, 2 below 100. */
+export function fmt(n: number): string {
+  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
+}
+
 export interface TargetOptions {
   /** Accounts bench1 … benchN, all with `password`. */
   users: number;
