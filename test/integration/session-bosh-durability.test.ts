@@ -108,6 +108,30 @@ describe("session tier: BOSH connections survive a crash of their member", funct
     return sid;
   }
 
+  it("queues a stanza routed to a BOSH connection once when its sender's entry is applied again", async () => {
+    await h.addUser("erin@localhost", "erin-pw");
+    const erin = h.connId(0);
+    const sid = await boshLogin(erin, "erin", "erin-pw");
+    // A sender's entry applied again after a crash routes its stanza again, with the origin
+    // its first application gave it (bus/origin.ts); then a marker, with an origin of its own.
+    const route = (body: string, origin: string) =>
+      h.backend.bus.toShard(0, {
+        k: "route",
+        c: erin,
+        d: `<message xmlns="jabber:client" type="chat" from="frank@localhost/desk" to="erin@localhost/bosh"><body>${body}</body></message>`,
+        o: origin,
+      });
+    await route("once", "e9.1.frank|1700000000000-0|0");
+    await route("once", "e9.1.frank|1700000000000-0|0");
+    await route("marker", "e9.1.frank|1700000000001-0|0");
+    const received: string[] = [];
+    for (let rid = 104; !received.includes("marker"); rid++) {
+      const answer = parse(await request(erin, { rid: String(rid), sid }));
+      for (const m of answer.getChildren("message")) received.push(m.getChildText("body") ?? "");
+    }
+    assert.deepEqual(received, ["once", "marker"]);
+  });
+
   it("stores the stanza another connection sends a BOSH connection before acknowledging it", async () => {
     const bob = h.connId(0);
     const sid = await boshLogin(bob, "bob", "bob-pw");

@@ -7,6 +7,7 @@ import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import type { ConnState } from "../core/connection.js";
 import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
+import { acceptOrigin } from "./bosh/bosh-state.js";
 import type { LiveContext } from "./live-context.js";
 
 export interface ClientTransport {
@@ -43,7 +44,11 @@ const EDGE_SOCKET: ClientTransport = {
 /** A BOSH session (bosh-output.ts): frames wait for the earliest held request. */
 const BOSH_SESSION: ClientTransport = {
   write(ctx, conn, frame) {
-    if (isBosh(conn)) queueBoshFrame(ctx, conn, frame);
+    if (!isBosh(conn)) return;
+    // Written before: its entry was applied again (origin.ts), as the edge drops for sockets.
+    const origin = ctx.takeOrigin();
+    if (origin !== undefined && !acceptOrigin(conn.bosh, origin)) return;
+    queueBoshFrame(ctx, conn, frame);
   },
   end() {
     // No socket: its <close/> became a terminating answer (bosh-output.ts).
