@@ -28,13 +28,11 @@
 // connections per edge than the default (MEGAPHONE_SCRAM_ITERATIONS cannot go below 4096):
 //   npm run bench:capacity -- --targets mesh:8+2 --logins none --chat-rates none --idle 100000
 //       --idle-env MEGAPHONE_MAX_CONNECTIONS=15000
-import { spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
-import type { BenchReport, PhaseReport } from "../services/bench/report.js";
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import type { PhaseReport } from "../services/bench/report.js";
 import { sampleAll } from "../services/bench/proc-stats.js";
-import { CLI, option, run, startTarget, type Target } from "./targets.js";
+import { bench, option, startTarget } from "./targets.js";
 
 /** A comma-separated option; "none" for an empty list. */
 const list = (name: string, fallback: string) =>
@@ -126,45 +124,6 @@ interface TargetResult {
   idle: (IdleMemory & { settled?: IdleMemory })[];
 }
 
-/**
- * One `megaphone bench` run against `target`; its report. With `echo`, its progress line and
- * its report go to this process's stderr as it runs (a long idle ramp is otherwise silent).
- */
-async function bench(target: Target, args: string[], echo = false): Promise<BenchReport> {
-  const json = join(tmpdir(), `capacity-${process.pid}-${Date.now()}.json`);
-  try {
-    await (echo ? runEchoed : run)([
-      process.execPath,
-      CLI,
-      ...args,
-      "--url",
-      target.url,
-      "--password",
-      PASSWORD,
-      "--source-addresses",
-      "127.0.0.1-127.0.0.32",
-      "--pids",
-      target.pids.join(","),
-      "--json",
-      json,
-    ]).catch(() => {
-      // Exit 1: a login failed or a message was lost; the report says which.
-    });
-    return JSON.parse(readFileSync(json, "utf8")) as BenchReport;
-  } finally {
-    rmSync(json, { force: true });
-  }
-}
-
-/** Runs a command with its stdout and stderr on this process's stderr; rejects on failure. */
-function runEchoed(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(args[0], args.slice(1), { stdio: ["ignore", 2, 2] });
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
-  });
-}
-
 const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
 
 /** The login and chat steps, on one target started for them. */
@@ -183,7 +142,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
         const count = rate * LOGIN_SECONDS;
         process.stderr.write(`${name}: ${kind.label} logins at ${rate}/s…\n`);
         const login = (
-          await bench(target, [
+          await bench(target, PASSWORD, [
             "bench",
             "login",
             "--users",
@@ -206,7 +165,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
     for (const rate of CHAT_RATES) {
       process.stderr.write(`${name}: chat at ${rate} msg/s…\n`);
       const chat = (
-        await bench(target, [
+        await bench(target, PASSWORD, [
           "bench",
           "chat",
           "--users",
@@ -250,6 +209,7 @@ async function measureTarget(name: string): Promise<TargetResult> {
       const before = sampleAll(idleTarget.pids.map((pid) => ({ pid, role: String(pid) })));
       const report = await bench(
         idleTarget,
+        PASSWORD,
         [
           "bench",
           "idle",

@@ -13,11 +13,10 @@
 // Each target is started once per round and serves every rate in turn (each rate's clients log
 // in afresh); the targets' order alternates between rounds. Needs ejabberd (apt-get install
 // ejabberd) and root for the ejabberd target.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
-import type { BenchReport, PhaseReport } from "../services/bench/report.js";
-import { CLI, fmt, option, run, startTarget } from "./targets.js";
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import type { PhaseReport } from "../services/bench/report.js";
+import { bench, fmt, option, startTarget } from "./targets.js";
 
 const TARGETS = option("targets", "ejabberd,mesh,all-in-one").split(",");
 const RATES = option("rates", "500,1000,2000,4000").split(",").map(Number);
@@ -58,59 +57,45 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
   try {
     for (const rate of RATES) {
       process.stderr.write(`round ${round}: ${target} at ${rate} msg/s…\n`);
-      const json = join(tmpdir(), `load-curve-${process.pid}-${Date.now()}.json`);
-      try {
-        await run([
-          process.execPath,
-          CLI,
+      const report = await bench(
+        started,
+        PASSWORD,
+        [
           "bench",
           "chat",
-          "--url",
-          started.url,
           "--users",
           String(USERS),
-          "--password",
-          PASSWORD,
           "--rate",
           String(rate),
           "--duration",
           String(DURATION),
-          "--source-addresses",
-          "127.0.0.1-127.0.0.16",
-          "--pids",
-          started.pids.join(","),
-          "--json",
-          json,
-        ]).catch(() => {
-          // Exit 1: a message was lost or a login failed; the figures say which.
-        });
-        const report = JSON.parse(readFileSync(json, "utf8")) as BenchReport;
-        const chat = report.phases[1];
-        const delivered = figure(chat, "delivered");
-        const cores: Record<string, number> = { all: 0 };
-        const cpuMsPerMsg: Record<string, number> = { all: 0 };
-        for (const p of chat?.processes ?? []) {
-          cores[p.role] = (cores[p.role] ?? 0) + p.cores;
-          cores.all += p.cores;
-          const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
-          cpuMsPerMsg[p.role] = (cpuMsPerMsg[p.role] ?? 0) + ms;
-          cpuMsPerMsg.all += ms;
-        }
-        points.push({
-          target,
-          round,
-          rate,
-          delivered,
-          deliveredPerSecond: figure(chat, "delivered msg/s"),
-          lost: figure(chat, "lost"),
-          p50: figure(chat, "p50 ms"),
-          p99: figure(chat, "p99 ms"),
-          cores,
-          cpuMsPerMsg,
-        });
-      } finally {
-        rmSync(json, { force: true });
+        ],
+        false,
+        "127.0.0.1-127.0.0.16",
+      );
+      const chat = report.phases[1];
+      const delivered = figure(chat, "delivered");
+      const cores: Record<string, number> = { all: 0 };
+      const cpuMsPerMsg: Record<string, number> = { all: 0 };
+      for (const p of chat?.processes ?? []) {
+        cores[p.role] = (cores[p.role] ?? 0) + p.cores;
+        cores.all += p.cores;
+        const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
+        cpuMsPerMsg[p.role] = (cpuMsPerMsg[p.role] ?? 0) + ms;
+        cpuMsPerMsg.all += ms;
       }
+      points.push({
+        target,
+        round,
+        rate,
+        delivered,
+        deliveredPerSecond: figure(chat, "delivered msg/s"),
+        lost: figure(chat, "lost"),
+        p50: figure(chat, "p50 ms"),
+        p99: figure(chat, "p99 ms"),
+        cores,
+        cpuMsPerMsg,
+      });
     }
   } finally {
     await started.stop();

@@ -7,6 +7,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { BenchReport } from "../services/bench/report.js";
 import { Mesh, spawnService, waitForHttp } from "../test/helpers/cluster.js";
 import { connect, freePort } from "../test/helpers/redis-server.js";
 
@@ -395,4 +396,49 @@ export async function redisCalls(url: string | undefined): Promise<Map<string, n
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * One `megaphone bench` run against `target`; its report. With `echo`, its progress line and
+ * its report go to this process's stderr as it runs (a long idle ramp is otherwise silent).
+ */
+export async function bench(
+  target: Target,
+  password: string,
+  args: string[],
+  echo = false,
+  sources = "127.0.0.1-127.0.0.32",
+): Promise<BenchReport> {
+  const json = join(tmpdir(), `bench-${process.pid}-${Date.now()}.json`);
+  try {
+    await (echo ? runEchoed : run)([
+      process.execPath,
+      CLI,
+      ...args,
+      "--url",
+      target.url,
+      "--password",
+      password,
+      "--source-addresses",
+      sources,
+      "--pids",
+      target.pids.join(","),
+      "--json",
+      json,
+    ]).catch(() => {
+      // Exit 1: a login failed or a message was lost; the report says which.
+    });
+    return JSON.parse(readFileSync(json, "utf8")) as BenchReport;
+  } finally {
+    rmSync(json, { force: true });
+  }
+}
+
+/** Runs a command with its stdout and stderr on this process's stderr; rejects on failure. */
+function runEchoed(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(args[0], args.slice(1), { stdio: ["ignore", 2, 2] });
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+  });
 }
