@@ -54,8 +54,12 @@ export interface ConnState {
   openedAtMs: number;
   /** Set while closing a connection that was bound, so a retried close still cleans up. */
   boundBeforeClose?: boolean;
-  /** Outstanding server→client ping (XEP-0199): iq id and when it was sent. */
-  ping?: { id: string; sentAtMs: number };
+  /**
+   * Outstanding server→client liveness check (client-pinger.ts) and when it was sent: an
+   * XEP-0199 ping, answered by the iq result with its id, or with XEP-0198 an <r/> (no id),
+   * answered by any <a/>.
+   */
+  ping?: { id?: string; sentAtMs: number };
   /** XEP-0198 stream management, once enabled. */
   sm?: SmState;
   /**

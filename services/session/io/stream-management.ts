@@ -110,7 +110,12 @@ export function smSend(
   }
   if (hibernating) return;
   ctx.writeFrame(conn, d, origin);
-  if (unacked(sm) % ackRequestEvery(ctx.config) === 0) ctx.writeToClient(conn, ACK_REQUEST);
+  if (unacked(sm) % ackRequestEvery(ctx.config) === 0) requestAck(ctx, conn);
+}
+
+/** §4 <r/>: the client must answer with an <a/> at once. Not a stanza: nothing is counted. */
+export function requestAck(ctx: LiveContext, conn: ConnState): void {
+  ctx.writeToClient(conn, ACK_REQUEST);
 }
 
 /**
