@@ -70,11 +70,12 @@ export interface ConnState {
   /** XEP-0124/0206: the connection is a BOSH session; its frames go through this state. */
   bosh?: BoshState;
   /**
-   * Origins of the last deliveries to a connection that keeps what it is sent (XEP-0198 counts
-   * and queues it, BOSH queues it): bus/origin.ts rememberOrigin. A sender's entry applied
-   * again after a crash routes its stanzas here again with the same origins; the edge drops
-   * such repeats for sockets, but only after this state counted or queued them. Absent until
-   * the first such delivery, and in snapshots written before it existed.
+   * Origins of the last stanzas routed to a connection that keeps what it is sent (XEP-0198
+   * counts and queues it, BOSH queues it): bus/origin.ts rememberOrigin, LiveContext.send. A
+   * sender's entry applied again after a crash routes its stanzas here again with the same
+   * origins; the edge drops such repeats for sockets, but only after this state counted or
+   * queued them. Absent until the first such delivery, and in snapshots written before it
+   * existed.
    */
   recentOrigins?: string;
 }

@@ -1,11 +1,12 @@
 // XEP-0199 §4.1 server-to-client pings: a bound client silent for clientPingIntervalMs is
 // pinged; one that does not answer within clientPingTimeoutMs is disconnected with
-// `connection-timeout`. A session with XEP-0198 is asked for an ack (<r/>, §4) instead, which it
-// must answer at once with an <a/>: an iq ping is a stanza and would be counted in the
+// `connection-timeout`. A session with XEP-0198 is asked for an ack (<r/>, §4) instead, which
+// it must answer at once with an <a/>: an iq ping is a stanza and would be counted in the
 // session's `sent` by a ping tick, which stores no snapshot (only the unit applying the answer
 // would), so a member dying within the round trip left the stored count one short of the
-// client's h, and its resumption failed. An <r/> and its <a/> count nothing. A connection that has not bound a resource authTimeoutMs after it
-// opened is closed too, however chatty, so unauthenticated sockets cannot hold state.
+// client's h, and its resumption failed. An <r/> and its <a/> count nothing. A connection
+// that has not bound a resource authTimeoutMs after it opened is closed too, however chatty,
+// so unauthenticated sockets cannot hold state.
 //
 // Each connection has a deadline on a wheel (deadline-wheel.ts), so a tick looks only at the
 // connections that are due, not at every connection. The packet path moves lastActivityMs
