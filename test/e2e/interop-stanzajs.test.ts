@@ -4,7 +4,7 @@
 // such frame is something one side did not understand, i.e. an interop finding.
 import assert from "node:assert/strict";
 import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
-import { StanzaUser, first, type Mechanism } from "../helpers/stanza-user.js";
+import { StanzaUser, first, once, type Mechanism } from "../helpers/stanza-user.js";
 import { TestUser, isMessageFrom, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const NS_ROSTER = "jabber:iq:roster";
@@ -26,7 +26,12 @@ describe("interop: StanzaJS 12 clients through 2 edges and 1 session", function 
   async function stanza(
     edge: EdgeProcess,
     username: string,
-    options: { resource?: string; mechanism?: Mechanism; password?: string } = {},
+    options: {
+      resource?: string;
+      mechanism?: Mechanism;
+      password?: string;
+      streamManagement?: boolean;
+    } = {},
   ): Promise<StanzaUser> {
     const user = await StanzaUser.connect({
       url: edge.url,
@@ -34,6 +39,7 @@ describe("interop: StanzaJS 12 clients through 2 edges and 1 session", function 
       password: options.password ?? `${username}-pw`,
       resource: options.resource,
       mechanism: options.mechanism,
+      streamManagement: options.streamManagement,
     });
     stanzaUsers.push(user);
     return user;
@@ -83,7 +89,8 @@ describe("interop: StanzaJS 12 clients through 2 edges and 1 session", function 
   before(async function () {
     this.timeout(60000);
     mesh = await Mesh.start({ shardCount: 8 });
-    // Short XEP-0199 server-to-client ping timings, so a test sees StanzaJS answer them.
+    // Short server-to-client liveness check timings (XEP-0199 pings, XEP-0198 <r/>), so a test
+    // sees StanzaJS answer them.
     await mesh.session("s1", "0-7", {
       MEGAPHONE_CLIENT_PING_INTERVAL_MS: String(PING_INTERVAL_MS),
       MEGAPHONE_CLIENT_PING_TIMEOUT_MS: String(PING_TIMEOUT_MS),
@@ -97,6 +104,7 @@ describe("interop: StanzaJS 12 clients through 2 edges and 1 session", function 
       "xavier",
       "sue",
       "sage",
+      "sena",
       "sol",
       "xander",
       "skye",
@@ -264,20 +272,44 @@ describe("interop: StanzaJS 12 clients through 2 edges and 1 session", function 
     assertClean(sue);
   });
 
-  it("answers the server's own XEP-0199 pings in a form the server accepts", async () => {
-    const sage = await stanza(edge1, "sage", { resource: "idle" });
-    // Silent for PING_INTERVAL_MS, sage is pinged; StanzaJS answers at once. Had the server
-    // not matched that answer it would close the stream PING_TIMEOUT_MS later; instead, after
-    // the next silence, it pings again.
+  it("answers the server's liveness checks in a form the server accepts: XEP-0199 pings, and <r/> with XEP-0198", async () => {
+    // sena without XEP-0198 is pinged (XEP-0199), sage with it is asked for an ack (<r/>, not
+    // a stanza, so nothing is counted), each once silent for PING_INTERVAL_MS; StanzaJS
+    // answers at once. Had the server not taken an answer it would close the stream
+    // PING_TIMEOUT_MS later; instead, after the next silence, it checks again.
+    const [sena, sage] = await Promise.all([
+      stanza(edge1, "sena", { resource: "idle", streamManagement: false }),
+      stanza(edge2, "sage", { resource: "idle" }),
+    ]);
     const wait = PING_INTERVAL_MS * 2 + 3000;
-    assert.equal(await first(sage.client, ["iq:get:ping", "disconnected"], wait), "iq:get:ping");
-    assert.equal(await first(sage.client, ["iq:get:ping", "disconnected"], wait), "iq:get:ping");
-    const pings = sage.inbox.flatMap((r) => (r.kind === "iq" && r.stanza.ping ? [r.stanza] : []));
+    const pinged = () => first(sena.client, ["iq:get:ping", "disconnected"], wait);
+    const askedForAck = () => once(sage.client, "sm", wait, (sm) => sm.type === "request");
+    await Promise.all([
+      (async () => {
+        assert.equal(await pinged(), "iq:get:ping");
+        assert.equal(await pinged(), "iq:get:ping");
+      })(),
+      (async () => {
+        await askedForAck();
+        await askedForAck();
+      })(),
+    ]);
+    const pings = sena.inbox.flatMap((r) => (r.kind === "iq" && r.stanza.ping ? [r.stanza] : []));
     assert.equal(pings.length, 2);
     assert.equal(pings[0].from, "localhost");
-    assert.equal(pings[0].to, "sage@localhost/idle");
-    const answer = sage.frames.find((f) => f.direction === "out" && f.data.includes(pings[0].id));
-    assert.match(answer?.data ?? "", /^<iq\b[^>]*type="result"/, sage.trace());
+    assert.equal(pings[0].to, "sena@localhost/idle");
+    const answer = sena.frames.find((f) => f.direction === "out" && f.data.includes(pings[0].id));
+    assert.match(answer?.data ?? "", /^<iq\b[^>]*type="result"/, sena.trace());
+    assertClean(sena);
+    // sage got no ping, and answered each <r/> with an <a/> whose h the server accepted (one
+    // past what it sent would have been a stream error, which assertClean sees).
+    assert.equal(
+      sage.inbox.filter((r) => r.kind === "iq" && r.stanza.ping).length,
+      0,
+      sage.trace(),
+    );
+    const acks = sage.frames.filter((f) => f.direction === "out" && /^<a\b/.test(f.data));
+    assert.ok(acks.length >= 2, sage.trace());
     assertClean(sage);
   });
 

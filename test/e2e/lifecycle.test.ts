@@ -1,5 +1,5 @@
-// Liveness and shutdown through the real mesh: server-to-client pings (XEP-0199) and an edge
-// draining on SIGTERM.
+// Liveness and shutdown through the real mesh: server-to-client liveness checks (XEP-0199
+// pings, XEP-0198 <r/> for clients with stream management) and an edge draining on SIGTERM.
 import assert from "node:assert/strict";
 import { Mesh, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
@@ -14,6 +14,8 @@ const isServerPing = (el: {
   el.attrs.type === "get" &&
   el.attrs.from === "localhost" &&
   !!el.getChild("ping", "urn:xmpp:ping");
+const isAckRequest = (el: { is(name: string, ns?: string): boolean }) =>
+  el.is("r", "urn:xmpp:sm:3");
 
 describe("e2e: liveness and shutdown", function () {
   this.timeout(30000);
@@ -35,7 +37,7 @@ describe("e2e: liveness and shutdown", function () {
 
   after(async () => mesh?.stop());
 
-  it("pings a silent client, keeps one that answers and drops one that does not", async () => {
+  it("checks a silent client, keeps one that answers and drops one that does not", async () => {
     const alice = await TestUser.connect({
       service: edge.url,
       username: "alice",
@@ -44,10 +46,12 @@ describe("e2e: liveness and shutdown", function () {
     const quiet = await RawClient.connect(edge.url);
     await quiet.login("quiet", "quiet-pw");
     try {
-      // @xmpp/client answers pings by itself; two in a row prove the first answer was taken.
-      await alice.waitFor(isServerPing, "a first server ping");
-      await alice.waitFor(isServerPing, "a second server ping");
+      // @xmpp/client enables XEP-0198, so it is asked for an ack (<r/>, which counts nothing)
+      // rather than pinged, and answers by itself; two in a row prove the first answer was taken.
+      await alice.waitForNonza(isAckRequest, "a first <r/>");
+      await alice.waitForNonza(isAckRequest, "a second <r/>");
       assert.equal((await alice.ping()).attrs.type, "result");
+      assert.deepEqual(alice.inbox.filter(isServerPing), [], "no XEP-0199 ping");
 
       await quiet.waitFrame((f) => f.includes("urn:xmpp:ping"), "a server ping");
       await quiet.waitFrame(isStreamError("connection-timeout"), "connection-timeout");

@@ -34,6 +34,8 @@ export interface StanzaUserOptions {
   resource?: string;
   /** Leave StanzaJS only this mechanism (it has no config option for it: `sasl.disable`). */
   mechanism?: Mechanism;
+  /** false: StanzaJS does not enable XEP-0198, which it does by default when offered. */
+  streamManagement?: boolean;
   timeoutMs?: number;
 }
 
@@ -140,6 +142,7 @@ export class StanzaUser {
       resource: options.resource,
       transports: { websocket: options.url, bosh: false },
       timeout: Math.ceil(timeoutMs / 1000), // IQ timeout, in seconds
+      useStreamManagement: options.streamManagement ?? true,
     });
     if (options.mechanism)
       for (const name of STANZA_MECHANISMS)

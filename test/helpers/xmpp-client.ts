@@ -46,8 +46,11 @@ const NS_SASL2 = "urn:xmpp:sasl:2";
 
 export class TestUser {
   private readonly received = new Inbox<Element>();
+  /** Stream-level elements that are not stanzas (XEP-0198's <r/>, say). */
+  private readonly nonzas = new Inbox<Element>();
   private constructor(readonly xmpp: XmppClient) {
     xmpp.on("stanza", (el: Element) => this.received.push(el));
+    xmpp.on("nonza", (el: Element) => this.nonzas.push(el));
   }
 
   /** Stanzas received and not yet taken by waitFor, oldest first. */
@@ -102,6 +105,15 @@ export class TestUser {
   /** Takes the first stanza (already received or to come) that matches from the inbox. */
   waitFor(match: (el: Element) => boolean, what = "a stanza", timeoutMs = 5000): Promise<Element> {
     return this.received.take(
+      match,
+      () => `${this.jid} did not receive ${what} within ${timeoutMs} ms`,
+      timeoutMs,
+    );
+  }
+
+  /** Like waitFor, for an element that is not a stanza. */
+  waitForNonza(match: (el: Element) => boolean, what: string, timeoutMs = 5000): Promise<Element> {
+    return this.nonzas.take(
       match,
       () => `${this.jid} did not receive ${what} within ${timeoutMs} ms`,
       timeoutMs,

@@ -4,7 +4,7 @@
 // state (its count of stanzas sent, XEP-0198 §4): it is stored (in the session's inbox) before
 // the sender's entry is acknowledged or its snapshot marks the entry applied, so the next
 // owner counts it, and a resumption with the client's h succeeds and resends what the client
-// never read.
+// never read. A stanza routed to it again (its sender's entry applied again) is counted once.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import type { EdgePacket } from "../../services/shared/bus/packets.js";
@@ -67,6 +67,32 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     return /id="([^"]+)"/.exec(enabled)?.[1] as string;
   }
 
+  /**
+   * `user` logs in on a new socket and resumes session `previd` with the h its client counted
+   * (XEP-0198 §5): the answer, a `rename` of the new socket (resumed) or a `<failed/>` frame.
+   */
+  async function resume(user: string, previd: string, hOfClient: number): Promise<EdgePacket> {
+    const resuming = h.connId(2);
+    await h.open(resuming);
+    await h.send(resuming, OPEN_FRAME);
+    await h.waitFrame(resuming, (f) => f.includes("<mechanism>PLAIN<"), "SASL features");
+    await h.send(resuming, plainAuth(user, `${user}-pw`));
+    await h.waitFrame(resuming, (f) => f.startsWith("<success"), "SASL success");
+    await h.send(resuming, OPEN_FRAME);
+    await h.waitFrame(resuming, (f) => f.includes(`<sm xmlns="${SM}"/>`), "the sm feature");
+    await h.send(resuming, `<resume xmlns="${SM}" previd="${previd}" h="${hOfClient}"/>`);
+    return h.waitPacket(
+      (p) =>
+        (p.k === "rename" && p.c === resuming) ||
+        (p.k === "data" && p.c === resuming && p.d.startsWith("<failed")),
+      "the answer to <resume/>",
+    );
+  }
+
+  /** The stanzas `frames` holds after <enabled/>: what the client's h counts (XEP-0198 §4). */
+  const countedByClient = (frames: string[]) =>
+    frames.slice(frames.findIndex((f) => f.startsWith("<enabled")) + 1).filter(isStanza).length;
+
   const chat = (to: string, body: string) =>
     `<message xmlns="jabber:client" type="chat" to="${to}"><body>${body}</body></message>`;
 
@@ -102,6 +128,69 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     await h.waitFrame(erin, (f) => f.includes('id="s1"'), "the message");
   });
 
+  it("counts once a stanza routed to an XEP-0198 session twice (its sender's entry applied again)", async () => {
+    const gina = h.connId(0);
+    const previd = await loginWithSm(gina, "gina", "phone", true);
+    // A sender's entry applied again after a crash routes its stanza again, with the origin
+    // its first application gave it (bus/origin.ts); then a marker, with an origin of its own.
+    const route = (to: string, body: string, origin: string) =>
+      h.backend.bus.toShard(0, {
+        k: "route",
+        c: to,
+        d: `<message xmlns="jabber:client" type="chat" from="hal@localhost/desk" to="gina@localhost/phone"><body>${body}</body></message>`,
+        o: origin,
+      });
+    await route(gina, "once", "e9.1.hal|1700000000000-0|0");
+    await route(gina, "once", "e9.1.hal|1700000000000-0|0");
+    await route(gina, "marker", "e9.1.hal|1700000000001-0|0");
+    await until(() => bodies(received(gina)).includes("marker"), "the marker");
+    const before = bodies(received(gina));
+    // Written with its origin all the same, so that the edge drops a repeat it alone sees.
+    const once = h.packets.find((p) => p.c === gina && p.k === "data" && bodyOf(p.d) === "once");
+    assert.equal(once?.k === "data" && once.o, "e9.1.hal|1700000000000-0|0");
+    // Her client acknowledges what it read (§4: an ack it may send unrequested, as it answers
+    // the server's <r/>); the server must have counted as many.
+    const hOfClient = countedByClient(received(gina));
+    await h.send(gina, `<a xmlns="${SM}" h="${hOfClient}"/>`);
+    const snapshot = async () =>
+      JSON.parse((await admin.hget(KEYS.snapshot(0), gina)) ?? "{}") as {
+        sm?: { sent: number; acked: number; hibernateUntilMs?: number };
+        recentOrigins?: string;
+      };
+    const stored = async () => (await snapshot()).sm;
+    await until(async () => (await stored())?.acked === hOfClient, "her ack stored");
+    const counted = (await stored())?.sent;
+    const remembered = (await snapshot()).recentOrigins;
+    // Her socket is lost; she resumes with her h: nothing she read may come again.
+    await h.socketClosed(gina);
+    await until(
+      async () => (await stored())?.hibernateUntilMs !== undefined,
+      "her session hibernates",
+    );
+    const answer = await resume("gina", previd, hOfClient);
+    let after: string[] = [];
+    if (answer.k === "rename") {
+      const moved = answer.d;
+      await h.waitFrame(moved, (f) => f.startsWith("<resumed"), "<resumed/>");
+      await route(moved, "after", "e9.1.hal|1700000000002-0|0");
+      await until(() => bodies(received(moved)).includes("after"), "the last marker");
+      after = bodies(received(moved));
+    }
+    const sent = ["once", "marker", "after"];
+    const got = [...before, ...after];
+    const deliveredOnce = sent.filter((b) => got.filter((r) => r === b).length === 1);
+    const duplicates = got.length - new Set(got).size;
+    console.log(
+      `      sent ${sent.length} (one routed twice), delivered once ${deliveredOnce.length}, duplicates ${duplicates}` +
+        ` (the client's h ${hOfClient}, the server's count ${counted})`,
+    );
+    assert.equal(counted, hOfClient, "the server counted what the client read");
+    // Only routed deliveries are remembered: her own entries' answers never come again.
+    assert.equal(remembered, "e9.1.hal|1700000000000-0|0 e9.1.hal|1700000000001-0|0");
+    assert.equal(answer.k, "rename", "resumed");
+    assert.deepEqual(got, sent, "every message once, in order");
+  });
+
   it("loses no stanza another connection sent an XEP-0198 session when the member dies before storing the session", async () => {
     const N = 6;
     const K = 3;
@@ -132,8 +221,7 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     const frames = received(carol);
     const read = frames.slice(0, frames.findIndex((f) => bodyOf(f) === `m-${K}`) + 1);
     const before = bodies(read);
-    const handled = read.slice(read.findIndex((f) => f.startsWith("<enabled")) + 1);
-    const hOfClient = handled.filter(isStanza).length;
+    const hOfClient = countedByClient(read);
     await h.socketClosed(carol);
     await until(
       async () =>
@@ -141,21 +229,7 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
       "carol's session hibernates",
     );
     // She resumes on a new socket with the h her client counted (XEP-0198 §5).
-    const resuming = h.connId(2);
-    await h.open(resuming);
-    await h.send(resuming, OPEN_FRAME);
-    await h.waitFrame(resuming, (f) => f.includes("<mechanism>PLAIN<"), "SASL features");
-    await h.send(resuming, plainAuth("carol", "carol-pw"));
-    await h.waitFrame(resuming, (f) => f.startsWith("<success"), "SASL success");
-    await h.send(resuming, OPEN_FRAME);
-    await h.waitFrame(resuming, (f) => f.includes(`<sm xmlns="${SM}"/>`), "the sm feature");
-    await h.send(resuming, `<resume xmlns="${SM}" previd="${previd}" h="${hOfClient}"/>`);
-    const answer = await h.waitPacket(
-      (p) =>
-        (p.k === "rename" && p.c === resuming) ||
-        (p.k === "data" && p.c === resuming && p.d.startsWith("<failed")),
-      "the answer to <resume/>",
-    );
+    const answer = await resume("carol", previd, hOfClient);
     let after: string[] = [];
     if (answer.k === "rename") {
       const moved = answer.d;

@@ -137,4 +137,55 @@ describe("stream management in the session shell (XEP-0198)", function () {
       `      sent 13: acked 4, unacked 9 (written ${live - 4} before the bound), stored offline ${await h.backend.offline.count("alice@localhost")}`,
     );
   });
+
+  it("checks an idle session with <r/>, not a counted ping: an <a/> keeps it, no answer ends it", async () => {
+    const h = await start({ clientPingIntervalMs: 500, clientPingTimeoutMs: 300 });
+    const c = h.connId(0);
+    await h.login(c, "alice", "pw", "phone");
+    await h.send(c, `<enable xmlns="${SM}"/>`);
+    await h.waitFrame(c, (f) => f.startsWith("<enabled"), "<enabled/>");
+    const ackRequest = `<r xmlns="${SM}"/>`;
+    const sinceEnabled = () => {
+      const frames = h.frames(c);
+      return frames.slice(frames.findIndex((f) => f.startsWith("<enabled")) + 1);
+    };
+    const admin = connect(`${server.url}/${db}`);
+    try {
+      await h.waitFrame(c, (f) => f === ackRequest, "the server's <r/>");
+      // The client read no stanza since <enabled/>: its h is 0, and so must the server's count be.
+      const answered = await h.send(c, `<a xmlns="${SM}" h="0"/>`);
+      const stored = async () =>
+        JSON.parse((await admin.hget(KEYS.snapshot(0), c)) ?? "{}") as {
+          lastEntryId?: string;
+          ping?: unknown;
+          sm?: { sent: number };
+        };
+      await until(
+        async () => (await stored()).lastEntryId === answered,
+        "the answer applied and stored",
+      );
+      const afterAnswer = await stored();
+      // Asked again after the next silence: the answer kept it (unanswered, the session would
+      // have ended clientPingTimeoutMs after the first <r/>).
+      await until(
+        () => sinceEnabled().filter((f) => f === ackRequest).length === 2,
+        "a second <r/>",
+      );
+      const endedEarly = sinceEnabled().filter((f) => f.includes("<stream:error"));
+      // Unanswered: the session ends at the pinger's deadline.
+      await h.waitFrame(c, (f) => f.includes("<connection-timeout"), "connection-timeout");
+      await h.waitPacket((p) => p.k === "close" && p.c === c, "the socket closed");
+      const frames = sinceEnabled();
+      assert.deepEqual(endedEarly, [], "not ended while it answered");
+      assert.equal(afterAnswer.sm?.sent, 0, "nothing counted");
+      assert.equal(afterAnswer.ping, undefined, "the <a/> answered the check");
+      assert.deepEqual(
+        frames.filter((f) => /^<(message|presence|iq)[\s/>]/.test(f)),
+        [],
+        "no stanza (no XEP-0199 ping) was sent",
+      );
+    } finally {
+      admin.disconnect();
+    }
+  });
 });

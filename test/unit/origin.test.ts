@@ -6,6 +6,7 @@ import {
   OriginMemory,
   REMEMBERED_ORIGINS,
   parseOrigin,
+  rememberOrigin,
 } from "../../services/shared/bus/origin.js";
 
 describe("origins of deliveries", () => {
@@ -65,5 +66,25 @@ describe("origins of deliveries", () => {
     for (let i = total - REMEMBERED_ORIGINS; i < total; i++)
       assert.equal(memory.accept(`c|${i}-0|0`), false, `origin ${i} is among the last`);
     assert.equal(memory.accept(`c|${total - REMEMBERED_ORIGINS - 1}-0|0`), true, "one older");
+  });
+
+  it("keeps the same record as plain data in a state: each origin once, the last ones only", () => {
+    let recent: string | undefined;
+    const seen = (origin: string) => {
+      const next = rememberOrigin(recent, origin);
+      if (next === undefined) return false;
+      recent = next;
+      return true;
+    };
+    assert.equal(seen("c|1-0|0"), true);
+    assert.equal(seen("c|1-0|1"), true);
+    assert.equal(seen("c|1-0|0"), false);
+    assert.equal(seen("c|1-0|1"), false);
+    assert.equal(seen("c|1-0|1.1"), true, "a prefix of another is another origin");
+    assert.equal(seen("c|1-0"), true);
+    for (let i = 2; i < 2 + REMEMBERED_ORIGINS; i++) assert.ok(seen(`c|${i}-0|0`));
+    assert.equal(recent?.split(" ").length, REMEMBERED_ORIGINS, "bounded");
+    assert.equal(seen(`c|${REMEMBERED_ORIGINS + 1}-0|0`), false, "recent: a repeat");
+    assert.equal(seen("c|1-0|0"), true, "the oldest were forgotten");
   });
 });

@@ -54,8 +54,12 @@ export interface ConnState {
   openedAtMs: number;
   /** Set while closing a connection that was bound, so a retried close still cleans up. */
   boundBeforeClose?: boolean;
-  /** Outstanding server→client ping (XEP-0199): iq id and when it was sent. */
-  ping?: { id: string; sentAtMs: number };
+  /**
+   * Outstanding server→client liveness check (client-pinger.ts) and when it was sent: an
+   * XEP-0199 ping, answered by the iq result with its id, or with XEP-0198 an <r/> (no id),
+   * answered by any <a/>.
+   */
+  ping?: { id?: string; sentAtMs: number };
   /** XEP-0198 stream management, once enabled. */
   sm?: SmState;
   /**
@@ -65,6 +69,15 @@ export interface ConnState {
   tls?: ConnTls;
   /** XEP-0124/0206: the connection is a BOSH session; its frames go through this state. */
   bosh?: BoshState;
+  /**
+   * Origins of the last stanzas routed to a connection that keeps what it is sent (XEP-0198
+   * counts and queues it, BOSH queues it): bus/origin.ts rememberOrigin, LiveContext.send. A
+   * sender's entry applied again after a crash routes its stanzas here again with the same
+   * origins; the edge drops such repeats for sockets, but only after this state counted or
+   * queued them. Absent until the first such delivery, and in snapshots written before it
+   * existed.
+   */
+  recentOrigins?: string;
 }
 
 export interface ConnTls {

@@ -1,7 +1,12 @@
 // XEP-0199 §4.1 server-to-client pings: a bound client silent for clientPingIntervalMs is
 // pinged; one that does not answer within clientPingTimeoutMs is disconnected with
-// `connection-timeout`. A connection that has not bound a resource authTimeoutMs after it
-// opened is closed too, however chatty, so unauthenticated sockets cannot hold state.
+// `connection-timeout`. A session with XEP-0198 is asked for an ack (<r/>, §4) instead, which
+// it must answer at once with an <a/>: an iq ping is a stanza and would be counted in the
+// session's `sent` by a ping tick, which stores no snapshot (only the unit applying the answer
+// would), so a member dying within the round trip left the stored count one short of the
+// client's h, and its resumption failed. An <r/> and its <a/> count nothing. A connection
+// that has not bound a resource authTimeoutMs after it opened is closed too, however chatty,
+// so unauthenticated sockets cannot hold state.
 //
 // Each connection has a deadline on a wheel (deadline-wheel.ts), so a tick looks only at the
 // connections that are due, not at every connection. The packet path moves lastActivityMs
@@ -17,7 +22,7 @@ import type { ConnState } from "../core/connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import type { LiveContext } from "./live-context.js";
-import { startHibernation } from "./stream-management.js";
+import { requestAck, startHibernation } from "./stream-management.js";
 
 /** How often due deadlines are taken: often enough to honour the smallest timeout within 25%. */
 export const PING_SWEEP_MIN_MS = 100;
@@ -122,6 +127,11 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
     return false;
   }
   if (now - conn.lastActivityMs >= clientPingIntervalMs) {
+    if (conn.sm) {
+      conn.ping = { sentAtMs: now };
+      requestAck(ctx, conn);
+      return true;
+    }
     conn.ping = { id: `ping-${randomId(6, "hex")}`, sentAtMs: now };
     const iq = new Element("iq", {
       type: "get",

@@ -7,22 +7,25 @@ import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
 import type { ConnState } from "../core/connection.js";
 import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
-import { acceptOrigin } from "./bosh/bosh-state.js";
 import type { LiveContext } from "./live-context.js";
 
 export interface ClientTransport {
-  /** Hands one frame (RFC 7395 framing) to the client. */
-  write(ctx: LiveContext, conn: ConnState, frame: string): void;
+  /**
+   * Hands one frame (RFC 7395 framing) to the client. `origin`: the delivery it is
+   * (bus/origin.ts), taken by the caller, which checked it against the connection's own
+   * record where the connection keeps what it is sent (LiveContext.send).
+   */
+  write(ctx: LiveContext, conn: ConnState, frame: string, origin: string | undefined): void;
   /** The stream is closed (its <close/> written): ends the transport. */
   end(ctx: LiveContext, conn: ConnState): void;
 }
 
 /** A socket an edge holds: frames go to that edge's inbox, which writes them out. */
 const EDGE_SOCKET: ClientTransport = {
-  write(ctx, conn, frame) {
+  write(ctx, conn, frame, origin) {
     // Checked first: the hot path allocates no log record unless trace is on.
     if (ctx.log.isLevelEnabled("trace")) ctx.log.trace({ connId: conn.connId, out: frame }, "send");
-    const origin = ctx.takeOrigin();
+    // With its origin, so that the edge drops a repeat (an entry applied again) for the socket.
     const packet: EdgePacket =
       origin === undefined
         ? { k: "data", c: conn.connId, d: frame }
@@ -44,11 +47,9 @@ const EDGE_SOCKET: ClientTransport = {
 /** A BOSH session (bosh-output.ts): frames wait for the earliest held request. */
 const BOSH_SESSION: ClientTransport = {
   write(ctx, conn, frame) {
-    if (!isBosh(conn)) return;
-    // Written before: its entry was applied again (origin.ts), as the edge drops for sockets.
-    const origin = ctx.takeOrigin();
-    if (origin !== undefined && !acceptOrigin(conn.bosh, origin)) return;
-    queueBoshFrame(ctx, conn, frame);
+    // The edge sees these frames only inside its answers: repeats were dropped before the
+    // queue, by the session's record of origins (LiveContext.send).
+    if (isBosh(conn)) queueBoshFrame(ctx, conn, frame);
   },
   end() {
     // No socket: its <close/> became a terminating answer (bosh-output.ts).

@@ -6,7 +6,7 @@
 import type { Element } from "ltx";
 import { randomId } from "../../shared/random-id.js";
 import type { Bus, DirectOutcome } from "../../shared/bus/bus.js";
-import { OriginCounter } from "../../shared/bus/origin.js";
+import { OriginCounter, rememberOrigin } from "../../shared/bus/origin.js";
 import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import type { Config } from "../../shared/config.js";
 import { parseConnId } from "../../shared/conn-id.js";
@@ -77,6 +77,8 @@ export class LiveContext implements SessionContext {
   private pending: Promise<void>[] = [];
   /** Numbers the deliveries of the entry being applied (beginEntry). */
   private origins: OriginCounter | undefined;
+  /** The origin the routed stanza being applied carries, if it is one (beginEntry). */
+  private routedOrigin: string | undefined;
   private readonly failures: unknown[] = [];
   private readonly afterStored: (() => Promise<unknown>)[] = [];
   /** Connections whose durable state this unit changed by sending to them (touched()). */
@@ -142,18 +144,37 @@ export class LiveContext implements SessionContext {
 
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
-    // What is sent to these is kept in their state (XEP-0198's counters, BOSH's queue and kept
-    // answers), so it must be saved even when another connection's unit sent it (rare: other
-    // connections' stanzas for them go through their inbox, reroute.ts).
-    if (conn.sm || conn.bosh) this.touchedConns.add(conn);
+    if (!conn.sm && !conn.bosh) return this.writeToClient(conn, d);
+    // What is sent to these is kept in their state (XEP-0198's counters and queue, BOSH's
+    // queue), so a repeat (its sender's entry applied again after a crash, bus/origin.ts) is
+    // dropped here, before it is counted or queued: the edge's own drop comes too late for
+    // the count, and never sees a BOSH session's frames. The record is in the state it guards,
+    // saved with it, so the next owner of the shard knows what was delivered. Only a routed
+    // stanza's delivery can come again in another entry; an entry of the connection's own
+    // applied again starts from the state saved before it, record included, so its frames are
+    // not recorded (nor is the state changed, and saved, for an <a/> answering the client).
+    const origin = this.takeOrigin();
+    if (origin !== undefined && origin === this.routedOrigin) {
+      const recent = rememberOrigin(conn.recentOrigins, origin);
+      if (recent === undefined) return;
+      conn.recentOrigins = recent;
+    }
+    // Saved even when another connection's unit sent it (rare: other connections' stanzas for
+    // them go through their inbox, reroute.ts).
+    this.touchedConns.add(conn);
     // XEP-0198: counted and kept until acked; not written while the session hibernates.
-    if (conn.sm) smSend(this, conn, d);
-    else this.writeToClient(conn, d);
+    if (conn.sm) smSend(this, conn, d, origin);
+    else this.writeFrame(conn, d, origin);
   }
 
   /** Writes a frame to the connection's client, outside stream management's accounting. */
   writeToClient(conn: ConnState, d: string): void {
-    transportOf(conn).write(this, conn, d);
+    this.writeFrame(conn, d, this.takeOrigin());
+  }
+
+  /** writeToClient for a frame whose origin the caller took (send). */
+  writeFrame(conn: ConnState, d: string, origin: string | undefined): void {
+    transportOf(conn).write(this, conn, d, origin);
   }
 
   /**
@@ -162,9 +183,9 @@ export class LiveContext implements SessionContext {
    * `carried`: the origin a routed stanza brought along, which its deliveries keep.
    */
   beginEntry(connId: string, entryId: string, carried?: string): void {
-    this.origins =
-      (carried !== undefined && OriginCounter.carried(carried)) ||
-      new OriginCounter(connId, entryId);
+    const routed = carried === undefined ? undefined : OriginCounter.carried(carried);
+    this.origins = routed ?? new OriginCounter(connId, entryId);
+    this.routedOrigin = routed && carried;
   }
 
   takeOrigin(): string | undefined {

@@ -80,13 +80,21 @@ export function settledTtlMs(
   return config.resumptionTimeoutMs + config.edgeInboxTtlMs;
 }
 
-/** LiveContext.send for a connection with stream management (XEP-0198 §4). */
-export function smSend(ctx: LiveContext, conn: ConnState, d: string): void {
+/**
+ * LiveContext.send for a connection with stream management (XEP-0198 §4); `origin`: the
+ * delivery's, which send took and found new.
+ */
+export function smSend(
+  ctx: LiveContext,
+  conn: ConnState,
+  d: string,
+  origin: string | undefined,
+): void {
   const sm = conn.sm;
-  if (!sm) return ctx.writeToClient(conn, d);
+  if (!sm) return ctx.writeFrame(conn, d, origin);
   const hibernating = sm.hibernateUntilMs !== undefined;
   if (!STANZA_START.test(d)) {
-    if (!hibernating) ctx.writeToClient(conn, d);
+    if (!hibernating) ctx.writeFrame(conn, d, origin);
     return;
   }
   sm.sent++;
@@ -101,8 +109,13 @@ export function smSend(ctx: LiveContext, conn: ConnState, d: string): void {
     return;
   }
   if (hibernating) return;
-  ctx.writeToClient(conn, d);
-  if (unacked(sm) % ackRequestEvery(ctx.config) === 0) ctx.writeToClient(conn, ACK_REQUEST);
+  ctx.writeFrame(conn, d, origin);
+  if (unacked(sm) % ackRequestEvery(ctx.config) === 0) requestAck(ctx, conn);
+}
+
+/** §4 <r/>: the client must answer with an <a/> at once. Not a stanza: nothing is counted. */
+export function requestAck(ctx: LiveContext, conn: ConnState): void {
+  ctx.writeToClient(conn, ACK_REQUEST);
 }
 
 /**

@@ -92,3 +92,21 @@ export class OriginMemory {
     return true;
   }
 }
+
+/**
+ * The same memory as plain data, for a receiver whose state is stored and read back (a session
+ * connection that keeps what it is sent: XEP-0198 counts it, BOSH queues it), so that it is
+ * saved with what it guards: the last REMEMBERED_ORIGINS origins, oldest first, separated by
+ * spaces (an origin has none). A string rather than an array keeps the state it lives in flat,
+ * which the per-unit copy of a chatting connection's state relies on (connection.ts
+ * DurableCopy). Returns the record with `origin` added, or undefined when `origin` is in it
+ * already (a repeat).
+ */
+export function rememberOrigin(recent: string | undefined, origin: string): string | undefined {
+  if (recent === undefined || recent === "") return origin;
+  const origins = recent.split(" ");
+  if (origins.includes(origin)) return undefined;
+  if (origins.length >= REMEMBERED_ORIGINS) origins.shift();
+  origins.push(origin);
+  return origins.join(" ");
+}

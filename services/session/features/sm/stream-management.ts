@@ -92,6 +92,9 @@ function ack(ctx: SessionContext, conn: ConnState, el: Element): void {
   if (!sm) return;
   const h = parseH(el.attrs.h);
   if (h === undefined) throw new StreamError("bad-format", "h must be an unsigned 32-bit integer");
+  // The client is there: this answers the server's liveness check (client-pinger.ts), or
+  // crossed it on the wire.
+  if (conn.ping) conn.ping = undefined;
   const acked = ackedTotal(sm.acked, h);
   if (acked > sm.sent)
     throw new StreamError(

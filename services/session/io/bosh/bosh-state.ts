@@ -1,6 +1,5 @@
 // The BOSH part of a connection's state (XEP-0124), kept in ConnState so that it is in the
 // snapshot and survives the failover of a session member like the rest. Plain data.
-import { REMEMBERED_ORIGINS } from "../../../shared/bus/origin.js";
 
 /** A request the session holds open (its HTTP response waits at edge `edge`). */
 export interface HeldRequest {
@@ -42,23 +41,4 @@ export interface BoshState {
   terminate?: { condition?: "remote-stream-error" };
   /** ms since epoch of the last request (a session with none held past inactivity is lost). */
   lastRequestMs: number;
-  /**
-   * Origins of the last frames queued (bus/origin.ts), at most REMEMBERED_ORIGINS: a sender's
-   * entry applied again after a crash routes its stanzas here again with the same origins, and
-   * the edge, which drops such repeats for sockets, sees a BOSH session's frames only inside
-   * its answers. Absent in snapshots written before it existed.
-   */
-  origins?: string[];
-}
-
-/**
- * Remembers `origin` for the session; false when it was queued before (a repeat, which the
- * caller drops).
- */
-export function acceptOrigin(state: BoshState, origin: string): boolean {
-  const origins = (state.origins ??= []);
-  if (origins.includes(origin)) return false;
-  origins.push(origin);
-  if (origins.length > REMEMBERED_ORIGINS) origins.shift();
-  return true;
 }
