@@ -84,6 +84,8 @@ describe("origins of deliveries", () => {
     assert.equal(seen("c|1-0"), true);
     for (let i = 2; i < 2 + REMEMBERED_ORIGINS; i++) assert.ok(seen(`c|${i}-0|0`));
     assert.equal(recent?.split(" ").length, REMEMBERED_ORIGINS, "bounded");
+    // Digests of 16 characters each, whatever an origin's length.
+    assert.equal(recent?.length, REMEMBERED_ORIGINS * 17 - 1);
     assert.equal(seen(`c|${REMEMBERED_ORIGINS + 1}-0|0`), false, "recent: a repeat");
     assert.equal(seen("c|1-0|0"), true, "the oldest were forgotten");
   });
