@@ -92,7 +92,10 @@ export class PacketProcessor {
         const done = await this.table.withConn(connId, () =>
           this.runUnit(connId, entries, acknowledged !== undefined),
         );
-        if (done.acked) return acknowledged?.(entries);
+        if (done.acked) {
+          acknowledged?.(entries);
+          return;
+        }
         // Outside the unit's turn: two units that each changed the other's connection must
         // not wait for each other's turn.
         if (done.others.length > 0) await this.saveTouched(done.others, entries[0].shard);
