@@ -148,6 +148,39 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       assert.equal(seen[0], seen[1]);
     });
 
+    it("writes no acknowledgement for entries the handler acknowledged itself, and counts them handled", async () => {
+      const { bus } = fixture;
+      const controller = new AbortController();
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++)
+        ids.push(await bus.toShard(2, { k: "data", c: `a.2.${i}`, e: "a", d: `<m/>` }));
+      const own = new Set([ids[0], ids[3], ids[5]]);
+      const written: string[] = [];
+      const handled: string[] = [];
+      let seen = 0;
+      await bus.consumeShards(
+        [2],
+        "c1",
+        async (batch, ack, acknowledged) => {
+          acknowledged(batch.filter((e) => own.has(e.id)));
+          ack(batch.filter((e) => e.id === ids[1]));
+          seen += batch.length;
+          if (seen >= ids.length) controller.abort();
+        },
+        controller.signal,
+        {
+          acknowledge: async (acks) => void written.push(...(acks.get(2) ?? [])),
+          onHandled: (_shard, lastId) => handled.push(lastId),
+        },
+      );
+      assert.deepEqual(
+        written.sort(compareEntryIds),
+        ids.filter((id) => !own.has(id)),
+        "the others are acknowledged by the bus, once each",
+      );
+      assert.equal(handled.at(-1), ids[5], "handled up to the last entry all the same");
+    });
+
     it("delivers edge packets in order to the edge's reader only", async () => {
       const { bus } = fixture;
       const controller = new AbortController();

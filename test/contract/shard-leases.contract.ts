@@ -243,6 +243,56 @@ export function shardLeasesContract(
         assert.deepEqual(await subject().pending(1), []);
       });
 
+      it("stores snapshots and acknowledges entries in one step with the live lease's token", async () => {
+        const lease = await leases().acquire(4, "member-a");
+        assert.ok(lease);
+        await subject().fenced.writeSnapshots(lease, new Map([["conn-2", "two"]]));
+        const ids = await subject().deliver(4, 3);
+
+        const acked = await subject().fenced.writeSnapshotsAndAck(
+          lease,
+          new Map([["conn-1", "one"]]),
+          ["conn-2"],
+          ids.slice(0, 2),
+        );
+        assert.equal(acked, 2);
+        assert.deepEqual(await subject().snapshots(4), new Map([["conn-1", "one"]]));
+        assert.deepEqual(await subject().pending(4), ids.slice(2));
+        // Acknowledged already: counted as none the second time, and the snapshot is rewritten.
+        assert.equal(
+          await subject().fenced.writeSnapshotsAndAck(lease, new Map([["conn-1", "uno"]]), [], ids),
+          1,
+        );
+        assert.deepEqual(await subject().snapshots(4), new Map([["conn-1", "uno"]]));
+        assert.deepEqual(await subject().pending(4), []);
+      });
+
+      it("refuses snapshots and acknowledgement with an old token: neither is written, the entries stay pending", async () => {
+        const old = await leases().acquire(4, "member-a");
+        assert.ok(old);
+        await subject().fenced.writeSnapshots(old, new Map([["conn-1", "old owner's"]]));
+        const ids = await subject().deliver(4, 2);
+        const next = await acquireOnceExpired(4, "member-b");
+
+        await refused(
+          subject().fenced.writeSnapshotsAndAck(
+            old,
+            new Map([["conn-9", "stale"]]),
+            ["conn-1"],
+            ids,
+          ),
+          4,
+          old.token,
+        );
+        assert.deepEqual(await subject().snapshots(4), new Map([["conn-1", "old owner's"]]));
+        assert.deepEqual(await subject().pending(4), ids, "nothing acknowledged");
+        assert.equal(
+          await subject().fenced.writeSnapshotsAndAck(next, new Map([["conn-1", "new"]]), [], ids),
+          2,
+        );
+        assert.deepEqual(await subject().pending(4), []);
+      });
+
       it("acknowledges several shards at once, each through its own lease: a fenced one is refused alone", async () => {
         const live = await leases().acquire(1, "member-a");
         const old = await leases().acquire(2, "member-a");

@@ -4,9 +4,10 @@
 // its own later entries, never the other connections of its batch or of later batches (the
 // bus hands over the next batches while this one is in progress). Units of one batch run side
 // by side, so their Redis commands share pipelines. A unit waits until every effect it issued
-// is stored, then saves the connection's snapshot (two phases, see runUnit), and the batch is
-// acknowledged once all its units are done. A unit that fails is rolled back in memory and
-// tried again in place, so nothing later of that connection can overtake it.
+// is stored, then saves the connection's snapshot (two phases, see runUnit), and its entries
+// are acknowledged in that same fenced write when the snapshot is the last thing it stores,
+// otherwise once all of it is (the bus's batched acknowledgements). A unit that fails is rolled
+// back in memory and tried again in place, so nothing later of that connection can overtake it.
 import { delay, retryDelayMs } from "../../shared/async/delay.js";
 import type { ShardEntry } from "../../shared/bus/packets.js";
 import { compareEntryIds } from "../../shared/bus/packets.js";
@@ -32,7 +33,15 @@ import {
   type SmUnitProgress,
 } from "./stream-management.js";
 
-const NONE_TOUCHED: ConnState[] = [];
+/** How a unit ended: the other connections it changed, and whether its entries are acked. */
+interface UnitDone {
+  others: readonly ConnState[];
+  /** Acknowledged by its snapshot's write (SnapshotWriter.save with ackIds). */
+  acked: boolean;
+}
+// Most units (chat without XEP-0198 or BOSH) touch nothing: no object per unit then.
+const UNTOUCHED: UnitDone = Object.freeze({ others: Object.freeze([]), acked: false });
+const ACKED_WITH_SNAPSHOT: UnitDone = Object.freeze({ others: Object.freeze([]), acked: true });
 
 /** What a unit did that counts only once it is stored. */
 interface UnitProgress extends SmUnitProgress {
@@ -59,11 +68,14 @@ export class PacketProcessor {
   /**
    * Applies `batch`, acknowledging each connection's entries as soon as they are applied and
    * stored. Resolves once all of them are; rejects only when stopping, after every unit has
-   * settled (none is left writing).
+   * settled (none is left writing). Given `acknowledged` (ShardBatchHandler), a unit whose
+   * snapshot is its last write acknowledges its entries in that write and reports them there;
+   * without it, every unit's entries go to `ack`.
    */
   async handleBatch(
     batch: ShardEntry[],
     ack: (entries: readonly ShardEntry[]) => void = () => undefined,
+    acknowledged?: (entries: readonly ShardEntry[]) => void,
   ): Promise<void> {
     this.metrics.batches.inc();
     this.metrics.batchEntries.observe(batch.length);
@@ -77,10 +89,16 @@ export class PacketProcessor {
     // Queued synchronously, in batch order: a connection's units run in the order read.
     const units = await Promise.allSettled(
       [...byConn].map(async ([connId, entries]) => {
-        const others = await this.table.withConn(connId, () => this.runUnit(connId, entries));
+        const done = await this.table.withConn(connId, () =>
+          this.runUnit(connId, entries, acknowledged !== undefined),
+        );
+        if (done.acked) {
+          acknowledged?.(entries);
+          return;
+        }
         // Outside the unit's turn: two units that each changed the other's connection must
         // not wait for each other's turn.
-        if (others.length > 0) await this.saveTouched(others, entries[0].shard);
+        if (done.others.length > 0) await this.saveTouched(done.others, entries[0].shard);
         ack(entries);
       }),
     );
@@ -96,8 +114,16 @@ export class PacketProcessor {
    * and their effects would never happen. A unit that changed nothing but the progress
    * fields (most chat: a message sent or delivered) writes no snapshot at all: its
    * acknowledgement alone keeps its entries from being applied again (durableJson, DurableCopy).
+   * The acknowledgement is never stored before the snapshot: it rides in the snapshot's own
+   * fenced write (`ackWithSnapshot`, one script call for both) only when nothing of the unit
+   * is left to store after it, i.e. no XEP-0198 resumption's afterSave writes and no other
+   * connection to save (saveTouched); otherwise it is written once those are stored.
    */
-  private async runUnit(connId: string, entries: ShardEntry[]): Promise<ConnState[]> {
+  private async runUnit(
+    connId: string,
+    entries: ShardEntry[],
+    ackWithSnapshot: boolean,
+  ): Promise<UnitDone> {
     for (let failures = 0; ; failures++) {
       const saved = this.table.get(connId);
       // The rollback copy, in durable form plus the two progress fields (DurableCopy).
@@ -109,8 +135,22 @@ export class PacketProcessor {
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
+        // Known once the effects are stored: nothing the snapshot write does changes them.
+        const own = changed?.connId ?? unit.renamedTo ?? connId;
+        const others =
+          ctx.touched().size === 0
+            ? UNTOUCHED.others
+            : [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
+        let acked = false;
         if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
-          ctx.track(this.snapshots.save(changed.shard, changed.connId, JSON.stringify(changed)));
+          acked =
+            ackWithSnapshot &&
+            unit.afterSave.length === 0 &&
+            others.length === 0 &&
+            entries.every((e) => e.shard === changed.shard);
+          const json = JSON.stringify(changed);
+          const ackIds = acked ? entries.map((e) => e.id) : undefined;
+          ctx.track(this.snapshots.save(changed.shard, changed.connId, json, ackIds));
           await ctx.flush();
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
@@ -126,10 +166,8 @@ export class PacketProcessor {
         // routed to the new id since must not overtake them (RFC 6121 §8 per-recipient order).
         const release = unit.releaseTurn;
         if (release) void this.table.withConn(connId, async () => release());
-        // Most units (chat without XEP-0198 or BOSH) touch nothing: no array per unit then.
-        if (ctx.touched().size === 0) return NONE_TOUCHED;
-        const own = changed?.connId ?? unit.renamedTo ?? connId;
-        return [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
+        if (acked) return ACKED_WITH_SNAPSHOT;
+        return others.length === 0 ? UNTOUCHED : { others, acked: false };
       } catch (err) {
         unit.releaseTurn?.();
         // Applied again from the state before, so each entry takes effect once in memory.
@@ -160,7 +198,7 @@ export class PacketProcessor {
    * snapshot marking its entries applied, so a member dying before this save leaves them
    * pending, and the next owner applies them again (to the binding's holder, in its turn).
    */
-  private async saveTouched(others: ConnState[], shard: number): Promise<void> {
+  private async saveTouched(others: readonly ConnState[], shard: number): Promise<void> {
     for (let failures = 0; ; failures++) {
       try {
         await Promise.all(

@@ -51,7 +51,7 @@ export class SessionShardHost implements ShardHost {
     this.reading = new ShardReadLoops({
       bus: deps.bus,
       consumerName: deps.consumerName,
-      handle: (batch, ack) => this.handle(batch, ack),
+      handle: (batch, ack, acknowledged) => this.handle(batch, ack, acknowledged),
       acknowledge: (acks) => this.acknowledge(acks),
       leaseOf: deps.leaseOf,
       handled: (shard, lastId) => deps.local.handled(shard, lastId),
@@ -115,14 +115,15 @@ export class SessionShardHost implements ShardHost {
   private async handle(
     batch: ShardEntry[],
     ack: (entries: readonly ShardEntry[]) => void,
+    acknowledged: (entries: readonly ShardEntry[]) => void,
   ): Promise<void> {
     const notHeld = new Set(batch.map((e) => e.shard).filter((s) => !this.deps.leaseOf(s)));
-    if (notHeld.size === 0) return this.deps.processor.handleBatch(batch, ack);
+    if (notHeld.size === 0) return this.deps.processor.handleBatch(batch, ack, acknowledged);
     // Those entries stay pending (their acknowledgement is refused too): the new owner claims
     // them. The other shards' entries go on.
     for (const shard of notHeld) this.deps.refused(shard);
     const held = batch.filter((e) => !notHeld.has(e.shard));
-    if (held.length > 0) await this.deps.processor.handleBatch(held, ack);
+    if (held.length > 0) await this.deps.processor.handleBatch(held, ack, acknowledged);
   }
 
   /**
@@ -144,17 +145,22 @@ export class SessionShardHost implements ShardHost {
   }
 }
 
-/** Snapshot writes through each shard's lease; a refused one makes the member step down. */
+/**
+ * Snapshot writes through each shard's lease, with the acknowledgement of the entries whose
+ * units they conclude in the same fenced step when there are any; a refused one makes the
+ * member step down.
+ */
 export function fencedSnapshotSink(
   fenced: FencedWrites,
   leaseOf: (shard: number) => Lease | undefined,
   refused: (shard: number) => void,
 ): SnapshotSink {
-  return async (shard, save, remove) => {
+  return async (shard, save, remove, ackIds) => {
     const lease = leaseOf(shard);
     try {
       if (!lease) throw FencedError.notHeld(shard);
-      await fenced.writeSnapshots(lease, save, remove);
+      if (ackIds.length > 0) await fenced.writeSnapshotsAndAck(lease, save, remove, ackIds);
+      else await fenced.writeSnapshots(lease, save, remove);
     } catch (err) {
       if (err instanceof FencedError) refused(shard);
       throw err;

@@ -1,20 +1,29 @@
 // Connection snapshots are saved (and deleted) one connection at a time, each in its
 // connection's turn (packet-processor.ts, live-context.ts), but written together: requests made
 // in the same turn of the event loop (units whose effects were stored by the same Redis reply)
-// become one write per shard. The write goes through the shard's lease (snapshotSinkOf), so a
-// member that lost the shard writes nothing. A request resolves once its write is stored and
-// rejects if that write failed.
+// become one write per shard. The write goes through the shard's lease (fencedSnapshotSink), so
+// a member that lost the shard writes nothing. A save may carry the inbox entry ids of the unit
+// it concludes: they are acknowledged in the same write (all of the turn's units' ids of that
+// shard joined), so that unit needs no acknowledgement of its own. A request resolves once its
+// write is stored and rejects if that write failed (then nothing of it is stored: neither
+// snapshots nor acknowledgements).
 
-/** Writes snapshots of one shard: `save` replaces, `remove` deletes, in one step. */
+/**
+ * Writes snapshots of one shard: `save` replaces, `remove` deletes, and `ackIds` of its inbox
+ * are acknowledged, all in one step.
+ */
 export type SnapshotSink = (
   shard: number,
   save: ReadonlyMap<string, string>,
   remove: readonly string[],
+  ackIds: readonly string[],
 ) => Promise<void>;
 
 interface ShardBatch {
   /** connId → snapshot, or undefined to delete it; the last request for a connection wins. */
   changes: Map<string, string | undefined>;
+  /** Inbox entry ids acknowledged with the write. */
+  ackIds: string[];
   waiters: { resolve(): void; reject(err: unknown): void }[];
 }
 
@@ -24,18 +33,28 @@ export class SnapshotWriter {
 
   constructor(private readonly sink: SnapshotSink) {}
 
-  save(shard: number, connId: string, snapshot: string): Promise<void> {
-    return this.request(shard, connId, snapshot);
+  /**
+   * `ackIds`: entries of `shard`'s inbox to acknowledge in the same step, for a unit whose
+   * effects are all stored already and whose snapshot is the last thing it writes.
+   */
+  save(shard: number, connId: string, snapshot: string, ackIds?: readonly string[]): Promise<void> {
+    return this.request(shard, connId, snapshot, ackIds);
   }
 
   remove(shard: number, connId: string): Promise<void> {
     return this.request(shard, connId, undefined);
   }
 
-  private request(shard: number, connId: string, snapshot: string | undefined): Promise<void> {
+  private request(
+    shard: number,
+    connId: string,
+    snapshot: string | undefined,
+    ackIds?: readonly string[],
+  ): Promise<void> {
     let batch = this.batches.get(shard);
-    if (!batch) this.batches.set(shard, (batch = { changes: new Map(), waiters: [] }));
+    if (!batch) this.batches.set(shard, (batch = { changes: new Map(), ackIds: [], waiters: [] }));
     batch.changes.set(connId, snapshot);
+    if (ackIds) batch.ackIds.push(...ackIds);
     const waiters = batch.waiters;
     const written = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
     if (!this.scheduled) {
@@ -49,14 +68,14 @@ export class SnapshotWriter {
     const batches = this.batches;
     this.batches = new Map();
     this.scheduled = false;
-    for (const [shard, { changes, waiters }] of batches) {
+    for (const [shard, { changes, ackIds, waiters }] of batches) {
       const save = new Map<string, string>();
       const remove: string[] = [];
       for (const [connId, snapshot] of changes) {
         if (snapshot === undefined) remove.push(connId);
         else save.set(connId, snapshot);
       }
-      this.sink(shard, save, remove).then(
+      this.sink(shard, save, remove, ackIds).then(
         () => waiters.forEach((w) => w.resolve()),
         (err: unknown) => waiters.forEach((w) => w.reject(err)),
       );

@@ -7,11 +7,16 @@ import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 /**
  * Handles a batch of shard entries. `ack` acknowledges entries whose work is done (each at most
  * once, in any order) so that one slow connection holds up only its own; whatever is not
- * acknowledged when the promise resolves is acknowledged then.
+ * acknowledged when the promise resolves is acknowledged then. `acknowledged` tells the bus of
+ * entries the handler has acknowledged itself, in a write of its own that is stored already (a
+ * session member's unit whose fenced snapshot write carried them:
+ * FencedWrites.writeSnapshotsAndAck): the bus counts them done, out of the entries in flight,
+ * and writes nothing for them. An entry is passed to one of the two, at most once.
  */
 export type ShardBatchHandler = (
   batch: ShardEntry[],
   ack: (entries: readonly ShardEntry[]) => void,
+  acknowledged: (entries: readonly ShardEntry[]) => void,
 ) => Promise<void>;
 /** `entryIds[i]` is the inbox entry id of `batch[i]` (its age: entry-age.ts). */
 export type EdgeBatchHandler = (batch: EdgePacket[], entryIds: readonly string[]) => Promise<void>;

@@ -119,17 +119,27 @@ export class MemoryBus implements Bus {
       }
       health?.progressed();
       try {
-        await handler(batch, () => undefined);
+        // What the handler acknowledged in a write of its own is not acknowledged again.
+        const acknowledgedAlready = new Set<ShardEntry>();
+        await handler(
+          batch,
+          () => undefined,
+          (entries) => entries.forEach((e) => acknowledgedAlready.add(e)),
+        );
         for (const e of batch) this.delivered.set(e.shard, (this.delivered.get(e.shard) ?? 0) + 1);
         // Entries leave the queue when read; a fenced acknowledgement that fails here only
         // tells the caller it lost the shard, as it would on Redis.
         const acks = new Map<number, string[]>();
         for (const shard of shards) {
-          const ids = batch.filter((e) => e.shard === shard).map((e) => e.id);
+          const ids = batch
+            .filter((e) => e.shard === shard && !acknowledgedAlready.has(e))
+            .map((e) => e.id);
           if (ids.length > 0) acks.set(shard, ids);
         }
-        if (acknowledge) await acknowledge(acks).catch(() => undefined);
-        for (const [shard, ids] of acks) onHandled?.(shard, ids[ids.length - 1]);
+        if (acknowledge && acks.size > 0) await acknowledge(acks).catch(() => undefined);
+        const lastIds = new Map<number, string>();
+        for (const e of batch) lastIds.set(e.shard, e.id);
+        for (const [shard, id] of lastIds) onHandled?.(shard, id);
       } catch {
         // Pending again, at the front and in order, exactly like an unacknowledged entry.
         for (const shard of shards) {

@@ -200,14 +200,18 @@ export class RedisShardConsumer {
       for (const entry of batch) order.lastIds.set(entry.shard, entry.id);
       readOrder.push(order);
       const acked = new Set<ShardEntry>();
-      const ack = (entries: readonly ShardEntry[]): void => {
+      const done = (entries: readonly ShardEntry[], write: boolean): void => {
         const fresh = entries.filter((e) => !acked.has(e));
         for (const e of fresh) acked.add(e);
         if (fresh.length === 0) return;
-        acks.ack(fresh);
+        if (write) acks.ack(fresh);
         budget.give(fresh.length);
       };
-      const handled: Promise<void> = handler(batch, ack).then(
+      const ack = (entries: readonly ShardEntry[]) => done(entries, true);
+      // Stored by the handler's own write (its snapshot's): written again, it would cost the
+      // script call that write saved.
+      const acknowledged = (entries: readonly ShardEntry[]) => done(entries, false);
+      const handled: Promise<void> = handler(batch, ack, acknowledged).then(
         () => {
           failures = 0;
           ack(batch); // whatever the handler did not acknowledge itself

@@ -3,7 +3,7 @@
 // otherwise throws FencedError having written nothing. So a member paused (GC, SIGSTOP,
 // partition) past its lease can neither overwrite the new owner's connection snapshots nor
 // acknowledge shard inbox entries the new owner must handle. Implementations: MemoryFencedWrites
-// and RedisFencedWrites (Lua scripts that start with the fencing check). Not wired yet.
+// and RedisFencedWrites (Lua scripts that start with the fencing check).
 import type { FencedError } from "./fenced-error.js";
 import type { Lease } from "./shard-leases.js";
 
@@ -18,6 +18,22 @@ export interface FencedWrites {
     save: ReadonlyMap<string, string>,
     remove?: readonly string[],
   ): Promise<void>;
+
+  /**
+   * writeSnapshots() and ack() of the lease's shard in one step: the snapshots are stored and
+   * `entryIds` of its inbox acknowledged together, or (FencedError) neither is. For a unit of
+   * work whose snapshot is the last thing it stores: its acknowledgement needs no write of its
+   * own. Nothing here orders the two, so a caller with writes that must be stored between the
+   * snapshot and the acknowledgement (XEP-0198 resumption, other connections' saves) must not
+   * use it for those entries. Resolves how many of `entryIds` were pending and are
+   * acknowledged now.
+   */
+  writeSnapshotsAndAck(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove: readonly string[],
+    entryIds: readonly string[],
+  ): Promise<number>;
 
   /**
    * Acknowledges `entryIds` of the lease's shard inbox for the session group. Resolves how

@@ -28,6 +28,17 @@ export class MemoryFencedWrites implements FencedWrites {
     this.target.saveSnapshots(lease.shard, save, remove);
   }
 
+  async writeSnapshotsAndAck(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove: readonly string[],
+    entryIds: readonly string[],
+  ): Promise<number> {
+    this.leases.fence(lease);
+    this.target.saveSnapshots(lease.shard, save, remove);
+    return this.target.ack(lease.shard, entryIds);
+  }
+
   async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {
     this.leases.fence(lease);
     return this.target.ack(lease.shard, entryIds);

@@ -1,6 +1,8 @@
-// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts)
-// that check the shard's lease token and write in one atomic step. The lease, the snapshots and
-// the inbox share the shard's hash tag, so each script stays in one Redis Cluster slot.
+// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_SNAPSHOT_WRITE_XACK,
+// FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts) that check the shard's lease token and
+// write in one atomic step. The lease, the snapshots and the inbox share the shard's hash tag,
+// so each script of one shard stays in one Redis Cluster slot (the snapshots and
+// acknowledgement of one shard are one script there too; only ackMany's several shards are not).
 import { SESSION_GROUP } from "../bus/redis-bus-parts.js";
 import { isCluster, type Redis } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
@@ -35,6 +37,30 @@ export class RedisFencedWrites implements FencedWrites {
       ...remove,
     );
     if (reply[0] === 0) throw fenced(lease, reply[1]);
+  }
+
+  async writeSnapshotsAndAck(
+    lease: Lease,
+    save: ReadonlyMap<string, string>,
+    remove: readonly string[],
+    entryIds: readonly string[],
+  ): Promise<number> {
+    const pairs: string[] = [];
+    for (const [connId, snapshot] of save) pairs.push(connId, snapshot);
+    const reply = await this.scripts.mpFencedSnapshotWriteXack(
+      this.keys.shardLease(lease.shard),
+      this.keys.snapshot(lease.shard),
+      this.keys.shardInbox(lease.shard),
+      String(lease.token),
+      SESSION_GROUP,
+      save.size,
+      remove.length,
+      ...pairs,
+      ...remove,
+      ...entryIds,
+    );
+    if (reply[0] === 0) throw fenced(lease, reply[1]);
+    return reply[1];
   }
 
   async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {

@@ -136,6 +136,17 @@ export interface ScriptCommands {
     saveCount: number,
     ...pairsThenDeletes: string[]
   ): Promise<[1] | [0, string]>;
+  /** See FENCED_SNAPSHOT_WRITE_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
+  mpFencedSnapshotWriteXack(
+    leaseKey: string,
+    snapshotKey: string,
+    inboxKey: string,
+    token: string,
+    group: string,
+    saveCount: number,
+    deleteCount: number,
+    ...pairsThenDeletesThenIds: string[]
+  ): Promise<[1, number] | [0, string]>;
   /** See FENCED_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
   mpFencedXack(
     leaseKey: string,
@@ -167,6 +178,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
   mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
+  mpFencedSnapshotWriteXack: { numberOfKeys: 3, lua: lua.FENCED_SNAPSHOT_WRITE_XACK },
   mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
   mpFencedXackMany: { lua: lua.FENCED_XACK_MANY },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },

@@ -438,6 +438,25 @@ return {1}
 `;
 
 /**
+ * Fenced snapshot write and XACK of one shard in one step (a unit of work whose snapshot is its
+ * last write: its acknowledgement rides with it). KEYS: shardLease, snapshot, shardInbox (one
+ * tag, {s<N>}: one cluster slot). ARGV: token, group, n, m, then n pairs of connId and
+ * snapshot to store (replacing), then m connIds whose snapshots to delete, then the entry ids
+ * to acknowledge. Returns {1, number acknowledged} when done, {0, live token or ""} when
+ * fenced (see FENCE): then neither is written and the entries stay pending for the new owner.
+ */
+export const FENCED_SNAPSHOT_WRITE_XACK = `${FENCE}
+local n = tonumber(ARGV[3])
+local deletes = 5 + 2 * n
+local acks = deletes + tonumber(ARGV[4])
+for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[5 + 2 * i], ARGV[6 + 2 * i]) end
+for i = deletes, acks - 1 do redis.call("HDEL", KEYS[2], ARGV[i]) end
+local acked = 0
+for i = acks, #ARGV do acked = acked + redis.call("XACK", KEYS[3], ARGV[2], ARGV[i]) end
+return {1, acked}
+`;
+
+/**
  * Fenced XACK. KEYS: shardLease, shardInbox. ARGV: token, group, entry ids.
  * Returns {1, number acknowledged} when done, {0, live token or ""} when fenced (see FENCE):
  * a fenced owner's entries stay pending for the new owner to claim.

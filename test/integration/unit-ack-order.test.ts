@@ -1,0 +1,116 @@
+// When a unit's acknowledgement rides in its snapshot's fenced write (packet-processor.ts
+// runUnit) and when it must wait: the ack is never stored before the unit's effects and its
+// snapshot, nor before the writes that follow the snapshot (an XEP-0198 resumption deletes the
+// old connection's snapshot once the moved one is saved). The real core on the memory backend,
+// with its fenced writes recorded in order, and the test in the place of the read loop.
+import assert from "node:assert/strict";
+import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
+import type { Lease } from "../../services/shared/leases/shard-leases.js";
+import { silentLogger } from "../../services/shared/log.js";
+import { createBackend, type Backend } from "../../services/shared/wiring.js";
+import { newConnState, type ConnState } from "../../services/session/core/connection.js";
+import { newSmState } from "../../services/session/features/sm/sm-state.js";
+import type { ConnectionTable } from "../../services/session/io/connection-table.js";
+import type { PacketProcessor } from "../../services/session/io/packet-processor.js";
+import { liveSession } from "../helpers/live-session.js";
+
+const ALICE = "alice@localhost";
+
+/** Records every fenced write (and what the bus is told) in the order it happens. */
+function recorded(fenced: FencedWrites, log: string[]): FencedWrites {
+  return {
+    async writeSnapshots(lease, save, remove = []) {
+      await fenced.writeSnapshots(lease, save, remove);
+      log.push(`snapshots save=${[...save.keys()].join()} remove=${remove.join()}`);
+    },
+    async writeSnapshotsAndAck(lease, save, remove, entryIds) {
+      const acked = await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds);
+      log.push(`snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}`);
+      return acked;
+    },
+    ack: (lease, entryIds) => fenced.ack(lease, entryIds),
+    ackMany: (items) => fenced.ackMany(items),
+  };
+}
+
+describe("a unit's acknowledgement and its snapshot write", function () {
+  let backend: Backend;
+  let table: ConnectionTable;
+  let processor: PacketProcessor;
+  let stop: AbortController;
+  let log: string[];
+  const ack = (entries: readonly ShardEntry[]) =>
+    log.push(`ack ${entries.map((e) => e.id).join()}`);
+  const acknowledged = (entries: readonly ShardEntry[]) =>
+    log.push(`acknowledged ${entries.map((e) => e.id).join()}`);
+
+  beforeEach(async () => {
+    const config: Config = { ...DEFAULTS, shardCount: 4 };
+    const base = createBackend(config, silentLogger);
+    log = [];
+    backend = { ...base, fenced: recorded(base.fenced, log) };
+    const lease = (await backend.leases.acquire(0, "s1")) as Lease;
+    stop = new AbortController();
+    ({ table, processor } = liveSession(backend, config, () => lease, stop.signal));
+  });
+
+  afterEach(async () => {
+    stop.abort();
+    await backend.close();
+  });
+
+  const entry = (id: string, packet: ShardPacket): ShardEntry => ({ id, shard: 0, packet });
+
+  it("carries the acknowledgement of a unit whose snapshot is its last write in that write", async () => {
+    await processor.handleBatch(
+      [entry("1-1", { k: "open", c: "e1.0.a", e: "e1" })],
+      ack,
+      acknowledged,
+    );
+    assert.deepEqual(log, ["snapshots+ack save=e1.0.a ack=1-1", "acknowledged 1-1"]);
+  });
+
+  it("joins the acknowledgements of a turn's units of one shard into its one snapshot write", async () => {
+    await processor.handleBatch(
+      [
+        entry("1-1", { k: "open", c: "e1.0.a", e: "e1" }),
+        entry("1-2", { k: "open", c: "e1.0.b", e: "e1" }),
+      ],
+      ack,
+      acknowledged,
+    );
+    assert.deepEqual(log, [
+      "snapshots+ack save=e1.0.a,e1.0.b ack=1-1,1-2",
+      "acknowledged 1-1",
+      "acknowledged 1-2",
+    ]);
+  });
+
+  it("acknowledges through the bus when the bus cannot be told (no acknowledged callback)", async () => {
+    await processor.handleBatch([entry("1-1", { k: "open", c: "e1.0.a", e: "e1" })], ack);
+    assert.deepEqual(log, ["snapshots save=e1.0.a remove=", "ack 1-1"]);
+  });
+
+  it("acknowledges a resumption only after the old connection's snapshot is deleted (afterSave)", async () => {
+    const old: ConnState = newConnState("e1.0.old", "e1", 0, Date.now());
+    Object.assign(old, { stage: "bound", bareJid: ALICE, resource: "phone", available: true });
+    old.sm = newSmState(0, true);
+    assert.equal((await backend.routes.bind(ALICE, "phone", old.connId, 10)).ok, true);
+    table.set(old);
+    const d = JSON.stringify({ previd: old.sm.id, h: 0, jid: ALICE });
+    await processor.handleBatch(
+      [entry("2-1", { k: "resume", c: "e2.0.resuming", e: "e2", d })],
+      ack,
+      acknowledged,
+    );
+    const moved = table.successorOf(old.connId) as string;
+    assert.ok(moved, "the session moved");
+    assert.deepEqual(log, [
+      `snapshots save=${moved} remove=`,
+      `snapshots save= remove=${old.connId}`,
+      "ack 2-1",
+    ]);
+  });
+});
