@@ -213,11 +213,10 @@ export class LiveContext implements SessionContext {
     version: string,
   ): Promise<boolean> {
     const { shard } = parseConnId(connId);
-    const direct = this.deps.direct;
+    const { local, direct } = this.deps;
     // Only a direct write checks the version in its own step; every other path reads first.
-    // Also for a connection of a shard served here: the edge write local delivery would make
-    // anyway, with the check in the same step, ordered by the same marks as any direct write.
-    if (!direct || target.edge === undefined || !direct.allows(shard)) return false;
+    if (!direct || target.edge === undefined || local.serves(shard) || !direct.allows(shard))
+      return false;
     const d = withClientNamespace(stanza).toString();
     if ((await this.writeDirect(direct, shard, connId, d, target, version)) !== "stale")
       return true;

@@ -1,5 +1,5 @@
-// Users' bindings as this member last read them (RouteStore.versioned), so that a message to a
-// user written to before costs one Redis step instead of two (a read, then a write): the direct
+// Users' bindings as this member last read them (RouteStore.versioned), so that a message for
+// a connection on another member's shard costs one Redis step instead of two: the direct
 // write checks in its own step that the bindings are still at the version the choice was made
 // from (DIRECT_DELIVER) and writes nothing otherwise; the sender then reads them again. So an
 // entry is never trusted, only tried: it needs no invalidation to be correct, and a stale one
