@@ -127,7 +127,7 @@ export function createSessionMetrics(
     ),
     directDeliveries: registry.counter(
       `${prefix}direct_deliveries_total`,
-      "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held; stale: not written, the bindings changed since they were cached).",
+      "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held).",
       ["path"],
     ),
     leaseChanges: registry.counter(

@@ -5,7 +5,6 @@ import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
 import { SessionShardHost, fencedSnapshotSink } from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
-import { RouteCache } from "./io/route-cache.js";
 import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
 import type { Backend } from "../shared/wiring.js";
@@ -100,7 +99,6 @@ export async function startSession(
     chain,
     local,
     direct,
-    routeCache: new RouteCache(config.routeCacheEntries),
     inboxLags,
     metrics,
     boshTimers: new BoshTimers(config.boshInactivityMs, Date.now()),

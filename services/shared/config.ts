@@ -116,12 +116,6 @@ export interface Config {
    */
   twoHopDelivery: boolean;
   /**
-   * Two-hop delivery: how many users' bindings a session member keeps from its reads, so that
-   * a message to a user it wrote to before costs one Redis step (the direct write checks that
-   * they did not change) instead of a read and a write (route-cache.ts). 0: none kept.
-   */
-  routeCacheEntries: number;
-  /**
    * Secret the SCRAM stand-in salts of nonexistent users derive from, so a probe cannot tell
    * missing users from real ones. Empty: one key created in the account store (in Redis, for
    * the whole deployment) the first time it is needed. Set it only to pin the key yourself,
@@ -571,12 +565,6 @@ export const SETTINGS: { [K in keyof Config]: Setting } = {
     kind: "bool",
     default: true,
     help: "sessions write stanzas straight to other members' connections' edges when safe (one Redis server only)",
-  },
-  routeCacheEntries: {
-    kind: "int",
-    default: 20000,
-    min: 0,
-    help: "users' bindings a session keeps for two-hop delivery (checked by the direct write; 0 = none)",
   },
   scramStandInKey: {
     kind: "string",

@@ -328,65 +328,6 @@ export function routeStoreContract(name: string, factory: StoreFactory<RouteStor
       });
     });
 
-    describe("version (versioned)", () => {
-      const version = async (user = USER) => (await store().versioned(user)).version;
-
-      it("has none while nothing is bound, and one once a resource is", async () => {
-        assert.deepEqual(await store().versioned(USER), { version: "", resources: [] });
-        await bind("phone", "conn-1");
-        const read = await store().versioned(USER);
-        assert.notEqual(read.version, "");
-        assert.deepEqual(read.resources, [fresh("phone", "conn-1")]);
-      });
-
-      it("changes with every change to any binding, to a value never seen before", async () => {
-        const seen = new Set<string>();
-        const changes: [string, () => Promise<unknown>][] = [
-          ["bind", () => bind("phone", "conn-1")],
-          ["bind another resource", () => bind("laptop", "conn-2")],
-          ["presence", () => store().update(USER, "phone", "conn-1", { presence: PRESENCE })],
-          ["priority", () => store().update(USER, "laptop", "conn-2", { priority: 5 })],
-          ["edge", () => store().update(USER, "phone", "conn-1", { edge: "e1:a" })],
-          ["takeover", () => bind("phone", "conn-3")],
-          ["unbind one", () => store().unbind(USER, "laptop", "conn-2")],
-          ["unbind the last", () => store().unbind(USER, "phone", "conn-3")],
-          ["bind again", () => bind("phone", "conn-4")],
-        ];
-        for (const [why, change] of changes) {
-          await change();
-          const now = await version();
-          assert.ok(!seen.has(now), `${why}: a version seen before (${now})`);
-          seen.add(now);
-        }
-      });
-
-      it("stays the same through reads and through changes that were refused", async () => {
-        await bind("phone", "conn-1");
-        await bind("laptop", "conn-2");
-        const before = await version();
-        await store().list(USER);
-        await store().presences(USER);
-        assert.equal(await store().update(USER, "phone", "conn-other", { priority: 9 }), false);
-        assert.equal(await store().unbind(USER, "phone", "conn-other"), false);
-        assert.deepEqual(await bind("tablet", "conn-3", USER, 2), { ok: false, reason: "full" });
-        assert.equal(await version(), before);
-      });
-
-      it("keeps each user's version apart", async () => {
-        await bind("phone", "conn-1");
-        const before = await version();
-        await bind("phone", "conn-2", "bob@example.com");
-        assert.equal(await version(), before);
-      });
-
-      it("counts only bindings toward the limit, whatever the version takes", async () => {
-        await bind("phone", "conn-1", USER, 1);
-        assert.deepEqual(await bind("laptop", "conn-2", USER, 1), { ok: false, reason: "full" });
-        await store().unbind(USER, "phone", "conn-1");
-        assert.deepEqual(await bind("laptop", "conn-2", USER, 1), { ok: true });
-      });
-    });
-
     it("copies bindings out", async () => {
       await bind("phone", "conn-1");
       const [listed] = await store().list(USER);

@@ -160,24 +160,6 @@ describe("RedisBus direct writes (two-hop delivery)", function () {
     assert.equal((await edgeData()).length, 2);
   });
 
-  it("writes with bindings read before only while their version holds; else nothing, stale", async () => {
-    const read = await routes.versioned(USER);
-    assert.deepEqual(await write("", { version: read.version }), { path: "edge" });
-    // Another resource of bob's coming online changes the version, not phone's binding.
-    await routes.bind(USER, "laptop", "e2.3.9", 10);
-    const before = { edge: (await edgeData()).length, inbox: (await inbox()).length };
-    assert.deepEqual(await write("", { version: read.version }), { path: "stale" });
-    assert.deepEqual(await write("", { version: "never-a-version" }), { path: "stale" });
-    const after = { edge: (await edgeData()).length, inbox: (await inbox()).length };
-    assert.deepEqual(after, before, "a stale write writes nothing");
-    assert.equal(await redis.hget(keys.directMarks("s1"), String(SHARD)), null);
-    const again = await routes.versioned(USER);
-    assert.deepEqual(await write("", { version: again.version }), { path: "edge" });
-    report(
-      `1 direct write at the version read, 2 stale after a change (nothing written), 1 after reading again`,
-    );
-  });
-
   it("returns the stanza as undelivered when the edge inbox is gone, creating nothing", async () => {
     await redis.del(keys.edgeInbox(EDGE));
     const outcome = await write();

@@ -8,7 +8,7 @@ import type { AccountStore } from "../../shared/stores/account/account-store.js"
 import type { DirectedPresenceStore } from "../../shared/stores/directed/directed-store.js";
 import type { OfflineStore } from "../../shared/stores/offline/offline-store.js";
 import type { RosterStore } from "../../shared/stores/roster/roster-store.js";
-import type { RouteStore, VersionedBindings } from "../../shared/stores/route/route-store.js";
+import type { RouteStore } from "../../shared/stores/route/route-store.js";
 import type { SmQueueStore } from "../../shared/stores/sm/sm-queue-store.js";
 import type { FastTokenStore } from "../../shared/stores/fast-token/fast-token-store.js";
 import type { ResumeRequest } from "../../shared/bus/packets.js";
@@ -36,14 +36,6 @@ export interface DirectTarget {
   edge?: string;
 }
 
-/** Users' bindings as last read (RouteStore.versioned); entries may be stale. */
-export interface BindingsCache {
-  get(bareJid: string): VersionedBindings | undefined;
-  /** Keeps what a read returned (bindings without a version are not kept). */
-  remember(bareJid: string, bindings: VersionedBindings): void;
-  forget(bareJid: string): void;
-}
-
 export interface SessionContext {
   readonly config: Config;
   readonly log: Logger;
@@ -64,23 +56,6 @@ export interface SessionContext {
    * its session allowed that (two-hop delivery).
    */
   deliver(connId: string, stanza: Element, target?: DirectTarget): Promise<void>;
-  /**
-   * Bindings this process read before (RouteStore.versioned), for deliverIfCurrent; absent
-   * where no delivery can check a version (no two-hop delivery).
-   */
-  readonly routeCache?: BindingsCache;
-  /**
-   * deliver(), but only when it can be done in one step that checks the user's bindings are
-   * still at `version` (two-hop delivery to another member's connection): true when the
-   * stanza was delivered; false when nothing was written (the bindings changed, or this
-   * connection is delivered another way), and the caller reads the bindings and routes anew.
-   */
-  deliverIfCurrent?(
-    connId: string,
-    stanza: Element,
-    target: DirectTarget,
-    version: string,
-  ): Promise<boolean>;
   /**
    * Two-hop delivery: once this unit's writes are stored (the initial presence's, offline
    * messages included), lets senders write to this connection's edge directly, if it is then

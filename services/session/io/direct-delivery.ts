@@ -56,7 +56,6 @@ export class DirectDelivery {
   async write(shard: number, direct: Omit<DirectWrite, "mark" | "member">): Promise<DirectOutcome> {
     const mark = this.uncheckedMark(shard);
     const outcome = await this.writer.write({ ...direct, member: this.member, mark });
-    if (outcome.path === "stale") return outcome; // nothing written
     if (outcome.path !== "edge") this.raise(shard, outcome.inboxId);
     else if (mark !== "") {
       const before = this.handled.get(shard);

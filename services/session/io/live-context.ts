@@ -5,7 +5,7 @@
 // stored (flush) and a failure of one unit is never observed by another.
 import type { Element } from "ltx";
 import { randomId } from "../../shared/random-id.js";
-import type { Bus, DirectOutcome } from "../../shared/bus/bus.js";
+import type { Bus } from "../../shared/bus/bus.js";
 import { OriginCounter, rememberOrigin } from "../../shared/bus/origin.js";
 import type { ResumeRequest, ShardPacket } from "../../shared/bus/packets.js";
 import type { Config } from "../../shared/config.js";
@@ -19,7 +19,6 @@ import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors
 import type { ConnState } from "../core/connection.js";
 import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
 import type { DirectDelivery } from "./direct-delivery.js";
-import type { RouteCache } from "./route-cache.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import type { CoreObserver } from "../core/observer.js";
 import { closeElement, openElement } from "../core/stream.js";
@@ -58,8 +57,6 @@ export interface LiveContextDeps {
   local: LocalDelivery;
   /** Two-hop delivery to other members' connections (absent: off, or the bus cannot). */
   direct?: DirectDelivery;
-  /** Bindings read before, tried by deliverIfCurrent (absent: every message reads them). */
-  routeCache?: RouteCache;
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;
@@ -73,7 +70,6 @@ export class LiveContext implements SessionContext {
   readonly stores: Stores;
   readonly domain: string;
   readonly observe: CoreObserver;
-  readonly routeCache?: RouteCache;
   private pending: Promise<void>[] = [];
   /** Numbers the deliveries of the entry being applied (beginEntry). */
   private origins: OriginCounter | undefined;
@@ -85,7 +81,6 @@ export class LiveContext implements SessionContext {
   private readonly touchedConns = new Set<ConnState>();
 
   constructor(readonly deps: LiveContextDeps) {
-    this.routeCache = deps.direct && deps.routeCache;
     this.config = deps.config;
     this.log = deps.log;
     this.stores = deps.stores;
@@ -206,29 +201,10 @@ export class LiveContext implements SessionContext {
     this.track(this.routeViaInbox(connId, d));
   }
 
-  async deliverIfCurrent(
-    connId: string,
-    stanza: Element,
-    target: DirectTarget,
-    version: string,
-  ): Promise<boolean> {
-    const { shard } = parseConnId(connId);
-    const { local, direct } = this.deps;
-    // Only a direct write checks the version in its own step; every other path reads first.
-    if (!direct || target.edge === undefined || local.serves(shard) || !direct.allows(shard))
-      return false;
-    const d = withClientNamespace(stanza).toString();
-    if ((await this.writeDirect(direct, shard, connId, d, target, version)) !== "stale")
-      return true;
-    this.routeCache?.forget(target.bareJid);
-    return false;
-  }
-
   /**
    * Two-hop delivery: the stanza to the connection's edge, or (decided in the same Redis step)
    * into its shard inbox as a `route`, or back as `undelivered` when the edge is gone. Either
-   * way with the origin the route would carry, so the edge drops a repeat. With `version`
-   * (bindings read before), nothing at all when they changed since: `stale`.
+   * way with the origin the route would carry, so the edge drops a repeat.
    */
   private async writeDirect(
     direct: DirectDelivery,
@@ -236,30 +212,23 @@ export class LiveContext implements SessionContext {
     connId: string,
     stanza: string,
     target: DirectTarget,
-    version?: string,
-  ): Promise<DirectOutcome["path"]> {
+  ): Promise<void> {
     const write = {
       bareJid: target.bareJid,
       resource: target.resource,
       connId,
       edge: target.edge as string,
       stanza,
-      // Taken only once written: a stale try is no effect, and applying the entry again
-      // (maybe without that try) must number its effects the same.
-      origin: version === undefined ? this.takeOrigin() : this.origins?.peek(),
-      version,
+      origin: this.takeOrigin(),
     };
     if (this.log.isLevelEnabled("trace")) this.log.trace({ connId, out: stanza }, "direct");
-    let outcome: DirectOutcome | undefined;
+    let outcome;
     // Tracked by local delivery too, should this member take the shard meanwhile.
     await this.deps.local.viaInbox(shard, async () => {
       outcome = await direct.write(shard, write);
-      return "inboxId" in outcome ? outcome.inboxId : "0-0";
+      return outcome.path === "edge" ? "0-0" : outcome.inboxId;
     });
-    const path = outcome!.path;
-    if (version !== undefined && path !== "stale") this.takeOrigin();
-    this.deps.metrics.directDeliveries.inc({ path });
-    return path;
+    this.deps.metrics.directDeliveries.inc({ path: outcome!.path });
   }
 
   /** A `route` packet into the inbox of the connection's shard; `queued`: see packets.ts q. */

@@ -73,23 +73,13 @@ export interface DirectWrite {
   stanza: string;
   /** The origin (origin.ts), kept by either path so that the edge drops a repeat. */
   origin?: string;
-  /**
-   * The version of the user's bindings the binding was chosen from (RouteStore.versioned),
-   * when the sender read them before (a cache): written only while it is still the version.
-   */
-  version?: string;
 }
 
 /**
  * Where a DirectWrite went: to the edge; or into the connection's shard inbox (`inboxId`), as
- * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone); or
- * nowhere (`stale`): the user's bindings changed since the write's `version`.
+ * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone).
  */
-export type DirectOutcome =
-  | { path: "edge" }
-  | { path: "stale" }
-  | { path: "route"; inboxId: string }
-  | { path: "undelivered"; inboxId: string };
+export type DirectOutcome = { path: "edge" } | { path: "route" | "undelivered"; inboxId: string };
 
 /** Two-hop delivery (docs/capacity.md): the check and the write are one step. */
 export interface DirectWriter {
@@ -99,8 +89,7 @@ export interface DirectWriter {
    * entry an earlier write of the same member fell back to; otherwise as a `route` packet into
    * the shard inbox, in the same step, remembered as that member's fallback, so that no later
    * write of the member can overtake it, even one issued before this one's answer. Ordered
-   * with the caller's other writes. With a `version` that is not the bindings' any more,
-   * writes nothing and says `stale`.
+   * with the caller's other writes.
    */
   write(direct: DirectWrite): Promise<DirectOutcome>;
 }

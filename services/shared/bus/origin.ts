@@ -47,13 +47,6 @@ export class OriginCounter {
     return parsed && new OriginCounter(parsed.conn, parsed.entry, parsed.seq);
   }
 
-  /** The origin take() returns next, without taking it (for a write that may not happen). */
-  peek(): string {
-    const origin = this.take();
-    this.next--;
-    return origin;
-  }
-
   take(): string {
     const n = this.next++;
     // A routed stanza's first effect (its delivery) keeps the carried origin as it is, so a

@@ -17,7 +17,7 @@ export class RedisDirectWriter implements DirectWriter {
   async write(direct: DirectWrite): Promise<DirectOutcome> {
     const { keys } = this.parts.options;
     const { shard } = parseConnId(direct.connId);
-    const reply = await this.parts.timer.time("eval", () =>
+    const [outcome, id] = await this.parts.timer.time("eval", () =>
       this.scripts.mpDirectDeliver(
         keys.resources(direct.bareJid),
         keys.edgeInbox(direct.edge),
@@ -31,12 +31,9 @@ export class RedisDirectWriter implements DirectWriter {
         direct.stanza,
         direct.origin ?? "",
         shard,
-        direct.version ?? "",
       ),
     );
-    if (reply[0] === 1) return { path: "edge" };
-    if (reply[0] === 3) return { path: "stale" };
-    if (reply[0] === 0) return { path: "route", inboxId: reply[1] };
-    return { path: "undelivered", inboxId: reply[1] };
+    if (outcome === 1) return { path: "edge" };
+    return { path: outcome === 0 ? "route" : "undelivered", inboxId: id };
   }
 }

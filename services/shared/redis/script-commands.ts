@@ -29,7 +29,6 @@ export interface ScriptCommands {
     resource: string,
     bindingJson: string,
     maxResources: number,
-    version: string,
   ): Promise<[1, string, 0 | 1] | [1] | [0]>;
   /** See ROUTE_UPDATE: presence is "" (unchanged), "0" (cleared) or "1" + XML (stored). */
   mpRouteUpdate(
@@ -39,12 +38,8 @@ export interface ScriptCommands {
     connId: string,
     fieldsJson: string,
     presence: string,
-    version: string,
   ): Promise<0 | 1>;
-  /**
-   * See DIRECT_DELIVER: [1, edge entry id] | [0, route entry id] | [2, undelivered entry id] |
-   * [3] (stale bindings version).
-   */
+  /** See DIRECT_DELIVER: [1, edge entry id] | [0, route entry id] | [2, undelivered entry id]. */
   mpDirectDeliver(
     resourcesKey: string,
     edgeInboxKey: string,
@@ -58,14 +53,12 @@ export interface ScriptCommands {
     stanza: string,
     origin: string,
     shard: number,
-    version: string,
-  ): Promise<[0 | 1 | 2, string] | [3]>;
+  ): Promise<[0 | 1 | 2, string]>;
   mpRouteUnbind(
     resourcesKey: string,
     presencesKey: string,
     resource: string,
     connId: string,
-    version: string,
   ): Promise<0 | 1>;
   /** See OFFLINE_PUSH: 1 stored, 0 queue full, -1 sender's bound reached. */
   mpOfflinePush(

@@ -52,12 +52,7 @@ return 1
 `;
 
 /**
- * The resources hash also holds the user's bindings version under the field "" (no resourcepart
- * is empty, RFC 7622 §3.4): every change of a binding writes a new random version in the same
- * step, and the hash goes once its last binding does, so a reader holding a version knows
- * whether anything changed since its read (DIRECT_DELIVER checks it for cached bindings).
- *
- * Route bind. KEYS: resources, presences. ARGV: resource, binding JSON, max resources, version.
+ * Route bind. KEYS: resources, presences. ARGV: resource, binding JSON, max resources.
  * Replaces the binding of a bound resource (dropping its stored presence); binds a new one only
  * while fewer than `max resources` are bound (the count and the write must not interleave with
  * other binds or the bound would be overshot). The binding remembers the one it replaced
@@ -67,10 +62,7 @@ return 1
  */
 export const ROUTE_BIND = `
 local previous = redis.call("HGET", KEYS[1], ARGV[1])
-if not previous then
-  local bound = redis.call("HLEN", KEYS[1]) - redis.call("HEXISTS", KEYS[1], "")
-  if bound >= tonumber(ARGV[3]) then return {0} end
-end
+if not previous and redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
 local binding = cjson.decode(ARGV[2])
 if previous then
   local before = cjson.decode(previous)
@@ -80,7 +72,7 @@ if previous then
     binding.took = {connId = before.connId, available = before.available == true}
   end
 end
-redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding), "", ARGV[4])
+redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 redis.call("HDEL", KEYS[2], ARGV[1])
 if binding.took then
   local available = 0
@@ -91,8 +83,7 @@ return {1}
 `;
 
 /**
- * Route update. KEYS: resources, presences. ARGV: resource, connId, fields JSON, presence,
- * version (see ROUTE_BIND).
+ * Route update. KEYS: resources, presences. ARGV: resource, connId, fields JSON, presence.
  * Only while `connId` still holds the resource (so a closing connection cannot overwrite its
  * successor): merges the fields into the binding, and for a presence of "1" + XML marks it
  * available and stores {connId, presence}, for "0" marks it unavailable and drops the stored
@@ -116,7 +107,7 @@ elseif presence ~= "" then
     cjson.encode({connId = ARGV[2], presence = string.sub(presence, 2)}))
 end
 if binding.edge == "" or binding.available ~= true then binding.edge = nil end
-redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding), "", ARGV[5])
+redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(binding))
 return 1
 `;
 
@@ -127,10 +118,7 @@ return 1
  * the write. One Redis server only: the keys are in four cluster slots.
  * KEYS: resources (the recipient user's bindings), edgeInbox, shardInbox (the connection's),
  * directMarks (the writing member's). ARGV: resource, connId, edge address, order mark ("" none),
- * group, stanza, origin ("" none), shard, bindings version ("" none).
- * A sender that chose the binding from bindings it read earlier (a cache) passes their version:
- * unless it is still the user's (ROUTE_BIND), nothing is written and the reply is {3}, so the
- * sender reads the bindings again and chooses anew (another resource may have come online).
+ * group, stanza, origin ("" none), shard.
  * Direct only while the binding still names the connection and carries `edge` = the address
  * (ROUTE_UPDATE removes it in the step of any change that makes it wrong), and once the group
  * has read past the order mark with nothing at or below it pending: every stanza the member
@@ -143,10 +131,9 @@ return 1
  * The edge inbox is never created (NOMKSTREAM): a dead edge's stanza goes to the connection's
  * shard as `undelivered`, as the recipient's session would have sent it back.
  * Returns {1, edge entry id} written to the edge, {0, inbox entry id} routed, {2, inbox entry
- * id} returned as undelivered, {3} stale bindings version.
+ * id} returned as undelivered.
  */
 export const DIRECT_DELIVER = `
-if ARGV[9] ~= "" and redis.call("HGET", KEYS[1], "") ~= ARGV[9] then return {3} end
 local function older(a, b)
   local am, as = string.match(a, "^(%d+)-(%d+)$")
   local bm, bs = string.match(b, "^(%d+)-(%d+)$")
@@ -197,21 +184,15 @@ return {kind, id}
 `;
 
 /**
- * Route unbind. KEYS: resources, presences. ARGV: resource, connId, version (see ROUTE_BIND).
- * Compare-and-delete: removes the binding and its presence only while `connId` holds it; the
- * last binding takes the version with it. Returns 1 or 0.
+ * Route unbind. KEYS: resources, presences. ARGV: resource, connId.
+ * Compare-and-delete: removes the binding and its presence only while `connId` holds it.
+ * Returns 1 or 0.
  */
 export const ROUTE_UNBIND = `
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current or cjson.decode(current).connId ~= ARGV[2] then return 0 end
 redis.call("HDEL", KEYS[2], ARGV[1])
-redis.call("HDEL", KEYS[1], ARGV[1])
-if redis.call("HLEN", KEYS[1]) - redis.call("HEXISTS", KEYS[1], "") == 0 then
-  redis.call("DEL", KEYS[1])
-else
-  redis.call("HSET", KEYS[1], "", ARGV[3])
-end
-return 1
+return redis.call("HDEL", KEYS[1], ARGV[1])
 `;
 
 /**

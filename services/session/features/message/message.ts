@@ -62,33 +62,6 @@ function isDroppable(message: Element): boolean {
   return type === "error" || type === "headline";
 }
 
-/** What routing does with a message, from the recipient's bindings (RFC 6121 §8.5). */
-type Routing =
-  | { kind: "deliver"; to: OnlineResource[] }
-  | { kind: "offline" }
-  | { kind: "drop" }
-  | { kind: "error" };
-
-function routingOf(type: string, resource: string, resources: OnlineResource[]): Routing {
-  if (resource) {
-    const exact = resources.find((r) => r.resource === resource);
-    if (exact) return { kind: "deliver", to: [exact] };
-    // §8.5.3.2.1: an offline full JID; chat and normal are treated as sent to the bare JID.
-    if (type === "groupchat") return { kind: "error" };
-    if (type !== "chat" && type !== "normal") return { kind: "drop" };
-  }
-  if (type === "error") return { kind: "drop" }; // §8.5.2.1.1: silently ignored
-  if (type === "groupchat") return { kind: "error" };
-  const available = resources.filter((r) => r.available && r.priority >= 0);
-  if (available.length > 0) {
-    // headline: every non-negative resource; chat and normal: those of the highest priority.
-    if (type === "headline") return { kind: "deliver", to: available };
-    const top = Math.max(...available.map((r) => r.priority));
-    return { kind: "deliver", to: available.filter((r) => r.priority === top) };
-  }
-  return { kind: type === "headline" ? "drop" : "offline" };
-}
-
 /** Routes a stamped message to a local JID; throws the StanzaError the sender should get. */
 export async function routeMessage(
   ctx: SessionContext,
@@ -97,33 +70,29 @@ export async function routeMessage(
 ): Promise<void> {
   const type = messageType(message);
   const bare = target.bareString();
-  const resource = target.resource ?? "";
-  // Bindings read before, where one step can both check them and deliver (route-cache.ts).
-  const cached = ctx.routeCache?.get(bare);
-  if (cached && ctx.deliverIfCurrent) {
-    const routing = routingOf(type, resource, cached.resources);
-    if (routing.kind === "deliver" && routing.to.length === 1) {
-      const to = routing.to[0];
-      if (await ctx.deliverIfCurrent(to.connId, message, targetOf(bare, to), cached.version))
-        return;
-    }
+  const resources = await ctx.stores.routes.list(bare);
+  if (target.resource) {
+    const exact = resources.find((r) => r.resource === target.resource);
+    if (exact) return ctx.deliver(exact.connId, message, targetOf(bare, exact));
+    // §8.5.3.2.1: an offline full JID; chat and normal are treated as sent to the bare JID.
+    if (type === "groupchat") throw new StanzaError("service-unavailable");
+    if (type !== "chat" && type !== "normal") return;
   }
-  const bindings = await ctx.stores.routes.versioned(bare);
-  ctx.routeCache?.remember(bare, bindings);
-  const routing = routingOf(type, resource, bindings.resources);
-  switch (routing.kind) {
-    case "deliver":
-      await Promise.all(routing.to.map((r) => ctx.deliver(r.connId, message, targetOf(bare, r))));
-      return;
-    case "error":
-      throw new StanzaError("service-unavailable");
-    case "drop":
-      return;
-    case "offline":
-      if (!(await ctx.stores.accounts.get(bare))) throw new StanzaError("service-unavailable");
-      if (!hasBody(message)) return;
-      await storeOffline(ctx, bare, message);
+  if (type === "error") return; // §8.5.2.1.1: silently ignored
+  if (type === "groupchat") throw new StanzaError("service-unavailable");
+  const available = resources.filter((r) => r.available && r.priority >= 0);
+  if (available.length > 0) {
+    // headline: every non-negative resource; chat and normal: those of the highest priority.
+    const top = Math.max(...available.map((r) => r.priority));
+    const recipients =
+      type === "headline" ? available : available.filter((r) => r.priority === top);
+    await Promise.all(recipients.map((r) => ctx.deliver(r.connId, message, targetOf(bare, r))));
+    return;
   }
+  if (type === "headline") return;
+  if (!(await ctx.stores.accounts.get(bare))) throw new StanzaError("service-unavailable");
+  if (!hasBody(message)) return;
+  await storeOffline(ctx, bare, message);
 }
 
 /**

@@ -7,7 +7,6 @@ import type {
   RoutePatch,
   RouteStore,
   TakenOver,
-  VersionedBindings,
 } from "./route-store.js";
 
 interface Binding {
@@ -21,14 +20,6 @@ interface Binding {
 export class MemoryRouteStore implements RouteStore {
   /** bare JID → resource → binding */
   private readonly users = new Map<string, Map<string, Binding>>();
-  /** bare JID → bindings version, while it has bindings; from a counter, so never reused. */
-  private readonly versions = new Map<string, string>();
-  private changes = 0;
-
-  private changed(bareJid: string): void {
-    if (this.users.has(bareJid)) this.versions.set(bareJid, String(++this.changes));
-    else this.versions.delete(bareJid);
-  }
 
   async bind(
     bareJid: string,
@@ -48,7 +39,6 @@ export class MemoryRouteStore implements RouteStore {
       took,
     });
     this.users.set(bareJid, resources);
-    this.changed(bareJid);
     return took ? { ok: true, previous: { ...took } } : { ok: true };
   }
 
@@ -73,7 +63,6 @@ export class MemoryRouteStore implements RouteStore {
     }
     // Direct writes go only to an available resource (route-store.ts, OnlineResource.edge).
     if (!binding.route.available) delete binding.route.edge;
-    this.changed(bareJid);
     return true;
   }
 
@@ -82,16 +71,11 @@ export class MemoryRouteStore implements RouteStore {
     if (resources?.get(resource)?.route.connId !== connId) return false;
     resources.delete(resource);
     if (resources.size === 0) this.users.delete(bareJid);
-    this.changed(bareJid);
     return true;
   }
 
   async list(bareJid: string): Promise<OnlineResource[]> {
     return [...(this.users.get(bareJid)?.values() ?? [])].map((b) => jsonCopy(b.route));
-  }
-
-  async versioned(bareJid: string): Promise<VersionedBindings> {
-    return { version: this.versions.get(bareJid) ?? "", resources: await this.list(bareJid) };
   }
 
   async presences(bareJid: string): Promise<ResourcePresence[]> {

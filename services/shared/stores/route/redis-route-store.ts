@@ -1,6 +1,6 @@
 // RouteStore in Redis: two hashes per user under the user's hash tag. keys.resources maps
 // resource → routing JSON (connId, priority, available, interested), read by every routed
-// stanza, and under the field "" the bindings' version (ROUTE_BIND); keys.presences maps resource → {connId, presence} JSON for available resources,
+// stanza; keys.presences maps resource → {connId, presence} JSON for available resources,
 // read only for probes and current presence. Bind, update and unbind are Lua scripts because
 // each reads the holder's connId (bind: and the number of bound resources) before writing, and
 // they keep the two hashes in step (a presence is stored exactly while its binding is
@@ -9,23 +9,13 @@ import type { Redis } from "../../redis/client.js";
 import { UNTIMED, type CommandTimer } from "../../redis/command-timer.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
-import { randomId } from "../../random-id.js";
 import type {
   BindResult,
   OnlineResource,
   ResourcePresence,
   RoutePatch,
   RouteStore,
-  VersionedBindings,
 } from "./route-store.js";
-
-/** The field of the resources hash holding the version: no resourcepart is empty. */
-const VERSION_FIELD = "";
-
-/** 96 random bits: a version is never drawn twice, so it never comes back (no ABA). */
-function newVersion(): string {
-  return randomId(12, "base64url");
-}
 
 export class RedisRouteStore implements RouteStore {
   private readonly scripts: ScriptCommands;
@@ -59,7 +49,6 @@ export class RedisRouteStore implements RouteStore {
         resource,
         JSON.stringify(binding),
         maxResources,
-        newVersion(),
       ),
     );
     if (reply[0] === 0) return { ok: false, reason: "full" };
@@ -90,7 +79,6 @@ export class RedisRouteStore implements RouteStore {
         connId,
         JSON.stringify(fields),
         presence,
-        newVersion(),
       ),
     );
     return updated === 1;
@@ -103,34 +91,22 @@ export class RedisRouteStore implements RouteStore {
         this.keys.presences(bareJid),
         resource,
         connId,
-        newVersion(),
       ),
     );
     return removed === 1;
   }
 
   async list(bareJid: string): Promise<OnlineResource[]> {
-    return (await this.versioned(bareJid)).resources;
-  }
-
-  async versioned(bareJid: string): Promise<VersionedBindings> {
     // Read by every routed stanza: the hottest store call.
-    const stored = await this.timer.time("hgetall", () =>
+    const bindings = await this.timer.time("hgetall", () =>
       this.redis.hgetall(this.keys.resources(bareJid)),
     );
-    let version = "";
-    const resources: OnlineResource[] = [];
-    for (const field in stored) {
-      if (field === VERSION_FIELD) {
-        version = stored[field];
-        continue;
-      }
-      const route = JSON.parse(stored[field]) as OnlineResource & { took?: unknown };
+    return Object.values(bindings).map((json) => {
+      const route = JSON.parse(json) as OnlineResource & { took?: unknown };
       // The bind script's own record (see ROUTE_BIND), not routing data.
       delete route.took;
-      resources.push(route);
-    }
-    return { version, resources };
+      return route;
+    });
   }
 
   async presences(bareJid: string): Promise<ResourcePresence[]> {

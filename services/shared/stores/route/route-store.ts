@@ -57,17 +57,6 @@ export interface TakenOver {
  */
 export type BindResult = { ok: true; previous?: TakenOver } | { ok: false; reason: "full" };
 
-/** A user's bound resources and the version they were read at (RouteStore.versioned). */
-export interface VersionedBindings {
-  /**
-   * Changes with every change to any of the user's bindings (bind, update, unbind), never
-   * to a value it had before; "" when there is nothing to compare: no binding, or bindings
-   * written by a release before versions (a rolling upgrade).
-   */
-  version: string;
-  resources: OnlineResource[];
-}
-
 export interface RouteStore {
   /**
    * Binds `resource` of `bareJid` to `connId`. A resource that is already bound is always
@@ -94,8 +83,6 @@ export interface RouteStore {
   unbind(bareJid: string, resource: string, connId: string): Promise<boolean>;
   /** All bound resources of a user (any order), without presence payloads. */
   list(bareJid: string): Promise<OnlineResource[]>;
-  /** list() with the bindings' version, read in the same step. */
-  versioned(bareJid: string): Promise<VersionedBindings>;
   /** The available resources of a user with their last presence (any order). */
   presences(bareJid: string): Promise<ResourcePresence[]>;
 }
