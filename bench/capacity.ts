@@ -107,6 +107,20 @@ interface Step {
   rate: number;
   passed: boolean;
   figures: PhaseReport["figures"];
+  /**
+   * Login steps: server CPU ms per login by process role (edge, session, redis, …): in a
+   * mesh the session and edge tiers scale out, Redis does not.
+   */
+  cpuMsByRole?: Record<string, number>;
+}
+
+/** CPU ms per login by process role, over the phase's processes. */
+function cpuMsByRole(phase: PhaseReport): Record<string, number> {
+  const loggedIn = figure(phase, "logged in");
+  const byRole: Record<string, number> = {};
+  for (const p of phase.processes)
+    byRole[p.role] = (byRole[p.role] ?? 0) + (loggedIn > 0 ? (p.cpuSeconds * 1000) / loggedIn : 0);
+  return byRole;
 }
 
 /** Growth of resident memory per held session, in bytes: in all and by process role. */
@@ -158,7 +172,7 @@ async function measureRates(name: string, result: TargetResult): Promise<void> {
           figure(login, "logged in") === count &&
           figure(login, "achieved /s") >= 0.95 * rate &&
           figure(login, "p99 ms") <= LOGIN_P99_MS;
-        steps.push({ rate, passed, figures: login.figures });
+        steps.push({ rate, passed, figures: login.figures, cpuMsByRole: cpuMsByRole(login) });
         if (!passed) break;
       }
     }
@@ -271,7 +285,12 @@ function best(steps: Step[]): Step | undefined {
 
 function cell(step: Step | undefined, p99Name = "p99 ms", cpuName?: string): string {
   if (!step) return "below the lowest step";
-  const cpu = cpuName ? `, ${Number(step.figures[cpuName]).toFixed(2)} ms CPU` : "";
+  const byRole = Object.entries(step.cpuMsByRole ?? {});
+  const roles =
+    byRole.length > 1
+      ? `: ${byRole.map(([role, ms]) => `${role} ${ms.toFixed(2)}`).join(", ")}`
+      : "";
+  const cpu = cpuName ? `, ${Number(step.figures[cpuName]).toFixed(2)} ms CPU${roles}` : "";
   return `${step.rate}/s (p99 ${Number(step.figures[p99Name]).toFixed(1)} ms${cpu})`;
 }
 
