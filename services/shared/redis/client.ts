@@ -7,7 +7,17 @@
 // ioredis Cluster, which routes each command to the primary serving its key's slot. Both
 // kinds share the command API, so the rest of the code takes either as `Redis`; what must be
 // atomic or sent as one command spans keys of one hash tag only (keys.ts), so one slot.
-import { Cluster, Redis as SingleRedis, type Command, type RedisOptions } from "ioredis";
+//
+// One server's connections are ioredis 5's (the package alias `ioredis5`), a cluster's ioredis
+// 6's. ioredis 6's reply decoder parses the hot path's stream reads 5–6× slower than ioredis 5's
+// redis-parser (`npm run bench:reply-parse`; about 4 µs per entry against 0.8), and every tier
+// parses an entry per message; ioredis 5's cluster client does not route `XREADGROUP … STREAMS`
+// by its keys, which the Cluster deployment needs. Both speak the same command API with the
+// same RESP2 reply shapes (ioredis 6 with `replyMapping: "legacy"`), so the rest of the code
+// takes either as `Redis` (typed by ioredis 6). Once ioredis 6's decoder is as fast, one
+// version serves both again.
+import { Cluster, Redis as SingleRedis, type RedisOptions } from "ioredis";
+import { Redis as SingleRedis5, type Command as Command5 } from "ioredis5";
 import { parseClusterUrl } from "./cluster-url.js";
 
 /** One Redis server or a Redis Cluster: the same commands, routed by key in a cluster. */
@@ -26,10 +36,10 @@ export function isCluster(redis: Redis): boolean {
  * building a Pipeline object per turn, which costs 20–40 % more CPU per command at the batch
  * sizes the services see (docs/capacity.md, "CPU per message as the load grows", first cut).
  */
-class CorkingRedis extends SingleRedis {
+class CorkingRedis extends SingleRedis5 {
   private corked = false;
 
-  override sendCommand(command: Command, stream?: Parameters<SingleRedis["sendCommand"]>[1]) {
+  override sendCommand(command: Command5, stream?: Parameters<SingleRedis5["sendCommand"]>[1]) {
     const socket = this.stream;
     if (!this.corked && !stream && socket && this.status === "ready") {
       this.corked = true;
@@ -43,8 +53,17 @@ class CorkingRedis extends SingleRedis {
   }
 }
 
-/** Options of each connection; in a cluster, of each node's connection. */
-function connectionOptions(name: string, blocking: boolean): RedisOptions {
+/** Options of each connection; in a cluster, of each node's connection (both versions'). */
+type ConnectionOptions = Pick<
+  RedisOptions,
+  | "connectionName"
+  | "maxRetriesPerRequest"
+  | "autoResendUnfulfilledCommands"
+  | "enableOfflineQueue"
+  | "lazyConnect"
+>;
+
+function connectionOptions(name: string, blocking: boolean): ConnectionOptions {
   if (blocking) return { connectionName: name, maxRetriesPerRequest: null };
   return {
     connectionName: name,
@@ -62,9 +81,10 @@ function connect(url: string, name: string, blocking: boolean): Redis {
   const options = connectionOptions(name, blocking);
   const cluster = parseClusterUrl(url);
   if (!cluster) {
-    // RESP2 replies as the rest of the code reads them (ioredis's default, stated for the types).
-    const single = { ...options, enableAutoPipelining: false, replyMapping: "legacy" as const };
-    return blocking ? new SingleRedis(url, single) : new CorkingRedis(url, single);
+    const single = { ...options, enableAutoPipelining: false };
+    // ioredis 5 under ioredis 6's type: the same API and reply shapes (see the top).
+    const client = blocking ? new SingleRedis5(url, single) : new CorkingRedis(url, single);
+    return client as unknown as SingleRedis;
   }
   return new Cluster(cluster.seeds, {
     // Auto-pipelining in a cluster batches per node; each command still goes to its slot.
