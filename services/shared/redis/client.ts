@@ -11,11 +11,11 @@
 // One server's connections are ioredis 5's (the package alias `ioredis5`), a cluster's ioredis
 // 6's. ioredis 6's reply decoder parses the hot path's stream reads 5–6× slower than ioredis 5's
 // redis-parser (`npm run bench:reply-parse`; about 4 µs per entry against 0.8), and every tier
-// parses an entry per message; ioredis 5's cluster client does not route `XREADGROUP … STREAMS`
-// by its keys, which the Cluster deployment needs. Both speak the same command API with the
-// same RESP2 reply shapes (ioredis 6 with `replyMapping: "legacy"`), so the rest of the code
-// takes either as `Redis` (typed by ioredis 6). Once ioredis 6's decoder is as fast, one
-// version serves both again.
+// parses an entry per message; ioredis 5's cluster client cannot route `XGROUP CREATE` and
+// `XINFO GROUPS` (its command table finds no key in them), which the Cluster deployment needs.
+// Both speak the same command API with the same RESP2 reply shapes (ioredis 6 with
+// `replyMapping: "legacy"`), so the rest of the code takes either as `Redis` (typed by
+// ioredis 6). Once ioredis 6's decoder is as fast, one version serves both again.
 import { Cluster, Redis as SingleRedis, type RedisOptions } from "ioredis";
 import { Redis as SingleRedis5, type Command as Command5 } from "ioredis5";
 import { parseClusterUrl } from "./cluster-url.js";
