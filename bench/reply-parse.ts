@@ -7,14 +7,9 @@
 //
 //   npm run bench:reply-parse -- [--replies 200000] [--rounds 3]
 import { createRequire } from "node:module";
-import { fmt } from "./targets.js";
+import { fmt, option } from "./targets.js";
 
 const require = createRequire(import.meta.url);
-
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
-}
 const REPLIES = Number(option("replies", "200000"));
 const ROUNDS = Number(option("rounds", "3"));
 
