@@ -1,6 +1,6 @@
 // What one login costs a session member in Redis script calls (issue 9): every step of a login
 // changes its connection, so each of its units writes a snapshot; that fenced write carries the
-// unit's acknowledgement too (FENCED_SNAPSHOT_WRITE_XACK), so a login step is one fenced script
+// unit's acknowledgement too (FENCED_SNAPSHOT_WRITE), so a login step is one fenced script
 // call, not a snapshot write and then an acknowledgement. Counted with MONITOR on the test's own
 // redis-server, each EVALSHA named by the script it runs, so the member's background scripts
 // (lease renewals, the edge heartbeat) are told apart from the login's.
@@ -22,12 +22,7 @@ import { until } from "../helpers/poll.js";
 
 const KEYS = redisKeys();
 /** The scripts that write a shard's snapshots or acknowledge its inbox entries. */
-const FENCED_SHARD_WRITES = new Set([
-  "FENCED_SNAPSHOT_WRITE",
-  "FENCED_SNAPSHOT_WRITE_XACK",
-  "FENCED_XACK",
-  "FENCED_XACK_MANY",
-]);
+const FENCED_SHARD_WRITES = new Set(["FENCED_SNAPSHOT_WRITE", "FENCED_XACK", "FENCED_XACK_MANY"]);
 
 const scripts = Object.entries(lua as Record<string, string>);
 /** Script name by the SHA1 of its source, as EVALSHA names it. */
@@ -146,7 +141,6 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
       await counted.stop();
     }
     const byName = [...counted.calls].map(([name, n]) => `${name} ${n}`).join(", ");
-    assert.equal(counted.calls.get("FENCED_SNAPSHOT_WRITE_XACK") ?? 0, 0, byName);
     assert.equal(counted.calls.get("FENCED_SNAPSHOT_WRITE") ?? 0, 0, byName);
     assert.equal(
       (counted.calls.get("FENCED_XACK") ?? 0) + (counted.calls.get("FENCED_XACK_MANY") ?? 0),

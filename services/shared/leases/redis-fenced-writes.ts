@@ -1,5 +1,5 @@
-// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, FENCED_SNAPSHOT_WRITE_XACK,
-// FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts) that check the shard's lease token and
+// FencedWrites in Redis: Lua scripts (FENCED_SNAPSHOT_WRITE, which acknowledges entries too when
+// given any, FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts) that check the shard's lease token and
 // write in one atomic step. The lease, the snapshots and the inbox share the shard's hash tag,
 // so each script of one shard stays in one Redis Cluster slot (the snapshots and
 // acknowledgement of one shard are one script there too; only ackMany's several shards are not).
@@ -26,17 +26,7 @@ export class RedisFencedWrites implements FencedWrites {
     save: ReadonlyMap<string, string>,
     remove: readonly string[] = [],
   ): Promise<void> {
-    const pairs: string[] = [];
-    for (const [connId, snapshot] of save) pairs.push(connId, snapshot);
-    const reply = await this.scripts.mpFencedSnapshotWrite(
-      this.keys.shardLease(lease.shard),
-      this.keys.snapshot(lease.shard),
-      String(lease.token),
-      save.size,
-      ...pairs,
-      ...remove,
-    );
-    if (reply[0] === 0) throw fenced(lease, reply[1]);
+    await this.writeSnapshotsAndAck(lease, save, remove, []);
   }
 
   async writeSnapshotsAndAck(
@@ -47,7 +37,7 @@ export class RedisFencedWrites implements FencedWrites {
   ): Promise<number> {
     const pairs: string[] = [];
     for (const [connId, snapshot] of save) pairs.push(connId, snapshot);
-    const reply = await this.scripts.mpFencedSnapshotWriteXack(
+    const reply = await this.scripts.mpFencedSnapshotWrite(
       this.keys.shardLease(lease.shard),
       this.keys.snapshot(lease.shard),
       this.keys.shardInbox(lease.shard),

@@ -121,16 +121,8 @@ export interface ScriptCommands {
   /** See FAST_TOKEN_USE: 1 accepted, 0 refused. */
   mpFastTokenUse(pairKey: string, hash: string, nowMs: number, count: number | ""): Promise<0 | 1>;
   mpFastTokenInvalidate(pairKey: string, hash: string): Promise<0 | 1>;
-  /** See FENCED_SNAPSHOT_WRITE: [1] written | [0, live token or ""] fenced. */
+  /** See FENCED_SNAPSHOT_WRITE: [1, acknowledged] | [0, live token or ""] fenced. */
   mpFencedSnapshotWrite(
-    leaseKey: string,
-    snapshotKey: string,
-    token: string,
-    saveCount: number,
-    ...pairsThenDeletes: string[]
-  ): Promise<[1] | [0, string]>;
-  /** See FENCED_SNAPSHOT_WRITE_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
-  mpFencedSnapshotWriteXack(
     leaseKey: string,
     snapshotKey: string,
     inboxKey: string,
@@ -170,8 +162,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
   mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
-  mpFencedSnapshotWrite: { numberOfKeys: 2, lua: lua.FENCED_SNAPSHOT_WRITE },
-  mpFencedSnapshotWriteXack: { numberOfKeys: 3, lua: lua.FENCED_SNAPSHOT_WRITE_XACK },
+  mpFencedSnapshotWrite: { numberOfKeys: 3, lua: lua.FENCED_SNAPSHOT_WRITE },
   mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
   mpFencedXackMany: { lua: lua.FENCED_XACK_MANY },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },

@@ -407,26 +407,15 @@ if live_token ~= ARGV[1] then return {0, live_token or ""} end
 `;
 
 /**
- * Fenced snapshot write. KEYS: shardLease, snapshot. ARGV: token, n, then n pairs of connId and
- * snapshot to store (replacing), then the connIds whose snapshots to delete.
- * Returns {1} when written, {0, live token or ""} when fenced (see FENCE).
+ * Fenced snapshot write of one shard, with the acknowledgement of inbox entries in the same step
+ * (a unit of work whose snapshot is its last write: its acknowledgement rides with it; none for
+ * other writes). KEYS: shardLease, snapshot, shardInbox (one tag, {s<N>}: one cluster slot).
+ * ARGV: token, group, n, m, then n pairs of connId and snapshot to store (replacing), then m
+ * connIds whose snapshots to delete, then the entry ids to acknowledge. Returns {1, number
+ * acknowledged} when done, {0, live token or ""} when fenced (see FENCE): then nothing is
+ * written and the entries stay pending for the new owner.
  */
 export const FENCED_SNAPSHOT_WRITE = `${FENCE}
-local n = tonumber(ARGV[2])
-for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[3 + 2 * i], ARGV[4 + 2 * i]) end
-for i = 3 + 2 * n, #ARGV do redis.call("HDEL", KEYS[2], ARGV[i]) end
-return {1}
-`;
-
-/**
- * Fenced snapshot write and XACK of one shard in one step (a unit of work whose snapshot is its
- * last write: its acknowledgement rides with it). KEYS: shardLease, snapshot, shardInbox (one
- * tag, {s<N>}: one cluster slot). ARGV: token, group, n, m, then n pairs of connId and
- * snapshot to store (replacing), then m connIds whose snapshots to delete, then the entry ids
- * to acknowledge. Returns {1, number acknowledged} when done, {0, live token or ""} when
- * fenced (see FENCE): then neither is written and the entries stay pending for the new owner.
- */
-export const FENCED_SNAPSHOT_WRITE_XACK = `${FENCE}
 local n = tonumber(ARGV[3])
 local deletes = 5 + 2 * n
 local acks = deletes + tonumber(ARGV[4])
