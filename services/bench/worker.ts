@@ -37,6 +37,12 @@ function count(errors: Record<string, number>, kind: string): void {
   errors[kind] = (errors[kind] ?? 0) + 1;
 }
 
+/** A failed login's key in the errors table: SASL failures by their condition. */
+function loginErrorKind(err: unknown): string {
+  if (!(err instanceof LoginError)) return "other";
+  return err.kind === "sasl" ? `sasl ${err.message}` : err.kind;
+}
+
 /** A client of this worker, with its place in the run and its chat bookkeeping. */
 interface Seat {
   index: number;
@@ -114,7 +120,7 @@ class Worker {
           got++;
         } else count(errors, "no-token");
       } catch (err) {
-        count(errors, err instanceof LoginError ? err.kind : "other");
+        count(errors, loginErrorKind(err));
       } finally {
         client.close();
       }
@@ -213,7 +219,7 @@ class Worker {
       else client.onClose = dropped;
     } catch (err) {
       this.failed++;
-      count(errors, err instanceof LoginError ? err.kind : "other");
+      count(errors, loginErrorKind(err));
       client.terminate();
     }
   }

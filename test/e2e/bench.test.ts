@@ -216,7 +216,7 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     ]);
     assert.equal(run.code, 1);
     assert.equal(report.phases[0].figures.failed, 5);
-    assert.equal(report.phases[0].figures.errors, "sasl 5");
+    assert.equal(report.phases[0].figures.errors, "sasl not-authorized 5");
   });
 
   it("login: SASL2 + Bind 2 logins, then FAST token logins with no SCRAM exchange", async () => {
@@ -294,6 +294,37 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     assert.equal(login["logged in"], 12);
     assert.equal(login["in flight at most"], 2);
     assert.ok(Number(login["most in flight"]) <= 2);
+  });
+
+  it("login: the unmeasured first logins stay under their own bound on logins in flight", async () => {
+    // 80 returning users arriving at once: open loop, all 80 first logins would be in flight.
+    const users = ["--range", "bench{n}@localhost", "--first", "101", "--count", "80"];
+    const imported = await megaphone(
+      ["user", "import", ...users, "--password", "pw", "--shared-salt"],
+      env,
+    );
+    assert.equal(imported.code, 0, imported.stderr);
+    const { run, report } = await bench([
+      "login",
+      "--users",
+      "80",
+      "--first",
+      "101",
+      "--password",
+      "pw",
+      "--login-rate",
+      "10000",
+      "--returning",
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const first = /logged in first (\d+) of 80 users \(none; at most (\d+) in flight\)/.exec(
+      run.stderr,
+    );
+    assert.ok(first, run.stderr);
+    console.log(`      80 first logins: ${first[1]} logged in, at most ${first[2]} in flight`);
+    assert.equal(Number(first[1]), 80);
+    assert.ok(Number(first[2]) <= 64 && Number(first[2]) > 0);
+    assert.equal(report.phases[0].figures["logged in"], 80);
   });
 
   // The 100,000-session ladder levelled off at about 15,200 sessions at 100 logins/s: a session
