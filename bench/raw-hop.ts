@@ -5,9 +5,9 @@
 // a reader XREADs the outbox and hands each message to its pair. No XMPP, no parsing, no
 // state, no fencing: what two hops through Redis cost at the least on this machine.
 import { performance } from "node:perf_hooks";
-// The same client Megaphone's single-server connections use (services/shared/redis/client.ts):
-// ioredis 5, whose reply parser is the faster one, so the ceiling is not lowered by ioredis 6's.
-import { Redis } from "ioredis5";
+// The same client Megaphone's connections use (services/shared/redis/client.ts): ioredis 5,
+// whose reply parser is the faster one, so the ceiling is not lowered by ioredis 6's.
+import { Redis } from "ioredis";
 
 export interface HopRound {
   latencies: number[];

@@ -1,7 +1,7 @@
 // bench:reply-parse — what parsing Redis replies costs the services' client, side by side with a
-// reference: the reply decoder of the installed ioredis (every Megaphone process parses at
-// least one stream entry per message with it) and redis-parser, the parser ioredis 5 used,
-// fed the same bytes in the same run. Replies are the hot path's: a shard inbox read
+// reference: ioredis 6's reply decoder (a dev dependency, kept for this comparison) and
+// redis-parser, the parser of ioredis 5, which the services use (every Megaphone process
+// parses at least one stream entry per message with it), fed the same bytes in the same run. Replies are the hot path's: a shard inbox read
 // (XREADGROUP, N entries of the fields an edge writes), an edge inbox read (XREAD), and a
 // script's answer. Prints µs per reply, per entry, and the ratio (docs/capacity.md).
 //
@@ -53,9 +53,9 @@ interface ParserUnderTest {
 
 const PARSERS: ParserUnderTest[] = [
   {
-    name: "ioredis (installed) Decoder",
+    name: "ioredis 6 Decoder (reference)",
     make(onReply) {
-      const { Decoder } = require("ioredis/built/resp/decoder.js") as {
+      const { Decoder } = require("ioredis6/built/resp/decoder.js") as {
         Decoder: new (options: Record<string, unknown>) => { write(bytes: Buffer): void };
       };
       const decoder = new Decoder({
@@ -68,7 +68,7 @@ const PARSERS: ParserUnderTest[] = [
     },
   },
   {
-    name: "redis-parser 3 (ioredis 5)",
+    name: "redis-parser 3 (ioredis 5, Megaphone's)",
     make(onReply) {
       const Parser = require("redis-parser") as new (options: Record<string, unknown>) => {
         execute(bytes: Buffer): void;

@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { Redis } from "../redis/client.js";
 import type { CommandTimer } from "../redis/command-timer.js";
 import type { Keys } from "../redis/keys.js";
+import { scriptCommands } from "../redis/script-commands.js";
 
 export const SESSION_GROUP = "session";
 
@@ -44,4 +45,31 @@ export function packetOfInfo(info: unknown[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < info.length; i += 2) out[String(info[i])] = String(info[i + 1]);
   return out;
+}
+
+/** XINFO GROUPS of `stream`, routed by its key in a cluster too (STREAM_ADMIN). */
+export function streamGroups(redis: Redis, stream: string): Promise<unknown[][]> {
+  return scriptCommands(redis).mpStreamAdmin(stream, "XINFO", "GROUPS") as Promise<unknown[][]>;
+}
+
+/** XINFO STREAM of `stream` (STREAM_ADMIN). */
+export function streamInfo(redis: Redis, stream: string): Promise<unknown[]> {
+  return scriptCommands(redis).mpStreamAdmin(stream, "XINFO", "STREAM") as Promise<unknown[]>;
+}
+
+/** XGROUP CREATE … MKSTREAM (STREAM_ADMIN); a BUSYGROUP error when the group exists. */
+export function createStreamGroup(
+  redis: Redis,
+  stream: string,
+  group: string,
+  startId: string,
+): Promise<unknown> {
+  return scriptCommands(redis).mpStreamAdmin(
+    stream,
+    "XGROUP",
+    "CREATE",
+    group,
+    startId,
+    "MKSTREAM",
+  );
 }

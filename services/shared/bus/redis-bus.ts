@@ -20,6 +20,8 @@ import type { EdgePacket, ShardPacket } from "./packets.js";
 import {
   SESSION_GROUP,
   packetOfInfo,
+  streamGroups,
+  streamInfo,
   type RedisBusOptions,
   type RedisBusParts,
 } from "./redis-bus-parts.js";
@@ -77,10 +79,7 @@ export class RedisBus implements Bus {
 
   async shardInboxEnd(shard: number): Promise<string> {
     try {
-      const info = (await this.writer.xinfo(
-        "STREAM",
-        this.options.keys.shardInbox(shard),
-      )) as unknown[];
+      const info = await streamInfo(this.writer, this.options.keys.shardInbox(shard));
       return packetOfInfo(info)["last-generated-id"] ?? "0-0";
     } catch (err) {
       if (String(err).includes("no such key")) return "0-0";
@@ -148,9 +147,7 @@ export class RedisBus implements Bus {
   async shardBacklog(shard: number): Promise<ShardBacklog> {
     const key = this.options.keys.shardInbox(shard);
     const [groups, length] = await Promise.all([
-      this.timer
-        .time("xinfo", () => this.writer.xinfo("GROUPS", key) as Promise<unknown[][]>)
-        .catch(() => []),
+      this.timer.time("xinfo", () => streamGroups(this.writer, key)).catch(() => []),
       this.timer.time("xlen", () => this.writer.xlen(key)),
     ]);
     const group = groups.map(packetOfInfo).find((g) => g.name === SESSION_GROUP);

@@ -10,6 +10,8 @@ import type { InFlightBudget } from "./in-flight-budget.js";
 import { shardPacketOf, type ShardEntry } from "./packets.js";
 import { ShardAcks } from "./shard-acks.js";
 import {
+  createStreamGroup,
+  streamGroups,
   SESSION_GROUP,
   packetOfInfo,
   type RedisBusParts,
@@ -36,7 +38,7 @@ export class RedisShardConsumer {
 
   private async ensureGroup(key: string): Promise<void> {
     try {
-      await this.parts.writer.xgroup("CREATE", key, SESSION_GROUP, "0", "MKSTREAM");
+      await createStreamGroup(this.parts.writer, key, SESSION_GROUP, "0");
     } catch (err) {
       if (!String(err).includes("BUSYGROUP")) throw err;
     }
@@ -298,7 +300,7 @@ export class RedisShardConsumer {
     // XINFO before XPENDING, in one pipeline (executed in order): an entry delivered between
     // the two is above the last-delivered id we read, so it can never be trimmed.
     const [groups, pending] = await Promise.all([
-      this.parts.writer.xinfo("GROUPS", key) as Promise<unknown[][]>,
+      streamGroups(this.parts.writer, key),
       this.parts.writer.xpending(key, SESSION_GROUP) as Promise<
         [number, string | null, ...unknown[]]
       >,

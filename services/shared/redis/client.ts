@@ -8,16 +8,12 @@
 // kinds share the command API, so the rest of the code takes either as `Redis`; what must be
 // atomic or sent as one command spans keys of one hash tag only (keys.ts), so one slot.
 //
-// One server's connections are ioredis 5's (the package alias `ioredis5`), a cluster's ioredis
-// 6's. ioredis 6's reply decoder parses the hot path's stream reads 5–6× slower than ioredis 5's
-// redis-parser (`npm run bench:reply-parse`; about 4 µs per entry against 0.8), and every tier
-// parses an entry per message; ioredis 5's cluster client cannot route `XGROUP CREATE` and
-// `XINFO GROUPS` (its command table finds no key in them), which the Cluster deployment needs.
-// Both speak the same command API with the same RESP2 reply shapes (ioredis 6 with
-// `replyMapping: "legacy"`), so the rest of the code takes either as `Redis` (typed by
-// ioredis 6). Once ioredis 6's decoder is as fast, one version serves both again.
-import { Cluster, Redis as SingleRedis, type RedisOptions } from "ioredis";
-import { Redis as SingleRedis5, type Command as Command5 } from "ioredis5";
+// ioredis 5, not 6: ioredis 6's reply decoder parses the hot path's stream reads 5–6× slower
+// than ioredis 5's redis-parser (`npm run bench:reply-parse`; about 4 µs per entry against
+// 0.8), and every tier parses an entry per message. ioredis 5's cluster client finds no key in
+// `XGROUP CREATE` and `XINFO` (its command table), so those go through one-line scripts that
+// name their key (stream-admin.ts) and reach the slot's primary like every other command.
+import { Cluster, Redis as SingleRedis, type Command, type RedisOptions } from "ioredis";
 import { parseClusterUrl } from "./cluster-url.js";
 
 /** One Redis server or a Redis Cluster: the same commands, routed by key in a cluster. */
@@ -36,10 +32,10 @@ export function isCluster(redis: Redis): boolean {
  * building a Pipeline object per turn, which costs 20–40 % more CPU per command at the batch
  * sizes the services see (docs/capacity.md, "CPU per message as the load grows", first cut).
  */
-class CorkingRedis extends SingleRedis5 {
+class CorkingRedis extends SingleRedis {
   private corked = false;
 
-  override sendCommand(command: Command5, stream?: Parameters<SingleRedis5["sendCommand"]>[1]) {
+  override sendCommand(command: Command, stream?: Parameters<SingleRedis["sendCommand"]>[1]) {
     const socket = this.stream;
     if (!this.corked && !stream && socket && this.status === "ready") {
       this.corked = true;
@@ -53,7 +49,7 @@ class CorkingRedis extends SingleRedis5 {
   }
 }
 
-/** Options of each connection; in a cluster, of each node's connection (both versions'). */
+/** Options of each connection; in a cluster, of each node's connection. */
 type ConnectionOptions = Pick<
   RedisOptions,
   | "connectionName"
@@ -82,9 +78,7 @@ function connect(url: string, name: string, blocking: boolean): Redis {
   const cluster = parseClusterUrl(url);
   if (!cluster) {
     const single = { ...options, enableAutoPipelining: false };
-    // ioredis 5 under ioredis 6's type: the same API and reply shapes (see the top).
-    const client = blocking ? new SingleRedis5(url, single) : new CorkingRedis(url, single);
-    return client as unknown as SingleRedis;
+    return blocking ? new SingleRedis(url, single) : new CorkingRedis(url, single);
   }
   return new Cluster(cluster.seeds, {
     // Auto-pipelining in a cluster batches per node; each command still goes to its slot.

@@ -121,6 +121,13 @@ export interface ScriptCommands {
   /** See FAST_TOKEN_USE: 1 accepted, 0 refused. */
   mpFastTokenUse(pairKey: string, hash: string, nowMs: number, count: number | ""): Promise<0 | 1>;
   mpFastTokenInvalidate(pairKey: string, hash: string): Promise<0 | 1>;
+  /** See STREAM_ADMIN: XGROUP or XINFO on `stream`, routed by it in a cluster. */
+  mpStreamAdmin(
+    stream: string,
+    command: "XGROUP" | "XINFO",
+    subcommand: string,
+    ...args: string[]
+  ): Promise<unknown>;
   /** See FENCED_SNAPSHOT_WRITE: [1, acknowledged] | [0, live token or ""] fenced. */
   mpFencedSnapshotWrite(
     leaseKey: string,
@@ -174,6 +181,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpFastTokenIssue: { numberOfKeys: 1, lua: lua.FAST_TOKEN_ISSUE },
   mpFastTokenUse: { numberOfKeys: 1, lua: lua.FAST_TOKEN_USE },
   mpFastTokenInvalidate: { numberOfKeys: 1, lua: lua.FAST_TOKEN_INVALIDATE },
+  mpStreamAdmin: { numberOfKeys: 1, lua: lua.STREAM_ADMIN },
 };
 
 const clientsWithScripts = new WeakSet<Redis>();

@@ -342,6 +342,19 @@ return 1
 `;
 
 /**
+ * XGROUP and XINFO with their stream named as a key. ioredis's cluster client finds no key in
+ * them (its command table), so sent as they are they would go to any node; a script call is
+ * routed by KEYS like every other command. KEYS: the stream. ARGV: command, subcommand, the
+ * arguments after the key. Only these two commands.
+ */
+export const STREAM_ADMIN = `
+if ARGV[1] ~= "XGROUP" and ARGV[1] ~= "XINFO" then
+  return redis.error_reply("ERR STREAM_ADMIN runs XGROUP and XINFO only")
+end
+return redis.call(ARGV[1], ARGV[2], KEYS[1], unpack(ARGV, 3))
+`;
+
+/**
  * A write of shard state fenced by the shard's lease (shard-fence.ts). KEYS: shardLease, the
  * key written (under the same shard tag). ARGV: token, command, its arguments after the key.
  * Runs the command only while the lease carries `token`; otherwise an error "FENCED <live
