@@ -43,6 +43,8 @@ interface Point {
   cores: Record<string, number>;
   /** Their CPU ms per delivered message, by role and in all. */
   cpuMsPerMsg: Record<string, number>;
+  /** Their main threads' wake-ups per delivered message, by role and in all. */
+  wakeupsPerMsg: Record<string, number>;
 }
 
 const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
@@ -77,7 +79,11 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
       const delivered = figure(chat, "delivered");
       const cores: Record<string, number> = { all: 0 };
       const cpuMsPerMsg: Record<string, number> = { all: 0 };
+      const wakeupsPerMsg: Record<string, number> = { all: 0 };
       for (const p of chat?.processes ?? []) {
+        const wakeups = delivered > 0 ? p.wakeups / delivered : 0;
+        wakeupsPerMsg[p.role] = (wakeupsPerMsg[p.role] ?? 0) + wakeups;
+        wakeupsPerMsg.all += wakeups;
         cores[p.role] = (cores[p.role] ?? 0) + p.cores;
         cores.all += p.cores;
         const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
@@ -95,6 +101,7 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
         p99: figure(chat, "p99 ms"),
         cores,
         cpuMsPerMsg,
+        wakeupsPerMsg,
       });
     }
   } finally {
@@ -116,15 +123,15 @@ async function main(): Promise<void> {
     `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
   );
   console.log(
-    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} |`,
+    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg |`,
   );
-  console.log(`|${" --- |".repeat(9 + roles.length)}`);
+  console.log(`|${" --- |".repeat(10 + roles.length)}`);
   for (const p of [...points].sort(
     (a, b) =>
       TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.rate - b.rate || a.round - b.round,
   ))
     console.log(
-      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} |`,
+      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${fmt(p.wakeupsPerMsg.all)} |`,
     );
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(points, null, 2));
 }

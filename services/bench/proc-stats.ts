@@ -18,6 +18,22 @@ export interface ProcSample {
   /** User + system CPU seconds since the process started. */
   cpuSeconds: number;
   rssBytes: number;
+  /**
+   * Times its main thread (a Node process's event loop, Redis's command loop) went to sleep
+   * waiting and was woken again: voluntary context switches. Work per wake-up is what a
+   * process pays again for every message that arrives while it sleeps (docs/capacity.md).
+   */
+  wakeups: number;
+}
+
+/** The main thread's voluntary context switches, from /proc/PID/status; 0 if unreadable. */
+function voluntarySwitches(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 export function sampleProcess(pid: number): ProcSample | undefined {
@@ -28,7 +44,12 @@ export function sampleProcess(pid: number): ProcSample | undefined {
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
     const rssPages = Number(fields[21]);
-    return { pid, cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssPages * PAGE_BYTES };
+    return {
+      pid,
+      cpuSeconds: (utime + stime) / CLOCK_TICKS,
+      rssBytes: rssPages * PAGE_BYTES,
+      wakeups: voluntarySwitches(pid),
+    };
   } catch {
     return undefined; // gone
   }
@@ -88,6 +109,8 @@ export interface ProcUsage extends WatchedProcess {
   /** Share of one core over the interval (1 = a whole core). */
   cores: number;
   rssBytes: number;
+  /** Wake-ups of its main thread between the two samples (ProcSample.wakeups). */
+  wakeups: number;
 }
 
 /** Usage of each process between `before` and `after`, `seconds` apart. */
@@ -103,7 +126,13 @@ export function usageBetween(
     if (!a || !b) return [];
     const cpuSeconds = b.cpuSeconds - a.cpuSeconds;
     return [
-      { ...p, cpuSeconds, cores: seconds > 0 ? cpuSeconds / seconds : 0, rssBytes: b.rssBytes },
+      {
+        ...p,
+        cpuSeconds,
+        cores: seconds > 0 ? cpuSeconds / seconds : 0,
+        rssBytes: b.rssBytes,
+        wakeups: b.wakeups - a.wakeups,
+      },
     ];
   });
 }

@@ -44,6 +44,14 @@ describe("bench tool", () => {
     assert.equal(sampleProcess(2 ** 22 + 1), undefined);
   });
 
+  it("counts the wake-ups of a process's main thread: each sleep it is woken from", async () => {
+    const before = sampleProcess(process.pid)?.wakeups ?? NaN;
+    // Each timer puts the event loop to sleep until it fires: one wake-up at least.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    const woken = (sampleProcess(process.pid)?.wakeups ?? NaN) - before;
+    assert.ok(woken >= 20 && woken < 200, `woken ${woken} times`);
+  });
+
   it("parses options and refuses what it does not know", () => {
     const o = parseBenchArgs([
       "chat",
