@@ -11,8 +11,15 @@ import type {
 } from "./bus.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 
+/**
+ * Wakes the readers waiting for entries. A reader waits once per batch with the same abort
+ * signal for its whole life, so the signal gets one abort listener per Signal, not one per wait:
+ * adding and removing an EventTarget listener for every batch cost the all-in-one 1.5 % of its
+ * CPU at 8,000 msg/s. An abort wakes every waiter; each reader's loop checks its own signal.
+ */
 class Signal {
   private waiters: (() => void)[] = [];
+  private readonly watched = new WeakSet<AbortSignal>();
   notify(): void {
     const waiters = this.waiters;
     this.waiters = [];
@@ -21,12 +28,10 @@ class Signal {
   wait(abort: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (abort.aborted) return resolve();
-      const done = () => {
-        abort.removeEventListener("abort", done);
-        resolve();
-      };
-      this.waiters.push(done);
-      abort.addEventListener("abort", done, { once: true });
+      this.waiters.push(resolve);
+      if (this.watched.has(abort)) return;
+      this.watched.add(abort);
+      abort.addEventListener("abort", () => this.notify(), { once: true });
     });
   }
 }
