@@ -14,7 +14,7 @@ import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
 /**
  * Wakes the readers waiting for entries. A reader waits once per batch with the same abort
  * signal for its whole life, so the signal gets one abort listener per Signal, not one per wait:
- * adding and removing an EventTarget listener for every batch cost the all-in-one 1.5 % of its
+ * adding and removing an EventTarget listener for every batch cost the all-in-one about 2 % of its
  * CPU at 8,000 msg/s. An abort wakes every waiter; each reader's loop checks its own signal.
  */
 class Signal {
