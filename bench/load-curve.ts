@@ -43,7 +43,10 @@ interface Point {
   cores: Record<string, number>;
   /** Their CPU ms per delivered message, by role and in all. */
   cpuMsPerMsg: Record<string, number>;
-  /** Their main threads' wake-ups per delivered message, by role and in all. */
+  /**
+   * Their main threads' wake-ups per delivered message, by role and in all. Not ejabberd's:
+   * its schedulers are threads of their own, so its main thread's count says nothing (–).
+   */
   wakeupsPerMsg: Record<string, number>;
 }
 
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
       TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.rate - b.rate || a.round - b.round,
   ))
     console.log(
-      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${fmt(p.wakeupsPerMsg.all)} |`,
+      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${"ejabberd" in p.wakeupsPerMsg ? "–" : fmt(p.wakeupsPerMsg.all)} |`,
     );
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(points, null, 2));
 }
