@@ -225,8 +225,8 @@ async function loginFirst(options: BenchOptions, workers: WorkerHandle[]): Promi
       // Closed loop: at the measured step's open-loop rate an overloaded server would fail
       // some of these unmeasured logins, and their users would then fail the measured step
       // for a reason outside it (a FAST login without a token).
-      const task = { ...taskFor(options, i) };
-      task.maxLoginsInFlight = Math.max(1, Math.round(LOGIN_FIRST_IN_FLIGHT / workers.length));
+      const maxLoginsInFlight = Math.max(1, Math.round(LOGIN_FIRST_IN_FLIGHT / workers.length));
+      const task = { ...taskFor(options, i), maxLoginsInFlight };
       return w.request({ type: "login-first", task, requestToken }, "login-first-done");
     }),
   );

@@ -11,8 +11,9 @@
 // ioredis 5, not 6: ioredis 6's reply decoder parses the hot path's stream reads 5–6× slower
 // than ioredis 5's redis-parser (`npm run bench:reply-parse`; about 4 µs per entry against
 // 0.8), and every tier parses an entry per message. ioredis 5's cluster client finds no key in
-// `XGROUP CREATE` and `XINFO` (its command table), so those go through one-line scripts that
-// name their key (stream-admin.ts) and reach the slot's primary like every other command.
+// `XGROUP CREATE` and `XINFO` (its command table), so those go through a one-line script that
+// names the key (STREAM_ADMIN in scripts.ts, called through redis-bus-parts.ts) and reach the
+// slot's primary like every other command.
 import { Cluster, Redis as SingleRedis, type Command, type RedisOptions } from "ioredis";
 import { parseClusterUrl } from "./cluster-url.js";
 
@@ -50,16 +51,7 @@ class CorkingRedis extends SingleRedis {
 }
 
 /** Options of each connection; in a cluster, of each node's connection. */
-type ConnectionOptions = Pick<
-  RedisOptions,
-  | "connectionName"
-  | "maxRetriesPerRequest"
-  | "autoResendUnfulfilledCommands"
-  | "enableOfflineQueue"
-  | "lazyConnect"
->;
-
-function connectionOptions(name: string, blocking: boolean): ConnectionOptions {
+function connectionOptions(name: string, blocking: boolean): RedisOptions {
   if (blocking) return { connectionName: name, maxRetriesPerRequest: null };
   return {
     connectionName: name,
