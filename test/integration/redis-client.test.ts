@@ -3,7 +3,9 @@
 // which the server's own read counter shows, and they are answered in order.
 // (A plain client is no fixed contrast: Node coalesces its writes too while the socket is busy.)
 import assert from "node:assert/strict";
+import { createStreamGroup, streamGroups } from "../../services/shared/bus/redis-bus-parts.js";
 import { createRedis, type Redis } from "../../services/shared/redis/client.js";
+import { scriptCommands } from "../../services/shared/redis/script-commands.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 const COMMANDS = 50;
@@ -69,6 +71,41 @@ describe("the services' Redis client", function () {
         await new Promise((resolve) => setImmediate(resolve));
         assert.equal(await client.incr("turns"), turn + 1);
       }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  // STREAM_ADMIN exists only to name the stream as a key (cluster routing) for XGROUP and
+  // XINFO; any other command through it would be a write that escapes the fenced scripts.
+  it("runs XGROUP and XINFO through STREAM_ADMIN, and nothing else", async () => {
+    const client = createRedis(server.url, "test-stream-admin");
+    try {
+      await createStreamGroup(client, "admin-stream", "g", "0");
+      await assert.rejects(createStreamGroup(client, "admin-stream", "g", "0"), /BUSYGROUP/);
+      const groups = await streamGroups(client, "admin-stream");
+      assert.equal(groups.length, 1);
+      assert.ok(groups[0].includes("g"), `groups: ${JSON.stringify(groups)}`);
+      // Typed to take XGROUP and XINFO only; the script must refuse the rest all the same.
+      const scripts = scriptCommands(client);
+      const untyped = scripts.mpStreamAdmin.bind(scripts) as (
+        stream: string,
+        ...args: string[]
+      ) => Promise<unknown>;
+      for (const args of [
+        ["DEL", ""],
+        ["XADD", "*", "f", "v"],
+        ["del", ""],
+        ["SET", "x"],
+      ]) {
+        await assert.rejects(
+          untyped("admin-stream", ...args),
+          /STREAM_ADMIN runs XGROUP and XINFO only/,
+          args[0],
+        );
+      }
+      assert.equal(await client.exists("admin-stream"), 1);
+      assert.equal(await client.xlen("admin-stream"), 0);
     } finally {
       client.disconnect();
     }
