@@ -48,6 +48,8 @@ interface Point {
    * its schedulers are threads of their own, so its main thread's count says nothing (–).
    */
   wakeupsPerMsg: Record<string, number>;
+  /** Wake-ups of all their threads per delivered message, by role and in all (ejabberd's too). */
+  threadWakeupsPerMsg: Record<string, number>;
 }
 
 const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
@@ -83,10 +85,13 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
       const cores: Record<string, number> = { all: 0 };
       const cpuMsPerMsg: Record<string, number> = { all: 0 };
       const wakeupsPerMsg: Record<string, number> = { all: 0 };
+      const threadWakeupsPerMsg: Record<string, number> = { all: 0 };
+      const perMsg = (count: number) => (delivered > 0 ? count / delivered : 0);
       for (const p of chat?.processes ?? []) {
-        const wakeups = delivered > 0 ? p.wakeups / delivered : 0;
-        wakeupsPerMsg[p.role] = (wakeupsPerMsg[p.role] ?? 0) + wakeups;
-        wakeupsPerMsg.all += wakeups;
+        wakeupsPerMsg[p.role] = (wakeupsPerMsg[p.role] ?? 0) + perMsg(p.wakeups);
+        wakeupsPerMsg.all += perMsg(p.wakeups);
+        threadWakeupsPerMsg[p.role] = (threadWakeupsPerMsg[p.role] ?? 0) + perMsg(p.threadWakeups);
+        threadWakeupsPerMsg.all += perMsg(p.threadWakeups);
         cores[p.role] = (cores[p.role] ?? 0) + p.cores;
         cores.all += p.cores;
         const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
@@ -105,6 +110,7 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
         cores,
         cpuMsPerMsg,
         wakeupsPerMsg,
+        threadWakeupsPerMsg,
       });
     }
   } finally {
@@ -126,15 +132,15 @@ async function main(): Promise<void> {
     `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
   );
   console.log(
-    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg |`,
+    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg, main threads | all threads |`,
   );
-  console.log(`|${" --- |".repeat(10 + roles.length)}`);
+  console.log(`|${" --- |".repeat(11 + roles.length)}`);
   for (const p of [...points].sort(
     (a, b) =>
       TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.rate - b.rate || a.round - b.round,
   ))
     console.log(
-      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${"ejabberd" in p.wakeupsPerMsg ? "–" : fmt(p.wakeupsPerMsg.all)} |`,
+      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${"ejabberd" in p.wakeupsPerMsg ? "–" : fmt(p.wakeupsPerMsg.all)} | ${fmt(p.threadWakeupsPerMsg.all)} |`,
     );
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(points, null, 2));
 }

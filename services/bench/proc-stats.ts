@@ -24,16 +24,33 @@ export interface ProcSample {
    * process pays again for every message that arrives while it sleeps (docs/capacity.md).
    */
   wakeups: number;
+  /**
+   * The same for each of its threads, by thread id. A Node process's helper threads (GC, the
+   * libuv pool) and an Erlang VM's schedulers, which spin a while before they sleep, count
+   * here: what the main thread's figure cannot compare across runtimes.
+   */
+  threadWakeups: Map<number, number>;
 }
 
-/** The main thread's voluntary context switches, from /proc/PID/status; 0 if unreadable. */
-function voluntarySwitches(pid: number): number {
+/** Voluntary context switches of a process's or thread's status file; 0 if unreadable. */
+function voluntarySwitches(statusPath: string): number {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const status = readFileSync(statusPath, "utf8");
     return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
   } catch {
     return 0;
   }
+}
+
+function threadSwitches(pid: number): Map<number, number> {
+  const byThread = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      byThread.set(Number(tid), voluntarySwitches(`/proc/${pid}/task/${tid}/status`));
+  } catch {
+    // gone: no threads
+  }
+  return byThread;
 }
 
 export function sampleProcess(pid: number): ProcSample | undefined {
@@ -48,7 +65,8 @@ export function sampleProcess(pid: number): ProcSample | undefined {
       pid,
       cpuSeconds: (utime + stime) / CLOCK_TICKS,
       rssBytes: rssPages * PAGE_BYTES,
-      wakeups: voluntarySwitches(pid),
+      wakeups: voluntarySwitches(`/proc/${pid}/status`),
+      threadWakeups: threadSwitches(pid),
     };
   } catch {
     return undefined; // gone
@@ -111,6 +129,11 @@ export interface ProcUsage extends WatchedProcess {
   rssBytes: number;
   /** Wake-ups of its main thread between the two samples (ProcSample.wakeups). */
   wakeups: number;
+  /**
+   * Wake-ups of all its threads between the two samples (ProcSample.threadWakeups): a thread
+   * started meanwhile counts from zero; one that ended meanwhile is missing from the sum.
+   */
+  threadWakeups: number;
 }
 
 /** Usage of each process between `before` and `after`, `seconds` apart. */
@@ -132,9 +155,16 @@ export function usageBetween(
         cores: seconds > 0 ? cpuSeconds / seconds : 0,
         rssBytes: b.rssBytes,
         wakeups: b.wakeups - a.wakeups,
+        threadWakeups: wakeupsBetween(a.threadWakeups, b.threadWakeups),
       },
     ];
   });
+}
+
+function wakeupsBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [tid, count] of after) sum += count - (before.get(tid) ?? 0);
+  return sum;
 }
 
 export function sampleAll(processes: WatchedProcess[]): Map<number, ProcSample> {

@@ -1,9 +1,10 @@
 // The bench tool's parts that need no server: its latency histogram, its reading of /proc and
 // its options.
 import assert from "node:assert/strict";
+import { Worker } from "node:worker_threads";
 import { parseBenchArgs } from "../../services/bench/bench-options.js";
 import { LatencyHistogram } from "../../services/bench/histogram.js";
-import { roleOf, sampleProcess } from "../../services/bench/proc-stats.js";
+import { roleOf, sampleAll, sampleProcess, usageBetween } from "../../services/bench/proc-stats.js";
 
 describe("bench tool", () => {
   it("histogram percentiles are within the 2 % bucket width, and merge across processes", () => {
@@ -50,6 +51,32 @@ describe("bench tool", () => {
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 2));
     const woken = (sampleProcess(process.pid)?.wakeups ?? NaN) - before;
     assert.ok(woken >= 20 && woken < 200, `woken ${woken} times`);
+  });
+
+  it("counts the wake-ups of each of a process's threads, not only its main thread's", async () => {
+    const self = [{ pid: process.pid, role: "test" }];
+    const before = sampleAll(self);
+    // A worker thread that sleeps 20 times on a timer, then stays until told to go (so that it
+    // is still there to be sampled): its wake-ups are not the main thread's.
+    const worker = new Worker(
+      `const { parentPort } = require("node:worker_threads");
+       let n = 0;
+       const tick = () => (++n < 20 ? setTimeout(tick, 2) : parentPort.postMessage("slept"));
+       tick();
+       parentPort.once("message", () => process.exit(0));`,
+      { eval: true },
+    );
+    await new Promise((resolve) => worker.once("message", resolve));
+    const after = sampleAll(self);
+    worker.postMessage("go");
+    await new Promise((resolve) => worker.once("exit", resolve));
+    const [usage] = usageBetween(self, before, after, 1);
+    const others = usage.threadWakeups - usage.wakeups;
+    assert.ok(others >= 20 && others < 2000, `other threads woken ${others} times`);
+    assert.equal(
+      after.get(process.pid)?.threadWakeups.get(process.pid),
+      after.get(process.pid)?.wakeups,
+    );
   });
 
   it("parses options and refuses what it does not know", () => {
