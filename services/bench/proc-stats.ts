@@ -26,8 +26,8 @@ export interface ProcSample {
   wakeups: number;
   /**
    * The same for each of its threads, by thread id. A Node process's helper threads (GC, the
-   * libuv pool) and an Erlang VM's schedulers, which spin a while before they sleep, count
-   * here: what the main thread's figure cannot compare across runtimes.
+   * libuv pool) and an Erlang VM's schedulers count here, so runtimes that work on threads
+   * other than the main one compare.
    */
   threadWakeups: Map<number, number>;
 }

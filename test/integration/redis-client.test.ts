@@ -2,6 +2,7 @@
 // event-loop turn issues leave in one socket write (a corked socket, not auto-pipelining),
 // which the server's own read counter shows, and they are answered in order.
 // (A plain client is no fixed contrast: Node coalesces its writes too while the socket is busy.)
+// Also the one script every client may run unfenced, STREAM_ADMIN: what it runs, and refuses.
 import assert from "node:assert/strict";
 import { createStreamGroup, streamGroups } from "../../services/shared/bus/redis-bus-parts.js";
 import { createRedis, type Redis } from "../../services/shared/redis/client.js";
