@@ -15,6 +15,7 @@ import {
   restoreDefault,
   revokeKeyFromDefault,
 } from "../helpers/redis-admin.js";
+import { monitorRedis } from "../helpers/redis-monitor.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { report } from "../helpers/report.js";
 import { SessionHarness } from "../helpers/session-harness.js";
@@ -37,10 +38,9 @@ const lettersOf = (source: string) => source.replace(/\\[nrt"\\]|[^A-Za-z0-9]/g,
 const scriptBySource = new Map(scripts.map(([name, source]) => [lettersOf(source), name]));
 
 /** Counts the scripts clients call (EVALSHA, EVAL) by name until stop(). */
-async function countScripts(admin: Redis) {
-  const monitor = await admin.monitor();
+async function countScripts(url: string) {
   const calls = new Map<string, number>();
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+  const monitor = await monitorRedis(url, ({ args, source }) => {
     // Commands a script runs are shown too, from source "lua": not calls of their own.
     if (source === "lua") return;
     const command = String(args[0]).toLowerCase();
@@ -51,10 +51,7 @@ async function countScripts(admin: Redis) {
       `unknown ${command} ${script.slice(0, 80)}`;
     calls.set(name, (calls.get(name) ?? 0) + 1);
   });
-  return {
-    calls,
-    stop: () => monitor.disconnect(),
-  };
+  return { calls, stop: () => monitor.stop() };
 }
 
 describe("a login step's snapshot and acknowledgement: one fenced script call", function () {
@@ -95,11 +92,11 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
   it("writes each login step's snapshot and acknowledgement in one fenced script call", async () => {
     // A first login loads the scripts (EVAL once each): the measured one is a returning client's.
     await login(h.connId(0), "warm");
-    const counted = await countScripts(admin);
+    const counted = await countScripts(server.url);
     try {
       await login(h.connId(0), "alice");
     } finally {
-      await counted.stop();
+      counted.stop();
     }
     // open, <open/>, <auth/>, <open/> again, bind, presence, roster: one unit each.
     const entries = 7;
@@ -126,7 +123,7 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
     await login(bob, "bob");
     const carol = h.connId(0);
     await login(carol, "carol");
-    const counted = await countScripts(admin);
+    const counted = await countScripts(server.url);
     try {
       const sent = await h.send(
         carol,
@@ -138,7 +135,7 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
         "carol's message acknowledged",
       );
     } finally {
-      await counted.stop();
+      counted.stop();
     }
     const byName = [...counted.calls].map(([name, n]) => `${name} ${n}`).join(", ");
     assert.equal(counted.calls.get("FENCED_SNAPSHOT_WRITE") ?? 0, 0, byName);
