@@ -87,16 +87,16 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
       const wakeupsPerMsg: Record<string, number> = { all: 0 };
       const threadWakeupsPerMsg: Record<string, number> = { all: 0 };
       const perMsg = (count: number) => (delivered > 0 ? count / delivered : 0);
+      /** Adds a process's figure to its role's and to the total. */
+      const add = (figures: Record<string, number>, role: string, value: number) => {
+        figures[role] = (figures[role] ?? 0) + value;
+        figures.all += value;
+      };
       for (const p of chat?.processes ?? []) {
-        wakeupsPerMsg[p.role] = (wakeupsPerMsg[p.role] ?? 0) + perMsg(p.wakeups);
-        wakeupsPerMsg.all += perMsg(p.wakeups);
-        threadWakeupsPerMsg[p.role] = (threadWakeupsPerMsg[p.role] ?? 0) + perMsg(p.threadWakeups);
-        threadWakeupsPerMsg.all += perMsg(p.threadWakeups);
-        cores[p.role] = (cores[p.role] ?? 0) + p.cores;
-        cores.all += p.cores;
-        const ms = delivered > 0 ? (p.cpuSeconds * 1000) / delivered : 0;
-        cpuMsPerMsg[p.role] = (cpuMsPerMsg[p.role] ?? 0) + ms;
-        cpuMsPerMsg.all += ms;
+        add(cores, p.role, p.cores);
+        add(cpuMsPerMsg, p.role, perMsg(p.cpuSeconds * 1000));
+        add(wakeupsPerMsg, p.role, perMsg(p.wakeups));
+        add(threadWakeupsPerMsg, p.role, perMsg(p.threadWakeups));
       }
       points.push({
         target,

@@ -32,7 +32,7 @@ export interface ProcSample {
   threadWakeups: Map<number, number>;
 }
 
-/** Voluntary context switches of a process's or thread's status file; 0 if unreadable. */
+/** Voluntary context switches of one thread, from its status file; 0 if unreadable. */
 function voluntarySwitches(statusPath: string): number {
   try {
     const status = readFileSync(statusPath, "utf8");
@@ -42,6 +42,7 @@ function voluntarySwitches(statusPath: string): number {
   }
 }
 
+/** Each thread's voluntary context switches, by thread id (the main thread's is the pid). */
 function threadSwitches(pid: number): Map<number, number> {
   const byThread = new Map<number, number>();
   try {
@@ -61,12 +62,14 @@ export function sampleProcess(pid: number): ProcSample | undefined {
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
     const rssPages = Number(fields[21]);
+    const threads = threadSwitches(pid);
     return {
       pid,
       cpuSeconds: (utime + stime) / CLOCK_TICKS,
       rssBytes: rssPages * PAGE_BYTES,
-      wakeups: voluntarySwitches(`/proc/${pid}/status`),
-      threadWakeups: threadSwitches(pid),
+      // The main thread's id is the process's.
+      wakeups: threads.get(pid) ?? 0,
+      threadWakeups: threads,
     };
   } catch {
     return undefined; // gone

@@ -54,7 +54,17 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     dir = mkdtempSync(join(tmpdir(), "megaphone-bench-"));
     // The users every bench below logs in (bench1…bench41), so that each test runs alone too.
     const users = await megaphone(
-      ["user", "import", "--range", "bench{n}@localhost", "--count", "41", "--password", "pw"],
+      [
+        "user",
+        "import",
+        "--range",
+        "bench{n}@localhost",
+        "--count",
+        "41",
+        "--password",
+        "pw",
+        "--shared-salt",
+      ],
       env,
     );
     assert.equal(users.code, 0, users.stderr);

@@ -36,6 +36,9 @@ export async function monitorRedis(
   let monitoring = false;
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
+    socket.once("close", () => {
+      if (!monitoring) reject(new Error("MONITOR: the connection closed before +OK"));
+    });
     socket.once("connect", () => socket.write("MONITOR\r\n"));
     socket.on("data", (chunk: string) => {
       buffer += chunk;
