@@ -98,20 +98,21 @@ export class PingSchedule {
   }
 }
 
-/** Checks one connection; true when it sent a ping. */
-function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
+/** What a check did: sent a ping, or found a session to end (its caller ends it). */
+type CheckOutcome = "pinged" | "end" | undefined;
+
+/** Checks one connection. */
+function checkConn(ctx: LiveContext, conn: ConnState, now: number): CheckOutcome {
   const { clientPingIntervalMs, clientPingTimeoutMs, authTimeoutMs } = ctx.config;
   if (conn.sm?.hibernateUntilMs !== undefined) {
-    if (now > conn.sm.hibernateUntilMs) {
-      ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "session was not resumed in time");
-      ctx.track(ctx.endConnection(conn));
-    }
-    return false;
+    if (now <= conn.sm.hibernateUntilMs) return undefined;
+    ctx.log.info({ connId: conn.connId, jid: conn.bareJid }, "session was not resumed in time");
+    return "end";
   }
   if (conn.stage !== "bound") {
     if (now - (conn.openedAtMs ?? conn.lastActivityMs) > authTimeoutMs)
       ctx.close(conn, "connection-timeout", "no resource bound in time");
-    return false;
+    return undefined;
   }
   if (conn.ping) {
     if (now - conn.ping.sentAtMs > clientPingTimeoutMs) {
@@ -120,17 +121,17 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
       // edge's close packet saves that in the snapshot).
       if (startHibernation(ctx, conn, "no answer to ping")) {
         ctx.toEdgeClose(conn.edgeId, conn.connId);
-        return false;
+        return undefined;
       }
       ctx.close(conn, "connection-timeout", "no answer to ping");
     }
-    return false;
+    return undefined;
   }
   if (now - conn.lastActivityMs >= clientPingIntervalMs) {
     if (conn.sm) {
       conn.ping = { sentAtMs: now };
       requestAck(ctx, conn);
-      return true;
+      return "pinged";
     }
     conn.ping = { id: `ping-${randomId(6, "hex")}`, sentAtMs: now };
     const iq = new Element("iq", {
@@ -141,9 +142,9 @@ function checkConn(ctx: LiveContext, conn: ConnState, now: number): boolean {
     });
     iq.c("ping", { xmlns: NS_PING });
     ctx.send(conn, iq);
-    return true;
+    return "pinged";
   }
-  return false;
+  return undefined;
 }
 
 /** Visits the due connections once; the ids visited (for tests: only due ones are). */
@@ -161,8 +162,9 @@ export async function pingTick(
       const conn = table.get(connId);
       if (!conn) return; // gone: it leaves the schedule
       // Still in the table while closed: an earlier attempt to end it failed; retry.
-      if (conn.stage === "closed") ctx.track(ctx.endConnection(conn));
-      else if (checkConn(ctx, conn, now)) pinged.push(connId);
+      const outcome = conn.stage === "closed" ? "end" : checkConn(ctx, conn, now);
+      if (outcome === "pinged") pinged.push(connId);
+      if (outcome === "end") await endInItsTurn(base, conn);
       schedule.reschedule(conn, now);
     }),
   );
@@ -182,6 +184,26 @@ export async function pingTick(
     }
   }
   return visited;
+}
+
+/**
+ * Ends `conn` and holds its turn until what ending stores is stored, as a unit does: an
+ * expired session's unacknowledged stanzas go to another resource or offline storage, and a
+ * stanza routed to it meanwhile, applied in its next turn, must be stored after them (RFC 6121
+ * §8 per-recipient order). Released before that, the later stanza could be stored offline
+ * first. A failure is logged; the connection stays in the table, closed, for the next tick.
+ */
+async function endInItsTurn(base: LiveContext, conn: ConnState): Promise<void> {
+  const own = base.scoped();
+  try {
+    await own.endConnection(conn);
+    await own.flush();
+  } catch (err) {
+    own.log.error(
+      { err, connId: conn.connId },
+      "ending a connection failed; the next tick retries",
+    );
+  }
 }
 
 export async function runClientPinger(
