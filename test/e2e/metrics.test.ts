@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { sampleProcess } from "../../services/bench/proc-stats.js";
 import { MEGAPHONE_VERSION } from "../../services/shared/version.js";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { freePort } from "../helpers/redis-server.js";
@@ -67,6 +68,25 @@ describe("e2e: metrics of a mesh (prom-client)", function () {
 
   const edgeMetric = (name: string) => metricValue(edgeMetricsPort, name);
   const sessionMetric = (name: string) => metricValue(session.httpPort, name);
+
+  it("keeps idle processes asleep: the event-loop-delay monitor does not wake them 100 times a second", async () => {
+    // Main-thread wake-ups of the idle edge and session over 1 s windows; the lowest of three,
+    // so that a window with startup work in it does not count. prom-client's default 10 ms
+    // monitor alone gave 100 a second (114 measured); at EVENT_LOOP_MONITOR_MS, 15–35.
+    for (const [tier, pid] of [
+      ["edge", edge.process.pid as number],
+      ["session", session.process.pid as number],
+    ] as const) {
+      const windows: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const before = sampleProcess(pid)?.wakeups ?? NaN;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        windows.push((sampleProcess(pid)?.wakeups ?? NaN) - before);
+      }
+      console.log(`      ${tier} wake-ups per idle second: ${windows.join(", ")}`);
+      assert.ok(Math.min(...windows) < 60, `${tier}: ${windows.join(", ")} wake-ups a second`);
+    }
+  });
 
   it("counts logins, stanzas, handler and delivery times, offline storage and Redis round trips", async () => {
     const alice = await loginAs(users, edge.url, "alice", { mechanism: "SCRAM-SHA-256" });
