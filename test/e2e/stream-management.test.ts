@@ -30,18 +30,6 @@ const isStanza = (frame: string) => /^<(message|presence|iq)[\s/>]/.test(frame);
 const bodies = (frames: string[]) =>
   frames.map(bodyOf).filter((id): id is string => id !== undefined);
 
-/** SASL PLAIN and the stream restart, stopping before binding (a resume goes there). */
-async function authenticate(client: RawClient, username: string): Promise<void> {
-  client.open();
-  await client.waitFrame((f) => f.includes("mechanisms"), "SASL features");
-  const auth = Buffer.from(`\0${username}\0pw`).toString("base64");
-  client.send(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${auth}</auth>`);
-  await client.waitFrame((f) => f.startsWith("<success"), "SASL success");
-  client.frames.length = 0;
-  client.open();
-  await client.waitFrame((f) => f.includes(`<sm xmlns="${SM}"/>`), "the sm feature");
-}
-
 /** Enables resumable stream management; returns the id. */
 async function enable(client: RawClient): Promise<string> {
   client.send(`<enable xmlns="${SM}" resume="true"/>`);
@@ -145,7 +133,7 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
   /** Resumes `previd` on a new socket through `edge`; returns it once <resumed/> arrived. */
   async function resume(edge: EdgeProcess, bob: string, previd: string, h: number) {
     const client = await raw(edge);
-    await authenticate(client, bob);
+    await client.authenticate(bob, "pw");
     client.send(`<resume xmlns="${SM}" previd="${previd}" h="${h}"/>`);
     const resumed = await client.waitFrame((f) => f.startsWith("<resumed"), "<resumed/>");
     assert.match(resumed, new RegExp(`previd="${previd}"`));
@@ -283,7 +271,7 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
     assert.ok(after >= RESUMPTION_TIMEOUT_MS - 200, `unavailable ${after} ms after the drop`);
 
     const late = await raw(edgeB);
-    await authenticate(late, bob);
+    await late.authenticate(bob, "pw");
     late.send(`<resume xmlns="${SM}" previd="${id}" h="0"/>`);
     await late.waitFrame(
       (f) => f.startsWith("<failed") && f.includes("item-not-found"),
@@ -307,7 +295,7 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
   it("answers <failed/> for an unknown or malformed previd, and the stream may still bind", async () => {
     const { bob } = await pair();
     const client = await raw(edgeB);
-    await authenticate(client, bob);
+    await client.authenticate(bob, "pw");
     client.send(`<resume xmlns="${SM}" previd="1.nosuchsession" h="0"/>`);
     await client.waitFrame(
       (f) => f.startsWith("<failed") && f.includes("item-not-found"),
@@ -338,7 +326,7 @@ describe("e2e: stream management (XEP-0198) across the mesh", function () {
     await until(() => bodies(again.frames).length >= 3, "the hibernating session's messages");
     assert.deepEqual(bodies(again.frames), sent);
     const late = await raw(edgeA);
-    await authenticate(late, bob);
+    await late.authenticate(bob, "pw");
     late.send(`<resume xmlns="${SM}" previd="${id}" h="0"/>`);
     await late.waitFrame((f) => f.startsWith("<failed"), "failed: replaced");
   });

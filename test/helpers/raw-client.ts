@@ -84,8 +84,11 @@ export class RawClient {
     this.send(`<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="${domain}" version="1.0"/>`);
   }
 
-  /** Logs in with PLAIN and binds `resource`; returns the bound JID. */
-  async login(username: string, password: string, resource = "raw"): Promise<string> {
+  /**
+   * Authenticates with PLAIN and restarts the stream, stopping before binding (where an
+   * XEP-0198 resumption goes instead); the frames before the restart are forgotten.
+   */
+  async authenticate(username: string, password: string): Promise<void> {
     this.open();
     await this.waitFrame(
       (f) => f.includes("<stream:features") && f.includes("mechanisms"),
@@ -100,6 +103,11 @@ export class RawClient {
       (f) => f.includes("<stream:features") && f.includes("bind"),
       "bind feature",
     );
+  }
+
+  /** Logs in with PLAIN and binds `resource`; returns the bound JID. */
+  async login(username: string, password: string, resource = "raw"): Promise<string> {
+    await this.authenticate(username, password);
     this.send(
       `<iq xmlns="jabber:client" type="set" id="bind1"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
     );
