@@ -1,23 +1,20 @@
 // The all-in-one on Redis as the only session member (`megaphone start --redis URL
-// --membership static`): its session hands the frames for its own edge to that edge in
-// process (in-process-edge-bus.ts), three stops per reply instead of five. Real @xmpp/client
-// users log in, chat with every message counted (delivered once, in order), leave messages
-// offline and get them at the next login; the edge's Redis inbox carries none of it. Killed
-// with SIGKILL under load and started again on the same Redis, the XEP-0198 clients resume
-// and every message they sent is delivered once.
+// --membership static`), the single-server way to keep state. Real @xmpp/client users log in,
+// chat with every message counted (delivered once, in order), leave messages offline and get
+// them at the next login. Killed with SIGKILL and started again on the same Redis, an XEP-0198
+// client resumes and every message sent to it is delivered once, none stored offline.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { RawClient } from "../helpers/raw-client.js";
-import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect, freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
 
 const USERS = ["alice", "bob", "carol", "dave"];
 
-describe("e2e: the all-in-one on Redis, the only member (replies in process)", function () {
+describe("e2e: the all-in-one on Redis, the only member", function () {
   this.timeout(60000);
   let redis: RedisServer;
   let admin: Redis;
@@ -73,26 +70,37 @@ describe("e2e: the all-in-one on Redis, the only member (replies in process)", f
     await redis?.stop();
   });
 
-  it("logs in, chats with every message once and in order, and stores offline, none of it through the edge's Redis inbox", async () => {
-    // Every frame written to an edge inbox, as Redis sees it (the in-process path writes none;
-    // the edge's own marker, when it makes its inbox, is not a frame).
-    let edgeInboxWrites = 0;
-    let shardInboxWrites = 0;
-    const monitor = await monitorRedis(redis.url, ({ args }) => {
-      if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
-      if (/^mp:edge:\{[^}]+\}$/.test(args[1])) edgeInboxWrites++;
-      else shardInboxWrites++;
-    });
-    try {
-      await chatAndOffline();
-    } finally {
-      monitor.stop();
-    }
-    console.log(
-      `      Redis saw ${shardInboxWrites} shard inbox writes and ${edgeInboxWrites} edge inbox writes`,
+  it("logs in, chats with every message once and in order, and stores offline", async () => {
+    const [alice, bob, carol, dave] = await Promise.all(
+      USERS.map((name) => loginAs(users, url(), name)),
     );
-    assert.ok(shardInboxWrites >= 200, "the clients' frames went through the shard inboxes");
-    assert.equal(edgeInboxWrites, 0);
+    const load = new ChatLoad([
+      [alice, bob],
+      [carol, dave],
+    ]);
+    load.start(20);
+    await until(() => load.sent >= 200, "200 messages sent", 10000);
+    const report = await load.report();
+    console.log(formatReport("all-in-one on Redis", report));
+    assert.equal(report.missing, 0);
+    assert.equal(report.duplicates, 0);
+    assert.equal(report.outOfOrder, 0);
+
+    // Stored while dave is away, delivered at his initial presence.
+    await dave.stop();
+    users.splice(users.indexOf(dave), 1);
+    for (let n = 1; n <= 3; n++)
+      await carol.send(
+        xml("message", { to: "dave@localhost", type: "chat" }, xml("body", {}, `later ${n}`)),
+      );
+    await until(
+      async () => (await admin.llen("mp:{dave@localhost}:offline")) === 3,
+      "three messages stored offline",
+    );
+    const back = await loginAs(users, url(), "dave");
+    await back.send(xml("presence"));
+    for (let n = 1; n <= 3; n++)
+      await back.waitFor(isMessageFrom(carol.jid, `later ${n}`), `offline message ${n}`);
   });
 
   it("kill -9 and a restart on the same Redis: bob resumes (XEP-0198) and gets every message once", async () => {
@@ -155,37 +163,4 @@ describe("e2e: the all-in-one on Redis, the only member (replies in process)", f
     assert.deepEqual(outcomes, sent, "in order");
     assert.equal(await admin.llen("mp:{bob@localhost}:offline"), 0, "nothing went offline");
   });
-
-  async function chatAndOffline(): Promise<void> {
-    const [alice, bob, carol, dave] = await Promise.all(
-      USERS.map((name) => loginAs(users, url(), name)),
-    );
-    const load = new ChatLoad([
-      [alice, bob],
-      [carol, dave],
-    ]);
-    load.start(20);
-    await until(() => load.sent >= 200, "200 messages sent", 10000);
-    const report = await load.report();
-    console.log(formatReport("in process", report));
-    assert.equal(report.missing, 0);
-    assert.equal(report.duplicates, 0);
-    assert.equal(report.outOfOrder, 0);
-
-    // Offline storage and its delivery at the next login take the same path.
-    await dave.stop();
-    users.splice(users.indexOf(dave), 1);
-    for (let n = 1; n <= 3; n++)
-      await carol.send(
-        xml("message", { to: "dave@localhost", type: "chat" }, xml("body", {}, `later ${n}`)),
-      );
-    await until(
-      async () => (await admin.llen("mp:{dave@localhost}:offline")) === 3,
-      "three messages stored offline",
-    );
-    const back = await loginAs(users, url(), "dave");
-    await back.send(xml("presence"));
-    for (let n = 1; n <= 3; n++)
-      await back.waitFor(isMessageFrom(carol.jid, `later ${n}`), `offline message ${n}`);
-  }
 });
