@@ -302,9 +302,11 @@ export function shardLeasesContract(
         const ids2 = await subject().deliver(2, 2);
         const ids3 = await subject().deliver(3, 3);
         const next = await acquireOnceExpired(2, "member-b");
-        // The other leases lapsed too meanwhile; take them again for this member.
-        const live1 = (await leases().acquire(1, "member-a")) ?? live;
-        const live3 = (await leases().acquire(3, "member-a")) ?? other;
+        // The other leases lapse about now too: renewed while they last, else taken again, so
+        // that each has a whole lease time ahead of the acknowledgement (falling back on the
+        // lease about to lapse failed this test under load).
+        const live1 = (await leases().renew(live)) ?? (await acquireOnceExpired(1, "member-a"));
+        const live3 = (await leases().renew(other)) ?? (await acquireOnceExpired(3, "member-a"));
 
         const results = await subject().fenced.ackMany([
           { lease: live1, entryIds: ids1 },
