@@ -343,9 +343,14 @@ async function startMesh(
 /**
  * The all-in-one on Redis (`megaphone start --redis`): edge and session in one process, every
  * packet still through Redis streams as in the mesh. Against mesh 1+1 it tells what merging
- * the processes saves by itself, with the same number of stops per message.
+ * the processes saves by itself, with the same number of stops per message. `alone`: with
+ * static membership of itself, so its replies reach its edge in process (services.ts).
  */
-async function startAllInOneOnRedis(options: TargetOptions, cli: string): Promise<Target> {
+async function startAllInOneOnRedis(
+  options: TargetOptions,
+  cli: string,
+  alone: boolean,
+): Promise<Target> {
   const mesh = await Mesh.start({ shardCount: SHARDS });
   await importAccounts(options, cli, mesh.redis.url);
   const port = await freePort();
@@ -359,6 +364,7 @@ async function startAllInOneOnRedis(options: TargetOptions, cli: string): Promis
       ...c2sEnv,
       MEGAPHONE_SHARD_COUNT: String(SHARDS),
       MEGAPHONE_SERVICE_CLI: cli,
+      ...(alone ? { MEGAPHONE_MEMBERSHIP: "static" } : {}),
     },
   );
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, service, 120000);
@@ -402,7 +408,8 @@ async function startAllInOne(options: TargetOptions, cli: string): Promise<Targe
 
 /**
  * Starts target `name`: "ejabberd", "all-in-one", "all-in-one:redis" (the all-in-one on Redis),
- * "mesh" (1 edge, 2 sessions) or "mesh:E+S", each optionally "@before" (the baseline's build).
+ * "all-in-one:redis:alone" (the same, the only member: replies to its edge in process), "mesh"
+ * (1 edge, 2 sessions) or "mesh:E+S", each optionally "@before" (the baseline's build).
  */
 export function startTarget(name: string, options: TargetOptions): Promise<Target> {
   const cli = cliOf(name, options.baseline);
@@ -414,7 +421,8 @@ export function startTarget(name: string, options: TargetOptions): Promise<Targe
     return startEjabberd(options);
   }
   if (base === "all-in-one") return startAllInOne(options, cli);
-  if (base === "all-in-one:redis") return startAllInOneOnRedis(options, cli);
+  if (base === "all-in-one:redis") return startAllInOneOnRedis(options, cli, false);
+  if (base === "all-in-one:redis:alone") return startAllInOneOnRedis(options, cli, true);
   const topology = /^mesh(?::(\d+)\+(\d+))?$/.exec(base);
   if (!topology) throw new Error(`unknown target ${name}`);
   return startMesh(options, cli, Number(topology[1] ?? 1), Number(topology[2] ?? 2));

@@ -3,6 +3,7 @@
 import type { Config } from "../shared/config.js";
 import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
+import { InProcessEdgeBus } from "../shared/bus/in-process-edge-bus.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
@@ -61,17 +62,31 @@ async function createUsers(config: Config, backend: Backend, specs: string[]): P
   return created;
 }
 
+/**
+ * Whether this process's session member is the only one there can be: static membership of
+ * this member alone. Then nothing but it writes to its edge's inbox (in-process-edge-bus.ts).
+ */
+export function onlyMember(config: Config): boolean {
+  return config.membership === "static" && config.members.every((id) => id === config.id);
+}
+
 export async function runAllInOne(config: Config, log: Logger, demo: boolean): Promise<number> {
   const backend = createBackend(config, log);
+  // On Redis and the only member: its replies reach its own edge in process, three stops
+  // instead of five (in-process-edge-bus.ts). In memory the whole bus is in process already.
+  const served: Backend =
+    backend.kind === "redis" && onlyMember(config)
+      ? { ...backend, bus: new InProcessEdgeBus(backend.bus) }
+      : backend;
   // One logger per tier (a child would repeat the `tier` field in every JSON line).
   const session = await startSession(
     config,
-    backend,
+    served,
     createLogger("session", config.logLevel),
     config.id,
     () => process.exit(1),
   );
-  const edge = await startEdge(config, backend, createLogger("edge", config.logLevel), () =>
+  const edge = await startEdge(config, served, createLogger("edge", config.logLevel), () =>
     process.exit(1),
   );
   const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);

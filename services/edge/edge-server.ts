@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import uWS, { type us_listen_socket, type us_socket } from "uWebSockets.js";
 import { settlesWithin } from "../shared/async/delay.js";
 import { LoopHealth } from "../shared/async/loop-health.js";
-import type { Bus } from "../shared/bus/bus.js";
+import type { Bus, InProcessEdgeWriter } from "../shared/bus/bus.js";
 import { type Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
 import { IpList } from "../shared/ip-list.js";
@@ -36,7 +36,7 @@ import { Admission } from "./ws/admission.js";
 import type { Connection, SocketData } from "./ws/connection.js";
 import { ConnectionRegistry } from "./ws/connection-registry.js";
 import { endConnection } from "./ws/end-connection.js";
-import { deliverEdgeBatch, type OutboundDeps } from "./ws/outbound.js";
+import { deliverEdgeBatch, writeInProcess, type OutboundDeps } from "./ws/outbound.js";
 import { ShardPublisher } from "./ws/publisher.js";
 import { socketBehavior } from "./ws/socket-behavior.js";
 import { startSweeper } from "./ws/sweeper.js";
@@ -187,6 +187,20 @@ export async function startEdge(
       await returnUndeliveredUntilStored(bus, connId, address, stanza, inboxAbort.signal, elog);
     },
   };
+  // Writes of this process's own session, when its bus hands them over without the inbox
+  // (in-process-edge-bus.ts). They are safe only while nothing else writes to this inbox: a
+  // frame the reader finds for a connection written to here, still open, means another writer
+  // could be overtaken, so in-process writes stop for good and the error says why.
+  const inProcess = { used: false, refused: false };
+  const writeOwnSession: InProcessEdgeWriter = (packet) => {
+    if (inProcess.refused || packet.k === "bosh") return false;
+    admission.sawSessionBatch([packet], (connId) => registry.get(connId));
+    if (!writeInProcess(packet, outbound)) return false;
+    inProcess.used = true;
+    const conn = registry.get(packet.k === "rename" ? packet.d : packet.c);
+    if (conn) conn.writtenInProcess = true;
+    return true;
+  };
   const inboxAbort = new AbortController();
   const inboxHealth = new LoopHealth();
   const inboxReader = runInboxReader(
@@ -198,12 +212,26 @@ export async function startEdge(
       const socketPackets = bosh ? bosh.deliver(batch) : batch;
       if (socketPackets.length !== batch.length)
         entryIds = entryIds.filter((_, i) => batch[i].k !== "bosh");
+      if (inProcess.used && !inProcess.refused) {
+        const overtakable = socketPackets.find((p) => {
+          const conn = registry.get(p.c);
+          return conn?.writtenInProcess === true && conn.closeReason === undefined;
+        });
+        if (overtakable) {
+          inProcess.refused = true;
+          elog.error(
+            { connId: overtakable.c },
+            "a frame came through the inbox for a connection this process's session writes to directly: another process writes to this edge, so direct writes stop (run one session member only, --membership static)",
+          );
+        }
+      }
       admission.sawSessionBatch(socketPackets, (connId) => registry.get(connId));
       await deliverEdgeBatch(socketPackets, entryIds, outbound);
     },
     inboxAbort.signal,
     elog,
     inboxHealth,
+    writeOwnSession,
   );
   const stopSweeper = startSweeper(registry, config, now, end);
   const samplerAbort = new AbortController();

@@ -1,7 +1,10 @@
 // The all-in-one on Redis as the only session member (`megaphone start --redis URL
-// --membership static`), the single-server way to keep state. Real @xmpp/client users log in,
-// chat with every message counted (delivered once, in order), leave messages offline and get
-// them at the next login. Killed with SIGKILL and started again on the same Redis, an XEP-0198
+// --membership static`), the single-server way to keep state: its session writes the frames
+// for its own edge straight to the sockets (in-process-edge-bus.ts), three stops per reply
+// instead of five. Real @xmpp/client users log in, chat with every message counted (delivered
+// once, in order), leave messages offline and get them at the next login, and the edge's Redis
+// inbox carries none of it. A frame written to that inbox from outside turns the shortcut off
+// and nothing is lost. Killed with SIGKILL and started again on the same Redis, an XEP-0198
 // client resumes and every message sent to it is delivered once, none stored offline.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
@@ -9,12 +12,13 @@ import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { RawClient } from "../helpers/raw-client.js";
+import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect, freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
 
 const USERS = ["alice", "bob", "carol", "dave"];
 
-describe("e2e: the all-in-one on Redis, the only member", function () {
+describe("e2e: the all-in-one on Redis, the only member (its replies in process)", function () {
   this.timeout(60000);
   let redis: RedisServer;
   let admin: Redis;
@@ -70,7 +74,20 @@ describe("e2e: the all-in-one on Redis, the only member", function () {
     await redis?.stop();
   });
 
-  it("logs in, chats with every message once and in order, and stores offline", async () => {
+  /** Counts the frames Redis sees written to edge inboxes, until stopped. */
+  async function countEdgeInboxWrites() {
+    const counts = { edge: 0, shard: 0 };
+    // The edge's own marker, when it makes its inbox, is not a frame.
+    const monitor = await monitorRedis(redis.url, ({ args }) => {
+      if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
+      if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
+      else counts.shard++;
+    });
+    return { counts, stop: () => monitor.stop() };
+  }
+
+  it("logs in, chats with every message once and in order, and stores offline, none of it through the edge's Redis inbox", async () => {
+    const writes = await countEdgeInboxWrites();
     const [alice, bob, carol, dave] = await Promise.all(
       USERS.map((name) => loginAs(users, url(), name)),
     );
@@ -101,6 +118,45 @@ describe("e2e: the all-in-one on Redis, the only member", function () {
     await back.send(xml("presence"));
     for (let n = 1; n <= 3; n++)
       await back.waitFor(isMessageFrom(carol.jid, `later ${n}`), `offline message ${n}`);
+    writes.stop();
+    console.log(
+      `      Redis saw ${writes.counts.shard} shard inbox writes and ${writes.counts.edge} edge inbox writes`,
+    );
+    assert.ok(writes.counts.shard >= 200, "the clients' frames went through the shard inboxes");
+    assert.equal(writes.counts.edge, 0);
+  });
+
+  it("stops writing in process when a frame reaches the edge's inbox from elsewhere: nothing lost", async () => {
+    const alice = await loginAs(users, url(), "alice");
+    const bob = await loginAs(users, url(), "bob");
+    const [address] = await admin.zrange("mp:edges", "0", "-1");
+    const binding = JSON.parse(
+      (await admin.hget("mp:{alice@localhost}:res", alice.jid.split("/")[1])) as string,
+    ) as { connId: string };
+    // Another writer: what a second member would do.
+    await admin.xadd(
+      `mp:edge:{${address}}`,
+      "*",
+      "k",
+      "data",
+      "c",
+      binding.connId,
+      "d",
+      `<message xmlns="jabber:client" from="bob@localhost" to="${alice.jid}" type="chat"><body>from elsewhere</body></message>`,
+    );
+    await alice.waitFor(isMessageFrom("bob@localhost", "from elsewhere"), "the outside frame");
+    const writes = await countEdgeInboxWrites();
+    for (let n = 1; n <= 5; n++)
+      await bob.send(
+        xml("message", { to: alice.jid, type: "chat" }, xml("body", {}, `after ${n}`)),
+      );
+    for (let n = 1; n <= 5; n++)
+      await alice.waitFor(isMessageFrom(bob.jid, `after ${n}`), `message ${n} after it`);
+    writes.stop();
+    console.log(
+      `      after the outside frame: ${writes.counts.edge} edge inbox writes for 5 messages`,
+    );
+    assert.ok(writes.counts.edge >= 5, "the session's frames go through the inbox now");
   });
 
   it("kill -9 and a restart on the same Redis: bob resumes (XEP-0198) and gets every message once", async () => {

@@ -66,4 +66,6 @@ export interface Connection {
   broken: boolean;
   /** The last origin written per origin connection (origin.ts); made on the first one. */
   origins?: OriginMemory;
+  /** This process's own session wrote to it without the inbox (in-process-edge-bus.ts). */
+  writtenInProcess?: boolean;
 }

@@ -86,7 +86,6 @@ function writePackets(
   deps: OutboundDeps,
   returns: Promise<void>[],
 ): void {
-  const { ws } = conn;
   const nowMs = Date.now();
   for (let i = 0; i < packets.length; i++) {
     const packet = packets[i];
@@ -95,38 +94,69 @@ function writePackets(
       returnAll(packets.slice(i), deps, returns);
       return;
     }
-    switch (packet.k) {
-      case "data": {
-        if (packet.o !== undefined && !(conn.origins ??= new OriginMemory()).accept(packet.o)) {
-          deps.metrics.duplicatesDropped.inc();
-          break; // written before: its entry was applied twice (origin.ts)
-        }
-        const status = ws.send(packet.d, false);
-        if (status === SEND_STATUS.DROPPED) {
-          returnAll([packet], deps, returns);
-          deps.end(conn, "slow-consumer");
-          break;
-        }
-        // Buffered counts as written: uWS delivers it before anything sent later.
-        conn.wroteSessionFrame = true;
-        deps.metrics.framesOut.inc();
-        deps.metrics.bytesOut.inc(Buffer.byteLength(packet.d));
-        const entryId = idOf.get(packet);
-        if (entryId) deps.metrics.deliveryDelay.observe(entryAgeSeconds(entryId, nowMs));
-        if (ws.getBufferedAmount() > deps.maxBackpressureBytes) deps.end(conn, "slow-consumer");
-        break;
-      }
-      case "close":
-        deps.end(conn, "session-closed");
-        break;
-      case "rename":
-        deps.registry.rename(conn, packet.d, parseConnId(packet.d).shard);
-        break;
-      default:
-        deps.log.warn(
-          { connId: conn.id, kind: (packet as { k: string }).k },
-          "unknown edge packet",
-        );
+    if (!writePacket(conn, packet, idOf.get(packet), nowMs, deps)) {
+      returnAll([packet], deps, returns);
+      deps.end(conn, "slow-consumer");
     }
+  }
+}
+
+/**
+ * Writes a packet from this process's own session to its connection's socket at once, without
+ * the inbox (in-process-edge-bus.ts): false when the socket is not there to take it (the
+ * connection is unknown or closing) or uWS dropped the frame, which ends the connection; the
+ * caller then sends the packet through the inbox, where the reader gives it back as
+ * undelivered, as it would have found it.
+ */
+export function writeInProcess(packet: EdgePacket, deps: OutboundDeps): boolean {
+  const conn = deps.registry.get(packet.c);
+  if (!conn || conn.closeReason !== undefined) return false;
+  let written = false;
+  try {
+    conn.ws.cork(() => (written = writePacket(conn, packet, undefined, Date.now(), deps)));
+  } catch (err) {
+    deps.log.error({ err, connId: conn.id, shard: conn.shard }, "writing to a socket failed");
+    return true; // as the reader does: the socket's trouble is its close's to report
+  }
+  if (!written) deps.end(conn, "slow-consumer");
+  return written;
+}
+
+/**
+ * One packet to its connection's open socket; false when uWS dropped a data frame (the caller
+ * gives it back and ends the connection). `entryId`: its inbox entry, for the delivery delay.
+ */
+function writePacket(
+  conn: Connection,
+  packet: EdgePacket,
+  entryId: string | undefined,
+  nowMs: number,
+  deps: OutboundDeps,
+): boolean {
+  switch (packet.k) {
+    case "data": {
+      if (packet.o !== undefined && !(conn.origins ??= new OriginMemory()).accept(packet.o)) {
+        deps.metrics.duplicatesDropped.inc();
+        return true; // written before: its entry was applied twice (origin.ts)
+      }
+      const status = conn.ws.send(packet.d, false);
+      if (status === SEND_STATUS.DROPPED) return false;
+      // Buffered counts as written: uWS delivers it before anything sent later.
+      conn.wroteSessionFrame = true;
+      deps.metrics.framesOut.inc();
+      deps.metrics.bytesOut.inc(Buffer.byteLength(packet.d));
+      if (entryId) deps.metrics.deliveryDelay.observe(entryAgeSeconds(entryId, nowMs));
+      if (conn.ws.getBufferedAmount() > deps.maxBackpressureBytes) deps.end(conn, "slow-consumer");
+      return true;
+    }
+    case "close":
+      deps.end(conn, "session-closed");
+      return true;
+    case "rename":
+      deps.registry.rename(conn, packet.d, parseConnId(packet.d).shard);
+      return true;
+    default:
+      deps.log.warn({ connId: conn.id, kind: (packet as { k: string }).k }, "unknown edge packet");
+      return true;
   }
 }

@@ -21,6 +21,15 @@ export type ShardBatchHandler = (
 /** `entryIds[i]` is the inbox entry id of `batch[i]` (its age: entry-age.ts). */
 export type EdgeBatchHandler = (batch: EdgePacket[], entryIds: readonly string[]) => Promise<void>;
 
+/**
+ * Writes one packet this very process's session sends to the edge straight to its socket
+ * (in-process-edge-bus.ts): true when the edge handled it, false when it must go through the
+ * edge's inbox instead. False only for a connection that no socket of the edge will take a
+ * frame for again (unknown, closing, renamed away) or when the edge refuses in-process writes
+ * for good, so a packet sent through the inbox is never overtaken by a later one written here.
+ */
+export type InProcessEdgeWriter = (packet: EdgePacket) => boolean;
+
 /** Optional parts of Bus.consumeShards. */
 export interface ShardConsumeOptions {
   /** Each completed read is reported here (and each failed one). */
@@ -161,6 +170,11 @@ export interface Bus {
     handler: EdgeBatchHandler,
     signal: AbortSignal,
     health?: LoopHealth,
+    /**
+     * The edge's in-process writer, for a bus that hands this process's own writes to the edge
+     * without its inbox (InProcessEdgeBus); other buses ignore it.
+     */
+    inProcess?: InProcessEdgeWriter,
   ): Promise<void>;
 
   /**
