@@ -63,6 +63,7 @@ export function openConnection(
     // than of an extra property array added to every connection that gets them.
     held: undefined,
     origins: undefined,
+    writtenInProcess: undefined,
   };
   registry.add(conn);
   deps.metrics.connectionsOpened.inc();

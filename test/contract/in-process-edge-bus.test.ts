@@ -134,6 +134,22 @@ if (onlyImpl("redis")) {
       await reader.done;
     });
 
+    it("fails only the write whose hand-over throws; the rest of the turn goes on", async () => {
+      const written: EdgePacket[] = [];
+      const reader = edge("e1:d", (packet) => {
+        if (packet.k === "data" && packet.d === '<a n="2"/>') throw new Error("writer failed");
+        written.push(packet);
+        return true;
+      });
+      const writes = [1, 2, 3].map((n) => bus.toEdge("e1:d", frame("e1.0.1", n)));
+      assert.equal(await writes[0], true);
+      await assert.rejects(writes[1], /writer failed/);
+      assert.equal(await writes[2], true);
+      assert.deepEqual(bodies(written), ['<a n="1"/>', '<a n="3"/>']);
+      reader.controller.abort();
+      await reader.done;
+    });
+
     it("writes through Redis once the edge stopped reading, and to other edges always", async () => {
       let handed = 0;
       const reader = edge("e1:c", () => {

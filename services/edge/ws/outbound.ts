@@ -106,7 +106,8 @@ function writePackets(
  * the inbox (in-process-edge-bus.ts): false when the socket is not there to take it (the
  * connection is unknown or closing) or uWS dropped the frame, which ends the connection; the
  * caller then sends the packet through the inbox, where the reader gives it back as
- * undelivered, as it would have found it.
+ * undelivered, as it would have found it. (A dropped frame thus comes back after the
+ * connection's close, as any frame that reaches a closed socket does.)
  */
 export function writeInProcess(packet: EdgePacket, deps: OutboundDeps): boolean {
   const conn = deps.registry.get(packet.c);

@@ -38,6 +38,8 @@ interface LocalEdge {
 }
 
 interface QueuedWrite {
+  /** The edge it was written for: the one reading at the time. */
+  local: LocalEdge;
   packet: EdgePacket;
   resolve(stored: boolean): void;
   reject(err: unknown): void;
@@ -64,23 +66,34 @@ export class InProcessEdgeBus implements Bus {
   }
 
   toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
-    if (this.local?.address !== edgeId) return this.inner.toEdge(edgeId, packet);
+    const local = this.local;
+    if (local?.address !== edgeId) return this.inner.toEdge(edgeId, packet);
     return new Promise<boolean>((resolve, reject) => {
-      this.queued.push({ packet, resolve, reject });
+      this.queued.push({ local, packet, resolve, reject });
       if (this.handOverScheduled) return;
       this.handOverScheduled = true;
       setImmediate(() => this.handOver());
     });
   }
 
-  /** Hands the turn's packets to the edge, in order; the refused ones go through its inbox. */
+  /**
+   * Hands the turn's packets to the edge, in order; the refused ones go through its inbox. A
+   * writer that throws fails that write only (its unit is applied again; the edge drops a
+   * repeated frame by its origin).
+   */
   private handOver(): void {
     const queued = this.queued;
     this.queued = [];
     this.handOverScheduled = false;
-    const local = this.local as LocalEdge;
-    for (const { packet, resolve, reject } of queued) {
-      if (!local.signal.aborted && local.write(packet)) resolve(true);
+    for (const { local, packet, resolve, reject } of queued) {
+      let written: boolean;
+      try {
+        written = !local.signal.aborted && local.write(packet);
+      } catch (err) {
+        reject(err);
+        continue;
+      }
+      if (written) resolve(true);
       else this.inner.toEdge(local.address, packet).then(resolve, reject);
     }
   }
