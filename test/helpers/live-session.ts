@@ -1,10 +1,11 @@
 // The session tier's io without its read loops: a LiveContext, its connection table and a
 // PacketProcessor on a real backend, for integration tests that hand the processor exact
 // batches (interleavings a running mesh produces only by chance).
-import type { Config } from "../../services/shared/config.js";
+import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
-import type { Backend } from "../../services/shared/wiring.js";
+import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LiveContext } from "../../services/session/io/live-context.js";
 import { LocalDelivery } from "../../services/session/io/local-delivery.js";
@@ -47,4 +48,28 @@ export function liveSession(
   });
   const processor = new PacketProcessor(ctx, chain, table, snapshots, metrics, signal);
   return { table, ctx, processor };
+}
+
+/**
+ * A live session serving shard 0 of a fresh backend on `redisUrl` (a database of its own, 4
+ * shards), shard 0's lease held by member "s1". The caller closes the backend.
+ */
+export async function liveSessionOnShard0(
+  redisUrl: string,
+  signal: AbortSignal,
+): Promise<LiveSession & { backend: Backend; config: Config }> {
+  const config: Config = { ...DEFAULTS, redis: redisUrl, shardCount: 4 };
+  const backend = createBackend(config, silentLogger);
+  const lease = (await backend.leases.acquire(0, "s1")) as Lease;
+  return { ...liveSession(backend, config, () => lease, signal), backend, config };
+}
+
+/** A shard-0 entry with the given id (ids decide what was applied, not arrival). */
+export function shard0Entry(id: string, packet: ShardPacket): ShardEntry {
+  return { id, shard: 0, packet };
+}
+
+/** A chat message from bob/pc to `to`, with id and body numbered `n` ("m<n>", "<n>"). */
+export function messageFromBob(to: string, n: number): string {
+  return `<message xmlns="jabber:client" to="${to}" from="bob@localhost/pc" type="chat" id="m${n}"><body>${n}</body></message>`;
 }

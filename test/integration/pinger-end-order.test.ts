@@ -6,28 +6,22 @@
 // pinger tick and stores on a private Redis; the test holds the read of the unacknowledged
 // stanzas open so that the route arrives exactly in that window.
 import assert from "node:assert/strict";
-import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
-import { DEFAULTS, type Config } from "../../services/shared/config.js";
-import type { Lease } from "../../services/shared/leases/shard-leases.js";
-import { silentLogger } from "../../services/shared/log.js";
-import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import { PingSchedule, pingTick } from "../../services/session/io/client-pinger.js";
 import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
-import { liveSession, type LiveSession } from "../helpers/live-session.js";
+import type { Backend } from "../../services/shared/wiring.js";
+import {
+  liveSessionOnShard0,
+  messageFromBob,
+  shard0Entry,
+  type LiveSession,
+} from "../helpers/live-session.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 const ALICE = "alice@localhost";
 const CONN = "e1.0.phone";
-
-function message(n: number): string {
-  return `<message xmlns="jabber:client" to="${ALICE}/phone" from="bob@localhost/pc" type="chat" id="m${n}"><body>${n}</body></message>`;
-}
-
-function entry(id: string, packet: ShardPacket): ShardEntry {
-  return { id, shard: 0, packet };
-}
+const message = (n: number) => messageFromBob(`${ALICE}/phone`, n);
 
 describe("pinger: an expired XEP-0198 session's unacknowledged stanzas stay in order", function () {
   this.timeout(20000);
@@ -45,12 +39,11 @@ describe("pinger: an expired XEP-0198 session's unacknowledged stanzas stay in o
   });
 
   beforeEach(async () => {
-    const config: Config = { ...DEFAULTS, redis: `${server.url}/${++db}`, shardCount: 4 };
-    backend = createBackend(config, silentLogger);
-    const lease = (await backend.leases.acquire(0, "s1")) as Lease;
     stop = new AbortController();
-    session = liveSession(backend, config, () => lease, stop.signal);
-    await backend.accounts.create(ALICE, createAccount("pw", config.scramIterations));
+    const live = await liveSessionOnShard0(`${server.url}/${++db}`, stop.signal);
+    ({ backend } = live);
+    session = live;
+    await backend.accounts.create(ALICE, createAccount("pw", live.config.scramIterations));
   });
 
   afterEach(async () => {
@@ -94,7 +87,7 @@ describe("pinger: an expired XEP-0198 session's unacknowledged stanzas stay in o
     const tick = pingTick(session.ctx, session.table, schedule);
     await rangeReached;
     const routed = session.processor.handleBatch([
-      entry("2-1", { k: "route", c: CONN, d: message(6) }),
+      shard0Entry("2-1", { k: "route", c: CONN, d: message(6) }),
     ]);
     // Every reaction already due has run (microtasks come before the next macrotask): a route
     // applied now would be stored before m4 and m5, whatever their writes' timing.

@@ -9,17 +9,14 @@
 // while the entry being applied is one this member routed through its inbox itself, as in the
 // failing runs, and it is what sent the stanza for the old id through the inbox a second time.
 import assert from "node:assert/strict";
-import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
-import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import type { EdgePacket, ShardPacket } from "../../services/shared/bus/packets.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
-import type { Lease } from "../../services/shared/leases/shard-leases.js";
-import { silentLogger } from "../../services/shared/log.js";
-import { createBackend, type Backend } from "../../services/shared/wiring.js";
+import type { Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { liveSession } from "../helpers/live-session.js";
+import { liveSessionOnShard0, messageFromBob, shard0Entry } from "../helpers/live-session.js";
 import { until } from "../helpers/poll.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 
@@ -29,14 +26,7 @@ const OLD = "e1.0.old";
 /** The socket she resumes on, on edge e2 (its own shard is 1; the session stays on 0). */
 const RESUMING = "e2.1.resuming";
 
-function message(n: number): string {
-  return `<message xmlns="jabber:client" to="${ALICE}/phone" from="bob@localhost/pc" type="chat" id="m${n}"><body>${n}</body></message>`;
-}
-
-/** A shard-0 entry with the given id (ids decide what was applied, not arrival). */
-function entry(id: string, packet: ShardPacket): ShardEntry {
-  return { id, shard: 0, packet };
-}
+const message = (n: number) => messageFromBob(`${ALICE}/phone`, n);
 
 describe("per-recipient order across a resumption (XEP-0198 §5, RFC 6121 §8)", function () {
   this.timeout(20000);
@@ -58,11 +48,11 @@ describe("per-recipient order across a resumption (XEP-0198 §5, RFC 6121 §8)",
   });
 
   beforeEach(async () => {
-    const config: Config = { ...DEFAULTS, redis: `${server.url}/${++db}`, shardCount: 4 };
-    backend = createBackend(config, silentLogger);
-    const lease = (await backend.leases.acquire(0, "s1")) as Lease;
     stop = new AbortController();
-    ({ table, processor } = liveSession(backend, config, () => lease, stop.signal));
+    ({ backend, table, processor } = await liveSessionOnShard0(
+      `${server.url}/${++db}`,
+      stop.signal,
+    ));
     edges = new Map([
       ["e1", []],
       ["e2", []],
@@ -120,13 +110,13 @@ describe("per-recipient order across a resumption (XEP-0198 §5, RFC 6121 §8)",
 
   it("delivers a stanza for the old id, applied in the moved session's turn, before a later one for the new id", async () => {
     const smId = await aliceOnOldConnection();
-    await processor.handleBatch([entry("1-1", resume(smId))]);
+    await processor.handleBatch([shard0Entry("1-1", resume(smId))]);
     const moved = table.successorOf(OLD) as string;
     assert.ok(table.get(moved), "the session moved");
     // m1 was routed to the old id while the session was being moved; m2 to the new one after.
     await processor.handleBatch([
-      entry("2-1", { k: "route", c: OLD, d: message(1) }),
-      entry("2-2", { k: "route", c: moved, d: message(2) }),
+      shard0Entry("2-1", { k: "route", c: OLD, d: message(1) }),
+      shard0Entry("2-2", { k: "route", c: moved, d: message(2) }),
     ]);
     await until(() => written(moved).length >= 3, "m1 and m2 written");
     assert.deepEqual(written(moved), ["resumed", "m1", "m2"]);
@@ -134,24 +124,26 @@ describe("per-recipient order across a resumption (XEP-0198 §5, RFC 6121 §8)",
 
   it("lets nothing for the new id overtake the old id's entries read before the move", async () => {
     const smId = await aliceOnOldConnection();
-    await processor.handleBatch([entry("1-1", { k: "route", c: OLD, d: message(0) })]);
+    await processor.handleBatch([shard0Entry("1-1", { k: "route", c: OLD, d: message(0) })]);
     await until(() => written(OLD).length === 1, "m0 written to the old connection");
     // The old connection is busy (an earlier unit of its own), so the next two batches are read
     // while the move has not started: both are keyed by the old id.
     let endBusyUnit!: () => void;
     const busy = new Promise<void>((resolve) => (endBusyUnit = resolve));
     void table.withConn(OLD, () => busy);
-    const resumed = processor.handleBatch([entry("2-1", resume(smId))]);
+    const resumed = processor.handleBatch([shard0Entry("2-1", resume(smId))]);
     // The draining edge gives m0 back (its socket is gone), and a stanza for the old id follows.
     const oldIds = processor.handleBatch([
-      entry("3-1", { k: "undelivered", c: OLD, e: "e1", d: message(0) }),
-      entry("3-2", { k: "route", c: OLD, d: message(1) }),
+      shard0Entry("3-1", { k: "undelivered", c: OLD, e: "e1", d: message(0) }),
+      shard0Entry("3-2", { k: "route", c: OLD, d: message(1) }),
     ]);
     endBusyUnit();
     await until(() => table.successorOf(OLD) !== undefined, "the move started", 5000, 1);
     const moved = table.successorOf(OLD) as string;
     // Routed to the new id once it is bound: read after the move, keyed by the new id.
-    const newId = processor.handleBatch([entry("4-1", { k: "route", c: moved, d: message(2) })]);
+    const newId = processor.handleBatch([
+      shard0Entry("4-1", { k: "route", c: moved, d: message(2) }),
+    ]);
     await Promise.all([resumed, oldIds, newId]);
     await until(() => written(moved).length >= 4, "m0, m1 and m2 written");
     // m0 once (resent from the queue; the copy given back is dropped), then m1, then m2.
