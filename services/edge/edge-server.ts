@@ -192,13 +192,12 @@ export async function startEdge(
   // frame the reader finds for a connection written to here, still open, means another writer
   // could be overtaken, so in-process writes stop for good and the error says why.
   const inProcess = { used: false, refused: false };
+  const lookup = (connId: string) => registry.get(connId);
   const writeOwnSession: InProcessEdgeWriter = (packet) => {
     if (inProcess.refused || packet.k === "bosh") return false;
-    admission.sawSessionBatch([packet], (connId) => registry.get(connId));
+    admission.sawSessionPacket(packet, lookup);
     if (!writeInProcess(packet, outbound)) return false;
     inProcess.used = true;
-    const conn = registry.get(packet.k === "rename" ? packet.d : packet.c);
-    if (conn) conn.writtenInProcess = true;
     return true;
   };
   const inboxAbort = new AbortController();
@@ -225,7 +224,7 @@ export async function startEdge(
           );
         }
       }
-      admission.sawSessionBatch(socketPackets, (connId) => registry.get(connId));
+      admission.sawSessionBatch(socketPackets, lookup);
       await deliverEdgeBatch(socketPackets, entryIds, outbound);
     },
     inboxAbort.signal,

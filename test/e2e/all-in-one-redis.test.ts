@@ -153,8 +153,13 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     for (let n = 1; n <= 5; n++)
       await alice.waitFor(isMessageFrom(bob.jid, `after ${n}`), `message ${n} after it`);
     writes.stop();
+    // Each taken once above: a second copy of any would still be in her inbox.
+    await alice.expectNone(
+      (el) => el.is("message") && /^(after \d|from elsewhere)$/.test(el.getChildText("body") ?? ""),
+      () => alice.ping(),
+    );
     console.log(
-      `      after the outside frame: ${writes.counts.edge} edge inbox writes for 5 messages`,
+      `      after the outside frame: sent 6, delivered 6 once, duplicates 0; ${writes.counts.edge} edge inbox writes for the last 5`,
     );
     assert.ok(writes.counts.edge >= 5, "the session's frames go through the inbox now");
   });

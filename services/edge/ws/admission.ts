@@ -107,20 +107,23 @@ export class Admission {
    */
   sawSessionBatch(batch: EdgePacket[], lookup: (connId: string) => Connection | undefined): void {
     if (this.unauthenticated.size === 0) return;
-    for (const packet of batch) {
-      if (packet.k !== "data") continue;
-      const sasl2 = packet.d.startsWith(SASL2_SUCCESS_PREFIX);
-      if (!sasl2 && !packet.d.startsWith(STREAM_HEADER_PREFIX)) continue;
-      const conn = lookup(packet.c);
-      if (!conn || !this.unauthenticated.has(conn)) continue;
-      if (sasl2) {
-        this.authenticate(conn);
-        continue;
-      }
-      const seen = (this.headersSeen.get(conn) ?? 0) + 1;
-      this.headersSeen.set(conn, seen);
-      if (seen >= HEADERS_UNTIL_AUTHENTICATED) this.authenticate(conn);
+    for (const packet of batch) this.sawSessionPacket(packet, lookup);
+  }
+
+  /** sawSessionBatch for one packet (the session's in-process writes come one at a time). */
+  sawSessionPacket(packet: EdgePacket, lookup: (connId: string) => Connection | undefined): void {
+    if (this.unauthenticated.size === 0 || packet.k !== "data") return;
+    const sasl2 = packet.d.startsWith(SASL2_SUCCESS_PREFIX);
+    if (!sasl2 && !packet.d.startsWith(STREAM_HEADER_PREFIX)) return;
+    const conn = lookup(packet.c);
+    if (!conn || !this.unauthenticated.has(conn)) return;
+    if (sasl2) {
+      this.authenticate(conn);
+      return;
     }
+    const seen = (this.headersSeen.get(conn) ?? 0) + 1;
+    this.headersSeen.set(conn, seen);
+    if (seen >= HEADERS_UNTIL_AUTHENTICATED) this.authenticate(conn);
   }
 
   private authenticate(conn: Connection): void {

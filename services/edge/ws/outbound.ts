@@ -119,8 +119,13 @@ export function writeInProcess(packet: EdgePacket, deps: OutboundDeps): boolean 
     deps.log.error({ err, connId: conn.id, shard: conn.shard }, "writing to a socket failed");
     return true; // as the reader does: the socket's trouble is its close's to report
   }
-  if (!written) deps.end(conn, "slow-consumer");
-  return written;
+  if (!written) {
+    deps.end(conn, "slow-consumer");
+    return false;
+  }
+  // The same connection object after a rename: the mark follows it to its new id.
+  conn.writtenInProcess = true;
+  return true;
 }
 
 /**
