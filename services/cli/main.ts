@@ -9,7 +9,7 @@ import { defaultProcessId } from "../shared/process-id.js";
 import { PROBE_USAGE, runProbeCommand, splitProbeArgs, type ProbeArgs } from "./probe-command.js";
 import { runUserCommand } from "./user-command.js";
 import { runUserImport, takeImportOptions } from "./user-import.js";
-import { runAllInOne, runEdge, runSession } from "./services.js";
+import { runAllInOne, runEdge, runNode, runSession } from "./services.js";
 
 const USAGE = `usage:
   megaphone start   [--port ${DEFAULTS.port}] [--domain ${DEFAULTS.domain}] [--user JID:PASSWORD …] [--redis URL] [--demo]
@@ -17,6 +17,8 @@ const USAGE = `usage:
                     [--c2s-port 5222] [--c2s-tls-port 5223] [--tls-cert F --tls-key F | --tls-cert-dir DIR]
                     (TCP c2s, also for start; STARTTLS required unless --c2s-require-tls false)
   megaphone session --redis URL [--shards 0-7,12] [--http-port ${DEFAULTS.httpPort}]
+  megaphone node    --redis URL [--port ${DEFAULTS.port}] [--id NAME]
+                    (an edge and a session member in one process; run several on one Redis)
   megaphone user add JID [--password P]   (password read from stdin when absent)
   megaphone user del JID
   megaphone user passwd JID [--password P]
@@ -79,6 +81,9 @@ async function main(argv: string[]): Promise<number> {
     case "session":
       if (!config.redis) throw new ConfigError("megaphone session needs --redis / MEGAPHONE_REDIS");
       return runSession(withId("s-"), log);
+    case "node":
+      if (!config.redis) throw new ConfigError("megaphone node needs --redis / MEGAPHONE_REDIS");
+      return runNode(withId("n-"), log);
     case "user":
       if (imported) return runUserImport(config, { ...imported.options, password });
       return runUserCommand(config, positional, password);

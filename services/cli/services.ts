@@ -4,6 +4,8 @@ import type { Config } from "../shared/config.js";
 import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
 import { InProcessEdgeBus } from "../shared/bus/in-process-edge-bus.js";
+import { OwnEdgeOrder } from "../shared/bus/own-edge-order.js";
+import { RedisBus } from "../shared/bus/redis-bus.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
@@ -119,6 +121,63 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
     log,
     config.shutdownGraceMs,
     async () => {
+      await edge.stop(config.shutdownGraceMs);
+      await session.stop();
+      await backend.close();
+    },
+    () => edge.hurry(),
+  );
+  return -1;
+}
+
+/**
+ * A node: an edge and a session member in one process, among other nodes on one Redis. Its
+ * member hands the packets for its own edge's connections to that edge in process, in the
+ * order the bus keeps against the other writers to its inbox (own-edge-order.ts), and the edge
+ * gives new connections the member's shards, so that most replies take three stops instead
+ * of five (docs/capacity.md, "Nodes"). Two-hop direct writes are off: a node's connections
+ * are written to by the member serving their shard only.
+ */
+export async function runNode(config: Config, log: Logger): Promise<number> {
+  const backend = createBackend(config, log);
+  if (!(backend.bus instanceof RedisBus)) {
+    await backend.close();
+    throw new Error("megaphone node needs --redis");
+  }
+  const bus = new InProcessEdgeBus(backend.bus, {
+    entries: backend.bus,
+    order: new OwnEdgeOrder(),
+  });
+  const served: Backend = { ...backend, bus };
+  // The member first: the edge serves its metrics and needs it for readiness. Shards taken
+  // before the edge reads its inbox need no wait there: that inbox is made new when it starts.
+  const session = await startSession(
+    config,
+    served,
+    createLogger("session", config.logLevel),
+    config.id,
+    () => process.exit(1),
+    bus,
+  );
+  const edge = await startEdge(
+    config,
+    served,
+    createLogger("edge", config.logLevel),
+    () => process.exit(1),
+    {
+      soleInboxWriter: false,
+      preferredShards: () => session.shards(),
+      alsoReady: () => session.isServing(),
+      moreMetrics: session.metrics,
+    },
+  );
+  log.info({ port: edge.port, shards: session.shards().length }, "node listening");
+  onShutdown(
+    log,
+    config.shutdownGraceMs,
+    async () => {
+      // Sockets first (their clients resume on other nodes, asking this member meanwhile),
+      // then the shards, handed over.
       await edge.stop(config.shutdownGraceMs);
       await session.stop();
       await backend.close();

@@ -23,6 +23,7 @@ import {
 import { claimEdgeId, newEdgeAddress, runEdgeHeartbeat } from "./edge-claim.js";
 import { drainSockets } from "./drain.js";
 import { createEdgeMetrics } from "./edge-metrics.js";
+import type { MetricsRegistry } from "../shared/metrics.js";
 import { registerHealthRoutes } from "./http/health.js";
 import {
   loadWebClient,
@@ -81,12 +82,29 @@ export interface EdgeBackend {
   redisCommands?: RedisCommandTimer;
 }
 
+/** What an edge sharing its process with a session member needs (services.ts). */
+export interface EdgeOptions {
+  /**
+   * Whether its session member is the only writer to its inbox, which the reader then checks
+   * (the one-member all-in-one: in-process-edge-bus.ts); false for a node, whose bus orders
+   * its in-process writes against the other writers. Default true.
+   */
+  soleInboxWriter?: boolean;
+  /** Shards new connections get when one of them is open (a node: its member's). */
+  preferredShards?: () => readonly number[];
+  /** Also required for /readyz (a node: its session member serves). */
+  alsoReady?: () => boolean;
+  /** Served on /metrics with the edge's own (a node: its session member's). */
+  moreMetrics?: MetricsRegistry;
+}
+
 export async function startEdge(
   config: Config,
   { bus, edges, redisCommands }: EdgeBackend,
   log: Logger,
   /** Called when the edge lost its place in the mesh and stopped; the process should exit. */
   onFatal: () => void = () => undefined,
+  options: EdgeOptions = {},
 ): Promise<EdgeHandle> {
   const edgeId = config.id || defaultProcessId("e-");
   const address = newEdgeAddress(edgeId);
@@ -211,7 +229,7 @@ export async function startEdge(
       const socketPackets = bosh ? bosh.deliver(batch) : batch;
       if (socketPackets.length !== batch.length)
         entryIds = entryIds.filter((_, i) => batch[i].k !== "bosh");
-      if (inProcess.used && !inProcess.refused) {
+      if (inProcess.used && !inProcess.refused && options.soleInboxWriter !== false) {
         const overtakable = socketPackets.find((p) => {
           const conn = registry.get(p.c);
           return conn?.writtenInProcess === true && conn.closeReason === undefined;
@@ -267,7 +285,7 @@ export async function startEdge(
     edgeId,
     address,
     limits: config,
-    assignShard: () => gate.pick(randomInt),
+    assignShard: () => gate.pick(randomInt, options.preferredShards?.()),
     registry,
     admission,
     publisher,
@@ -311,7 +329,9 @@ export async function startEdge(
     !stopping &&
     bus.isReady() &&
     inboxHealth.isHealthy(config.readinessStaleMs) &&
-    heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs);
+    heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs) &&
+    (options.alsoReady?.() ?? true);
+  if (options.moreMetrics) metrics.registry.include(options.moreMetrics);
   if (webClient) registerWebClientRoutes(app, webClient, elog);
   // With a metrics port, the (public) client port keeps its probes but not /metrics.
   registerHealthRoutes(app, { ready, metrics: config.metricsPort ? undefined : metrics.registry });

@@ -109,8 +109,14 @@ export class ShardLagGate {
   /**
    * A shard for a new connection: uniformly among the open ones, or among all when every one is
    * closed (the upgrade was let through just before). `random(n)` is an integer in [0, n).
+   * With `preferred`, among its open shards when there are any.
    */
-  pick(random: (n: number) => number): number {
+  pick(random: (n: number) => number, preferred?: readonly number[]): number {
+    // A node's edge prefers the shards its own session member serves (services.ts runNode).
+    if (preferred !== undefined && preferred.length > 0) {
+      const mine = preferred.filter((shard) => this.states.has(shard) && this.isOpen(shard));
+      if (mine.length > 0) return mine[random(mine.length)];
+    }
     const open =
       this.closedCount === 0 || this.disabled
         ? this.shards

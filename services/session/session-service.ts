@@ -3,7 +3,7 @@
 import type { Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
-import { SessionShardHost, fencedSnapshotSink } from "./io/shard-host.js";
+import { SessionShardHost, fencedSnapshotSink, type OwnEdgeShards } from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
 import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
@@ -56,6 +56,8 @@ export async function startSession(
   memberId: string,
   /** Called if the session cannot go on; a process should exit and be restarted. */
   onFatal: (err: unknown) => void = () => undefined,
+  /** A node's own edge, told of every shard taken and given up (InProcessEdgeBus). */
+  ownEdge?: OwnEdgeShards,
 ): Promise<SessionHandle> {
   const chain = buildHandlerChain();
   const table = new ConnectionTable();
@@ -126,6 +128,7 @@ export async function startSession(
     processor,
     local,
     direct,
+    ownEdge,
     inboxLags,
     consumerName: memberId,
     log,

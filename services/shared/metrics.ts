@@ -105,6 +105,16 @@ export class MetricsRegistry {
     this.registry.registerMetric(metric as unknown as Metric<string>);
   }
 
+  /**
+   * Serves `other`'s metrics here too (a node's edge serves its session member's); one both
+   * have (the process's, the shared Redis timings) is served once.
+   */
+  include(other: MetricsRegistry): void {
+    for (const metric of other.registry.getMetricsAsArray())
+      if (!this.registry.getSingleMetric(metric.name))
+        this.registry.registerMetric(metric as unknown as Metric);
+  }
+
   /** Every metric, in the Prometheus text format (collectors run first). */
   metrics(): Promise<string> {
     return this.registry.metrics();

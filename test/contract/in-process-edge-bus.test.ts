@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { Bus, InProcessEdgeWriter } from "../../services/shared/bus/bus.js";
 import { InProcessEdgeBus } from "../../services/shared/bus/in-process-edge-bus.js";
+import { OwnEdgeOrder } from "../../services/shared/bus/own-edge-order.js";
 import type { EdgePacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
@@ -43,6 +44,164 @@ if (onlyImpl("redis")) {
   busContract("redis, with this process's edge written in process", async () => {
     const fixture = await redisBusFixture(server.url);
     return { bus: withEagerEdges(new InProcessEdgeBus(fixture.bus)), cleanup: fixture.cleanup };
+  });
+
+  busContract("redis, a node's edge written in process, every shard served", async () => {
+    const fixture = await redisBusFixture(server.url);
+    const inner = fixture.bus as RedisBus;
+    const bus = new InProcessEdgeBus(inner, { entries: inner, order: new OwnEdgeOrder() });
+    for (let shard = 0; shard < 16; shard++) await bus.serving(shard);
+    return { bus: withEagerEdges(bus), cleanup: fixture.cleanup };
+  });
+
+  describe("in-process edge bus of a node (other members write to its edge's inbox too)", () => {
+    let keys: Keys;
+    let inner: RedisBus;
+    let order: OwnEdgeOrder;
+    let bus: InProcessEdgeBus;
+    beforeEach(() => {
+      keys = redisKeys(uniquePrefix());
+      inner = new RedisBus(testBusOptions(server.url, keys, { blockMs: 100 }));
+      order = new OwnEdgeOrder();
+      bus = new InProcessEdgeBus(inner, { entries: inner, order });
+    });
+    afterEach(async () => inner.close());
+
+    /**
+     * Edge `address`: what reaches its "socket" in one list, whether read from the inbox or
+     * handed over in process. Its reader holds each batch until `release()` while `hold` is set.
+     */
+    function nodeEdge(address: string) {
+      const socket: string[] = [];
+      const inProcess: string[] = [];
+      const controller = new AbortController();
+      let gate: Promise<void> = Promise.resolve();
+      let open: () => void = () => undefined;
+      const edgeState = {
+        socket,
+        inProcess,
+        /** Connections whose next packet the edge refuses in process (once each). */
+        refuseOnce: new Set<string>(),
+        controller,
+        hold() {
+          gate = new Promise((resolve) => (open = resolve));
+        },
+        release: () => open(),
+        done: Promise.resolve(),
+      };
+      edgeState.done = bus.consumeEdge(
+        address,
+        async (batch) => {
+          // Written at once, as the edge's reader does, then held (its returns, say).
+          for (const packet of batch) if (packet.k === "data") socket.push(packet.d);
+          await gate;
+        },
+        controller.signal,
+        undefined,
+        (packet) => {
+          if (edgeState.refuseOnce.delete(packet.c)) return false;
+          if (packet.k === "data") {
+            socket.push(packet.d);
+            inProcess.push(packet.d);
+          }
+          return true;
+        },
+      );
+      return edgeState;
+    }
+
+    const frame = (c: string, n: number): EdgePacket => ({ k: "data", c, d: `<a n="${n}"/>` });
+
+    it("writes nothing in process for a shard its member does not serve", async () => {
+      const edge = nodeEdge("n1:a");
+      assert.equal(await bus.toEdge("n1:a", frame("n1.3.1", 1)), true);
+      await until(() => edge.socket.length === 1, "read from the inbox");
+      assert.deepEqual(edge.inProcess, []);
+      edge.controller.abort();
+      await edge.done;
+    });
+
+    it("does not overtake what the shard's previous owner left unread in the inbox", async () => {
+      const edge = nodeEdge("n1:b");
+      // The edge is busy with a batch while the previous owner's frame waits behind it.
+      edge.hold();
+      await inner.toEdge("n1:b", frame("n1.9.1", 0));
+      await until(() => edge.socket.length === 1, "the edge holds a batch");
+      const admin = connect(server.url);
+      try {
+        await admin.xadd(keys.edgeInbox("n1:b"), "*", "k", "data", "c", "n1.2.1", "d", "<prev/>");
+      } finally {
+        admin.disconnect();
+      }
+      // Taken over now: this member's frames for the shard's connection come after <prev/>.
+      await bus.serving(2);
+      const writes = [1, 2].map((n) => bus.toEdge("n1:b", frame("n1.2.1", n)));
+      assert.deepEqual(await Promise.all(writes), [true, true]);
+      assert.deepEqual(edge.inProcess, [], "held back behind the unread frame");
+      edge.release();
+      // Once the edge has read past them, the in-process path again.
+      await until(() => order.allows("n1.2.1"), "the edge read past the takeover's end");
+      assert.equal(await bus.toEdge("n1:b", frame("n1.2.1", 3)), true);
+      assert.deepEqual(edge.socket, [
+        '<a n="0"/>',
+        "<prev/>",
+        '<a n="1"/>',
+        '<a n="2"/>',
+        '<a n="3"/>',
+      ]);
+      assert.deepEqual(edge.inProcess, ['<a n="3"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
+
+    it("does not overtake its own frames sent through the inbox", async () => {
+      const edge = nodeEdge("n1:c");
+      await bus.serving(4);
+      assert.equal(await bus.toEdge("n1:c", frame("n1.4.1", 1)), true);
+      assert.deepEqual(edge.inProcess, ['<a n="1"/>'], "in process while nothing waits");
+      // Refused while the shard is away (given up, then taken again before its reads): through
+      // the inbox, which the edge is slow to read.
+      bus.released(4);
+      edge.hold();
+      await inner.toEdge("n1:c", frame("n1.9.9", 0));
+      await until(() => edge.socket.length === 2, "the edge holds a batch");
+      assert.equal(await bus.toEdge("n1:c", frame("n1.4.1", 2)), true);
+      await bus.serving(4);
+      assert.equal(await bus.toEdge("n1:c", frame("n1.4.1", 3)), true);
+      assert.deepEqual(edge.inProcess, ['<a n="1"/>'], "behind its own unread frame");
+      edge.release();
+      await until(() => order.allows("n1.4.1"), "the edge read past its own frames");
+      assert.equal(await bus.toEdge("n1:c", frame("n1.4.1", 4)), true);
+      assert.deepEqual(edge.socket, [
+        '<a n="1"/>',
+        '<a n="0"/>',
+        '<a n="2"/>',
+        '<a n="3"/>',
+        '<a n="4"/>',
+      ]);
+      assert.deepEqual(edge.inProcess, ['<a n="1"/>', '<a n="4"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
+
+    it("does not overtake a frame the edge refused in process and got through its inbox", async () => {
+      const edge = nodeEdge("n1:d");
+      await bus.serving(5);
+      edge.hold();
+      await inner.toEdge("n1:d", frame("n1.9.9", 0));
+      await until(() => edge.socket.length === 1, "the edge holds a batch");
+      edge.refuseOnce.add("n1.5.1");
+      const writes = [1, 2].map((n) => bus.toEdge("n1:d", frame("n1.5.1", n)));
+      assert.deepEqual(await Promise.all(writes), [true, true]);
+      assert.deepEqual(edge.inProcess, [], "the second waits behind the refused first");
+      edge.release();
+      await until(() => order.allows("n1.5.1"), "the edge read past both");
+      assert.equal(await bus.toEdge("n1:d", frame("n1.5.1", 3)), true);
+      assert.deepEqual(edge.socket, ['<a n="0"/>', '<a n="1"/>', '<a n="2"/>', '<a n="3"/>']);
+      assert.deepEqual(edge.inProcess, ['<a n="3"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
   });
 
   describe("in-process edge bus", () => {

@@ -218,6 +218,23 @@ export class Mesh {
     return { ...service, httpPort };
   }
 
+  /**
+   * A node: an edge and a session member in one process (`megaphone node`), serving whatever
+   * shards the membership gives it; its port serves WebSocket and /readyz.
+   */
+  async node(id: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
+    const port = await freePort();
+    const service = spawnService(
+      `node ${id}`,
+      ["node", "--id", id, "--port", String(port), "--host", "127.0.0.1"],
+      { ...this.env(), ...env },
+      this.flag(),
+    );
+    this.services.push(service);
+    await waitForHttp(`http://127.0.0.1:${port}/readyz`, service);
+    return { ...service, port, url: `ws://127.0.0.1:${port}/xmpp-websocket` };
+  }
+
   async addUser(jid: string, password: string): Promise<void> {
     await run(process.execPath, [CLI, "user", "add", jid, "--password", password], {
       env: { ...process.env, ...this.env() },

@@ -116,6 +116,19 @@ describe("metrics seam (prom-client)", () => {
     assert.throws(() => a.counter("t_logins_total", "Again."), /already been registered/);
   });
 
+  it("serves another registry's metrics too (a node), each family once", async () => {
+    const [edge, session] = [new MetricsRegistry(), new MetricsRegistry()];
+    edge.counter("t_edge_frames_total", "Frames.").inc(3);
+    session.gauge("t_session_shards", "Shards.").set(4);
+    edge.include(session);
+    const text = await edge.metrics();
+    assert.ok(samples(text).includes("t_edge_frames_total 3"));
+    assert.ok(samples(text).includes("t_session_shards 4"));
+    const types = text.split("\n").filter((l) => l.startsWith("# TYPE "));
+    assert.equal(types.length, new Set(types).size, "no family twice (the process's are shared)");
+    assert.ok(types.includes("# TYPE process_cpu_user_seconds_total counter"));
+  });
+
   it("times Redis commands, failed ones too, into one histogram two registries can serve", async () => {
     const timer = new RedisCommandTimer();
     const [edge, session] = [new MetricsRegistry(), new MetricsRegistry()];

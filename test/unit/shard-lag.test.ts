@@ -213,6 +213,19 @@ describe("edge push-back from shards far behind", () => {
     assert.equal(t.gate.isOpen(0), false);
   });
 
+  it("gives a node's new connections its own member's open shards, and any open one when none is", () => {
+    const gate = new ShardLagGate([0, 1, 2, 3], MAX_LAG);
+    const picks = (preferred: number[]) =>
+      [0, 1, 2, 3].map((n) => gate.pick((count) => n % count, preferred));
+    assert.deepEqual(picks([2, 3]), [2, 3, 2, 3]);
+    for (let i = 0; i < MAX_LAG; i++) gate.published(2); // shard 2 reaches the bound
+    assert.deepEqual(picks([2, 3]), [3, 3, 3, 3], "a closed preferred shard is not picked");
+    for (let i = 0; i < MAX_LAG; i++) gate.published(3);
+    assert.deepEqual(picks([2, 3]), [0, 1, 0, 1], "the open ones when no preferred shard is");
+    assert.deepEqual(picks([]), [0, 1, 0, 1]);
+    assert.deepEqual(picks([7]), [0, 1, 0, 1], "a shard this edge does not assign is ignored");
+  });
+
   it("closes a connection overloaded past its held bound; what it held before still goes, in order", async () => {
     const t = setup([0], { perConnection: 3 * FRAME_COST, edge: 1024 * FRAME_COST });
     const a = conn(0);

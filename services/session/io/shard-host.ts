@@ -22,6 +22,17 @@ import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
 import { continueAfterTakeover } from "./bosh/bosh-timers.js";
 
+/**
+ * The edge of this very process, when the member hands its own connections' packets to it in
+ * process while others write to its inbox too (a node: InProcessEdgeBus). Told of a shard
+ * once its lease is ours and before its inbox is read (it reads the edge inbox's end then),
+ * and first when the shard is given up.
+ */
+export interface OwnEdgeShards {
+  serving(shard: number): Promise<void>;
+  released(shard: number): void;
+}
+
 export interface ShardHostDeps {
   bus: Bus;
   snapshots: SnapshotStore;
@@ -32,6 +43,8 @@ export interface ShardHostDeps {
   local: LocalDelivery;
   /** Two-hop delivery, told of every shard taken (absent: off). */
   direct?: DirectDelivery;
+  /** A node's own edge (absent: not a node). */
+  ownEdge?: OwnEdgeShards;
   /** Sampled inbox lags, per served shard. */
   inboxLags: Map<number, number>;
   consumerName: string;
@@ -84,6 +97,7 @@ export class SessionShardHost implements ShardHost {
     const [ends] = await Promise.all([
       Promise.all(served.map((s) => bus.shardInboxEnd(s))),
       this.deps.direct?.takeOver(),
+      this.deps.ownEdge?.serving(shard),
     ]);
     this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
     await this.reading.add(shard);
@@ -91,6 +105,7 @@ export class SessionShardHost implements ShardHost {
 
   async stop(shard: number, planned: boolean): Promise<void> {
     this.deps.local.stopped(shard);
+    this.deps.ownEdge?.released(shard);
     await this.reading.remove(shard);
     let moved = 0;
     for (const conn of this.deps.table.all()) {

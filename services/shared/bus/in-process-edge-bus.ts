@@ -12,6 +12,13 @@
 // (Bus.direct) are not offered: they go through Redis. The edge checks the premise: a frame
 // its reader finds for a connection written to here makes it refuse in-process writes.
 //
+// A node (an edge and a session member in one process, among other nodes: services.ts runNode)
+// breaks that premise: other members write to its edge's inbox, for connections of shards they
+// serve, and a shard can move here with its previous owner's frames unread. There the bus is
+// given an order (own-edge-order.ts): a packet goes over in process only when nothing for its
+// connection can be waiting unread in the inbox, and the ids of the member's own inbox writes
+// and the edge's reading are tracked for it (EdgeInboxEntries).
+//
 // The packets of one event-loop turn are handed over together, in order, in one synchronous
 // pass (InProcessEdgeWriter). The edge takes a packet only for a connection whose socket will
 // have it; anything else (an unknown, closing or renamed-away connection, a frame uWS drops, an
@@ -29,7 +36,22 @@ import type {
   ShardBatchHandler,
   ShardConsumeOptions,
 } from "./bus.js";
+import type { OwnEdgeOrder } from "./own-edge-order.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
+
+/** What a node's bus needs of its Redis bus beyond Bus: the edge inbox's entry ids. */
+export interface EdgeInboxEntries {
+  /** As Bus.toEdge, resolving with the entry id, or null when the edge has no inbox. */
+  toEdgeEntry(edgeId: string, packet: EdgePacket): Promise<string | null>;
+  /** The id of the last entry ever written to the edge's inbox ("0-0" for none). */
+  edgeInboxEnd(edgeId: string): Promise<string>;
+}
+
+/** Other writers share the edge's inbox (a node): in-process writes follow `order`. */
+export interface SharedEdgeInbox {
+  entries: EdgeInboxEntries;
+  order: OwnEdgeOrder;
+}
 
 interface LocalEdge {
   address: string;
@@ -50,8 +72,44 @@ export class InProcessEdgeBus implements Bus {
   private local: LocalEdge | undefined;
   private queued: QueuedWrite[] = [];
   private handOverScheduled = false;
+  /** Counts each shard's serving() and released() calls, so a late end read is ignored. */
+  private readonly turns = new Map<number, number>();
 
-  constructor(private readonly inner: Bus) {}
+  constructor(
+    private readonly inner: Bus,
+    /** Absent: this process's session is the only writer to its edge (see above). */
+    private readonly shared?: SharedEdgeInbox,
+  ) {}
+
+  /**
+   * The session member serves `shard` from now on (its lease is ours): its connections' packets
+   * go over in process once the edge has read past its inbox's end as it is now (a node).
+   */
+  async serving(shard: number): Promise<void> {
+    if (!this.shared) return;
+    const turn = this.bumpTurn(shard);
+    const local = this.local;
+    // With no edge reading yet, its inbox (made when it starts) holds nothing from before.
+    const end =
+      local && !local.signal.aborted
+        ? await this.shared.entries.edgeInboxEnd(local.address)
+        : "0-0";
+    // Given up while the end was read: the shard is not served.
+    if (this.turns.get(shard) === turn) this.shared.order.started(shard, end);
+  }
+
+  /** The member no longer serves `shard`. */
+  released(shard: number): void {
+    if (!this.shared) return;
+    this.bumpTurn(shard);
+    this.shared.order.stopped(shard);
+  }
+
+  private bumpTurn(shard: number): number {
+    const turn = (this.turns.get(shard) ?? 0) + 1;
+    this.turns.set(shard, turn);
+    return turn;
+  }
 
   get direct(): undefined {
     return undefined;
@@ -88,14 +146,27 @@ export class InProcessEdgeBus implements Bus {
     for (const { local, packet, resolve, reject } of queued) {
       let written: boolean;
       try {
-        written = !local.signal.aborted && local.write(packet);
+        written =
+          !local.signal.aborted &&
+          (this.shared === undefined || this.shared.order.allows(packet.c)) &&
+          local.write(packet);
       } catch (err) {
         reject(err);
         continue;
       }
       if (written) resolve(true);
-      else this.inner.toEdge(local.address, packet).then(resolve, reject);
+      else this.throughInbox(local.address, packet).then(resolve, reject);
     }
+  }
+
+  /** A packet for the local edge through its inbox; a node's order tracks it until read. */
+  private async throughInbox(address: string, packet: EdgePacket): Promise<boolean> {
+    const shared = this.shared;
+    if (!shared) return this.inner.toEdge(address, packet);
+    const id = await shared.order.viaInbox(packet.c, () =>
+      shared.entries.toEdgeEntry(address, packet),
+    );
+    return id !== null;
   }
 
   consumeShards(
@@ -124,7 +195,14 @@ export class InProcessEdgeBus implements Bus {
         new Error(`in-process edge bus: edge ${this.local.address} already reads here`),
       );
     if (inProcess) this.local = { address: edgeId, write: inProcess, signal };
-    return this.inner.consumeEdge(edgeId, handler, signal, health);
+    const order = this.shared?.order;
+    if (!inProcess || !order) return this.inner.consumeEdge(edgeId, handler, signal, health);
+    // The edge's progress, for the order: entries are handled once the handler is done.
+    const tracked: EdgeBatchHandler = async (batch, entryIds) => {
+      await handler(batch, entryIds);
+      if (entryIds.length > 0) order.read(entryIds[entryIds.length - 1]);
+    };
+    return this.inner.consumeEdge(edgeId, tracked, signal, health);
   }
 
   recoverEdgeInbox(

@@ -87,13 +87,30 @@ export class RedisBus implements Bus {
     }
   }
 
+  /**
+   * The id of the last frame in an edge's inbox, "0-0" for none (EdgeInboxEntries). The edge's
+   * own marker, which it reads from, is not one: an inbox holding only that has nothing unread.
+   * The last entry is never trimmed (the edge trims below its position), so it is the last
+   * one written.
+   */
+  async edgeInboxEnd(edgeId: string): Promise<string> {
+    const [last] = await this.timer.time("xrevrange", () =>
+      this.writer.xrevrange(this.options.keys.edgeInbox(edgeId), "+", "-", "COUNT", 1),
+    );
+    return last === undefined || last[1][1] === "inbox-created" ? "0-0" : last[0];
+  }
+
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
+    return (await this.toEdgeEntry(edgeId, packet)) !== null;
+  }
+
+  /** As toEdge, resolving with the entry's id, or null when the edge has no inbox (EdgeInboxEntries). */
+  toEdgeEntry(edgeId: string, packet: EdgePacket): Promise<string | null> {
     // NOMKSTREAM: only the edge creates its inbox, so writes for an edge that died (or
     // stopped) never resurrect a stream nobody will read; XADD then answers nil.
-    const id = await this.timer.time("xadd", () =>
+    return this.timer.time("xadd", () =>
       this.writer.xadd(this.options.keys.edgeInbox(edgeId), "NOMKSTREAM", "*", ...fieldsOf(packet)),
     );
-    return id !== null;
   }
 
   private blockingClient(name: string, signal: AbortSignal): Redis {

@@ -1,0 +1,100 @@
+// When a node's session member may hand a packet to its own process's edge in process
+// (InProcessEdgeBus with an order) although other members write to that edge's inbox too. A
+// packet handed over is on its socket at once, so it must not overtake one for the same
+// connection still unread in the inbox (RFC 6120 §10.1, RFC 6121 §8). Such a packet can be:
+// - the previous owner's, written before this member took the connection's shard over: every
+//   shard is barred until the edge has read past its inbox's end as it was once the lease was
+//   ours (started());
+// - this member's own, sent through the inbox (before its shard's bar lifted, or because the
+//   edge refused it in process): its connection is barred until the edge has read past it.
+// Nobody else writes to a node's connections of a served shard: node members offer no two-hop
+// direct writes to their connections (their bindings name no edge), and routes of other
+// members go to the shard's inbox, which this member reads. Ids are entry ids of the one edge
+// inbox, compared as such, so no clocks are involved.
+import { parseConnId } from "../conn-id.js";
+import { compareEntryIds } from "./packets.js";
+
+function shardOf(connId: string): number | undefined {
+  try {
+    return parseConnId(connId).shard;
+  } catch {
+    return undefined;
+  }
+}
+
+interface OwnWrites {
+  /** Written, entry id not known yet. */
+  inFlight: number;
+  /** The last entry id of this member's writes for the connection. */
+  lastId: string;
+  /** A write failed: it may be stored all the same, with an id nobody knows. */
+  unknown: boolean;
+}
+
+export class OwnEdgeOrder {
+  /** Served shards, with the edge inbox's end once the lease was ours. */
+  private readonly marks = new Map<number, string>();
+  /** This member's writes through the edge's inbox not yet read, per connection. */
+  private readonly unread = new Map<string, OwnWrites>();
+  /** The edge has handled every inbox entry up to this id. */
+  private readUpTo = "0-0";
+
+  /** Whether a packet for connection `connId` may be handed to the edge in process now. */
+  allows(connId: string): boolean {
+    const shard = shardOf(connId);
+    if (shard === undefined) return false; // the inbox path answers a malformed id as before
+    const mark = this.marks.get(shard);
+    if (mark === undefined || compareEntryIds(this.readUpTo, mark) < 0) return false;
+    const own = this.unread.get(connId);
+    return own === undefined || this.isRead(own);
+  }
+
+  /** The member serves `shard` from now on; `end`: the edge inbox's end, read after its lease was taken. */
+  started(shard: number, end: string): void {
+    this.marks.set(shard, end);
+  }
+
+  stopped(shard: number): void {
+    this.marks.delete(shard);
+  }
+
+  /**
+   * Tracks this member's write for `connId` through the edge's inbox (`write` resolves with its
+   * entry id, or null when the edge has no inbox): packets for that connection are not handed
+   * over in process until the edge has read past it.
+   */
+  async viaInbox(connId: string, write: () => Promise<string | null>): Promise<string | null> {
+    let own = this.unread.get(connId);
+    if (own === undefined)
+      this.unread.set(connId, (own = { inFlight: 0, lastId: "0-0", unknown: false }));
+    own.inFlight++;
+    try {
+      const id = await write();
+      // Stream ids only grow: a write that succeeds is past any earlier one that failed.
+      own.unknown = false;
+      if (id !== null && compareEntryIds(id, own.lastId) > 0) own.lastId = id;
+      return id;
+    } catch (err) {
+      own.unknown = true;
+      throw err;
+    } finally {
+      own.inFlight--;
+    }
+  }
+
+  /** The edge handled every entry of its inbox up to `lastId`. */
+  read(lastId: string): void {
+    if (compareEntryIds(lastId, this.readUpTo) <= 0) return;
+    this.readUpTo = lastId;
+    for (const [connId, own] of this.unread) if (this.isRead(own)) this.unread.delete(connId);
+  }
+
+  /** Connections with writes of this member the edge has not read yet (bounded by those writes). */
+  get unreadConnections(): number {
+    return this.unread.size;
+  }
+
+  private isRead(own: OwnWrites): boolean {
+    return own.inFlight === 0 && !own.unknown && compareEntryIds(this.readUpTo, own.lastId) >= 0;
+  }
+}
