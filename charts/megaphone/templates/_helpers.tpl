@@ -238,3 +238,90 @@ include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
 
 {{/* Where the c2s certificates are mounted (a projected volume of kubernetes.io/tls Secrets). */}}
 {{- define "megaphone.c2sTlsDir" -}}/etc/megaphone/tls{{- end -}}
+
+{{/*
+TCP c2s (edge.c2s) on the pods that serve clients, edges or nodes alike: their container ports,
+env entries, the certificates' mount and volume. Each renders nothing with c2s off; callers
+wrap them in `with` so that nothing leaves an empty line.
+*/}}
+{{- define "megaphone.c2sTlsSecrets" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if and $c2s.enabled (or $c2s.tls.secretName $c2s.tls.sniSecrets) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "megaphone.c2sContainerPorts" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if and $c2s.enabled $c2s.port }}
+- name: xmpp-client
+  containerPort: {{ $c2s.port }}
+  protocol: TCP
+{{- end }}
+{{- if and $c2s.enabled $c2s.tlsPort }}
+- name: xmpps-client
+  containerPort: {{ $c2s.tlsPort }}
+  protocol: TCP
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sEnv" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- $tlsDir := include "megaphone.c2sTlsDir" . -}}
+{{- if $c2s.enabled }}
+{{- if $c2s.port }}
+- name: MEGAPHONE_C2S_PORT
+  value: {{ $c2s.port | quote }}
+{{- end }}
+{{- if $c2s.tlsPort }}
+- name: MEGAPHONE_C2S_TLS_PORT
+  value: {{ $c2s.tlsPort | quote }}
+{{- end }}
+{{- if $c2s.tls.secretName }}
+- name: MEGAPHONE_TLS_CERT
+  value: {{ $tlsDir }}/tls.crt
+- name: MEGAPHONE_TLS_KEY
+  value: {{ $tlsDir }}/tls.key
+{{- end }}
+{{- if $c2s.tls.sniSecrets }}
+- name: MEGAPHONE_TLS_CERT_DIR
+  value: {{ $tlsDir }}/sni
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sTlsMount" -}}
+{{- if include "megaphone.c2sTlsSecrets" . }}
+- name: tls
+  mountPath: {{ include "megaphone.c2sTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sTlsVolume" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if include "megaphone.c2sTlsSecrets" . }}
+# The c2s certificates. No subPath: the kubelet swaps a Secret volume's files in place
+# when the Secret changes, and the edge reloads them (tlsReloadIntervalMs). The default
+# mode (0644) because the pods run with no fsGroup: root owns the files, UID 1000 reads.
+- name: tls
+  projected:
+    sources:
+      {{- with $c2s.tls.secretName }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: tls.crt
+              path: tls.crt
+            - key: tls.key
+              path: tls.key
+      {{- end }}
+      {{- range $c2s.tls.sniSecrets }}
+      - secret:
+          name: {{ .secretName }}
+          items:
+            - key: tls.crt
+              path: sni/{{ .domain }}.crt
+            - key: tls.key
+              path: sni/{{ .domain }}.key
+      {{- end }}
+{{- end }}
+{{- end -}}
