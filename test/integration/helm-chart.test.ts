@@ -38,6 +38,7 @@ import {
   settingsSchema,
   valueRows,
 } from "../../scripts/chart-docs.js";
+import { loadDashboard, panelQueries } from "../helpers/dashboard.js";
 import { helmLint, helmTemplate, helmVersion, type RenderOptions } from "../helpers/helm.js";
 import {
   containers,
@@ -1152,6 +1153,34 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     assert.ok(Buffer.byteLength(file) < 1024 * 1024, `dashboard of ${file.length} bytes`);
     assert.equal(cm.data?.["megaphone.json"], file.replace(/\n$/, ""));
     JSON.parse(cm.data?.["megaphone.json"] as string);
+  });
+
+  it("matches every HPA the chart renders, in both modes, in the dashboard's HPA panel (by name)", async () => {
+    // kube-state-metrics' HPA series carry no release label: the panel matches HPA names.
+    const matchers = panelQueries(loadDashboard()).flatMap((q) =>
+      [...q.expr.matchAll(/horizontalpodautoscaler=~"([^"]+)"/g)].map((m) => m[1]),
+    );
+    assert.ok(matchers.length > 0, "the dashboard matches HPAs by name");
+    const release = "chat";
+    const hpaNames: string[] = [];
+    for (const file of ["ingress-hpa-monitoring-values.yaml", "nodes-hpa-monitoring-values.yaml"])
+      for (const h of ofKind(
+        await helmTemplate(CHART, { release, valuesFiles: [`${CHART}/ci/${file}`] }),
+        "HorizontalPodAutoscaler",
+      ))
+        hpaNames.push(h.metadata.name);
+    assert.deepEqual(hpaNames.sort(), [
+      "chat-megaphone-edge",
+      "chat-megaphone-node",
+      "chat-megaphone-session",
+    ]);
+    for (const m of matchers) {
+      // PromQL anchors label regexes at both ends.
+      const re = new RegExp(`^(?:${m.replaceAll("$release", release)})$`);
+      for (const name of hpaNames) assert.match(name, re, `${m} misses ${name}`);
+      assert.doesNotMatch("other-megaphone-node", re, `${m} matches another release's HPA`);
+    }
+    report(`${matchers[0]}: ${hpaNames.join(", ")}`);
   });
 
   it("tells in NOTES.txt how to connect a client (rendered by helm)", async () => {
