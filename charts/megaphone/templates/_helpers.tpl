@@ -3,6 +3,30 @@ Names, labels and the pieces both tiers share. The edge and session templates mi
 k8s/base/*-deployment.yaml (test/integration/helm-chart.test.ts compares the pod specs).
 */}}
 
+{{/*
+"true" when the release runs `megaphone node` pods (mode: nodes) instead of the edge and
+session tiers. The two never run together in one release: a node's member hands replies to its
+own sockets in process, which is in order only when no plain session member writes to its edge.
+*/}}
+{{- define "megaphone.nodes" -}}
+{{- if eq .Values.mode "nodes" -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The component whose pods serve clients: `edge`, or `node` in mode nodes. The client-facing
+objects (Services, Ingress, HTTPRoute, the edges' NetworkPolicy) keep their edge names and
+labels in both modes, so clients, port-forwards and dashboards find them unchanged; only the
+pods they select differ.
+*/}}
+{{- define "megaphone.clientComponent" -}}
+{{- if include "megaphone.nodes" . -}}node{{- else -}}edge{{- end -}}
+{{- end -}}
+
+{{/* The /metrics port of the pods that serve clients when it is their own (edge.metricsPort or node.metricsPort), else 0. */}}
+{{- define "megaphone.clientMetricsPort" -}}
+{{- if include "megaphone.nodes" . -}}{{ .Values.node.metricsPort }}{{- else -}}{{ .Values.edge.metricsPort }}{{- end -}}
+{{- end -}}
+
 {{- define "megaphone.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -145,8 +169,31 @@ seccompProfile:
 
 {{/* Values that cannot be expressed in values.schema.json, checked once per render. */}}
 {{- define "megaphone.validate" -}}
-{{- if gt (add (int64 .Values.edge.drainDelayMs) (int64 .Values.edge.drainWindowMs)) (int64 .Values.edge.shutdownGraceMs) -}}
-{{- fail (printf "edge.drainDelayMs (%d) + edge.drainWindowMs (%d) must fit in edge.shutdownGraceMs (%d), which also covers the inbox drain after them (Megaphone refuses to start otherwise)" (int64 .Values.edge.drainDelayMs) (int64 .Values.edge.drainWindowMs) (int64 .Values.edge.shutdownGraceMs)) -}}
+{{- $nodes := include "megaphone.nodes" . -}}
+{{- $drained := ternary "node" "edge" (eq $nodes "true") -}}
+{{- $d := index .Values $drained -}}
+{{- if gt (add (int64 $d.drainDelayMs) (int64 $d.drainWindowMs)) (int64 $d.shutdownGraceMs) -}}
+{{- fail (printf "%s.drainDelayMs (%d) + %s.drainWindowMs (%d) must fit in %s.shutdownGraceMs (%d), which also covers the inbox drain after them (Megaphone refuses to start otherwise)" $drained (int64 $d.drainDelayMs) $drained (int64 $d.drainWindowMs) $drained (int64 $d.shutdownGraceMs)) -}}
+{{- end -}}
+{{- /*
+Mode nodes renders no edge or session Deployment. What would then be lost unseen is refused:
+their HPAs and PDBs, their per-tier settings (limits among them), and edge.metricsPort (without
+it the nodes' /metrics would be served on the public client port).
+*/ -}}
+{{- if $nodes -}}
+{{- range $t := list "edge" "session" -}}
+{{- range $what := list "autoscaling" "pdb" -}}
+{{- if (index (index $.Values $t) $what).enabled -}}
+{{- fail (printf "%s.%s.enabled is for the %s Deployment, which mode nodes does not render: set node.%s instead" $t $what $t $what) -}}
+{{- end -}}
+{{- end -}}
+{{- if (index $.Values $t).config -}}
+{{- fail (printf "%s.config is for the %s Deployment, which mode nodes does not render: set node.config instead" $t $t) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.edge.metricsPort -}}
+{{- fail "edge.metricsPort is for the edge Deployment, which mode nodes does not render: set node.metricsPort instead" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.redis.url .Values.redis.builtin.enabled -}}
 {{- fail "redis.url and redis.builtin.enabled exclude each other: the built-in Redis sets the URL itself" -}}
@@ -165,9 +212,10 @@ seccompProfile:
 {{- if not (or $c2s.port $c2s.tlsPort) -}}
 {{- fail "edge.c2s.enabled needs edge.c2s.port or edge.c2s.tlsPort (0 turns each off)" -}}
 {{- end -}}
-{{- $plaintextOnly := and (not $c2s.tlsPort) (hasKey .Values.edge.config "c2sRequireTls") (eq (toString .Values.edge.config.c2sRequireTls) "false") -}}
+{{- $tierConfig := (index .Values $drained).config -}}
+{{- $plaintextOnly := and (not $c2s.tlsPort) (hasKey $tierConfig "c2sRequireTls") (eq (toString $tierConfig.c2sRequireTls) "false") -}}
 {{- if not (or $c2s.tls.secretName $c2s.tls.sniSecrets $plaintextOnly) -}}
-{{- fail "edge.c2s needs a certificate: edge.c2s.tls.secretName or edge.c2s.tls.sniSecrets (kubernetes.io/tls Secrets); the edges refuse to start a TLS c2s port without one" -}}
+{{- fail (printf "edge.c2s needs a certificate: edge.c2s.tls.secretName or edge.c2s.tls.sniSecrets (kubernetes.io/tls Secrets); the %ss refuse to start a TLS c2s port without one" $drained) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -207,26 +255,30 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-The scrape endpoints of a ServiceMonitor or PodMonitor: port `http` of both tiers, or, when the
-edges serve /metrics on their own port (edge.metricsPort), `http` for the sessions only (the
-edges' `http` answers 404 there) and `metrics` for the edges.
+The scrape endpoints of a ServiceMonitor or PodMonitor: port `http` of every pod, or, when the
+pods that serve clients have /metrics on their own port (edge.metricsPort, node.metricsPort),
+`http` for the others only (theirs answers 404 there) and `metrics` for them. In mode nodes
+with node.metricsPort there are no others: `metrics` alone.
 include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
 */}}
 {{- define "megaphone.metricsEndpoints" -}}
 {{- $ := index . 0 -}}
 {{- $m := index . 1 -}}
+{{- $ownPort := ne (include "megaphone.clientMetricsPort" $) "0" -}}
+{{- if not (and $ownPort (include "megaphone.nodes" $)) -}}
 - port: http
   path: /metrics
   interval: {{ $m.interval }}
   scrapeTimeout: {{ $m.scrapeTimeout }}
   relabelings:
-    {{- if $.Values.edge.metricsPort }}
+    {{- if $ownPort }}
     - sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
-      regex: edge
+      regex: {{ include "megaphone.clientComponent" $ }}
       action: drop
     {{- end }}
     {{- include "megaphone.targetRelabelings" $ | nindent 4 }}
-{{- if $.Values.edge.metricsPort }}
+{{- end }}
+{{- if $ownPort }}
 - port: metrics
   path: /metrics
   interval: {{ $m.interval }}
@@ -238,3 +290,95 @@ include "megaphone.metricsEndpoints" (list $ .Values.metrics.serviceMonitor)
 
 {{/* Where the c2s certificates are mounted (a projected volume of kubernetes.io/tls Secrets). */}}
 {{- define "megaphone.c2sTlsDir" -}}/etc/megaphone/tls{{- end -}}
+
+{{/* The components the ServiceMonitor and PodMonitor select: both tiers, or the nodes. */}}
+{{- define "megaphone.scrapedComponents" -}}
+{{- if include "megaphone.nodes" . -}}[node]{{- else -}}[edge, session]{{- end -}}
+{{- end -}}
+
+{{/*
+TCP c2s (edge.c2s) on the pods that serve clients, edges or nodes alike: their container ports,
+env entries, the certificates' mount and volume. Each renders nothing with c2s off; callers
+wrap them in `with` so that nothing leaves an empty line.
+*/}}
+{{- define "megaphone.c2sTlsSecrets" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if and $c2s.enabled (or $c2s.tls.secretName $c2s.tls.sniSecrets) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "megaphone.c2sContainerPorts" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if and $c2s.enabled $c2s.port }}
+- name: xmpp-client
+  containerPort: {{ $c2s.port }}
+  protocol: TCP
+{{- end }}
+{{- if and $c2s.enabled $c2s.tlsPort }}
+- name: xmpps-client
+  containerPort: {{ $c2s.tlsPort }}
+  protocol: TCP
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sEnv" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- $tlsDir := include "megaphone.c2sTlsDir" . -}}
+{{- if $c2s.enabled }}
+{{- if $c2s.port }}
+- name: MEGAPHONE_C2S_PORT
+  value: {{ $c2s.port | quote }}
+{{- end }}
+{{- if $c2s.tlsPort }}
+- name: MEGAPHONE_C2S_TLS_PORT
+  value: {{ $c2s.tlsPort | quote }}
+{{- end }}
+{{- if $c2s.tls.secretName }}
+- name: MEGAPHONE_TLS_CERT
+  value: {{ $tlsDir }}/tls.crt
+- name: MEGAPHONE_TLS_KEY
+  value: {{ $tlsDir }}/tls.key
+{{- end }}
+{{- if $c2s.tls.sniSecrets }}
+- name: MEGAPHONE_TLS_CERT_DIR
+  value: {{ $tlsDir }}/sni
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sTlsMount" -}}
+{{- if include "megaphone.c2sTlsSecrets" . }}
+- name: tls
+  mountPath: {{ include "megaphone.c2sTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "megaphone.c2sTlsVolume" -}}
+{{- $c2s := .Values.edge.c2s -}}
+{{- if include "megaphone.c2sTlsSecrets" . }}
+# The c2s certificates. No subPath: the kubelet swaps a Secret volume's files in place
+# when the Secret changes, and the edge reloads them (tlsReloadIntervalMs). The default
+# mode (0644) because the pods run with no fsGroup: root owns the files, UID 1000 reads.
+- name: tls
+  projected:
+    sources:
+      {{- with $c2s.tls.secretName }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: tls.crt
+              path: tls.crt
+            - key: tls.key
+              path: tls.key
+      {{- end }}
+      {{- range $c2s.tls.sniSecrets }}
+      - secret:
+          name: {{ .secretName }}
+          items:
+            - key: tls.crt
+              path: sni/{{ .domain }}.crt
+            - key: tls.key
+              path: sni/{{ .domain }}.key
+      {{- end }}
+{{- end }}
+{{- end -}}
