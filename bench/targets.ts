@@ -341,6 +341,36 @@ async function startMesh(
 }
 
 /**
+ * Nodes (`megaphone node`): Redis and `count` processes, each an edge and a session member
+ * serving a fixed range of the shards, which its edge gives to new connections (so every
+ * connection's shard is its own node's, as local-first assignment makes it after a rebalance).
+ */
+async function startNodes(options: TargetOptions, cli: string, count: number): Promise<Target> {
+  const mesh = await Mesh.start({
+    shardCount: SHARDS,
+    env: { ...MEGAPHONE_ENV, ...options.env, MEGAPHONE_SERVICE_CLI: cli },
+  });
+  const c2sEnvs = await Promise.all(Array.from({ length: count }, () => c2sEnvOf(options)));
+  const ranges = shardRanges(SHARDS, count);
+  const nodes = await Promise.all(
+    c2sEnvs.map((c2sEnv, i) => mesh.node(`n${i + 1}`, c2sEnv, ranges[i])),
+  );
+  await importAccounts(options, cli, mesh.redis.url);
+  const redisPid = "process" in mesh.redis ? mesh.redis.process.pid : undefined;
+  return {
+    url: nodes.map((n) => n.url).join(","),
+    c2sPorts: c2sEnvs.flatMap((env) =>
+      env.MEGAPHONE_C2S_PORT ? [Number(env.MEGAPHONE_C2S_PORT)] : [],
+    ),
+    redisUrl: mesh.redis.url,
+    pids: [...nodes.map((n) => n.process.pid), redisPid].filter(
+      (pid): pid is number => pid !== undefined,
+    ),
+    stop: () => mesh.stop(),
+  };
+}
+
+/**
  * The all-in-one on Redis (`megaphone start --redis`): edge and session in one process, every
  * packet still through Redis streams as in the mesh. Against mesh 1+1 it tells what merging
  * the processes saves by itself, with the same number of stops per message. `alone`: with
@@ -409,7 +439,8 @@ async function startAllInOne(options: TargetOptions, cli: string): Promise<Targe
 /**
  * Starts target `name`: "ejabberd", "all-in-one", "all-in-one:redis" (the all-in-one on Redis),
  * "all-in-one:redis:alone" (the same, the only member: replies to its edge in process), "mesh"
- * (1 edge, 2 sessions) or "mesh:E+S", each optionally "@before" (the baseline's build).
+ * (1 edge, 2 sessions), "mesh:E+S" or "nodes:N" (N nodes), each optionally "@before" (the
+ * baseline's build).
  */
 export function startTarget(name: string, options: TargetOptions): Promise<Target> {
   const cli = cliOf(name, options.baseline);
@@ -423,6 +454,8 @@ export function startTarget(name: string, options: TargetOptions): Promise<Targe
   if (base === "all-in-one") return startAllInOne(options, cli);
   if (base === "all-in-one:redis") return startAllInOneOnRedis(options, cli, false);
   if (base === "all-in-one:redis:alone") return startAllInOneOnRedis(options, cli, true);
+  const nodes = /^nodes:(\d+)$/.exec(base);
+  if (nodes) return startNodes(options, cli, Number(nodes[1]));
   const topology = /^mesh(?::(\d+)\+(\d+))?$/.exec(base);
   if (!topology) throw new Error(`unknown target ${name}`);
   return startMesh(options, cli, Number(topology[1] ?? 1), Number(topology[2] ?? 2));

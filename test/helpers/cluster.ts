@@ -220,13 +220,23 @@ export class Mesh {
 
   /**
    * A node: an edge and a session member in one process (`megaphone node`), serving whatever
-   * shards the membership gives it; its port serves WebSocket and /readyz.
+   * shards the membership gives it, or `shards` (ranges: its member serves them and its edge
+   * gives them to new connections); its port serves WebSocket and /readyz.
    */
-  async node(id: string, env: Record<string, string> = {}): Promise<EdgeProcess> {
+  async node(id: string, env: Record<string, string> = {}, shards = ""): Promise<EdgeProcess> {
     const port = await freePort();
     const service = spawnService(
       `node ${id}`,
-      ["node", "--id", id, "--port", String(port), "--host", "127.0.0.1"],
+      [
+        "node",
+        "--id",
+        id,
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+        ...(shards === "" ? [] : ["--shards", shards]),
+      ],
       { ...this.env(), ...env },
       this.flag(),
     );
