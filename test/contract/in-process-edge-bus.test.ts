@@ -184,6 +184,30 @@ if (onlyImpl("redis")) {
       await edge.done;
     });
 
+    it("sends a resuming connection's frames through the inbox until another member's rename of it is read", async () => {
+      const edge = nodeEdge("n1:e");
+      await bus.serving(2);
+      await bus.toShard(6, { k: "resume", c: "n1.2.1", e: "n1:e", d: "{}" });
+      assert.equal(await bus.toEdge("n1:e", frame("n1.2.1", 1)), true);
+      await until(() => edge.socket.length === 1, "read from the inbox");
+      assert.deepEqual(edge.inProcess, []);
+      assert.equal(order.allows("n1.2.1"), false, "the rename may still come");
+      const admin = connect(server.url);
+      try {
+        await admin.xadd(keys.edgeInbox("n1:e"), "*", "k", "rename", "c", "n1.2.1", "d", "n1.6.7");
+      } finally {
+        admin.disconnect();
+      }
+      await until(() => order.allows("n1.2.1"), "the rename read");
+      assert.equal(order.unreadConnections, 0);
+      // The edge's report of a closed socket ends what the order keeps for it.
+      order.resuming("n1.2.2");
+      await bus.toShard(2, { k: "close", c: "n1.2.2", e: "n1:e", d: "client" });
+      assert.equal(order.unreadConnections, 0);
+      edge.controller.abort();
+      await edge.done;
+    });
+
     it("does not overtake a frame the edge refused in process and got through its inbox", async () => {
       const edge = nodeEdge("n1:d");
       await bus.serving(5);

@@ -13,7 +13,7 @@ describe("OwnEdgeOrder", () => {
     let finish!: (id: string | null) => void;
     let fail!: (err: Error) => void;
     const done = order.viaInbox(
-      connId,
+      [connId],
       () =>
         new Promise<string | null>((resolve, reject) => {
           finish = resolve;
@@ -71,6 +71,45 @@ describe("OwnEdgeOrder", () => {
     assert.equal(order.allows("e1.2.1"), false);
     order.read("100-0");
     assert.equal(order.allows("e1.2.1"), true);
+  });
+
+  it("bars a connection resuming another shard's session until its rename is read or it is gone", () => {
+    order.started(2, "0-0");
+    order.resuming("e1.2.1");
+    order.read("50-0");
+    assert.equal(order.allows("e1.2.1"), false, "the other member's rename may be unread");
+    order.forget("e1.2.1"); // the edge read the rename
+    assert.equal(order.allows("e1.2.1"), true);
+    assert.equal(order.unreadConnections, 0);
+  });
+
+  it("holds a renamed connection's new id behind the rename", async () => {
+    order.started(2, "0-0");
+    order.started(5, "0-0");
+    const done = order.viaInbox(["e1.2.1", "e1.5.9"], async () => "30-0");
+    assert.equal(order.allows("e1.5.9"), false, "the new id waits for the rename too");
+    await done;
+    order.read("29-0");
+    assert.equal(order.allows("e1.5.9"), false);
+    order.read("30-0");
+    assert.equal(order.allows("e1.5.9"), true);
+    assert.equal(order.allows("e1.2.1"), true);
+  });
+
+  it("forgets a gone socket's connection, keeping a write under way until its id is known", async () => {
+    order.started(2, "0-0");
+    const failed = order.viaInbox(["e1.2.1"], () => Promise.reject(new Error("lost")));
+    await assert.rejects(failed, /lost/);
+    assert.equal(order.unreadConnections, 1, "kept: its id is unknown");
+    order.forget("e1.2.1");
+    assert.equal(order.unreadConnections, 0, "its socket is gone: nothing to overtake");
+    const write = pendingWrite("e1.2.2");
+    order.forget("e1.2.2");
+    assert.equal(order.allows("e1.2.2"), false, "the write under way still counts");
+    write.finish("40-0");
+    await write.done;
+    order.read("40-0");
+    assert.equal(order.unreadConnections, 0);
   });
 
   it("needs no read for a write that found no inbox (the edge is gone)", async () => {

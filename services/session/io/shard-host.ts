@@ -59,6 +59,7 @@ export interface ShardHostDeps {
 
 export class SessionShardHost implements ShardHost {
   private readonly reading: ShardReadLoops;
+  private readonly turns = new Map<number, number>();
 
   constructor(private readonly deps: ShardHostDeps) {
     this.reading = new ShardReadLoops({
@@ -78,7 +79,10 @@ export class SessionShardHost implements ShardHost {
 
   async start(shard: number, lease: Lease): Promise<void> {
     const { bus, snapshots, table, log } = this.deps;
+    const turn = this.nextTurn(shard);
     const restored = await snapshots.loadShard(shard);
+    // Stopped meanwhile (its lease lost while starting): none of it is ours to serve.
+    if (this.turns.get(shard) !== turn) return;
     const now = Date.now();
     for (const [, snapshot] of restored) {
       const conn = JSON.parse(snapshot) as ConnState;
@@ -99,11 +103,22 @@ export class SessionShardHost implements ShardHost {
       this.deps.direct?.takeOver(),
       this.deps.ownEdge?.serving(shard),
     ]);
+    // Stopped meanwhile: stop() forgot the connections restored above; a node's edge ignores
+    // the end read for a stopped shard by itself.
+    if (this.turns.get(shard) !== turn) return;
     this.deps.local.started(shard, new Map(served.map((s, i) => [s, ends[i]])));
     await this.reading.add(shard);
   }
 
+  /** Counts each shard's starts and stops, so that a start overtaken by a stop gives up. */
+  private nextTurn(shard: number): number {
+    const turn = (this.turns.get(shard) ?? 0) + 1;
+    this.turns.set(shard, turn);
+    return turn;
+  }
+
   async stop(shard: number, planned: boolean): Promise<void> {
+    this.nextTurn(shard);
     this.deps.local.stopped(shard);
     this.deps.ownEdge?.released(shard);
     await this.reading.remove(shard);

@@ -116,6 +116,13 @@ export class InProcessEdgeBus implements Bus {
   }
 
   toShard(shard: number, packet: ShardPacket): Promise<string> {
+    const order = this.shared?.order;
+    if (order && "e" in packet && packet.e === this.local?.address) {
+      // A node: the session's resume request means another member may rename the connection
+      // through the inbox; the edge's report of a closed socket ends what the order keeps.
+      if (packet.k === "resume") order.resuming(packet.c);
+      else if (packet.k === "close") order.forget(packet.c);
+    }
     return this.inner.toShard(shard, packet);
   }
 
@@ -163,7 +170,9 @@ export class InProcessEdgeBus implements Bus {
   private async throughInbox(address: string, packet: EdgePacket): Promise<boolean> {
     const shared = this.shared;
     if (!shared) return this.inner.toEdge(address, packet);
-    const id = await shared.order.viaInbox(packet.c, () =>
+    // A rename holds back the frames for the connection's new id too, which follow it.
+    const connIds = packet.k === "rename" ? [packet.c, packet.d] : [packet.c];
+    const id = await shared.order.viaInbox(connIds, () =>
       shared.entries.toEdgeEntry(address, packet),
     );
     return id !== null;
@@ -200,6 +209,7 @@ export class InProcessEdgeBus implements Bus {
     // The edge's progress, for the order: entries are handled once the handler is done.
     const tracked: EdgeBatchHandler = async (batch, entryIds) => {
       await handler(batch, entryIds);
+      for (const packet of batch) if (packet.k === "rename") order.forget(packet.c);
       if (entryIds.length > 0) order.read(entryIds[entryIds.length - 1]);
     };
     return this.inner.consumeEdge(edgeId, tracked, signal, health);

@@ -7,10 +7,17 @@
 //   ours (started());
 // - this member's own, sent through the inbox (before its shard's bar lifted, or because the
 //   edge refused it in process): its connection is barred until the edge has read past it.
+// - another member's `rename` of a connection that asked to resume a session of that
+//   member's shard (XEP-0198 across nodes, stream-management.ts), and what follows it: such a
+//   connection is barred from the moment its resume request is written until the edge reads
+//   a rename of it (then it has a new id), or its socket is gone.
 // Nobody else writes to a node's connections of a served shard: node members offer no two-hop
 // direct writes to their connections (their bindings name no edge), and routes of other
 // members go to the shard's inbox, which this member reads. Ids are entry ids of the one edge
 // inbox, compared as such, so no clocks are involved.
+//
+// Memory: an entry per connection with writes of this member not read yet or a resume under
+// way, dropped once read, renamed, or its socket reported gone (forget()).
 import { parseConnId } from "../conn-id.js";
 import { compareEntryIds } from "./packets.js";
 
@@ -29,6 +36,8 @@ interface OwnWrites {
   lastId: string;
   /** A write failed: it may be stored all the same, with an id nobody knows. */
   unknown: boolean;
+  /** Its resume request went out: another member may write its rename to the inbox. */
+  resuming: boolean;
 }
 
 export class OwnEdgeOrder {
@@ -59,27 +68,49 @@ export class OwnEdgeOrder {
   }
 
   /**
-   * Tracks this member's write for `connId` through the edge's inbox (`write` resolves with its
-   * entry id, or null when the edge has no inbox): packets for that connection are not handed
-   * over in process until the edge has read past it.
+   * Tracks this member's write through the edge's inbox of a packet for `connIds` (`write`
+   * resolves with its entry id, or null when the edge has no inbox): packets for those
+   * connections are not handed over in process until the edge has read past it.
    */
-  async viaInbox(connId: string, write: () => Promise<string | null>): Promise<string | null> {
-    let own = this.unread.get(connId);
-    if (own === undefined)
-      this.unread.set(connId, (own = { inFlight: 0, lastId: "0-0", unknown: false }));
-    own.inFlight++;
+  async viaInbox(
+    connIds: readonly string[],
+    write: () => Promise<string | null>,
+  ): Promise<string | null> {
+    const owns = connIds.map((connId) => this.entry(connId));
+    for (const own of owns) own.inFlight++;
     try {
       const id = await write();
-      // Stream ids only grow: a write that succeeds is past any earlier one that failed.
-      own.unknown = false;
-      if (id !== null && compareEntryIds(id, own.lastId) > 0) own.lastId = id;
+      for (const own of owns) {
+        // Stream ids only grow: a write that succeeds is past any earlier one that failed.
+        own.unknown = false;
+        if (id !== null && compareEntryIds(id, own.lastId) > 0) own.lastId = id;
+      }
       return id;
     } catch (err) {
-      own.unknown = true;
+      for (const own of owns) own.unknown = true;
       throw err;
     } finally {
-      own.inFlight--;
+      for (const own of owns) own.inFlight--;
     }
+  }
+
+  /** Connection `connId` asked another shard's member to resume a session (its rename may come). */
+  resuming(connId: string): void {
+    this.entry(connId).resuming = true;
+  }
+
+  /**
+   * Nothing more for `connId` can be overtaken: the edge read its rename (the socket has a new
+   * id) or its socket is gone (whatever is written for it now is given back, in order).
+   */
+  forget(connId: string): void {
+    const own = this.unread.get(connId);
+    if (own === undefined) return;
+    if (own.inFlight > 0) {
+      // A write under way still needs its id; only the other bars go.
+      own.resuming = false;
+      own.unknown = false;
+    } else this.unread.delete(connId);
   }
 
   /** The edge handled every entry of its inbox up to `lastId`. */
@@ -95,6 +126,20 @@ export class OwnEdgeOrder {
   }
 
   private isRead(own: OwnWrites): boolean {
-    return own.inFlight === 0 && !own.unknown && compareEntryIds(this.readUpTo, own.lastId) >= 0;
+    return (
+      own.inFlight === 0 &&
+      !own.unknown &&
+      !own.resuming &&
+      compareEntryIds(this.readUpTo, own.lastId) >= 0
+    );
+  }
+
+  private entry(connId: string): OwnWrites {
+    let own = this.unread.get(connId);
+    if (own === undefined) {
+      own = { inFlight: 0, lastId: "0-0", unknown: false, resuming: false };
+      this.unread.set(connId, own);
+    }
+    return own;
   }
 }
