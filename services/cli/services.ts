@@ -6,6 +6,7 @@ import { parseJid } from "../shared/jid.js";
 import { InProcessEdgeBus } from "../shared/bus/in-process-edge-bus.js";
 import { OwnEdgeOrder } from "../shared/bus/own-edge-order.js";
 import { RedisBus } from "../shared/bus/redis-bus.js";
+import { MetricsRegistry } from "../shared/metrics.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
 import { startEdge } from "../edge/edge-server.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
@@ -144,9 +145,16 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
     await backend.close();
     throw new Error("megaphone node needs --redis");
   }
+  const nodeMetrics = new MetricsRegistry();
+  const frames = nodeMetrics.counter(
+    "megaphone_node_own_edge_frames_total",
+    "Packets this node's session member wrote for its own edge: handed over in process, or through the edge's inbox (a shard just taken over, a resume under way, a connection the edge no longer holds).",
+    ["path"],
+  );
   const bus = new InProcessEdgeBus(backend.bus, {
     entries: backend.bus,
     order: new OwnEdgeOrder(),
+    counted: (path) => frames.inc({ path }),
   });
   const served: Backend = { ...backend, bus };
   // The member first: the edge serves its metrics and needs it for readiness. Shards taken
@@ -168,7 +176,7 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
       soleInboxWriter: false,
       preferredShards: () => session.shards(),
       alsoReady: () => session.isServing(),
-      moreMetrics: session.metrics,
+      moreMetrics: [session.metrics, nodeMetrics],
     },
   );
   log.info({ port: edge.port, shards: session.shards().length }, "node listening");

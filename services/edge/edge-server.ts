@@ -94,8 +94,8 @@ export interface EdgeOptions {
   preferredShards?: () => readonly number[];
   /** Also required for /readyz (a node: its session member serves). */
   alsoReady?: () => boolean;
-  /** Served on /metrics with the edge's own (a node: its session member's). */
-  moreMetrics?: MetricsRegistry;
+  /** Served on /metrics with the edge's own (a node: its session member's and its own). */
+  moreMetrics?: readonly MetricsRegistry[];
 }
 
 export async function startEdge(
@@ -331,7 +331,7 @@ export async function startEdge(
     inboxHealth.isHealthy(config.readinessStaleMs) &&
     heartbeatHealth.isHealthy(config.edgeHeartbeatTtlMs) &&
     (options.alsoReady?.() ?? true);
-  if (options.moreMetrics) metrics.registry.include(options.moreMetrics);
+  for (const more of options.moreMetrics ?? []) metrics.registry.include(more);
   if (webClient) registerWebClientRoutes(app, webClient, elog);
   // With a metrics port, the (public) client port keeps its probes but not /metrics.
   registerHealthRoutes(app, { ready, metrics: config.metricsPort ? undefined : metrics.registry });

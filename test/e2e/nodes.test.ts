@@ -14,6 +14,7 @@ import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
+import { readmeMetrics } from "../helpers/readme-metrics.js";
 import { until } from "../helpers/poll.js";
 import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect } from "../helpers/redis-server.js";
@@ -117,6 +118,26 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     assert.equal(report.outOfOrder, 0);
     // Every connection's shard is its own node's (local-first), so no frame needs an inbox.
     assert.equal(writes.counts.edge, 0);
+    // A path never taken has no series yet: 0.
+    const frames = async (path: string) =>
+      ((await metricValue(one.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) || 0) +
+      ((await metricValue(two.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) || 0);
+    assert.ok((await frames("in-process")) >= report.delivered, "counted in process");
+    assert.equal(await frames("inbox"), 0);
+  });
+
+  it("serves both tiers' metrics and its own on its port, each listed in README's Metrics reference", async () => {
+    const node = await mesh.node("n1");
+    const text = await (await fetch(`http://127.0.0.1:${node.port}/metrics`)).text();
+    const exposed = new Map<string, string>();
+    for (const match of text.matchAll(/^# TYPE (megaphone_\S+) (\S+)$/gm))
+      exposed.set(match[1], match[2]);
+    const listed = await readmeMetrics();
+    const missing = [...exposed.keys()].filter((name) => !listed.has(name));
+    const extra = [...listed.keys()].filter((name) => !exposed.has(name));
+    assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, "README table vs a node");
+    for (const [name, row] of listed) assert.equal(exposed.get(name), row.type, name);
+    assert.equal((await fetch(`http://127.0.0.1:${node.port}/readyz`)).status, 200);
   });
 
   it("shards move to a new node and back while users chat: every message once and in order", async () => {

@@ -51,6 +51,8 @@ export interface EdgeInboxEntries {
 export interface SharedEdgeInbox {
   entries: EdgeInboxEntries;
   order: OwnEdgeOrder;
+  /** Told of each packet for the local edge: handed over in process, or through its inbox. */
+  counted?: (path: "in-process" | "inbox") => void;
 }
 
 interface LocalEdge {
@@ -161,6 +163,7 @@ export class InProcessEdgeBus implements Bus {
         reject(err);
         continue;
       }
+      this.shared?.counted?.(written ? "in-process" : "inbox");
       if (written) resolve(true);
       else this.throughInbox(local.address, packet).then(resolve, reject);
     }
