@@ -4,7 +4,8 @@
 // what Megaphone needs of them: probes, resources and the restricted security context on every
 // container, an environment that passes Megaphone's own config parser, a drain that fits the
 // grace period, the session's membership Service and RBAC, the edge without an API token, HPAs
-// that target Deployments of the same render. No API server is involved.
+// that target Deployments of the same render; with k8s/components/nodes, the same of the node
+// pods that replace both tiers. No API server is involved.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -38,16 +39,21 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** The Secrets the component k8s/components/c2s expects (the certificate). */
 const C2S_SECRETS = { "megaphone-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" } };
 const C2S_COMPONENT = "k8s/components/c2s";
+/** The component that replaces the edge and session tiers with `megaphone node` pods. */
+const NODES_COMPONENT = "k8s/components/nodes";
+const REDIS_URL_SECRET = { "megaphone-redis": { url: "redis://redis.invalid:6379" } };
 
 /**
  * Every kustomization, with the Secrets it expects the operator to have created and the number
  * of HPAs it has; `components` renders `dir` composed with them (as an operator's overlay would).
+ * `nodes`: it runs `megaphone node` pods instead of the edge and session tiers.
  */
 const RENDERS: {
   dir: string;
   components?: string[];
   externalSecrets: Record<string, Record<string, string>>;
   hpas: number;
+  nodes?: boolean;
 }[] = [
   {
     dir: "k8s/base",
@@ -72,6 +78,14 @@ const RENDERS: {
     externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" }, ...C2S_SECRETS },
     hpas: 2,
   },
+  {
+    dir: "k8s/base",
+    components: [NODES_COMPONENT],
+    externalSecrets: REDIS_URL_SECRET,
+    hpas: 0,
+    nodes: true,
+  },
+  { dir: "k8s/overlays/nodes-dev", externalSecrets: {}, hpas: 0, nodes: true },
 ];
 const nameOf = (r: { dir: string; components?: string[] }) =>
   [r.dir, ...(r.components ?? [])].join(" + ");
@@ -96,6 +110,9 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
 
   for (const r of RENDERS) {
     const { externalSecrets, hpas } = r;
+    // The processes that serve clients and those that own shards: one and the same with nodes.
+    const clientTier = r.nodes ? "node" : "edge";
+    const memberTier = r.nodes ? "node" : "session";
     describe(nameOf(r), () => {
       const objects = () => rendered.get(nameOf(r)) as K8sObject[];
 
@@ -133,7 +150,7 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
             checked++;
           }
         }
-        assert.ok(checked >= 2, `${checked} containers`);
+        assert.ok(checked >= (r.nodes ? 1 : 2), `${checked} containers`);
         report(`${checked} containers checked`);
       });
 
@@ -155,7 +172,7 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
             configOf(objects(), w, c, externalSecrets); // throws a ConfigError naming the setting
             seen.push(`${w.name} (${megaphoneCommand(c)}, ${Object.keys(env).length} variables)`);
           }
-        assert.equal(seen.length, 2, seen.join(", "));
+        assert.equal(seen.length, r.nodes ? 1 : 2, seen.join(", "));
         report(seen.join(", "));
       });
 
@@ -163,6 +180,7 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         for (const [command, portOf] of [
           ["edge", (cfg: Config) => cfg.port],
           ["session", (cfg: Config) => cfg.httpPort],
+          ["node", (cfg: Config) => cfg.port],
         ] as const)
           for (const { w, c } of tier(objects(), command)) {
             const listening = portOf(configOf(objects(), w, c, externalSecrets));
@@ -176,9 +194,9 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
           }
       });
 
-      it("has edges and sessions agree on the shard count and the domain", () => {
+      it("has edges and sessions (or nodes) agree on the shard count and the domain", () => {
         const seen = new Set<string>();
-        for (const command of ["edge", "session"])
+        for (const command of ["edge", "session", "node"])
           for (const { w, c } of tier(objects(), command)) {
             const cfg = configOf(objects(), w, c, externalSecrets);
             seen.add(`${cfg.shardCount} shards, domain ${cfg.domain}`);
@@ -186,14 +204,14 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         assert.equal(seen.size, 1, [...seen].join(" / "));
       });
 
-      it("gives the edge time to drain: preStop + shutdownGraceMs fit terminationGracePeriodSeconds", () => {
-        const edges = tier(objects(), "edge");
+      it(`gives the ${clientTier} time to drain: preStop + shutdownGraceMs fit terminationGracePeriodSeconds`, () => {
+        const edges = tier(objects(), clientTier);
         assert.equal(edges.length, 1);
         for (const { w, c } of edges) {
           const cfg = configOf(objects(), w, c, externalSecrets);
           const graceMs = (w.pod.terminationGracePeriodSeconds ?? 30) * 1000;
           const sleepMs = preStopMs(c);
-          assert.ok(sleepMs > 0, "the edge has a preStop sleep (endpoints leave before SIGTERM)");
+          assert.ok(sleepMs > 0, "it has a preStop sleep (endpoints leave before SIGTERM)");
           assert.ok(cfg.drainDelayMs + cfg.drainWindowMs <= cfg.shutdownGraceMs);
           assert.ok(
             sleepMs + cfg.drainDelayMs + cfg.drainWindowMs < graceMs,
@@ -204,14 +222,14 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
             `preStop ${sleepMs} + shutdownGraceMs ${cfg.shutdownGraceMs} + ${EXIT_AFTER_GRACE_MS} must be below ${graceMs} ms`,
           );
           report(
-            `edge: preStop ${sleepMs} ms, drain delay ${cfg.drainDelayMs} + window ${cfg.drainWindowMs} ms, ` +
+            `${clientTier}: preStop ${sleepMs} ms, drain delay ${cfg.drainDelayMs} + window ${cfg.drainWindowMs} ms, ` +
               `shutdownGraceMs ${cfg.shutdownGraceMs} ms, terminationGracePeriodSeconds ${graceMs / 1000}`,
           );
         }
       });
 
-      it("gives the session time to hand its shards over: shutdownGraceMs fits the grace period", () => {
-        const sessions = tier(objects(), "session");
+      it(`gives the ${memberTier} time to hand its shards over: shutdownGraceMs fits the grace period`, () => {
+        const sessions = tier(objects(), memberTier);
         assert.equal(sessions.length, 1);
         for (const { w, c } of sessions) {
           const cfg = configOf(objects(), w, c, externalSecrets);
@@ -220,8 +238,10 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         }
       });
 
-      it("runs the session on the kubernetes membership of a Service that selects it, with RBAC for EndpointSlices only", () => {
-        const [{ w, c }] = tier(objects(), "session");
+      it(`runs the ${memberTier} on the kubernetes membership of a Service that selects it, with RBAC for EndpointSlices only`, () => {
+        const members = tier(objects(), memberTier);
+        assert.equal(members.length, 1, `${memberTier} Deployments`);
+        const [{ w, c }] = members;
         const cfg = configOf(objects(), w, c, externalSecrets);
         assert.equal(cfg.membership, "kubernetes");
         const byName = (name?: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef;
@@ -233,14 +253,14 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         assert.ok(svc, `no Service ${cfg.kubernetesSessionService} in the render`);
         assert.ok(
           selects({ matchLabels: svc.spec?.selector }, w.labels),
-          "it selects the sessions",
+          `it selects the ${memberTier} pods`,
         );
         assert.notEqual(svc.spec?.publishNotReadyAddresses, true, "unready pods are no members");
 
         const sa = w.pod.serviceAccountName;
-        assert.ok(sa, "the session has its own ServiceAccount");
+        assert.ok(sa, `the ${memberTier} has its own ServiceAccount`);
         assert.ok(ofKind(objects(), "ServiceAccount").some((s) => s.metadata.name === sa));
-        assert.notEqual(w.pod.automountServiceAccountToken, false, "the session needs its token");
+        assert.notEqual(w.pod.automountServiceAccountToken, false, "the member needs its token");
         const bindings = ofKind<IRoleBinding>(objects(), "RoleBinding").filter((b) =>
           b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa),
         );
@@ -268,12 +288,13 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         assert.equal(ofKind(objects(), "ClusterRoleBinding").length, 0);
       });
 
-      it("mounts no service account token in any pod but the session's", () => {
-        const sessions = new Set(tier(objects(), "session").map(({ w }) => w.name));
+      it(`mounts no service account token in any pod but the ${memberTier}'s`, () => {
+        const sessions = new Set(tier(objects(), memberTier).map(({ w }) => w.name));
         for (const w of workloads(objects())) {
           if (sessions.has(w.name)) continue;
           assert.equal(w.pod.automountServiceAccountToken, false, `${w.kind}/${w.name}`);
         }
+        if (r.nodes) return; // the node is the member: its token and Role are checked above
         const [{ w: edge }] = tier(objects(), "edge");
         const edgeSa = edge.pod.serviceAccountName;
         assert.ok(edgeSa, "the edge has its own ServiceAccount (not the namespace's default)");
@@ -302,7 +323,7 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
       });
 
       it("serves TCP c2s only with the c2s component: named container ports a Service targets, env and certificate mounts that agree", () => {
-        const lines = checkC2s(objects(), externalSecrets);
+        const lines = checkC2s(objects(), externalSecrets, clientTier);
         assert.equal(
           lines.some((l) => !l.endsWith("no c2s")),
           r.components?.includes(C2S_COMPONENT) ?? false,
@@ -377,6 +398,153 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
           { port: "xmpps-client", protocol: "TCP" },
         ],
       });
+    });
+  });
+
+  describe("component k8s/components/nodes", () => {
+    const base = () => rendered.get("k8s/base") as K8sObject[];
+    const objects = () =>
+      rendered.get(nameOf({ dir: "k8s/base", components: [NODES_COMPONENT] })) as K8sObject[];
+    const NODE_OBJECTS = [
+      "Deployment/megaphone-node",
+      "Service/megaphone-node",
+      "ServiceAccount/megaphone-node",
+      "Role/megaphone-node",
+      "RoleBinding/megaphone-node",
+    ];
+    const REPLACED = [
+      "Deployment/megaphone-edge",
+      "Deployment/megaphone-session",
+      "Service/megaphone-session",
+      "ServiceAccount/megaphone-session",
+      "Role/megaphone-session",
+      "RoleBinding/megaphone-session",
+      "ServiceAccount/megaphone-edge",
+    ];
+
+    it("replaces the edge and session tiers of k8s/base with the node objects, and changes only megaphone-edge's selector", () => {
+      assert.deepEqual(tier(objects(), "edge"), [], "no edge pods");
+      assert.deepEqual(tier(objects(), "session"), [], "no session pods");
+      assert.deepEqual(
+        objects().map(ref).sort(),
+        [
+          ...base()
+            .map(ref)
+            .filter((x) => !REPLACED.includes(x)),
+          ...NODE_OBJECTS,
+        ].sort(),
+      );
+      for (const o of base())
+        if (!REPLACED.includes(ref(o)) && ref(o) !== "Service/megaphone-edge")
+          assert.deepEqual(
+            objects().find((x) => ref(x) === ref(o)),
+            o,
+            ref(o),
+          );
+      const edgeService = (from: K8sObject[]) =>
+        ofKind<IService>(from, "Service").find((s) => s.metadata.name === "megaphone-edge");
+      const [before, after] = [edgeService(base()), edgeService(objects())];
+      assert.ok(before?.spec && after?.spec);
+      assert.deepEqual(
+        { ...after, spec: { ...after.spec, selector: undefined } },
+        { ...before, spec: { ...before.spec, selector: undefined } },
+        "megaphone-edge but for its selector",
+      );
+    });
+
+    it("runs `megaphone node` in one Deployment, its id the pod's name, on the kubernetes membership of the headless Service megaphone-node in its own namespace", () => {
+      const nodes = tier(objects(), "node");
+      assert.equal(nodes.length, 1, "node Deployments");
+      const [{ w, c }] = nodes;
+      assert.equal(w.name, "megaphone-node");
+      assert.deepEqual(c.args, ["node"]);
+      const fieldOf = (name: string) =>
+        c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+      const valueOf = (name: string) => c.env?.find((e) => e.name === name)?.value;
+      assert.equal(fieldOf(envName("id")), "metadata.name");
+      assert.equal(valueOf(envName("membership")), "kubernetes");
+      assert.equal(fieldOf(envName("kubernetesNamespace")), "metadata.namespace");
+      assert.equal(valueOf(envName("kubernetesSessionService")), "megaphone-node");
+      const cfg = configOf(objects(), w, c, REDIS_URL_SECRET);
+      assert.equal(cfg.id, w.examplePodName);
+      assert.equal(cfg.kubernetesNamespace, w.namespace);
+      const svc = ofKind<IService>(objects(), "Service").find(
+        (s) => s.metadata.name === cfg.kubernetesSessionService,
+      );
+      assert.ok(svc, `no Service ${cfg.kubernetesSessionService}`);
+      assert.equal(svc.spec?.clusterIP, "None", "headless");
+      assert.notEqual(svc.spec?.publishNotReadyAddresses, true, "unready pods are no members");
+      assert.ok(selects({ matchLabels: svc.spec?.selector }, w.labels), "it selects the nodes");
+    });
+
+    it("has megaphone-edge select the node pods only, on the port the node listens on", () => {
+      const [{ w, c }] = tier(objects(), "node");
+      const cfg = configOf(objects(), w, c, REDIS_URL_SECRET);
+      const svc = ofKind<IService>(objects(), "Service").find(
+        (s) => s.metadata.name === "megaphone-edge",
+      );
+      assert.ok(svc?.spec);
+      const selected = workloads(objects()).filter((x) =>
+        selects({ matchLabels: svc.spec?.selector }, x.labels),
+      );
+      assert.deepEqual(
+        selected.map((x) => x.name),
+        ["megaphone-node"],
+      );
+      for (const p of svc.spec.ports ?? [])
+        assert.equal(containerPort(c, p.targetPort), cfg.port, `megaphone-edge:${p.name}`);
+    });
+
+    it("binds a Role that watches EndpointSlices to the node pods' own ServiceAccount, whose token they mount", () => {
+      const [{ w }] = tier(objects(), "node");
+      const sa = w.pod.serviceAccountName;
+      assert.equal(sa, "megaphone-node");
+      assert.equal(w.pod.automountServiceAccountToken, true);
+      const binding = ofKind<IRoleBinding>(objects(), "RoleBinding").find((b) =>
+        b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa),
+      );
+      assert.ok(binding, `no RoleBinding of ${sa}`);
+      const role = ofKind<IRole>(objects(), "Role").find(
+        (x) => x.metadata.name === binding.roleRef.name && binding.roleRef.kind === "Role",
+      );
+      assert.ok(role, `no Role ${binding.roleRef.name}`);
+      assert.ok(
+        (role.rules ?? []).some(
+          (rule) =>
+            rule.apiGroups?.includes("discovery.k8s.io") &&
+            rule.resources?.includes("endpointslices") &&
+            rule.verbs.includes("watch"),
+        ),
+        "watch endpointslices",
+      );
+    });
+
+    it("probes the node's own port: /readyz for readiness, /healthz for liveness and startup", () => {
+      const [{ w, c }] = tier(objects(), "node");
+      const cfg = configOf(objects(), w, c, REDIS_URL_SECRET);
+      const probes = {
+        readinessProbe: "/readyz",
+        livenessProbe: "/healthz",
+        startupProbe: "/healthz",
+      };
+      for (const [name, path] of Object.entries(probes)) {
+        const probe = c[name as keyof typeof probes];
+        assert.equal(probe?.httpGet?.path, path, name);
+        assert.equal(containerPort(c, probe.httpGet.port), cfg.port, `${name} port`);
+      }
+    });
+
+    it("runs two nodes against its own Redis in overlay nodes-dev (dev's Redis and Secret)", () => {
+      const dev = rendered.get("k8s/overlays/nodes-dev") as K8sObject[];
+      const [{ w, c }] = tier(dev, "node");
+      assert.equal((w.object.spec as { replicas?: number }).replicas, 2);
+      const url = new URL(configOf(dev, w, c, {}).redis);
+      const redis = ofKind<IService>(dev, "Service").find((s) => s.metadata.name === url.hostname);
+      assert.ok(redis, `MEGAPHONE_REDIS names ${url.hostname}, no Service of the render`);
+      assert.ok(
+        workloads(dev).some((x) => selects({ matchLabels: redis.spec?.selector }, x.labels)),
+        "a Redis workload behind it",
+      );
     });
   });
 
