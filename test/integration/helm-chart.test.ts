@@ -1327,6 +1327,29 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       }
     });
 
+    it("renders k8s/base + k8s/components/nodes with mode nodes: the same objects, the node pod spec (command, ports, probes, membership env) and the Services and RBAC", async () => {
+      const composed = await kustomizeComposed(
+        [`${ROOT}k8s/base`],
+        [`${ROOT}k8s/components/nodes`],
+      );
+      const nodes = await helmTemplate(CHART, { set: { mode: "nodes" } });
+      assert.deepEqual(
+        nodes
+          .filter((o) => !chartOnly(o))
+          .map(key)
+          .sort(),
+        composed.map(key).sort(),
+      );
+      for (const o of composed) {
+        const c = nodes.find((x) => key(x) === key(o)) as K8sObject;
+        const strip = (x: K8sObject) => {
+          const n = normalize(x) as { metadata: object };
+          return { ...n, metadata: { name: key(x) } };
+        };
+        assert.deepEqual(strip(c), strip(o), key(o));
+      }
+    });
+
     it("renders the same Services, RBAC and shared settings", () => {
       for (const o of base.filter((x) => x.kind !== "Deployment")) {
         const c = chart.find((x) => key(x) === key(o)) as K8sObject;
