@@ -3,7 +3,10 @@
 // data. No Grafana runs here (it is not in Debian's packages); Prometheus is what Grafana would
 // send these queries to, with the variables replaced as Grafana replaces them. The only panel
 // queries that cannot be evaluated are kube-state-metrics' (no Kubernetes API server here);
-// they are listed in NOT_HERE, printed, and still sent to Prometheus to prove they parse.
+// they are listed in NOT_HERE, printed, and still sent to Prometheus to prove they parse. The
+// panels on metrics only `megaphone node` pods export (ONLY_NODES) are evaluated on a second
+// deployment, two nodes under the same load (nodes and edge/session pods never run together),
+// and must be empty on the mesh.
 import assert from "node:assert/strict";
 import {
   loadDashboard,
@@ -63,7 +66,17 @@ const KEDA_QUERIES: { name: string; expr: string }[] = [
   },
 ];
 
+/**
+ * Panels whose metrics only node pods export (the chart's mode nodes, k8s/components/nodes):
+ * evaluated on the nodes' deployment, where each must answer for every node pod.
+ */
+const ONLY_NODES: Record<string, string> = {
+  "Node replies handed over in process":
+    "megaphone_node_own_edge_frames_total: a node's member writing to its own edge",
+};
+
 const isKubeStateMetrics = (q: PanelQuery) => /\bkube_[a-z_]+\{/.test(q.expr);
+const isNodeOnly = (q: PanelQuery) => /\bmegaphone_node_[a-z_]+\{/.test(q.expr);
 const finite = (samples: Sample[]) => samples.filter((s) => Number.isFinite(s.value)).length;
 
 describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", function () {
@@ -71,17 +84,25 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
   const dashboard = loadDashboard();
   const queries = panelQueries(dashboard);
   let observed: ObservedMesh;
+  let nodes: ObservedMesh;
+  /** Where a panel's queries are evaluated: the nodes for ONLY_NODES, else the mesh. */
+  const observing = (panel: string) => (panel in ONLY_NODES ? nodes : observed);
 
   before(async function () {
-    this.timeout(90000);
+    this.timeout(180000);
     observed = await ObservedMesh.start();
     const chat = await observed.exercise("dash");
     report(`load: ${chat.sent} chat messages delivered across the edges, plus the one-off events`);
+    nodes = await ObservedMesh.start({ nodes: true });
+    const nodeChat = await nodes.exercise("dash");
+    report(`nodes: ${nodeChat.sent} chat messages delivered across the two nodes, the same events`);
     await observed.prometheus.waitScrapedSince(Date.now());
+    await nodes.prometheus.waitScrapedSince(Date.now());
   });
 
   after(async () => {
     await observed?.stop();
+    await nodes?.stop();
   });
 
   it("lists exactly the kube-state-metrics panels as not evaluable here", () => {
@@ -89,6 +110,13 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
     assert.deepEqual(kube.sort(), Object.keys(NOT_HERE).sort());
     for (const q of queries.filter((q) => q.panel in NOT_HERE))
       assert.ok(isKubeStateMetrics(q), `${q.panel} ${q.refId} is not a kube-state-metrics query`);
+  });
+
+  it("lists exactly the panels on node-only metrics as evaluated on the nodes", () => {
+    const nodeOnly = [...new Set(queries.filter(isNodeOnly).map((q) => q.panel))];
+    assert.deepEqual(nodeOnly.sort(), Object.keys(ONLY_NODES).sort());
+    for (const q of queries.filter((q) => q.panel in ONLY_NODES))
+      assert.ok(isNodeOnly(q), `${q.panel} ${q.refId} queries no node-only metric`);
   });
 
   it("offers this namespace and release in the dashboard's variables", async () => {
@@ -112,15 +140,30 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
     const empty: string[] = [];
     for (const q of queries) {
       const expr = substitute(q.expr, VARIABLES);
-      const samples = await observed.prometheus.query(expr);
+      const samples = await observing(q.panel).prometheus.query(expr);
       const skipped = NOT_HERE[q.panel];
+      const onNodes = ONLY_NODES[q.panel];
       rows.push(
         `${`${q.panel} [${q.refId}]`.padEnd(48)} ${String(samples.length).padStart(3)} series` +
-          (skipped ? `  (not evaluable here: ${skipped})` : `, ${finite(samples)} finite`),
+          (skipped ? `  (not evaluable here: ${skipped})` : `, ${finite(samples)} finite`) +
+          (onNodes ? `  (on the nodes: ${onNodes})` : ""),
       );
       if (skipped) assert.equal(samples.length, 0, `${q.panel}: kube-state-metrics data here?`);
       else if (finite(samples) === 0)
         empty.push(`${q.panel} [${q.refId}] ${expr} -> ${JSON.stringify(samples)}`);
+      if (onNodes) {
+        assert.deepEqual(
+          samples
+            .filter((x) => Number.isFinite(x.value))
+            .map((x) => x.metric.pod)
+            .sort(),
+          nodes.pods("node").sort(),
+          `${q.panel}: a value per node pod`,
+        );
+        report(`  ${samples.map((x) => `${x.metric.pod}: ${x.value.toFixed(3)}`).join(", ")}`);
+        const onMesh = await observed.prometheus.query(expr);
+        assert.deepEqual(onMesh, [], `${q.panel}: edges and sessions export no node metric`);
+      }
     }
     report(`panel query [ref]${" ".repeat(32)}result`);
     rows.forEach((r) => report(r));
@@ -166,7 +209,7 @@ describe("e2e: the dashboard's and the HPAs' queries on a real Prometheus", func
       { ...VARIABLES, release: "another" },
     ]) {
       for (const q of [...queries, ...KEDA_QUERIES.map((k) => ({ panel: k.name, ...k }))]) {
-        const samples = await observed.prometheus.query(substitute(q.expr, other));
+        const samples = await observing(q.panel).prometheus.query(substitute(q.expr, other));
         assert.deepEqual(samples, [], `${q.panel}: ${q.expr} answers for ${JSON.stringify(other)}`);
       }
     }

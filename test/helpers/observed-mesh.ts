@@ -1,4 +1,5 @@
-// A real mesh (Redis, two edges, two sessions as processes) scraped by a real Prometheus every
+// A real mesh (Redis, two edges, two sessions as processes; or, with `nodes`, Redis and two
+// `megaphone node` processes, as the chart's mode nodes runs) scraped by a real Prometheus every
 // second, each process a target labelled the way the chart's ServiceMonitor/PodMonitor labels
 // pods (namespace, pod, release, tier), and a small load that makes every panel of the
 // dashboard move: logins (SCRAM and PLAIN, one refused), presence, iq and 1:1 chat across the
@@ -25,27 +26,41 @@ export class ObservedMesh {
   ) {}
 
   /** The `pod` labels of one tier's targets. */
-  pods(tier: "edge" | "session"): string[] {
+  pods(tier: "edge" | "session" | "node"): string[] {
     return this.targets.filter((t) => t.labels.tier === tier).map((t) => t.labels.pod);
   }
 
-  /** Starts everything and waits until Prometheus scrapes every process successfully. */
-  static async start(): Promise<ObservedMesh> {
+  /**
+   * Starts everything and waits until Prometheus scrapes every process successfully. With
+   * `nodes`, two nodes stand for both the edges (clients connect to them) and the sessions.
+   */
+  static async start({ nodes = false } = {}): Promise<ObservedMesh> {
     const mesh = await Mesh.start({ shardCount: 4, redis: "server" });
     let prometheus: Prometheus | undefined;
     try {
-      // Pod names as the chart's Deployments would give them; a session's id is its pod name.
-      const sessions = [
-        await mesh.session(`${RELEASE}-session-0`, ""),
-        await mesh.session(`${RELEASE}-session-1`, ""),
-      ];
-      const edges = [await mesh.edge("edge-0", ""), await mesh.edge("edge-1", "")];
       const label = (tier: string, pod: string) => ({
         namespace: NAMESPACE,
         release: RELEASE,
         tier,
         pod,
       });
+      if (nodes) {
+        const pods = [`${RELEASE}-node-0`, `${RELEASE}-node-1`];
+        const started = [await mesh.node(pods[0]), await mesh.node(pods[1])];
+        const targets = started.map((n, i) => ({
+          address: `127.0.0.1:${n.port}`,
+          labels: label("node", pods[i]),
+        }));
+        prometheus = await Prometheus.start(targets);
+        await prometheus.waitTargetsUp(targets.length);
+        return new ObservedMesh(mesh, started, [], prometheus, targets);
+      }
+      // Pod names as the chart's Deployments would give them; a session's id is its pod name.
+      const sessions = [
+        await mesh.session(`${RELEASE}-session-0`, ""),
+        await mesh.session(`${RELEASE}-session-1`, ""),
+      ];
+      const edges = [await mesh.edge("edge-0", ""), await mesh.edge("edge-1", "")];
       const targets: ScrapeTarget[] = [
         ...edges.map((e, i) => ({
           address: `127.0.0.1:${e.port}`,

@@ -28,6 +28,8 @@ const ROWS: Record<string, RegExp> = {
   Edge: /^megaphone_edge_/,
   // Shard lag per shard is sampled by the edges, but it is about the shards.
   Session: /^megaphone_(session_|edge_shard_)/,
+  // Only node pods (mode nodes) export these.
+  Node: /^megaphone_node_/,
   Redis: /^megaphone_redis_/,
   Runtime: /^(nodejs_|process_|up$|kube_)/,
 };
@@ -195,7 +197,7 @@ describe("integration: the Grafana dashboard (charts/megaphone/dashboards/megaph
         assert.ok(!overlaps(all[i], all[j]), `${all[i].title} overlaps ${all[j].title}`);
   });
 
-  it("groups the panels in the edge, session, Redis and runtime rows, by their metrics", () => {
+  it("groups the panels in the edge, session, node, Redis and runtime rows, by their metrics", () => {
     const rows = dashboard.panels.filter((p) => p.type === "row");
     assert.deepEqual(
       rows.map((r) => r.title),
