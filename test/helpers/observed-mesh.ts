@@ -6,7 +6,8 @@
 // edges, a message stored offline, an XEP-0198 resumption (and a failed one, and a session left
 // hibernated), and a stream error.
 import assert from "node:assert/strict";
-import { Mesh, type EdgeProcess, type SessionProcess } from "./cluster.js";
+import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "./cluster.js";
+import { until } from "./poll.js";
 import { ChatLoad, formatReport, type ChatLoadReport } from "./chat-load.js";
 import { Prometheus, type ScrapeTarget } from "./prometheus.js";
 import { RawClient, isStreamError } from "./raw-client.js";
@@ -47,6 +48,15 @@ export class ObservedMesh {
       if (nodes) {
         const pods = [`${RELEASE}-node-0`, `${RELEASE}-node-1`];
         const started = [await mesh.node(pods[0]), await mesh.node(pods[1])];
+        // A node is ready before it takes its shards from the other: wait for the split, so
+        // that each node's clients get its own member's shards (local-first) and each node
+        // hands frames over in process, which the node-only panels show.
+        const served = (n: EdgeProcess) => metricValue(n.port, "megaphone_session_shards_served");
+        await until(
+          async () => (await served(started[0])) > 0 && (await served(started[1])) > 0,
+          "both nodes serve shards",
+          20000,
+        );
         const targets = started.map((n, i) => ({
           address: `127.0.0.1:${n.port}`,
           labels: label("node", pods[i]),
