@@ -101,6 +101,7 @@ export async function startSession(
     chain,
     local,
     direct,
+    ownEdge,
     inboxLags,
     metrics,
     boshTimers: new BoshTimers(config.boshInactivityMs, Date.now()),

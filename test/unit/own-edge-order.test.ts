@@ -83,6 +83,16 @@ describe("OwnEdgeOrder", () => {
     assert.equal(order.unreadConnections, 0);
   });
 
+  it("lifts a resuming connection's bar when its resume is refused (no rename comes)", () => {
+    order.started(2, "0-0");
+    order.resuming("e1.2.1");
+    assert.equal(order.allows("e1.2.1"), false);
+    order.resumeRefused("e1.2.1");
+    assert.equal(order.allows("e1.2.1"), true);
+    order.read("1-0");
+    assert.equal(order.unreadConnections, 0);
+  });
+
   it("holds a renamed connection's new id behind the rename", async () => {
     order.started(2, "0-0");
     order.started(5, "0-0");
@@ -108,7 +118,12 @@ describe("OwnEdgeOrder", () => {
     assert.equal(order.allows("e1.2.2"), false, "the write under way still counts");
     write.finish("40-0");
     await write.done;
-    order.read("40-0");
+    assert.equal(order.unreadConnections, 0, "dropped once its write is answered");
+    // The same when that write fails: nothing will ever clear it otherwise.
+    const failing = pendingWrite("e1.2.3");
+    order.forget("e1.2.3");
+    failing.fail(new Error("lost"));
+    await assert.rejects(failing.done, /lost/);
     assert.equal(order.unreadConnections, 0);
   });
 

@@ -32,6 +32,7 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
     const ownEdge: OwnEdgeShards = {
       serving: async (shard) => void told.push(`serving ${shard}`),
       released: (shard) => void told.push(`released ${shard}`),
+      resumeRefused: () => undefined,
     };
     const snapshot = JSON.stringify({ connId: "e1.2.1", shard: 2, edgeId: "e1", stage: "bound" });
     const host = new SessionShardHost({

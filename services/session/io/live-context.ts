@@ -19,6 +19,7 @@ import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors
 import type { ConnState } from "../core/connection.js";
 import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
 import type { DirectDelivery } from "./direct-delivery.js";
+import type { OwnEdgeShards } from "./shard-host.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import type { CoreObserver } from "../core/observer.js";
 import { closeElement, openElement } from "../core/stream.js";
@@ -57,6 +58,8 @@ export interface LiveContextDeps {
   local: LocalDelivery;
   /** Two-hop delivery to other members' connections (absent: off, or the bus cannot). */
   direct?: DirectDelivery;
+  /** A node's own edge (absent: not a node). */
+  ownEdge?: OwnEdgeShards;
   /** Last sampled unread entries per owned shard. */
   inboxLags: ReadonlyMap<number, number>;
   metrics: SessionMetrics;

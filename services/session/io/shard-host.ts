@@ -26,11 +26,13 @@ import { continueAfterTakeover } from "./bosh/bosh-timers.js";
  * The edge of this very process, when the member hands its own connections' packets to it in
  * process while others write to its inbox too (a node: InProcessEdgeBus). Told of a shard
  * once its lease is ours and before its inbox is read (it reads the edge inbox's end then),
- * and first when the shard is given up.
+ * and first when the shard is given up; and of a refused resume.
  */
 export interface OwnEdgeShards {
   serving(shard: number): Promise<void>;
   released(shard: number): void;
+  /** Another member refused the connection's resume, so it renames nothing (stream-management.ts). */
+  resumeRefused(connId: string): void;
 }
 
 export interface ShardHostDeps {

@@ -324,7 +324,9 @@ export async function applyResumeResult(
     await ctx.endConnection(conn);
     return false;
   }
-  // §5: after <failed/>, the client may bind a resource on this stream.
+  // §5: after <failed/>, the client may bind a resource on this stream. No rename of it comes
+  // from the other member: a node's edge may take its frames in process again.
+  ctx.deps.ownEdge?.resumeRefused(conn.connId);
   conn.stage = "restarted";
   ctx.send(conn, packet.d);
   return true;

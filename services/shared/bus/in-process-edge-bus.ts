@@ -100,6 +100,11 @@ export class InProcessEdgeBus implements Bus {
     if (this.turns.get(shard) === turn) this.shared.order.started(shard, end);
   }
 
+  /** Another member refused `connId`'s resume: no rename of it comes (a node). */
+  resumeRefused(connId: string): void {
+    this.shared?.order.resumeRefused(connId);
+  }
+
   /** The member no longer serves `shard`. */
   released(shard: number): void {
     if (!this.shared) return;

@@ -38,6 +38,8 @@ interface OwnWrites {
   unknown: boolean;
   /** Its resume request went out: another member may write its rename to the inbox. */
   resuming: boolean;
+  /** Its socket is gone: dropped once its writes under way are answered. */
+  gone: boolean;
 }
 
 export class OwnEdgeOrder {
@@ -90,13 +92,22 @@ export class OwnEdgeOrder {
       for (const own of owns) own.unknown = true;
       throw err;
     } finally {
-      for (const own of owns) own.inFlight--;
+      for (const [i, own] of owns.entries()) {
+        own.inFlight--;
+        if (own.gone && own.inFlight === 0) this.unread.delete(connIds[i]);
+      }
     }
   }
 
   /** Connection `connId` asked another shard's member to resume a session (its rename may come). */
   resuming(connId: string): void {
     this.entry(connId).resuming = true;
+  }
+
+  /** The resume was refused: no rename of `connId` comes (the bar of resuming() lifts). */
+  resumeRefused(connId: string): void {
+    const own = this.unread.get(connId);
+    if (own !== undefined) own.resuming = false;
   }
 
   /**
@@ -107,9 +118,10 @@ export class OwnEdgeOrder {
     const own = this.unread.get(connId);
     if (own === undefined) return;
     if (own.inFlight > 0) {
-      // A write under way still needs its id; only the other bars go.
+      // A write under way still needs its id; only the other bars go, and the entry with it.
       own.resuming = false;
       own.unknown = false;
+      own.gone = true;
     } else this.unread.delete(connId);
   }
 
@@ -137,7 +149,7 @@ export class OwnEdgeOrder {
   private entry(connId: string): OwnWrites {
     let own = this.unread.get(connId);
     if (own === undefined) {
-      own = { inFlight: 0, lastId: "0-0", unknown: false, resuming: false };
+      own = { inFlight: 0, lastId: "0-0", unknown: false, resuming: false, gone: false };
       this.unread.set(connId, own);
     }
     return own;
