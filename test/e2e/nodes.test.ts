@@ -47,12 +47,23 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     mesh = await Mesh.start({ shardCount: SHARDS, env: FAST_OWNERSHIP, redis: "server" });
   });
 
+  /** What a test started that would keep this process alive if it failed midway. */
+  const running: { stop(): void }[] = [];
+
   afterEach(async () => {
     if (process.env.MEGAPHONE_TEST_DUMP)
       for (const service of mesh.services) console.log(`--- ${service.name}\n${service.output()}`);
+    for (const r of running.splice(0)) r.stop();
     for (const u of users.splice(0)) u.kill();
     await mesh.stop();
   });
+
+  /** A chat load between `pairs`, stopped after the test whatever happens. */
+  function chatLoad(pairs: [TestUser, TestUser][]): ChatLoad {
+    const load = new ChatLoad(pairs);
+    running.push(load);
+    return load;
+  }
 
   /** Waits until `two` serves `onTwo` shards and `one` the rest, as rendezvous splits them. */
   async function split(one: EdgeProcess, two: EdgeProcess, onTwo: number): Promise<void> {
@@ -99,6 +110,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
       if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
     });
+    running.push(monitor);
     return { counts, stop: () => monitor.stop() };
   }
 
@@ -110,7 +122,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     const [d, e, f] = await logIn(two, 3);
     const writes = await countEdgeInboxWrites();
     // Within node one, across the nodes, within node two.
-    const load = new ChatLoad([
+    const load = chatLoad([
       [a, b],
       [c, d],
       [e, f],
@@ -155,7 +167,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     const one = await mesh.node("a1");
     await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
     const logged = await logIn(one, 16);
-    const load = new ChatLoad(
+    const load = chatLoad(
       Array.from({ length: 8 }, (_, i): [TestUser, TestUser] => [logged[2 * i], logged[2 * i + 1]]),
     );
     load.start(50);
