@@ -8,10 +8,10 @@ import { OwnEdgeOrder } from "../shared/bus/own-edge-order.js";
 import { RedisBus } from "../shared/bus/redis-bus.js";
 import { MetricsRegistry } from "../shared/metrics.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
-import { startEdge } from "../edge/edge-server.js";
+import { startEdge, type EdgeHandle } from "../edge/edge-server.js";
 import { createAccount } from "../session/core/sasl/sasl-credentials.js";
 import { startHealthServer } from "../shared/http/health-server.js";
-import { startSession } from "../session/session-service.js";
+import { startSession, type SessionHandle } from "../session/session-service.js";
 
 const DEMO_USERS = ["alice:alice", "bob:bob"];
 
@@ -73,6 +73,29 @@ export function onlyMember(config: Config): boolean {
   return config.membership === "static" && config.members.every((id) => id === config.id);
 }
 
+/**
+ * Stops a process holding both tiers: the sockets first (drained; their clients may resume
+ * elsewhere, asking this member meanwhile), then the shards (handed over), then the backend.
+ */
+function onShutdownBothTiers(
+  log: Logger,
+  config: Config,
+  edge: EdgeHandle,
+  session: SessionHandle,
+  backend: Backend,
+): void {
+  onShutdown(
+    log,
+    config.shutdownGraceMs,
+    async () => {
+      await edge.stop(config.shutdownGraceMs);
+      await session.stop();
+      await backend.close();
+    },
+    () => edge.hurry(),
+  );
+}
+
 export async function runAllInOne(config: Config, log: Logger, demo: boolean): Promise<number> {
   const backend = createBackend(config, log);
   // On Redis and the only member: its replies reach its own edge in process, three stops
@@ -118,16 +141,7 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
     console.log(
       "\n*** WARNING: in-memory mode. Accounts, rosters and offline messages are LOST when this process stops. Use --redis URL to keep them. ***\n",
     );
-  onShutdown(
-    log,
-    config.shutdownGraceMs,
-    async () => {
-      await edge.stop(config.shutdownGraceMs);
-      await session.stop();
-      await backend.close();
-    },
-    () => edge.hurry(),
-  );
+  onShutdownBothTiers(log, config, edge, session, backend);
   return -1;
 }
 
@@ -151,10 +165,12 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
     "Packets this node's session member wrote for its own edge: handed over in process, or through the edge's inbox (a shard just taken over, a resume under way, a connection the edge no longer holds).",
     ["path"],
   );
+  const [inProcessFrames, inboxFrames] = [frames.labels("in-process"), frames.labels("inbox")];
   const bus = new InProcessEdgeBus(backend.bus, {
     entries: backend.bus,
     order: new OwnEdgeOrder(),
-    counted: (path) => frames.inc({ path }),
+    // Bound once: no label lookup per frame.
+    counted: (path) => (path === "in-process" ? inProcessFrames : inboxFrames).inc(),
   });
   const served: Backend = { ...backend, bus };
   // The member first: the edge serves its metrics and needs it for readiness. Shards taken
@@ -180,18 +196,7 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
     },
   );
   log.info({ port: edge.port, shards: session.shards().length }, "node listening");
-  onShutdown(
-    log,
-    config.shutdownGraceMs,
-    async () => {
-      // Sockets first (their clients resume on other nodes, asking this member meanwhile),
-      // then the shards, handed over.
-      await edge.stop(config.shutdownGraceMs);
-      await session.stop();
-      await backend.close();
-    },
-    () => edge.hurry(),
-  );
+  onShutdownBothTiers(log, config, edge, session, backend);
   return -1;
 }
 
