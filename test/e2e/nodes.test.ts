@@ -73,6 +73,24 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     }, `node two serves ${onTwo} shards, node one the rest`);
   }
 
+  /**
+   * Nodes n1 and n2 once rendezvous has split the shards (n2 2 of the 8: waiting for that split,
+   * not for any, keeps every connection on a shard that does not move), accounts alice and bob
+   * (password "pw"), and alice logged in through n1.
+   */
+  async function twoNodesWithAlice() {
+    const one = await mesh.node("n1");
+    const two = await mesh.node("n2");
+    await split(one, two, 2);
+    await mesh.addUsers([
+      { jid: "alice@localhost", password: "pw" },
+      { jid: "bob@localhost", password: "pw" },
+    ]);
+    const alice = await TestUser.connect({ service: one.url, username: "alice", password: "pw" });
+    users.push(alice);
+    return { one, two, alice };
+  }
+
   /** `count` new users logged in through `node`. */
   async function logIn(node: EdgeProcess, count: number): Promise<TestUser[]> {
     const names = Array.from({ length: count }, () => `u${nextUser++}`);
@@ -212,17 +230,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
 
   it("XEP-0198 across nodes: a session of one node resumed through the other's edge gets every message once, in order", async () => {
     const SM = "urn:xmpp:sm:3";
-    const one = await mesh.node("n1");
-    const two = await mesh.node("n2");
-    // Rendezvous over n1 and n2 gives n2 2 of the 8 shards; waiting for that split (not for
-    // any) keeps every connection below on a shard that does not move.
-    await split(one, two, 2);
-    await mesh.addUsers([
-      { jid: "alice@localhost", password: "pw" },
-      { jid: "bob@localhost", password: "pw" },
-    ]);
-    const alice = await TestUser.connect({ service: one.url, username: "alice", password: "pw" });
-    users.push(alice);
+    const { one, two, alice } = await twoNodesWithAlice();
     const sent: string[] = [];
     const send = async (count: number) => {
       for (let i = 0; i < count; i++) {
@@ -283,17 +291,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
   });
 
   it("kill -9 of a node: the other takes its shards, and every message to its user is delivered, stored or bounced", async () => {
-    const one = await mesh.node("n1");
-    const two = await mesh.node("n2");
-    // Rendezvous over n1 and n2 gives n2 2 of the 8 shards; waiting for that split (not for
-    // any) keeps every connection below on a shard that does not move.
-    await split(one, two, 2);
-    await mesh.addUsers([
-      { jid: "alice@localhost", password: "pw" },
-      { jid: "bob@localhost", password: "pw" },
-    ]);
-    const alice = await TestUser.connect({ service: one.url, username: "alice", password: "pw" });
-    users.push(alice);
+    const { one, two, alice } = await twoNodesWithAlice();
     const bob = await RawClient.connect(two.url);
     try {
       await bob.login("bob", "pw", "phone");
