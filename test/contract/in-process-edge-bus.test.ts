@@ -208,6 +208,119 @@ if (onlyImpl("redis")) {
       await edge.done;
     });
 
+    it("does not overtake another member's two-hop write that the same sender's route follows", async () => {
+      const edge = nodeEdge("n1:f");
+      await bus.serving(3);
+      // n1.3.1's binding names this edge; n1.3.2 (XEP-0198, say) gets no two-hop writes.
+      bus.mayTwoHop("n1.3.1", "n1:f");
+      edge.hold();
+      await inner.toEdge("n1:f", frame("n1.9.9", 0));
+      await until(() => edge.socket.length === 1, "the edge holds a batch");
+      // Another member: a two-hop write to our connection, then (its next stanza found its
+      // order mark unhandled) a route into the connection's shard, which this member reads.
+      const admin = connect(server.url);
+      try {
+        await admin.xadd(keys.edgeInbox("n1:f"), "*", "k", "data", "c", "n1.3.1", "d", "<direct/>");
+        await admin.xadd(keys.shardInbox(3), "*", "k", "route", "c", "n1.3.1", "d", "<routed/>");
+      } finally {
+        admin.disconnect();
+      }
+      const controller = new AbortController();
+      const delivered: Promise<boolean>[] = [];
+      const consumed = bus.consumeShards(
+        [3],
+        "m1",
+        async (batch) => {
+          for (const { packet } of batch)
+            if (packet.k === "route")
+              delivered.push(
+                bus.toEdge("n1:f", frame(packet.c, 1)),
+                bus.toEdge("n1:f", frame("n1.3.2", 9)),
+              );
+          controller.abort();
+        },
+        controller.signal,
+      );
+      await consumed;
+      assert.deepEqual(await Promise.all(delivered), [true, true]);
+      assert.deepEqual(edge.inProcess, ['<a n="9"/>'], "only the two-hop target held back");
+      edge.release();
+      await until(() => order.allows("n1.3.1"), "the edge read past the batch's inbox end");
+      assert.equal(await bus.toEdge("n1:f", frame("n1.3.1", 2)), true);
+      assert.deepEqual(edge.socket, [
+        '<a n="0"/>',
+        '<a n="9"/>',
+        "<direct/>",
+        '<a n="1"/>',
+        '<a n="2"/>',
+      ]);
+      assert.deepEqual(edge.inProcess, ['<a n="9"/>', '<a n="2"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
+
+    it("does not overtake the two-hop write of a sender's previous owner once the sender's shard is taken", async () => {
+      const edge = nodeEdge("n1:h");
+      await bus.serving(1);
+      bus.mayTwoHop("n1.1.1", "n1:h");
+      edge.hold();
+      await inner.toEdge("n1:h", frame("n1.9.9", 0));
+      await until(() => edge.socket.length === 1, "the edge holds a batch");
+      // Shard 2's previous owner wrote a message from its sender to n1.1.1 two-hop; then shard
+      // 2 moves here, and the sender's next message is delivered from here.
+      const admin = connect(server.url);
+      try {
+        await admin.xadd(keys.edgeInbox("n1:h"), "*", "k", "data", "c", "n1.1.1", "d", "<direct/>");
+      } finally {
+        admin.disconnect();
+      }
+      await bus.serving(2);
+      assert.equal(await bus.toEdge("n1:h", frame("n1.1.1", 1)), true);
+      assert.equal(await bus.toEdge("n1:h", frame("n1.1.2", 9)), true);
+      assert.deepEqual(edge.inProcess, ['<a n="9"/>'], "only the two-hop target held back");
+      edge.release();
+      await until(() => order.allows("n1.1.1"), "the edge read past the takeover's end");
+      assert.deepEqual(edge.socket, ['<a n="0"/>', '<a n="9"/>', "<direct/>", '<a n="1"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
+
+    it("does not overtake its own two-hop write to its edge's connection", async () => {
+      const edge = nodeEdge("n1:g");
+      const admin = connect(server.url);
+      try {
+        // The binding a two-hop write checks: the connection, available, on this edge.
+        const binding = { connId: "n1.7.1", available: true, edge: "n1:g" };
+        await admin.hset(keys.resources("bob@localhost"), "phone", JSON.stringify(binding));
+      } finally {
+        admin.disconnect();
+      }
+      await bus.serving(7);
+      edge.hold();
+      await inner.toEdge("n1:g", frame("n1.9.9", 0));
+      await until(() => edge.socket.length === 1, "the edge holds a batch");
+      // Written as a two-hop write while the shard was still thought served elsewhere.
+      const outcome = await bus.direct!.write({
+        bareJid: "bob@localhost",
+        resource: "phone",
+        connId: "n1.7.1",
+        edge: "n1:g",
+        member: "m1",
+        mark: "",
+        stanza: "<direct/>",
+      });
+      assert.equal(outcome.path, "edge");
+      assert.equal(await bus.toEdge("n1:g", frame("n1.7.1", 1)), true);
+      assert.deepEqual(edge.inProcess, [], "behind its own unread two-hop write");
+      edge.release();
+      await until(() => order.allows("n1.7.1"), "the edge read past it");
+      assert.equal(await bus.toEdge("n1:g", frame("n1.7.1", 2)), true);
+      assert.deepEqual(edge.socket, ['<a n="0"/>', "<direct/>", '<a n="1"/>', '<a n="2"/>']);
+      assert.deepEqual(edge.inProcess, ['<a n="2"/>']);
+      edge.controller.abort();
+      await edge.done;
+    });
+
     it("does not overtake a frame the edge refused in process and got through its inbox", async () => {
       const edge = nodeEdge("n1:d");
       await bus.serving(5);
