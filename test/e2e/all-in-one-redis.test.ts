@@ -14,6 +14,7 @@ import { until } from "../helpers/poll.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect, freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { Running } from "../helpers/running.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
 
 const USERS = ["alice", "bob", "carol", "dave"];
@@ -26,6 +27,7 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
   let service: ServiceProcess | undefined;
   const users: TestUser[] = [];
   const clients: RawClient[] = [];
+  const running = new Running();
 
   /** Starts the all-in-one on the test's Redis, at the same port each time. */
   async function start(): Promise<void> {
@@ -66,6 +68,8 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     await start();
   });
 
+  afterEach(() => running.stopAll());
+
   after(async () => {
     for (const client of clients) client.close();
     for (const user of users) await user.stop();
@@ -83,6 +87,7 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
       if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
       else counts.shard++;
     });
+    running.add(monitor);
     return { counts, stop: () => monitor.stop() };
   }
 
@@ -91,10 +96,12 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     const [alice, bob, carol, dave] = await Promise.all(
       USERS.map((name) => loginAs(users, url(), name)),
     );
-    const load = new ChatLoad([
-      [alice, bob],
-      [carol, dave],
-    ]);
+    const load = running.add(
+      new ChatLoad([
+        [alice, bob],
+        [carol, dave],
+      ]),
+    );
     load.start(20);
     await until(() => load.sent >= 200, "200 messages sent", 10000);
     const report = await load.report();

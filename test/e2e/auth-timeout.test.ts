@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
 import { RawClient, isStreamError } from "../helpers/raw-client.js";
+import { Running } from "../helpers/running.js";
 import { TestUser } from "../helpers/xmpp-client.js";
 
 const AUTH_TIMEOUT_MS = 1000;
@@ -17,6 +18,7 @@ describe("e2e: authentication timeout", function () {
   this.timeout(30000);
   let mesh: Mesh;
   let edge: EdgeProcess;
+  const running = new Running();
 
   before(async function () {
     this.timeout(60000);
@@ -30,6 +32,7 @@ describe("e2e: authentication timeout", function () {
     await mesh.addUser("mallory@localhost", "mallory-pw");
   });
 
+  afterEach(() => running.stopAll());
   after(async () => mesh?.stop());
 
   /** A raw client with an open stream (SASL features received) and the time it connected. */
@@ -50,6 +53,8 @@ describe("e2e: authentication timeout", function () {
       if (raw.ws.readyState === raw.ws.OPEN) raw.send(frame());
     }, 100);
     void raw.closed.then(() => clearInterval(timer));
+    // A test failing before its sockets close would leave this running until the mesh stops.
+    running.add({ stop: () => clearInterval(timer) });
   }
 
   /** A SCRAM client-first message: each one restarts the exchange without failing it. */

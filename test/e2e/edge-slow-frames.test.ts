@@ -8,6 +8,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import { Mesh, type EdgeProcess } from "../helpers/cluster.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { report } from "../helpers/report.js";
+import { Running } from "../helpers/running.js";
 
 const MAX_STANZA_BYTES = 256 * 1024;
 const ATTACK_SOCKETS = 300;
@@ -82,6 +83,7 @@ describe("e2e: slow partial frames from many sockets", function () {
   let mesh: Mesh;
   let edge: EdgeProcess;
   const sockets: Socket[] = [];
+  const running = new Running();
 
   before(async function () {
     mesh = await Mesh.start({ shardCount: 4 });
@@ -93,6 +95,8 @@ describe("e2e: slow partial frames from many sockets", function () {
     await mesh.addUser("alice@localhost", "alice-pw");
     await mesh.addUser("bob@localhost", "bob-pw");
   });
+
+  afterEach(() => running.stopAll());
 
   after(async () => {
     for (const socket of sockets) socket.destroy();
@@ -130,6 +134,7 @@ describe("e2e: slow partial frames from many sockets", function () {
     const upgraded = attempts.filter((a) => a.upgraded);
     let maxRss = rssBefore;
     const sampling = setInterval(() => (maxRss = Math.max(maxRss, rssBytes(pid))), 20);
+    running.add({ stop: () => clearInterval(sampling) });
     const trickling = Promise.all(upgraded.map(({ socket }) => trickle(socket)));
     const latencies: number[] = [];
     let attackDone = false;

@@ -10,6 +10,7 @@ import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type SessionProcess } from "../helpers/cluster.js";
 import { FakeKubeApi } from "../helpers/fake-kube-api.js";
 import { until } from "../helpers/poll.js";
+import { Running } from "../helpers/running.js";
 import { TestUser } from "../helpers/xmpp-client.js";
 
 const SHARDS = 16;
@@ -27,6 +28,7 @@ describe("e2e: kubernetes membership, against a fake API server (no cluster)", f
   let api: FakeKubeApi;
   let mesh: Mesh;
   const users: TestUser[] = [];
+  const running = new Running();
 
   before(async () => {
     api = await FakeKubeApi.start();
@@ -41,6 +43,8 @@ describe("e2e: kubernetes membership, against a fake API server (no cluster)", f
       },
     });
   });
+
+  afterEach(() => running.stopAll());
 
   after(async () => {
     // Dropped, not closed: a graceful close races the stanzas still arriving (@xmpp/client
@@ -72,7 +76,7 @@ describe("e2e: kubernetes membership, against a fake API server (no cluster)", f
     users.push(...logged);
     const pairs: [TestUser, TestUser][] = [];
     for (let i = 0; i < logged.length; i += 2) pairs.push([logged[i], logged[i + 1]]);
-    const load = new ChatLoad(pairs);
+    const load = running.add(new ChatLoad(pairs));
     load.start(100);
     await until(() => load.sent >= 160, "messages flowing", 20000);
 

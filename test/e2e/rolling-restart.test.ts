@@ -9,6 +9,7 @@ import { delay } from "../../services/shared/async/delay.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
+import { Running } from "../helpers/running.js";
 import { TestUser } from "../helpers/xmpp-client.js";
 
 const SHARDS = 8;
@@ -33,6 +34,9 @@ describe("e2e: rolling restart of every edge and session under load (issue 7)", 
   const users: TestUser[] = [];
   /** Set at the end: the clients stop reconnecting. */
   let finished = false;
+  const running = new Running();
+
+  afterEach(() => running.stopAll());
 
   after(async () => {
     finished = true;
@@ -104,7 +108,7 @@ describe("e2e: rolling restart of every edge and session under load (issue 7)", 
     }
     const pairs: [TestUser, TestUser][] = [];
     for (let i = 0; i < logged.length; i += 2) pairs.push([logged[i], logged[i + 1]]);
-    const load = new ChatLoad(pairs);
+    const load = running.add(new ChatLoad(pairs));
     load.start(200);
     const sentBy = (n: number) => until(() => load.sent >= n, `${n} messages sent`, 30000);
 

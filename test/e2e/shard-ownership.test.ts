@@ -8,6 +8,7 @@ import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { connect } from "../helpers/redis-server.js";
+import { Running } from "../helpers/running.js";
 import { TestUser } from "../helpers/xmpp-client.js";
 
 const SHARDS = 16;
@@ -58,6 +59,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
   let mesh: Mesh;
   const users: TestUser[] = [];
   let nextUser = 0;
+  const running = new Running();
 
   beforeEach(async () => {
     mesh = await Mesh.start({ shardCount: SHARDS, env: FAST_OWNERSHIP });
@@ -66,6 +68,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
   afterEach(async () => {
     if (process.env.MEGAPHONE_TEST_DUMP)
       for (const service of mesh.services) console.log(`--- ${service.name}\n${service.output()}`);
+    running.stopAll();
     // Dropped, not closed: a graceful close races the stanzas still arriving (@xmpp/client
     // throws on data that arrives while it stops).
     for (const u of users.splice(0)) u.kill();
@@ -100,7 +103,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     assert.deepEqual(counts, [SHARDS, 0], "the first holds every lease; the second waits");
     assert.ok((await leaseHolders(mesh)).every((m) => m === "s1"));
 
-    const load = new ChatLoad(await pairs([edge], 4));
+    const load = running.add(new ChatLoad(await pairs([edge], 4)));
     load.start(100);
     await until(async () => load.sent >= 40, "messages flowing");
     await s1.stop("SIGKILL");
@@ -127,7 +130,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     await balanced(sessions);
     const counts = await served(sessions);
     console.log(`      shards per member: ${counts.join(", ")}`);
-    const load = new ChatLoad(await pairs(edges, 16));
+    const load = running.add(new ChatLoad(await pairs(edges, 16)));
     load.start(100);
     await until(async () => load.sent >= 600, "600 messages", 20000);
     const report = await load.report();
@@ -140,7 +143,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
   it("scales 1 → 3 → 1 members while 100 clients chat: none lost, none duplicated, none disconnected", async () => {
     const s1 = await mesh.session("s1", "");
     const edges = await Promise.all([mesh.edge("e1", ""), mesh.edge("e2", "")]);
-    const load = new ChatLoad(await pairs(edges, 50));
+    const load = running.add(new ChatLoad(await pairs(edges, 50)));
     load.start(500);
     const sentBy = (n: number) => until(async () => load.sent >= n, "messages sent", 20000);
     await sentBy(load.sent + 200);
@@ -168,7 +171,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     let sessions = await Promise.all(ids.map((id) => mesh.session(id, "")));
     const edges = await Promise.all([mesh.edge("e1", ""), mesh.edge("e2", "")]);
     await balanced(sessions);
-    const load = new ChatLoad(await pairs(edges, 10));
+    const load = running.add(new ChatLoad(await pairs(edges, 10)));
     load.start(100);
     for (let i = 0; i < ids.length; i++) {
       await until(() => load.sent >= (i + 1) * 100, "messages sent", 20000);
@@ -196,7 +199,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     const sessions = await Promise.all(["s1", "s2", "s3"].map((id) => mesh.session(id, "")));
     const edges = await Promise.all([mesh.edge("e1", ""), mesh.edge("e2", "")]);
     await balanced(sessions);
-    const load = new ChatLoad(await pairs(edges, 20));
+    const load = running.add(new ChatLoad(await pairs(edges, 20)));
     load.start(200);
     await until(async () => load.sent >= 200, "messages sent", 20000);
     await sessions[0].stop("SIGKILL");
@@ -224,7 +227,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     const [s1, s2] = await Promise.all(["s1", "s2"].map((id) => mesh.session(id, "")));
     const edges = await Promise.all([mesh.edge("e1", ""), mesh.edge("e2", "")]);
     await balanced([s1, s2]);
-    const load = new ChatLoad(await pairs(edges, 10));
+    const load = running.add(new ChatLoad(await pairs(edges, 10)));
     load.start(100);
     await until(async () => load.sent >= 100, "messages sent", 20000);
     s1.process.kill("SIGSTOP");
