@@ -8,6 +8,7 @@
 // client resumes and every message sent to it is delivered once, none stored offline.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
+import { accountFor, assertAccounted } from "../helpers/accounting.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
@@ -220,15 +221,13 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     second.send(`<r xmlns="${SM}"/>`);
     await second.waitFrame((f) => f.startsWith("<a "), "a round trip after the resume");
     const after = bodies(second.frames);
-    const outcomes = [...before, ...after];
-    const unaccounted = sent.filter((id) => !outcomes.includes(id));
-    const duplicates = outcomes.length - new Set(outcomes).size;
-    console.log(
-      `      sent ${sent.length}: delivered before the kill ${before.length}, after the resume ${after.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}`,
-    );
-    assert.deepEqual(unaccounted, []);
-    assert.equal(duplicates, 0);
-    assert.deepEqual(outcomes, sent, "in order");
+    const accounting = accountFor(sent, {
+      "delivered before the kill": before,
+      "after the resume": after,
+    });
+    console.log(`      ${accounting.summary}`);
+    assertAccounted(accounting);
+    assert.deepEqual(accounting.outcomes, sent, "in order");
     assert.equal(await admin.llen("mp:{bob@localhost}:offline"), 0, "nothing went offline");
   });
 });

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
+import { accountFor, assertAccounted } from "../helpers/accounting.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
 import { readmeMetrics } from "../helpers/readme-metrics.js";
@@ -19,6 +20,7 @@ import { until } from "../helpers/poll.js";
 import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect } from "../helpers/redis-server.js";
 import { RawClient } from "../helpers/raw-client.js";
+import { Running } from "../helpers/running.js";
 import { TestUser, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const SHARDS = 8;
@@ -48,21 +50,19 @@ describe("e2e: nodes, an edge and a session member per process", function () {
   });
 
   /** What a test started that would keep this process alive if it failed midway. */
-  const running: { stop(): void }[] = [];
+  const running = new Running();
 
   afterEach(async () => {
     if (process.env.MEGAPHONE_TEST_DUMP)
       for (const service of mesh.services) console.log(`--- ${service.name}\n${service.output()}`);
-    for (const r of running.splice(0)) r.stop();
+    running.stopAll();
     for (const u of users.splice(0)) u.kill();
     await mesh.stop();
   });
 
   /** A chat load between `pairs`, stopped after the test whatever happens. */
   function chatLoad(pairs: [TestUser, TestUser][]): ChatLoad {
-    const load = new ChatLoad(pairs);
-    running.push(load);
-    return load;
+    return running.add(new ChatLoad(pairs));
   }
 
   /** Waits until `two` serves `onTwo` shards and `one` the rest, as rendezvous splits them. */
@@ -143,7 +143,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       const to = /to=\\"([^/\\]+)/.exec(args.join(" "))?.[1];
       counts.twoHopTo.add(to ?? "?");
     });
-    running.push(monitor);
+    running.add(monitor);
     return { counts, stop: () => monitor.stop() };
   }
 
@@ -323,15 +323,10 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       second.send(`<r xmlns="${SM}"/>`);
       await second.waitFrame((f) => f.startsWith("<a "), "a round trip after the resume");
       const after = bodies(second.frames);
-      const outcomes = [...before, ...after];
-      const unaccounted = sent.filter((id) => !outcomes.includes(id));
-      const duplicates = outcomes.length - new Set(outcomes).size;
-      console.log(
-        `      resumed across nodes: sent ${sent.length}: before the drop ${before.length}, after the resume ${after.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}`,
-      );
-      assert.deepEqual(unaccounted, []);
-      assert.equal(duplicates, 0);
-      assert.deepEqual(outcomes, sent, "in order");
+      const accounting = accountFor(sent, { "before the drop": before, "after the resume": after });
+      console.log(`      resumed across nodes: ${accounting.summary}`);
+      assertAccounted(accounting);
+      assert.deepEqual(accounting.outcomes, sent, "in order");
     } finally {
       first.terminate();
       second.terminate();
@@ -401,14 +396,13 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       const bounced = alice.inbox
         .filter((el) => el.is("message") && el.attrs.type === "error")
         .map((el) => el.attrs.id);
-      const outcomes = [...live, ...offline, ...bounced];
-      const unaccounted = sent.filter((id) => !outcomes.includes(id));
-      const duplicates = outcomes.length - new Set(outcomes).size;
-      console.log(
-        `      node killed: sent ${sent.length}: delivered live ${live.length}, stored offline ${offline.length}, bounced ${bounced.length}; unaccounted ${unaccounted.length}, duplicates ${duplicates}`,
-      );
-      assert.deepEqual(unaccounted, []);
-      assert.equal(duplicates, 0, outcomes.join(" "));
+      const accounting = accountFor(sent, {
+        "delivered live": live,
+        "stored offline": offline,
+        bounced,
+      });
+      console.log(`      node killed: ${accounting.summary}`);
+      assertAccounted(accounting);
       assert.ok(offline.length >= 5, "the messages sent after bob went are stored");
     } finally {
       bob.terminate();
