@@ -150,9 +150,8 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
  * member hands the packets for its own edge's connections to that edge in process, in the
  * order the bus keeps against the other writers to its inbox (own-edge-order.ts), and the edge
  * gives new connections the member's shards, so that most replies take three stops instead
- * of five (docs/capacity.md, "Nodes"). Messages between nodes go two-hop where the
- * recipient's connection allows it (Bus.direct): the sender's member writes to the other
- * node's edge itself, and that node's order holds its own frames behind such writes.
+ * of five (docs/capacity.md, "Nodes"). Two-hop direct writes are off: a node's connections
+ * are written to by the member serving their shard only.
  */
 export async function runNode(config: Config, log: Logger): Promise<number> {
   const backend = createBackend(config, log);

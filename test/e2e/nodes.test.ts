@@ -91,19 +91,12 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     return { one, two, alice };
   }
 
-  /** `count` new users logged in through `node` (with XEP-0198 unless `sm` is false). */
-  async function logIn(node: EdgeProcess, count: number, sm = true): Promise<TestUser[]> {
+  /** `count` new users logged in through `node`. */
+  async function logIn(node: EdgeProcess, count: number): Promise<TestUser[]> {
     const names = Array.from({ length: count }, () => `u${nextUser++}`);
     await mesh.addUsers(names.map((n) => ({ jid: `${n}@localhost`, password: `${n}-pw` })));
     const logged = await Promise.all(
-      names.map((n) =>
-        TestUser.connect({
-          service: node.url,
-          username: n,
-          password: `${n}-pw`,
-          streamManagement: sm,
-        }),
-      ),
+      names.map((n) => TestUser.connect({ service: node.url, username: n, password: `${n}-pw` })),
     );
     users.push(...logged);
     return logged;
@@ -128,74 +121,48 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     }
   }
 
-  /**
-   * Counts the frames written to edge inboxes (not the edges' own inbox markers): `edge`, by a
-   * member's own write; `twoHop`, by a sender's member's two-hop write (a script), with the
-   * recipients' bare JIDs.
-   */
+  /** Counts the frames written to edge inboxes (not the edges' own inbox markers). */
   async function countEdgeInboxWrites() {
-    const counts = { edge: 0, twoHop: 0, twoHopTo: new Set<string>() };
-    const monitor = await monitorRedis(mesh.redis.url, ({ args, source }) => {
+    const counts = { edge: 0 };
+    const monitor = await monitorRedis(mesh.redis.url, ({ args }) => {
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
-      if (!/^mp:edge:\{[^}]+\}$/.test(args[1])) return;
-      if (source !== "lua") return void counts.edge++;
-      counts.twoHop++;
-      const to = /to=\\"([^/\\]+)/.exec(args.join(" "))?.[1];
-      counts.twoHopTo.add(to ?? "?");
+      if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
     });
     running.add(monitor);
     return { counts, stop: () => monitor.stop() };
   }
 
-  for (const sm of [true, false])
-    it(`two nodes, clients ${sm ? "with" : "without"} XEP-0198: chat within and across nodes is delivered once and in order, ${sm ? "without the edges' inboxes" : "across them two-hop"}`, async () => {
-      // Fixed halves, so that no shard moves under the count (moves are the next test's).
-      const one = await mesh.node("n1", {}, "0-3");
-      const two = await mesh.node("n2", {}, "4-7");
-      const [a, b, c] = await logIn(one, 3, sm);
-      const [d, e, f] = await logIn(two, 3, sm);
-      // Available: only then may a binding name its edge (two-hop delivery).
-      await Promise.all([a, b, c, d, e, f].map((u) => u.send(xml("presence"))));
-      await Promise.all([a, b, c, d, e, f].map((u) => u.ping()));
-      const writes = await countEdgeInboxWrites();
-      // Within node one, across the nodes, within node two.
-      const load = chatLoad([
-        [a, b],
-        [c, d],
-        [e, f],
-      ]);
-      load.start(25);
-      await until(() => load.sent >= 300, "300 messages sent", 20000);
-      const report = await load.report();
-      writes.stop();
-      console.log(formatReport("two nodes", report));
-      const { edge, twoHop, twoHopTo } = writes.counts;
-      console.log(
-        `      edge inbox writes: ${edge} by the members to their own edges, ${twoHop} two-hop (to ${[...twoHopTo].sort().join(", ")})`,
-      );
-      assert.equal(report.missing, 0);
-      assert.equal(report.duplicates, 0);
-      assert.equal(report.outOfOrder, 0);
-      const frames = async (path: string) =>
-        ((await metricValue(one.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) ||
-          0) +
-        ((await metricValue(two.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) ||
-          0);
-      if (sm) {
-        // Every connection's shard is its own node's (local-first), and XEP-0198 connections
-        // get no two-hop writes (every stanza passes their session): no frame needs an inbox.
-        assert.equal(edge, 0);
-        assert.equal(twoHop, 0);
-        // A path never taken has no series yet: 0.
-        assert.ok((await frames("in-process")) >= report.delivered, "counted in process");
-        assert.equal(await frames("inbox"), 0);
-      } else {
-        // Across the nodes the sender's member writes to the other node's edge itself (the
-        // members' own frames may wait in the inbox a moment behind such a write).
-        assert.ok(twoHop > 0, "messages across the nodes went two-hop");
-        assert.deepEqual([...twoHopTo].sort(), [c.bare, d.bare].sort(), "only those");
-      }
-    });
+  it("two nodes: chat within and across nodes is delivered once and in order, without the edges' inboxes", async () => {
+    // Fixed halves, so that no shard moves under the count (moves are the next test's).
+    const one = await mesh.node("n1", {}, "0-3");
+    const two = await mesh.node("n2", {}, "4-7");
+    const [a, b, c] = await logIn(one, 3);
+    const [d, e, f] = await logIn(two, 3);
+    const writes = await countEdgeInboxWrites();
+    // Within node one, across the nodes, within node two.
+    const load = chatLoad([
+      [a, b],
+      [c, d],
+      [e, f],
+    ]);
+    load.start(25);
+    await until(() => load.sent >= 300, "300 messages sent", 20000);
+    const report = await load.report();
+    writes.stop();
+    console.log(formatReport("two nodes", report));
+    console.log(`      Redis saw ${writes.counts.edge} edge inbox writes`);
+    assert.equal(report.missing, 0);
+    assert.equal(report.duplicates, 0);
+    assert.equal(report.outOfOrder, 0);
+    // Every connection's shard is its own node's (local-first), so no frame needs an inbox.
+    assert.equal(writes.counts.edge, 0);
+    // A path never taken has no series yet: 0.
+    const frames = async (path: string) =>
+      ((await metricValue(one.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) || 0) +
+      ((await metricValue(two.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) || 0);
+    assert.ok((await frames("in-process")) >= report.delivered, "counted in process");
+    assert.equal(await frames("inbox"), 0);
+  });
 
   it("serves both tiers' metrics and its own on its port, each listed in README's Metrics reference", async () => {
     const node = await mesh.node("n1");
@@ -211,70 +178,55 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     assert.equal((await fetch(`http://127.0.0.1:${node.port}/readyz`)).status, 200);
   });
 
-  for (const sm of [true, false])
-    it(`shards move to a new node and back while users ${sm ? "with" : "without"} XEP-0198 chat: every message once and in order`, async () => {
-      // Members a1 and a2 share the 8 shards 3 and 5 by rendezvous (n1 and n2 would give the
-      // second only 2), and 16 users on random shards leave the 5 that move without a user with
-      // odds of (3/8)^16: some chat always crosses the move.
-      const one = await mesh.node("a1");
-      await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
-      const logged = await logIn(one, 16, sm);
-      // Available: without XEP-0198 their bindings then name node one's edge, and node two's
-      // member writes to them two-hop while it serves their senders.
-      await Promise.all(logged.map((u) => u.send(xml("presence"))));
-      const load = chatLoad(
-        Array.from({ length: 8 }, (_, i): [TestUser, TestUser] => [
-          logged[2 * i],
-          logged[2 * i + 1],
-        ]),
-      );
-      load.start(50);
-      await until(() => load.sent >= 100, "100 messages before the second node");
-      const writes = await countEdgeInboxWrites();
-      // The second node takes about half of the shards: their connections stay on node one's
-      // edge, written to through its inbox by node two's member (its replies, and two-hop
-      // writes of messages from its senders to node one's).
-      const inboxWrites = () => writes.counts.edge + writes.counts.twoHop;
-      const two = await mesh.node("a2");
-      await split(one, two, 5);
-      const sentBeforeMove = load.sent;
-      await until(
-        () => load.sent >= sentBeforeMove + 100,
-        "100 messages while the shards are away",
-      );
-      await until(() => inboxWrites() > 0, "node two's member writes to node one's edge");
-      if (!sm) await until(() => writes.counts.twoHop > 0, "node two's member writes two-hop");
-      const throughInboxWhileAway = inboxWrites();
-      const twoHopWhileAway = writes.counts.twoHop;
-      // Planned: node two hands its shards back, and node one serves them again once its edge
-      // has read what node two wrote to it.
-      await two.stop("SIGTERM");
-      await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
-      // Settled: a window of 60 messages with no frame through the inbox (a connection's own
-      // inbox writes after the takeover hold it there until the edge reads them), then one more.
-      for (let window = 0; ; window++) {
-        const [before, sentAt] = [inboxWrites(), load.sent];
-        await until(() => load.sent >= sentAt + 60, "60 messages after the return");
-        if (inboxWrites() === before) break;
-        assert.ok(window < 20, "the inbox writes never stopped after the shards returned");
-      }
-      const settled = { ...writes.counts };
-      const sentSettled = load.sent;
-      await until(() => load.sent >= sentSettled + 60, "60 more messages");
-      const report = await load.report();
-      const lateWrites = inboxWrites() - settled.edge - settled.twoHop;
-      const lateTwoHop = writes.counts.twoHop - settled.twoHop;
-      writes.stop();
-      console.log(formatReport("shards away and back", report));
-      console.log(
-        `      edge inbox writes: ${throughInboxWhileAway} while the shards were away (${twoHopWhileAway} two-hop), ${lateWrites} once they were back and settled (${lateTwoHop} two-hop)`,
-      );
-      assert.equal(report.missing, 0);
-      assert.equal(report.duplicates, 0);
-      assert.equal(report.outOfOrder, 0);
-      assert.ok(throughInboxWhileAway > 0, "node two's member wrote through node one's inbox");
-      assert.equal(lateWrites, 0, "back in process once the shards returned");
-    });
+  it("shards move to a new node and back while users chat: every message once and in order", async () => {
+    // Members a1 and a2 share the 8 shards 3 and 5 by rendezvous (n1 and n2 would give the
+    // second only 2), and 16 users on random shards leave the 5 that move without a user with
+    // odds of (3/8)^16: some chat always crosses the move.
+    const one = await mesh.node("a1");
+    await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
+    const logged = await logIn(one, 16);
+    const load = chatLoad(
+      Array.from({ length: 8 }, (_, i): [TestUser, TestUser] => [logged[2 * i], logged[2 * i + 1]]),
+    );
+    load.start(50);
+    await until(() => load.sent >= 100, "100 messages before the second node");
+    const writes = await countEdgeInboxWrites();
+    // The second node takes about half of the shards: their connections stay on node one's
+    // edge, written to through its inbox by node two's member.
+    const two = await mesh.node("a2");
+    await split(one, two, 5);
+    const sentBeforeMove = load.sent;
+    await until(() => load.sent >= sentBeforeMove + 100, "100 messages while the shards are away");
+    await until(() => writes.counts.edge > 0, "node two's member writes to node one's edge");
+    const throughInboxWhileAway = writes.counts.edge;
+    // Planned: node two hands its shards back, and node one serves them again once its edge
+    // has read what node two wrote to it.
+    await two.stop("SIGTERM");
+    await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
+    // Settled: a window of 60 messages with no frame through the inbox (a connection's own
+    // inbox writes after the takeover hold it there until the edge reads them), then one more.
+    for (let window = 0; ; window++) {
+      const [before, sentAt] = [writes.counts.edge, load.sent];
+      await until(() => load.sent >= sentAt + 60, "60 messages after the return");
+      if (writes.counts.edge === before) break;
+      assert.ok(window < 20, "the inbox writes never stopped after the shards returned");
+    }
+    const settled = writes.counts.edge;
+    const sentSettled = load.sent;
+    await until(() => load.sent >= sentSettled + 60, "60 more messages");
+    const report = await load.report();
+    const lateWrites = writes.counts.edge - settled;
+    writes.stop();
+    console.log(formatReport("shards away and back", report));
+    console.log(
+      `      edge inbox writes: ${throughInboxWhileAway} while the shards were away, ${lateWrites} once they were back and settled`,
+    );
+    assert.equal(report.missing, 0);
+    assert.equal(report.duplicates, 0);
+    assert.equal(report.outOfOrder, 0);
+    assert.ok(throughInboxWhileAway > 0, "node two's member wrote through node one's inbox");
+    assert.equal(lateWrites, 0, "back in process once the shards returned");
+  });
 
   it("XEP-0198 across nodes: a session of one node resumed through the other's edge gets every message once, in order", async () => {
     const SM = "urn:xmpp:sm:3";

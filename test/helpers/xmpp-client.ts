@@ -30,12 +30,6 @@ export interface UserOptions {
   userAgentId?: string;
   /** A FAST token (from an earlier login's client: `fastToken()`) to log in with. */
   fastToken?: FastToken;
-  /**
-   * false: the client is not shown XEP-0198 and never enables it (as clients without it do;
-   * the server may then write to its connection two-hop). Default: enabled, as
-   * @xmpp/client does whenever it is offered.
-   */
-  streamManagement?: boolean;
   /** Called with the client before it connects (to watch what it sends, say). */
   beforeStart?: (xmpp: XmppClient) => void;
 }
@@ -49,7 +43,6 @@ export interface FastToken {
 
 const NS_STREAMS = "http://etherx.jabber.org/streams";
 const NS_SASL2 = "urn:xmpp:sasl:2";
-const NS_SM = "urn:xmpp:sm:3";
 
 export class TestUser {
   private readonly received = new Inbox<Element>();
@@ -83,10 +76,6 @@ export class TestUser {
         if (el.is("features", NS_STREAMS)) el.remove("authentication", NS_SASL2);
       });
     }
-    if (options.streamManagement === false)
-      xmpp.prependListener("element", (el: Element) => {
-        if (el.is("features", NS_STREAMS)) el.remove("sm", NS_SM);
-      });
     if (options.fastToken) await xmpp.fast.saveToken(options.fastToken);
     options.beforeStart?.(xmpp);
     xmpp.on("error", () => undefined); // failures surface through start() and waits

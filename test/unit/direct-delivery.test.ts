@@ -53,14 +53,14 @@ describe("DirectDelivery", () => {
     assert.equal(direct.allows(3), true);
     const second = direct.write(3, STANZA);
     writer.answer({ path: "route", inboxId: "5-0" });
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await Promise.all([first, second]);
     const third = direct.write(3, STANZA);
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await third;
     // The mark was found handled: the next write does not have it checked again.
     const fourth = direct.write(3, STANZA);
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await fourth;
     assert.deepEqual(writer.marks, ["", "", "5-0", ""]);
     assert.deepEqual(writer.members, ["s1", "s1", "s1", "s1"]);
@@ -74,7 +74,7 @@ describe("DirectDelivery", () => {
     store("7-1");
     assert.equal(await routed, "7-1");
     const next = direct.write(3, STANZA);
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await next;
     assert.deepEqual(writer.marks, ["7-1"]);
   });
@@ -93,7 +93,7 @@ describe("DirectDelivery", () => {
     await taking;
     assert.equal(direct.allows(3), true);
     const next = direct.write(3, STANZA);
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await next;
     assert.deepEqual(writer.marks, ["9-2"]);
   });
@@ -110,7 +110,7 @@ describe("DirectDelivery", () => {
     await later;
     assert.equal(reads.length, 2);
     const next = direct.write(3, STANZA);
-    writer.answer({ path: "edge", edgeEntryId: "1-0" });
+    writer.answer({ path: "edge" });
     await next;
     assert.deepEqual(writer.marks, ["6-0"]);
   });

@@ -1,8 +1,6 @@
 // When a node's member may hand a packet to its own edge in process (own-edge-order.ts): only
 // for a served shard once the edge read past the inbox end of the takeover, and for a
-// connection only once the edge read past the member's own writes for it through the inbox;
-// for a connection other members may write to two-hop, only once the edge read past the inbox
-// end of every takeover and of every batch holding other members' packets.
+// connection only once the edge read past the member's own writes for it through the inbox.
 import assert from "node:assert/strict";
 import { OwnEdgeOrder } from "../../services/shared/bus/own-edge-order.js";
 
@@ -43,60 +41,6 @@ describe("OwnEdgeOrder", () => {
     assert.equal(order.allows("e1.2.1"), false);
     order.read("12-0");
     assert.equal(order.allows("e1.2.1"), true);
-  });
-
-  it("bars a two-hop target of any served shard after a takeover, other connections not", () => {
-    // A sender's shard moving here: its previous owner's two-hop writes reach any target.
-    order.started(1, "0-0");
-    order.mayTwoHop("e1.1.1");
-    order.read("10-0");
-    assert.equal(order.allows("e1.1.1"), true);
-    order.started(2, "12-0");
-    assert.equal(order.allows("e1.1.1"), false, "a two-hop target of shard 1");
-    assert.equal(order.allows("e1.1.2"), true, "no two-hop writes can be waiting for it");
-    order.read("12-0");
-    assert.equal(order.allows("e1.1.1"), true);
-    assert.equal(order.allows("e1.2.1"), true);
-  });
-
-  it("bars two-hop targets while a foreign batch's inbox end is read, then until it is read past", async () => {
-    order.started(1, "0-0");
-    order.mayTwoHop("e1.1.1");
-    order.read("10-0");
-    let answer!: (end: string) => void;
-    const done = order.foreignBatch(() => new Promise<string>((resolve) => (answer = resolve)));
-    assert.equal(order.allows("e1.1.1"), false, "end not known yet");
-    assert.equal(order.allows("e1.1.2"), true, "not a two-hop target");
-    answer("15-0");
-    await done;
-    assert.equal(order.allows("e1.1.1"), false, "end known, not read past");
-    order.read("15-0");
-    assert.equal(order.allows("e1.1.1"), true);
-    // An older end changes nothing.
-    await order.foreignBatch(async () => "14-0");
-    assert.equal(order.allows("e1.1.1"), true);
-  });
-
-  it("keeps the bar of a foreign batch whose end read fails", async () => {
-    order.started(1, "0-0");
-    order.mayTwoHop("e1.1.1");
-    await assert.rejects(
-      order.foreignBatch(async () => {
-        throw new Error("redis down");
-      }),
-    );
-    // The bus tries again until it answers; were it to give up, nothing may go over in process.
-    assert.equal(order.allows("e1.1.1"), false);
-  });
-
-  it("forgets a two-hop target with its socket or its shard", async () => {
-    order.started(1, "0-0");
-    order.mayTwoHop("e1.1.1");
-    order.mayTwoHop("e1.1.2");
-    assert.equal(order.hasTwoHopTargets, true);
-    order.forget("e1.1.1");
-    order.stopped(1);
-    assert.equal(order.hasTwoHopTargets, false);
   });
 
   it("bars a connection while its own write through the inbox is in flight or unread", async () => {

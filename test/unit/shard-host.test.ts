@@ -29,12 +29,10 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
     const local = new LocalDelivery();
     const loading = gate<Map<string, string>>();
     const told: string[] = [];
-    const targets: string[] = [];
     const ownEdge: OwnEdgeShards = {
       serving: async (shard) => void told.push(`serving ${shard}`),
       released: (shard) => void told.push(`released ${shard}`),
       resumeRefused: () => undefined,
-      mayTwoHop: (connId, edgeId) => void targets.push(`${connId}@${edgeId}`),
     };
     const snapshot = JSON.stringify({ connId: "e1.2.1", shard: 2, edgeId: "e1", stage: "bound" });
     const host = new SessionShardHost({
@@ -53,7 +51,7 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
       refused: () => undefined,
     });
     const lease = { shard: 2, member: "m1", token: 1 } as unknown as Lease;
-    return { host, table, local, told, targets, loading, ending, snapshot, lease, bus };
+    return { host, table, local, told, loading, ending, snapshot, lease, bus };
   }
 
   it("stopped while its snapshots load: restores nothing and serves nothing", async () => {
@@ -79,24 +77,5 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
     assert.equal(t.local.serves(2), false);
     // The node's edge was asked while the start ran; the stop after it is what counts.
     assert.deepEqual(t.told, ["serving 2", "released 2"]);
-  });
-
-  it("tells a node's edge which taken connections other members may write to two-hop", async () => {
-    const t = setup();
-    const starting = t.host.start(2, t.lease);
-    const conn = (connId: string, extra: object) =>
-      JSON.stringify({ connId, shard: 2, edgeId: "e1", stage: "bound", ...extra });
-    t.loading.open(
-      new Map([
-        ["e1.2.1", conn("e1.2.1", {})],
-        ["e1.2.2", conn("e1.2.2", { sm: { h: 0 } })],
-        ["e1.2.3", conn("e1.2.3", { stage: "auth" })],
-      ]),
-    );
-    t.ending.open("0-0");
-    await starting;
-    // XEP-0198 and unbound connections get no two-hop writes: the node need not hold them.
-    assert.deepEqual(t.targets, ["e1.2.1@e1"]);
-    assert.equal(t.local.serves(2), true);
   });
 });

@@ -251,9 +251,7 @@ export class LiveContext implements SessionContext {
     this.afterEffects(async () => {
       // Judged on the state after every entry of this unit: an <enable/> or an unavailable
       // presence in the same unit has been applied by now.
-      if (!conn.available || !mayBeTwoHopTarget(conn)) return;
-      // A node's order holds its in-process writes behind other members' two-hop writes.
-      this.deps.ownEdge?.mayTwoHop(conn.connId, conn.edgeId);
+      if (conn.stage !== "bound" || !conn.available || conn.sm || isBosh(conn)) return;
       await this.stores.routes.update(
         conn.bareJid as string,
         conn.resource as string,
@@ -347,13 +345,4 @@ export class LiveContext implements SessionContext {
     await this.deps.snapshots.remove(conn.shard, conn.connId);
     this.deps.table.delete(conn.connId);
   }
-}
-
-/**
- * Whether other members may write to the connection two-hop (its binding may name its edge):
- * bound, without XEP-0198 (which clears the edge from the binding: every stanza must be
- * counted by its session) and not over BOSH. Availability aside (its loss clears the edge too).
- */
-export function mayBeTwoHopTarget(conn: ConnState): boolean {
-  return conn.stage === "bound" && !conn.sm && !isBosh(conn);
 }

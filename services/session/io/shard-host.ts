@@ -21,7 +21,6 @@ import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
 import type { SnapshotSink } from "./snapshot-writer.js";
 import { continueAfterTakeover } from "./bosh/bosh-timers.js";
-import { mayBeTwoHopTarget } from "./live-context.js";
 
 /**
  * The edge of this very process, when the member hands its own connections' packets to it in
@@ -34,8 +33,6 @@ export interface OwnEdgeShards {
   released(shard: number): void;
   /** Another member refused the connection's resume, so it renames nothing (stream-management.ts). */
   resumeRefused(connId: string): void;
-  /** The connection's binding may name its edge for two-hop writes (told before it does). */
-  mayTwoHop(connId: string, edgeId: string): void;
 }
 
 export interface ShardHostDeps {
@@ -93,8 +90,6 @@ export class SessionShardHost implements ShardHost {
       const conn = JSON.parse(snapshot) as ConnState;
       continueAfterTakeover(conn, now);
       table.set(conn);
-      // Its binding may name its edge (LiveContext.allowDirect, by the previous owner).
-      if (mayBeTwoHopTarget(conn)) this.deps.ownEdge?.mayTwoHop(conn.connId, conn.edgeId);
     }
     if (restored.size > 0)
       log.info(

@@ -85,11 +85,10 @@ export interface DirectWrite {
 }
 
 /**
- * Where a DirectWrite went: to the edge (`edgeEntryId`, its entry in the edge inbox); or into the connection's shard inbox (`inboxId`), as
+ * Where a DirectWrite went: to the edge; or into the connection's shard inbox (`inboxId`), as
  * a `route` packet (not safe to write directly) or as `undelivered` (the edge is gone).
  */
-export type DirectOutcome =
-  { path: "edge"; edgeEntryId: string } | { path: "route" | "undelivered"; inboxId: string };
+export type DirectOutcome = { path: "edge" } | { path: "route" | "undelivered"; inboxId: string };
 
 /** Two-hop delivery (docs/capacity.md): the check and the write are one step. */
 export interface DirectWriter {

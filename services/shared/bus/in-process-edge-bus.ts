@@ -17,10 +17,7 @@
 // serve, and a shard can move here with its previous owner's frames unread. There the bus is
 // given an order (own-edge-order.ts): a packet goes over in process only when nothing for its
 // connection can be waiting unread in the inbox, and the ids of the member's own inbox writes
-// and the edge's reading are tracked for it (EdgeInboxEntries). A node offers two-hop writes:
-// other members write messages to its connections' edge inbox themselves, so the bus tells
-// the order which connections may get them (mayTwoHop) and when a shard batch holds other
-// members' packets, which may follow such writes (own-shard-writes.ts).
+// and the edge's reading are tracked for it (EdgeInboxEntries).
 //
 // The packets of one event-loop turn are handed over together, in order, in one synchronous
 // pass (InProcessEdgeWriter). The edge takes a packet only for a connection whose socket will
@@ -30,13 +27,9 @@
 // reader waits there, never a session's write). A connection refused once is refused ever
 // after, so nothing written here overtakes a packet sent through the inbox. A write resolves
 // once handed over (true), or as the inner bus's write does.
-import { delay, retryDelayMs } from "../async/delay.js";
 import type { LoopHealth } from "../async/loop-health.js";
 import type {
   Bus,
-  DirectOutcome,
-  DirectWrite,
-  DirectWriter,
   EdgeBatchHandler,
   InProcessEdgeWriter,
   ShardBacklog,
@@ -44,8 +37,7 @@ import type {
   ShardConsumeOptions,
 } from "./bus.js";
 import type { OwnEdgeOrder } from "./own-edge-order.js";
-import { OwnShardWrites } from "./own-shard-writes.js";
-import type { EdgePacket, ShardEntry, ShardPacket } from "./packets.js";
+import type { EdgePacket, ShardPacket } from "./packets.js";
 
 /** What a node's bus needs of its Redis bus beyond Bus: the edge inbox's entry ids. */
 export interface EdgeInboxEntries {
@@ -62,9 +54,6 @@ export interface SharedEdgeInbox {
   /** Told of each packet for the local edge: handed over in process, or through its inbox. */
   counted?: (path: "in-process" | "inbox") => void;
 }
-
-/** The packets an edge writes to shard inboxes; the others come from session members. */
-const EDGE_KINDS: ReadonlySet<ShardPacket["k"]> = new Set(["open", "data", "close", "bosh"]);
 
 interface LocalEdge {
   address: string;
@@ -88,30 +77,11 @@ export class InProcessEdgeBus implements Bus {
   /** Counts each shard's serving() and released() calls, so a late end read is ignored. */
   private readonly turns = new Map<number, number>();
 
-  private readonly ownDirect: DirectWriter | undefined;
-  /** Entries this member wrote into the shards it serves (a node). */
-  private readonly ownShardWrites = new OwnShardWrites();
-
   constructor(
     private readonly inner: Bus,
     /** Absent: this process's session is the only writer to its edge (see above). */
     private readonly shared?: SharedEdgeInbox,
-  ) {
-    const innerDirect = inner.direct;
-    if (shared && innerDirect) this.ownDirect = { write: (d) => this.writeDirect(innerDirect, d) };
-  }
-
-  private async writeDirect(inner: DirectWriter, direct: DirectWrite): Promise<DirectOutcome> {
-    const shared = this.shared as SharedEdgeInbox;
-    if (direct.edge !== this.local?.address) return inner.write(direct);
-    let outcome: DirectOutcome | undefined;
-    await shared.order.viaInbox([direct.connId], async () => {
-      outcome = await inner.write(direct);
-      // Not written to the edge (routed, or undelivered): nothing of ours for it to read.
-      return outcome.path === "edge" ? outcome.edgeEntryId : null;
-    });
-    return outcome as DirectOutcome;
-  }
+  ) {}
 
   /**
    * The session member serves `shard` from now on (its lease is ours): its connections' packets
@@ -130,14 +100,6 @@ export class InProcessEdgeBus implements Bus {
     if (this.turns.get(shard) === turn) this.shared.order.started(shard, end);
   }
 
-  /**
-   * Connection `connId` of edge `edgeId` is to be named in its binding as reachable two-hop
-   * (a node's own edge only: other members may write to it from now on).
-   */
-  mayTwoHop(connId: string, edgeId: string): void {
-    if (edgeId === this.local?.address) this.shared?.order.mayTwoHop(connId);
-  }
-
   /** Another member refused `connId`'s resume: no rename of it comes (a node). */
   resumeRefused(connId: string): void {
     this.shared?.order.resumeRefused(connId);
@@ -148,7 +110,6 @@ export class InProcessEdgeBus implements Bus {
     if (!this.shared) return;
     this.bumpTurn(shard);
     this.shared.order.stopped(shard);
-    this.ownShardWrites.stopped(shard);
   }
 
   private bumpTurn(shard: number): number {
@@ -157,13 +118,8 @@ export class InProcessEdgeBus implements Bus {
     return turn;
   }
 
-  /**
-   * Two-hop writes (a node only): other members write to this node's connections, and this
-   * member to other edges' connections and to its own edge's connections of shards served
-   * elsewhere; the last go through the order like its other writes to its edge's inbox.
-   */
-  get direct(): DirectWriter | undefined {
-    return this.ownDirect;
+  get direct(): undefined {
+    return undefined;
   }
 
   toShard(shard: number, packet: ShardPacket): Promise<string> {
@@ -174,15 +130,7 @@ export class InProcessEdgeBus implements Bus {
       if (packet.k === "resume") order.resuming(packet.c);
       else if (packet.k === "close") order.forget(packet.c);
     }
-    if (!order?.serves(shard) || EDGE_KINDS.has(packet.k)) return this.inner.toShard(shard, packet);
-    return this.toServedShard(order, shard, packet);
-  }
-
-  /** A member's packet into a shard it serves: its entry, read back here, is known as its own. */
-  private async toServedShard(order: OwnEdgeOrder, shard: number, packet: ShardPacket) {
-    const id = await this.inner.toShard(shard, packet);
-    if (order.serves(shard)) this.ownShardWrites.wrote(shard, id);
-    return id;
+    return this.inner.toShard(shard, packet);
   }
 
   shardInboxEnd(shard: number): Promise<string> {
@@ -245,47 +193,7 @@ export class InProcessEdgeBus implements Bus {
     signal: AbortSignal,
     options?: ShardConsumeOptions,
   ): Promise<void> {
-    const order = this.shared?.order;
-    if (!order) return this.inner.consumeShards(shards, consumer, handler, signal, options);
-    // Another member's packet may follow its two-hop write to our edge (own-edge-order.ts):
-    // the edge inbox's end is read before the batch's units run, not waited for.
-    const barred: ShardBatchHandler = (batch, ack, acknowledged) => {
-      // Without two-hop targets nobody writes two-hop to this edge: nothing to read.
-      if (this.holdsForeignPackets(batch) && order.hasTwoHopTargets)
-        void order.foreignBatch(() => this.localInboxEnd(signal));
-      return handler(batch, ack, acknowledged);
-    };
-    return this.inner.consumeShards(shards, consumer, barred, signal, options);
-  }
-
-  /** Whether a batch holds packets another member wrote (not an edge, not this member). */
-  private holdsForeignPackets(batch: readonly ShardEntry[]): boolean {
-    const byShard = new Map<number, { members: string[]; lastId: string }>();
-    for (const { shard, id, packet } of batch) {
-      let read = byShard.get(shard);
-      if (read === undefined) byShard.set(shard, (read = { members: [], lastId: id }));
-      read.lastId = id;
-      if (!EDGE_KINDS.has(packet.k)) read.members.push(id);
-    }
-    let foreign = false;
-    // Every shard's ids are forgotten, whatever the others hold.
-    for (const [shard, { members, lastId }] of byShard)
-      if (!this.ownShardWrites.allOwn(shard, members, lastId)) foreign = true;
-    return foreign;
-  }
-
-  /** The local edge's inbox end, tried until it answers; "0-0" when no edge reads here (then nothing goes over in process). */
-  private async localInboxEnd(signal: AbortSignal): Promise<string> {
-    const entries = (this.shared as SharedEdgeInbox).entries;
-    for (let failures = 0; ; failures++) {
-      const local = this.local;
-      if (!local || local.signal.aborted || signal.aborted) return "0-0";
-      try {
-        return await entries.edgeInboxEnd(local.address);
-      } catch {
-        await delay(retryDelayMs(failures), signal);
-      }
-    }
+    return this.inner.consumeShards(shards, consumer, handler, signal, options);
   }
 
   readingGroups(shards: readonly number[]): number[][] {

@@ -6,28 +6,18 @@
 //   shard is barred until the edge has read past its inbox's end as it was once the lease was
 //   ours (started());
 // - this member's own, sent through the inbox (before its shard's bar lifted, or because the
-//   edge refused it in process, or as a two-hop write to a connection of a shard served
-//   elsewhere): its connection is barred until the edge has read past it;
+//   edge refused it in process): its connection is barred until the edge has read past it.
 // - another member's `rename` of a connection that asked to resume a session of that
 //   member's shard (XEP-0198 across nodes, stream-management.ts), and what follows it: such a
 //   connection is barred from the moment its resume request is written until the edge reads
-//   a rename of it (then it has a new id), or its socket is gone;
-// - another member's two-hop write (Bus.direct), for a connection whose binding names this
-//   edge (a two-hop target: bound without XEP-0198 or BOSH, told by mayTwoHop() before its
-//   binding says so, or when its shard is taken over). A later stanza of the same sender can
-//   reach us through a shard inbox this member reads (the writer fell back to it, having found
-//   its order mark unhandled; presences and iqs always go there), or be produced here once the
-//   sender's shard moved here. So a two-hop target is barred until the edge has read past the
-//   inbox's end as read at every takeover, and after every batch holding packets of other
-//   members (foreignBatch(); own-shard-writes.ts tells this member's own apart), before that
-//   batch's units run: the writer's XADD to the edge came before its XADD to the shard, which
-//   came before our read of the batch. Connections with XEP-0198 (most real clients) get no
-//   two-hop writes and are not held by these reads.
-// Ids are entry ids of the one edge inbox, compared as such, so no clocks are involved.
+//   a rename of it (then it has a new id), or its socket is gone.
+// Nobody else writes to a node's connections of a served shard: node members offer no two-hop
+// direct writes to their connections (their bindings name no edge), and routes of other
+// members go to the shard's inbox, which this member reads. Ids are entry ids of the one edge
+// inbox, compared as such, so no clocks are involved.
 //
 // Memory: an entry per connection with writes of this member not read yet or a resume under
-// way, dropped once read, renamed, or its socket reported gone (forget()); the ids of the
-// edge's two-hop targets in served shards, dropped with their sockets or shards.
+// way, dropped once read, renamed, or its socket reported gone (forget()).
 import { parseConnId } from "../conn-id.js";
 import { compareEntryIds } from "./packets.js";
 
@@ -55,12 +45,6 @@ interface OwnWrites {
 export class OwnEdgeOrder {
   /** Served shards, with the edge inbox's end once the lease was ours. */
   private readonly marks = new Map<number, string>();
-  /** Connections whose bindings may name this edge, so other members may write to them. */
-  private readonly twoHopTargets = new Set<string>();
-  /** Two-hop targets wait for the edge to read past this (ends read at takeovers and foreign batches). */
-  private twoHopMark = "0-0";
-  /** Inbox end reads under way (foreignBatch()), or failed. */
-  private endsUnknown = 0;
   /** This member's writes through the edge's inbox not yet read, per connection. */
   private readonly unread = new Map<string, OwnWrites>();
   /** The edge has handled every inbox entry up to this id. */
@@ -72,9 +56,6 @@ export class OwnEdgeOrder {
     if (shard === undefined) return false; // the inbox path answers a malformed id as before
     const mark = this.marks.get(shard);
     if (mark === undefined || compareEntryIds(this.readUpTo, mark) < 0) return false;
-    if (this.twoHopTargets.has(connId)) {
-      if (this.endsUnknown > 0 || compareEntryIds(this.readUpTo, this.twoHopMark) < 0) return false;
-    }
     const own = this.unread.get(connId);
     return own === undefined || this.isRead(own);
   }
@@ -82,40 +63,10 @@ export class OwnEdgeOrder {
   /** The member serves `shard` from now on; `end`: the edge inbox's end, read after its lease was taken. */
   started(shard: number, end: string): void {
     this.marks.set(shard, end);
-    this.raise(end);
   }
 
   stopped(shard: number): void {
     this.marks.delete(shard);
-    for (const connId of this.twoHopTargets)
-      if (shardOf(connId) === shard) this.twoHopTargets.delete(connId);
-  }
-
-  serves(shard: number): boolean {
-    return this.marks.has(shard);
-  }
-
-  /** Connection `connId`'s binding may name this edge from now on (before it does). */
-  mayTwoHop(connId: string): void {
-    this.twoHopTargets.add(connId);
-  }
-
-  /** Whether any connection may get two-hop writes (else foreign batches need no read). */
-  get hasTwoHopTargets(): boolean {
-    return this.twoHopTargets.size > 0;
-  }
-
-  /**
-   * A shard batch holds packets of other members (routes, kicks, resumes…), which may follow
-   * their two-hop writes to this edge: nothing for a two-hop target goes over in process until
-   * `readEnd` (the edge inbox's end, read after the batch) is known and read past. Called before the batch's
-   * units run. `readEnd` should try until it answers: should it fail, the end stays unknown
-   * and the bar up for good (every packet then goes through the inbox, in order).
-   */
-  async foreignBatch(readEnd: () => Promise<string>): Promise<void> {
-    this.endsUnknown++;
-    this.raise(await readEnd());
-    this.endsUnknown--;
   }
 
   /**
@@ -164,7 +115,6 @@ export class OwnEdgeOrder {
    * id) or its socket is gone (whatever is written for it now is given back, in order).
    */
   forget(connId: string): void {
-    this.twoHopTargets.delete(connId);
     const own = this.unread.get(connId);
     if (own === undefined) return;
     if (own.inFlight > 0) {
@@ -185,10 +135,6 @@ export class OwnEdgeOrder {
   /** Connections with writes of this member the edge has not read yet (bounded by those writes). */
   get unreadConnections(): number {
     return this.unread.size;
-  }
-
-  private raise(end: string): void {
-    if (compareEntryIds(end, this.twoHopMark) > 0) this.twoHopMark = end;
   }
 
   private isRead(own: OwnWrites): boolean {

@@ -33,7 +33,7 @@ export class RedisDirectWriter implements DirectWriter {
         shard,
       ),
     );
-    if (outcome === 1) return { path: "edge", edgeEntryId: id };
+    if (outcome === 1) return { path: "edge" };
     return { path: outcome === 0 ? "route" : "undelivered", inboxId: id };
   }
 }
