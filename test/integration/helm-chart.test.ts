@@ -1036,21 +1036,34 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       );
     });
 
-    it("bounds the node HPA's maxReplicas by config.shardCount in values.schema.json (ajv, helm template, helm lint)", async () => {
+    it("bounds the member tier's HPA maxReplicas (node, or session in mode tiers) by config.shardCount in values.schema.json (ajv, helm template, helm lint)", async () => {
       const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, "utf8")) as object;
       const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-      const nodes = (shardCount: number, maxReplicas: number, mode = "nodes", enabled = true) => ({
-        mode,
-        config: { shardCount },
-        node: { autoscaling: { enabled, maxReplicas } },
+      const hpa = (
+        tier: "node" | "session",
+        shardCount: number,
+        maxReplicas: number,
+        mode = tier === "node" ? "nodes" : "tiers",
+        enabled = true,
+      ) => ({
+        tier,
+        values: {
+          mode,
+          config: { shardCount },
+          [tier]: { autoscaling: { enabled, maxReplicas } },
+        },
       });
-      for (const [values, ok] of [
-        [nodes(64, 64), true],
-        [nodes(64, 65), false],
-        [nodes(8, 9), false],
-        [nodes(8, 8), true],
-        [nodes(8, 9, "tiers"), true],
-        [nodes(8, 9, "nodes", false), true],
+      for (const [{ tier, values }, ok] of [
+        [hpa("node", 64, 64), true],
+        [hpa("node", 64, 65), false],
+        [hpa("node", 8, 9), false],
+        [hpa("node", 8, 8), true],
+        [hpa("node", 8, 9, "tiers"), true],
+        [hpa("node", 8, 9, "nodes", false), true],
+        [hpa("session", 8, 8), true],
+        [hpa("session", 8, 9), false],
+        [hpa("session", 64, 65), false],
+        [hpa("session", 8, 9, "tiers", false), true],
       ] as const) {
         assert.equal(validate(values), ok, `ajv: ${JSON.stringify(values)}`);
         await withValues(values, async (file) => {
@@ -1064,7 +1077,9 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
           const bound = values.config.shardCount;
           await assert.rejects(
             rendered,
-            new RegExp(`node\\.autoscaling\\.maxReplicas: Must be less than or equal to ${bound}`),
+            new RegExp(
+              `${tier}\\.autoscaling\\.maxReplicas: Must be less than or equal to ${bound}`,
+            ),
           );
         });
       }
