@@ -91,6 +91,13 @@ const RENDERS: {
   },
   { dir: "k8s/overlays/nodes-dev", externalSecrets: {}, hpas: 0, nodes: true },
   { dir: "k8s/overlays/nodes-prod", externalSecrets: REDIS_URL_SECRET, hpas: 1, nodes: true },
+  {
+    dir: "k8s/overlays/nodes-prod",
+    components: [C2S_COMPONENT],
+    externalSecrets: { ...REDIS_URL_SECRET, ...C2S_SECRETS },
+    hpas: 1,
+    nodes: true,
+  },
 ];
 const nameOf = (r: { dir: string; components?: string[] }) =>
   [r.dir, ...(r.components ?? [])].join(" + ");
@@ -360,12 +367,17 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
   }
 
   describe("component k8s/components/c2s", () => {
-    for (const overlay of ["k8s/overlays/dev", "k8s/overlays/prod"])
-      it(`changes ${overlay} only by the c2s Service, the edge Deployment and the edge NetworkPolicy if any`, () => {
+    // The pods that serve clients: the edges, or with nodes (nodes-prod) the node pods.
+    for (const [overlay, client] of [
+      ["k8s/overlays/dev", "edge"],
+      ["k8s/overlays/prod", "edge"],
+      ["k8s/overlays/nodes-prod", "node"],
+    ])
+      it(`changes ${overlay} only by the c2s Service, the ${client} Deployment and the edge NetworkPolicy if any`, () => {
         const without = rendered.get(overlay) as K8sObject[];
         const withC2s = rendered.get(nameOf({ dir: overlay, components: [C2S_COMPONENT] }));
         assert.ok(withC2s);
-        const changed = ["Deployment/megaphone-edge", "NetworkPolicy/megaphone-edge"];
+        const changed = [`Deployment/megaphone-${client}`, "NetworkPolicy/megaphone-edge"];
         assert.deepEqual(
           withC2s.map(ref).sort(),
           [...without.map(ref), "Service/megaphone-edge-c2s"].sort(),
@@ -377,33 +389,43 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
               o,
               ref(o),
             );
+        const selectorOf = (name: string) =>
+          ofKind<IService>(withC2s, "Service").find((x) => x.metadata.name === name)?.spec
+            ?.selector;
+        assert.deepEqual(
+          selectorOf("megaphone-edge-c2s"),
+          selectorOf("megaphone-edge"),
+          "the c2s Service selects what megaphone-edge selects",
+        );
+        const [{ w }] = tier(withC2s, client);
+        assert.ok(selects({ matchLabels: selectorOf("megaphone-edge-c2s") }, w.labels), client);
       });
 
-    it("admits the c2s ports from anywhere in prod's edge NetworkPolicy, and nothing else new", () => {
-      const policy = (objects: K8sObject[]) =>
-        ofKind<INetworkPolicy>(objects, "NetworkPolicy").find(
-          (n) => n.metadata.name === "megaphone-edge",
+    for (const overlay of ["prod", "nodes-prod"])
+      it(`admits the c2s ports from anywhere in ${overlay}'s edge NetworkPolicy, and nothing else new`, () => {
+        const policy = (objects: K8sObject[]) =>
+          ofKind<INetworkPolicy>(objects, "NetworkPolicy").find(
+            (n) => n.metadata.name === "megaphone-edge",
+          );
+        const dir = `k8s/overlays/${overlay}`;
+        const before = policy(rendered.get(dir) as K8sObject[]);
+        const after = policy(
+          rendered.get(nameOf({ dir, components: [C2S_COMPONENT] })) as K8sObject[],
         );
-      const before = policy(rendered.get("k8s/overlays/prod") as K8sObject[]);
-      const after = policy(
-        rendered.get(
-          nameOf({ dir: "k8s/overlays/prod", components: [C2S_COMPONENT] }),
-        ) as K8sObject[],
-      );
-      assert.ok(before?.spec && after?.spec);
-      const ingress = after.spec.ingress ?? [];
-      assert.deepEqual(
-        { ...after.spec, ingress: ingress.slice(0, -1) },
-        before.spec,
-        "the rest as it was",
-      );
-      assert.deepEqual(ingress.at(-1), {
-        ports: [
-          { port: "xmpp-client", protocol: "TCP" },
-          { port: "xmpps-client", protocol: "TCP" },
-        ],
+        assert.ok(before?.spec && after?.spec);
+        const ingress = after.spec.ingress ?? [];
+        assert.deepEqual(
+          { ...after.spec, ingress: ingress.slice(0, -1) },
+          before.spec,
+          "the rest as it was",
+        );
+        assert.deepEqual(ingress.at(-1), {
+          ports: [
+            { port: "xmpp-client", protocol: "TCP" },
+            { port: "xmpps-client", protocol: "TCP" },
+          ],
+        });
       });
-    });
   });
 
   describe("component k8s/components/nodes", () => {
@@ -773,65 +795,77 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
       assertRestrictedNamespaceTaggedImages(objects());
     });
 
-    it("agrees with the chart's mode nodes with node autoscaling, pdb and networkPolicy on: the same objects but the namespace's, the same HPA, PDB, pod spec, Services and RBAC, and the same NetworkPolicy peers and ports", async () => {
-      const chart = (
-        await helmTemplate(CHART, {
-          set: {
-            mode: "nodes",
-            "node.autoscaling.enabled": "true",
-            "node.pdb.enabled": "true",
-            "networkPolicy.enabled": "true",
-            "tests.enabled": "false",
-          },
-        })
-      ).filter((o) => !chartOnly(o));
-      const ours = objects().filter((o) => !PROD_SHARED.includes(ref(o)));
-      assert.deepEqual(chart.map(parityKey).sort(), ours.map(parityKey).sort());
-      const find = (from: K8sObject[], o: K8sObject) =>
-        from.find((x) => parityKey(x) === parityKey(o)) as K8sObject;
-      // kustomize writes the namespace into the RoleBinding's subject; the chart leaves it out,
-      // and the API takes the binding's own: the same.
-      const subjectsInOwnNamespace = (o: K8sObject) => {
-        const copy = JSON.parse(JSON.stringify(o)) as K8sObject;
-        for (const b of ofKind<IRoleBinding>([copy], "RoleBinding"))
-          for (const x of b.subjects ?? [])
-            if (x.namespace === o.metadata.namespace) delete x.namespace;
-        return copy;
-      };
-      for (const o of ours.filter((x) => x.kind !== "NetworkPolicy"))
-        assert.deepEqual(
-          normalizedByKey(find(chart, o)),
-          normalizedByKey(subjectsInOwnNamespace(o)),
-          parityKey(o),
-        );
+    for (const c2s of [false, true])
+      it(`${c2s ? "with k8s/components/c2s, " : ""}agrees with the chart's mode nodes with node autoscaling, pdb and networkPolicy${c2s ? " and edge.c2s" : ""} on: the same objects but the namespace's, the same HPA, PDB, pod spec, Services and RBAC, and the same NetworkPolicy peers and ports`, async () => {
+        const chart = (
+          await helmTemplate(CHART, {
+            set: {
+              mode: "nodes",
+              "node.autoscaling.enabled": "true",
+              "node.pdb.enabled": "true",
+              "networkPolicy.enabled": "true",
+              "tests.enabled": "false",
+              // As k8s/components/c2s: the Secret megaphone-tls, a LoadBalancer keeping addresses.
+              ...(c2s && {
+                "edge.c2s.enabled": "true",
+                "edge.c2s.tls.secretName": "megaphone-tls",
+                "edge.c2s.service.externalTrafficPolicy": "Local",
+              }),
+            },
+          })
+        ).filter((o) => !chartOnly(o));
+        const render = c2s
+          ? (rendered.get(
+              nameOf({ dir: "k8s/overlays/nodes-prod", components: [C2S_COMPONENT] }),
+            ) as K8sObject[])
+          : objects();
+        const ours = render.filter((o) => !PROD_SHARED.includes(ref(o)));
+        assert.deepEqual(chart.map(parityKey).sort(), ours.map(parityKey).sort());
+        const find = (from: K8sObject[], o: K8sObject) =>
+          from.find((x) => parityKey(x) === parityKey(o)) as K8sObject;
+        // kustomize writes the namespace into the RoleBinding's subject; the chart leaves it out,
+        // and the API takes the binding's own: the same.
+        const subjectsInOwnNamespace = (o: K8sObject) => {
+          const copy = JSON.parse(JSON.stringify(o)) as K8sObject;
+          for (const b of ofKind<IRoleBinding>([copy], "RoleBinding"))
+            for (const x of b.subjects ?? [])
+              if (x.namespace === o.metadata.namespace) delete x.namespace;
+          return copy;
+        };
+        for (const o of ours.filter((x) => x.kind !== "NetworkPolicy"))
+          assert.deepEqual(
+            normalizedByKey(find(chart, o)),
+            normalizedByKey(subjectsInOwnNamespace(o)),
+            parityKey(o),
+          );
 
-      // The policies differ in form (the chart admits clients and Prometheus in two rules, and
-      // its `helm test` pod besides): compare who may reach which port, and the egress.
-      const [c, k] = [chart, ours].map((from) =>
-        ofKind<INetworkPolicy>(from, "NetworkPolicy").find(
-          (p) => p.metadata.name === "megaphone-edge",
-        ),
-      );
-      assert.ok(c?.spec && k?.spec, "NetworkPolicy megaphone-edge in both");
-      const spec = (p: INetworkPolicy) =>
-        normalize(p as unknown as K8sObject) as { spec: INetworkPolicy["spec"] };
-      const admitted = (p: INetworkPolicy) =>
-        (spec(p).spec?.ingress ?? [])
-          .flatMap((r) =>
-            (r.from ?? [{}]).flatMap((peer) =>
-              (r.ports ?? []).map((port) => JSON.stringify([peer, port])),
-            ),
-          )
-          .filter((x) => !x.includes('"app.kubernetes.io/component":"test"'))
-          .sort();
-      assert.deepEqual(admitted(k), admitted(c), "ingress: peers and ports");
-      assert.deepEqual(spec(k).spec?.egress, spec(c).spec?.egress, "egress");
-      assert.deepEqual(spec(k).spec?.podSelector, spec(c).spec?.podSelector, "podSelector");
-      assert.deepEqual(k.spec.policyTypes, c.spec.policyTypes);
-      report(
-        `${ours.length} objects compared with the chart's; ${admitted(k).length} ingress peers`,
-      );
-    });
+        // The policies differ in form (the chart admits clients and Prometheus in two rules, and
+        // its `helm test` pod besides): compare who may reach which port, and the egress.
+        const [c, k] = [chart, ours].map((from) =>
+          ofKind<INetworkPolicy>(from, "NetworkPolicy").find(
+            (p) => p.metadata.name === "megaphone-edge",
+          ),
+        );
+        assert.ok(c?.spec && k?.spec, "NetworkPolicy megaphone-edge in both");
+        const spec = (p: INetworkPolicy) =>
+          normalize(p as unknown as K8sObject) as { spec: INetworkPolicy["spec"] };
+        const admitted = (p: INetworkPolicy) =>
+          (spec(p).spec?.ingress ?? [])
+            .flatMap((r) =>
+              (r.from ?? [{}]).flatMap((peer) =>
+                (r.ports ?? []).map((port) => JSON.stringify([peer, port])),
+              ),
+            )
+            .filter((x) => !x.includes('"app.kubernetes.io/component":"test"'))
+            .sort();
+        assert.deepEqual(admitted(k), admitted(c), "ingress: peers and ports");
+        assert.deepEqual(spec(k).spec?.egress, spec(c).spec?.egress, "egress");
+        assert.deepEqual(spec(k).spec?.podSelector, spec(c).spec?.podSelector, "podSelector");
+        assert.deepEqual(k.spec.policyTypes, c.spec.policyTypes);
+        report(
+          `${ours.length} objects compared with the chart's; ${admitted(k).length} ingress peers`,
+        );
+      });
   });
 
   describe("skaffold.yaml", () => {
