@@ -48,6 +48,7 @@ import {
   workloads,
   type Workload,
 } from "../helpers/k8s-objects.js";
+import { chartOnly, normalize, normalizedByKey, parityKey } from "../helpers/chart-parity.js";
 import { C2S_PORT_NAMES, checkC2s } from "../helpers/k8s-c2s.js";
 import { kustomizeComposed } from "../helpers/k8s-compose.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
@@ -1250,57 +1251,15 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
   });
 
   describe("parity with k8s/base (the chart's templates mirror the kustomize base)", () => {
-    // What may differ, and nothing else: object labels (helm adds instance, version, chart and
-    // managed-by), the instance label in selectors, the ConfigMap's name (kustomize appends a
-    // content hash; helm rolls pods with checksum/config instead), the pod annotations helm adds
-    // (checksum/*), the image reference (the base names `megaphone`, the chart adds its tag),
-    // spec.replicas (the base leaves it to overlays, the chart sets edge/session.replicas) and
-    // the objects only the chart has (the dashboard ConfigMap and the helm test Pod).
+    // What may differ, and nothing else: what test/helpers/chart-parity.ts takes out (labels helm
+    // adds, the ConfigMap's hash, checksum annotations, image tags, replicas, chart-only objects).
+    const key = parityKey;
     let base: K8sObject[];
     let chart: K8sObject[];
     before(async () => {
       base = await kustomize(`${ROOT}k8s/base`);
       chart = render("defaults-values.yaml");
     });
-
-    /** An object with the differences above taken out. */
-    const normalize = (o: K8sObject): unknown => {
-      const copy = JSON.parse(JSON.stringify(o)) as K8sObject;
-      const strip = (value: unknown): unknown => {
-        if (Array.isArray(value)) return value.map(strip);
-        if (value === null || typeof value !== "object") return value;
-        const out: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(value)) {
-          if (["labels", "matchLabels", "selector"].includes(k) && v && typeof v === "object") {
-            const labels = { ...(v as Record<string, unknown>) };
-            for (const l of [
-              "app.kubernetes.io/instance",
-              "app.kubernetes.io/version",
-              "app.kubernetes.io/managed-by",
-              "app.kubernetes.io/part-of",
-              "helm.sh/chart",
-            ])
-              delete labels[l];
-            out[k] = strip(labels);
-          } else if (k === "annotations" && v && typeof v === "object")
-            out[k] = Object.fromEntries(
-              Object.entries(v as Record<string, string>).filter(
-                ([a]) => !a.startsWith("checksum/"),
-              ),
-            );
-          else if (k === "replicas") continue;
-          else if (k === "image" && typeof v === "string") out[k] = v.replace(/:[^/]+$/, "");
-          else if (k === "configMapRef") out[k] = { name: "megaphone-config" };
-          else out[k] = strip(v);
-        }
-        return out;
-      };
-      return strip(copy);
-    };
-    const key = (o: K8sObject) =>
-      `${o.kind}/${o.kind === "ConfigMap" ? o.metadata.name.replace(/-[a-z0-9]{10}$/, "") : o.metadata.name}`;
-    const chartOnly = (o: K8sObject) =>
-      o.kind === "Pod" || (o.kind === "ConfigMap" && o.metadata.name.endsWith("-dashboard"));
 
     it("renders the same objects by kind and name", () => {
       assert.deepEqual(
@@ -1357,22 +1316,14 @@ describe("Helm chart charts/megaphone (real helm; no cluster)", function () {
       );
       for (const o of composed) {
         const c = nodes.find((x) => key(x) === key(o)) as K8sObject;
-        const strip = (x: K8sObject) => {
-          const n = normalize(x) as { metadata: object };
-          return { ...n, metadata: { name: key(x) } };
-        };
-        assert.deepEqual(strip(c), strip(o), key(o));
+        assert.deepEqual(normalizedByKey(c), normalizedByKey(o), key(o));
       }
     });
 
     it("renders the same Services, RBAC and shared settings", () => {
       for (const o of base.filter((x) => x.kind !== "Deployment")) {
         const c = chart.find((x) => key(x) === key(o)) as K8sObject;
-        const strip = (x: K8sObject) => {
-          const n = normalize(x) as { metadata: object };
-          return { ...n, metadata: { name: key(x) } };
-        };
-        assert.deepEqual(strip(c), strip(o), key(o));
+        assert.deepEqual(normalizedByKey(c), normalizedByKey(o), key(o));
       }
     });
   });

@@ -5,7 +5,8 @@
 // container, an environment that passes Megaphone's own config parser, a drain that fits the
 // grace period, the session's membership Service and RBAC, the edge without an API token, HPAs
 // that target Deployments of the same render; with k8s/components/nodes, the same of the node
-// pods that replace both tiers. No API server is involved.
+// pods that replace both tiers; overlay nodes-prod against the chart's mode nodes render (real
+// helm, test/helpers/helm.ts). No API server is involved.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,8 @@ import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import { parse as parseYaml } from "yaml";
 import { SETTINGS, type Config } from "../../services/shared/config.js";
 import { envName } from "../../services/shared/config-parse.js";
+import { chartOnly, normalize, normalizedByKey, parityKey } from "../helpers/chart-parity.js";
+import { helmTemplate } from "../helpers/helm.js";
 import { checkC2s } from "../helpers/k8s-c2s.js";
 import { kustomizeComposed } from "../helpers/k8s-compose.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
@@ -35,6 +38,7 @@ import {
 import { report } from "../helpers/report.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const CHART = `${ROOT}charts/megaphone`;
 
 /** The Secrets the component k8s/components/c2s expects (the certificate). */
 const C2S_SECRETS = { "megaphone-tls": { "tls.crt": "(PEM)", "tls.key": "(PEM)" } };
@@ -86,6 +90,14 @@ const RENDERS: {
     nodes: true,
   },
   { dir: "k8s/overlays/nodes-dev", externalSecrets: {}, hpas: 0, nodes: true },
+  { dir: "k8s/overlays/nodes-prod", externalSecrets: REDIS_URL_SECRET, hpas: 1, nodes: true },
+  {
+    dir: "k8s/overlays/nodes-prod",
+    components: [C2S_COMPONENT],
+    externalSecrets: { ...REDIS_URL_SECRET, ...C2S_SECRETS },
+    hpas: 1,
+    nodes: true,
+  },
 ];
 const nameOf = (r: { dir: string; components?: string[] }) =>
   [r.dir, ...(r.components ?? [])].join(" + ");
@@ -355,12 +367,17 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
   }
 
   describe("component k8s/components/c2s", () => {
-    for (const overlay of ["k8s/overlays/dev", "k8s/overlays/prod"])
-      it(`changes ${overlay} only by the c2s Service, the edge Deployment and the edge NetworkPolicy if any`, () => {
+    // The pods that serve clients: the edges, or with nodes (nodes-prod) the node pods.
+    for (const [overlay, client] of [
+      ["k8s/overlays/dev", "edge"],
+      ["k8s/overlays/prod", "edge"],
+      ["k8s/overlays/nodes-prod", "node"],
+    ])
+      it(`changes ${overlay} only by the c2s Service, the ${client} Deployment and the edge NetworkPolicy if any`, () => {
         const without = rendered.get(overlay) as K8sObject[];
         const withC2s = rendered.get(nameOf({ dir: overlay, components: [C2S_COMPONENT] }));
         assert.ok(withC2s);
-        const changed = ["Deployment/megaphone-edge", "NetworkPolicy/megaphone-edge"];
+        const changed = [`Deployment/megaphone-${client}`, "NetworkPolicy/megaphone-edge"];
         assert.deepEqual(
           withC2s.map(ref).sort(),
           [...without.map(ref), "Service/megaphone-edge-c2s"].sort(),
@@ -372,33 +389,43 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
               o,
               ref(o),
             );
+        const selectorOf = (name: string) =>
+          ofKind<IService>(withC2s, "Service").find((x) => x.metadata.name === name)?.spec
+            ?.selector;
+        assert.deepEqual(
+          selectorOf("megaphone-edge-c2s"),
+          selectorOf("megaphone-edge"),
+          "the c2s Service selects what megaphone-edge selects",
+        );
+        const [{ w }] = tier(withC2s, client);
+        assert.ok(selects({ matchLabels: selectorOf("megaphone-edge-c2s") }, w.labels), client);
       });
 
-    it("admits the c2s ports from anywhere in prod's edge NetworkPolicy, and nothing else new", () => {
-      const policy = (objects: K8sObject[]) =>
-        ofKind<INetworkPolicy>(objects, "NetworkPolicy").find(
-          (n) => n.metadata.name === "megaphone-edge",
+    for (const overlay of ["prod", "nodes-prod"])
+      it(`admits the c2s ports from anywhere in ${overlay}'s edge NetworkPolicy, and nothing else new`, () => {
+        const policy = (objects: K8sObject[]) =>
+          ofKind<INetworkPolicy>(objects, "NetworkPolicy").find(
+            (n) => n.metadata.name === "megaphone-edge",
+          );
+        const dir = `k8s/overlays/${overlay}`;
+        const before = policy(rendered.get(dir) as K8sObject[]);
+        const after = policy(
+          rendered.get(nameOf({ dir, components: [C2S_COMPONENT] })) as K8sObject[],
         );
-      const before = policy(rendered.get("k8s/overlays/prod") as K8sObject[]);
-      const after = policy(
-        rendered.get(
-          nameOf({ dir: "k8s/overlays/prod", components: [C2S_COMPONENT] }),
-        ) as K8sObject[],
-      );
-      assert.ok(before?.spec && after?.spec);
-      const ingress = after.spec.ingress ?? [];
-      assert.deepEqual(
-        { ...after.spec, ingress: ingress.slice(0, -1) },
-        before.spec,
-        "the rest as it was",
-      );
-      assert.deepEqual(ingress.at(-1), {
-        ports: [
-          { port: "xmpp-client", protocol: "TCP" },
-          { port: "xmpps-client", protocol: "TCP" },
-        ],
+        assert.ok(before?.spec && after?.spec);
+        const ingress = after.spec.ingress ?? [];
+        assert.deepEqual(
+          { ...after.spec, ingress: ingress.slice(0, -1) },
+          before.spec,
+          "the rest as it was",
+        );
+        assert.deepEqual(ingress.at(-1), {
+          ports: [
+            { port: "xmpp-client", protocol: "TCP" },
+            { port: "xmpps-client", protocol: "TCP" },
+          ],
+        });
       });
-    });
   });
 
   describe("component k8s/components/nodes", () => {
@@ -641,15 +668,204 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
     });
 
     it("runs in a namespace that enforces the restricted Pod Security profile, with tagged images", () => {
-      const [ns] = ofKind<INamespace>(objects(), "Namespace");
-      assert.ok(ns, "a Namespace");
-      assert.equal(ns.metadata.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
-      for (const o of objects())
-        if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, ns.metadata.name, ref(o));
-      for (const w of workloads(objects()))
-        for (const c of containers(w.pod))
-          assert.match(c.image ?? "", /:(?!latest$)[\w.-]+$|@sha256:/, `${w.name}: ${c.image}`);
+      assertRestrictedNamespaceTaggedImages(objects());
     });
+  });
+
+  describe("overlay nodes-prod", () => {
+    const objects = () => rendered.get("k8s/overlays/nodes-prod") as K8sObject[];
+    const prod = () => rendered.get("k8s/overlays/prod") as K8sObject[];
+    const nodesOnBase = () =>
+      rendered.get(nameOf({ dir: "k8s/base", components: [NODES_COMPONENT] })) as K8sObject[];
+    const node = () => {
+      const nodes = tier(objects(), "node");
+      assert.equal(nodes.length, 1, "node Deployments");
+      const [{ w, c }] = nodes;
+      return { w, c, cfg: configOf(objects(), w, c, REDIS_URL_SECRET) };
+    };
+    /** The objects of production that no pod kind owns: the namespace and its default deny. */
+    const PROD_SHARED = ["Namespace/megaphone", "NetworkPolicy/megaphone-default-deny"];
+    /** The nodes' HPA, PDB and NetworkPolicy (the chart's names in mode nodes). */
+    const NODE_GUARDS = [
+      "HorizontalPodAutoscaler/megaphone-node",
+      "PodDisruptionBudget/megaphone-node",
+      "NetworkPolicy/megaphone-edge",
+    ];
+
+    it("is k8s/base + k8s/components/nodes in prod's namespace with prod's image and default deny, plus the nodes' HPA, PDB and NetworkPolicy", () => {
+      assert.deepEqual(
+        objects().map(ref).sort(),
+        [...nodesOnBase().map(ref), ...PROD_SHARED, ...NODE_GUARDS].sort(),
+      );
+      for (const name of PROD_SHARED)
+        assert.deepEqual(
+          objects().find((o) => ref(o) === name),
+          prod().find((o) => ref(o) === name),
+          name,
+        );
+      const [{ c: prodEdge }] = tier(prod(), "edge");
+      const image = prodEdge.image;
+      // What prod's namespace and image tag make of an object of base + nodes, and no more.
+      const inProd = (o: K8sObject): K8sObject => {
+        const copy = JSON.parse(JSON.stringify(o)) as K8sObject;
+        copy.metadata.namespace = "megaphone";
+        for (const s of ofKind<IRoleBinding>([copy], "RoleBinding")[0]?.subjects ?? [])
+          if (s.kind === "ServiceAccount") s.namespace = "megaphone";
+        for (const w of workloads([copy])) for (const c of containers(w.pod)) c.image = image;
+        return copy;
+      };
+      for (const o of nodesOnBase())
+        assert.deepEqual(
+          objects().find((x) => ref(x) === ref(o)),
+          inProd(o),
+          ref(o),
+        );
+    });
+
+    it("autoscales the nodes on CPU and open sockets per node, from 2 up to at most the shard count, and guards them with a PDB", () => {
+      const { w, cfg } = node();
+      const hpas = ofKind<IHorizontalPodAutoscaler>(objects(), "HorizontalPodAutoscaler");
+      assert.deepEqual(
+        hpas.map((h) => h.spec?.scaleTargetRef.name),
+        [w.name],
+        "one HPA, the nodes'",
+      );
+      const [hpa] = hpas;
+      assert.ok(hpa.spec);
+      assert.ok((hpa.spec.minReplicas ?? 1) >= 2, "at least 2 nodes");
+      assert.ok(
+        hpa.spec.maxReplicas <= cfg.shardCount,
+        `maxReplicas ${hpa.spec.maxReplicas} > ${cfg.shardCount} shards: a node past them owns none`,
+      );
+      assert.ok(
+        hpa.spec.metrics?.some((m) => m.type === "Resource" && m.resource?.name === "cpu"),
+        "CPU",
+      );
+      assert.deepEqual(
+        hpa.spec.metrics?.filter((m) => m.type === "Pods").map((m) => m.pods?.metric.name),
+        ["megaphone_edge_connections"],
+        "the Pods metric of the metric contract (nodes scale as edges)",
+      );
+      assert.ok(
+        hpa.spec.behavior?.scaleDown?.policies?.every((p) => p.type === "Pods" && p.value === 1),
+        "scale-down one node at a time (each hands its shards over)",
+      );
+      const pdbs = ofKind<IPodDisruptionBudget>(objects(), "PodDisruptionBudget");
+      assert.equal(pdbs.length, 1, "PDBs");
+      assert.ok(selects(pdbs[0].spec?.selector, w.labels), "the PDB selects the node pods");
+      assert.equal(pdbs[0].spec?.maxUnavailable, 1);
+      report(
+        `HPA ${hpa.spec.minReplicas}–${hpa.spec.maxReplicas} nodes for ${cfg.shardCount} shards`,
+      );
+    });
+
+    it("denies all traffic but the ingress controller and Prometheus to the node's port, and DNS, Redis and the API server out (prod's edge ingress and session egress)", () => {
+      const { w, c, cfg } = node();
+      const policies = ofKind<INetworkPolicy>(objects(), "NetworkPolicy");
+      const deny = policies.find((p) => p.metadata.name === "megaphone-default-deny");
+      assert.deepEqual(deny?.spec, { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+      const others = policies.filter((p) => p !== deny);
+      assert.equal(others.length, 1, "one policy besides the default deny");
+      const [policy] = others;
+      assert.ok(policy.spec);
+      assert.ok(selects(policy.spec.podSelector, w.labels), "it selects the node pods");
+      assert.deepEqual(policy.spec.policyTypes, ["Ingress", "Egress"]);
+      const fromNamespaces = (policy.spec.ingress ?? []).flatMap((r) =>
+        (r.from ?? []).map(
+          (f) => f.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"],
+        ),
+      );
+      assert.deepEqual(fromNamespaces.sort(), ["ingress-nginx", "monitoring"]);
+      for (const r of policy.spec.ingress ?? [])
+        for (const p of r.ports ?? [])
+          assert.equal(containerPort(c, p.port), cfg.port, `ingress port ${p.port}`);
+      const egressPorts = (policy.spec.egress ?? []).flatMap((r) =>
+        (r.ports ?? []).map((x) => x.port),
+      );
+      assert.deepEqual(egressPorts.sort(), [26379, 443, 53, 53, 6379, 6443]);
+      // Each node is an edge and a session member: clients and Prometheus come in as to prod's
+      // edges; DNS, Redis and the API server (the kubernetes membership) go out as from its sessions.
+      const prodPolicy = (name: string) =>
+        ofKind<INetworkPolicy>(prod(), "NetworkPolicy").find((p) => p.metadata.name === name)?.spec;
+      assert.deepEqual(policy.spec.ingress, prodPolicy("megaphone-edge")?.ingress, "ingress");
+      assert.deepEqual(policy.spec.egress, prodPolicy("megaphone-session")?.egress, "egress");
+    });
+
+    it("runs in a namespace that enforces the restricted Pod Security profile, with tagged images", () => {
+      assertRestrictedNamespaceTaggedImages(objects());
+    });
+
+    for (const c2s of [false, true])
+      it(`${c2s ? "with k8s/components/c2s, " : ""}agrees with the chart's mode nodes with node autoscaling, pdb and networkPolicy${c2s ? " and edge.c2s" : ""} on: the same objects but the namespace's, the same HPA, PDB, pod spec, Services and RBAC, and the same NetworkPolicy peers and ports`, async () => {
+        const chart = (
+          await helmTemplate(CHART, {
+            set: {
+              mode: "nodes",
+              "node.autoscaling.enabled": "true",
+              "node.pdb.enabled": "true",
+              "networkPolicy.enabled": "true",
+              "tests.enabled": "false",
+              // As k8s/components/c2s: the Secret megaphone-tls, a LoadBalancer keeping addresses.
+              ...(c2s && {
+                "edge.c2s.enabled": "true",
+                "edge.c2s.tls.secretName": "megaphone-tls",
+                "edge.c2s.service.externalTrafficPolicy": "Local",
+              }),
+            },
+          })
+        ).filter((o) => !chartOnly(o));
+        const render = c2s
+          ? (rendered.get(
+              nameOf({ dir: "k8s/overlays/nodes-prod", components: [C2S_COMPONENT] }),
+            ) as K8sObject[])
+          : objects();
+        const ours = render.filter((o) => !PROD_SHARED.includes(ref(o)));
+        assert.deepEqual(chart.map(parityKey).sort(), ours.map(parityKey).sort());
+        const find = (from: K8sObject[], o: K8sObject) =>
+          from.find((x) => parityKey(x) === parityKey(o)) as K8sObject;
+        // kustomize writes the namespace into the RoleBinding's subject; the chart leaves it out,
+        // and the API takes the binding's own: the same.
+        const subjectsInOwnNamespace = (o: K8sObject) => {
+          const copy = JSON.parse(JSON.stringify(o)) as K8sObject;
+          for (const b of ofKind<IRoleBinding>([copy], "RoleBinding"))
+            for (const x of b.subjects ?? [])
+              if (x.namespace === o.metadata.namespace) delete x.namespace;
+          return copy;
+        };
+        for (const o of ours.filter((x) => x.kind !== "NetworkPolicy"))
+          assert.deepEqual(
+            normalizedByKey(find(chart, o)),
+            normalizedByKey(subjectsInOwnNamespace(o)),
+            parityKey(o),
+          );
+
+        // The policies differ in form (the chart admits clients and Prometheus in two rules, and
+        // its `helm test` pod besides): compare who may reach which port, and the egress.
+        const [c, k] = [chart, ours].map((from) =>
+          ofKind<INetworkPolicy>(from, "NetworkPolicy").find(
+            (p) => p.metadata.name === "megaphone-edge",
+          ),
+        );
+        assert.ok(c?.spec && k?.spec, "NetworkPolicy megaphone-edge in both");
+        const spec = (p: INetworkPolicy) =>
+          normalize(p as unknown as K8sObject) as { spec: INetworkPolicy["spec"] };
+        const admitted = (p: INetworkPolicy) =>
+          (spec(p).spec?.ingress ?? [])
+            .flatMap((r) =>
+              (r.from ?? [{}]).flatMap((peer) =>
+                (r.ports ?? []).map((port) => JSON.stringify([peer, port])),
+              ),
+            )
+            .filter((x) => !x.includes('"app.kubernetes.io/component":"test"'))
+            .sort();
+        assert.deepEqual(admitted(k), admitted(c), "ingress: peers and ports");
+        assert.deepEqual(spec(k).spec?.egress, spec(c).spec?.egress, "egress");
+        assert.deepEqual(spec(k).spec?.podSelector, spec(c).spec?.podSelector, "podSelector");
+        assert.deepEqual(k.spec.policyTypes, c.spec.policyTypes);
+        report(
+          `${ours.length} objects compared with the chart's; ${admitted(k).length} ingress peers`,
+        );
+      });
   });
 
   describe("skaffold.yaml", () => {
@@ -704,6 +920,18 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
     });
   });
 });
+
+/** A Namespace that enforces Pod Security "restricted", holding every other object; tagged images. */
+function assertRestrictedNamespaceTaggedImages(objects: K8sObject[]): void {
+  const [ns] = ofKind<INamespace>(objects, "Namespace");
+  assert.ok(ns, "a Namespace");
+  assert.equal(ns.metadata.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+  for (const o of objects)
+    if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, ns.metadata.name, ref(o));
+  for (const w of workloads(objects))
+    for (const c of containers(w.pod))
+      assert.match(c.image ?? "", /:(?!latest$)[\w.-]+$|@sha256:/, `${w.name}: ${c.image}`);
+}
 
 function readSelector(o: K8sObject): Parameters<typeof selects>[0] {
   return (o.spec as { selector?: Parameters<typeof selects>[0] }).selector;
