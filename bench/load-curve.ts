@@ -8,7 +8,9 @@
 // says little about another. This prints the curve.
 //
 //   npm run bench:load-curve -- [--targets ejabberd,mesh,all-in-one] [--rates 500,1000,2000,4000]
-//       [--users 1000] [--duration 15] [--rounds 1] [--baseline DIR] [--json FILE]
+//       [--users 1000] [--duration 15] [--rounds 1] [--baseline DIR] [--json FILE] [--sm]
+//
+// --sm: the clients enable XEP-0198 stream management, as most real clients do (bench --sm).
 //
 // Each target is started once per round and serves every rate in turn (each rate's clients log
 // in afresh); the targets' order alternates between rounds. Needs ejabberd (apt-get install
@@ -25,6 +27,7 @@ const DURATION = Number(option("duration", "15"));
 const ROUNDS = Number(option("rounds", "1"));
 const BASELINE = option("baseline", "");
 const JSON_OUT = option("json", "");
+const STREAM_MANAGEMENT = process.argv.includes("--sm");
 const PASSWORD = "bench";
 
 if (RATES.some((r) => !Number.isInteger(r) || r <= 0))
@@ -76,6 +79,7 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
           String(rate),
           "--duration",
           String(DURATION),
+          ...(STREAM_MANAGEMENT ? ["--sm"] : []),
         ],
         false,
         "127.0.0.1-127.0.0.16",
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
     (r) => r !== "all",
   );
   console.log(
-    `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
+    `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users${STREAM_MANAGEMENT ? " with XEP-0198" : ""}, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
   );
   console.log(
     `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg, main threads | all threads |`,

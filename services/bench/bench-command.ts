@@ -266,6 +266,7 @@ function taskFor(options: BenchOptions, i: number) {
     keepaliveMs: options.keepaliveMs,
     presenceAndRoster: options.presenceAndRoster,
     answerPings: options.answerPings,
+    streamManagement: options.streamManagement,
     loginTimeoutMs: options.loginTimeoutMs,
     localAddresses: options.localAddresses,
   };
@@ -347,6 +348,9 @@ async function loadPhase(
       misrouted: sum(results.map((r) => r.misrouted)),
       "not sent": sum(results.map((r) => r.notSent)),
       "generator behind": Math.max(...results.map((r) => r.maxBehind)),
+      ...(options.streamManagement
+        ? { "XEP-0198 acks answered": sum(results.map((r) => r.acksAnswered)) }
+        : {}),
       ...latencyFigures(latency),
       "mean ms": latency.meanMs,
       [kind === "chat" ? "server CPU ms per msg" : "server CPU ms per delivery"]:

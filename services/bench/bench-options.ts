@@ -26,6 +26,12 @@ export interface BenchOptions {
   presenceAndRoster: boolean;
   /** Clients answer the server's XEP-0199 pings (--no-ping-answers: they ignore them). */
   answerPings: boolean;
+  /**
+   * --sm: clients enable XEP-0198 stream management (with resumption) after binding and answer
+   * the server's ack requests, as most real clients do; the server then keeps every stanza it
+   * sends them until acknowledged.
+   */
+  streamManagement: boolean;
   /** Chat: offered messages per second; presence: status changes per second; all users together. */
   rate: number;
   /** Presence: each user's contacts are n±1 … n±rosterRing/2 (user import --roster-ring). */
@@ -78,6 +84,8 @@ export const BENCH_USAGE = `usage: megaphone bench login|chat|presence|idle [opt
                             idle timeout away); 0 = none (0)
   --no-roster               skip initial presence and the roster fetch at login
   --no-ping-answers         ignore the server's XEP-0199 pings (it then disconnects the client)
+  --sm                      enable XEP-0198 stream management (with resumption) after binding
+                            and answer the server's ack requests, as most real clients do
   --returning               every user logs in once first (not measured): the measured logins
                             are returning clients', SCRAM SaltedPassword cached (RFC 5802 §5.1)
   --rate R                  chat: offered messages per second, all users (1000);
@@ -105,6 +113,9 @@ function addressRange(spec: string): string[] {
   return out;
 }
 
+/** Options that take no value. */
+const FLAGS = new Set(["no-roster", "no-ping-answers", "returning", "sm"]);
+
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const [scenario, ...rest] = argv;
   if (scenario !== "login" && scenario !== "chat" && scenario !== "presence" && scenario !== "idle")
@@ -115,7 +126,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     const arg = rest[i];
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${BENCH_USAGE}`);
     const [name, inline] = arg.slice(2).split("=", 2);
-    if (name === "no-roster" || name === "no-ping-answers" || name === "returning") flags.add(name);
+    if (FLAGS.has(name)) flags.add(name);
     else values.set(name, inline ?? rest[++i] ?? "");
   }
   const known = new Set([
@@ -177,6 +188,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     keepaliveMs: number("keepalive", 0) * 1000,
     presenceAndRoster: !flags.has("no-roster"),
     answerPings: !flags.has("no-ping-answers"),
+    streamManagement: flags.has("sm"),
     returning: flags.has("returning"),
     rate: number("rate", 1000, 0.1),
     rosterRing: rosterRingOf(scenario, values.get("roster-ring"), users),

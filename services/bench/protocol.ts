@@ -22,6 +22,8 @@ export interface WorkerTask {
   presenceAndRoster: boolean;
   /** Answer the server's XEP-0199 pings (a client that does not is disconnected). */
   answerPings: boolean;
+  /** Enable XEP-0198 after binding and answer ack requests (BenchOptions.streamManagement). */
+  streamManagement: boolean;
   loginTimeoutMs: number;
   /** This worker's share of the bound on logins in flight; 0 for none (open loop; IPC is JSON, no Infinity). */
   maxLoginsInFlight: number;
@@ -94,6 +96,8 @@ export interface ChatResult {
   elapsedMs: number;
   /** The most sends the generator fell behind its schedule by (open loop honesty check). */
   maxBehind: number;
+  /** XEP-0198 ack requests (<r/>) the clients answered. */
+  acksAnswered: number;
 }
 
 export type FromWorker =

@@ -27,7 +27,10 @@ const saltedCache = new Map<string, Buffer>();
 const BODY_MARK = /<body>(\d+) (\d+) (\d+)/;
 const STATUS_MARK = /<status>(\d+) (\d+) (\d+)<\/status>/;
 
-type SendPart = Omit<ChatResult, "received" | "duplicates" | "misrouted" | "latency">;
+type SendPart = Omit<
+  ChatResult,
+  "received" | "duplicates" | "misrouted" | "latency" | "acksAnswered"
+>;
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -194,6 +197,7 @@ class Worker {
       userAgentId: `bench-${username}`,
       fastToken: this.tokens.get(index),
       answerPings: t.answerPings,
+      streamManagement: t.streamManagement,
       ...login,
     });
   }
@@ -294,12 +298,18 @@ class Worker {
     };
   }
 
-  receivedCounts(): Pick<ChatResult, "received" | "duplicates" | "misrouted" | "latency"> {
+  receivedCounts(): Pick<
+    ChatResult,
+    "received" | "duplicates" | "misrouted" | "latency" | "acksAnswered"
+  > {
+    let acksAnswered = 0;
+    for (const seat of this.seats) acksAnswered += seat.client?.acksAnswered ?? 0;
     return {
       received: this.received,
       duplicates: this.duplicates,
       misrouted: this.misrouted,
       latency: this.latency.snapshot(),
+      acksAnswered,
     };
   }
 

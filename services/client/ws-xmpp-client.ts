@@ -17,6 +17,9 @@ const BIND2 = "urn:xmpp:bind:0";
 const FAST = "urn:xmpp:fast:0";
 const HT = "HT-SHA-256-NONE";
 const PING = "urn:xmpp:ping";
+const SM = "urn:xmpp:sm:3";
+/** The start of a stanza (XEP-0198 counts stanzas only, RFC 6120 §8). */
+const STANZA = /^<(message|presence|iq)[\s/>]/;
 
 /**
  * How a client logs in: "rfc6120" (SASL, stream restart, resource binding: three round trips
@@ -50,6 +53,12 @@ export interface LoginOptions {
   fastToken?: string;
   /** Answer the server's XEP-0199 pings (true when omitted; false plays a client that ignores them). */
   answerPings?: boolean;
+  /**
+   * XEP-0198: enable stream management with resumption after binding, as mobile clients do,
+   * and answer the server's ack requests (<r/>) with the count of stanzas received. Off when
+   * omitted.
+   */
+  streamManagement?: boolean;
 }
 
 /**
@@ -82,6 +91,10 @@ export class WsXmppClient {
   fastToken: string | undefined;
   /** XEP-0199 pings from the server this client answered. */
   pingsAnswered = 0;
+  /** XEP-0198 ack requests from the server this client answered. */
+  acksAnswered = 0;
+  /** XEP-0198: stanzas received since <enabled/> (§4 `h`); undefined while not enabled. */
+  private handled: number | undefined;
   private readonly socket: WebSocket;
   private waiter: FrameWaiter | undefined;
   /** Frames that came before anyone waited for them (several arrive in one read). */
@@ -125,6 +138,12 @@ export class WsXmppClient {
       step(`connected to ${o.url}`);
       if ((o.login ?? "rfc6120") === "rfc6120") await this.loginRfc6120(step);
       else await this.loginSasl2(step);
+      if (o.streamManagement) {
+        this.send(`<enable xmlns='${SM}' resume='true'/>`);
+        const answer = await this.next((f) => /^<(enabled|failed)[\s/>]/.test(f));
+        if (!answer.startsWith("<enabled")) throw new LoginError("sm", answer);
+        step("stream management enabled (XEP-0198)");
+      }
       if (o.presenceAndRoster) {
         this.send("<presence xmlns='jabber:client'/>");
         this.send(
@@ -257,6 +276,11 @@ export class WsXmppClient {
   }
 
   private frame(frame: string): void {
+    if (this.handled !== undefined) {
+      if (STANZA.test(frame)) this.handled++;
+      else if (/^<r[\s/>]/.test(frame)) return this.answerAckRequest();
+      else if (/^<a[\s/>]/.test(frame)) return; // the server's answer to an <r/> of ours
+    } else if (frame.startsWith("<enabled")) this.handled = 0; // counted from here (§4)
     if (frame.startsWith("<message")) return this.onMessage(frame);
     if (frame.startsWith("<presence") && this.jid) return this.onPresence(frame);
     if (frame.startsWith("<iq") && frame.includes(PING) && this.options.answerPings !== false)
@@ -284,6 +308,12 @@ export class WsXmppClient {
     const to = from === undefined ? "" : ` to='${from}'`;
     this.send(`<iq xmlns='jabber:client' type='result' id='${id}'${to}/>`);
     this.pingsAnswered++;
+  }
+
+  /** XEP-0198 §4: an <r/> is answered at once with the stanzas handled so far. */
+  private answerAckRequest(): void {
+    this.send(`<a xmlns='${SM}' h='${this.handled}'/>`);
+    this.acksAnswered++;
   }
 
   private fail(kind: string, message: string): void {

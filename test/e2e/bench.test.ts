@@ -170,6 +170,57 @@ describe("e2e: megaphone user import and megaphone bench", function () {
     for (const p of chat.processes) assert.ok(p.cpuSeconds > 0 && p.rssBytes > 0, p.role);
   });
 
+  it("chat with XEP-0198 (--sm): every message delivered once, every ack request answered", async () => {
+    // Acks asked for every 2 unacked stanzas (a quarter of 8): a client that did not answer
+    // them, or answered a wrong count, would have its session ended, its messages lost.
+    const acking = await Mesh.start({
+      shardCount: 4,
+      env: { MEGAPHONE_SM_MAX_UNACKED_STANZAS: "8" },
+    });
+    try {
+      await acking.session("s1", "0-3");
+      const ackEdge = await acking.edge("e1", "0-3");
+      const imported = await megaphone(
+        ["user", "import", "--range", "sm{n}@localhost", "--count", "20", "--password", "pw"],
+        { MEGAPHONE_REDIS: acking.redis.url },
+      );
+      assert.equal(imported.code, 0, imported.stderr);
+      const { run, report } = await bench(
+        [
+          "chat",
+          "--users",
+          "20",
+          "--user-pattern",
+          "sm{n}@localhost",
+          "--password",
+          "pw",
+          "--rate",
+          "100",
+          "--duration",
+          "2",
+          "--sm",
+        ],
+        ackEdge.url,
+      );
+      const chat = report.phases[1].figures;
+      console.log(
+        `      chat with XEP-0198: sent ${chat.sent}, delivered ${chat.delivered}, lost ${chat.lost}, duplicates ${chat.duplicates}, acks answered ${chat["XEP-0198 acks answered"]}`,
+      );
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.ok(Number(chat.sent) >= 150, "about 200 offered over 2 s");
+      assert.equal(chat.delivered, chat.sent);
+      assert.equal(chat.lost, 0);
+      assert.equal(chat.duplicates, 0);
+      // About 10 messages and a roster result per user: at least 4 requests each.
+      assert.ok(
+        Number(chat["XEP-0198 acks answered"]) >= 80,
+        "the server asked, the clients answered",
+      );
+    } finally {
+      await acking.stop();
+    }
+  });
+
   it("presence: every status change reaches each of the user's ring contacts once", async () => {
     const imported = await megaphone(
       [
