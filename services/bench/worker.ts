@@ -316,7 +316,12 @@ class Worker {
   stop(): void {
     if (this.progress) clearInterval(this.progress);
     if (this.keepalives) clearInterval(this.keepalives);
-    for (const seat of this.seats) seat.client?.terminate();
+    // XEP-0198 clients end their streams: a dropped socket would leave each session waiting to
+    // be resumed with its unacknowledged stanzas, handled as undeliverable once the same user
+    // logs in again (the next rate of bench:load-curve) or the wait ends.
+    for (const seat of this.seats)
+      if (this.task.streamManagement) seat.client?.close();
+      else seat.client?.terminate();
   }
 
   /** Chat bodies and presence statuses carry "sent-at sender seq". */

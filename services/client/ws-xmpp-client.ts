@@ -233,10 +233,16 @@ export class WsXmppClient {
     return this.socket.bufferedAmount;
   }
 
+  /**
+   * Ends the stream cleanly. With XEP-0198, an unasked <a/> first (§4 allows one at any time):
+   * a session ended with stanzas unacknowledged handles them as undeliverable (stored offline,
+   * bounced), which would load the server after the run and reach the next login of the user.
+   */
   close(): void {
     if (this.closedReason) return;
     this.closedReason = "closed by the bench";
     try {
+      if (this.handled !== undefined) this.send(`<a xmlns='${SM}' h='${this.handled}'/>`);
       this.socket.send(`<close xmlns='${FRAMING}'/>`);
     } catch {
       // already closing

@@ -13,6 +13,7 @@ import { redisKeys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { opens } from "../helpers/account-check.js";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
+import { until } from "../helpers/poll.js";
 import { connect } from "../helpers/redis-server.js";
 
 const MAIN = fileURLToPath(new URL("../../services/cli/main.js", import.meta.url));
@@ -178,7 +179,7 @@ describe("e2e: megaphone user import and megaphone bench", function () {
       env: { MEGAPHONE_SM_MAX_UNACKED_STANZAS: "8" },
     });
     try {
-      await acking.session("s1", "0-3");
+      const ackSession = await acking.session("s1", "0-3");
       const ackEdge = await acking.edge("e1", "0-3");
       const imported = await megaphone(
         ["user", "import", "--range", "sm{n}@localhost", "--count", "20", "--password", "pw"],
@@ -216,6 +217,20 @@ describe("e2e: megaphone user import and megaphone bench", function () {
         Number(chat["XEP-0198 acks answered"]) >= 80,
         "the server asked, the clients answered",
       );
+      // The clients ended their streams with everything acknowledged: no session is left
+      // waiting to be resumed (dropped sockets would leave all 20 for resumptionTimeoutMs),
+      // and nothing was handled as undeliverable (stored offline).
+      await until(
+        async () => (await metricValue(ackSession.httpPort, "megaphone_session_connections")) === 0,
+        "every session ended",
+        5000,
+      );
+      const admin = connect(acking.redis.url);
+      try {
+        assert.deepEqual(await admin.keys("*:offline"), []);
+      } finally {
+        admin.disconnect();
+      }
     } finally {
       await acking.stop();
     }
