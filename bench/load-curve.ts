@@ -53,6 +53,10 @@ interface Point {
   wakeupsPerMsg: Record<string, number>;
   /** Wake-ups of all their threads per delivered message, by role and in all (ejabberd's too). */
   threadWakeupsPerMsg: Record<string, number>;
+  /** Whether the clients enabled XEP-0198 (--sm). */
+  streamManagement: boolean;
+  /** XEP-0198 ack requests the clients answered, per delivered message (--sm). */
+  acksPerMsg: number;
 }
 
 const figure = (phase: PhaseReport | undefined, name: string) => Number(phase?.figures[name] ?? 0);
@@ -115,6 +119,8 @@ async function chatAt(target: string, round: number): Promise<Point[]> {
         cpuMsPerMsg,
         wakeupsPerMsg,
         threadWakeupsPerMsg,
+        streamManagement: STREAM_MANAGEMENT,
+        acksPerMsg: perMsg(figure(chat, "XEP-0198 acks answered")),
       });
     }
   } finally {
@@ -136,15 +142,15 @@ async function main(): Promise<void> {
     `\nbench:load-curve on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}: ${USERS} users${STREAM_MANAGEMENT ? " with XEP-0198" : ""}, ${DURATION} s of chat per rate; servers' CPU from /proc (the load generator's own is not counted)\n`,
   );
   console.log(
-    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg, main threads | all threads |`,
+    `| target | round | offered msg/s | delivered msg/s | lost | p50 ms | p99 ms | server cores | CPU ms per msg | ${roles.map((r) => `${r} ms/msg`).join(" | ")} | wake-ups per msg, main threads | all threads |${STREAM_MANAGEMENT ? " XEP-0198 acks per msg |" : ""}`,
   );
-  console.log(`|${" --- |".repeat(11 + roles.length)}`);
+  console.log(`|${" --- |".repeat(11 + roles.length + (STREAM_MANAGEMENT ? 1 : 0))}`);
   for (const p of [...points].sort(
     (a, b) =>
       TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.rate - b.rate || a.round - b.round,
   ))
     console.log(
-      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${"ejabberd" in p.wakeupsPerMsg ? "–" : fmt(p.wakeupsPerMsg.all)} | ${fmt(p.threadWakeupsPerMsg.all)} |`,
+      `| ${p.target} | ${p.round} | ${p.rate} | ${fmt(p.deliveredPerSecond)} | ${p.lost} | ${fmt(p.p50)} | ${fmt(p.p99)} | ${fmt(p.cores.all)} | ${fmt(p.cpuMsPerMsg.all)} | ${roles.map((r) => (r in p.cpuMsPerMsg ? fmt(p.cpuMsPerMsg[r]) : "")).join(" | ")} | ${"ejabberd" in p.wakeupsPerMsg ? "–" : fmt(p.wakeupsPerMsg.all)} | ${fmt(p.threadWakeupsPerMsg.all)} |${STREAM_MANAGEMENT ? ` ${fmt(p.acksPerMsg)} |` : ""}`,
     );
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(points, null, 2));
 }
