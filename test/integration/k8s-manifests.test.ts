@@ -23,7 +23,7 @@ import { envName } from "../../services/shared/config-parse.js";
 import { chartOnly, normalize, normalizedByKey, parityKey } from "../helpers/chart-parity.js";
 import { helmTemplate } from "../helpers/helm.js";
 import { checkC2s } from "../helpers/k8s-c2s.js";
-import { kustomizeComposed } from "../helpers/k8s-compose.js";
+import { kustomizeWithComponents } from "../helpers/k8s-compose.js";
 import { excessPropertyProblems, validateWithModel } from "../helpers/k8s-schema.js";
 import { containers, ofKind, resolveEnv, selects, workloads } from "../helpers/k8s-objects.js";
 import { kubectlVersion, kustomize, ref, type K8sObject } from "../helpers/kustomize.js";
@@ -49,8 +49,11 @@ const REDIS_URL_SECRET = { "megaphone-redis": { url: "redis://redis.invalid:6379
 
 /**
  * Every kustomization, with the Secrets it expects the operator to have created and the number
- * of HPAs it has; `components` renders `dir` composed with them (as an operator's overlay would).
- * `nodes`: it runs `megaphone node` pods instead of the edge and session tiers.
+ * of HPAs it has; `components` renders `dir` with them added at the end of its own `components:`
+ * list, as the README tells an operator to add k8s/components/c2s (after any component `dir`
+ * lists already, k8s/components/prod included). `nodes`: it runs `megaphone node` pods instead
+ * of the edge and session tiers. `restricted`: every object is in the namespace of its
+ * Namespace, which enforces Pod Security "restricted", and every image is tagged (production).
  */
 const RENDERS: {
   dir: string;
@@ -58,6 +61,7 @@ const RENDERS: {
   externalSecrets: Record<string, Record<string, string>>;
   hpas: number;
   nodes?: boolean;
+  restricted?: boolean;
 }[] = [
   {
     dir: "k8s/base",
@@ -69,6 +73,7 @@ const RENDERS: {
     dir: "k8s/overlays/prod",
     externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" } },
     hpas: 2,
+    restricted: true,
   },
   {
     dir: "k8s/overlays/dev",
@@ -81,6 +86,7 @@ const RENDERS: {
     components: [C2S_COMPONENT],
     externalSecrets: { "megaphone-redis": { url: "redis://redis.invalid:6379" }, ...C2S_SECRETS },
     hpas: 2,
+    restricted: true,
   },
   {
     dir: "k8s/base",
@@ -90,13 +96,20 @@ const RENDERS: {
     nodes: true,
   },
   { dir: "k8s/overlays/nodes-dev", externalSecrets: {}, hpas: 0, nodes: true },
-  { dir: "k8s/overlays/nodes-prod", externalSecrets: REDIS_URL_SECRET, hpas: 1, nodes: true },
+  {
+    dir: "k8s/overlays/nodes-prod",
+    externalSecrets: REDIS_URL_SECRET,
+    hpas: 1,
+    nodes: true,
+    restricted: true,
+  },
   {
     dir: "k8s/overlays/nodes-prod",
     components: [C2S_COMPONENT],
     externalSecrets: { ...REDIS_URL_SECRET, ...C2S_SECRETS },
     hpas: 1,
     nodes: true,
+    restricted: true,
   },
 ];
 const nameOf = (r: { dir: string; components?: string[] }) =>
@@ -112,8 +125,8 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
       rendered.set(
         nameOf(r),
         r.components
-          ? await kustomizeComposed(
-              [`${ROOT}${r.dir}`],
+          ? await kustomizeWithComponents(
+              `${ROOT}${r.dir}`,
               r.components.map((c) => `${ROOT}${c}`),
             )
           : await kustomize(`${ROOT}${r.dir}`),
@@ -137,6 +150,13 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         const problems = excessPropertyProblems(objects());
         assert.deepEqual(problems, [], problems.map((p) => `${p.object}: ${p.message}`).join("\n"));
       });
+
+      if (r.restricted)
+        it("puts every namespaced object in the namespace megaphone, which enforces the restricted Pod Security profile; tagged images", () => {
+          const [ns] = ofKind<INamespace>(objects(), "Namespace");
+          assert.equal(ns?.metadata.name, "megaphone");
+          assertRestrictedNamespaceTaggedImages(objects());
+        });
 
       it("gives every container probes, requests and limits, and the restricted security context", () => {
         let checked = 0;
@@ -399,6 +419,33 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         );
         const [{ w }] = tier(withC2s, client);
         assert.ok(selects({ matchLabels: selectorOf("megaphone-edge-c2s") }, w.labels), client);
+        // A LoadBalancer in another namespace than the pods selects none of them.
+        const namespaceOf = (name: string) =>
+          withC2s.find((x) => ref(x) === `Service/${name}`)?.metadata.namespace;
+        assert.equal(
+          namespaceOf("megaphone-edge-c2s"),
+          namespaceOf("megaphone-edge"),
+          "the c2s Service is in megaphone-edge's namespace",
+        );
+      });
+
+    // Where c2s goes in an overlay's components: list (after nodes) changes nothing; the render
+    // of RENDERS has it last.
+    for (const [overlay, at, where] of [
+      ["k8s/overlays/prod", 0, "before k8s/components/prod"],
+      ["k8s/overlays/nodes-prod", 1, "between k8s/components/nodes and k8s/components/prod"],
+    ] as const)
+      it(`renders ${overlay} with c2s listed ${where} as with c2s listed last`, async () => {
+        const last = rendered.get(nameOf({ dir: overlay, components: [C2S_COMPONENT] }));
+        assert.ok(last);
+        const placed = await kustomizeWithComponents(
+          `${ROOT}${overlay}`,
+          [`${ROOT}${C2S_COMPONENT}`],
+          at,
+        );
+        const byRef = (objects: K8sObject[]) =>
+          [...objects].sort((x, y) => ref(x).localeCompare(ref(y)));
+        assert.deepEqual(byRef(placed), byRef(last));
       });
 
     for (const overlay of ["prod", "nodes-prod"])
@@ -666,10 +713,6 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
       assert.deepEqual(egressPorts(edge).sort(), [26379, 53, 53, 6379]);
       assert.deepEqual(egressPorts(session).sort(), [26379, 443, 53, 53, 6379, 6443]);
     });
-
-    it("runs in a namespace that enforces the restricted Pod Security profile, with tagged images", () => {
-      assertRestrictedNamespaceTaggedImages(objects());
-    });
   });
 
   describe("overlay nodes-prod", () => {
@@ -789,10 +832,6 @@ describe("Kubernetes manifests (kubectl kustomize; no cluster)", function () {
         ofKind<INetworkPolicy>(prod(), "NetworkPolicy").find((p) => p.metadata.name === name)?.spec;
       assert.deepEqual(policy.spec.ingress, prodPolicy("megaphone-edge")?.ingress, "ingress");
       assert.deepEqual(policy.spec.egress, prodPolicy("megaphone-session")?.egress, "egress");
-    });
-
-    it("runs in a namespace that enforces the restricted Pod Security profile, with tagged images", () => {
-      assertRestrictedNamespaceTaggedImages(objects());
     });
 
     for (const c2s of [false, true])
