@@ -4,8 +4,9 @@
 // - definitions.settings of values.schema.json (what `config`, `edge.config`, `session.config`
 //   and `node.config` accept) comes from Megaphone's settings table (services/shared/config.ts):
 //   each setting the chart does not set itself, with its type, bounds and help;
-// - definitions.nodeReplicasWithinShards of values.schema.json (the node HPA's maxReplicas at
-//   most the shard count) comes from the same table's shard counts.
+// - definitions.nodeReplicasWithinShards and sessionReplicasWithinShards of values.schema.json
+//   (the member tier's HPA maxReplicas at most the shard count) come from the same table's
+//   shard counts.
 // `npm run chart:docs` (node dist/scripts/chart-docs.js --write) rewrites both; without --write it exits 1 when
 // either is stale (test/integration/helm-chart.test.ts checks the same).
 import { readFileSync, writeFileSync } from "node:fs";
