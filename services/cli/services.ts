@@ -74,22 +74,23 @@ export function onlyMember(config: Config): boolean {
 }
 
 /**
- * Stops a process holding both tiers: the sockets first (drained; their clients may resume
- * elsewhere, asking this member meanwhile), then the shards (handed over), then the backend.
+ * Stops a process with an edge: the sockets first (drained; their clients may resume
+ * elsewhere, asking this process's member meanwhile), then its member's shards if it has one
+ * (handed over), then the backend.
  */
-function onShutdownBothTiers(
+function onShutdownWithEdge(
   log: Logger,
   config: Config,
-  edge: EdgeHandle,
-  session: SessionHandle,
   backend: Backend,
+  edge: EdgeHandle,
+  session?: SessionHandle,
 ): void {
   onShutdown(
     log,
     config.shutdownGraceMs,
     async () => {
       await edge.stop(config.shutdownGraceMs);
-      await session.stop();
+      await session?.stop();
       await backend.close();
     },
     () => edge.hurry(),
@@ -141,7 +142,7 @@ Log in with any XMPP client that speaks RFC 7395, e.g. service ${url}, domain ${
     console.log(
       "\n*** WARNING: in-memory mode. Accounts, rosters and offline messages are LOST when this process stops. Use --redis URL to keep them. ***\n",
     );
-  onShutdownBothTiers(log, config, edge, session, backend);
+  onShutdownWithEdge(log, config, backend, edge, session);
   return -1;
 }
 
@@ -196,7 +197,7 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
     },
   );
   log.info({ port: edge.port, shards: session.shards().length }, "node listening");
-  onShutdownBothTiers(log, config, edge, session, backend);
+  onShutdownWithEdge(log, config, backend, edge, session);
   return -1;
 }
 
@@ -209,15 +210,7 @@ export async function runEdge(config: Config, log: Logger): Promise<number> {
       throw err;
     },
   );
-  onShutdown(
-    log,
-    config.shutdownGraceMs,
-    async () => {
-      await edge.stop(config.shutdownGraceMs);
-      await backend.close();
-    },
-    () => edge.hurry(),
-  );
+  onShutdownWithEdge(log, config, backend, edge);
   return -1;
 }
 
