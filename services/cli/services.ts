@@ -5,6 +5,7 @@ import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
 import { InProcessEdgeBus } from "../shared/bus/in-process-edge-bus.js";
 import { OwnEdgeOrder } from "../shared/bus/own-edge-order.js";
+import { OwnMemberIntake } from "../shared/bus/own-member-intake.js";
 import { RedisBus } from "../shared/bus/redis-bus.js";
 import { MetricsRegistry } from "../shared/metrics.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
@@ -103,7 +104,10 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
   // instead of five (in-process-edge-bus.ts). In memory the whole bus is in process already.
   const served: Backend =
     backend.kind === "redis" && onlyMember(config)
-      ? { ...backend, bus: new InProcessEdgeBus(backend.bus) }
+      ? {
+          ...backend,
+          bus: new InProcessEdgeBus(backend.bus, undefined, { intake: new OwnMemberIntake() }),
+        }
       : backend;
   // One logger per tier (a child would repeat the `tier` field in every JSON line).
   const session = await startSession(
@@ -167,12 +171,25 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
     ["path"],
   );
   const [inProcessFrames, inboxFrames] = [frames.labels("in-process"), frames.labels("inbox")];
-  const bus = new InProcessEdgeBus(backend.bus, {
-    entries: backend.bus,
-    order: new OwnEdgeOrder(),
-    // Bound once: no label lookup per frame.
-    counted: (path) => (path === "in-process" ? inProcessFrames : inboxFrames).inc(),
-  });
+  const intake = nodeMetrics.counter(
+    "megaphone_node_own_member_packets_total",
+    "Socket packets (open, data, close) this node's edge wrote for shards: handed to its own session member in process, or through the shard's inbox (a shard another member serves, or one whose earlier inbox writes are not handled yet).",
+    ["path"],
+  );
+  const [inProcessPackets, inboxPackets] = [intake.labels("in-process"), intake.labels("inbox")];
+  const bus = new InProcessEdgeBus(
+    backend.bus,
+    {
+      entries: backend.bus,
+      order: new OwnEdgeOrder(),
+      // Bound once: no label lookup per frame.
+      counted: (path) => (path === "in-process" ? inProcessFrames : inboxFrames).inc(),
+    },
+    {
+      intake: new OwnMemberIntake(),
+      counted: (path) => (path === "in-process" ? inProcessPackets : inboxPackets).inc(),
+    },
+  );
   const served: Backend = { ...backend, bus };
   // The member first: the edge serves its metrics and needs it for readiness. Shards taken
   // before the edge reads its inbox need no wait there: that inbox is made new when it starts.

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import type { Bus, InProcessEdgeWriter } from "../../services/shared/bus/bus.js";
 import { InProcessEdgeBus } from "../../services/shared/bus/in-process-edge-bus.js";
 import { OwnEdgeOrder } from "../../services/shared/bus/own-edge-order.js";
-import type { EdgePacket } from "../../services/shared/bus/packets.js";
+import { OwnMemberIntake } from "../../services/shared/bus/own-member-intake.js";
+import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { onlyImpl } from "../helpers/only-impl.js";
@@ -52,6 +53,178 @@ if (onlyImpl("redis")) {
     const bus = new InProcessEdgeBus(inner, { entries: inner, order: new OwnEdgeOrder() });
     for (let shard = 0; shard < 16; shard++) await bus.serving(shard);
     return { bus: withEagerEdges(bus), cleanup: fixture.cleanup };
+  });
+
+  busContract(
+    "redis, a node's bus, its edge's socket packets to its member in process",
+    async () => {
+      const fixture = await redisBusFixture(server.url);
+      const inner = fixture.bus as RedisBus;
+      const bus = new InProcessEdgeBus(
+        inner,
+        { entries: inner, order: new OwnEdgeOrder() },
+        { intake: new OwnMemberIntake() },
+      );
+      for (let shard = 0; shard < 16; shard++) await bus.serving(shard);
+      return { bus: withEagerEdges(bus), cleanup: fixture.cleanup };
+    },
+  );
+
+  describe("a node's edge writing its sockets' packets to its own member (own-member-intake.ts)", () => {
+    let keys: Keys;
+    let inner: RedisBus;
+    let bus: InProcessEdgeBus;
+    let intake: OwnMemberIntake;
+    const paths: string[] = [];
+    let edge: AbortController;
+    let edgeReading: Promise<void>;
+    beforeEach(() => {
+      keys = redisKeys(uniquePrefix());
+      inner = new RedisBus(testBusOptions(server.url, keys, { blockMs: 100 }));
+      paths.length = 0;
+      bus = new InProcessEdgeBus(
+        inner,
+        { entries: inner, order: new OwnEdgeOrder() },
+        { intake: (intake = new OwnMemberIntake()), counted: (path) => paths.push(path) },
+      );
+      // The edge of this process reads its inbox: packets naming it are its sockets'.
+      edge = new AbortController();
+      edgeReading = bus.consumeEdge(
+        "n1:a",
+        async () => undefined,
+        edge.signal,
+        undefined,
+        () => true,
+      );
+    });
+    afterEach(async () => {
+      edge.abort();
+      await edgeReading;
+      await inner.close();
+    });
+
+    const data = (c: string, n: number): ShardPacket => ({ k: "data", c, e: "n1:a", d: `${n}` });
+
+    /** The member's read loop of `shards`: what it applied, in order; holds a packet while asked. */
+    function member(shards: number[]) {
+      const applied: ShardEntry[] = [];
+      const holds = new Map<string, Promise<void>>();
+      const controller = new AbortController();
+      const done = bus.consumeShards(
+        shards,
+        "m1",
+        async (batch) => {
+          for (const entry of batch) {
+            applied.push(entry);
+            const d = entry.packet.k === "data" ? entry.packet.d : "";
+            await holds.get(d);
+          }
+        },
+        controller.signal,
+      );
+      return {
+        applied,
+        texts: () => applied.map((e) => (e.packet.k === "data" ? e.packet.d : e.packet.k)),
+        /** The packet with payload `d` is held until the returned release is called. */
+        hold(d: string): () => void {
+          let release!: () => void;
+          holds.set(d, new Promise((resolve) => (release = resolve)));
+          return release;
+        },
+        stop: async () => {
+          controller.abort();
+          await done;
+        },
+        done,
+      };
+    }
+
+    it("hands the packets of shards its member reads over in process, none into their inboxes", async () => {
+      const m = member([2]);
+      for (let n = 1; n <= 5; n++) await bus.toShard(2, data("n1.2.1", n));
+      await bus.toShard(2, { k: "close", c: "n1.2.1", e: "n1:a", d: "client" });
+      // Another shard and another edge's packets: through the inboxes.
+      await bus.toShard(3, data("n1.3.1", 9));
+      await bus.toShard(2, { k: "data", c: "n2.2.1", e: "n2:a", d: "other edge" });
+      await until(() => m.texts().includes("other edge"), "the other edge's packet read");
+      const inProcess = m.applied.filter((e) => e.inProcess).map((e) => e.packet.k);
+      assert.deepEqual(inProcess, ["data", "data", "data", "data", "data", "close"]);
+      assert.deepEqual(paths, [
+        "in-process",
+        "in-process",
+        "in-process",
+        "in-process",
+        "in-process",
+        "in-process",
+        "inbox",
+      ]);
+      const admin = connect(server.url);
+      try {
+        assert.equal(await admin.xlen(keys.shardInbox(2)), 1, "the other edge's packet only");
+        assert.equal(await admin.xlen(keys.shardInbox(3)), 1, "a shard it does not read: inbox");
+      } finally {
+        admin.disconnect();
+      }
+      await m.stop();
+    });
+
+    it("does not overtake the edge's own packets written to the inbox before the member read the shard", async () => {
+      // Written while another member served shard 4 (nothing reads it yet).
+      await bus.toShard(4, data("n1.4.1", 1));
+      await bus.toShard(4, data("n1.4.1", 2));
+      const m = member([4]);
+      const release = m.hold("1");
+      await until(() => m.texts().length === 1, "the loop applies the first");
+      // The member reads the shard now, but the edge's packets in its inbox are not handled.
+      const third = bus.toShard(4, data("n1.4.1", 3));
+      release();
+      await third;
+      await until(() => m.texts().length === 3, "all three applied");
+      assert.deepEqual(m.texts(), ["1", "2", "3"]);
+      assert.deepEqual(
+        m.applied.map((e) => e.inProcess ?? false),
+        [false, false, false],
+        "the third waited behind them, through the inbox",
+      );
+      // Handled: reported once the batch is done, right after the third resolved.
+      await until(() => intake.allows(4), "handled");
+      await bus.toShard(4, data("n1.4.1", 4));
+      assert.deepEqual(m.texts(), ["1", "2", "3", "4"]);
+      assert.equal(m.applied[3].inProcess, true, "in process once they are handled");
+      await m.stop();
+    });
+
+    it("ends a read loop only once the packets it took in process are applied", async () => {
+      const m = member([5]);
+      const release = m.hold("7");
+      const applied = bus.toShard(5, data("n1.5.1", 7));
+      let ended = false;
+      const stopping = m.stop().then(() => (ended = true));
+      // Not served while stopping: the next packet goes to the inbox, for the next reader.
+      await bus.toShard(5, data("n1.5.1", 8));
+      assert.equal(paths.at(-1), "inbox");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(ended, false, "the loop waits for the packet it took");
+      release();
+      assert.match(await applied, /^0-\d+$/);
+      await stopping;
+      assert.equal(ended, true);
+    });
+
+    it("fails the edge's write when the member cannot apply the packet", async () => {
+      const controller = new AbortController();
+      const done = bus.consumeShards(
+        [6],
+        "m1",
+        async (batch) => {
+          if (batch.some((e) => e.inProcess)) throw new Error("lease lost");
+        },
+        controller.signal,
+      );
+      await assert.rejects(bus.toShard(6, data("n1.6.1", 1)), /lease lost/);
+      controller.abort();
+      await done;
+    });
   });
 
   describe("in-process edge bus of a node (other members write to its edge's inbox too)", () => {

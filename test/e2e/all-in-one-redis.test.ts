@@ -2,8 +2,9 @@
 // --membership static`), the single-server way to keep state: its session writes the frames
 // for its own edge straight to the sockets (in-process-edge-bus.ts), three stops per reply
 // instead of five. Real @xmpp/client users log in, chat with every message counted (delivered
-// once, in order), leave messages offline and get them at the next login, and the edge's Redis
-// inbox carries none of it. A frame written to that inbox from outside turns the shortcut off
+// once, in order), leave messages offline and get them at the next login; the edge's Redis
+// inbox carries none of it, and the shard inboxes none of the sockets' own packets (they reach
+// the member in process, own-member-intake.ts). A frame written to that inbox from outside turns the shortcut off
 // and nothing is lost. Killed with SIGKILL and started again on the same Redis, an XEP-0198
 // client resumes and every message sent to it is delivered once, none stored offline.
 import assert from "node:assert/strict";
@@ -79,14 +80,19 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     await redis?.stop();
   });
 
-  /** Counts the frames Redis sees written to edge inboxes, until stopped. */
+  /**
+   * Counts the frames Redis sees written to edge inboxes, and the packets written to shard
+   * inboxes: all of them, and the sockets' own (open, data, close), until stopped.
+   */
   async function countEdgeInboxWrites() {
-    const counts = { edge: 0, shard: 0 };
+    const counts = { edge: 0, shard: 0, socketPackets: 0 };
     // The edge's own marker, when it makes its inbox, is not a frame.
     const monitor = await monitorRedis(redis.url, ({ args }) => {
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
-      if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
-      else counts.shard++;
+      if (/^mp:edge:\{[^}]+\}$/.test(args[1])) return void counts.edge++;
+      counts.shard++;
+      if (["open", "data", "close"].includes(args[args.indexOf("k", 2) + 1]))
+        counts.socketPackets++;
     });
     running.add(monitor);
     return { counts, stop: () => monitor.stop() };
@@ -128,9 +134,12 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
       await back.waitFor(isMessageFrom(carol.jid, `later ${n}`), `offline message ${n}`);
     writes.stop();
     console.log(
-      `      Redis saw ${writes.counts.shard} shard inbox writes and ${writes.counts.edge} edge inbox writes`,
+      `      Redis saw ${writes.counts.shard} shard inbox writes (${writes.counts.socketPackets} of them the sockets' own packets) and ${writes.counts.edge} edge inbox writes`,
     );
-    assert.ok(writes.counts.shard >= 200, "the clients' frames went through the shard inboxes");
+    // The clients' frames reach the member in process; what goes through the shard inboxes
+    // is the routes to XEP-0198 clients, which their own connections' units apply.
+    assert.equal(writes.counts.socketPackets, 0, "the sockets' packets went in process");
+    assert.ok(writes.counts.shard >= 200, "the routes to stream management clients");
     assert.equal(writes.counts.edge, 0);
   });
 

@@ -121,12 +121,17 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     }
   }
 
-  /** Counts the frames written to edge inboxes (not the edges' own inbox markers). */
+  /**
+   * Counts the frames written to edge inboxes (not the edges' own inbox markers), and the
+   * sockets' own packets (open, data, close) written to shard inboxes.
+   */
   async function countEdgeInboxWrites() {
-    const counts = { edge: 0 };
+    const counts = { edge: 0, socketPackets: 0 };
     const monitor = await monitorRedis(mesh.redis.url, ({ args }) => {
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
       if (/^mp:edge:\{[^}]+\}$/.test(args[1])) counts.edge++;
+      const kind = args[args.indexOf("k", 2) + 1];
+      if (/:in$/.test(args[1]) && ["open", "data", "close"].includes(kind)) counts.socketPackets++;
     });
     running.add(monitor);
     return { counts, stop: () => monitor.stop() };
@@ -150,12 +155,22 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     const report = await load.report();
     writes.stop();
     console.log(formatReport("two nodes", report));
-    console.log(`      Redis saw ${writes.counts.edge} edge inbox writes`);
+    console.log(
+      `      Redis saw ${writes.counts.edge} edge inbox writes and ${writes.counts.socketPackets} socket packets in shard inboxes`,
+    );
     assert.equal(report.missing, 0);
     assert.equal(report.duplicates, 0);
     assert.equal(report.outOfOrder, 0);
-    // Every connection's shard is its own node's (local-first), so no frame needs an inbox.
+    // Every connection's shard is its own node's (local-first), so no frame needs an inbox,
+    // either way.
     assert.equal(writes.counts.edge, 0);
+    assert.equal(writes.counts.socketPackets, 0);
+    const packets = async (path: string) =>
+      ((await metricValue(one.port, `megaphone_node_own_member_packets_total{path="${path}"}`)) ||
+        0) +
+      ((await metricValue(two.port, `megaphone_node_own_member_packets_total{path="${path}"}`)) ||
+        0);
+    assert.ok((await packets("in-process")) >= report.sent, "socket packets counted in process");
     // A path never taken has no series yet: 0.
     const frames = async (path: string) =>
       ((await metricValue(one.port, `megaphone_node_own_edge_frames_total{path="${path}"}`)) || 0) +
@@ -199,32 +214,35 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     await until(() => load.sent >= sentBeforeMove + 100, "100 messages while the shards are away");
     await until(() => writes.counts.edge > 0, "node two's member writes to node one's edge");
     const throughInboxWhileAway = writes.counts.edge;
+    const socketPacketsWhileAway = writes.counts.socketPackets;
     // Planned: node two hands its shards back, and node one serves them again once its edge
     // has read what node two wrote to it.
     await two.stop("SIGTERM");
     await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
     // Settled: a window of 60 messages with no frame through the inbox (a connection's own
     // inbox writes after the takeover hold it there until the edge reads them), then one more.
+    const inboxWrites = () => writes.counts.edge + writes.counts.socketPackets;
     for (let window = 0; ; window++) {
-      const [before, sentAt] = [writes.counts.edge, load.sent];
+      const [before, sentAt] = [inboxWrites(), load.sent];
       await until(() => load.sent >= sentAt + 60, "60 messages after the return");
-      if (writes.counts.edge === before) break;
+      if (inboxWrites() === before) break;
       assert.ok(window < 20, "the inbox writes never stopped after the shards returned");
     }
-    const settled = writes.counts.edge;
+    const settled = inboxWrites();
     const sentSettled = load.sent;
     await until(() => load.sent >= sentSettled + 60, "60 more messages");
     const report = await load.report();
-    const lateWrites = writes.counts.edge - settled;
+    const lateWrites = inboxWrites() - settled;
     writes.stop();
     console.log(formatReport("shards away and back", report));
     console.log(
-      `      edge inbox writes: ${throughInboxWhileAway} while the shards were away, ${lateWrites} once they were back and settled`,
+      `      edge inbox writes: ${throughInboxWhileAway} while the shards were away; socket packets through shard inboxes: ${socketPacketsWhileAway} meanwhile; inbox writes of either kind once back and settled: ${lateWrites}`,
     );
     assert.equal(report.missing, 0);
     assert.equal(report.duplicates, 0);
     assert.equal(report.outOfOrder, 0);
     assert.ok(throughInboxWhileAway > 0, "node two's member wrote through node one's inbox");
+    assert.ok(socketPacketsWhileAway > 0, "node one's edge wrote to node two's shards' inboxes");
     assert.equal(lateWrites, 0, "back in process once the shards returned");
   });
 

@@ -113,4 +113,41 @@ describe("a unit's acknowledgement and its snapshot write", function () {
       "ack 2-1",
     ]);
   });
+
+  describe("entries handed over in process (own-member-intake.ts)", () => {
+    const inProcess = (id: string, packet: ShardPacket): ShardEntry => ({
+      ...entry(id, packet),
+      inProcess: true,
+    });
+
+    it("saves the snapshot without acknowledging anything: the entry is in no inbox", async () => {
+      await processor.handleBatch(
+        [inProcess("0-7", { k: "open", c: "e1.0.a", e: "e1" })],
+        ack,
+        acknowledged,
+      );
+      // A plain snapshot write; the bus callback that follows is a no-op for the intake.
+      assert.deepEqual(log, ["snapshots save=e1.0.a remove=", "ack 0-7"]);
+      assert.equal(table.get("e1.0.a")?.lastEntryId, "0-0", "no inbox position taken");
+    });
+
+    it("neither moves the connection's inbox position nor is skipped by it", async () => {
+      await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.a", e: "e1" })], ack);
+      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
+      // Its id "0-9" is below 5-1: an inbox entry with it would be taken for a repeat.
+      await processor.handleBatch(
+        [inProcess("0-9", { k: "data", c: "e1.0.a", e: "e1", d: open })],
+        ack,
+      );
+      const conn = table.get("e1.0.a") as ConnState;
+      assert.equal(conn.stage, "opened", "applied");
+      assert.equal(conn.lastEntryId, "5-1", "the inbox position stays");
+      // A later inbox entry above 5-1 is applied (a close from the edge, through the inbox).
+      await processor.handleBatch(
+        [entry("6-1", { k: "close", c: "e1.0.a", e: "e1", d: "client" })],
+        ack,
+      );
+      assert.equal(table.get("e1.0.a"), undefined, "closed by the inbox entry after it");
+    });
+  });
 });

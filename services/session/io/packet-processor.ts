@@ -49,6 +49,15 @@ interface UnitProgress extends SmUnitProgress {
   queuedRoutesApplied: number;
 }
 
+/**
+ * Whether `entry` was applied to `conn` already (an inbox entry at or below the last one
+ * applied). One handed over in process is applied once by construction, and its id is no
+ * inbox position: it is never a repeat, and inbox entries are never compared with it.
+ */
+function isRepeat(entry: ShardEntry, conn: ConnState): boolean {
+  return !entry.inProcess && compareEntryIds(entry.id, conn.lastEntryId) <= 0;
+}
+
 export class PacketProcessor {
   constructor(
     private readonly base: LiveContext,
@@ -89,8 +98,10 @@ export class PacketProcessor {
     // Queued synchronously, in batch order: a connection's units run in the order read.
     const units = await Promise.allSettled(
       [...byConn].map(async ([connId, entries]) => {
+        // Entries handed over in process are in no inbox: nothing to acknowledge with them.
+        const ackWithSnapshot = acknowledged !== undefined && !entries[0].inProcess;
         const done = await this.table.withConn(connId, () =>
-          this.runUnit(connId, entries, acknowledged !== undefined),
+          this.runUnit(connId, entries, ackWithSnapshot),
         );
         if (done.acked) {
           acknowledged?.(entries);
@@ -238,7 +249,8 @@ export class PacketProcessor {
 
   /** Applies one entry, timed; true when the connection's state changed and must be saved. */
   private async apply(ctx: LiveContext, entry: ShardEntry, unit: UnitProgress): Promise<boolean> {
-    this.metrics.entryDelay.observe(entryAgeSeconds(entry.id, Date.now()));
+    // An entry handed over in process waited nowhere; its id holds no time.
+    if (!entry.inProcess) this.metrics.entryDelay.observe(entryAgeSeconds(entry.id, Date.now()));
     const done = this.metrics.handlerDuration.startTimer({ kind: entry.packet.k });
     try {
       return await this.applyEntry(ctx, entry, unit);
@@ -278,7 +290,7 @@ export class PacketProcessor {
     if (packet.k === "open") {
       if (this.table.wasClosed(packet.c)) return false; // delivered again after its close
       if (conn) {
-        if (compareEntryIds(entry.id, conn.lastEntryId) <= 0) return false; // delivered twice
+        if (isRepeat(entry, conn)) return false; // delivered twice
         // A new socket under a live id (an edge restarted with the same id and serials): it
         // must never inherit the old connection's login.
         ctx.log.warn({ connId: packet.c }, "connection id reused; ending the old connection");
@@ -288,7 +300,7 @@ export class PacketProcessor {
         ? { exporter: packet.x, endPoint: packet.t, unique: packet.u }
         : undefined;
       const created = newConnState(packet.c, packet.e, entry.shard, ctx.now(), tls);
-      created.lastEntryId = entry.id;
+      if (!entry.inProcess) created.lastEntryId = entry.id;
       this.table.set(created);
       return true;
     }
@@ -300,8 +312,8 @@ export class PacketProcessor {
       else if (packet.k === "close") this.table.delete(packet.c);
       return false;
     }
-    if (compareEntryIds(entry.id, conn.lastEntryId) <= 0) return false; // already applied
-    conn.lastEntryId = entry.id;
+    if (isRepeat(entry, conn)) return false; // already applied
+    if (!entry.inProcess) conn.lastEntryId = entry.id;
     switch (packet.k) {
       case "route":
         await deliverRouted(ctx, this.table, packet.c, packet.d);

@@ -151,6 +151,13 @@ export class SessionShardHost implements ShardHost {
   ): Promise<void> {
     const notHeld = new Set(batch.map((e) => e.shard).filter((s) => !this.deps.leaseOf(s)));
     if (notHeld.size === 0) return this.deps.processor.handleBatch(batch, ack, acknowledged);
+    // A packet handed over in process is in no inbox to stay pending in: its edge must learn
+    // that it was not applied (own-member-intake.ts).
+    const lost = batch.find((e) => e.inProcess && notHeld.has(e.shard));
+    if (lost) {
+      this.deps.refused(lost.shard);
+      throw FencedError.notHeld(lost.shard);
+    }
     // Those entries stay pending (their acknowledgement is refused too): the new owner claims
     // them. The other shards' entries go on.
     for (const shard of notHeld) this.deps.refused(shard);

@@ -37,6 +37,7 @@ import type {
   ShardConsumeOptions,
 } from "./bus.js";
 import type { OwnEdgeOrder } from "./own-edge-order.js";
+import type { OwnMemberIntake } from "./own-member-intake.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
 
 /** What a node's bus needs of its Redis bus beyond Bus: the edge inbox's entry ids. */
@@ -52,6 +53,13 @@ export interface SharedEdgeInbox {
   entries: EdgeInboxEntries;
   order: OwnEdgeOrder;
   /** Told of each packet for the local edge: handed over in process, or through its inbox. */
+  counted?: (path: "in-process" | "inbox") => void;
+}
+
+/** The edge's packets to this process's member in process (own-member-intake.ts). */
+export interface OwnMemberIntakeOptions {
+  intake: OwnMemberIntake;
+  /** Told of each socket packet of the local edge: handed over in process, or through the inbox. */
   counted?: (path: "in-process" | "inbox") => void;
 }
 
@@ -81,6 +89,11 @@ export class InProcessEdgeBus implements Bus {
     private readonly inner: Bus,
     /** Absent: this process's session is the only writer to its edge (see above). */
     private readonly shared?: SharedEdgeInbox,
+    /**
+     * The other direction: the edge's packets for shards the member reads go to it in process
+     * (own-member-intake.ts). Absent: through the shard inboxes.
+     */
+    private readonly intake?: OwnMemberIntakeOptions,
   ) {}
 
   /**
@@ -107,6 +120,7 @@ export class InProcessEdgeBus implements Bus {
 
   /** The member no longer serves `shard`. */
   released(shard: number): void {
+    this.intake?.intake.stopped(shard);
     if (!this.shared) return;
     this.bumpTurn(shard);
     this.shared.order.stopped(shard);
@@ -124,13 +138,30 @@ export class InProcessEdgeBus implements Bus {
 
   toShard(shard: number, packet: ShardPacket): Promise<string> {
     const order = this.shared?.order;
-    if (order && "e" in packet && packet.e === this.local?.address) {
+    const fromLocalEdge = "e" in packet && packet.e === this.local?.address;
+    if (order && fromLocalEdge) {
       // A node: the session's resume request means another member may rename the connection
       // through the inbox; the edge's report of a closed socket ends what the order keeps.
       if (packet.k === "resume") order.resuming(packet.c);
       else if (packet.k === "close") order.forget(packet.c);
     }
-    return this.inner.toShard(shard, packet);
+    const intake = this.intake;
+    if (!intake) return this.inner.toShard(shard, packet);
+    // A socket's own packets only: the edge's `undelivered` and BOSH requests (applied by
+    // their entry ids) keep the inbox, as does everything the member writes.
+    const own = packet.k === "open" || packet.k === "data" || packet.k === "close";
+    if (own && fromLocalEdge && intake.intake.allows(shard)) {
+      intake.counted?.("in-process");
+      return intake.intake.handOver(shard, packet);
+    }
+    if (own && fromLocalEdge) intake.counted?.("inbox");
+    // What the edge writes to the inbox holds its later packets there until it is handled.
+    // Before the edge reads (its address unknown), any edge's packet may be its. The
+    // member's own writes need no place in that order: a resume request, routes, kicks.
+    const edgeWrite =
+      "e" in packet && packet.k !== "resume" && (fromLocalEdge || this.local === undefined);
+    if (!edgeWrite) return this.inner.toShard(shard, packet);
+    return intake.intake.viaInbox(shard, () => this.inner.toShard(shard, packet));
   }
 
   shardInboxEnd(shard: number): Promise<string> {
@@ -186,14 +217,32 @@ export class InProcessEdgeBus implements Bus {
     return id !== null;
   }
 
-  consumeShards(
+  async consumeShards(
     shards: number[],
     consumer: string,
     handler: ShardBatchHandler,
     signal: AbortSignal,
     options?: ShardConsumeOptions,
   ): Promise<void> {
-    return this.inner.consumeShards(shards, consumer, handler, signal, options);
+    const intake = this.intake?.intake;
+    if (!intake) return this.inner.consumeShards(shards, consumer, handler, signal, options);
+    const served = intake.serve(shards, { handler, readableForMs: options?.readableForMs });
+    const stop = () => served.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      await this.inner.consumeShards(shards, consumer, handler, signal, {
+        ...options,
+        onHandled: (shard, lastId) => {
+          intake.handled(shard, lastId);
+          options?.onHandled?.(shard, lastId);
+        },
+      });
+    } finally {
+      stop();
+      signal.removeEventListener("abort", stop);
+      // The next reader of these inboxes applies what was written there after these.
+      await served.settled();
+    }
   }
 
   readingGroups(shards: readonly number[]): number[][] {

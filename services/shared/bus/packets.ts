@@ -91,10 +91,20 @@ export type ShardPacketKind = ShardPacket["k"];
 export type OpenPacket = Extract<ShardPacket, { k: "open" }>;
 
 export interface ShardEntry {
-  /** Stream entry id; monotonically increasing within one shard inbox. */
+  /**
+   * Stream entry id; monotonically increasing within one shard inbox. A packet handed over in
+   * process (inProcess) has "0-<serial>" instead, unique in its process: no inbox entry has
+   * a 0 millisecond part, so an origin made from it never names an inbox entry.
+   */
   id: string;
   shard: number;
   packet: ShardPacket;
+  /**
+   * Handed to the member by its own process's edge without the inbox (own-member-intake.ts):
+   * applied once, never redelivered, never acknowledged; its id is no inbox position, so it
+   * neither moves nor is checked against the connection's lastEntryId.
+   */
+  inProcess?: true;
 }
 
 /**
