@@ -5,7 +5,6 @@ import { createLogger, type Logger } from "../shared/log.js";
 import { parseJid } from "../shared/jid.js";
 import { InProcessEdgeBus } from "../shared/bus/in-process-edge-bus.js";
 import { OwnEdgeOrder } from "../shared/bus/own-edge-order.js";
-import { OwnMemberIntake } from "../shared/bus/own-member-intake.js";
 import { RedisBus } from "../shared/bus/redis-bus.js";
 import { MetricsRegistry } from "../shared/metrics.js";
 import { createBackend, type Backend } from "../shared/wiring.js";
@@ -102,13 +101,13 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
   const backend = createBackend(config, log);
   // On Redis and the only member: its replies reach its own edge in process, three stops
   // instead of five (in-process-edge-bus.ts). In memory the whole bus is in process already.
-  const served: Backend =
+  // Its edge's socket packets reach the member in process the same way (own-member-intake.ts).
+  const inProcess =
     backend.kind === "redis" && onlyMember(config)
-      ? {
-          ...backend,
-          bus: new InProcessEdgeBus(backend.bus, undefined, { intake: new OwnMemberIntake() }),
-        }
-      : backend;
+      ? new InProcessEdgeBus(backend.bus, undefined, {})
+      : undefined;
+  const served: Backend = inProcess ? { ...backend, bus: inProcess } : backend;
+  const edgeBackend: Backend = inProcess ? { ...backend, bus: inProcess.edgeSide() } : backend;
   // One logger per tier (a child would repeat the `tier` field in every JSON line).
   const session = await startSession(
     config,
@@ -117,7 +116,7 @@ export async function runAllInOne(config: Config, log: Logger, demo: boolean): P
     config.id,
     () => process.exit(1),
   );
-  const edge = await startEdge(config, served, createLogger("edge", config.logLevel), () =>
+  const edge = await startEdge(config, edgeBackend, createLogger("edge", config.logLevel), () =>
     process.exit(1),
   );
   const users = await createUsers(config, backend, [...config.user, ...(demo ? DEMO_USERS : [])]);
@@ -185,10 +184,7 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
       // Bound once: no label lookup per frame.
       counted: (path) => (path === "in-process" ? inProcessFrames : inboxFrames).inc(),
     },
-    {
-      intake: new OwnMemberIntake(),
-      counted: (path) => (path === "in-process" ? inProcessPackets : inboxPackets).inc(),
-    },
+    { counted: (path) => (path === "in-process" ? inProcessPackets : inboxPackets).inc() },
   );
   const served: Backend = { ...backend, bus };
   // The member first: the edge serves its metrics and needs it for readiness. Shards taken
@@ -203,7 +199,8 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
   );
   const edge = await startEdge(
     config,
-    served,
+    // Its writes to shard inboxes go to the member in process where they may.
+    { ...backend, bus: bus.edgeSide() },
     createLogger("edge", config.logLevel),
     () => process.exit(1),
     {

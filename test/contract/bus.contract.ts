@@ -128,12 +128,14 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       const { bus } = fixture;
       const controller = new AbortController();
       const seen: string[] = [];
+      let again: { i?: string } | undefined;
       let failedOnce = false;
       const done = bus.consumeShards(
         [5],
         "c1",
         async (batch) => {
           seen.push(...batch.map((e) => e.id));
+          if (failedOnce) again = batch[0].packet as { i?: string };
           if (!failedOnce) {
             failedOnce = true;
             throw new Error("handler failed");
@@ -145,7 +147,9 @@ export function busContract(name: string, factory: () => Promise<BusFixture>): v
       await bus.toShard(5, { k: "open", c: "a.5.1", e: "a" });
       await done;
       assert.equal(seen.length, 2);
-      assert.equal(seen[0], seen[1]);
+      // The same entry again; or, for a packet a node's edge handed to its member in process
+      // (own-member-intake.ts), the same packet through the inbox, naming the id it had.
+      assert.ok(seen[1] === seen[0] || again?.i === seen[0], `${seen[0]} again: ${seen[1]}`);
     });
 
     it("writes no acknowledgement for entries the handler acknowledged itself, and counts them handled", async () => {

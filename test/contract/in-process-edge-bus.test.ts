@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import type { Bus, InProcessEdgeWriter } from "../../services/shared/bus/bus.js";
 import { InProcessEdgeBus } from "../../services/shared/bus/in-process-edge-bus.js";
 import { OwnEdgeOrder } from "../../services/shared/bus/own-edge-order.js";
-import { OwnMemberIntake } from "../../services/shared/bus/own-member-intake.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
@@ -22,7 +21,7 @@ import { redisBusFixture } from "./redis-fixtures.js";
  * The bus as an edge would use it in this process: every edge reader brings a writer that
  * hands each packet to the reader's own handler at once.
  */
-function withEagerEdges(bus: InProcessEdgeBus): Bus {
+function withEagerEdges(bus: Bus): Bus {
   return new Proxy(bus, {
     get(target, name) {
       if (name === "consumeEdge")
@@ -55,29 +54,23 @@ if (onlyImpl("redis")) {
     return { bus: withEagerEdges(bus), cleanup: fixture.cleanup };
   });
 
-  busContract(
-    "redis, a node's bus, its edge's socket packets to its member in process",
-    async () => {
-      const fixture = await redisBusFixture(server.url);
-      const inner = fixture.bus as RedisBus;
-      const bus = new InProcessEdgeBus(
-        inner,
-        { entries: inner, order: new OwnEdgeOrder() },
-        { intake: new OwnMemberIntake() },
-      );
-      for (let shard = 0; shard < 16; shard++) await bus.serving(shard);
-      return { bus: withEagerEdges(bus), cleanup: fixture.cleanup };
-    },
-  );
+  // The edge's side of a node's bus: what it writes to shard inboxes goes to the member's
+  // read loop in process whenever a loop reads the shard (the contract's writers play the
+  // edge), so the contract's reads get in-process entries, never redelivered.
+  busContract("redis, a node's edge side: shard writes to the member in process", async () => {
+    const fixture = await redisBusFixture(server.url);
+    const inner = fixture.bus as RedisBus;
+    const bus = new InProcessEdgeBus(inner, { entries: inner, order: new OwnEdgeOrder() }, {});
+    for (let shard = 0; shard < 16; shard++) await bus.serving(shard);
+    return { bus: withEagerEdges(bus.edgeSide()), cleanup: fixture.cleanup };
+  });
 
   describe("a node's edge writing its sockets' packets to its own member (own-member-intake.ts)", () => {
     let keys: Keys;
     let inner: RedisBus;
     let bus: InProcessEdgeBus;
-    let intake: OwnMemberIntake;
+    let edge: Bus;
     const paths: string[] = [];
-    let edge: AbortController;
-    let edgeReading: Promise<void>;
     beforeEach(() => {
       keys = redisKeys(uniquePrefix());
       inner = new RedisBus(testBusOptions(server.url, keys, { blockMs: 100 }));
@@ -85,29 +78,21 @@ if (onlyImpl("redis")) {
       bus = new InProcessEdgeBus(
         inner,
         { entries: inner, order: new OwnEdgeOrder() },
-        { intake: (intake = new OwnMemberIntake()), counted: (path) => paths.push(path) },
+        { counted: (path) => paths.push(path) },
       );
-      // The edge of this process reads its inbox: packets naming it are its sockets'.
-      edge = new AbortController();
-      edgeReading = bus.consumeEdge(
-        "n1:a",
-        async () => undefined,
-        edge.signal,
-        undefined,
-        () => true,
-      );
+      edge = bus.edgeSide();
     });
-    afterEach(async () => {
-      edge.abort();
-      await edgeReading;
-      await inner.close();
-    });
+    afterEach(async () => inner.close());
 
     const data = (c: string, n: number): ShardPacket => ({ k: "data", c, e: "n1:a", d: `${n}` });
 
-    /** The member's read loop of `shards`: what it applied, in order; holds a packet while asked. */
+    /**
+     * The member's read loop of `shards`: what it applied, in order, and the ids it reported
+     * handled; holds a packet while asked.
+     */
     function member(shards: number[]) {
       const applied: ShardEntry[] = [];
+      const handled: string[] = [];
       const holds = new Map<string, Promise<void>>();
       const controller = new AbortController();
       const done = bus.consumeShards(
@@ -116,14 +101,15 @@ if (onlyImpl("redis")) {
         async (batch) => {
           for (const entry of batch) {
             applied.push(entry);
-            const d = entry.packet.k === "data" ? entry.packet.d : "";
-            await holds.get(d);
+            await holds.get(entry.packet.k === "data" ? entry.packet.d : "");
           }
         },
         controller.signal,
+        { onHandled: (_shard, lastId) => handled.push(lastId) },
       );
       return {
         applied,
+        handled,
         texts: () => applied.map((e) => (e.packet.k === "data" ? e.packet.d : e.packet.k)),
         /** The packet with payload `d` is held until the returned release is called. */
         hold(d: string): () => void {
@@ -135,32 +121,25 @@ if (onlyImpl("redis")) {
           controller.abort();
           await done;
         },
-        done,
       };
     }
 
     it("hands the packets of shards its member reads over in process, none into their inboxes", async () => {
       const m = member([2]);
-      for (let n = 1; n <= 5; n++) await bus.toShard(2, data("n1.2.1", n));
-      await bus.toShard(2, { k: "close", c: "n1.2.1", e: "n1:a", d: "client" });
-      // Another shard and another edge's packets: through the inboxes.
-      await bus.toShard(3, data("n1.3.1", 9));
-      await bus.toShard(2, { k: "data", c: "n2.2.1", e: "n2:a", d: "other edge" });
-      await until(() => m.texts().includes("other edge"), "the other edge's packet read");
-      const inProcess = m.applied.filter((e) => e.inProcess).map((e) => e.packet.k);
-      assert.deepEqual(inProcess, ["data", "data", "data", "data", "data", "close"]);
-      assert.deepEqual(paths, [
-        "in-process",
-        "in-process",
-        "in-process",
-        "in-process",
-        "in-process",
-        "in-process",
-        "inbox",
-      ]);
+      for (let n = 1; n <= 5; n++) await edge.toShard(2, data("n1.2.1", n));
+      await edge.toShard(2, { k: "close", c: "n1.2.1", e: "n1:a", d: "client" });
+      // A shard it does not read, and the member's own write: through the inboxes.
+      await edge.toShard(3, data("n1.3.1", 9));
+      await bus.toShard(2, { k: "route", c: "n1.2.1", d: "<message/>" });
+      await until(() => m.texts().includes("route"), "the member's route read");
+      assert.deepEqual(
+        m.applied.filter((e) => e.inProcess).map((e) => e.packet.k),
+        ["data", "data", "data", "data", "data", "close"],
+      );
+      assert.deepEqual(paths, [...Array<string>(6).fill("in-process"), "inbox"]);
       const admin = connect(server.url);
       try {
-        assert.equal(await admin.xlen(keys.shardInbox(2)), 1, "the other edge's packet only");
+        assert.equal(await admin.xlen(keys.shardInbox(2)), 1, "the route only");
         assert.equal(await admin.xlen(keys.shardInbox(3)), 1, "a shard it does not read: inbox");
       } finally {
         admin.disconnect();
@@ -170,38 +149,35 @@ if (onlyImpl("redis")) {
 
     it("does not overtake the edge's own packets written to the inbox before the member read the shard", async () => {
       // Written while another member served shard 4 (nothing reads it yet).
-      await bus.toShard(4, data("n1.4.1", 1));
-      await bus.toShard(4, data("n1.4.1", 2));
+      await edge.toShard(4, data("n1.4.1", 1));
+      await edge.toShard(4, data("n1.4.1", 2));
       const m = member([4]);
       const release = m.hold("1");
       await until(() => m.texts().length === 1, "the loop applies the first");
       // The member reads the shard now, but the edge's packets in its inbox are not handled.
-      const third = bus.toShard(4, data("n1.4.1", 3));
+      const third = edge.toShard(4, data("n1.4.1", 3));
       release();
-      await third;
-      await until(() => m.texts().length === 3, "all three applied");
-      assert.deepEqual(m.texts(), ["1", "2", "3"]);
+      const thirdId = await third;
+      await until(() => m.handled.includes(thirdId), "the three handled");
+      await edge.toShard(4, data("n1.4.1", 4));
+      assert.deepEqual(m.texts(), ["1", "2", "3", "4"]);
       assert.deepEqual(
         m.applied.map((e) => e.inProcess ?? false),
-        [false, false, false],
-        "the third waited behind them, through the inbox",
+        [false, false, false, true],
+        "the third waited behind them, through the inbox; the fourth went in process",
       );
-      // Handled: reported once the batch is done, right after the third resolved.
-      await until(() => intake.allows(4), "handled");
-      await bus.toShard(4, data("n1.4.1", 4));
-      assert.deepEqual(m.texts(), ["1", "2", "3", "4"]);
-      assert.equal(m.applied[3].inProcess, true, "in process once they are handled");
       await m.stop();
     });
 
     it("ends a read loop only once the packets it took in process are applied", async () => {
       const m = member([5]);
       const release = m.hold("7");
-      const applied = bus.toShard(5, data("n1.5.1", 7));
+      const applied = edge.toShard(5, data("n1.5.1", 7));
       let ended = false;
       const stopping = m.stop().then(() => (ended = true));
-      // Not served while stopping: the next packet goes to the inbox, for the next reader.
-      await bus.toShard(5, data("n1.5.1", 8));
+      // Not served while stopping: the next packet goes to the inbox, for the next reader, once
+      // the first is applied.
+      const next = edge.toShard(5, data("n1.5.1", 8));
       assert.equal(paths.at(-1), "inbox");
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(ended, false, "the loop waits for the packet it took");
@@ -209,9 +185,10 @@ if (onlyImpl("redis")) {
       assert.match(await applied, /^0-\d+$/);
       await stopping;
       assert.equal(ended, true);
+      assert.match(await next, /^\d+-\d+$/);
     });
 
-    it("fails the edge's write when the member cannot apply the packet", async () => {
+    it("writes a packet the member could not apply to the inbox, with the id whose origins it keeps", async () => {
       const controller = new AbortController();
       const done = bus.consumeShards(
         [6],
@@ -221,9 +198,19 @@ if (onlyImpl("redis")) {
         },
         controller.signal,
       );
-      await assert.rejects(bus.toShard(6, data("n1.6.1", 1)), /lease lost/);
+      const id = await edge.toShard(6, data("n1.6.1", 1));
+      assert.match(id, /^\d+-\d+$/, "stored in the inbox");
+      assert.equal(paths[0], "in-process", "first handed over");
       controller.abort();
       await done;
+      const admin = connect(server.url);
+      try {
+        const [[, fields]] = await admin.xrange(keys.shardInbox(6), "-", "+");
+        const i = fields[fields.indexOf("i") + 1];
+        assert.match(i, /^0-\d+$/, "with its in-process id");
+      } finally {
+        admin.disconnect();
+      }
     });
   });
 

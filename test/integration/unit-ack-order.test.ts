@@ -4,7 +4,7 @@
 // old connection's snapshot once the moved one is saved). The real core on the memory backend,
 // with its fenced writes recorded in order, and the test in the place of the read loop.
 import assert from "node:assert/strict";
-import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
@@ -120,7 +120,7 @@ describe("a unit's acknowledgement and its snapshot write", function () {
       inProcess: true,
     });
 
-    it("saves the snapshot without acknowledging anything: the entry is in no inbox", async () => {
+    it("saves a plain snapshot, with no acknowledgement in it: the entry is in no inbox", async () => {
       await processor.handleBatch(
         [inProcess("0-7", { k: "open", c: "e1.0.a", e: "e1" })],
         ack,
@@ -148,6 +148,46 @@ describe("a unit's acknowledgement and its snapshot write", function () {
         ack,
       );
       assert.equal(table.get("e1.0.a"), undefined, "closed by the inbox entry after it");
+    });
+
+    it("applies a packet first handed over in process with the origins it had there (i)", async () => {
+      const written: EdgePacket[] = [];
+      const bus = new Proxy(backend.bus, {
+        get(target, name) {
+          if (name === "toEdge")
+            return (edgeId: string, packet: EdgePacket) => {
+              written.push(packet);
+              return target.toEdge(edgeId, packet);
+            };
+          const value: unknown = Reflect.get(target, name);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      const lease = (await backend.leases.acquire(1, "s1")) as Lease;
+      const session = liveSession(
+        { ...backend, bus },
+        { ...DEFAULTS, shardCount: 4 },
+        () => lease,
+        stop.signal,
+      );
+      const conn = newConnState("e1.1.a", "e1", 1, Date.now());
+      Object.assign(conn, { stage: "bound", bareJid: ALICE, resource: "phone" });
+      session.table.set(conn);
+      const ping = (id: string) =>
+        `<iq xmlns="jabber:client" type="get" id="${id}"><ping xmlns="urn:xmpp:ping"/></iq>`;
+      const at = (id: string, packet: ShardPacket): ShardEntry => ({ id, shard: 1, packet });
+      await session.processor.handleBatch(
+        [at("7-1", { k: "data", c: conn.connId, e: "e1", d: ping("p1"), i: "0-42" })],
+        ack,
+      );
+      await session.processor.handleBatch(
+        [at("7-2", { k: "data", c: conn.connId, e: "e1", d: ping("p2") })],
+        ack,
+      );
+      assert.deepEqual(
+        written.map((p) => (p.k === "data" ? p.o : p.k)),
+        [`${conn.connId}|0-42|0`, `${conn.connId}|7-2|0`],
+      );
     });
   });
 });

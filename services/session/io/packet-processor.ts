@@ -86,8 +86,11 @@ export class PacketProcessor {
     ack: (entries: readonly ShardEntry[]) => void = () => undefined,
     acknowledged?: (entries: readonly ShardEntry[]) => void,
   ): Promise<void> {
-    this.metrics.batches.inc();
-    this.metrics.batchEntries.observe(batch.length);
+    // A packet handed over in process is no inbox batch.
+    if (!batch[0]?.inProcess) {
+      this.metrics.batches.inc();
+      this.metrics.batchEntries.observe(batch.length);
+    }
     const byConn = new Map<string, ShardEntry[]>();
     for (const entry of batch) {
       const key = unitKeyOf(this.table, entry.packet);
@@ -266,7 +269,9 @@ export class PacketProcessor {
   ): Promise<boolean> {
     const packet = entry.packet;
     countEntry(this.metrics, packet.k);
-    ctx.beginEntry(packet.c, entry.id, packet.k === "route" ? packet.o : undefined);
+    // A packet its edge first handed over in process keeps the origins it had there.
+    const originEntry = "i" in packet && packet.i !== undefined ? packet.i : entry.id;
+    ctx.beginEntry(packet.c, originEntry, packet.k === "route" ? packet.o : undefined);
     // XEP-0198 resumption (stream-management.ts).
     if (packet.k === "resume") return applyResume(ctx, this.table, entry, unit);
     if (packet.k === "resume-result") return applyResumeResult(ctx, this.table, entry);

@@ -37,7 +37,7 @@ import type {
   ShardConsumeOptions,
 } from "./bus.js";
 import type { OwnEdgeOrder } from "./own-edge-order.js";
-import type { OwnMemberIntake } from "./own-member-intake.js";
+import { OwnMemberIntake } from "./own-member-intake.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
 
 /** What a node's bus needs of its Redis bus beyond Bus: the edge inbox's entry ids. */
@@ -58,8 +58,7 @@ export interface SharedEdgeInbox {
 
 /** The edge's packets to this process's member in process (own-member-intake.ts). */
 export interface OwnMemberIntakeOptions {
-  intake: OwnMemberIntake;
-  /** Told of each socket packet of the local edge: handed over in process, or through the inbox. */
+  /** Told of each socket packet of the edge: handed over in process, or through the inbox. */
   counted?: (path: "in-process" | "inbox") => void;
 }
 
@@ -90,11 +89,26 @@ export class InProcessEdgeBus implements Bus {
     /** Absent: this process's session is the only writer to its edge (see above). */
     private readonly shared?: SharedEdgeInbox,
     /**
-     * The other direction: the edge's packets for shards the member reads go to it in process
-     * (own-member-intake.ts). Absent: through the shard inboxes.
+     * The other direction: what the edge writes through edgeSide() for shards the member reads
+     * goes to it in process (own-member-intake.ts). Absent: through the shard inboxes.
      */
-    private readonly intake?: OwnMemberIntakeOptions,
-  ) {}
+    intake?: OwnMemberIntakeOptions,
+  ) {
+    this.intake =
+      intake &&
+      new OwnMemberIntake((shard, packet) => inner.toShard(shard, packet), intake.counted);
+  }
+
+  private readonly intake: OwnMemberIntake | undefined;
+
+  /**
+   * The bus as this process's edge is to use it: its writes to shard inboxes are its sockets'
+   * (and its returns of undelivered stanzas, and BOSH requests), which go to the member in
+   * process where they may; everything else is this bus's.
+   */
+  edgeSide(): Bus {
+    return new EdgeSideBus(this, (shard, packet) => this.fromEdge(shard, packet));
+  }
 
   /**
    * The session member serves `shard` from now on (its lease is ours): its connections' packets
@@ -120,7 +134,7 @@ export class InProcessEdgeBus implements Bus {
 
   /** The member no longer serves `shard`. */
   released(shard: number): void {
-    this.intake?.intake.stopped(shard);
+    this.intake?.stopped(shard);
     if (!this.shared) return;
     this.bumpTurn(shard);
     this.shared.order.stopped(shard);
@@ -137,31 +151,33 @@ export class InProcessEdgeBus implements Bus {
   }
 
   toShard(shard: number, packet: ShardPacket): Promise<string> {
-    const order = this.shared?.order;
-    const fromLocalEdge = "e" in packet && packet.e === this.local?.address;
-    if (order && fromLocalEdge) {
-      // A node: the session's resume request means another member may rename the connection
-      // through the inbox; the edge's report of a closed socket ends what the order keeps.
-      if (packet.k === "resume") order.resuming(packet.c);
-      else if (packet.k === "close") order.forget(packet.c);
-    }
+    this.noteForOrder(packet);
+    return this.inner.toShard(shard, packet);
+  }
+
+  /**
+   * A write of the edge (edgeSide): a socket's own packet goes to the member in process where
+   * it may; the edge's `undelivered` returns and BOSH requests (applied by their entry ids)
+   * keep the inbox, and hold its later packets there until they are handled.
+   */
+  private fromEdge(shard: number, packet: ShardPacket): Promise<string> {
+    this.noteForOrder(packet);
     const intake = this.intake;
     if (!intake) return this.inner.toShard(shard, packet);
-    // A socket's own packets only: the edge's `undelivered` and BOSH requests (applied by
-    // their entry ids) keep the inbox, as does everything the member writes.
-    const own = packet.k === "open" || packet.k === "data" || packet.k === "close";
-    if (own && fromLocalEdge && intake.intake.allows(shard)) {
-      intake.counted?.("in-process");
-      return intake.intake.handOver(shard, packet);
-    }
-    if (own && fromLocalEdge) intake.counted?.("inbox");
-    // What the edge writes to the inbox holds its later packets there until it is handled.
-    // Before the edge reads (its address unknown), any edge's packet may be its. The
-    // member's own writes need no place in that order: a resume request, routes, kicks.
-    const edgeWrite =
-      "e" in packet && packet.k !== "resume" && (fromLocalEdge || this.local === undefined);
-    if (!edgeWrite) return this.inner.toShard(shard, packet);
-    return intake.intake.viaInbox(shard, () => this.inner.toShard(shard, packet));
+    if (packet.k === "open" || packet.k === "data" || packet.k === "close")
+      return intake.write(shard, packet);
+    return intake.toInbox(shard, packet);
+  }
+
+  /**
+   * A node: the session's resume request means another member may rename the connection
+   * through the inbox; the edge's report of a closed socket ends what the order keeps.
+   */
+  private noteForOrder(packet: ShardPacket): void {
+    const order = this.shared?.order;
+    if (!order || !("e" in packet) || packet.e !== this.local?.address) return;
+    if (packet.k === "resume") order.resuming(packet.c);
+    else if (packet.k === "close") order.forget(packet.c);
   }
 
   shardInboxEnd(shard: number): Promise<string> {
@@ -224,7 +240,7 @@ export class InProcessEdgeBus implements Bus {
     signal: AbortSignal,
     options?: ShardConsumeOptions,
   ): Promise<void> {
-    const intake = this.intake?.intake;
+    const intake = this.intake;
     if (!intake) return this.inner.consumeShards(shards, consumer, handler, signal, options);
     const served = intake.serve(shards, { handler, readableForMs: options?.readableForMs });
     const stop = () => served.stop();
@@ -233,7 +249,7 @@ export class InProcessEdgeBus implements Bus {
       await this.inner.consumeShards(shards, consumer, handler, signal, {
         ...options,
         onHandled: (shard, lastId) => {
-          intake.handled(shard, lastId);
+          served.handled(shard, lastId);
           options?.onHandled?.(shard, lastId);
         },
       });
@@ -297,5 +313,61 @@ export class InProcessEdgeBus implements Bus {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/** InProcessEdgeBus as its edge uses it (edgeSide): its own shard writes, the rest shared. */
+class EdgeSideBus implements Bus {
+  constructor(
+    private readonly bus: InProcessEdgeBus,
+    readonly toShard: (shard: number, packet: ShardPacket) => Promise<string>,
+  ) {}
+
+  get direct(): undefined {
+    return undefined;
+  }
+
+  shardInboxEnd(shard: number): Promise<string> {
+    return this.bus.shardInboxEnd(shard);
+  }
+
+  toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
+    return this.bus.toEdge(edgeId, packet);
+  }
+
+  consumeShards(...args: Parameters<Bus["consumeShards"]>): Promise<void> {
+    return this.bus.consumeShards(...args);
+  }
+
+  readingGroups(shards: readonly number[]): number[][] {
+    return this.bus.readingGroups(shards);
+  }
+
+  consumeEdge(...args: Parameters<Bus["consumeEdge"]>): Promise<void> {
+    return this.bus.consumeEdge(...args);
+  }
+
+  recoverEdgeInbox(...args: Parameters<Bus["recoverEdgeInbox"]>): Promise<boolean> {
+    return this.bus.recoverEdgeInbox(...args);
+  }
+
+  shardLag(shard: number): Promise<number> {
+    return this.bus.shardLag(shard);
+  }
+
+  shardBacklog(shard: number): Promise<ShardBacklog> {
+    return this.bus.shardBacklog(shard);
+  }
+
+  dropEdge(edgeId: string): Promise<void> {
+    return this.bus.dropEdge(edgeId);
+  }
+
+  isReady(): boolean {
+    return this.bus.isReady();
+  }
+
+  close(): Promise<void> {
+    return this.bus.close();
   }
 }

@@ -4,24 +4,27 @@
 // costs no XADD, no read and no acknowledgement: the member applies it as it applies an inbox
 // entry, in the connection's turn.
 //
-// Durability. An inbox entry outlives the member that read it; a frame handed over in process
-// does not. It need not: the socket it came from is in the same process, so whatever kills the
-// member kills the socket too, and the client never learned that the frame was taken (with
-// XEP-0198 its h says so: the member saves h only with the frame's effects). A member that
-// loses the shard while it is alive (its lease lapsed in a pause) fails the unit (fencing):
-// the edge then ends that connection (publisher.ts, `onFailure`), as for a failed XADD.
+// Durability. An inbox entry outlives the member that read it; a packet handed over in process
+// lives in this process. That is enough: the socket it came from is in the same process, so
+// whatever kills the member kills the socket too, and the client never learned that the packet
+// was taken (with XEP-0198, its `h` counts a stanza only once the member stored its effects and
+// state). While the process lives, a packet the member could not apply (it lost the shard's
+// lease, or stopped with the unit failing) is written to the inbox after all, for the next
+// owner, before anything later of its connection: the inbox's at-least-once, with the origins
+// the packet's effects had here (packets.ts `i`), so a receiver drops what was already stored.
 //
-// Order. The connection's own frames must be applied in the order the socket gave them, and
-// some of them may be in the inbox already: written while another member served the shard,
-// while this member's read loop for it was restarting, or before the member's lease was
-// taken. So a shard takes packets in process only while
-// - a read loop of this member reads its inbox (serve; not once the loop is stopping, nor
-//   after `stopped`), with at least READ_MARGIN_MS of its lease left, and
-// - none of this bus's writes to its inbox is in flight, and everything up to the last one's
-//   entry id has been handled (the loop's onHandled): a frame written there earlier cannot be
-//   overtaken.
-// Anything else goes through the inbox. A read loop ends only once the packets it took in
-// process are applied (settled), so the next reader of the inbox (this member again, or the
+// Order. A connection's packets must be applied in the order its socket gave them, and some
+// of them may be in the inbox: written while another member served the shard, while this
+// member's read loop for it was restarting, or before the member's lease was taken. So a
+// shard takes packets in process only while
+// - a read loop of this member reads its inbox (serve; not once the loop is stopping, nor after
+//   `stopped`), with at least READ_MARGIN_MS of its lease left, and
+// - none of the edge's writes to its inbox is pending, and that loop itself has handled
+//   everything up to the last one's entry id (a new loop starts knowing nothing handled: a
+//   previous loop's reports can cover entries it dropped for a lost lease).
+// Per connection, a write to the inbox is sent only once its connection's earlier packets are
+// placed (applied, or written to the inbox themselves). A read loop ends only once the packets
+// it took in process are settled, so the next reader of the inbox (this member again, or the
 // next owner once the lease is released) applies what the edge wrote there meanwhile after
 // them. Ids are stream entry ids, compared as such: no clocks.
 import { randomInt } from "node:crypto";
@@ -31,6 +34,9 @@ import { compareEntryIds, type ShardEntry, type ShardPacket } from "./packets.js
 /** A packet is taken in process only while the lease it is read under lasts this much longer. */
 const READ_MARGIN_MS = 200;
 
+/** The socket packets that may go in process. */
+export type SocketPacket = Extract<ShardPacket, { k: "open" | "data" | "close" }>;
+
 /** What the member's read loop gives: how it applies entries, and how long it may. */
 export interface IntakeLoop {
   handler: ShardBatchHandler;
@@ -38,9 +44,11 @@ export interface IntakeLoop {
   readableForMs?: () => number;
 }
 
-/** The packets one read loop took in process, until they are applied. */
+/** One read loop of the member: what it handled, and the packets it took in process. */
 class ServedLoop {
   stopping = false;
+  /** Everything up to this id has been handled by this loop, per shard. */
+  readonly handledUpTo = new Map<number, string>();
   private inFlight = 0;
   private idle: (() => void)[] = [];
 
@@ -48,6 +56,12 @@ class ServedLoop {
 
   readable(): boolean {
     return !this.stopping && (this.loop.readableForMs?.() ?? Infinity) > READ_MARGIN_MS;
+  }
+
+  handled(shard: number, lastId: string): void {
+    const before = this.handledUpTo.get(shard);
+    if (before === undefined || compareEntryIds(lastId, before) > 0)
+      this.handledUpTo.set(shard, lastId);
   }
 
   apply(entry: ShardEntry): Promise<void> {
@@ -63,7 +77,11 @@ class ServedLoop {
       if (--this.inFlight > 0) return;
       for (const resolve of this.idle.splice(0)) resolve();
     };
-    applied.then(done, done);
+    applied.then(done, () => {
+      // The member lost the shard or is stopping with a unit failing: its loop goes too.
+      this.stopping = true;
+      done();
+    });
     return applied;
   }
 
@@ -74,31 +92,46 @@ class ServedLoop {
   }
 }
 
-/** Handle of one read loop's shards, for its end (OwnMemberIntake.serve). */
+/** Handle of one read loop's shards, for its reports and its end (OwnMemberIntake.serve). */
 export interface ServedShards {
+  /** Everything up to `lastId` in `shard`'s inbox has been handled by this loop (onHandled). */
+  handled(shard: number, lastId: string): void;
   /** Takes nothing more in process for these shards. */
   stop(): void;
-  /** Resolves once what was taken is applied. */
+  /** Resolves once what was taken is settled. */
   settled(): Promise<void>;
 }
+
+/** Writes a packet to a shard inbox, resolving with its entry id. */
+export type InboxWrite = (shard: number, packet: ShardPacket) => Promise<string>;
 
 export class OwnMemberIntake {
   /** The read loop of each shard read now. */
   private readonly served = new Map<number, ServedLoop>();
-  /** Writes of this bus to a shard inbox whose entry id is not known yet. */
-  private readonly inboxWritesInFlight = new Map<number, number>();
-  /** The entry id of this bus's last write to each shard inbox. */
+  /** The edge's writes to each shard inbox that are not stored yet (or not sent yet). */
+  private readonly inboxWritesPending = new Map<number, number>();
+  /** The entry id of the edge's last write to each shard inbox. */
   private readonly lastInboxWrite = new Map<number, string>();
-  /** Everything up to this id has been handled, per shard. */
-  private readonly handledUpTo = new Map<number, string>();
+  /**
+   * Per connection, while any of its packets is not placed yet: resolves once the last one is
+   * (applied in process, or sent to the inbox), so a later write to the inbox follows it.
+   */
+  private readonly placed = new Map<string, Promise<void>>();
   /** Serials of in-process ids start at random, so a restarted process's ids differ. */
   private nextSerial = randomInt(2 ** 47);
+
+  constructor(
+    private readonly writeInbox: InboxWrite,
+    /** Told of each socket packet: handed over in process, or through the inbox. */
+    private readonly counted?: (path: "in-process" | "inbox") => void,
+  ) {}
 
   /** A read loop of this member reads `shards` from now on. */
   serve(shards: readonly number[], loop: IntakeLoop): ServedShards {
     const served = new ServedLoop(loop);
     for (const shard of shards) this.served.set(shard, served);
     return {
+      handled: (shard, lastId) => served.handled(shard, lastId),
       stop: () => {
         served.stopping = true;
         for (const shard of shards)
@@ -108,46 +141,85 @@ export class OwnMemberIntake {
     };
   }
 
-  /** The member gives `shard` up: nothing more in process for it. */
+  /** The member gives `shard` up: nothing more in process for it (its loop stops too). */
   stopped(shard: number): void {
-    const served = this.served.get(shard);
-    if (!served) return;
     this.served.delete(shard);
-    // Its loop stops too (shard-read-loops.ts) and settles before the shard is released.
-  }
-
-  /** Everything up to `lastId` in `shard`'s inbox has been handled (onHandled). */
-  handled(shard: number, lastId: string): void {
-    const before = this.handledUpTo.get(shard);
-    if (before === undefined || compareEntryIds(lastId, before) > 0)
-      this.handledUpTo.set(shard, lastId);
   }
 
   /** Whether a packet for `shard` may be handed over in process now. */
   allows(shard: number): boolean {
     const served = this.served.get(shard);
-    if (!served?.readable() || (this.inboxWritesInFlight.get(shard) ?? 0) > 0) return false;
+    if (!served?.readable() || (this.inboxWritesPending.get(shard) ?? 0) > 0) return false;
     const written = this.lastInboxWrite.get(shard);
     if (written === undefined) return true;
-    const handled = this.handledUpTo.get(shard);
+    const handled = served.handledUpTo.get(shard);
     return handled !== undefined && compareEntryIds(handled, written) >= 0;
   }
 
   /**
-   * Hands `packet` to the member (the caller checked allows): resolves once it is applied,
-   * with its in-process id; rejects if it could not be (the member gave the shard up).
+   * Writes one of the edge's socket packets: to the member in process when `shard` allows it
+   * (resolving once applied, or once written to the inbox when it could not be), else to the
+   * inbox behind the connection's earlier packets. Resolves with an entry id (in-process:
+   * "0-<serial>"); rejects only if its inbox write failed.
    */
-  async handOver(shard: number, packet: ShardPacket): Promise<string> {
-    const served = this.served.get(shard);
-    if (!served) throw new Error(`shard ${shard} is not served in process`);
-    const entry: ShardEntry = { id: `0-${this.nextSerial++}`, shard, packet, inProcess: true };
-    await served.apply(entry);
-    return entry.id;
+  write(shard: number, packet: SocketPacket): Promise<string> {
+    if (!this.allows(shard)) {
+      this.counted?.("inbox");
+      return this.toInbox(shard, packet);
+    }
+    this.counted?.("in-process");
+    const served = this.served.get(shard) as ServedLoop;
+    const id = `0-${this.nextSerial++}`;
+    const entry: ShardEntry = { id, shard, packet, inProcess: true };
+    const before = this.placed.get(packet.c);
+    let placed!: () => void;
+    this.place(packet.c, new Promise<void>((resolve) => (placed = resolve)));
+    return served.apply(entry).then(
+      () => {
+        placed();
+        return id;
+      },
+      // Not applied here: for the next owner, with the origins it had (packets.ts `i`), after
+      // the connection's earlier packets (which may be going the same way).
+      async () => {
+        try {
+          if (before) await before;
+          return this.viaInbox(shard, () => this.writeInbox(shard, { ...packet, i: id }));
+        } finally {
+          placed(); // sent: the Redis connection keeps the order of what is sent on it
+        }
+      },
+    );
   }
 
-  /** Tracks a write of this bus to `shard`'s inbox: nothing skips it until it is handled. */
-  async viaInbox(shard: number, write: () => Promise<string>): Promise<string> {
-    this.inboxWritesInFlight.set(shard, (this.inboxWritesInFlight.get(shard) ?? 0) + 1);
+  /** Any other write of the edge to `shard`'s inbox: later packets stay behind it. */
+  toInbox(shard: number, packet: ShardPacket): Promise<string> {
+    const before = "c" in packet ? this.placed.get(packet.c) : undefined;
+    let sent!: () => void;
+    const isSent = new Promise<void>((resolve) => (sent = resolve));
+    if ("c" in packet) this.place(packet.c, isSent);
+    return this.viaInbox(shard, async () => {
+      try {
+        if (before) await before;
+        // Sent now: the Redis connection keeps the order of what is sent on it.
+        return this.writeInbox(shard, packet);
+      } finally {
+        sent();
+      }
+    });
+  }
+
+  /** `connId`'s packets so far are placed once `done` resolves (it never rejects). */
+  private place(connId: string, done: Promise<void>): void {
+    this.placed.set(connId, done);
+    void done.then(() => {
+      if (this.placed.get(connId) === done) this.placed.delete(connId);
+    });
+  }
+
+  /** Tracks a write to `shard`'s inbox: nothing skips it until it is handled. */
+  private async viaInbox(shard: number, write: () => Promise<string>): Promise<string> {
+    this.inboxWritesPending.set(shard, (this.inboxWritesPending.get(shard) ?? 0) + 1);
     try {
       const id = await write();
       const before = this.lastInboxWrite.get(shard);
@@ -155,9 +227,9 @@ export class OwnMemberIntake {
         this.lastInboxWrite.set(shard, id);
       return id;
     } finally {
-      const left = (this.inboxWritesInFlight.get(shard) ?? 1) - 1;
-      if (left > 0) this.inboxWritesInFlight.set(shard, left);
-      else this.inboxWritesInFlight.delete(shard);
+      const left = (this.inboxWritesPending.get(shard) ?? 1) - 1;
+      if (left > 0) this.inboxWritesPending.set(shard, left);
+      else this.inboxWritesPending.delete(shard);
     }
   }
 }

@@ -12,11 +12,11 @@ export type ShardPacket =
    * tls-server-end-point (RFC 5929 §4), u for tls-unique (RFC 5929 §3, TLS 1.2 full handshakes
    * only). An older edge sends none of them: not known secure.
    */
-  | { k: "open"; c: string; e: string; s?: "1"; x?: string; t?: string; u?: string }
+  | { k: "open"; c: string; e: string; s?: "1"; x?: string; t?: string; u?: string; i?: string }
   /** One complete WebSocket message (one XML element, RFC 7395 §3.3.3) from the client. */
-  | { k: "data"; c: string; e: string; d: string }
+  | { k: "data"; c: string; e: string; d: string; i?: string }
   /** The socket is gone (d: why, a CloseReason name); the session cleans up (unavailable presence). */
-  | { k: "close"; c: string; e: string; d: string }
+  | { k: "close"; c: string; e: string; d: string; i?: string }
   /**
    * A stanza for connection c, already stamped and addressed by the sending session. q: "1"
    * when the owner of c's shard queued it behind earlier stanzas for c that could not be
@@ -86,6 +86,11 @@ export type EdgePacket =
    * keeps it for the client's retry of r (XEP-0124 §14.3).
    */
   | { k: "bosh"; c: string; r: string; d: string };
+
+// open, data and close: i is the id ("0-<serial>") the packet had when its edge handed it to
+// its own process's member, which could not apply it (own-member-intake.ts); written to the
+// inbox then, it is applied with the origins it had there (origin.ts), so that what the first
+// attempt stored is recognised as a repeat.
 
 export type ShardPacketKind = ShardPacket["k"];
 export type OpenPacket = Extract<ShardPacket, { k: "open" }>;
@@ -166,6 +171,7 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
     if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
   } else if (!SHARD_KINDS_WITHOUT_EDGE.has(f.k) || f.d === undefined) return undefined;
   if (f.q !== undefined && f.q !== "1") return undefined;
+  if (f.i !== undefined && !IN_PROCESS_ID.test(f.i)) return undefined;
   if (f.k === "open") return openPacketOf(f);
   if (f.k === "bosh" && f.s !== undefined && !BASE64URL.test(f.s)) return undefined;
   return f as unknown as ShardPacket;
@@ -174,6 +180,7 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
 /** An `open`, its TLS fields only when they are well formed (else it is not secure). */
 function openPacketOf(f: Record<string, string>): OpenPacket {
   const open: OpenPacket = { k: "open", c: f.c, e: f.e };
+  if (f.i !== undefined) open.i = f.i;
   if (f.s !== "1") return open;
   open.s = "1";
   if (f.x && BASE64.test(f.x)) open.x = f.x;
@@ -183,6 +190,7 @@ function openPacketOf(f: Record<string, string>): OpenPacket {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const IN_PROCESS_ID = /^0-\d{1,16}$/;
 const BASE64URL = /^[\w-]+$/;
 
 /** An edge packet from stream entry fields, or undefined when they do not form one. */

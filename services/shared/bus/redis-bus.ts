@@ -37,6 +37,7 @@ function fieldsOf(packet: ShardPacket | EdgePacket): string[] {
   if ("d" in packet) fields.push("d", packet.d);
   if ("q" in packet && packet.q) fields.push("q", packet.q);
   if ("o" in packet && packet.o) fields.push("o", packet.o);
+  if ("i" in packet && packet.i) fields.push("i", packet.i);
   if ("r" in packet) fields.push("r", packet.r);
   if (packet.k === "bosh" && "s" in packet && packet.s) fields.push("s", packet.s);
   if (packet.k === "open" && packet.s) {
