@@ -54,8 +54,20 @@ class ServedLoop {
 
   constructor(readonly loop: IntakeLoop) {}
 
+  /**
+   * When the loop's leases end, as last read: asked again only near it (leases are renewed
+   * long before they end), since it looks at every shard of the loop and every packet asks.
+   * A lease lost before it ends stops the loop (shard-read-loops.ts), and the member's
+   * handler refuses a packet of a shard whose lease it no longer holds.
+   */
+  private readableUntilMs = 0;
+
   readable(): boolean {
-    return !this.stopping && (this.loop.readableForMs?.() ?? Infinity) > READ_MARGIN_MS;
+    if (this.stopping) return false;
+    const now = Date.now();
+    if (now + READ_MARGIN_MS < this.readableUntilMs) return true;
+    this.readableUntilMs = now + (this.loop.readableForMs?.() ?? Infinity);
+    return now + READ_MARGIN_MS < this.readableUntilMs;
   }
 
   handled(shard: number, lastId: string): void {
