@@ -246,6 +246,54 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     assert.equal(lateWrites, 0, "back in process once the shards returned");
   });
 
+  it("logins of a node's own sockets live in memory until they bind, and go on when their shard is handed over", async () => {
+    const one = await mesh.node("a1");
+    await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
+    const names = Array.from({ length: 16 }, (_, i) => `l${i}`);
+    await mesh.addUsers(names.map((name) => ({ jid: `${name}@localhost`, password: "pw" })));
+    const clients = await Promise.all(names.map(() => RawClient.connect(one.url)));
+    try {
+      // Authenticated, restarted, not bound: the member keeps their state in memory only.
+      await Promise.all(clients.map((client, i) => client.authenticate(names[i], "pw")));
+      const admin = connect(mesh.redis.url);
+      const saved = async () => {
+        const counts = await Promise.all(
+          Array.from({ length: SHARDS }, (_, shard) => admin.hlen(KEYS.snapshot(shard))),
+        );
+        return counts.reduce((sum, n) => sum + n, 0);
+      };
+      try {
+        assert.equal(await saved(), 0, "no snapshot of a login before its bind");
+        // A second node takes about half of the shards: a planned handover saves the logins
+        // of the shards it gives up, whose sockets stay on node one.
+        const two = await mesh.node("a2");
+        await split(one, two, 5);
+        const handedOver = await saved();
+        console.log(`      logins saved at the handover: ${handedOver} of ${clients.length}`);
+        assert.ok(handedOver > 0, "some logins were on the shards that moved");
+        // Every one binds and is answered, wherever its shard is served now.
+        const jids = await Promise.all(
+          clients.map(async (client, i) => {
+            client.send(
+              `<iq xmlns="jabber:client" type="set" id="b${i}"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>r</resource></bind></iq>`,
+            );
+            const bound = await client.waitFrame((f) => f.includes(`id="b${i}"`), "bind result");
+            return /<jid>([^<]+)<\/jid>/.exec(bound)?.[1];
+          }),
+        );
+        assert.deepEqual(
+          jids,
+          names.map((name) => `${name}@localhost/r`),
+        );
+        assert.equal(await saved(), clients.length, "bound: every connection saved");
+      } finally {
+        admin.disconnect();
+      }
+    } finally {
+      for (const client of clients) client.terminate();
+    }
+  });
+
   it("XEP-0198 across nodes: a session of one node resumed through the other's edge gets every message once, in order", async () => {
     const SM = "urn:xmpp:sm:3";
     const { one, two, alice } = await twoNodesWithAlice();

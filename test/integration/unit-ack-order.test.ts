@@ -120,15 +120,49 @@ describe("a unit's acknowledgement and its snapshot write", function () {
       inProcess: true,
     });
 
-    it("saves a plain snapshot, with no acknowledgement in it: the entry is in no inbox", async () => {
+    it("keeps a login of its own socket in memory until it binds: no snapshot, nothing acknowledged", async () => {
+      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
+      await processor.handleBatch([inProcess("0-7", { k: "open", c: "e1.0.a", e: "e1" })], ack);
       await processor.handleBatch(
-        [inProcess("0-7", { k: "open", c: "e1.0.a", e: "e1" })],
+        [inProcess("0-8", { k: "data", c: "e1.0.a", e: "e1", d: open })],
         ack,
         acknowledged,
       );
-      // A plain snapshot write; the bus callback that follows is a no-op for the intake.
-      assert.deepEqual(log, ["snapshots save=e1.0.a remove=", "ack 0-7"]);
+      // The bus callbacks only: the intake's are no-ops. No snapshot was written.
+      assert.deepEqual(log, ["ack 0-7", "ack 0-8"]);
+      assert.equal(table.get("e1.0.a")?.stage, "opened");
       assert.equal(table.get("e1.0.a")?.lastEntryId, "0-0", "no inbox position taken");
+      assert.equal(table.isUnsaved("e1.0.a"), true);
+      assert.deepEqual(
+        table.unsavedOf(0).map((c) => c.connId),
+        ["e1.0.a"],
+      );
+      // A packet of it through the inbox (its shard was away a moment): saved, whole. (A
+      // failed SASL attempt: counted in its state, which stays before the bind.)
+      const badPlainAuth = `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${Buffer.from("\0nobody\0wrong").toString("base64")}</auth>`;
+      await processor.handleBatch(
+        [entry("9-1", { k: "data", c: "e1.0.a", e: "e1", d: badPlainAuth })],
+        ack,
+        acknowledged,
+      );
+      assert.equal(log[2], "snapshots+ack save=e1.0.a ack=9-1");
+      assert.equal(table.isUnsaved("e1.0.a"), false);
+    });
+
+    it("saves a connection whose older snapshot exists, even in process before it binds", async () => {
+      await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.b", e: "e1" })], ack);
+      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
+      await processor.handleBatch(
+        [inProcess("0-9", { k: "data", c: "e1.0.b", e: "e1", d: open })],
+        ack,
+      );
+      assert.deepEqual(log, [
+        "snapshots save=e1.0.b remove=",
+        "ack 5-1",
+        "snapshots save=e1.0.b remove=",
+        "ack 0-9",
+      ]);
+      assert.equal(table.isUnsaved("e1.0.b"), false);
     });
 
     it("neither moves the connection's inbox position nor is skipped by it", async () => {

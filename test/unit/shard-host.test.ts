@@ -11,6 +11,7 @@ import { MemoryBus } from "../../services/shared/bus/memory-bus.js";
 import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
+import type { ConnState } from "../../services/session/core/connection.js";
 import type { SnapshotStore } from "../../services/shared/stores/snapshot/snapshot-store.js";
 
 /** A promise and the function that settles it. */
@@ -77,5 +78,45 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
     assert.equal(t.local.serves(2), false);
     // The node's edge was asked while the start ran; the stop after it is what counts.
     assert.deepEqual(t.told, ["serving 2", "released 2"]);
+  });
+});
+
+describe("SessionShardHost: a planned stop", () => {
+  it("saves the connections kept in memory only (logins of the node's own sockets) through the lease", async () => {
+    const table = new ConnectionTable();
+    const lease = { shard: 2, member: "m1", token: 1 } as unknown as Lease;
+    const written: { lease: Lease; save: ReadonlyMap<string, string> }[] = [];
+    const fenced = {
+      writeSnapshots: async (held: Lease, save: ReadonlyMap<string, string>) =>
+        void written.push({ lease: held, save }),
+    } as unknown as FencedWrites;
+    const host = new SessionShardHost({
+      bus: new MemoryBus({ readCount: 100 }),
+      snapshots: { loadShard: async () => new Map() } as unknown as SnapshotStore,
+      fenced,
+      table,
+      processor: {} as PacketProcessor,
+      local: new LocalDelivery(),
+      inboxLags: new Map(),
+      consumerName: "m1",
+      log: silentLogger,
+      leaseOf: () => lease,
+      stepDown: () => undefined,
+      refused: () => undefined,
+    });
+    const login = { connId: "e1.2.1", shard: 2, edgeId: "e1", stage: "opened" };
+    const saved = { connId: "e1.2.2", shard: 2, edgeId: "e1", stage: "bound" };
+    const elsewhere = { connId: "e1.3.1", shard: 3, edgeId: "e1", stage: "opened" };
+    for (const conn of [login, saved, elsewhere]) table.set(conn as unknown as ConnState);
+    table.markUnsaved(login.connId, true);
+    table.markUnsaved(elsewhere.connId, true);
+    await host.stop(2, true);
+    assert.equal(written.length, 1);
+    assert.equal(written[0].lease, lease);
+    assert.deepEqual([...written[0].save.keys()], [login.connId], "this shard's unsaved only");
+    assert.deepEqual(JSON.parse(written[0].save.get(login.connId) as string), login);
+    assert.equal(table.get(login.connId), undefined, "then forgotten: the next owner's");
+    await host.stop(3, false);
+    assert.equal(written.length, 1, "an unplanned stop has no lease to write through");
   });
 });

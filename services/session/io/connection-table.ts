@@ -23,6 +23,12 @@ export class ConnectionTable {
   private readonly bySmId = new Map<string, string>();
   /** XEP-0198: recently resumed sessions, old connection id → new one (bounded, oldest first). */
   private readonly movedTo = new Map<string, string>();
+  /**
+   * Connections whose state changed since their last snapshot and is kept in memory only
+   * (a login of this process's own socket not bound yet, packet-processor.ts): saved if their
+   * shard is handed over, lost with the process, as their sockets are.
+   */
+  private readonly unsavedIds = new Set<string>();
 
   get(connId: string): ConnState | undefined {
     return this.conns.get(connId);
@@ -138,11 +144,32 @@ export class ConnectionTable {
     return () => this.setListeners.delete(listener);
   }
 
+  /** `connId`'s state is newer than its snapshot, kept in memory only (or, false: saved). */
+  markUnsaved(connId: string, unsaved: boolean): void {
+    if (unsaved) this.unsavedIds.add(connId);
+    else this.unsavedIds.delete(connId);
+  }
+
+  isUnsaved(connId: string): boolean {
+    return this.unsavedIds.has(connId);
+  }
+
+  /** The connections of `shard` whose state is newer than their snapshots. */
+  unsavedOf(shard: number): ConnState[] {
+    const conns: ConnState[] = [];
+    for (const connId of this.unsavedIds) {
+      const conn = this.conns.get(connId);
+      if (conn?.shard === shard) conns.push(conn);
+    }
+    return conns;
+  }
+
   /** Forgets a connection for good: a later `open` for the same id is a redelivery. */
   delete(connId: string): void {
     const conn = this.conns.get(connId);
     if (conn) this.unindex(conn);
     this.conns.delete(connId);
+    this.unsavedIds.delete(connId);
     this.queuedRoutes.delete(connId);
     this.recentlyClosed.add(connId);
     if (this.recentlyClosed.size > RECENTLY_CLOSED_CAPACITY) {
@@ -155,6 +182,7 @@ export class ConnectionTable {
     const conn = this.conns.get(connId);
     if (conn) this.unindex(conn);
     this.conns.delete(connId);
+    this.unsavedIds.delete(connId);
   }
 
   /** Undoes the `delete` of a unit that failed and is rolled back. */

@@ -15,7 +15,7 @@ import { entryAgeSeconds } from "../../shared/bus/entry-age.js";
 import { FencedError } from "../../shared/leases/fenced-error.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { StreamErrorCondition } from "../../shared/xmpp-errors.js";
-import { DurableCopy, newConnState, type ConnState } from "../core/connection.js";
+import { DurableCopy, newConnState, type ConnState, type Stage } from "../core/connection.js";
 import { handleFrame } from "../core/dispatch.js";
 import type { HandlerChain } from "../core/handler-chain.js";
 import { countEntry, type SessionMetrics } from "../session-metrics.js";
@@ -56,6 +56,28 @@ interface UnitProgress extends SmUnitProgress {
  */
 function isRepeat(entry: ShardEntry, conn: ConnState): boolean {
   return !entry.inProcess && compareEntryIds(entry.id, conn.lastEntryId) <= 0;
+}
+
+/** Stages of a connection that has not bound a resource yet (RFC 6120 §4–§7). */
+const BEFORE_BIND = new Set<Stage>(["connected", "opened", "authenticated", "restarted"]);
+
+/**
+ * Whether a unit's new state is kept in memory only, without a snapshot: a login of this
+ * process's own socket (its packets handed over in process) that has not bound a resource.
+ * Whatever ends this process ends that socket too, and such a connection has nothing for a
+ * next owner to end (no binding, no presence, no stream management); the snapshot would serve
+ * only a shard handed over while the process lives, which saves it then (shard-host.ts). A
+ * member that loses the lease while alive leaves the next owner without it: the socket's next
+ * packet finds no connection there, and the edge is told to close it. BOSH keeps its state in
+ * its snapshot, and packets from the inbox are saved as ever.
+ */
+function keptInMemory(conn: ConnState, connId: string, entries: readonly ShardEntry[]): boolean {
+  return (
+    conn.connId === connId &&
+    BEFORE_BIND.has(conn.stage) &&
+    conn.bosh === undefined &&
+    entries.every((e) => e.inProcess)
+  );
 }
 
 export class PacketProcessor {
@@ -156,7 +178,11 @@ export class PacketProcessor {
             ? UNTOUCHED.others
             : [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
         let acked = false;
-        if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
+        // Only a connection never saved: no older snapshot of it may outlive this state.
+        const neverSaved = before === undefined || this.table.isUnsaved(connId);
+        if (changed && neverSaved && keptInMemory(changed, connId, entries)) {
+          this.table.markUnsaved(connId, true);
+        } else if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
           acked =
             ackWithSnapshot &&
             unit.afterSave.length === 0 &&
@@ -166,6 +192,7 @@ export class PacketProcessor {
           const ackIds = acked ? entries.map((e) => e.id) : undefined;
           ctx.track(this.snapshots.save(changed.shard, changed.connId, json, ackIds));
           await ctx.flush();
+          this.table.markUnsaved(changed.connId, false);
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
         if (unit.afterSave.length > 0) {

@@ -124,6 +124,7 @@ export class SessionShardHost implements ShardHost {
     this.deps.local.stopped(shard);
     this.deps.ownEdge?.released(shard);
     await this.reading.remove(shard);
+    if (planned) await this.saveUnsaved(shard);
     let moved = 0;
     for (const conn of this.deps.table.all()) {
       if (conn.shard !== shard) continue;
@@ -132,6 +133,25 @@ export class SessionShardHost implements ShardHost {
     }
     this.deps.inboxLags.delete(shard);
     this.deps.log.info({ shard, planned, connections: moved }, "stopped serving the shard");
+  }
+
+  /**
+   * The connections of `shard` kept in memory only (logins of this process's own sockets not
+   * bound yet, packet-processor.ts), saved for the next owner: their sockets stay here. Their
+   * units are done (the shard's reading ended). Through the lease, which a planned stop still
+   * holds; a failure leaves them to be closed by the next owner (their next packet finds no
+   * connection there).
+   */
+  private async saveUnsaved(shard: number): Promise<void> {
+    const conns = this.deps.table.unsavedOf(shard);
+    const lease = this.deps.leaseOf(shard);
+    if (conns.length === 0 || !lease) return;
+    try {
+      const save = new Map(conns.map((conn) => [conn.connId, JSON.stringify(conn)]));
+      await this.deps.fenced.writeSnapshots(lease, save, []);
+    } catch (err) {
+      this.deps.log.warn({ err, shard, connections: conns.length }, "saving logins failed");
+    }
   }
 
   /** Whether every shard read loop progresses (for /readyz); true with no shards. */
