@@ -13,7 +13,12 @@
 // printed (issue 9's target: at least 50 %).
 //
 //   npm run bench:hop -- [--pairs 50] [--messages 200] [--window 10] [--heavy-roster 1000]
-//       [--client raw|xmppjs]
+//       [--client raw|xmppjs] [--nodes]
+//
+// --nodes: two `megaphone node` processes (an edge and a session member each) instead of the
+// two edges and two sessions, sender i on node 1 and receiver i on node 2: a message then
+// crosses Redis once (node 1's member routes it into the shard inbox node 2's member reads),
+// as a message between two nodes does.
 //
 // The pairs are raw-frame clients (services/client/ws-xmpp-client.ts, as `megaphone bench`
 // uses), so that the generator costs little of the two cores the mesh runs on; --client xmppjs
@@ -52,6 +57,7 @@ const CLIENT = process.argv.includes("--client")
   ? process.argv[process.argv.indexOf("--client") + 1]
   : "raw";
 if (CLIENT !== "raw" && CLIENT !== "xmppjs") throw new Error("--client must be raw or xmppjs");
+const NODES = process.argv.includes("--nodes");
 
 /** One side of a pair: sends chat bodies, hears message bodies. */
 interface PairClient {
@@ -118,7 +124,7 @@ async function commandStats(redis: ReturnType<typeof connect>): Promise<Map<stri
 }
 
 interface CpuTier {
-  name: "edges" | "sessions" | "redis";
+  name: "edges" | "sessions" | "nodes" | "redis";
   pids: (number | undefined)[];
 }
 
@@ -129,6 +135,7 @@ function cpuSeconds(tiers: CpuTier[]): CpuByTier {
   const sums: CpuByTier = {
     edges: 0,
     sessions: 0,
+    nodes: 0,
     redis: 0,
     self: (usage.user + usage.system) / 1e6,
   };
@@ -142,6 +149,7 @@ function cpuSince(tiers: CpuTier[], before: CpuByTier): CpuByTier {
   return {
     edges: now.edges - before.edges,
     sessions: now.sessions - before.sessions,
+    nodes: now.nodes - before.nodes,
     redis: now.redis - before.redis,
     self: now.self - before.self,
   };
@@ -167,8 +175,12 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   const users: PairClient[] = [];
   try {
-    const [s1, s2] = await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
-    const [edge1, edge2] = await Promise.all([mesh.edge("e1", "0-31"), mesh.edge("e2", "32-63")]);
+    const [s1, s2] = NODES
+      ? [undefined, undefined]
+      : await Promise.all([mesh.session("s1", "0-31"), mesh.session("s2", "32-63")]);
+    const [edge1, edge2] = NODES
+      ? await Promise.all([mesh.node("n1", {}, "0-31"), mesh.node("n2", {}, "32-63")])
+      : await Promise.all([mesh.edge("e1", "0-31"), mesh.edge("e2", "32-63")]);
 
     const redis = connect(mesh.redis.url);
     const accounts = new RedisAccountStore(redis, redisKeys());
@@ -227,11 +239,17 @@ async function main(): Promise<void> {
       ].toFixed(1)} |`;
 
     // CPU per message by tier: throughput alone moves with whatever else shares the cores.
-    const tiers: CpuTier[] = [
-      { name: "edges", pids: [edge1.process.pid, edge2.process.pid] },
-      { name: "sessions", pids: [s1.process.pid, s2.process.pid] },
-      { name: "redis", pids: "process" in mesh.redis ? [mesh.redis.process.pid] : [] },
-    ];
+    const redisTier: CpuTier = {
+      name: "redis",
+      pids: "process" in mesh.redis ? [mesh.redis.process.pid] : [],
+    };
+    const tiers: CpuTier[] = NODES
+      ? [{ name: "nodes", pids: [edge1.process.pid, edge2.process.pid] }, redisTier]
+      : [
+          { name: "edges", pids: [edge1.process.pid, edge2.process.pid] },
+          { name: "sessions", pids: [s1?.process.pid, s2?.process.pid] },
+          redisTier,
+        ];
 
     // A first round warms the processes up (JIT, connection pools); its figures are dropped.
     await measure();
@@ -284,7 +302,7 @@ async function main(): Promise<void> {
     }
     redis.disconnect();
     console.log(
-      `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}; ${CLIENT === "raw" ? "raw-frame clients, no XEP-0198" : "@xmpp/client with XEP-0198"}`,
+      `\nbench:hop on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}; ${CLIENT === "raw" ? "raw-frame clients, no XEP-0198" : "@xmpp/client with XEP-0198"}; ${NODES ? "two nodes (one Redis hop per message)" : "two edges and two sessions (two Redis hops per message)"}`,
     );
     console.log(
       `| round | pairs | messages/pair | window | total | elapsed s | messages/s | p50 ms | p99 ms | max ms |`,
@@ -304,19 +322,19 @@ async function main(): Promise<void> {
     // rounds' "this process" columns hold different work, and only Megaphone's servers count.
     const ms = (seconds: number) => ((seconds * 1000) / total).toFixed(3);
     console.log(`\nCPU ms per message (user + system, /proc)`);
-    console.log(`| round | edges | sessions | redis | servers | this process |`);
-    console.log(`|---|---|---|---|---|---|`);
+    console.log(`| round | edges | sessions | nodes | redis | servers | this process |`);
+    console.log(`|---|---|---|---|---|---|---|`);
     for (const [label, cpu] of [
       ["quiet", quietCpu],
       ["raw Node + ioredis (relay in this process)", rawCpu],
     ] as const)
       console.log(
-        `| ${label} | ${ms(cpu.edges)} | ${ms(cpu.sessions)} | ${ms(cpu.redis)} | ${ms(
-          cpu.edges + cpu.sessions + cpu.redis,
+        `| ${label} | ${ms(cpu.edges)} | ${ms(cpu.sessions)} | ${ms(cpu.nodes)} | ${ms(cpu.redis)} | ${ms(
+          cpu.edges + cpu.sessions + cpu.nodes + cpu.redis,
         )} | ${ms(cpu.self)} |`,
       );
     const rawTotal = rawCpu.redis + rawCpu.self;
-    const quietTotal = quietCpu.edges + quietCpu.sessions + quietCpu.redis;
+    const quietTotal = quietCpu.edges + quietCpu.sessions + quietCpu.nodes + quietCpu.redis;
     console.log(
       `\nCPU per message, Megaphone's servers ÷ the ceiling's (Redis + relay): ${(quietTotal / rawTotal).toFixed(2)}`,
     );
