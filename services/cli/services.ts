@@ -172,10 +172,14 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
   const [inProcessFrames, inboxFrames] = [frames.labels("in-process"), frames.labels("inbox")];
   const intake = nodeMetrics.counter(
     "megaphone_node_own_member_packets_total",
-    "Socket packets (open, data, close) this node's edge wrote for shards: handed to its own session member in process, or through the shard's inbox (a shard another member serves, or one whose earlier inbox writes are not handled yet).",
+    "Socket packets (open, data, close) this node's edge wrote for shards: handed to its own session member in process, or through the shard's inbox (a shard another member serves, or one whose earlier inbox writes are not handled yet); fallback: handed over, not applied (the lease lost), then written to the inbox.",
     ["path"],
   );
-  const [inProcessPackets, inboxPackets] = [intake.labels("in-process"), intake.labels("inbox")];
+  const packetsByPath = {
+    "in-process": intake.labels("in-process"),
+    inbox: intake.labels("inbox"),
+    fallback: intake.labels("fallback"),
+  };
   const bus = new InProcessEdgeBus(
     backend.bus,
     {
@@ -184,7 +188,7 @@ export async function runNode(config: Config, log: Logger): Promise<number> {
       // Bound once: no label lookup per frame.
       counted: (path) => (path === "in-process" ? inProcessFrames : inboxFrames).inc(),
     },
-    { counted: (path) => (path === "in-process" ? inProcessPackets : inboxPackets).inc() },
+    { counted: (path) => packetsByPath[path].inc() },
   );
   const served: Backend = { ...backend, bus };
   // The member first: the edge serves its metrics and needs it for readiness. Shards taken

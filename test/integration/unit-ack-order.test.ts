@@ -184,6 +184,24 @@ describe("a unit's acknowledgement and its snapshot write", function () {
       assert.equal(table.get("e1.0.a"), undefined, "closed by the inbox entry after it");
     });
 
+    it("takes a packet that comes through the inbox after its in-process application was stored for a repeat", async () => {
+      await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.c", e: "e1" })], ack);
+      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
+      const frame = { k: "data" as const, c: "e1.0.c", e: "e1", d: open };
+      await processor.handleBatch([inProcess("0-20", frame)], ack);
+      const opened = table.get("e1.0.c") as ConnState;
+      assert.equal(opened.stage, "opened");
+      assert.equal(opened.lastInProcessId, "0-20");
+      const streamId = opened.streamId;
+      // Its member failed to finish it (the reply of the snapshot write lost, say): through
+      // the inbox, naming its in-process id. Applied again, it would open a second stream.
+      await processor.handleBatch([entry("6-1", { ...frame, i: "0-20" })], ack);
+      assert.equal(table.get("e1.0.c")?.streamId, streamId, "not applied twice");
+      // A later one of the same socket, not applied here, is applied.
+      await processor.handleBatch([entry("6-2", { ...frame, i: "0-21" })], ack);
+      assert.notEqual(table.get("e1.0.c")?.streamId, streamId, "applied");
+    });
+
     it("applies a packet first handed over in process with the origins it had there (i)", async () => {
       const written: EdgePacket[] = [];
       const bus = new Proxy(backend.bus, {

@@ -153,6 +153,9 @@ describe("OwnMemberIntake", () => {
     );
     await tick();
     assert.equal(intake.allows(2), false, "a failed loop takes nothing more");
+    // Taken again at once by a new loop: nothing goes in process while the fallback is pending.
+    intake.serve([2], recordingLoop().loop);
+    assert.equal(intake.allows(2), false, "the fallback is an inbox write pending");
     const third = intake.write(2, data(3));
     finish(1, new Error("lease lost"));
     for (let i = 0; i < 5; i++) await tick();
@@ -163,6 +166,7 @@ describe("OwnMemberIntake", () => {
     );
     inbox.writes.forEach((w, i) => w.store(`9-${i}`));
     assert.deepEqual(await Promise.all([first, second, third]), ["9-0", "9-1", "9-2"]);
+    assert.deepEqual(paths, ["in-process", "in-process", "fallback", "inbox", "fallback"]);
     void served;
   });
 

@@ -48,6 +48,14 @@ export interface ConnState {
   interested: boolean;
   /** Stream entry id of the last packet applied, for idempotent redelivery. */
   lastEntryId: string;
+  /**
+   * The in-process id ("0-<serial>", own-member-intake.ts) of the last packet of this
+   * connection's own socket its edge handed over in process and this state applied: such a
+   * packet comes through the inbox after all (naming that id, packets.ts `i`) when its member
+   * failed to finish it, and if the snapshot had been stored by then, it is a repeat. A
+   * progress field, as lastEntryId: saved with snapshots, never a reason for one.
+   */
+  lastInProcessId?: string;
   /** ms since epoch of the last packet from the client. */
   lastActivityMs: number;
   /** ms since epoch when the socket opened (bounds the time to authenticate and bind). */
@@ -126,7 +134,12 @@ export function fullJidOf(conn: ConnState): string | undefined {
  * deliver nothing twice (bus/origin.ts), as for any unit.
  */
 export function durableJson(conn: ConnState): string {
-  return JSON.stringify({ ...conn, lastEntryId: "", lastActivityMs: 0 });
+  return JSON.stringify({
+    ...conn,
+    lastEntryId: "",
+    lastActivityMs: 0,
+    lastInProcessId: undefined,
+  });
 }
 
 type Fields = Record<string, unknown>;
@@ -156,7 +169,8 @@ function sameFields(a: Fields, b: Fields, skip?: (key: string) => boolean): bool
   return fields === Object.keys(b).length;
 }
 
-const isProgressField = (key: string) => key === "lastEntryId" || key === "lastActivityMs";
+const isProgressField = (key: string) =>
+  key === "lastEntryId" || key === "lastActivityMs" || key === "lastInProcessId";
 
 /**
  * The state a unit starts from, for its rollback and to tell whether it changed anything
@@ -191,12 +205,14 @@ export class DurableCopy {
   }
 
   /** A fresh state equal to the copy, with the given progress fields. */
-  restore(lastEntryId: string, lastActivityMs: number): ConnState {
+  restore(lastEntryId: string, lastActivityMs: number, lastInProcessId?: string): ConnState {
     const conn = this.flat
       ? (DurableCopy.of(this.flat).flat as ConnState)
       : (JSON.parse(this.json as string) as ConnState);
     conn.lastEntryId = lastEntryId;
     conn.lastActivityMs = lastActivityMs;
+    if (lastInProcessId === undefined) delete conn.lastInProcessId;
+    else conn.lastInProcessId = lastInProcessId;
     return conn;
   }
 }

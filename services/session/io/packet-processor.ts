@@ -50,12 +50,25 @@ interface UnitProgress extends SmUnitProgress {
 }
 
 /**
- * Whether `entry` was applied to `conn` already (an inbox entry at or below the last one
- * applied). One handed over in process is applied once by construction, and its id is no
- * inbox position: it is never a repeat, and inbox entries are never compared with it.
+ * Whether `entry` was applied to `conn` already: an inbox entry at or below the last one
+ * applied, or one its edge first handed over in process (`i`) at or below the last such packet
+ * applied. One handed over in process is handed over once (if its member cannot finish it, it
+ * goes to the inbox, with `i`), and its id is no inbox position: it is never a repeat here.
  */
 function isRepeat(entry: ShardEntry, conn: ConnState): boolean {
-  return !entry.inProcess && compareEntryIds(entry.id, conn.lastEntryId) <= 0;
+  if (entry.inProcess) return false;
+  // First handed over in process: a repeat if this state applied it there already.
+  const first = "i" in entry.packet ? entry.packet.i : undefined;
+  const applied = conn.lastInProcessId;
+  if (first !== undefined && applied !== undefined && compareEntryIds(first, applied) <= 0)
+    return true;
+  return compareEntryIds(entry.id, conn.lastEntryId) <= 0;
+}
+
+/** Records `entry` as the last one `conn` applied. */
+function markApplied(entry: ShardEntry, conn: ConnState): void {
+  if (entry.inProcess) conn.lastInProcessId = entry.id;
+  else conn.lastEntryId = entry.id;
 }
 
 /** Stages of a connection that has not bound a resource yet (RFC 6120 §4–§7). */
@@ -164,7 +177,8 @@ export class PacketProcessor {
       const saved = this.table.get(connId);
       // The rollback copy, in durable form plus the two progress fields (DurableCopy).
       const before = saved && DurableCopy.of(saved);
-      const progressBefore = saved && ([saved.lastEntryId, saved.lastActivityMs] as const);
+      const progressBefore =
+        saved && ([saved.lastEntryId, saved.lastActivityMs, saved.lastInProcessId] as const);
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
       const unit: UnitProgress = { queuedRoutesApplied: 0, afterSave: [] };
@@ -332,7 +346,7 @@ export class PacketProcessor {
         ? { exporter: packet.x, endPoint: packet.t, unique: packet.u }
         : undefined;
       const created = newConnState(packet.c, packet.e, entry.shard, ctx.now(), tls);
-      if (!entry.inProcess) created.lastEntryId = entry.id;
+      markApplied(entry, created);
       this.table.set(created);
       return true;
     }
@@ -345,7 +359,7 @@ export class PacketProcessor {
       return false;
     }
     if (isRepeat(entry, conn)) return false; // already applied
-    if (!entry.inProcess) conn.lastEntryId = entry.id;
+    markApplied(entry, conn);
     switch (packet.k) {
       case "route":
         await deliverRouted(ctx, this.table, packet.c, packet.d);

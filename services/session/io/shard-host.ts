@@ -137,20 +137,32 @@ export class SessionShardHost implements ShardHost {
 
   /**
    * The connections of `shard` kept in memory only (logins of this process's own sockets not
-   * bound yet, packet-processor.ts), saved for the next owner: their sockets stay here. Their
-   * units are done (the shard's reading ended). Through the lease, which a planned stop still
-   * holds; a failure leaves them to be closed by the next owner (their next packet finds no
-   * connection there).
+   * bound yet, packet-processor.ts), saved for the next owner: their sockets stay here. The
+   * shard's reading has ended; each is saved in its turn (a pinger's close may be under way),
+   * through the lease, which a planned stop still holds. A failure leaves them to be closed by
+   * the next owner (their next packet finds no connection there).
    */
   private async saveUnsaved(shard: number): Promise<void> {
-    const conns = this.deps.table.unsavedOf(shard);
-    const lease = this.deps.leaseOf(shard);
-    if (conns.length === 0 || !lease) return;
+    const { table, fenced, leaseOf, log } = this.deps;
+    const conns = table.unsavedOf(shard);
+    if (conns.length === 0) return;
+    const lease = leaseOf(shard);
+    if (!lease) {
+      log.warn({ shard, connections: conns.length }, "logins not saved: the lease is gone");
+      return;
+    }
     try {
-      const save = new Map(conns.map((conn) => [conn.connId, JSON.stringify(conn)]));
-      await this.deps.fenced.writeSnapshots(lease, save, []);
+      await Promise.all(
+        conns.map((conn) =>
+          table.withConn(conn.connId, async () => {
+            const now = table.get(conn.connId);
+            if (!now || now.stage === "closed" || !table.isUnsaved(now.connId)) return;
+            await fenced.writeSnapshots(lease, new Map([[now.connId, JSON.stringify(now)]]), []);
+          }),
+        ),
+      );
     } catch (err) {
-      this.deps.log.warn({ err, shard, connections: conns.length }, "saving logins failed");
+      log.warn({ err, shard, connections: conns.length }, "saving logins failed");
     }
   }
 

@@ -285,6 +285,8 @@ export async function applyResume(
     lastActivityMs: ctx.now(),
     ping: undefined,
     sm: { ...sm, acked, hibernateUntilMs: undefined },
+    // Another socket, maybe of another process: its in-process ids are not comparable.
+    lastInProcessId: undefined,
   };
   table.delete(old.connId);
   table.set(moved);

@@ -37,7 +37,7 @@ import type {
   ShardConsumeOptions,
 } from "./bus.js";
 import type { OwnEdgeOrder } from "./own-edge-order.js";
-import { OwnMemberIntake } from "./own-member-intake.js";
+import { OwnMemberIntake, type IntakePath } from "./own-member-intake.js";
 import type { EdgePacket, ShardPacket } from "./packets.js";
 
 /** What a node's bus needs of its Redis bus beyond Bus: the edge inbox's entry ids. */
@@ -58,8 +58,11 @@ export interface SharedEdgeInbox {
 
 /** The edge's packets to this process's member in process (own-member-intake.ts). */
 export interface OwnMemberIntakeOptions {
-  /** Told of each socket packet of the edge: handed over in process, or through the inbox. */
-  counted?: (path: "in-process" | "inbox") => void;
+  /**
+   * Told of each socket packet of the edge: handed over in process, or through the inbox; and
+   * of each one handed over that the member could not apply (written to the inbox then).
+   */
+  counted?: (path: IntakePath) => void;
 }
 
 interface LocalEdge {

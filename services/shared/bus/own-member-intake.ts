@@ -10,8 +10,10 @@
 // was taken (with XEP-0198, its `h` counts a stanza only once the member stored its effects and
 // state). While the process lives, a packet the member could not apply (it lost the shard's
 // lease, or stopped with the unit failing) is written to the inbox after all, for the next
-// owner, before anything later of its connection: the inbox's at-least-once, with the origins
-// the packet's effects had here (packets.ts `i`), so a receiver drops what was already stored.
+// owner, ahead of its connection's later packets that go there: the inbox's at-least-once,
+// naming its in-process id (packets.ts `i`), so that its effects keep the origins they had
+// here (a receiver drops a delivery already made) and a state saved with it applied skips it
+// (ConnState.lastInProcessId).
 //
 // Order. A connection's packets must be applied in the order its socket gave them, and some
 // of them may be in the inbox: written while another member served the shard, while this
@@ -114,6 +116,9 @@ export interface ServedShards {
   settled(): Promise<void>;
 }
 
+/** Where a socket packet went (OwnMemberIntake's `counted`). */
+export type IntakePath = "in-process" | "inbox" | "fallback";
+
 /** Writes a packet to a shard inbox, resolving with its entry id. */
 export type InboxWrite = (shard: number, packet: ShardPacket) => Promise<string>;
 
@@ -134,8 +139,11 @@ export class OwnMemberIntake {
 
   constructor(
     private readonly writeInbox: InboxWrite,
-    /** Told of each socket packet: handed over in process, or through the inbox. */
-    private readonly counted?: (path: "in-process" | "inbox") => void,
+    /**
+     * Told of each socket packet: handed over in process, or through the inbox; and of each
+     * one handed over that the member could not apply, written to the inbox then.
+     */
+    private readonly counted?: (path: IntakePath) => void,
   ) {}
 
   /** A read loop of this member reads `shards` from now on. */
@@ -192,14 +200,18 @@ export class OwnMemberIntake {
         return id;
       },
       // Not applied here: for the next owner, with the origins it had (packets.ts `i`), after
-      // the connection's earlier packets (which may be going the same way).
-      async () => {
-        try {
-          if (before) await before;
-          return this.viaInbox(shard, () => this.writeInbox(shard, { ...packet, i: id }));
-        } finally {
-          placed(); // sent: the Redis connection keeps the order of what is sent on it
-        }
+      // the connection's earlier packets (which may be going the same way). Pending from now:
+      // nothing of the shard goes in process until it is handled.
+      () => {
+        this.counted?.("fallback");
+        return this.viaInbox(shard, async () => {
+          try {
+            if (before) await before;
+            return this.writeInbox(shard, { ...packet, i: id });
+          } finally {
+            placed(); // sent: the Redis connection keeps the order of what is sent on it
+          }
+        });
       },
     );
   }

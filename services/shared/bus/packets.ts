@@ -106,8 +106,9 @@ export interface ShardEntry {
   packet: ShardPacket;
   /**
    * Handed to the member by its own process's edge without the inbox (own-member-intake.ts):
-   * applied once, never redelivered, never acknowledged; its id is no inbox position, so it
-   * neither moves nor is checked against the connection's lastEntryId.
+   * handed over once (if its member cannot finish it, it is written to the inbox, with `i`),
+   * never acknowledged; its id is no inbox position, so it neither moves nor is checked
+   * against the connection's lastEntryId (ConnState.lastInProcessId records it).
    */
   inProcess?: true;
 }
@@ -171,7 +172,11 @@ export function shardPacketOf(fields: string[] | null): ShardPacket | undefined 
     if (!f.e || (f.k !== "open" && f.d === undefined)) return undefined;
   } else if (!SHARD_KINDS_WITHOUT_EDGE.has(f.k) || f.d === undefined) return undefined;
   if (f.q !== undefined && f.q !== "1") return undefined;
-  if (f.i !== undefined && !IN_PROCESS_ID.test(f.i)) return undefined;
+  if (f.i !== undefined) {
+    // Only a socket's own packets are ever handed over in process.
+    const own = f.k === "open" || f.k === "data" || f.k === "close";
+    if (!own || !IN_PROCESS_ID.test(f.i)) return undefined;
+  }
   if (f.k === "open") return openPacketOf(f);
   if (f.k === "bosh" && f.s !== undefined && !BASE64URL.test(f.s)) return undefined;
   return f as unknown as ShardPacket;
