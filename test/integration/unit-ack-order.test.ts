@@ -17,6 +17,8 @@ import type { PacketProcessor } from "../../services/session/io/packet-processor
 import { liveSession } from "../helpers/live-session.js";
 
 const ALICE = "alice@localhost";
+/** A client's stream open (RFC 7395 §3.4). */
+const STREAM_OPEN = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
 
 /** Records every fenced write (and what the bus is told) in the order it happens. */
 function recorded(fenced: FencedWrites, log: string[]): FencedWrites {
@@ -121,10 +123,9 @@ describe("a unit's acknowledgement and its snapshot write", function () {
     });
 
     it("keeps a login of its own socket in memory until it binds: no snapshot, nothing acknowledged", async () => {
-      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
       await processor.handleBatch([inProcess("0-7", { k: "open", c: "e1.0.a", e: "e1" })], ack);
       await processor.handleBatch(
-        [inProcess("0-8", { k: "data", c: "e1.0.a", e: "e1", d: open })],
+        [inProcess("0-8", { k: "data", c: "e1.0.a", e: "e1", d: STREAM_OPEN })],
         ack,
         acknowledged,
       );
@@ -151,9 +152,8 @@ describe("a unit's acknowledgement and its snapshot write", function () {
 
     it("saves a connection whose older snapshot exists, even in process before it binds", async () => {
       await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.b", e: "e1" })], ack);
-      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
       await processor.handleBatch(
-        [inProcess("0-9", { k: "data", c: "e1.0.b", e: "e1", d: open })],
+        [inProcess("0-9", { k: "data", c: "e1.0.b", e: "e1", d: STREAM_OPEN })],
         ack,
       );
       assert.deepEqual(log, [
@@ -167,10 +167,9 @@ describe("a unit's acknowledgement and its snapshot write", function () {
 
     it("neither moves the connection's inbox position nor is skipped by it", async () => {
       await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.a", e: "e1" })], ack);
-      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
       // Its id "0-9" is below 5-1: an inbox entry with it would be taken for a repeat.
       await processor.handleBatch(
-        [inProcess("0-9", { k: "data", c: "e1.0.a", e: "e1", d: open })],
+        [inProcess("0-9", { k: "data", c: "e1.0.a", e: "e1", d: STREAM_OPEN })],
         ack,
       );
       const conn = table.get("e1.0.a") as ConnState;
@@ -186,8 +185,7 @@ describe("a unit's acknowledgement and its snapshot write", function () {
 
     it("takes a packet that comes through the inbox after its in-process application was stored for a repeat", async () => {
       await processor.handleBatch([entry("5-1", { k: "open", c: "e1.0.c", e: "e1" })], ack);
-      const open = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
-      const frame = { k: "data" as const, c: "e1.0.c", e: "e1", d: open };
+      const frame = { k: "data" as const, c: "e1.0.c", e: "e1", d: STREAM_OPEN };
       await processor.handleBatch([inProcess("0-20", frame)], ack);
       const opened = table.get("e1.0.c") as ConnState;
       assert.equal(opened.stage, "opened");

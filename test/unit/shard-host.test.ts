@@ -3,7 +3,11 @@
 // the shard's connections after stop() forgot them, nor opens local delivery, nor tells a
 // node's edge to hand its frames over in process, nor reads the inbox.
 import assert from "node:assert/strict";
-import { SessionShardHost, type OwnEdgeShards } from "../../services/session/io/shard-host.js";
+import {
+  SessionShardHost,
+  type OwnEdgeShards,
+  type ShardHostDeps,
+} from "../../services/session/io/shard-host.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LocalDelivery } from "../../services/session/io/local-delivery.js";
 import type { PacketProcessor } from "../../services/session/io/packet-processor.js";
@@ -21,6 +25,25 @@ function gate<T>() {
   return { promise, open };
 }
 
+/** A host over a memory bus, no processor and no lease, but for what `deps` gives. */
+function hostWith(deps: Partial<ShardHostDeps>): SessionShardHost {
+  return new SessionShardHost({
+    bus: new MemoryBus({ readCount: 100 }),
+    snapshots: { loadShard: async () => new Map() } as unknown as SnapshotStore,
+    fenced: {} as FencedWrites,
+    table: new ConnectionTable(),
+    processor: {} as PacketProcessor,
+    local: new LocalDelivery(),
+    inboxLags: new Map(),
+    consumerName: "m1",
+    log: silentLogger,
+    leaseOf: () => undefined,
+    stepDown: () => undefined,
+    refused: () => undefined,
+    ...deps,
+  });
+}
+
 describe("SessionShardHost: a start overtaken by a stop", () => {
   function setup() {
     const bus = new MemoryBus({ readCount: 100 });
@@ -36,20 +59,12 @@ describe("SessionShardHost: a start overtaken by a stop", () => {
       resumeRefused: () => undefined,
     };
     const snapshot = JSON.stringify({ connId: "e1.2.1", shard: 2, edgeId: "e1", stage: "bound" });
-    const host = new SessionShardHost({
+    const host = hostWith({
       bus,
       snapshots: { loadShard: () => loading.promise } as unknown as SnapshotStore,
-      fenced: {} as FencedWrites,
       table,
-      processor: {} as PacketProcessor,
       local,
       ownEdge,
-      inboxLags: new Map(),
-      consumerName: "m1",
-      log: silentLogger,
-      leaseOf: () => undefined,
-      stepDown: () => undefined,
-      refused: () => undefined,
     });
     const lease = { shard: 2, member: "m1", token: 1 } as unknown as Lease;
     return { host, table, local, told, loading, ending, snapshot, lease, bus };
@@ -90,20 +105,7 @@ describe("SessionShardHost: a planned stop", () => {
       writeSnapshots: async (held: Lease, save: ReadonlyMap<string, string>) =>
         void written.push({ lease: held, save }),
     } as unknown as FencedWrites;
-    const host = new SessionShardHost({
-      bus: new MemoryBus({ readCount: 100 }),
-      snapshots: { loadShard: async () => new Map() } as unknown as SnapshotStore,
-      fenced,
-      table,
-      processor: {} as PacketProcessor,
-      local: new LocalDelivery(),
-      inboxLags: new Map(),
-      consumerName: "m1",
-      log: silentLogger,
-      leaseOf: () => lease,
-      stepDown: () => undefined,
-      refused: () => undefined,
-    });
+    const host = hostWith({ fenced, table, leaseOf: () => lease });
     const login = { connId: "e1.2.1", shard: 2, edgeId: "e1", stage: "opened" };
     const saved = { connId: "e1.2.2", shard: 2, edgeId: "e1", stage: "bound" };
     const elsewhere = { connId: "e1.3.1", shard: 3, edgeId: "e1", stage: "opened" };

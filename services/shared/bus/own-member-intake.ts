@@ -33,6 +33,9 @@ import { randomInt } from "node:crypto";
 import type { ShardBatchHandler } from "./bus.js";
 import { compareEntryIds, type ShardEntry, type ShardPacket } from "./packets.js";
 
+/** In-process entries are in no inbox: there is nothing to acknowledge. */
+const NO_ACK = (): void => undefined;
+
 /** A packet is taken in process only while the lease it is read under lasts this much longer. */
 const READ_MARGIN_MS = 200;
 
@@ -80,10 +83,9 @@ class ServedLoop {
 
   apply(entry: ShardEntry): Promise<void> {
     this.inFlight++;
-    const noAck = () => undefined;
     let applied: Promise<void>;
     try {
-      applied = this.loop.handler([entry], noAck, noAck);
+      applied = this.loop.handler([entry], NO_ACK, NO_ACK);
     } catch (err) {
       applied = Promise.reject(err);
     }
