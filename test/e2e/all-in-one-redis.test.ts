@@ -86,8 +86,10 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
    */
   async function countEdgeInboxWrites() {
     const counts = { edge: 0, shard: 0, socketPackets: 0 };
+    let markersSeen = 0;
     // The edge's own marker, when it makes its inbox, is not a frame.
     const monitor = await monitorRedis(redis.url, ({ args }) => {
+      if (args[0]?.toLowerCase() === "echo" && args[1] === "count-marker") markersSeen++;
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
       if (/^mp:edge:\{[^}]+\}$/.test(args[1])) return void counts.edge++;
       counts.shard++;
@@ -95,7 +97,17 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
         counts.socketPackets++;
     });
     running.add(monitor);
-    return { counts, stop: () => monitor.stop() };
+    /**
+     * Stops once MONITOR has shown everything Redis ran before now: a client can see a frame
+     * before this process has read the XADD that carried it from the monitor's socket.
+     */
+    const stop = async () => {
+      const seen = markersSeen;
+      await admin.echo("count-marker");
+      await until(() => markersSeen > seen, "the monitor caught up");
+      monitor.stop();
+    };
+    return { counts, stop };
   }
 
   it("logs in, chats with every message once and in order, and stores offline, none of it through the edge's Redis inbox", async () => {
@@ -132,7 +144,7 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     await back.send(xml("presence"));
     for (let n = 1; n <= 3; n++)
       await back.waitFor(isMessageFrom(carol.jid, `later ${n}`), `offline message ${n}`);
-    writes.stop();
+    await writes.stop();
     console.log(
       `      Redis saw ${writes.counts.shard} shard inbox writes (${writes.counts.socketPackets} of them the sockets' own packets) and ${writes.counts.edge} edge inbox writes`,
     );
@@ -169,7 +181,7 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
       );
     for (let n = 1; n <= 5; n++)
       await alice.waitFor(isMessageFrom(bob.jid, `after ${n}`), `message ${n} after it`);
-    writes.stop();
+    await writes.stop();
     // Each taken once above: a second copy of any would still be in her inbox.
     await alice.expectNone(
       (el) => el.is("message") && /^(after \d|from elsewhere)$/.test(el.getChildText("body") ?? ""),
