@@ -38,9 +38,11 @@ const lettersOf = (source: string) => source.replace(/\\[nrt"\\]|[^A-Za-z0-9]/g,
 const scriptBySource = new Map(scripts.map(([name, source]) => [lettersOf(source), name]));
 
 /** Counts the scripts clients call (EVALSHA, EVAL) by name until stop(). */
-async function countScripts(url: string) {
+async function countScripts(url: string, admin: Redis) {
   const calls = new Map<string, number>();
+  let markersSeen = 0;
   const monitor = await monitorRedis(url, ({ args, source }) => {
+    if (String(args[0]).toLowerCase() === "echo" && args[1] === "count-marker") markersSeen++;
     // Commands a script runs are shown too, from source "lua": not calls of their own.
     if (source === "lua") return;
     const command = String(args[0]).toLowerCase();
@@ -51,7 +53,17 @@ async function countScripts(url: string) {
       `unknown ${command} ${script.slice(0, 80)}`;
     calls.set(name, (calls.get(name) ?? 0) + 1);
   });
-  return { calls, stop: () => monitor.stop() };
+  /**
+   * Stops once MONITOR has shown everything Redis ran before now (an ECHO marker after it): a
+   * script's effect can be seen before this process has read its line from the monitor.
+   */
+  const stop = async () => {
+    const seen = markersSeen;
+    await admin.echo("count-marker");
+    await until(() => markersSeen > seen, "the monitor caught up");
+    monitor.stop();
+  };
+  return { calls, stop };
 }
 
 describe("a login step's snapshot and acknowledgement: one fenced script call", function () {
@@ -92,11 +104,11 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
   it("writes each login step's snapshot and acknowledgement in one fenced script call", async () => {
     // A first login loads the scripts (EVAL once each): the measured one is a returning client's.
     await login(h.connId(0), "warm");
-    const counted = await countScripts(server.url);
+    const counted = await countScripts(server.url, admin);
     try {
       await login(h.connId(0), "alice");
     } finally {
-      counted.stop();
+      await counted.stop();
     }
     // open, <open/>, <auth/>, <open/> again, bind, presence, roster: one unit each.
     const entries = 7;
@@ -123,7 +135,7 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
     await login(bob, "bob");
     const carol = h.connId(0);
     await login(carol, "carol");
-    const counted = await countScripts(server.url);
+    const counted = await countScripts(server.url, admin);
     try {
       const sent = await h.send(
         carol,
@@ -135,7 +147,7 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
         "carol's message acknowledged",
       );
     } finally {
-      counted.stop();
+      await counted.stop();
     }
     const byName = [...counted.calls].map(([name, n]) => `${name} ${n}`).join(", ");
     assert.equal(counted.calls.get("FENCED_SNAPSHOT_WRITE") ?? 0, 0, byName);
