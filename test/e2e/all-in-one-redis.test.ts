@@ -86,10 +86,8 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
    */
   async function countEdgeInboxWrites() {
     const counts = { edge: 0, shard: 0, socketPackets: 0 };
-    let markersSeen = 0;
     // The edge's own marker, when it makes its inbox, is not a frame.
     const monitor = await monitorRedis(redis.url, ({ args }) => {
-      if (args[0]?.toLowerCase() === "echo" && args[1] === "count-marker") markersSeen++;
       if (args[0]?.toLowerCase() !== "xadd" || args.includes("inbox-created")) return;
       if (/^mp:edge:\{[^}]+\}$/.test(args[1])) return void counts.edge++;
       counts.shard++;
@@ -97,17 +95,8 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
         counts.socketPackets++;
     });
     running.add(monitor);
-    /**
-     * Stops once MONITOR has shown everything Redis ran before now: a client can see a frame
-     * before this process has read the XADD that carried it from the monitor's socket.
-     */
-    const stop = async () => {
-      const seen = markersSeen;
-      await admin.echo("count-marker");
-      await until(() => markersSeen > seen, "the monitor caught up");
-      monitor.stop();
-    };
-    return { counts, stop };
+    // A client can see a frame before this process has read the XADD that carried it.
+    return { counts, stop: () => monitor.stopWhenCaughtUp(admin) };
   }
 
   it("logs in, chats with every message once and in order, and stores offline, none of it through the edge's Redis inbox", async () => {

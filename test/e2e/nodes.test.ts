@@ -134,7 +134,16 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       if (/:in$/.test(args[1]) && ["open", "data", "close"].includes(kind)) counts.socketPackets++;
     });
     running.add(monitor);
-    return { counts, stop: () => monitor.stop() };
+    /** A late MONITOR line would undercount the writes: the count stops once it has caught up. */
+    const stop = async () => {
+      const admin = connect(mesh.redis.url);
+      try {
+        await monitor.stopWhenCaughtUp(admin);
+      } finally {
+        admin.disconnect();
+      }
+    };
+    return { counts, stop };
   }
 
   it("two nodes: chat within and across nodes is delivered once and in order, without the edges' inboxes", async () => {
@@ -153,7 +162,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     load.start(25);
     await until(() => load.sent >= 300, "300 messages sent", 20000);
     const report = await load.report();
-    writes.stop();
+    await writes.stop();
     console.log(formatReport("two nodes", report));
     console.log(
       `      Redis saw ${writes.counts.edge} edge inbox writes and ${writes.counts.socketPackets} socket packets in shard inboxes`,
@@ -233,7 +242,7 @@ describe("e2e: nodes, an edge and a session member per process", function () {
     await until(() => load.sent >= sentSettled + 60, "60 more messages");
     const report = await load.report();
     const lateWrites = inboxWrites() - settled;
-    writes.stop();
+    await writes.stop();
     console.log(formatReport("shards away and back", report));
     console.log(
       `      edge inbox writes: ${throughInboxWhileAway} while the shards were away; socket packets through shard inboxes: ${socketPacketsWhileAway} meanwhile; inbox writes of either kind once back and settled: ${lateWrites}`,

@@ -14,7 +14,15 @@ export interface MonitoredCommand {
 
 export interface RedisMonitor {
   stop(): void;
+  /**
+   * Stops once MONITOR has shown everything Redis ran before this call: `client` sends an ECHO
+   * marker and Redis prints commands in the order it runs them. A command's effect can be seen
+   * through another connection before this process has read its line from the monitor.
+   */
+  stopWhenCaughtUp(client: { echo(message: string): Promise<unknown> }): Promise<void>;
 }
+
+let markerSerial = 0;
 
 /** "+1700000000.123456 [1 127.0.0.1:5000] \"set\" \"k\" \"v\"" → its source and arguments. */
 export function parseMonitorLine(line: string): MonitoredCommand | undefined {
@@ -34,6 +42,7 @@ export async function monitorRedis(
   socket.setEncoding("utf8");
   let buffer = "";
   let monitoring = false;
+  const awaitedMarkers = new Map<string, () => void>();
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
     socket.once("close", () => {
@@ -47,7 +56,10 @@ export async function monitorRedis(
         buffer = buffer.slice(end + 2);
         if (monitoring) {
           const command = parseMonitorLine(line);
-          if (command) onCommand(command);
+          const marker = command?.args[0]?.toLowerCase() === "echo" ? command.args[1] : undefined;
+          const markerSeen = marker === undefined ? undefined : awaitedMarkers.get(marker);
+          if (markerSeen) markerSeen();
+          else if (command) onCommand(command);
         } else if (line === "+OK") {
           monitoring = true;
           resolve();
@@ -60,5 +72,19 @@ export async function monitorRedis(
     });
   });
   socket.on("error", () => undefined); // stopping destroys it; nothing to report after
-  return { stop: () => socket.destroy() };
+  const stop = () => void socket.destroy();
+  return {
+    stop,
+    async stopWhenCaughtUp(client) {
+      const marker = `megaphone-monitor-caught-up-${++markerSerial}`;
+      const seen = new Promise<void>((resolve, reject) => {
+        awaitedMarkers.set(marker, resolve);
+        socket.once("close", () => reject(new Error("MONITOR closed before its marker came")));
+      });
+      await client.echo(marker);
+      await seen;
+      awaitedMarkers.delete(marker);
+      stop();
+    },
+  };
 }

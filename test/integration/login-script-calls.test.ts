@@ -40,9 +40,7 @@ const scriptBySource = new Map(scripts.map(([name, source]) => [lettersOf(source
 /** Counts the scripts clients call (EVALSHA, EVAL) by name until stop(). */
 async function countScripts(url: string, admin: Redis) {
   const calls = new Map<string, number>();
-  let markersSeen = 0;
   const monitor = await monitorRedis(url, ({ args, source }) => {
-    if (String(args[0]).toLowerCase() === "echo" && args[1] === "count-marker") markersSeen++;
     // Commands a script runs are shown too, from source "lua": not calls of their own.
     if (source === "lua") return;
     const command = String(args[0]).toLowerCase();
@@ -53,17 +51,8 @@ async function countScripts(url: string, admin: Redis) {
       `unknown ${command} ${script.slice(0, 80)}`;
     calls.set(name, (calls.get(name) ?? 0) + 1);
   });
-  /**
-   * Stops once MONITOR has shown everything Redis ran before now (an ECHO marker after it): a
-   * script's effect can be seen before this process has read its line from the monitor.
-   */
-  const stop = async () => {
-    const seen = markersSeen;
-    await admin.echo("count-marker");
-    await until(() => markersSeen > seen, "the monitor caught up");
-    monitor.stop();
-  };
-  return { calls, stop };
+  // A script's effect can be seen before this process has read its line from the monitor.
+  return { calls, stop: () => monitor.stopWhenCaughtUp(admin) };
 }
 
 describe("a login step's snapshot and acknowledgement: one fenced script call", function () {
