@@ -16,6 +16,7 @@ import type {
   WorkerTask,
 } from "./protocol.js";
 import { userJid } from "./protocol.js";
+import { shuffled } from "./seat-order.js";
 
 const PROGRESS_MS = 250;
 /** How often the keepalive timer wakes up to send what is due (KeepaliveSchedule). */
@@ -258,7 +259,10 @@ class Worker {
 
   /**
    * Open loop: by time t, rate × t sends are due, however the earlier ones fared; each goes to
-   * the next client round robin.
+   * the next client round robin, in a shuffled order of the clients. In their own order, the
+   * clients that send in one tick (n, n+1, n+2…) would be each other's recipients (n → n+1):
+   * every message would reach its recipient while the recipient's own message was being
+   * handled, a lockstep no real population of users keeps.
    */
   private async sendOpenLoop(
     task: { rate: number; durationMs: number },
@@ -270,12 +274,13 @@ class Worker {
     let notSent = 0;
     let maxBehind = 0;
     let next = 0;
+    const order = shuffled(this.seats);
     for (;;) {
       const now = monotonicMicros();
       const due = Math.floor(((Math.min(now, endAt) - started) / 1e6) * task.rate);
       maxBehind = Math.max(maxBehind, due - this.sent - notSent);
       while (this.sent + notSent < due) {
-        const seat = this.seats[next++ % this.seats.length];
+        const seat = order[next++ % order.length];
         const client = seat.client;
         if (!client || client.closed) {
           notSent++;

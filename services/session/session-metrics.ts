@@ -42,6 +42,12 @@ export interface SessionMetrics {
    * flight, or a takeover's marks being read).
    */
   directDeliveries: Counter<"path">;
+  /**
+   * Stanzas from one connection's unit for an XEP-0198 session of this member, by path: held
+   * (its turn taken and its state saved by the sender's unit) or inbox (through its shard
+   * inbox, to be applied in its own turn).
+   */
+  smLocalDeliveries: Counter<"path">;
   /** Time to apply one shard entry, by packet kind. */
   handlerDuration: Histogram<"kind">;
   batchEntries: Histogram;
@@ -128,6 +134,11 @@ export function createSessionMetrics(
     directDeliveries: registry.counter(
       `${prefix}direct_deliveries_total`,
       "Stanzas for other members' connections offered to their edges directly, by path (edge, route, undelivered, held).",
+      ["path"],
+    ),
+    smLocalDeliveries: registry.counter(
+      `${prefix}sm_local_deliveries_total`,
+      "Stanzas from one connection's unit for an XEP-0198 session of this member, by path (held, inbox).",
       ["path"],
     ),
     leaseChanges: registry.counter(

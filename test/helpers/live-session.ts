@@ -3,6 +3,7 @@
 // batches (interleavings a running mesh produces only by chance).
 import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
@@ -14,6 +15,23 @@ import { fencedSnapshotSink } from "../../services/session/io/shard-host.js";
 import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
 import { createSessionMetrics } from "../../services/session/session-metrics.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
+
+/** Records every fenced write (and what the bus is told) in the order it happens. */
+export function recordedFencedWrites(fenced: FencedWrites, log: string[]): FencedWrites {
+  return {
+    async writeSnapshots(lease, save, remove = []) {
+      await fenced.writeSnapshots(lease, save, remove);
+      log.push(`snapshots save=${[...save.keys()].join()} remove=${remove.join()}`);
+    },
+    async writeSnapshotsAndAck(lease, save, remove, entryIds) {
+      const acked = await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds);
+      log.push(`snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}`);
+      return acked;
+    },
+    ack: (lease, entryIds) => fenced.ack(lease, entryIds),
+    ackMany: (items) => fenced.ackMany(items),
+  };
+}
 
 export interface LiveSession {
   table: ConnectionTable;

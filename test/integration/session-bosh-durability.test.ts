@@ -10,7 +10,7 @@ import type { EdgePacket } from "../../services/shared/bus/packets.js";
 import { parseConnId } from "../../services/shared/conn-id.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { NS_XBOSH, bodyXml } from "../helpers/bosh-client.js";
-import { stopAfterSendersSnapshot, unacknowledged } from "../helpers/crash-window.js";
+import { stopWithRecipientRefused, unacknowledged } from "../helpers/crash-window.js";
 import { until } from "../helpers/poll.js";
 import { acknowledgedUpTo, connectAdmin } from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
@@ -181,7 +181,7 @@ describe("session tier: BOSH connections survive a crash of their member", funct
       `<message xmlns="jabber:client" type="chat" to="carol@localhost/bosh"><body>${body}</body></message>`;
     const sent = ["m-1", "m-2", "m-3"];
     // carol's connection can be stored no more (her shard's snapshots); dave's can.
-    await stopAfterSendersSnapshot(h, admin, KEYS, {
+    await stopWithRecipientRefused(h, admin, KEYS, {
       sender: dave,
       senderShard: 1,
       recipientShard: 0,

@@ -1,16 +1,22 @@
 // XEP-0198 sessions on the session tier against Redis, with the test in the edge's place
 // (helpers/session-harness.ts): what a crash of the session member may not lose. A stanza
 // another connection sends a session with stream management changes that session's stored
-// state (its count of stanzas sent, XEP-0198 §4): it is stored (in the session's inbox) before
-// the sender's entry is acknowledged or its snapshot marks the entry applied, so the next
-// owner counts it, and a resumption with the client's h succeeds and resends what the client
-// never read. A stanza routed to it again (its sender's entry applied again) is counted once.
+// state (its count of stanzas sent, XEP-0198 §4): it is stored (the session saved by the
+// sender's unit holding its turn, or the stanza in the session's inbox when that turn is busy)
+// before the sender's entry is acknowledged or its snapshot marks the entry applied, so the
+// next owner counts it, and a resumption with the client's h succeeds and resends what the
+// client never read. A stanza delivered to it again (its sender's entry applied again) is
+// counted once.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { originDigest } from "../../services/shared/bus/origin.js";
 import type { EdgePacket } from "../../services/shared/bus/packets.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
-import { stopAfterSendersSnapshot, unacknowledged } from "../helpers/crash-window.js";
+import {
+  sendersSnapshotPast,
+  stopWithRecipientRefused,
+  unacknowledged,
+} from "../helpers/crash-window.js";
 import { until } from "../helpers/poll.js";
 import { acknowledgedUpTo, connectAdmin } from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
@@ -213,13 +219,31 @@ describe("session tier: XEP-0198 sessions survive a crash of their member", func
     await loginWithSm(dave, "dave", "desk", false);
     const toCarol = (body: string) => chat("carol@localhost/phone", body);
     const sent = Array.from({ length: N }, (_, i) => `m-${i + 1}`);
-    // carol's connection can be stored no more (her shard's snapshots); dave's can.
-    await stopAfterSendersSnapshot(h, admin, KEYS, {
+    // carol's connection can be stored no more (her shard's snapshots); dave's can. dave's
+    // unit holds carol's turn (LiveContext.holdForDelivery): it writes his messages to her
+    // socket, fails to save her and, so, stores nothing of its own. The member dies then.
+    const ids = await stopWithRecipientRefused(h, admin, KEYS, {
       sender: dave,
       senderShard: 1,
       recipientShard: 0,
       frames: sent.map(toCarol),
+      stopWhen: {
+        met: () => bodies(received(carol)).includes("m-1"),
+        what: "m-1 written to carol's socket",
+      },
     });
+    // Stopping, the member gives carol's shard up first: dave's unit, tried again, then finds
+    // it served elsewhere and routes m-1 through her inbox, after which his snapshot may be
+    // stored. Either way m-1 is stored for carol before dave's snapshot counts it.
+    if (await sendersSnapshotPast(admin, KEYS, dave, 1, ids[0])) {
+      const route = (await admin.xrange(KEYS.shardInbox(0), "-", "+")).find(([, fields]) =>
+        fields.some((field) => field.includes("<body>m-1</body>")),
+      );
+      assert.ok(
+        route && (await unacknowledged(admin, KEYS.shardInbox(0), route[0])),
+        "dave's snapshot counts m-1, which is neither in carol's state nor in her inbox",
+      );
+    }
     // The next member takes the shards over. carol's client reads up to m-K, then her socket
     // is lost: what was written to it after m-K never reached her.
     await h.startSession("s2");

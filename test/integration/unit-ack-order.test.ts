@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
-import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
@@ -14,28 +13,11 @@ import { newConnState, type ConnState } from "../../services/session/core/connec
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import type { ConnectionTable } from "../../services/session/io/connection-table.js";
 import type { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { liveSession } from "../helpers/live-session.js";
+import { liveSession, recordedFencedWrites } from "../helpers/live-session.js";
 
 const ALICE = "alice@localhost";
 /** A client's stream open (RFC 7395 §3.4). */
 const STREAM_OPEN = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>`;
-
-/** Records every fenced write (and what the bus is told) in the order it happens. */
-function recorded(fenced: FencedWrites, log: string[]): FencedWrites {
-  return {
-    async writeSnapshots(lease, save, remove = []) {
-      await fenced.writeSnapshots(lease, save, remove);
-      log.push(`snapshots save=${[...save.keys()].join()} remove=${remove.join()}`);
-    },
-    async writeSnapshotsAndAck(lease, save, remove, entryIds) {
-      const acked = await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds);
-      log.push(`snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}`);
-      return acked;
-    },
-    ack: (lease, entryIds) => fenced.ack(lease, entryIds),
-    ackMany: (items) => fenced.ackMany(items),
-  };
-}
 
 describe("a unit's acknowledgement and its snapshot write", function () {
   let backend: Backend;
@@ -52,7 +34,7 @@ describe("a unit's acknowledgement and its snapshot write", function () {
     const config: Config = { ...DEFAULTS, shardCount: 4 };
     const base = createBackend(config, silentLogger);
     log = [];
-    backend = { ...base, fenced: recorded(base.fenced, log) };
+    backend = { ...base, fenced: recordedFencedWrites(base.fenced, log) };
     const lease = (await backend.leases.acquire(0, "s1")) as Lease;
     stop = new AbortController();
     ({ table, processor } = liveSession(backend, config, () => lease, stop.signal));

@@ -202,6 +202,23 @@ export class ConnectionTable {
     return [...this.conns.values()];
   }
 
+  /**
+   * Takes `connId`'s turn at once if no work for it is queued or running, and keeps it until
+   * the returned release is called; undefined (nothing taken) otherwise. Never waits, so a
+   * unit may take another connection's turn while holding its own without any risk of two
+   * units waiting for each other.
+   */
+  tryHold(connId: string): (() => void) | undefined {
+    if (this.tails.has(connId)) return undefined;
+    let release!: () => void;
+    const tail = new Promise<void>((resolve) => (release = resolve));
+    this.tails.set(connId, tail);
+    void tail.then(() => {
+      if (this.tails.get(connId) === tail) this.tails.delete(connId);
+    });
+    return release;
+  }
+
   /** Runs `work` after every earlier piece of work for the same connection has settled. */
   withConn<T>(connId: string, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(connId) ?? Promise.resolve();

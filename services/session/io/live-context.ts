@@ -16,7 +16,7 @@ import { isStoreError } from "../../shared/redis/errors.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
-import type { ConnState } from "../core/connection.js";
+import { DurableCopy, type ConnState } from "../core/connection.js";
 import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
 import type { DirectDelivery } from "./direct-delivery.js";
 import type { OwnEdgeShards } from "./shard-host.js";
@@ -40,6 +40,16 @@ const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 function withClientNamespace(element: Element): Element {
   if (STANZA_NAMES.has(element.name) && !element.attrs.xmlns) element.attrs.xmlns = NS_CLIENT;
   return element;
+}
+
+/** Another connection whose turn a unit holds to deliver to it (holdForDelivery). */
+interface HeldConn {
+  conn: ConnState;
+  /** Its state before this unit changed it, put back if the unit fails before saving it. */
+  copy: DurableCopy;
+  progress: readonly [lastEntryId: string, lastActivityMs: number, lastInProcessId?: string];
+  release: () => void;
+  saved: boolean;
 }
 
 /** Closes in progress, by connection state object (shared by every scoped context). */
@@ -82,6 +92,10 @@ export class LiveContext implements SessionContext {
   private readonly afterStored: (() => Promise<unknown>)[] = [];
   /** Connections whose durable state this unit changed by sending to them (touched()). */
   private readonly touchedConns = new Set<ConnState>();
+  /** Whether this unit may take other connections' turns (holdOthersForDelivery). */
+  private holding = false;
+  /** Other connections whose turns this unit holds, by id. */
+  private readonly held = new Map<string, HeldConn>();
 
   constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -143,6 +157,22 @@ export class LiveContext implements SessionContext {
   send(conn: ConnState, element: Element | string): void {
     const d = typeof element === "string" ? element : withClientNamespace(element).toString();
     if (!conn.sm && !conn.bosh) return this.writeToClient(conn, d);
+    const origin = this.takeOrigin();
+    this.sendKept(conn, d, origin, origin !== undefined && origin === this.routedOrigin);
+  }
+
+  /**
+   * send() to another connection whose turn this unit holds (holdForDelivery). Its repeat is
+   * dropped as a routed stanza's is: this unit's entry may be applied again (its snapshot, or
+   * its acknowledgement, not stored when the member died) after the held connection's state,
+   * saved first, recorded the delivery.
+   */
+  sendHeld(conn: ConnState, d: string): void {
+    this.sendKept(conn, d, this.takeOrigin(), true);
+  }
+
+  /** send() to a connection that keeps what it is sent; `guarded`: drop it if a repeat. */
+  private sendKept(conn: ConnState, d: string, origin: string | undefined, guarded: boolean): void {
     // What is sent to these is kept in their state (XEP-0198's counters and queue, BOSH's
     // queue), so a repeat (its sender's entry applied again after a crash, bus/origin.ts) is
     // dropped here, before it is counted or queued: the edge's own drop comes too late for
@@ -151,18 +181,90 @@ export class LiveContext implements SessionContext {
     // stanza's delivery can come again in another entry; an entry of the connection's own
     // applied again starts from the state saved before it, record included, so its frames are
     // not recorded (nor is the state changed, and saved, for an <a/> answering the client).
-    const origin = this.takeOrigin();
-    if (origin !== undefined && origin === this.routedOrigin) {
+    if (guarded && origin !== undefined) {
       const recent = rememberOrigin(conn.recentOrigins, origin);
       if (recent === undefined) return;
       conn.recentOrigins = recent;
     }
-    // Saved even when another connection's unit sent it (rare: other connections' stanzas for
-    // them go through their inbox, reroute.ts).
+    // Saved even when another connection's unit sent it: before that unit's own snapshot when
+    // it held the connection's turn (saveHeld), else after it (packet-processor.ts).
     this.touchedConns.add(conn);
     // XEP-0198: counted and kept until acked; not written while the session hibernates.
     if (conn.sm) smSend(this, conn, d, origin);
     else this.writeFrame(conn, d, origin);
+  }
+
+  /** Lets this unit take other connections' turns to deliver to them (PacketProcessor units). */
+  holdOthersForDelivery(): void {
+    this.holding = true;
+  }
+
+  /**
+   * Takes `conn`'s turn for the rest of this unit if it is free now (never waiting for it), so
+   * that a stanza for it may change its stored state from here: XEP-0198's count and queue.
+   * The unit then saves it before its own snapshot (saveHeld) and puts it back as it was if it
+   * fails first (releaseHeld). False: the stanza must go through the connection's inbox.
+   */
+  holdForDelivery(conn: ConnState): boolean {
+    if (this.held.has(conn.connId)) return true;
+    if (!this.holding) return false;
+    const release = this.deps.table.tryHold(conn.connId);
+    if (!release) return false;
+    const progress = [conn.lastEntryId, conn.lastActivityMs, conn.lastInProcessId] as const;
+    this.held.set(conn.connId, {
+      conn,
+      copy: DurableCopy.of(conn),
+      progress,
+      release,
+      saved: false,
+    });
+    return true;
+  }
+
+  /** Whether this unit holds `conn`'s turn (holdForDelivery). */
+  holds(conn: ConnState): boolean {
+    return this.held.get(conn.connId)?.conn === conn;
+  }
+
+  /**
+   * Saves the connections this unit holds, once the writes of the stanzas it sent them are
+   * stored (flush) and before the unit's own snapshot, which marks its entries applied: a
+   * member dying in between leaves those entries to be applied again, and the held
+   * connections' saved origins drop the repeats (sendHeld).
+   */
+  async saveHeld(): Promise<void> {
+    if (this.held.size === 0) return;
+    const saves: Promise<void>[] = [];
+    for (const held of this.held.values()) {
+      const { conn } = held;
+      if (held.saved || this.deps.table.get(conn.connId) !== conn || conn.stage === "closed")
+        continue;
+      const json = JSON.stringify(conn);
+      saves.push(
+        this.deps.snapshots.save(conn.shard, conn.connId, json).then(() => {
+          held.saved = true;
+          this.deps.table.markUnsaved(conn.connId, false);
+        }),
+      );
+    }
+    // Every save settled before a failure is reported: releaseHeld must know which are stored.
+    const failed = (await Promise.allSettled(saves)).find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Ends this unit's holds. A held connection whose save is not stored (the unit failed) gets
+   * its state from before the unit back: the unit is applied again, or its entries are left
+   * to the next owner, and either delivers to it again.
+   */
+  releaseHeld(): void {
+    for (const held of this.held.values()) {
+      const { conn } = held;
+      if (!held.saved && this.deps.table.get(conn.connId) === conn)
+        this.deps.table.set(held.copy.restore(...held.progress));
+      held.release();
+    }
+    this.held.clear();
   }
 
   /** Writes a frame to the connection's client, outside stream management's accounting. */

@@ -181,16 +181,21 @@ export class PacketProcessor {
         saved && ([saved.lastEntryId, saved.lastActivityMs, saved.lastInProcessId] as const);
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
+      ctx.holdOthersForDelivery();
       const unit: UnitProgress = { queuedRoutesApplied: 0, afterSave: [] };
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
+        // The connections it held, before its own snapshot (LiveContext.saveHeld).
+        await ctx.saveHeld();
         // Known once the effects are stored: nothing the snapshot write does changes them.
         const own = changed?.connId ?? unit.renamedTo ?? connId;
         const others =
           ctx.touched().size === 0
             ? UNTOUCHED.others
-            : [...ctx.touched()].filter((c) => c.connId !== own && c.connId !== connId);
+            : [...ctx.touched()].filter(
+                (c) => c.connId !== own && c.connId !== connId && !ctx.holds(c),
+              );
         let acked = false;
         // Only a connection never saved: no older snapshot of it may outlive this state.
         const neverSaved = before === undefined || this.table.isUnsaved(connId);
@@ -221,10 +226,12 @@ export class PacketProcessor {
         // routed to the new id since must not overtake them (RFC 6121 §8 per-recipient order).
         const release = unit.releaseTurn;
         if (release) void this.table.withConn(connId, async () => release());
+        ctx.releaseHeld();
         if (acked) return ACKED_WITH_SNAPSHOT;
         return others.length === 0 ? UNTOUCHED : { others, acked: false };
       } catch (err) {
         unit.releaseTurn?.();
+        ctx.releaseHeld();
         // Applied again from the state before, so each entry takes effect once in memory.
         if (unit.renamedTo) this.table.forget(unit.renamedTo);
         if (before === undefined) this.table.forget(connId);

@@ -6,7 +6,9 @@
 import { parse, type Element } from "ltx";
 import { parseJid } from "../../shared/jid.js";
 import { StanzaError, errorReply } from "../../shared/xmpp-errors.js";
+import type { ConnState } from "../core/connection.js";
 import { routeMessage } from "../features/message/message.js";
+import { unacked } from "../features/sm/sm-state.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 
@@ -39,16 +41,21 @@ export async function deliverRouted(
   // resumption fails as the client's h is past what the next owner sent, and what the client
   // never read is resent by no one), as the next owner skips that entry. Through the inbox it
   // is stored before the sender's snapshot, and the recipient counts it in its own turn.
+  // An XEP-0198 session whose turn is free is held by the sender's unit instead: the unit
+  // changes its state here and saves it before its own snapshot (LiveContext.holdForDelivery),
+  // which spares the stanza the inbox and the recipient a unit of its own.
   const keepsWhatIsSent = conn !== undefined && (conn.bosh !== undefined || conn.sm !== undefined);
-  if (
-    conn &&
-    conn.stage === "bound" &&
-    !(inline && (keepsWhatIsSent || table.hasQueuedRoutes(connId)))
-  ) {
+  if (conn?.stage === "bound" && !(inline && (keepsWhatIsSent || table.hasQueuedRoutes(connId)))) {
     ctx.send(conn, xml);
     return;
   }
+  if (inline && conn?.stage === "bound" && mayHoldFor(ctx, table, conn)) {
+    ctx.sendHeld(conn, xml);
+    ctx.deps.metrics.smLocalDeliveries.inc({ path: "held" });
+    return;
+  }
   if (inline && (!conn || conn.stage !== "closed")) {
+    if (conn?.sm) ctx.deps.metrics.smLocalDeliveries.inc({ path: "inbox" });
     // Delivered from another connection's handler to a BOSH or XEP-0198 session, or while this
     // one is between its route and its bound stage (binding, rolled back, or not in the table
     // yet: a resumed session being moved onto it), or behind such a stanza: its state is not
@@ -65,6 +72,22 @@ export async function deliverRouted(
     return;
   }
   await rerouteFromGone(ctx, connId, xml);
+}
+
+/**
+ * Whether a stanza from another connection's unit may be sent to `conn` (bound, XEP-0198, not
+ * BOSH) with its turn held: nothing queued for it in its inbox, and the stanza cannot take it
+ * past its unacknowledged limit (which ends the session: that is for its own turn).
+ */
+function mayHoldFor(ctx: LiveContext, table: ConnectionTable, conn: ConnState): boolean {
+  const sm = conn.sm;
+  return (
+    sm !== undefined &&
+    conn.bosh === undefined &&
+    !table.hasQueuedRoutes(conn.connId) &&
+    unacked(sm) < ctx.config.smMaxUnackedStanzas &&
+    ctx.holdForDelivery(conn)
+  );
 }
 
 /**

@@ -1,0 +1,222 @@
+// A stanza one connection's unit sends an XEP-0198 session of the same member changes that
+// session's stored state (its count of stanzas sent and its unacknowledged queue). When the
+// session's turn is free, the sender's unit holds it, changes it in place and saves it before
+// its own snapshot and acknowledgement (LiveContext.holdForDelivery), instead of routing the
+// stanza through the session's inbox. The real core on the memory backend, its fenced writes
+// recorded in order, the test in the place of the read loop.
+import assert from "node:assert/strict";
+import { originDigest } from "../../services/shared/bus/origin.js";
+import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import { DEFAULTS, type Config } from "../../services/shared/config.js";
+import { FencedError } from "../../services/shared/leases/fenced-error.js";
+import type { Lease } from "../../services/shared/leases/shard-leases.js";
+import { silentLogger } from "../../services/shared/log.js";
+import { createBackend, type Backend } from "../../services/shared/wiring.js";
+import { newConnState, type ConnState } from "../../services/session/core/connection.js";
+import { newSmState } from "../../services/session/features/sm/sm-state.js";
+import { liveSession, recordedFencedWrites, type LiveSession } from "../helpers/live-session.js";
+
+const ALICE = "e1.0.alice";
+const BOB = "e1.1.bob";
+
+describe("a stanza for an XEP-0198 session of the same member, its turn held by the sender's unit", function () {
+  let backend: Backend;
+  let session: LiveSession;
+  let stop: AbortController;
+  let log: string[];
+  /** Route packets written to shard inboxes, and frames written to edges. */
+  let routed: ShardPacket[];
+  let frames: EdgePacket[];
+  const ack = (entries: readonly ShardEntry[]) =>
+    log.push(`ack ${entries.map((e) => e.id).join()}`);
+  const acknowledged = (entries: readonly ShardEntry[]) =>
+    log.push(`acknowledged ${entries.map((e) => e.id).join()}`);
+
+  beforeEach(async () => {
+    const config: Config = { ...DEFAULTS, shardCount: 4 };
+    const base = createBackend(config, silentLogger);
+    log = [];
+    routed = [];
+    frames = [];
+    const bus = new Proxy(base.bus, {
+      get(target, name) {
+        if (name === "toShard")
+          return (shard: number, packet: ShardPacket) => {
+            if (packet.k === "route") routed.push(packet);
+            return target.toShard(shard, packet);
+          };
+        if (name === "toEdge")
+          return (edgeId: string, packet: EdgePacket) => {
+            frames.push(packet);
+            return target.toEdge(edgeId, packet);
+          };
+        const value: unknown = Reflect.get(target, name);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    backend = { ...base, bus, fenced: recordedFencedWrites(base.fenced, log) };
+    const leases = new Map<number, Lease>();
+    for (const shard of [0, 1]) leases.set(shard, (await backend.leases.acquire(shard, "s1"))!);
+    stop = new AbortController();
+    session = liveSession(backend, config, (shard) => leases.get(shard), stop.signal);
+    // Both shards served, their inboxes handled: local delivery allowed.
+    const local = session.ctx.deps.local;
+    for (const shard of [0, 1]) {
+      local.started(shard, new Map([[shard, "0-0"]]));
+      local.handled(shard, "0-0");
+    }
+  });
+
+  afterEach(async () => {
+    stop.abort();
+    await backend.close();
+  });
+
+  /** A bound, available connection of `user` on `shard`, with XEP-0198 if `sm`. */
+  async function bound(connId: string, user: string, shard: number, sm: boolean) {
+    const conn = newConnState(connId, "e1", shard, Date.now());
+    Object.assign(conn, {
+      stage: "bound",
+      bareJid: `${user}@localhost`,
+      resource: "phone",
+      available: true,
+    });
+    if (sm) conn.sm = newSmState(shard, true);
+    assert.equal((await backend.routes.bind(`${user}@localhost`, "phone", connId, 10)).ok, true);
+    session.table.set(conn);
+    return conn;
+  }
+
+  const toBob = (id: string, body: string): ShardEntry => ({
+    id,
+    shard: 0,
+    packet: {
+      k: "data",
+      c: ALICE,
+      e: "e1",
+      d: `<message xmlns="jabber:client" type="chat" to="bob@localhost/phone" id="${id}"><body>${body}</body></message>`,
+    },
+  });
+  const bobNow = () => session.table.get(BOB) as ConnState;
+  const bobsFrames = () => frames.filter((p) => p.k === "data" && p.c === BOB);
+  const heldCount = async (path: string) => {
+    const text = await session.ctx.deps.metrics.registry.metrics();
+    const line = text
+      .split("\n")
+      .find((l) => l.startsWith(`megaphone_session_sm_local_deliveries_total{path="${path}"}`));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+
+  it("saves the session before the sender's snapshot and acknowledgement, and writes nothing to its inbox", async () => {
+    await bound(ALICE, "alice", 0, true);
+    const bob = await bound(BOB, "bob", 1, true);
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    // bob's state (shard 1) first, then alice's own, which marks her entry applied.
+    assert.deepEqual(log, [
+      `snapshots save=${BOB} remove=`,
+      `snapshots+ack save=${ALICE} ack=1-1`,
+      "acknowledged 1-1",
+    ]);
+    assert.deepEqual(routed, [], "no route through bob's inbox");
+    assert.equal(await heldCount("held"), 1);
+    const smId = (bob.sm as { id: string }).id;
+    assert.equal(bobNow().sm?.sent, 1, "counted for bob");
+    const queued = await backend.smQueues.range(1, smId, 1, 1);
+    assert.equal(queued.length, 1, "kept in bob's unacknowledged queue");
+    assert.match(queued[0], /<body>hello<\/body>/);
+    const stored = JSON.parse((await backend.snapshots.loadShard(1)).get(BOB) as string) as {
+      sm: { sent: number };
+      recentOrigins: string;
+    };
+    assert.equal(stored.sm.sent, 1, "bob's stored count");
+    assert.equal(stored.recentOrigins, originDigest(`${ALICE}|1-1|0`), "its origin remembered");
+    assert.equal(bobsFrames().length, 1, "written to bob's edge");
+  });
+
+  it("goes through the session's inbox while its turn is busy", async () => {
+    await bound(ALICE, "alice", 0, false);
+    await bound(BOB, "bob", 1, true);
+    let release!: () => void;
+    const busy = session.table.withConn(BOB, () => new Promise<void>((r) => (release = r)));
+    try {
+      await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    } finally {
+      release();
+      await busy;
+    }
+    assert.deepEqual(
+      routed.map((p) => [p.c, p.k === "route" ? p.q : undefined]),
+      [[BOB, "1"]],
+      "routed through bob's inbox, queued",
+    );
+    assert.equal(await heldCount("inbox"), 1);
+    assert.equal(await heldCount("held"), 0);
+    assert.equal(bobNow().sm?.sent, 0, "not counted here: in bob's own turn");
+    // alice's units write no snapshot (no XEP-0198): her entry is acknowledged on its own.
+    assert.deepEqual(log, ["ack 1-1"]);
+  });
+
+  it("puts the session back as it was when the unit fails before saving it, and counts the stanza once when the unit is applied again", async () => {
+    await bound(ALICE, "alice", 0, true);
+    await bound(BOB, "bob", 1, true);
+    // bob's first save is refused as a store failure (Redis read-only a moment): the unit
+    // fails before anything of it is stored, and is applied again in place.
+    const write = backend.fenced.writeSnapshots.bind(backend.fenced);
+    let refusals = 0;
+    backend.fenced.writeSnapshots = async (lease, save, remove) => {
+      if (save.has(BOB) && refusals++ === 0) {
+        const err = new Error("READONLY You can't write against a read only replica.");
+        err.name = "ReplyError";
+        throw err;
+      }
+      return write(lease, save, remove);
+    };
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    assert.equal(refusals, 2, "refused once, stored the second time");
+    assert.equal(bobNow().sm?.sent, 1, "counted once");
+    // Written twice with one origin: the edge drops the repeat (bus/origin.ts).
+    const origins = bobsFrames().map((p) => (p.k === "data" ? p.o : undefined));
+    assert.deepEqual(origins, [`${ALICE}|1-1|0`, `${ALICE}|1-1|0`]);
+    assert.deepEqual(log.slice(-3), [
+      `snapshots save=${BOB} remove=`,
+      `snapshots+ack save=${ALICE} ack=1-1`,
+      "acknowledged 1-1",
+    ]);
+  });
+
+  it("drops the stanza when the sender's entry is applied again after the session was saved (the sender's snapshot lost)", async () => {
+    const alice = await bound(ALICE, "alice", 0, false);
+    await bound(BOB, "bob", 1, true);
+    const aliceBefore = { ...alice };
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    assert.equal(bobNow().sm?.sent, 1);
+    // The member died before alice's acknowledgement was stored: the next owner has her
+    // state from before the entry and applies it again.
+    session.table.set(aliceBefore);
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    assert.equal(bobNow().sm?.sent, 1, "not counted twice");
+    assert.equal(bobsFrames().length, 1, "not written twice");
+    assert.equal(await heldCount("held"), 2, "both applications held bob's turn");
+  });
+
+  it("gives the session its state back, and its turn, when the sender's unit gives up (the session's shard lost)", async () => {
+    await bound(ALICE, "alice", 0, true);
+    const bob = await bound(BOB, "bob", 1, true);
+    const before = JSON.stringify(bob);
+    // bob's shard went to another member while alice's unit held his turn: his save is fenced.
+    const write = backend.fenced.writeSnapshots.bind(backend.fenced);
+    backend.fenced.writeSnapshots = async (lease, save, remove) => {
+      if (save.has(BOB)) throw new FencedError(1, lease.token, lease.token + 1);
+      return write(lease, save, remove);
+    };
+    await assert.rejects(
+      session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged),
+      { name: "FencedError" },
+    );
+    assert.deepEqual(log, [], "nothing of alice's unit stored, nothing acknowledged");
+    assert.equal(JSON.stringify(bobNow()), before, "bob's state as it was (his stored one)");
+    assert.equal(bobNow().sm?.sent, 0);
+    // His turn is free again: work queued for him runs.
+    assert.equal(await session.table.withConn(BOB, async () => "ran"), "ran");
+  });
+});
