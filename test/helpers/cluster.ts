@@ -110,7 +110,11 @@ export async function waitForHttp(
  * set when `name` includes it (e.g. 'x_total{change="lost"}'); NaN when it is not there.
  */
 export async function metricValue(httpPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return metricInText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(), name);
+}
+
+/** metricValue of a registry's text (the Prometheus text format). */
+export function metricInText(text: string, name: string): number {
   let sum = NaN;
   for (const line of text.split("\n"))
     if (line.startsWith(name + " ") || line.startsWith(name + "{"))

@@ -14,6 +14,7 @@ import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
+import { metricInText } from "../helpers/cluster.js";
 import { liveSession, recordedFencedWrites, type LiveSession } from "../helpers/live-session.js";
 
 const ALICE = "e1.0.alice";
@@ -99,13 +100,12 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   });
   const bobNow = () => session.table.get(BOB) as ConnState;
   const bobsFrames = () => frames.filter((p) => p.k === "data" && p.c === BOB);
-  const heldCount = async (path: string) => {
-    const text = await session.ctx.deps.metrics.registry.metrics();
-    const line = text
-      .split("\n")
-      .find((l) => l.startsWith(`megaphone_session_sm_local_deliveries_total{path="${path}"}`));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
-  };
+  /** Stanzas for bob's XEP-0198 session by path (held, inbox). */
+  const heldCount = async (path: string) =>
+    metricInText(
+      await session.ctx.deps.metrics.registry.metrics(),
+      `megaphone_session_sm_local_deliveries_total{path="${path}"}`,
+    ) || 0;
 
   it("saves the session before the sender's snapshot and acknowledgement, and writes nothing to its inbox", async () => {
     await bound(ALICE, "alice", 0, true);
@@ -174,9 +174,9 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.equal(refusals, 2, "refused once, stored the second time");
     assert.equal(bobNow().sm?.sent, 1, "counted once");
-    // Written twice with one origin: the edge drops the repeat (bus/origin.ts).
+    // Written only once saved: the failed attempt wrote bob's client nothing.
     const origins = bobsFrames().map((p) => (p.k === "data" ? p.o : undefined));
-    assert.deepEqual(origins, [`${ALICE}|1-1|0`, `${ALICE}|1-1|0`]);
+    assert.deepEqual(origins, [`${ALICE}|1-1|0`]);
     assert.deepEqual(log.slice(-3), [
       `snapshots save=${BOB} remove=`,
       `snapshots+ack save=${ALICE} ack=1-1`,
@@ -216,7 +216,48 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(log, [], "nothing of alice's unit stored, nothing acknowledged");
     assert.equal(JSON.stringify(bobNow()), before, "bob's state as it was (his stored one)");
     assert.equal(bobNow().sm?.sent, 0);
+    assert.deepEqual(bobsFrames(), [], "and his client was written nothing of it");
     // His turn is free again: work queued for him runs.
     assert.equal(await session.table.withConn(BOB, async () => "ran"), "ran");
+  });
+
+  it("stores nothing of the sender's unit when the held session's shard is handed over meanwhile: the stanza goes through its inbox", async () => {
+    await bound(ALICE, "alice", 0, true);
+    await bound(BOB, "bob", 1, true);
+    // While alice's unit holds bob's turn, his shard is handed over (ShardHost.stop forgets
+    // its connections without waiting for their turns).
+    const push = backend.smQueues.push.bind(backend.smQueues);
+    backend.smQueues.push = async (shard, smId, seq, stanza) => {
+      session.ctx.deps.local.stopped(1);
+      session.table.forget(BOB);
+      return push(shard, smId, seq, stanza);
+    };
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    assert.deepEqual(
+      routed.map((p) => p.c),
+      [BOB],
+      "applied again, the unit routes the stanza to bob's inbox, for his shard's new owner",
+    );
+    assert.equal(await heldCount("held"), 1, "held the first time only");
+    // Only alice's snapshot, once the route is stored: nothing claimed bob was saved.
+    assert.deepEqual(log, [`snapshots+ack save=${ALICE} ack=1-1`, "acknowledged 1-1"]);
+    assert.deepEqual(bobsFrames(), [], "bob's client, now the new owner's, was written nothing");
+  });
+
+  it("asks the held session for an ack without numbering it among the sender's deliveries", async () => {
+    // An <r/> after every stanza (smMaxUnackedStanzas / 4).
+    Object.assign(session.ctx.deps.config, { smMaxUnackedStanzas: 4 });
+    await bound(ALICE, "alice", 0, true);
+    await bound(BOB, "bob", 1, true);
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    // An origin taken for the <r/> would shift every later delivery of alice's entry, and an
+    // application of it elsewhere, where bob's count asks for no <r/>, would number them apart.
+    assert.deepEqual(
+      bobsFrames().map((p) => (p.k === "data" ? [p.d.slice(0, 8), p.o] : [])),
+      [
+        ["<message", `${ALICE}|1-1|0`],
+        ["<r xmlns", undefined],
+      ],
+    );
   });
 });

@@ -50,6 +50,8 @@ interface HeldConn {
   progress: readonly [lastEntryId: string, lastActivityMs: number, lastInProcessId?: string];
   release: () => void;
   saved: boolean;
+  /** Frames for its client, written once it is saved (a failure before puts it back unseen). */
+  frames: [d: string, origin: string | undefined][];
 }
 
 /** Closes in progress, by connection state object (shared by every scoped context). */
@@ -200,10 +202,11 @@ export class LiveContext implements SessionContext {
   }
 
   /**
-   * Takes `conn`'s turn for the rest of this unit if it is free now (never waiting for it), so
-   * that a stanza for it may change its stored state from here: XEP-0198's count and queue.
-   * The unit then saves it before its own snapshot (saveHeld) and puts it back as it was if it
-   * fails first (releaseHeld). False: the stanza must go through the connection's inbox.
+   * Takes `conn`'s turn if it is free now (never waiting for it), so that a stanza for it may
+   * change its stored state from here: XEP-0198's count and queue. The unit saves it before
+   * its own snapshot, then writes its frames and gives its turn back (saveHeld); a unit that
+   * fails first puts it back as it was, its client having seen none of it (releaseHeld).
+   * False: the stanza must go through the connection's inbox.
    */
   holdForDelivery(conn: ConnState): boolean {
     if (this.held.has(conn.connId)) return true;
@@ -217,33 +220,48 @@ export class LiveContext implements SessionContext {
       progress,
       release,
       saved: false,
+      frames: [],
     });
     return true;
   }
 
-  /** Whether this unit holds `conn`'s turn (holdForDelivery). */
-  holds(conn: ConnState): boolean {
+  /** Whether this unit took `conn`'s turn (holdForDelivery): it saves it itself (saveHeld). */
+  tookTurnOf(conn: ConnState): boolean {
     return this.held.get(conn.connId)?.conn === conn;
+  }
+
+  /** The hold of `conn` by this unit, while it is not saved. */
+  private unsavedHold(conn: ConnState): HeldConn | undefined {
+    const held = this.held.get(conn.connId);
+    return held !== undefined && held.conn === conn && !held.saved ? held : undefined;
   }
 
   /**
    * Saves the connections this unit holds, once the writes of the stanzas it sent them are
    * stored (flush) and before the unit's own snapshot, which marks its entries applied: a
    * member dying in between leaves those entries to be applied again, and the held
-   * connections' saved origins drop the repeats (sendHeld).
+   * connections' saved origins drop the repeats (sendHeld). Each saved one gets its frames
+   * and its turn back at once: it is never put back from here on.
    */
   async saveHeld(): Promise<void> {
     if (this.held.size === 0) return;
     const saves: Promise<void>[] = [];
     for (const held of this.held.values()) {
       const { conn } = held;
-      if (held.saved || this.deps.table.get(conn.connId) !== conn || conn.stage === "closed")
-        continue;
+      if (held.saved) continue;
+      // Its shard was handed over meanwhile (ShardHost.stop forgets its connections): what
+      // this unit sent it is stored nowhere, so the unit must not be marked applied. Applied
+      // again, it finds the connection gone and routes the stanza to its inbox.
+      if (this.deps.table.get(conn.connId) !== conn)
+        throw new Error(`connection ${conn.connId} left this member while its turn was held`);
       const json = JSON.stringify(conn);
       saves.push(
         this.deps.snapshots.save(conn.shard, conn.connId, json).then(() => {
           held.saved = true;
           this.deps.table.markUnsaved(conn.connId, false);
+          for (const [d, origin] of held.frames) this.writeFrame(conn, d, origin);
+          held.frames = [];
+          held.release();
         }),
       );
     }
@@ -253,28 +271,36 @@ export class LiveContext implements SessionContext {
   }
 
   /**
-   * Ends this unit's holds. A held connection whose save is not stored (the unit failed) gets
-   * its state from before the unit back: the unit is applied again, or its entries are left
-   * to the next owner, and either delivers to it again.
+   * Ends this unit's holds. A held connection not saved (the unit failed) gets its state from
+   * before the unit back, its client having been written none of it: the unit is applied
+   * again, or its entries are left to the next owner, and either delivers to it again.
    */
   releaseHeld(): void {
     for (const held of this.held.values()) {
+      if (held.saved) continue;
       const { conn } = held;
-      if (!held.saved && this.deps.table.get(conn.connId) === conn)
+      if (this.deps.table.get(conn.connId) === conn)
         this.deps.table.set(held.copy.restore(...held.progress));
       held.release();
     }
     this.held.clear();
   }
 
-  /** Writes a frame to the connection's client, outside stream management's accounting. */
+  /**
+   * Writes a frame to the connection's client, outside stream management's accounting. To a
+   * connection held by this unit (an XEP-0198 <r/>), without an origin: taking one from this
+   * unit's entry would number its later deliveries by the held connection's state, which an
+   * application of the entry elsewhere would not repeat.
+   */
   writeToClient(conn: ConnState, d: string): void {
-    this.writeFrame(conn, d, this.takeOrigin());
+    this.writeFrame(conn, d, this.unsavedHold(conn) ? undefined : this.takeOrigin());
   }
 
   /** writeToClient for a frame whose origin the caller took (send). */
   writeFrame(conn: ConnState, d: string, origin: string | undefined): void {
-    transportOf(conn).write(this, conn, d, origin);
+    const held = this.unsavedHold(conn);
+    if (held) held.frames.push([d, origin]);
+    else transportOf(conn).write(this, conn, d, origin);
   }
 
   /**

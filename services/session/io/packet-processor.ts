@@ -2,7 +2,9 @@
 // batch, run in that connection's turn (ConnectionTable.withConn), so connections progress
 // independently: a slow one (a PLAIN derivation, a login with a large roster) holds up only
 // its own later entries, never the other connections of its batch or of later batches (the
-// bus hands over the next batches while this one is in progress). Units of one batch run side
+// bus hands over the next batches while this one is in progress). The one exception is short:
+// a unit that delivers to an XEP-0198 session of this member may hold that session's free turn
+// until it has saved it (LiveContext.holdForDelivery), one write. Units of one batch run side
 // by side, so their Redis commands share pipelines. A unit waits until every effect it issued
 // is stored, then saves the connection's snapshot (two phases, see runUnit), and its entries
 // are acknowledged in that same fenced write when the snapshot is the last thing it stores,
@@ -194,7 +196,7 @@ export class PacketProcessor {
           ctx.touched().size === 0
             ? UNTOUCHED.others
             : [...ctx.touched()].filter(
-                (c) => c.connId !== own && c.connId !== connId && !ctx.holds(c),
+                (c) => c.connId !== own && c.connId !== connId && !ctx.tookTurnOf(c),
               );
         let acked = false;
         // Only a connection never saved: no older snapshot of it may outlive this state.
@@ -254,8 +256,9 @@ export class PacketProcessor {
    * are saved: a stanza it queued in another BOSH connection's state (or counted in its
    * XEP-0198 state) would otherwise be lost with this member before that connection's next
    * unit saved it. Each is saved in its own turn, so from a state whose own units are stored.
-   * Stanzas other connections' units deliver to such a connection go through its inbox
-   * (reroute.ts), so what still lands here is a unit keyed by a session's old id after a
+   * Stanzas other connections' units deliver to such a connection go through its inbox, or
+   * are saved by the sending unit itself while it holds the connection's turn (reroute.ts,
+   * LiveContext.saveHeld), so what still lands here is a unit keyed by a session's old id after a
    * resumption moved it (their route entries deliver to the moved session): that unit has no
    * snapshot marking its entries applied, so a member dying before this save leaves them
    * pending, and the next owner applies them again (to the binding's holder, in its turn).

@@ -62,10 +62,13 @@ export async function deliverRouted(
     // ours to change or judge from here, so the stanza goes through its inbox, in order, and is
     // looked at again in its turn. Judging it gone from here would unbind the resource a
     // resumption just bound.
-    table.routeQueued(connId);
+    // Counted under the id its unit will have (stream-management.ts unitKeyOf), which is
+    // where it is counted off once applied.
+    const queuedFor = table.successorOf(connId) ?? connId;
+    table.routeQueued(queuedFor);
     ctx.track(
       ctx.routeViaInbox(connId, xml, true).catch((err: unknown) => {
-        table.queuedRouteApplied(connId); // never stored: nothing waits behind it
+        table.queuedRouteApplied(queuedFor); // never stored: nothing waits behind it
         throw err;
       }),
     );
