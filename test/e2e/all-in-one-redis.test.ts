@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { accountFor, assertAccounted } from "../helpers/accounting.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
-import { spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
+import { metricValue, spawnService, waitForHttp, type ServiceProcess } from "../helpers/cluster.js";
 import { until } from "../helpers/poll.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { monitorRedis } from "../helpers/redis-monitor.js";
@@ -20,6 +20,7 @@ import { Running } from "../helpers/running.js";
 import { TestUser, isMessageFrom, loginAs, xml } from "../helpers/xmpp-client.js";
 
 const USERS = ["alice", "bob", "carol", "dave"];
+const HELD_DELIVERIES = 'megaphone_session_sm_local_deliveries_total{path="held"}';
 
 describe("e2e: the all-in-one on Redis, the only member (its replies in process)", function () {
   this.timeout(60000);
@@ -137,10 +138,15 @@ describe("e2e: the all-in-one on Redis, the only member (its replies in process)
     console.log(
       `      Redis saw ${writes.counts.shard} shard inbox writes (${writes.counts.socketPackets} of them the sockets' own packets) and ${writes.counts.edge} edge inbox writes`,
     );
-    // The clients' frames reach the member in process; what goes through the shard inboxes
-    // is the routes to XEP-0198 clients, which their own connections' units apply.
+    // The clients' frames reach the member in process. A message for an XEP-0198 client
+    // (these clients enable it) is delivered by the sender's unit holding the recipient's turn,
+    // or, when that turn is busy, routed through the recipient's shard inbox.
+    // This load's pairs write to each other at the same instant, so most are routed; and a
+    // message that reaches a client before its <enabled/> is written to it at once. The
+    // paths themselves are the sm-held-delivery integration test's.
+    const held = (await metricValue(port, HELD_DELIVERIES)) || 0;
+    console.log(`      ${held} messages delivered with the recipient's turn held`);
     assert.equal(writes.counts.socketPackets, 0, "the sockets' packets went in process");
-    assert.ok(writes.counts.shard >= 200, "the routes to stream management clients");
     assert.equal(writes.counts.edge, 0);
   });
 
