@@ -1,7 +1,8 @@
 // The session tier's io without its read loops: a LiveContext, its connection table and a
 // PacketProcessor on a real backend, for integration tests that hand the processor exact
 // batches (interleavings a running mesh produces only by chance).
-import type { ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import type { Bus } from "../../services/shared/bus/bus.js";
+import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
@@ -31,6 +32,39 @@ export function recordedFencedWrites(fenced: FencedWrites, log: string[]): Fence
     ack: (lease, entryIds) => fenced.ack(lease, entryIds),
     ackMany: (items) => fenced.ackMany(items),
   };
+}
+
+/** The bus callbacks of handleBatch, each call logged as "ack <ids>" / "acknowledged <ids>". */
+export function loggedBusCallbacks(log: () => string[]) {
+  const ids = (entries: readonly ShardEntry[]) => entries.map((e) => e.id).join();
+  return {
+    ack: (entries: readonly ShardEntry[]) => void log().push(`ack ${ids(entries)}`),
+    acknowledged: (entries: readonly ShardEntry[]) =>
+      void log().push(`acknowledged ${ids(entries)}`),
+  };
+}
+
+/** `bus` with the packets written to shard inboxes and to edges also handed to the callbacks. */
+export function recordingBus(
+  bus: Bus,
+  seen: { toShard?: (packet: ShardPacket) => void; toEdge?: (packet: EdgePacket) => void },
+): Bus {
+  return new Proxy(bus, {
+    get(target, name) {
+      if (name === "toShard" && seen.toShard)
+        return (shard: number, packet: ShardPacket) => {
+          seen.toShard?.(packet);
+          return target.toShard(shard, packet);
+        };
+      if (name === "toEdge" && seen.toEdge)
+        return (edgeId: string, packet: EdgePacket) => {
+          seen.toEdge?.(packet);
+          return target.toEdge(edgeId, packet);
+        };
+      const value: unknown = Reflect.get(target, name);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 export interface LiveSession {

@@ -15,7 +15,13 @@ import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import { metricInText } from "../helpers/cluster.js";
-import { liveSession, recordedFencedWrites, type LiveSession } from "../helpers/live-session.js";
+import {
+  liveSession,
+  loggedBusCallbacks,
+  recordedFencedWrites,
+  recordingBus,
+  type LiveSession,
+} from "../helpers/live-session.js";
 
 const ALICE = "e1.0.alice";
 const BOB = "e1.1.bob";
@@ -28,10 +34,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   /** Route packets written to shard inboxes, and frames written to edges. */
   let routed: ShardPacket[];
   let frames: EdgePacket[];
-  const ack = (entries: readonly ShardEntry[]) =>
-    log.push(`ack ${entries.map((e) => e.id).join()}`);
-  const acknowledged = (entries: readonly ShardEntry[]) =>
-    log.push(`acknowledged ${entries.map((e) => e.id).join()}`);
+  const { ack, acknowledged } = loggedBusCallbacks(() => log);
 
   beforeEach(async () => {
     const config: Config = { ...DEFAULTS, shardCount: 4 };
@@ -39,21 +42,9 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     log = [];
     routed = [];
     frames = [];
-    const bus = new Proxy(base.bus, {
-      get(target, name) {
-        if (name === "toShard")
-          return (shard: number, packet: ShardPacket) => {
-            if (packet.k === "route") routed.push(packet);
-            return target.toShard(shard, packet);
-          };
-        if (name === "toEdge")
-          return (edgeId: string, packet: EdgePacket) => {
-            frames.push(packet);
-            return target.toEdge(edgeId, packet);
-          };
-        const value: unknown = Reflect.get(target, name);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const bus = recordingBus(base.bus, {
+      toShard: (packet) => void (packet.k === "route" && routed.push(packet)),
+      toEdge: (packet) => void frames.push(packet),
     });
     backend = { ...base, bus, fenced: recordedFencedWrites(base.fenced, log) };
     const leases = new Map<number, Lease>();

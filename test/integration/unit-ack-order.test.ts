@@ -13,7 +13,12 @@ import { newConnState, type ConnState } from "../../services/session/core/connec
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import type { ConnectionTable } from "../../services/session/io/connection-table.js";
 import type { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { liveSession, recordedFencedWrites } from "../helpers/live-session.js";
+import {
+  liveSession,
+  loggedBusCallbacks,
+  recordedFencedWrites,
+  recordingBus,
+} from "../helpers/live-session.js";
 
 const ALICE = "alice@localhost";
 /** A client's stream open (RFC 7395 §3.4). */
@@ -25,10 +30,7 @@ describe("a unit's acknowledgement and its snapshot write", function () {
   let processor: PacketProcessor;
   let stop: AbortController;
   let log: string[];
-  const ack = (entries: readonly ShardEntry[]) =>
-    log.push(`ack ${entries.map((e) => e.id).join()}`);
-  const acknowledged = (entries: readonly ShardEntry[]) =>
-    log.push(`acknowledged ${entries.map((e) => e.id).join()}`);
+  const { ack, acknowledged } = loggedBusCallbacks(() => log);
 
   beforeEach(async () => {
     const config: Config = { ...DEFAULTS, shardCount: 4 };
@@ -184,17 +186,7 @@ describe("a unit's acknowledgement and its snapshot write", function () {
 
     it("applies a packet first handed over in process with the origins it had there (i)", async () => {
       const written: EdgePacket[] = [];
-      const bus = new Proxy(backend.bus, {
-        get(target, name) {
-          if (name === "toEdge")
-            return (edgeId: string, packet: EdgePacket) => {
-              written.push(packet);
-              return target.toEdge(edgeId, packet);
-            };
-          const value: unknown = Reflect.get(target, name);
-          return typeof value === "function" ? value.bind(target) : value;
-        },
-      });
+      const bus = recordingBus(backend.bus, { toEdge: (packet) => written.push(packet) });
       const lease = (await backend.leases.acquire(1, "s1")) as Lease;
       const session = liveSession(
         { ...backend, bus },
