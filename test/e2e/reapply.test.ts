@@ -111,10 +111,15 @@ describe("e2e: an entry applied twice delivers nothing twice (issue 7)", functio
         "nothing pending",
         LEASE_TTL_MS + 10000,
       );
-      const droppedAfter = await metricValue(
-        edge.port,
-        "megaphone_edge_duplicate_frames_dropped_total",
-      );
+      // Its copy reaches the edge after the entry's acknowledgement (through bob's edge inbox,
+      // or a route his own unit applies), so it is awaited rather than read at once.
+      const dropped = () => metricValue(edge.port, "megaphone_edge_duplicate_frames_dropped_total");
+      await until(
+        async () => (await dropped()) > droppedBefore,
+        "the next member's copy dropped by the edge",
+        10000,
+      ).catch(() => undefined); // asserted below, with the counts printed first
+      const droppedAfter = await dropped();
       await alice.ping();
       console.log(
         `      sent 1: bob received ${copies()}; repeats dropped by the edge ${droppedAfter} (${droppedAfter - droppedBefore} after the takeover); pending at the kill ${pendingBefore}`,

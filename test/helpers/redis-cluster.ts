@@ -57,18 +57,24 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     // The config file is relative to the node's data dir (redis-server's cwd), so each node
     // has its own and none survives the run. The cluster bus port is chosen too: by default it
     // is the client port + 10000, which may be taken or past 65535 for a free port.
-    const started = await Promise.allSettled(
-      Array.from({ length: PRIMARIES }, async () =>
-        startRedis([
+    // A port found free can be taken before the node binds it (by another node's choice made
+    // at the same time, or by another process): such a node is started again on new ports.
+    const startNode = async (attempt = 1): Promise<RedisServer> => {
+      try {
+        return await startRedis([
           "--cluster-enabled",
           "yes",
           "--cluster-config-file",
           "nodes.conf",
           "--cluster-port",
           String(await freePort()),
-        ]),
-      ),
-    );
+        ]);
+      } catch (err) {
+        if (attempt >= 3 || !String(err).includes("Address already in use")) throw err;
+        return startNode(attempt + 1);
+      }
+    };
+    const started = await Promise.allSettled(Array.from({ length: PRIMARIES }, () => startNode()));
     for (const node of started) if (node.status === "fulfilled") nodes.push(node.value);
     const failed = started.find((node) => node.status === "rejected");
     if (failed) throw failed.reason;
