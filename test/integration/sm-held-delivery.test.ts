@@ -2,9 +2,10 @@
 // session's stored state (its count of stanzas sent and its unacknowledged queue). When the
 // session's turn is free, the sender's unit holds it, changes it in place and saves it before
 // its own snapshot and acknowledgement (LiveContext.holdForDelivery), instead of routing the
-// stanza through the session's inbox. The real core on the memory backend, its fenced writes
+// stanza through the session's inbox. The real core on its own Redis, its fenced writes
 // recorded in order, the test in the place of the read loop.
 import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
 import { originDigest } from "../../services/shared/bus/origin.js";
 import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
@@ -15,6 +16,8 @@ import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
 import { metricInText } from "../helpers/cluster.js";
+import { connectAdmin } from "../helpers/redis-admin.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import {
   liveSession,
   loggedBusCallbacks,
@@ -27,6 +30,8 @@ const ALICE = "e1.0.alice";
 const BOB = "e1.1.bob";
 
 describe("a stanza for an XEP-0198 session of the same member, its turn held by the sender's unit", function () {
+  let server: RedisServer;
+  let admin: Redis;
   let backend: Backend;
   let session: LiveSession;
   let stop: AbortController;
@@ -36,8 +41,18 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   let frames: EdgePacket[];
   const { ack, acknowledged } = loggedBusCallbacks(() => log);
 
+  before(async () => {
+    server = await startRedis();
+    admin = await connectAdmin(server.url, 1);
+  });
+  after(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
   beforeEach(async () => {
-    const config: Config = { ...DEFAULTS, shardCount: 4 };
+    await admin.flushdb();
+    const config: Config = { ...DEFAULTS, redis: `${server.url}/1`, shardCount: 4 };
     const base = createBackend(config, silentLogger);
     log = [];
     routed = [];

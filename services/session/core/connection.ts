@@ -181,10 +181,20 @@ const isProgressField = (key: string) =>
  * request, a BOSH queue) is kept as durableJson.
  */
 export class DurableCopy {
+  /** The progress fields the state had (durableJson leaves them out). */
+  private readonly lastEntryId: string;
+  private readonly lastActivityMs: number;
+  private readonly lastInProcessId: string | undefined;
+
   private constructor(
+    conn: ConnState,
     private readonly flat: ConnState | undefined,
     private readonly json: string | undefined,
-  ) {}
+  ) {
+    this.lastEntryId = conn.lastEntryId;
+    this.lastActivityMs = conn.lastActivityMs;
+    this.lastInProcessId = conn.lastInProcessId;
+  }
 
   static of(conn: ConnState): DurableCopy {
     const copy = { ...conn } as Fields;
@@ -192,10 +202,10 @@ export class DurableCopy {
       const nested = copy[field];
       if (typeof nested !== "object" || nested === null) continue;
       // Objects are changed in place by their features: each is copied, or the whole as JSON.
-      if (!isFlat(nested)) return new DurableCopy(undefined, durableJson(conn));
+      if (!isFlat(nested)) return new DurableCopy(conn, undefined, durableJson(conn));
       copy[field] = { ...nested };
     }
-    return new DurableCopy(copy as unknown as ConnState, undefined);
+    return new DurableCopy(conn, copy as unknown as ConnState, undefined);
   }
 
   /** Whether `conn` holds what this copy holds, the progress fields aside (durableJson). */
@@ -204,8 +214,15 @@ export class DurableCopy {
     return sameFields(conn as unknown as Fields, this.flat as unknown as Fields, isProgressField);
   }
 
-  /** A fresh state equal to the copy, with the given progress fields. */
-  restore(lastEntryId: string, lastActivityMs: number, lastInProcessId?: string): ConnState {
+  /**
+   * A fresh state equal to the copy, with the given progress fields: by default those the
+   * state had when copied (a failed unit's rollback).
+   */
+  restore(
+    lastEntryId = this.lastEntryId,
+    lastActivityMs = this.lastActivityMs,
+    lastInProcessId = this.lastInProcessId,
+  ): ConnState {
     const conn = this.flat
       ? (DurableCopy.of(this.flat).flat as ConnState)
       : (JSON.parse(this.json as string) as ConnState);

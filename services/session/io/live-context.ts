@@ -47,7 +47,6 @@ interface HeldConn {
   conn: ConnState;
   /** Its state before this unit changed it, put back if the unit fails before saving it. */
   copy: DurableCopy;
-  progress: readonly [lastEntryId: string, lastActivityMs: number, lastInProcessId?: string];
   release: () => void;
   saved: boolean;
   /** Frames for its client, written once it is saved (a failure before puts it back unseen). */
@@ -213,11 +212,9 @@ export class LiveContext implements SessionContext {
     if (!this.holding) return false;
     const release = this.deps.table.tryHold(conn.connId);
     if (!release) return false;
-    const progress = [conn.lastEntryId, conn.lastActivityMs, conn.lastInProcessId] as const;
     this.held.set(conn.connId, {
       conn,
       copy: DurableCopy.of(conn),
-      progress,
       release,
       saved: false,
       frames: [],
@@ -230,8 +227,9 @@ export class LiveContext implements SessionContext {
     return this.held.get(conn.connId)?.conn === conn;
   }
 
-  /** The hold of `conn` by this unit, while it is not saved. */
+  /** The hold of `conn` by this unit, while it is not saved. On every frame written. */
   private unsavedHold(conn: ConnState): HeldConn | undefined {
+    if (this.held.size === 0) return undefined;
     const held = this.held.get(conn.connId);
     return held !== undefined && held.conn === conn && !held.saved ? held : undefined;
   }
@@ -279,8 +277,7 @@ export class LiveContext implements SessionContext {
     for (const held of this.held.values()) {
       if (held.saved) continue;
       const { conn } = held;
-      if (this.deps.table.get(conn.connId) === conn)
-        this.deps.table.set(held.copy.restore(...held.progress));
+      if (this.deps.table.get(conn.connId) === conn) this.deps.table.set(held.copy.restore());
       held.release();
     }
     this.held.clear();

@@ -177,10 +177,8 @@ export class PacketProcessor {
   ): Promise<UnitDone> {
     for (let failures = 0; ; failures++) {
       const saved = this.table.get(connId);
-      // The rollback copy, in durable form plus the two progress fields (DurableCopy).
+      // The rollback copy, in durable form with its progress fields (DurableCopy).
       const before = saved && DurableCopy.of(saved);
-      const progressBefore =
-        saved && ([saved.lastEntryId, saved.lastActivityMs, saved.lastInProcessId] as const);
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
       ctx.holdOthersForDelivery();
@@ -237,7 +235,7 @@ export class PacketProcessor {
         // Applied again from the state before, so each entry takes effect once in memory.
         if (unit.renamedTo) this.table.forget(unit.renamedTo);
         if (before === undefined) this.table.forget(connId);
-        else this.table.set(before.restore(...progressBefore!));
+        else this.table.set(before.restore());
         if (!closedBefore) this.table.unmarkClosed(connId);
         const shard = entries[0].shard;
         if (this.signal.aborted || err instanceof FencedError || !this.serves(shard)) throw err;
