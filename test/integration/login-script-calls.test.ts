@@ -119,6 +119,41 @@ describe("a login step's snapshot and acknowledgement: one fenced script call", 
     assert.equal(counted.calls.get("FENCED_XACK_MANY") ?? 0, 0, byName);
   });
 
+  it("reads a user's account, stand-in key and roster without transactions or writes", async () => {
+    // Another user's login first: the scripts are loaded and the stand-in key exists.
+    await login(h.connId(0), "erin");
+    const commands: string[] = [];
+    /** Sources inside a MULTI, until their EXEC. */
+    const inTransaction = new Set<string>();
+    const monitor = await monitorRedis(server.url, ({ args, source }) => {
+      if (source === "lua") return;
+      const name = String(args[0]).toLowerCase();
+      if (name === "multi") inTransaction.add(source);
+      if (name === "exec") inTransaction.delete(source);
+      const keys = args
+        .slice(1)
+        .filter((a) => a.includes("{dave@localhost}") || a.includes("{scram}"));
+      if (keys.length === 0) return;
+      const script = name === "evalsha" ? (scriptBySha.get(String(args[1])) ?? "?") : "";
+      commands.push(
+        `${inTransaction.has(source) ? "in MULTI " : ""}${name}${script && ` ${script}`} ${keys[0]}`,
+      );
+    });
+    try {
+      await login(h.connId(0), "dave");
+    } finally {
+      await monitor.stopWhenCaughtUp(admin);
+    }
+    report(`one login's commands on the user's keys and the stand-in key (${commands.length}):`);
+    report(commands.join(", "));
+    const count = (pattern: RegExp) => commands.filter((c) => pattern.test(c)).length;
+    assert.equal(count(/^in MULTI/), 0, "no transaction");
+    assert.equal(count(/^get .*:account$/), 1, "the account read once");
+    assert.equal(count(/^get .*standinkey$/), 1, "the stand-in key read once");
+    assert.equal(count(/^set .*standinkey$/), 0, "the stand-in key exists: not written");
+    assert.equal(count(/^evalsha ROSTER_READ .*:roster$/), 2, "the roster: presence and query");
+  });
+
   it("acknowledges a unit that writes no snapshot (chat) on its own, as before", async () => {
     const bob = h.connId(0);
     await login(bob, "bob");

@@ -6,6 +6,7 @@ import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { scramStart } from "../../services/session/core/sasl/scram.js";
+import { monitorRedis } from "../helpers/redis-monitor.js";
 import { connect, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 /** The salt a session built on `backend` shows `username` when no such account exists. */
@@ -59,5 +60,25 @@ describe("SCRAM stand-in key across session processes (Redis)", function () {
     const after = await standInSaltOf(two, "nobody");
     assert.notEqual(after, before, "a new key was created");
     assert.equal(await standInSaltOf(one, "nobody"), after);
+  });
+
+  it("reads an existing key with one GET and writes it only while it is missing", async () => {
+    const one = backend();
+    const admin = connect(server.url);
+    await admin.flushall();
+    const commands: string[] = [];
+    const monitor = await monitorRedis(server.url, ({ args, source }) => {
+      if (args.some((a) => a.endsWith(":standinkey")))
+        commands.push(`${source === "lua" ? "lua " : ""}${args[0].toLowerCase()}`);
+    });
+    try {
+      const first = await standInSaltOf(one, "nobody");
+      assert.equal(await standInSaltOf(one, "nobody"), first);
+    } finally {
+      await monitor.stopWhenCaughtUp(admin);
+      admin.disconnect();
+    }
+    // Missing: read, created, read back; then existing: one read.
+    assert.deepEqual(commands, ["get", "set", "get", "get"]);
   });
 });

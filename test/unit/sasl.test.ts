@@ -229,6 +229,49 @@ describe("SASL (RFC 6120 §6)", () => {
       assert.equal(conn.sasl, undefined);
     });
 
+    /** Counts the account reads of the session's store from now on. */
+    function countAccountReads(): { reads: number } {
+      const counted = { reads: 0 };
+      const accounts = ctx.stores.accounts;
+      const get = accounts.get.bind(accounts);
+      accounts.get = (bareJid) => {
+        counted.reads++;
+        return get(bareJid);
+      };
+      return counted;
+    }
+
+    /** Runs a whole exchange as alice; `between` runs after the challenge. */
+    async function exchange(between: () => void = () => undefined): Promise<boolean> {
+      const client = new ScramSha256Mechanism();
+      const cred = { username: "alice", password: PASSWORD };
+      const first = Buffer.from(client.response(cred), "latin1").toString("base64");
+      const [challenge] = await send(
+        `<auth xmlns="${SASL}" mechanism="SCRAM-SHA-256">${first}</auth>`,
+      );
+      client.challenge(Buffer.from(payloadOf(challenge, "challenge"), "utf8").toString("latin1"));
+      between();
+      const final = Buffer.from(client.response(cred), "latin1").toString("base64");
+      const [success] = await send(`<response xmlns="${SASL}">${final}</response>`);
+      return client.verifyServerFinal(payloadOf(success, "success"));
+    }
+
+    it("reads the account once per exchange: the last step uses what the first read", async () => {
+      const counted = countAccountReads();
+      assert.ok(await exchange(), "server signature");
+      assert.equal(counted.reads, 1);
+      assert.equal(conn.stage, "authenticated");
+    });
+
+    it("reads the account again when the exchange's state is a stored copy (another process)", async () => {
+      const counted = countAccountReads();
+      // A snapshot's copy, as a member that took the shard over restores it.
+      const restored = () => (conn.sasl = JSON.parse(JSON.stringify(conn.sasl)));
+      assert.ok(await exchange(restored), "server signature");
+      assert.equal(counted.reads, 2);
+      assert.equal(conn.stage, "authenticated");
+    });
+
     it("fails a wrong password with not-authorized after the challenge", async () => {
       const client = new ScramSha256Mechanism();
       const cred = { username: "alice", password: "wrong" };

@@ -6,6 +6,8 @@ import type { Redis } from "./client.js";
 import * as lua from "./scripts.js";
 
 export interface ScriptCommands {
+  /** See ROSTER_READ: [item fields and values, flat; version or null]. */
+  mpRosterRead(rosterKey: string, versionKey: string): Promise<[string[], string | null]>;
   /** See ROSTER_REPLACE_ITEM: [1, version] | [0, "changed", stored JSON | null] | [0, "full"]. */
   mpRosterReplaceItem(
     rosterKey: string,
@@ -156,6 +158,7 @@ export interface ScriptCommands {
 
 /** numberOfKeys absent: the caller passes it first (a script with a variable number of keys). */
 const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: string }> = {
+  mpRosterRead: { numberOfKeys: 2, lua: lua.ROSTER_READ },
   mpRosterReplaceItem: { numberOfKeys: 2, lua: lua.ROSTER_REPLACE_ITEM },
   mpRosterAddPendingIn: { numberOfKeys: 1, lua: lua.ROSTER_ADD_PENDING_IN },
   mpRouteBind: { numberOfKeys: 2, lua: lua.ROUTE_BIND },

@@ -30,6 +30,15 @@ return {1, tostring(redis.call("INCR", KEYS[2]))}
 `;
 
 /**
+ * Roster get. KEYS: roster, rosterVersion. Returns {HGETALL's flat field/value list, version or
+ * nil}: one script, so the version always matches the items read with it, in one command
+ * where a MULTI of the two reads took four.
+ */
+export const ROSTER_READ = `
+return {redis.call("HGETALL", KEYS[1]), redis.call("GET", KEYS[2])}
+`;
+
+/**
  * Roster addPendingIn. KEYS: rosterPending. ARGV: contact, stanza XML, max pending, max bytes
  * ("" for none). Replaces the contact's request, or adds it while fewer than `max pending` are
  * stored, as long as the stored requests then hold at most `max bytes` (Lua's # and HSTRLEN

@@ -3,14 +3,17 @@
 // client for more (a challenge) or ends with the authenticated username; failures are thrown
 // as SaslFailure. The framing decides what is offered, what is sent and what follows success.
 import { Element } from "ltx";
-import type { ScramMechanism } from "../../../shared/stores/account/account-store.js";
+import type {
+  ScramCredential,
+  ScramMechanism,
+} from "../../../shared/stores/account/account-store.js";
 import type { ConnState } from "../connection.js";
 import type { SessionContext } from "../context.js";
 import { channelBindings } from "../stream.js";
 import { plainVerify } from "./plain.js";
 import { accountJid, BASE64, type AccountLookup } from "./sasl-credentials.js";
 import { SaslFailure } from "./sasl-failure.js";
-import { scramFinish, scramStart, scramUsername } from "./scram.js";
+import { scramFinish, scramStart, scramUsername, type ScramServerState } from "./scram.js";
 
 /**
  * Longest SASL payload accepted, in base64 characters (3 KiB decoded). SCRAM and PLAIN messages
@@ -20,6 +23,14 @@ import { scramFinish, scramStart, scramUsername } from "./scram.js";
 const SASL_MAX_BASE64_CHARS = 4096;
 
 const PLUS = "-PLUS";
+
+/**
+ * The credential the first step of a SCRAM exchange read, for its last step: one account read
+ * per login instead of two. Kept beside the exchange's state, in this process only, since
+ * the state is stored in snapshots and the keys must not be; an exchange taken over by another
+ * process (or whose state was restored from a copy) reads the account again.
+ */
+const credentialReadAtStart = new WeakMap<ScramServerState, ScramCredential | undefined>();
 
 /** What a step of the exchange produced. */
 export type SaslStep =
@@ -93,13 +104,15 @@ export async function startExchange(
   // A -PLUS variant (offered only with channel bindings) uses its base mechanism's credential.
   const plus = mechanism.endsWith(PLUS);
   const scram = (plus ? mechanism.slice(0, -PLUS.length) : mechanism) as ScramMechanism;
-  const { state, serverFirst } = scramStart(scram, clientFirst, account?.scram[scram], {
+  const credential = account?.scram[scram];
+  const { state, serverFirst } = scramStart(scram, clientFirst, credential, {
     domain: ctx.domain,
     standIn,
     plus,
     channelBindings: channelBindings(ctx, conn),
   });
   conn.sasl = state;
+  credentialReadAtStart.set(state, credential);
   return { challenge: serverFirst };
 }
 
@@ -117,12 +130,10 @@ export async function continueExchange(
   }
   const state = conn.sasl;
   if (!state) throw new SaslFailure("malformed-request", "no exchange in progress");
-  const account = await lookupAccount(ctx, state.username);
-  const { serverFinal, username } = scramFinish(
-    state,
-    account?.scram[state.mechanism],
-    payload.toString("utf8"),
-  );
+  const credential = credentialReadAtStart.has(state)
+    ? credentialReadAtStart.get(state)
+    : (await lookupAccount(ctx, state.username))?.scram[state.mechanism];
+  const { serverFinal, username } = scramFinish(state, credential, payload.toString("utf8"));
   conn.sasl = undefined;
   // RFC 6120 §6.3.10, XEP-0388 §2.6.1: the server-final message travels as additional data.
   return { username, additional: Buffer.from(serverFinal, "utf8") };

@@ -212,8 +212,8 @@ function parseClientFinal(message: string, proofBytes: number): ClientFinal {
 
 /**
  * Verifies the client-final-message and returns server-final (`v=`, RFC 5802 §5) for the
- * `<success/>` additional data. `credential` must be looked up again for `state.username`;
- * undefined means no such user. Throws SaslFailure: not-authorized for a wrong proof, an unknown
+ * `<success/>` additional data. `credential` is `state.username`'s for `state.mechanism` (the
+ * one scramStart was given, or read again); undefined means no such user. Throws SaslFailure: not-authorized for a wrong proof, an unknown
  * user, or a channel binding or nonce that does not match; malformed-request for syntax errors.
  */
 export function scramFinish(

@@ -5,7 +5,6 @@
 // A missing version key reads as "0", which is the version of a roster that never changed.
 // Items written before replaceItem existed may hold the same fields in another key order;
 // replaceItem accepts those as equal to `expected` (see there) and rewrites them canonically.
-import { execAll } from "../../redis/multi.js";
 import type { Redis } from "../../redis/client.js";
 import type { Keys } from "../../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../../redis/script-commands.js";
@@ -28,14 +27,14 @@ export class RedisRosterStore implements RosterStore {
   }
 
   async get(user: string): Promise<Roster> {
-    // One transaction, so the version always matches the items returned with it.
-    const [items, version] = await execAll(
-      this.redis.multi().hgetall(this.keys.roster(user)).get(this.keys.rosterVersion(user)),
+    const [fieldsAndValues, version] = await this.scripts.mpRosterRead(
+      this.keys.roster(user),
+      this.keys.rosterVersion(user),
     );
-    return {
-      version: (version as string | null) ?? "0",
-      items: Object.values(items as Record<string, string>).map(parseRosterItem),
-    };
+    const items: RosterItem[] = [];
+    for (let i = 1; i < fieldsAndValues.length; i += 2)
+      items.push(parseRosterItem(fieldsAndValues[i]));
+    return { version: version ?? "0", items };
   }
 
   async getItem(user: string, contact: string): Promise<RosterItem | undefined> {
