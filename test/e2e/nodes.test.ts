@@ -10,8 +10,11 @@
 // member together: the other node takes its shards, and every message sent to a user of the
 // dead node is delivered live, stored offline or bounced, once.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import type { Socket } from "node:net";
 import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
+import { FENCED_SNAPSHOT_WRITE } from "../../services/shared/redis/scripts.js";
 import { accountFor, assertAccounted } from "../helpers/accounting.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess } from "../helpers/cluster.js";
@@ -25,6 +28,7 @@ import { TestUser, isPresenceFrom, xml } from "../helpers/xmpp-client.js";
 
 const SHARDS = 8;
 const KEYS = redisKeys();
+const FENCED_SNAPSHOT_WRITE_SHA = createHash("sha1").update(FENCED_SNAPSHOT_WRITE).digest("hex");
 /** Small lease and membership times, so that shards move within a test. */
 const FAST_OWNERSHIP = {
   MEGAPHONE_SHARD_LEASE_TTL_MS: "2000",
@@ -302,6 +306,48 @@ describe("e2e: nodes, an edge and a session member per process", function () {
       }
     } finally {
       for (const client of clients) client.terminate();
+    }
+  });
+
+  it("a socket's frames read together are applied as one unit: the initial presence and the roster query, one snapshot write", async () => {
+    const one = await mesh.node("g1");
+    await until(async () => (await shardsServed(one)) === SHARDS, "node one serves every shard");
+    await mesh.addUsers([{ jid: "gina@localhost", password: "pw" }]);
+    const client = await RawClient.connect(one.url);
+    const admin = connect(mesh.redis.url);
+    try {
+      await client.login("gina", "pw", "desk");
+      let snapshotWrites = 0;
+      const monitor = await monitorRedis(mesh.redis.url, ({ args, source }) => {
+        if (source === "lua" || args[0]?.toLowerCase() !== "evalsha") return;
+        if (args[1] === FENCED_SNAPSHOT_WRITE_SHA) snapshotWrites++;
+      });
+      running.add(monitor);
+      // Both WebSocket frames in one TCP write, as a client sends them once bound.
+      const socket = (client.ws as unknown as { _socket: Socket })._socket;
+      socket.cork();
+      client.send(`<presence xmlns="jabber:client"/>`);
+      client.send(
+        `<iq xmlns="jabber:client" type="get" id="roster1"><query xmlns="jabber:iq:roster"/></iq>`,
+      );
+      socket.uncork();
+      await client.waitFrame((f) => f.includes(`id="roster1"`), "the roster");
+      await client.waitFrame((f) => f.startsWith("<presence"), "her own presence");
+      // The snapshot is written after the answers: until it holds both packets' effects.
+      const stored = async () => {
+        for (let shard = 0; shard < SHARDS; shard++) {
+          const states = Object.values(await admin.hgetall(KEYS.snapshot(shard)));
+          if (states.some((s) => /"available":true,"interested":true/.test(s))) return true;
+        }
+        return false;
+      };
+      await until(stored, "gina's snapshot, available and interested in her roster");
+      await monitor.stopWhenCaughtUp(admin);
+      console.log(`      snapshot writes for the presence and the roster query: ${snapshotWrites}`);
+      assert.equal(snapshotWrites, 1, "one unit for both frames");
+    } finally {
+      admin.disconnect();
+      client.terminate();
     }
   });
 

@@ -17,15 +17,18 @@ const data = (n: number, c = "e1.2.1"): SocketPacket => ({ k: "data", c, e: "e1"
 /** A loop whose handler records entries and settles each when told to. */
 function recordingLoop(readableForMs?: () => number) {
   const entries: ShardEntry[] = [];
+  /** The handler's calls: the entries of each. */
+  const batches: ShardEntry[][] = [];
   const finishers: ((err?: Error) => void)[] = [];
   const handler: ShardBatchHandler = (batch) => {
     entries.push(...batch);
+    batches.push([...batch]);
     return new Promise<void>((resolve, reject) =>
       finishers.push((err) => (err ? reject(err) : resolve())),
     );
   };
   const loop: IntakeLoop = { handler, readableForMs };
-  return { loop, entries, finish: (i: number, err?: Error) => finishers[i](err) };
+  return { loop, entries, batches, finish: (i: number, err?: Error) => finishers[i](err) };
 }
 
 /** The inbox: records writes; each resolves with the id given to `store`. */
@@ -73,16 +76,42 @@ describe("OwnMemberIntake", () => {
     intake.serve([2], loop);
     const first = intake.write(2, data(1));
     const second = intake.write(2, data(2));
-    assert.equal(entries.length, 2, "handed to the loop's handler at once, in order");
+    assert.equal(entries.length, 0, "handed over once the event loop checks");
+    await tick();
+    assert.equal(entries.length, 2, "handed to the loop's handler, in order");
     assert.equal(entries[0].inProcess, true);
     assert.equal(entries[0].shard, 2);
     assert.match(entries[0].id, /^0-\d+$/);
     assert.notEqual(entries[0].id, entries[1].id);
     finish(0);
-    finish(1);
     assert.deepEqual(await Promise.all([first, second]), [entries[0].id, entries[1].id]);
     assert.deepEqual(paths, ["in-process", "in-process"]);
     assert.equal(inbox.writes.length, 0);
+  });
+
+  it("hands a connection's packets of one turn of the event loop over together, each connection's apart", async () => {
+    const { loop, batches, finish } = recordingLoop();
+    intake.serve([2], loop);
+    const written = [
+      intake.write(2, data(1)),
+      intake.write(2, data(2, "e1.2.2")),
+      intake.write(2, data(3)),
+    ];
+    await tick();
+    assert.deepEqual(
+      batches.map((batch) => batch.map((e) => ("d" in e.packet ? e.packet.d : e.packet.k))),
+      [["1", "3"], ["2"]],
+      "one unit for e1.2.1's two packets (one snapshot write), another for e1.2.2's",
+    );
+    const later = intake.write(2, data(4));
+    await tick();
+    assert.deepEqual(
+      batches.map((batch) => batch.map((e) => ("d" in e.packet ? e.packet.d : e.packet.k))),
+      [["1", "3"], ["2"], ["4"]],
+      "a later turn's packet is a unit of its own",
+    );
+    for (let i = 0; i < 3; i++) finish(i);
+    await Promise.all([...written, later]);
   });
 
   it("bars a shard while the edge's write to its inbox is pending, and until this loop handled it", async () => {
@@ -145,7 +174,8 @@ describe("OwnMemberIntake", () => {
     const { loop, entries, finish } = recordingLoop();
     const served = intake.serve([2], loop);
     const first = intake.write(2, data(1));
-    const second = intake.write(2, data(2)); // queued behind the first, in process
+    const second = intake.write(2, data(2)); // handed over with the first, as one unit
+    await tick();
     finish(0, new Error("lease lost"));
     assert.equal(
       await Promise.race([first.then(() => "settled"), tick().then(() => "open")]),
@@ -157,7 +187,6 @@ describe("OwnMemberIntake", () => {
     intake.serve([2], recordingLoop().loop);
     assert.equal(intake.allows(2), false, "the fallback is an inbox write pending");
     const third = intake.write(2, data(3));
-    finish(1, new Error("lease lost"));
     for (let i = 0; i < 5; i++) await tick();
     assert.deepEqual(
       inbox.writes.map((w) => w.packet),
@@ -166,7 +195,7 @@ describe("OwnMemberIntake", () => {
     );
     inbox.writes.forEach((w, i) => w.store(`9-${i}`));
     assert.deepEqual(await Promise.all([first, second, third]), ["9-0", "9-1", "9-2"]);
-    assert.deepEqual(paths, ["in-process", "in-process", "fallback", "inbox", "fallback"]);
+    assert.deepEqual(paths, ["in-process", "in-process", "fallback", "fallback", "inbox"]);
     void served;
   });
 

@@ -15,6 +15,12 @@
 // here (a receiver drops a delivery already made) and a state saved with it applied skips it
 // (ConnState.lastInProcessId).
 //
+// Units. The packets a socket gave in one turn of the event loop are handed over together,
+// when the loop next checks (setImmediate): frames a client sent at once (its initial presence
+// and roster query after binding, a stanza and its XEP-0198 <r/>) are applied as one unit,
+// with one snapshot write, instead of a unit and a snapshot each. uWS runs the microtasks
+// after each frame it gives, so a microtask would not gather them.
+//
 // Order. A connection's packets must be applied in the order its socket gave them, and some
 // of them may be in the inbox: written while another member served the shard, while this
 // member's read loop for it was restarting, or before the member's lease was taken. So a
@@ -56,6 +62,8 @@ class ServedLoop {
   readonly handledUpTo = new Map<number, string>();
   private inFlight = 0;
   private idle: (() => void)[] = [];
+  /** Per connection, the packets taken since the event loop last checked (see Units above). */
+  private readonly gathering = new Map<string, Gathered>();
 
   constructor(readonly loop: IntakeLoop) {}
 
@@ -83,12 +91,14 @@ class ServedLoop {
 
   apply(entry: ShardEntry): Promise<void> {
     this.inFlight++;
-    let applied: Promise<void>;
-    try {
-      applied = this.loop.handler([entry], NO_ACK, NO_ACK);
-    } catch (err) {
-      applied = Promise.reject(err);
+    let gathered = this.gathering.get(entry.packet.c);
+    if (!gathered) {
+      if (this.gathering.size === 0) setImmediate(() => this.handOver());
+      gathered = new Gathered();
+      this.gathering.set(entry.packet.c, gathered);
     }
+    gathered.entries.push(entry);
+    const applied = gathered.applied;
     const done = () => {
       if (--this.inFlight > 0) return;
       for (const resolve of this.idle.splice(0)) resolve();
@@ -101,11 +111,33 @@ class ServedLoop {
     return applied;
   }
 
+  /** Gives each connection's gathered packets to the member's handler, as one batch each. */
+  private handOver(): void {
+    const gathered = [...this.gathering.values()];
+    this.gathering.clear();
+    for (const { entries, settle } of gathered) {
+      let applied: Promise<void>;
+      try {
+        applied = this.loop.handler(entries, NO_ACK, NO_ACK);
+      } catch (err) {
+        applied = Promise.reject(err);
+      }
+      settle(applied);
+    }
+  }
+
   /** Resolves once every packet taken is applied (or failed). */
   settled(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
+}
+
+/** One connection's packets taken in one turn of the event loop (ServedLoop.apply). */
+class Gathered {
+  readonly entries: ShardEntry[] = [];
+  settle!: (applied: Promise<void>) => void;
+  readonly applied = new Promise<void>((resolve) => (this.settle = resolve));
 }
 
 /** Handle of one read loop's shards, for its reports and its end (OwnMemberIntake.serve). */
