@@ -79,6 +79,7 @@ export function createBackend(config: Config, log: Logger): Backend {
   if (config.redis) return createRedisBackend(config, log);
   const bus = new MemoryBus({ readCount: config.inboxReadCount });
   const snapshots = new MemorySnapshotStore();
+  const smQueues = new MemorySmQueueStore();
   const leases = new MemoryShardLeases({ ttlMs: config.shardLeaseTtlMs });
   return {
     kind: "memory",
@@ -89,7 +90,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     offline: new MemoryOfflineStore(),
     directed: new MemoryDirectedPresenceStore(),
     snapshots,
-    smQueues: new MemorySmQueueStore(),
+    smQueues,
     fastTokens: new MemoryFastTokenStore(),
     edges: new MemoryEdgeRegistry(),
     leases,
@@ -98,6 +99,7 @@ export function createBackend(config: Config, log: Logger): Backend {
     // Entries leave the in-process inboxes as they are read: nothing is pending to acknowledge.
     fenced: new MemoryFencedWrites(leases, {
       saveSnapshots: (shard, save, remove) => snapshots.write(shard, save, remove),
+      storeUnacked: (shard, unacked) => smQueues.store(shard, unacked),
       ack: () => 0,
     }),
     membership: async (memberId) => staticMembership(config, memberId),

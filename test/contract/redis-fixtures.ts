@@ -137,5 +137,7 @@ export function redisShardLeasesFixture(redis: Redis): ShardLeasesUnderTest {
       )) as [string, string, number, number][];
       return entries.map(([id]) => id);
     },
+    unacked: async (shard, smId) =>
+      new Map(Object.entries(await redis.hgetall(keys.smQueue(shard, smId)))),
   };
 }

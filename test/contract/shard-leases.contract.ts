@@ -20,6 +20,8 @@ export interface ShardLeasesUnderTest {
   deliver(shard: number, count: number): Promise<string[]>;
   /** Ids of the shard inbox's entries delivered and not yet acknowledged, in order. */
   pending(shard: number): Promise<string[]>;
+  /** The stanzas of XEP-0198 session `smId`'s queue in the shard, by sequence number. */
+  unacked(shard: number, smId: string): Promise<Map<string, string>>;
 }
 
 async function refused(write: Promise<unknown>, shard: number, token: number): Promise<void> {
@@ -241,6 +243,53 @@ export function shardLeasesContract(
         assert.deepEqual(await subject().pending(1), ids);
         assert.equal(await subject().fenced.ack(next, ids), 3);
         assert.deepEqual(await subject().pending(1), []);
+      });
+
+      it("stores XEP-0198 stanzas with the snapshots that count them, and none of either when fenced", async () => {
+        const old = await leases().acquire(5, "member-a");
+        assert.ok(old);
+        await subject().fenced.writeSnapshots(
+          old,
+          new Map([["conn-1", "sent 2"]]),
+          [],
+          [
+            { smId: "sm-a", seq: 1, stanza: "<message id='1'/>" },
+            { smId: "sm-a", seq: 2, stanza: "<message id='2'/>" },
+            { smId: "sm-b", seq: 7, stanza: "<message id='7'/>" },
+          ],
+        );
+        assert.deepEqual(
+          await subject().unacked(5, "sm-a"),
+          new Map([
+            ["1", "<message id='1'/>"],
+            ["2", "<message id='2'/>"],
+          ]),
+        );
+        assert.deepEqual(await subject().unacked(5, "sm-b"), new Map([["7", "<message id='7'/>"]]));
+        const ids = await subject().deliver(5, 1);
+        const acked = await subject().fenced.writeSnapshotsAndAck(
+          old,
+          new Map([["conn-1", "sent 3"]]),
+          [],
+          ids,
+          [{ smId: "sm-a", seq: 3, stanza: "<message id='3'/>" }],
+        );
+        assert.equal(acked, 1);
+        assert.equal((await subject().unacked(5, "sm-a")).get("3"), "<message id='3'/>");
+
+        await acquireOnceExpired(5, "member-b");
+        await refused(
+          subject().fenced.writeSnapshots(
+            old,
+            new Map([["conn-1", "stale"]]),
+            [],
+            [{ smId: "sm-a", seq: 4, stanza: "stale" }],
+          ),
+          5,
+          old.token,
+        );
+        assert.equal((await subject().unacked(5, "sm-a")).has("4"), false, "no stanza stored");
+        assert.deepEqual(await subject().snapshots(5), new Map([["conn-1", "sent 3"]]));
       });
 
       it("stores snapshots and acknowledges entries in one step with the live lease's token", async () => {

@@ -7,6 +7,7 @@ import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
+import type { UnackedStanza } from "../../services/shared/stores/sm/sm-queue-store.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LiveContext } from "../../services/session/io/live-context.js";
@@ -17,16 +18,24 @@ import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
 import { createSessionMetrics } from "../../services/session/session-metrics.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
 
+/** " queued=<seq>,…" for the XEP-0198 stanzas a snapshot write stores, if any. */
+const queued = (unacked: readonly UnackedStanza[]) =>
+  unacked.length === 0 ? "" : ` queued=${unacked.map((u) => u.seq).join()}`;
+
 /** Records every fenced write (and what the bus is told) in the order it happens. */
 export function recordedFencedWrites(fenced: FencedWrites, log: string[]): FencedWrites {
   return {
-    async writeSnapshots(lease, save, remove = []) {
-      await fenced.writeSnapshots(lease, save, remove);
-      log.push(`snapshots save=${[...save.keys()].join()} remove=${remove.join()}`);
+    async writeSnapshots(lease, save, remove = [], unacked = []) {
+      await fenced.writeSnapshots(lease, save, remove, unacked);
+      log.push(
+        `snapshots save=${[...save.keys()].join()} remove=${remove.join()}${queued(unacked)}`,
+      );
     },
-    async writeSnapshotsAndAck(lease, save, remove, entryIds) {
-      const acked = await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds);
-      log.push(`snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}`);
+    async writeSnapshotsAndAck(lease, save, remove, entryIds, unacked = []) {
+      const acked = await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds, unacked);
+      log.push(
+        `snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}${queued(unacked)}`,
+      );
       return acked;
     },
     ack: (lease, entryIds) => fenced.ack(lease, entryIds),

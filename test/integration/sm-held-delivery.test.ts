@@ -116,10 +116,18 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   it("saves the session before the sender's snapshot and acknowledgement, and writes nothing to its inbox", async () => {
     await bound(ALICE, "alice", 0, true);
     const bob = await bound(BOB, "bob", 1, true);
+    let pushes = 0;
+    const push = backend.smQueues.push.bind(backend.smQueues);
+    backend.smQueues.push = (...args) => {
+      pushes++;
+      return push(...args);
+    };
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
-    // bob's state (shard 1) first, then alice's own, which marks her entry applied.
+    assert.equal(pushes, 0, "no write of its own for the stanza in bob's queue");
+    // bob's state (shard 1) first, with the stanza for his queue in the same write, then
+    // alice's own, which marks her entry applied.
     assert.deepEqual(log, [
-      `snapshots save=${BOB} remove=`,
+      `snapshots save=${BOB} remove= queued=1`,
       `snapshots+ack save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
@@ -169,13 +177,13 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     // fails before anything of it is stored, and is applied again in place.
     const write = backend.fenced.writeSnapshots.bind(backend.fenced);
     let refusals = 0;
-    backend.fenced.writeSnapshots = async (lease, save, remove) => {
+    backend.fenced.writeSnapshots = async (lease, save, remove, unacked) => {
       if (save.has(BOB) && refusals++ === 0) {
         const err = new Error("READONLY You can't write against a read only replica.");
         err.name = "ReplyError";
         throw err;
       }
-      return write(lease, save, remove);
+      return write(lease, save, remove, unacked);
     };
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.equal(refusals, 2, "refused once, stored the second time");
@@ -184,7 +192,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     const origins = bobsFrames().map((p) => (p.k === "data" ? p.o : undefined));
     assert.deepEqual(origins, [`${ALICE}|1-1|0`]);
     assert.deepEqual(log.slice(-3), [
-      `snapshots save=${BOB} remove=`,
+      `snapshots save=${BOB} remove= queued=1`,
       `snapshots+ack save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
@@ -211,9 +219,9 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     const before = JSON.stringify(bob);
     // bob's shard went to another member while alice's unit held his turn: his save is fenced.
     const write = backend.fenced.writeSnapshots.bind(backend.fenced);
-    backend.fenced.writeSnapshots = async (lease, save, remove) => {
+    backend.fenced.writeSnapshots = async (lease, save, remove, unacked) => {
       if (save.has(BOB)) throw new FencedError(1, lease.token, lease.token + 1);
-      return write(lease, save, remove);
+      return write(lease, save, remove, unacked);
     };
     await assert.rejects(
       session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged),
@@ -231,12 +239,19 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await bound(ALICE, "alice", 0, true);
     await bound(BOB, "bob", 1, true);
     // While alice's unit holds bob's turn, his shard is handed over (ShardHost.stop forgets
-    // its connections without waiting for their turns).
-    const push = backend.smQueues.push.bind(backend.smQueues);
-    backend.smQueues.push = async (shard, smId, seq, stanza) => {
-      session.ctx.deps.local.stopped(1);
-      session.table.forget(BOB);
-      return push(shard, smId, seq, stanza);
+    // its connections without waiting for their turns): at the unit's next await.
+    const tryHold = session.table.tryHold.bind(session.table);
+    let handedOver = false;
+    session.table.tryHold = (connId) => {
+      const release = tryHold(connId);
+      if (connId === BOB && release && !handedOver) {
+        handedOver = true;
+        queueMicrotask(() => {
+          session.ctx.deps.local.stopped(1);
+          session.table.forget(BOB);
+        });
+      }
+      return release;
     };
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.deepEqual(

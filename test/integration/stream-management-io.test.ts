@@ -136,6 +136,16 @@ describe("stream management in the session shell (XEP-0198)", function () {
     console.log(
       `      sent 13: acked 4, unacked 9 (written ${live - 4} before the bound), stored offline ${await h.backend.offline.count("alice@localhost")}`,
     );
+    // The 13th, counted in the unit that ended the session, was never stored in a queue: no
+    // queue outlives the session (a late store of it would leave one behind for good).
+    const admin = connect(`${server.url}/${db}`);
+    try {
+      await until(async () => (await admin.keys("*:sm:*")).length === 0, "no queue left");
+      await h.ping(bob, "after-the-end");
+      assert.deepEqual(await admin.keys("*:sm:*"), []);
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it("checks an idle session with <r/>, not a counted ping: an <a/> keeps it, no answer ends it", async () => {

@@ -30,6 +30,7 @@ import { settleUnacked, smSend } from "./stream-management.js";
 import { transportOf } from "./client-transport.js";
 import type { BoshTimers } from "./bosh/bosh-timers.js";
 import { isBosh } from "./bosh/bosh-output.js";
+import type { UnackedStanza } from "../../shared/stores/sm/sm-queue-store.js";
 
 const STANZA_NAMES = new Set(["message", "presence", "iq"]);
 
@@ -52,6 +53,14 @@ interface HeldConn {
   /** Frames for its client, written once it is saved (a failure before puts it back unseen). */
   frames: [d: string, origin: string | undefined][];
 }
+
+/** An XEP-0198 stanza kept for a connection, with the shard whose queue holds it. */
+interface ShardUnacked {
+  shard: number;
+  unacked: UnackedStanza;
+}
+
+const NO_UNACKED: readonly UnackedStanza[] = [];
 
 /** Closes in progress, by connection state object (shared by every scoped context). */
 const ENDINGS = new WeakMap<ConnState, Promise<void>>();
@@ -97,6 +106,12 @@ export class LiveContext implements SessionContext {
   private holding = false;
   /** Other connections whose turns this unit holds, by id. */
   private readonly held = new Map<string, HeldConn>();
+  /**
+   * XEP-0198 stanzas this unit counted in connections' states, not stored yet: each is stored
+   * with its connection's snapshot when this unit writes it (takeUnacked), else on its own
+   * before the unit's snapshot (storeUnackedLeft). Only in PacketProcessor units.
+   */
+  private readonly unacked = new Map<ConnState, ShardUnacked[]>();
 
   constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -201,6 +216,43 @@ export class LiveContext implements SessionContext {
   }
 
   /**
+   * Keeps stanza `seq` of `conn`'s XEP-0198 session until the client acknowledges it
+   * (SmQueueStore): in a PacketProcessor unit, stored with the connection's snapshot when the
+   * unit saves it (one write for both), else at once.
+   */
+  keepUnacked(conn: ConnState, smId: string, seq: number, stanza: string): void {
+    if (!this.holding) {
+      this.track(this.stores.smQueues.push(conn.shard, smId, seq, stanza));
+      return;
+    }
+    const kept = this.unacked.get(conn);
+    const item = { shard: conn.shard, unacked: { smId, seq, stanza } };
+    if (kept) kept.push(item);
+    else this.unacked.set(conn, [item]);
+  }
+
+  /** The stanzas keepUnacked deferred for `conn` in `shard`, for the write of its snapshot. */
+  takeUnacked(conn: ConnState, shard: number): readonly UnackedStanza[] {
+    const kept = this.unacked.get(conn);
+    if (!kept) return NO_UNACKED;
+    const taken = kept.filter((k) => k.shard === shard);
+    const left = kept.filter((k) => k.shard !== shard);
+    if (left.length > 0) this.unacked.set(conn, left);
+    else this.unacked.delete(conn);
+    return taken.map((k) => k.unacked);
+  }
+
+  /** Stores the stanzas keepUnacked deferred that no snapshot of this unit took. */
+  async storeUnackedLeft(): Promise<void> {
+    if (this.unacked.size === 0) return;
+    for (const kept of this.unacked.values())
+      for (const { shard, unacked } of kept)
+        this.track(this.stores.smQueues.push(shard, unacked.smId, unacked.seq, unacked.stanza));
+    this.unacked.clear();
+    await this.flush();
+  }
+
+  /**
    * Takes `conn`'s turn if it is free now (never waiting for it), so that a stanza for it may
    * change its stored state from here: XEP-0198's count and queue. The unit saves it before
    * its own snapshot, then writes its frames and gives its turn back (saveHeld); a unit that
@@ -253,8 +305,9 @@ export class LiveContext implements SessionContext {
       if (this.deps.table.get(conn.connId) !== conn)
         throw new Error(`connection ${conn.connId} left this member while its turn was held`);
       const json = JSON.stringify(conn);
+      const unacked = this.takeUnacked(conn, conn.shard);
       saves.push(
-        this.deps.snapshots.save(conn.shard, conn.connId, json).then(() => {
+        this.deps.snapshots.save(conn.shard, conn.connId, json, undefined, unacked).then(() => {
           held.saved = true;
           this.deps.table.markUnsaved(conn.connId, false);
           for (const [d, origin] of held.frames) this.writeFrame(conn, d, origin);

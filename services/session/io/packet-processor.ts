@@ -199,19 +199,30 @@ export class PacketProcessor {
         let acked = false;
         // Only a connection never saved: no older snapshot of it may outlive this state.
         const neverSaved = before === undefined || this.table.isUnsaved(connId);
-        if (changed && neverSaved && keptInMemory(changed, connId, entries)) {
+        const inMemoryOnly =
+          changed !== undefined && neverSaved && keptInMemory(changed, connId, entries);
+        const saved =
+          changed !== undefined &&
+          !inMemoryOnly &&
+          (changed.connId !== connId || !before?.sameAs(changed))
+            ? changed
+            : undefined;
+        // XEP-0198 stanzas it counts ride with its snapshot; any other's are stored before it.
+        const unacked = saved && ctx.takeUnacked(saved, saved.shard);
+        await ctx.storeUnackedLeft();
+        if (inMemoryOnly) {
           this.table.markUnsaved(connId, true);
-        } else if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
+        } else if (saved) {
           acked =
             ackWithSnapshot &&
             unit.afterSave.length === 0 &&
             others.length === 0 &&
-            entries.every((e) => e.shard === changed.shard);
-          const json = JSON.stringify(changed);
+            entries.every((e) => e.shard === saved.shard);
+          const json = JSON.stringify(saved);
           const ackIds = acked ? entries.map((e) => e.id) : undefined;
-          ctx.track(this.snapshots.save(changed.shard, changed.connId, json, ackIds));
+          ctx.track(this.snapshots.save(saved.shard, saved.connId, json, ackIds, unacked));
           await ctx.flush();
-          this.table.markUnsaved(changed.connId, false);
+          this.table.markUnsaved(saved.connId, false);
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
         if (unit.afterSave.length > 0) {

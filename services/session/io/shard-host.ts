@@ -226,12 +226,13 @@ export function fencedSnapshotSink(
   leaseOf: (shard: number) => Lease | undefined,
   refused: (shard: number) => void,
 ): SnapshotSink {
-  return async (shard, save, remove, ackIds) => {
+  return async (shard, save, remove, ackIds, unacked) => {
     const lease = leaseOf(shard);
     try {
       if (!lease) throw FencedError.notHeld(shard);
-      if (ackIds.length > 0) await fenced.writeSnapshotsAndAck(lease, save, remove, ackIds);
-      else await fenced.writeSnapshots(lease, save, remove);
+      if (ackIds.length > 0)
+        await fenced.writeSnapshotsAndAck(lease, save, remove, ackIds, unacked);
+      else await fenced.writeSnapshots(lease, save, remove, unacked);
     } catch (err) {
       if (err instanceof FencedError) refused(shard);
       throw err;

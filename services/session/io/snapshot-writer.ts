@@ -4,9 +4,11 @@
 // become one write per shard. The write goes through the shard's lease (fencedSnapshotSink), so
 // a member that lost the shard writes nothing. A save may carry the inbox entry ids of the unit
 // it concludes: they are acknowledged in the same write (all of the turn's units' ids of that
-// shard joined), so that unit needs no acknowledgement of its own. A request resolves once its
+// shard joined), so that unit needs no acknowledgement of its own. It may carry stanzas for the
+// connection's XEP-0198 queue too, stored in the same write as the state that counts them. A request resolves once its
 // write is stored and rejects if that write failed (then nothing of it is stored: neither
 // snapshots nor acknowledgements).
+import type { UnackedStanza } from "../../shared/stores/sm/sm-queue-store.js";
 
 /**
  * Writes snapshots of one shard: `save` replaces, `remove` deletes, and `ackIds` of its inbox
@@ -17,6 +19,7 @@ export type SnapshotSink = (
   save: ReadonlyMap<string, string>,
   remove: readonly string[],
   ackIds: readonly string[],
+  unacked: readonly UnackedStanza[],
 ) => Promise<void>;
 
 interface ShardBatch {
@@ -24,6 +27,8 @@ interface ShardBatch {
   changes: Map<string, string | undefined>;
   /** Inbox entry ids acknowledged with the write. */
   ackIds: string[];
+  /** XEP-0198 queue stanzas stored with the write. */
+  unacked: UnackedStanza[];
   waiters: { resolve(): void; reject(err: unknown): void }[];
 }
 
@@ -35,10 +40,17 @@ export class SnapshotWriter {
 
   /**
    * `ackIds`: entries of `shard`'s inbox to acknowledge in the same step, for a unit whose
-   * effects are all stored already and whose snapshot is the last thing it writes.
+   * effects are all stored already and whose snapshot is the last thing it writes. `unacked`:
+   * stanzas for the connection's XEP-0198 queue (of this shard) that `snapshot` counts.
    */
-  save(shard: number, connId: string, snapshot: string, ackIds?: readonly string[]): Promise<void> {
-    return this.request(shard, connId, snapshot, ackIds);
+  save(
+    shard: number,
+    connId: string,
+    snapshot: string,
+    ackIds?: readonly string[],
+    unacked?: readonly UnackedStanza[],
+  ): Promise<void> {
+    return this.request(shard, connId, snapshot, ackIds, unacked);
   }
 
   remove(shard: number, connId: string): Promise<void> {
@@ -50,11 +62,17 @@ export class SnapshotWriter {
     connId: string,
     snapshot: string | undefined,
     ackIds?: readonly string[],
+    unacked?: readonly UnackedStanza[],
   ): Promise<void> {
     let batch = this.batches.get(shard);
-    if (!batch) this.batches.set(shard, (batch = { changes: new Map(), ackIds: [], waiters: [] }));
+    if (!batch)
+      this.batches.set(
+        shard,
+        (batch = { changes: new Map(), ackIds: [], unacked: [], waiters: [] }),
+      );
     batch.changes.set(connId, snapshot);
     if (ackIds) batch.ackIds.push(...ackIds);
+    if (unacked) batch.unacked.push(...unacked);
     const waiters = batch.waiters;
     const written = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
     if (!this.scheduled) {
@@ -68,14 +86,14 @@ export class SnapshotWriter {
     const batches = this.batches;
     this.batches = new Map();
     this.scheduled = false;
-    for (const [shard, { changes, ackIds, waiters }] of batches) {
+    for (const [shard, { changes, ackIds, unacked, waiters }] of batches) {
       const save = new Map<string, string>();
       const remove: string[] = [];
       for (const [connId, snapshot] of changes) {
         if (snapshot === undefined) remove.push(connId);
         else save.set(connId, snapshot);
       }
-      this.sink(shard, save, remove, ackIds).then(
+      this.sink(shard, save, remove, ackIds, unacked).then(
         () => waiters.forEach((w) => w.resolve()),
         (err: unknown) => waiters.forEach((w) => w.reject(err)),
       );

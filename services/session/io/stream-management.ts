@@ -98,7 +98,7 @@ export function smSend(
     return;
   }
   sm.sent++;
-  ctx.track(ctx.stores.smQueues.push(conn.shard, sm.id, sm.sent, d));
+  ctx.keepUnacked(conn, sm.id, sm.sent, d);
   if (unacked(sm) > ctx.config.smMaxUnackedStanzas) {
     // Bounded: the session ends and what it holds is handled as undeliverable.
     ctx.log.warn(
@@ -170,8 +170,10 @@ export async function settleUnacked(ctx: LiveContext, conn: ConnState): Promise<
     return;
   }
   const queues = ctx.stores.smQueues;
-  const stanzas = await queues.range(conn.shard, sm.id, sm.acked + 1, sm.sent);
-  for (const xml of stanzas) await rerouteFromGone(ctx, conn.connId, xml);
+  const stored = await queues.range(conn.shard, sm.id, sm.acked + 1, sm.sent);
+  // Counted by this unit and not stored yet (LiveContext.keepUnacked): the latest numbers.
+  const kept = ctx.takeUnacked(conn, conn.shard).map((u) => u.stanza);
+  for (const xml of [...stored, ...kept]) await rerouteFromGone(ctx, conn.connId, xml);
   await queues.markSettled(conn.shard, conn.connId, settledTtlMs(ctx.config));
   const { shard } = conn;
   const { id } = sm;

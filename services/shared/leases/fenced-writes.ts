@@ -4,19 +4,23 @@
 // partition) past its lease can neither overwrite the new owner's connection snapshots nor
 // acknowledge shard inbox entries the new owner must handle. Implementations: MemoryFencedWrites
 // and RedisFencedWrites (Lua scripts that start with the fencing check).
+import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
 import type { FencedError } from "./fenced-error.js";
 import type { Lease } from "./shard-leases.js";
 
 export interface FencedWrites {
   /**
    * Stores (replaces) the snapshots in `save` and deletes those of `remove` in the lease's
-   * shard, the same data SnapshotStore reads (keys.snapshot(shard)), all in one step.
-   * Throws FencedError (nothing written) unless `lease` is the shard's live lease.
+   * shard, the same data SnapshotStore reads (keys.snapshot(shard)), and stores `unacked` in
+   * the shard's XEP-0198 queues (what SmQueueStore.push stores), all in one step: a stanza
+   * counted in a saved session's state is never missing from its queue. Throws FencedError
+   * (nothing written) unless `lease` is the shard's live lease.
    */
   writeSnapshots(
     lease: Lease,
     save: ReadonlyMap<string, string>,
     remove?: readonly string[],
+    unacked?: readonly UnackedStanza[],
   ): Promise<void>;
 
   /**
@@ -33,6 +37,7 @@ export interface FencedWrites {
     save: ReadonlyMap<string, string>,
     remove: readonly string[],
     entryIds: readonly string[],
+    unacked?: readonly UnackedStanza[],
   ): Promise<number>;
 
   /**

@@ -5,10 +5,12 @@ import { FencedError } from "./fenced-error.js";
 import type { FencedAck, FencedWrites } from "./fenced-writes.js";
 import type { MemoryShardLeases } from "./memory-shard-leases.js";
 import type { Lease } from "./shard-leases.js";
+import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
 
-/** Where the fenced writes land: the in-memory snapshot store and shard inboxes. */
+/** Where the fenced writes land: the in-memory snapshot store, XEP-0198 queues and inboxes. */
 export interface MemoryFencedTarget {
   saveSnapshots(shard: number, save: ReadonlyMap<string, string>, remove: readonly string[]): void;
+  storeUnacked(shard: number, unacked: readonly UnackedStanza[]): void;
   /** Acknowledges entries of a shard inbox; returns how many were pending. */
   ack(shard: number, entryIds: readonly string[]): number;
 }
@@ -23,9 +25,11 @@ export class MemoryFencedWrites implements FencedWrites {
     lease: Lease,
     save: ReadonlyMap<string, string>,
     remove: readonly string[] = [],
+    unacked: readonly UnackedStanza[] = [],
   ): Promise<void> {
     this.leases.fence(lease);
     this.target.saveSnapshots(lease.shard, save, remove);
+    this.target.storeUnacked(lease.shard, unacked);
   }
 
   async writeSnapshotsAndAck(
@@ -33,9 +37,11 @@ export class MemoryFencedWrites implements FencedWrites {
     save: ReadonlyMap<string, string>,
     remove: readonly string[],
     entryIds: readonly string[],
+    unacked: readonly UnackedStanza[] = [],
   ): Promise<number> {
     this.leases.fence(lease);
     this.target.saveSnapshots(lease.shard, save, remove);
+    this.target.storeUnacked(lease.shard, unacked);
     return this.target.ack(lease.shard, entryIds);
   }
 

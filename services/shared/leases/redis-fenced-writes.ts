@@ -10,6 +10,7 @@ import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js
 import { FencedError } from "./fenced-error.js";
 import type { FencedAck, FencedWrites } from "./fenced-writes.js";
 import type { Lease } from "./shard-leases.js";
+import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
 
 export class RedisFencedWrites implements FencedWrites {
   private readonly scripts: ScriptCommands;
@@ -25,8 +26,9 @@ export class RedisFencedWrites implements FencedWrites {
     lease: Lease,
     save: ReadonlyMap<string, string>,
     remove: readonly string[] = [],
+    unacked: readonly UnackedStanza[] = [],
   ): Promise<void> {
-    await this.writeSnapshotsAndAck(lease, save, remove, []);
+    await this.writeSnapshotsAndAck(lease, save, remove, [], unacked);
   }
 
   async writeSnapshotsAndAck(
@@ -34,21 +36,29 @@ export class RedisFencedWrites implements FencedWrites {
     save: ReadonlyMap<string, string>,
     remove: readonly string[],
     entryIds: readonly string[],
+    unacked: readonly UnackedStanza[] = [],
   ): Promise<number> {
-    const pairs: string[] = [];
-    for (const [connId, snapshot] of save) pairs.push(connId, snapshot);
-    const reply = await this.scripts.mpFencedSnapshotWrite(
-      this.keys.shardLease(lease.shard),
-      this.keys.snapshot(lease.shard),
-      this.keys.shardInbox(lease.shard),
+    const { shard } = lease;
+    const keys = [
+      this.keys.shardLease(shard),
+      this.keys.snapshot(shard),
+      this.keys.shardInbox(shard),
+    ];
+    const args: (string | number)[] = [
       String(lease.token),
       SESSION_GROUP,
       save.size,
       remove.length,
-      ...pairs,
-      ...remove,
-      ...entryIds,
-    );
+      unacked.length,
+    ];
+    for (const [connId, snapshot] of save) args.push(connId, snapshot);
+    args.push(...remove);
+    for (const { smId, seq, stanza } of unacked) {
+      keys.push(this.keys.smQueue(shard, smId));
+      args.push(String(seq), stanza);
+    }
+    args.push(...entryIds);
+    const reply = await this.scripts.mpFencedSnapshotWrite(keys.length, ...keys, ...args);
     if (reply[0] === 0) throw fenced(lease, reply[1]);
     return reply[1];
   }

@@ -75,6 +75,10 @@ function connect(url: string, name: string, blocking: boolean): Redis {
   return new Cluster(cluster.seeds, {
     // Auto-pipelining in a cluster batches per node; each command still goes to its slot.
     enableAutoPipelining: !blocking,
+    // Except a script whose keys follow their count (FENCED_SNAPSHOT_WRITE, one key per
+    // XEP-0198 queue it writes): auto-pipelining routes a script call by its first argument,
+    // here that count, while a command sent on its own is routed by its keys.
+    autoPipeliningIgnoredCommands: ["mpFencedSnapshotWrite"],
     // By default the cluster client sends a command again when its node's connection closed
     // under it (a failover), as autoResendUnfulfilledCommands would: off for the same reason.
     // Redirections (MOVED, ASK, TRYAGAIN) stay on: the command did not run on the first node.

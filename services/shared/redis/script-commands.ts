@@ -130,16 +130,13 @@ export interface ScriptCommands {
     subcommand: string,
     ...args: string[]
   ): Promise<unknown>;
-  /** See FENCED_SNAPSHOT_WRITE: [1, acknowledged] | [0, live token or ""] fenced. */
+  /**
+   * See FENCED_SNAPSHOT_WRITE: [1, acknowledged] | [0, live token or ""] fenced. The number of
+   * keys first (3 + one per queued stanza), then the keys, then the arguments.
+   */
   mpFencedSnapshotWrite(
-    leaseKey: string,
-    snapshotKey: string,
-    inboxKey: string,
-    token: string,
-    group: string,
-    saveCount: number,
-    deleteCount: number,
-    ...pairsThenDeletesThenIds: string[]
+    numberOfKeys: number,
+    ...keysThenArgs: (string | number)[]
   ): Promise<[1, number] | [0, string]>;
   /** See FENCED_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
   mpFencedXack(
@@ -172,7 +169,7 @@ const DEFINITIONS: Record<keyof ScriptCommands, { numberOfKeys?: number; lua: st
   mpShardLeaseAcquire: { numberOfKeys: 2, lua: lua.SHARD_LEASE_ACQUIRE },
   mpShardLeaseRenew: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RENEW },
   mpShardLeaseRelease: { numberOfKeys: 1, lua: lua.SHARD_LEASE_RELEASE },
-  mpFencedSnapshotWrite: { numberOfKeys: 3, lua: lua.FENCED_SNAPSHOT_WRITE },
+  mpFencedSnapshotWrite: { lua: lua.FENCED_SNAPSHOT_WRITE },
   mpFencedXack: { numberOfKeys: 2, lua: lua.FENCED_XACK },
   mpFencedXackMany: { lua: lua.FENCED_XACK_MANY },
   mpEdgeClaim: { numberOfKeys: 1, lua: lua.EDGE_CLAIM },

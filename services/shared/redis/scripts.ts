@@ -429,20 +429,25 @@ if live_token ~= ARGV[1] then return {0, live_token or ""} end
 `;
 
 /**
- * Fenced snapshot write of one shard, with the acknowledgement of inbox entries in the same step
- * (a unit of work whose snapshot is its last write: its acknowledgement rides with it; none for
- * other writes). KEYS: shardLease, snapshot, shardInbox (one tag, {s<N>}: one cluster slot).
- * ARGV: token, group, n, m, then n pairs of connId and snapshot to store (replacing), then m
- * connIds whose snapshots to delete, then the entry ids to acknowledge. Returns {1, number
+ * Fenced snapshot write of one shard, with stanzas for its XEP-0198 queues and the
+ * acknowledgement of inbox entries in the same step (a unit of work whose snapshot is its last
+ * write: its acknowledgement rides with it; none for other writes). KEYS: shardLease,
+ * snapshot, shardInbox, then one smQueue key per queued stanza (all one tag, {s<N>}: one
+ * cluster slot). ARGV: token, group, n, m, q, then n pairs of connId and snapshot to store
+ * (replacing), then m connIds whose snapshots to delete, then q pairs of sequence number and
+ * stanza (the i-th into KEYS[3 + i]), then the entry ids to acknowledge. Returns {1, number
  * acknowledged} when done, {0, live token or ""} when fenced (see FENCE): then nothing is
  * written and the entries stay pending for the new owner.
  */
 export const FENCED_SNAPSHOT_WRITE = `${FENCE}
 local n = tonumber(ARGV[3])
-local deletes = 5 + 2 * n
-local acks = deletes + tonumber(ARGV[4])
-for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[5 + 2 * i], ARGV[6 + 2 * i]) end
-for i = deletes, acks - 1 do redis.call("HDEL", KEYS[2], ARGV[i]) end
+local q = tonumber(ARGV[5])
+local deletes = 6 + 2 * n
+local queued = deletes + tonumber(ARGV[4])
+local acks = queued + 2 * q
+for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end
+for i = deletes, queued - 1 do redis.call("HDEL", KEYS[2], ARGV[i]) end
+for i = 0, q - 1 do redis.call("HSET", KEYS[4 + i], ARGV[queued + 2 * i], ARGV[queued + 1 + 2 * i]) end
 local acked = 0
 for i = acks, #ARGV do acked = acked + redis.call("XACK", KEYS[3], ARGV[2], ARGV[i]) end
 return {1, acked}

@@ -1,5 +1,5 @@
 // SmQueueStore in process memory, for tests and single-process demo mode.
-import type { SmQueueStore } from "./sm-queue-store.js";
+import type { SmQueueStore, UnackedStanza } from "./sm-queue-store.js";
 
 export class MemorySmQueueStore implements SmQueueStore {
   /** `${shard} ${smId}` → seq → stanza */
@@ -8,10 +8,17 @@ export class MemorySmQueueStore implements SmQueueStore {
   private readonly settled = new Map<string, number>();
 
   async push(shard: number, smId: string, seq: number, stanza: string): Promise<void> {
-    const key = `${shard} ${smId}`;
-    let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = new Map()));
-    queue.set(seq, stanza);
+    this.store(shard, [{ smId, seq, stanza }]);
+  }
+
+  /** push() of each, at once (MemoryFencedWrites stores them with the snapshots). */
+  store(shard: number, unacked: readonly UnackedStanza[]): void {
+    for (const { smId, seq, stanza } of unacked) {
+      const key = `${shard} ${smId}`;
+      let queue = this.queues.get(key);
+      if (!queue) this.queues.set(key, (queue = new Map()));
+      queue.set(seq, stanza);
+    }
   }
 
   async range(shard: number, smId: string, from: number, to: number): Promise<string[]> {

@@ -4,6 +4,16 @@
 // hash tag, so whichever member owns the shard next finds them (the counters that say which
 // sequence numbers exist live in the connection's snapshot).
 
+/**
+ * A stanza to keep for a stream management session until the client acknowledges it, stored
+ * with its connection's snapshot (FencedWrites) instead of by push().
+ */
+export interface UnackedStanza {
+  smId: string;
+  seq: number;
+  stanza: string;
+}
+
 export interface SmQueueStore {
   /**
    * Stores stanza number `seq` of stream management session `smId`. Idempotent: storing a
