@@ -170,6 +170,38 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(log, ["ack 1-1"]);
   });
 
+  it("in the session's own unit, stores the stanza in its queue before its frame is written", async () => {
+    await bound(ALICE, "alice", 0, false);
+    const bob = await bound(BOB, "bob", 1, true);
+    // bob's turn busy: alice's unit routes the stanza to his inbox.
+    let release!: () => void;
+    const busy = session.table.withConn(BOB, () => new Promise<void>((r) => (release = r)));
+    try {
+      await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    } finally {
+      release();
+      await busy;
+    }
+    assert.equal(routed.length, 1);
+    // bob's own unit applies it: its frame is written at once, so the stanza must already be
+    // in the queue a resumption resends from (the same Redis connection keeps the order).
+    const framesAtPush: number[] = [];
+    const push = backend.smQueues.push.bind(backend.smQueues);
+    backend.smQueues.push = (...args) => {
+      framesAtPush.push(bobsFrames().length);
+      return push(...args);
+    };
+    await session.processor.handleBatch(
+      [{ id: "2-1", shard: 1, packet: routed[0] }],
+      ack,
+      acknowledged,
+    );
+    assert.deepEqual(framesAtPush, [0], "stored on its own, ahead of the frame");
+    assert.equal(bobsFrames().length, 1);
+    const smId = (bob.sm as { id: string }).id;
+    assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1);
+  });
+
   it("puts the session back as it was when the unit fails before saving it, and counts the stanza once when the unit is applied again", async () => {
     await bound(ALICE, "alice", 0, true);
     await bound(BOB, "bob", 1, true);

@@ -54,12 +54,6 @@ interface HeldConn {
   frames: [d: string, origin: string | undefined][];
 }
 
-/** An XEP-0198 stanza kept for a connection, with the shard whose queue holds it. */
-interface ShardUnacked {
-  shard: number;
-  unacked: UnackedStanza;
-}
-
 const NO_UNACKED: readonly UnackedStanza[] = [];
 
 /** Closes in progress, by connection state object (shared by every scoped context). */
@@ -107,11 +101,10 @@ export class LiveContext implements SessionContext {
   /** Other connections whose turns this unit holds, by id. */
   private readonly held = new Map<string, HeldConn>();
   /**
-   * XEP-0198 stanzas this unit counted in connections' states, not stored yet: each is stored
-   * with its connection's snapshot when this unit writes it (takeUnacked), else on its own
-   * before the unit's snapshot (storeUnackedLeft). Only in PacketProcessor units.
+   * XEP-0198 stanzas this unit counted in the states of connections whose turns it holds, not
+   * stored yet: each is stored with its connection's snapshot (saveHeld, takeUnacked).
    */
-  private readonly unacked = new Map<ConnState, ShardUnacked[]>();
+  private readonly unacked = new Map<ConnState, UnackedStanza[]>();
 
   constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -217,39 +210,28 @@ export class LiveContext implements SessionContext {
 
   /**
    * Keeps stanza `seq` of `conn`'s XEP-0198 session until the client acknowledges it
-   * (SmQueueStore): in a PacketProcessor unit, stored with the connection's snapshot when the
-   * unit saves it (one write for both), else at once.
+   * (SmQueueStore). A stanza must be in the queue before its frame can reach the client: a
+   * resumption resends from the queue, and the client's `h` may count the stanza. So it is
+   * stored at once, ahead of the frame on the same Redis connection, except for a connection
+   * whose turn this unit holds: its frames wait for its save (saveHeld), and the stanza is
+   * stored by that same write, one script call for both.
    */
   keepUnacked(conn: ConnState, smId: string, seq: number, stanza: string): void {
-    if (!this.holding) {
+    if (this.unsavedHold(conn) === undefined) {
       this.track(this.stores.smQueues.push(conn.shard, smId, seq, stanza));
       return;
     }
     const kept = this.unacked.get(conn);
-    const item = { shard: conn.shard, unacked: { smId, seq, stanza } };
-    if (kept) kept.push(item);
-    else this.unacked.set(conn, [item]);
+    if (kept) kept.push({ smId, seq, stanza });
+    else this.unacked.set(conn, [{ smId, seq, stanza }]);
   }
 
-  /** The stanzas keepUnacked deferred for `conn` in `shard`, for the write of its snapshot. */
-  takeUnacked(conn: ConnState, shard: number): readonly UnackedStanza[] {
+  /** The stanzas keepUnacked kept for `conn`, for the write of its snapshot (or its end). */
+  takeUnacked(conn: ConnState): readonly UnackedStanza[] {
     const kept = this.unacked.get(conn);
     if (!kept) return NO_UNACKED;
-    const taken = kept.filter((k) => k.shard === shard);
-    const left = kept.filter((k) => k.shard !== shard);
-    if (left.length > 0) this.unacked.set(conn, left);
-    else this.unacked.delete(conn);
-    return taken.map((k) => k.unacked);
-  }
-
-  /** Stores the stanzas keepUnacked deferred that no snapshot of this unit took. */
-  async storeUnackedLeft(): Promise<void> {
-    if (this.unacked.size === 0) return;
-    for (const kept of this.unacked.values())
-      for (const { shard, unacked } of kept)
-        this.track(this.stores.smQueues.push(shard, unacked.smId, unacked.seq, unacked.stanza));
-    this.unacked.clear();
-    await this.flush();
+    this.unacked.delete(conn);
+    return kept;
   }
 
   /**
@@ -305,7 +287,7 @@ export class LiveContext implements SessionContext {
       if (this.deps.table.get(conn.connId) !== conn)
         throw new Error(`connection ${conn.connId} left this member while its turn was held`);
       const json = JSON.stringify(conn);
-      const unacked = this.takeUnacked(conn, conn.shard);
+      const unacked = this.takeUnacked(conn);
       saves.push(
         this.deps.snapshots.save(conn.shard, conn.connId, json, undefined, unacked).then(() => {
           held.saved = true;

@@ -199,30 +199,19 @@ export class PacketProcessor {
         let acked = false;
         // Only a connection never saved: no older snapshot of it may outlive this state.
         const neverSaved = before === undefined || this.table.isUnsaved(connId);
-        const inMemoryOnly =
-          changed !== undefined && neverSaved && keptInMemory(changed, connId, entries);
-        const saved =
-          changed !== undefined &&
-          !inMemoryOnly &&
-          (changed.connId !== connId || !before?.sameAs(changed))
-            ? changed
-            : undefined;
-        // XEP-0198 stanzas it counts ride with its snapshot; any other's are stored before it.
-        const unacked = saved && ctx.takeUnacked(saved, saved.shard);
-        await ctx.storeUnackedLeft();
-        if (inMemoryOnly) {
+        if (changed && neverSaved && keptInMemory(changed, connId, entries)) {
           this.table.markUnsaved(connId, true);
-        } else if (saved) {
+        } else if (changed && (changed.connId !== connId || !before?.sameAs(changed))) {
           acked =
             ackWithSnapshot &&
             unit.afterSave.length === 0 &&
             others.length === 0 &&
-            entries.every((e) => e.shard === saved.shard);
-          const json = JSON.stringify(saved);
+            entries.every((e) => e.shard === changed.shard);
+          const json = JSON.stringify(changed);
           const ackIds = acked ? entries.map((e) => e.id) : undefined;
-          ctx.track(this.snapshots.save(saved.shard, saved.connId, json, ackIds, unacked));
+          ctx.track(this.snapshots.save(changed.shard, changed.connId, json, ackIds));
           await ctx.flush();
-          this.table.markUnsaved(saved.connId, false);
+          this.table.markUnsaved(changed.connId, false);
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
         if (unit.afterSave.length > 0) {

@@ -171,8 +171,9 @@ export async function settleUnacked(ctx: LiveContext, conn: ConnState): Promise<
   }
   const queues = ctx.stores.smQueues;
   const stored = await queues.range(conn.shard, sm.id, sm.acked + 1, sm.sent);
-  // Counted by this unit and not stored yet (LiveContext.keepUnacked): the latest numbers.
-  const kept = ctx.takeUnacked(conn, conn.shard).map((u) => u.stanza);
+  // Counted by a unit holding its turn and not stored yet (LiveContext.keepUnacked): the
+  // latest numbers.
+  const kept = ctx.takeUnacked(conn).map((u) => u.stanza);
   for (const xml of [...stored, ...kept]) await rerouteFromGone(ctx, conn.connId, xml);
   await queues.markSettled(conn.shard, conn.connId, settledTtlMs(ctx.config));
   const { shard } = conn;
