@@ -113,6 +113,18 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
       `megaphone_session_sm_local_deliveries_total{path="${path}"}`,
     ) || 0;
 
+  /** alice's unit sends bob "hello" while his own turn is taken. */
+  async function sendWhileBobBusy(): Promise<void> {
+    let release!: () => void;
+    const busy = session.table.withConn(BOB, () => new Promise<void>((r) => (release = r)));
+    try {
+      await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    } finally {
+      release();
+      await busy;
+    }
+  }
+
   it("saves the session before the sender's snapshot and acknowledgement, and writes nothing to its inbox", async () => {
     await bound(ALICE, "alice", 0, true);
     const bob = await bound(BOB, "bob", 1, true);
@@ -150,14 +162,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   it("goes through the session's inbox while its turn is busy", async () => {
     await bound(ALICE, "alice", 0, false);
     await bound(BOB, "bob", 1, true);
-    let release!: () => void;
-    const busy = session.table.withConn(BOB, () => new Promise<void>((r) => (release = r)));
-    try {
-      await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
-    } finally {
-      release();
-      await busy;
-    }
+    await sendWhileBobBusy();
     assert.deepEqual(
       routed.map((p) => [p.c, p.k === "route" ? p.q : undefined]),
       [[BOB, "1"]],
@@ -173,15 +178,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   it("in the session's own unit, stores the stanza in its queue before its frame is written", async () => {
     await bound(ALICE, "alice", 0, false);
     const bob = await bound(BOB, "bob", 1, true);
-    // bob's turn busy: alice's unit routes the stanza to his inbox.
-    let release!: () => void;
-    const busy = session.table.withConn(BOB, () => new Promise<void>((r) => (release = r)));
-    try {
-      await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
-    } finally {
-      release();
-      await busy;
-    }
+    await sendWhileBobBusy(); // alice's unit routes the stanza to his inbox
     assert.equal(routed.length, 1);
     // bob's own unit applies it: its frame is written at once, so the stanza must already be
     // in the queue a resumption resends from (the same Redis connection keeps the order).
