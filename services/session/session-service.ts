@@ -3,7 +3,12 @@
 import type { Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
-import { SessionShardHost, fencedSnapshotSink, type OwnEdgeShards } from "./io/shard-host.js";
+import {
+  SessionShardHost,
+  fencedSnapshotSink,
+  fencedTogetherSink,
+  type OwnEdgeShards,
+} from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
 import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
@@ -88,7 +93,10 @@ export async function startSession(
     metrics.fencedRefusals.inc();
     stepDown(shard);
   };
-  const snapshots = new SnapshotWriter(fencedSnapshotSink(backend.fenced, leaseOf, refused));
+  const snapshots = new SnapshotWriter(
+    fencedSnapshotSink(backend.fenced, leaseOf, refused),
+    fencedTogetherSink(backend.fenced, leaseOf, refused),
+  );
   // The other writes of shard state (XEP-0198 queues, directed presence) carry the lease too.
   backend.shardFence.use((shard) => leaseOf(shard)?.token);
   const ctx: LiveContext = new LiveContext({

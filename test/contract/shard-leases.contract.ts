@@ -342,6 +342,74 @@ export function shardLeasesContract(
         assert.deepEqual(await subject().pending(4), []);
       });
 
+      it("stores several shards' snapshots, XEP-0198 stanzas and acknowledgements in one step where it can (not on a cluster)", async () => {
+        const one = await leases().acquire(1, "member-a");
+        const two = await leases().acquire(2, "member-a");
+        assert.ok(one && two);
+        const ids1 = await subject().deliver(1, 2);
+        const ids2 = await subject().deliver(2, 1);
+        const items = [
+          {
+            lease: one,
+            save: new Map([["conn-1", "one"]]),
+            remove: [],
+            entryIds: ids1,
+            unacked: [],
+          },
+          {
+            lease: two,
+            save: new Map([["conn-2", "two"]]),
+            remove: [],
+            entryIds: ids2.slice(0, 0),
+            unacked: [{ smId: "sm-b", seq: 1, stanza: "<message id='1'/>" }],
+          },
+        ];
+        if (!subject().fenced.writesShardsTogether) {
+          // A cluster: two shards are two slots, which no step spans; one shard is one step.
+          await assert.rejects(subject().fenced.writeTogether(items), /one shard per step/);
+          assert.deepEqual(await subject().snapshots(1), new Map(), "nothing written");
+          assert.deepEqual(await subject().fenced.writeTogether(items.slice(0, 1)), [2]);
+          assert.deepEqual(await subject().snapshots(1), new Map([["conn-1", "one"]]));
+          return;
+        }
+        assert.deepEqual(await subject().fenced.writeTogether(items), [2, 0]);
+        assert.deepEqual(await subject().snapshots(1), new Map([["conn-1", "one"]]));
+        assert.deepEqual(await subject().snapshots(2), new Map([["conn-2", "two"]]));
+        assert.deepEqual(await subject().unacked(2, "sm-b"), new Map([["1", "<message id='1'/>"]]));
+        assert.deepEqual(await subject().pending(1), []);
+        assert.deepEqual(await subject().pending(2), ids2, "not given: still pending");
+      });
+
+      it("writes nothing of any shard when one lease of a step is not live", async () => {
+        const live = await leases().acquire(1, "member-a");
+        const old = await leases().acquire(2, "member-a");
+        assert.ok(live && old);
+        const ids1 = await subject().deliver(1, 1);
+        const next = await acquireOnceExpired(2, "member-b");
+        const live1 = (await leases().renew(live)) ?? (await acquireOnceExpired(1, "member-a"));
+        const item = (lease: Lease, connId: string, entryIds: readonly string[]) => ({
+          lease,
+          save: new Map([[connId, "late"]]),
+          remove: [],
+          entryIds,
+          unacked: [{ smId: `sm-${connId}`, seq: 1, stanza: "late" }],
+        });
+        const step = subject().fenced.writesShardsTogether
+          ? [item(live1, "conn-1", ids1), item(old, "conn-2", [])]
+          : [item(old, "conn-2", [])];
+        await refused(subject().fenced.writeTogether(step), 2, old.token);
+        await assert.rejects(subject().fenced.writeTogether(step), (err: unknown) => {
+          assert.ok(err instanceof FencedError);
+          assert.equal(err.liveToken, next.token);
+          return true;
+        });
+        assert.deepEqual(await subject().snapshots(1), new Map(), "the live shard's neither");
+        assert.deepEqual(await subject().snapshots(2), new Map());
+        assert.deepEqual(await subject().unacked(1, "sm-conn-1"), new Map());
+        assert.deepEqual(await subject().unacked(2, "sm-conn-2"), new Map());
+        assert.deepEqual(await subject().pending(1), ids1, "its entries stay pending");
+      });
+
       it("acknowledges several shards at once, each through its own lease: a fenced one is refused alone", async () => {
         const live = await leases().acquire(1, "member-a");
         const old = await leases().acquire(2, "member-a");

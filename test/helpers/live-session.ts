@@ -13,7 +13,7 @@ import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LiveContext } from "../../services/session/io/live-context.js";
 import { LocalDelivery } from "../../services/session/io/local-delivery.js";
 import { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { fencedSnapshotSink } from "../../services/session/io/shard-host.js";
+import { fencedSnapshotSink, fencedTogetherSink } from "../../services/session/io/shard-host.js";
 import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
 import { createSessionMetrics } from "../../services/session/session-metrics.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
@@ -36,6 +36,16 @@ export function recordedFencedWrites(fenced: FencedWrites, log: string[]): Fence
       log.push(
         `snapshots+ack save=${[...save.keys()].join()} ack=${entryIds.join()}${queued(unacked)}`,
       );
+      return acked;
+    },
+    writesShardsTogether: fenced.writesShardsTogether,
+    async writeTogether(items) {
+      const acked = await fenced.writeTogether(items);
+      const parts = items.map(
+        ({ save, entryIds, unacked }) =>
+          `save=${[...save.keys()].join()}${entryIds.length > 0 ? ` ack=${entryIds.join()}` : ""}${queued(unacked)}`,
+      );
+      log.push(`together ${parts.join(" + ")}`);
       return acked;
     },
     ack: (lease, entryIds) => fenced.ack(lease, entryIds),
@@ -94,6 +104,7 @@ export function liveSession(
   const metrics = createSessionMetrics({ connections: () => table.size });
   const snapshots = new SnapshotWriter(
     fencedSnapshotSink(backend.fenced, leaseOf, () => undefined),
+    fencedTogetherSink(backend.fenced, leaseOf, () => undefined),
   );
   const ctx = new LiveContext({
     config,

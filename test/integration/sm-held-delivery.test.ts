@@ -1,8 +1,9 @@
 // A stanza one connection's unit sends an XEP-0198 session of the same member changes that
 // session's stored state (its count of stanzas sent and its unacknowledged queue). When the
-// session's turn is free, the sender's unit holds it, changes it in place and saves it before
-// its own snapshot and acknowledgement (LiveContext.holdForDelivery), instead of routing the
-// stanza through the session's inbox. The real core on its own Redis, its fenced writes
+// session's turn is free, the sender's unit holds it, changes it in place and saves it with its
+// own snapshot and acknowledgement in one fenced step on one Redis server, or before them where
+// a step takes one shard (a Redis Cluster) (LiveContext.holdForDelivery), instead of routing
+// the stanza through the session's inbox. The real core on its own Redis, its fenced writes
 // recorded in order, the test in the place of the read loop.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
@@ -65,14 +66,20 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     const leases = new Map<number, Lease>();
     for (const shard of [0, 1]) leases.set(shard, (await backend.leases.acquire(shard, "s1"))!);
     stop = new AbortController();
-    session = liveSession(backend, config, (shard) => leases.get(shard), stop.signal);
-    // Both shards served, their inboxes handled: local delivery allowed.
-    const local = session.ctx.deps.local;
+    leaseOf = (shard) => leases.get(shard);
+    session = servingShards01(liveSession(backend, config, leaseOf, stop.signal));
+  });
+  let leaseOf: (shard: number) => Lease | undefined;
+
+  /** `live` with both shards served, their inboxes handled: local delivery allowed. */
+  function servingShards01(live: LiveSession): LiveSession {
+    const local = live.ctx.deps.local;
     for (const shard of [0, 1]) {
       local.started(shard, new Map([[shard, "0-0"]]));
       local.handled(shard, "0-0");
     }
-  });
+    return live;
+  }
 
   afterEach(async () => {
     stop.abort();
@@ -125,7 +132,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     }
   }
 
-  it("saves the session before the sender's snapshot and acknowledgement, and writes nothing to its inbox", async () => {
+  it("saves the session with the sender's snapshot and acknowledgement in one step, and writes nothing to its inbox", async () => {
     await bound(ALICE, "alice", 0, true);
     const bob = await bound(BOB, "bob", 1, true);
     let pushes = 0;
@@ -136,11 +143,10 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     };
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.equal(pushes, 0, "no write of its own for the stanza in bob's queue");
-    // bob's state (shard 1) first, with the stanza for his queue in the same write, then
-    // alice's own, which marks her entry applied.
+    // bob's state (shard 1) with the stanza for his queue, and alice's own, which marks her
+    // entry applied: one fenced step, all or nothing.
     assert.deepEqual(log, [
-      `snapshots save=${BOB} remove= queued=1`,
-      `snapshots+ack save=${ALICE} ack=1-1`,
+      `together save=${BOB} queued=1 + save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
     assert.deepEqual(routed, [], "no route through bob's inbox");
@@ -156,6 +162,31 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     };
     assert.equal(stored.sm.sent, 1, "bob's stored count");
     assert.equal(stored.recentOrigins, originDigest(`${ALICE}|1-1|0`), "its origin remembered");
+    assert.equal(bobsFrames().length, 1, "written to bob's edge");
+  });
+
+  it("saves the session before the sender's snapshot where a step writes one shard (a Redis Cluster)", async () => {
+    // The same Redis, its fenced writes declaring one shard per step as a cluster's do.
+    const oneShardPerStep = { ...backend.fenced, writesShardsTogether: false };
+    stop.abort();
+    stop = new AbortController();
+    const config: Config = { ...DEFAULTS, redis: `${server.url}/1`, shardCount: 4 };
+    session = servingShards01(
+      liveSession({ ...backend, fenced: oneShardPerStep }, config, leaseOf, stop.signal),
+    );
+    await bound(ALICE, "alice", 0, true);
+    const bob = await bound(BOB, "bob", 1, true);
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    // bob's state (shard 1) first, with the stanza for his queue in the same write, then
+    // alice's own, which marks her entry applied.
+    assert.deepEqual(log, [
+      `snapshots save=${BOB} remove= queued=1`,
+      `snapshots+ack save=${ALICE} ack=1-1`,
+      "acknowledged 1-1",
+    ]);
+    assert.deepEqual(routed, [], "no route through bob's inbox");
+    const smId = (bob.sm as { id: string }).id;
+    assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1, "in bob's queue");
     assert.equal(bobsFrames().length, 1, "written to bob's edge");
   });
 
@@ -204,15 +235,15 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await bound(BOB, "bob", 1, true);
     // bob's first save is refused as a store failure (Redis read-only a moment): the unit
     // fails before anything of it is stored, and is applied again in place.
-    const write = backend.fenced.writeSnapshots.bind(backend.fenced);
+    const write = backend.fenced.writeTogether.bind(backend.fenced);
     let refusals = 0;
-    backend.fenced.writeSnapshots = async (lease, save, remove, unacked) => {
-      if (save.has(BOB) && refusals++ === 0) {
+    backend.fenced.writeTogether = async (items) => {
+      if (items.some(({ save }) => save.has(BOB)) && refusals++ === 0) {
         const err = new Error("READONLY You can't write against a read only replica.");
         err.name = "ReplyError";
         throw err;
       }
-      return write(lease, save, remove, unacked);
+      return write(items);
     };
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.equal(refusals, 2, "refused once, stored the second time");
@@ -220,9 +251,8 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     // Written only once saved: the failed attempt wrote bob's client nothing.
     const origins = bobsFrames().map((p) => (p.k === "data" ? p.o : undefined));
     assert.deepEqual(origins, [`${ALICE}|1-1|0`]);
-    assert.deepEqual(log.slice(-3), [
-      `snapshots save=${BOB} remove= queued=1`,
-      `snapshots+ack save=${ALICE} ack=1-1`,
+    assert.deepEqual(log, [
+      `together save=${BOB} queued=1 + save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
   });
@@ -246,11 +276,13 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await bound(ALICE, "alice", 0, true);
     const bob = await bound(BOB, "bob", 1, true);
     const before = JSON.stringify(bob);
-    // bob's shard went to another member while alice's unit held his turn: his save is fenced.
-    const write = backend.fenced.writeSnapshots.bind(backend.fenced);
-    backend.fenced.writeSnapshots = async (lease, save, remove, unacked) => {
-      if (save.has(BOB)) throw new FencedError(1, lease.token, lease.token + 1);
-      return write(lease, save, remove, unacked);
+    // bob's shard went to another member while alice's unit held his turn: the step that
+    // saves him is fenced.
+    const write = backend.fenced.writeTogether.bind(backend.fenced);
+    backend.fenced.writeTogether = async (items) => {
+      const his = items.find(({ save }) => save.has(BOB));
+      if (his) throw new FencedError(1, his.lease.token, his.lease.token + 1);
+      return write(items);
     };
     await assert.rejects(
       session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged),

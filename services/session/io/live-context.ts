@@ -14,7 +14,7 @@ import type { Logger } from "../../shared/log.js";
 import { NS_CLIENT } from "../../shared/ns.js";
 import { isStoreError } from "../../shared/redis/errors.js";
 import type { LocalDelivery } from "./local-delivery.js";
-import type { SnapshotWriter } from "./snapshot-writer.js";
+import type { SnapshotSave, SnapshotWriter } from "./snapshot-writer.js";
 import { StreamError, type StreamErrorCondition } from "../../shared/xmpp-errors.js";
 import { DurableCopy, type ConnState } from "../core/connection.js";
 import type { DirectTarget, SessionContext, Stores } from "../core/context.js";
@@ -272,35 +272,53 @@ export class LiveContext implements SessionContext {
    * Saves the connections this unit holds, once the writes of the stanzas it sent them are
    * stored (flush) and before the unit's own snapshot, which marks its entries applied: a
    * member dying in between leaves those entries to be applied again, and the held
-   * connections' saved origins drop the repeats (sendHeld). Each saved one gets its frames
-   * and its turn back at once: it is never put back from here on.
+   * connections' saved origins drop the repeats (sendHeld). Where the store writes several
+   * shards in one step, the unit's own snapshot (`own`, if it writes one) goes in that same
+   * step instead, all or nothing: one script call, and the order is kept by construction.
+   * True when `own` was stored so; false when the caller must store it now. Each saved
+   * connection gets its frames and its turn back at once: it is never put back from here on.
    */
-  async saveHeld(): Promise<void> {
-    if (this.held.size === 0) return;
-    const saves: Promise<void>[] = [];
-    for (const held of this.held.values()) {
-      const { conn } = held;
-      if (held.saved) continue;
+  async saveHeld(own?: SnapshotSave): Promise<boolean> {
+    const unsaved = [...this.held.values()].filter((held) => !held.saved);
+    if (unsaved.length === 0) return false;
+    for (const { conn } of unsaved) {
       // Its shard was handed over meanwhile (ShardHost.stop forgets its connections): what
       // this unit sent it is stored nowhere, so the unit must not be marked applied. Applied
       // again, it finds the connection gone and routes the stanza to its inbox.
       if (this.deps.table.get(conn.connId) !== conn)
         throw new Error(`connection ${conn.connId} left this member while its turn was held`);
-      const json = JSON.stringify(conn);
-      const unacked = this.takeUnacked(conn);
-      saves.push(
-        this.deps.snapshots.save(conn.shard, conn.connId, json, undefined, unacked).then(() => {
-          held.saved = true;
-          this.deps.table.markUnsaved(conn.connId, false);
-          for (const [d, origin] of held.frames) this.writeFrame(conn, d, origin);
-          held.frames = [];
-          held.release();
-        }),
-      );
     }
+    const saves = unsaved.map(({ conn }) => ({
+      shard: conn.shard,
+      connId: conn.connId,
+      snapshot: JSON.stringify(conn),
+      unacked: this.takeUnacked(conn),
+    }));
+    const { snapshots } = this.deps;
+    if (own && snapshots.writesTogether) {
+      await snapshots.saveTogether([...saves, own]);
+      for (const held of unsaved) this.heldSaved(held);
+      return true;
+    }
+    const stored = unsaved.map((held, i) => {
+      const { shard, connId, snapshot, unacked } = saves[i];
+      return snapshots.save(shard, connId, snapshot, undefined, unacked).then(() => {
+        this.heldSaved(held);
+      });
+    });
     // Every save settled before a failure is reported: releaseHeld must know which are stored.
-    const failed = (await Promise.allSettled(saves)).find((r) => r.status === "rejected");
+    const failed = (await Promise.allSettled(stored)).find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
+    return false;
+  }
+
+  /** A held connection's state is stored: its frames go out and its turn is given back. */
+  private heldSaved(held: HeldConn): void {
+    held.saved = true;
+    this.deps.table.markUnsaved(held.conn.connId, false);
+    for (const [d, origin] of held.frames) this.writeFrame(held.conn, d, origin);
+    held.frames = [];
+    held.release();
   }
 
   /**

@@ -24,7 +24,7 @@ import { countEntry, type SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { LiveContext } from "./live-context.js";
 import { deliverRouted, rerouteFromGone } from "./reroute.js";
-import type { SnapshotWriter } from "./snapshot-writer.js";
+import type { SnapshotSave, SnapshotWriter } from "./snapshot-writer.js";
 import { applyBosh } from "./bosh/bosh-apply.js";
 import {
   applyResume,
@@ -186,8 +186,6 @@ export class PacketProcessor {
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
         await ctx.flush();
-        // The connections it held, before its own snapshot (LiveContext.saveHeld).
-        await ctx.saveHeld();
         // Known once the effects are stored: nothing the snapshot write does changes them.
         const own = changed?.connId ?? unit.renamedTo ?? connId;
         const others =
@@ -197,6 +195,7 @@ export class PacketProcessor {
                 (c) => c.connId !== own && c.connId !== connId && !ctx.tookTurnOf(c),
               );
         let acked = false;
+        let ownSave: SnapshotSave | undefined;
         // Only a connection never saved: no older snapshot of it may outlive this state.
         const neverSaved = before === undefined || this.table.isUnsaved(connId);
         if (changed && neverSaved && keptInMemory(changed, connId, entries)) {
@@ -207,10 +206,21 @@ export class PacketProcessor {
             unit.afterSave.length === 0 &&
             others.length === 0 &&
             entries.every((e) => e.shard === changed.shard);
-          const json = JSON.stringify(changed);
-          const ackIds = acked ? entries.map((e) => e.id) : undefined;
-          ctx.track(this.snapshots.save(changed.shard, changed.connId, json, ackIds));
-          await ctx.flush();
+          ownSave = {
+            shard: changed.shard,
+            connId: changed.connId,
+            snapshot: JSON.stringify(changed),
+            ackIds: acked ? entries.map((e) => e.id) : undefined,
+          };
+        }
+        // The connections it held, before its own snapshot or with it (LiveContext.saveHeld).
+        const savedWithHeld = await ctx.saveHeld(ownSave);
+        if (changed && ownSave) {
+          if (!savedWithHeld) {
+            const { shard, connId: savedId, snapshot, ackIds } = ownSave;
+            ctx.track(this.snapshots.save(shard, savedId, snapshot, ackIds));
+            await ctx.flush();
+          }
           this.table.markUnsaved(changed.connId, false);
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.

@@ -19,7 +19,7 @@ import type { DirectDelivery } from "./direct-delivery.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
-import type { SnapshotSink } from "./snapshot-writer.js";
+import type { SnapshotSink, TogetherSink } from "./snapshot-writer.js";
 import { continueAfterTakeover } from "./bosh/bosh-timers.js";
 
 /**
@@ -235,6 +235,35 @@ export function fencedSnapshotSink(
       else await fenced.writeSnapshots(lease, save, remove, unacked);
     } catch (err) {
       if (err instanceof FencedError) refused(shard);
+      throw err;
+    }
+  };
+}
+
+/**
+ * Writes of several shards in one fenced step (FencedWrites.writeTogether), all or nothing;
+ * undefined where the store takes one shard per step. A refused one makes the member step down
+ * from the shard whose lease was not live.
+ */
+export function fencedTogetherSink(
+  fenced: FencedWrites,
+  leaseOf: (shard: number) => Lease | undefined,
+  refused: (shard: number) => void,
+): TogetherSink | undefined {
+  if (!fenced.writesShardsTogether) return undefined;
+  return async (writes) => {
+    const items = writes.map(({ shard, save, ackIds, unacked }) => {
+      const lease = leaseOf(shard);
+      if (!lease) {
+        refused(shard);
+        throw FencedError.notHeld(shard);
+      }
+      return { lease, save, remove: [], entryIds: ackIds, unacked };
+    });
+    try {
+      await fenced.writeTogether(items);
+    } catch (err) {
+      if (err instanceof FencedError) refused(err.shard);
       throw err;
     }
   };

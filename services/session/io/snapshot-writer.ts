@@ -10,6 +10,26 @@
 // snapshots nor acknowledgements).
 import type { UnackedStanza } from "../../shared/stores/sm/sm-queue-store.js";
 
+/** One connection's snapshot to store, as SnapshotWriter.save() takes it. */
+export interface SnapshotSave {
+  shard: number;
+  connId: string;
+  snapshot: string;
+  ackIds?: readonly string[];
+  unacked?: readonly UnackedStanza[];
+}
+
+/** One shard's part of a step that writes several (TogetherSink). */
+export interface ShardSnapshotWrite {
+  shard: number;
+  save: ReadonlyMap<string, string>;
+  ackIds: readonly string[];
+  unacked: readonly UnackedStanza[];
+}
+
+/** Writes the snapshots of several shards in one step, all or nothing. */
+export type TogetherSink = (writes: readonly ShardSnapshotWrite[]) => Promise<void>;
+
 /**
  * Writes snapshots of one shard: `save` replaces, `remove` deletes, and `ackIds` of its inbox
  * are acknowledged, all in one step.
@@ -36,7 +56,34 @@ export class SnapshotWriter {
   private batches = new Map<number, ShardBatch>();
   private scheduled = false;
 
-  constructor(private readonly sink: SnapshotSink) {}
+  constructor(
+    private readonly sink: SnapshotSink,
+    /** Absent where no step spans several shards (a Redis Cluster). */
+    private readonly together?: TogetherSink,
+  ) {}
+
+  /** Whether saveTogether() stores saves of several shards in one step. */
+  get writesTogether(): boolean {
+    return this.together !== undefined;
+  }
+
+  /**
+   * Stores `saves` (connections of any shards, each once) in one step, at once: all of them or
+   * (the promise rejects) none. Outside the turn's batches: a unit that stores other sessions'
+   * states with its own must never have its own stored alone. Only where writesTogether.
+   */
+  saveTogether(saves: readonly SnapshotSave[]): Promise<void> {
+    if (!this.together) throw new Error("this store writes one shard per step");
+    const byShard = new Map<number, ShardSnapshotWrite & { save: Map<string, string> }>();
+    for (const { shard, connId, snapshot, ackIds = [], unacked = [] } of saves) {
+      let write = byShard.get(shard);
+      if (!write) byShard.set(shard, (write = { shard, save: new Map(), ackIds: [], unacked: [] }));
+      write.save.set(connId, snapshot);
+      write.ackIds = write.ackIds.concat(ackIds);
+      write.unacked = write.unacked.concat(unacked);
+    }
+    return this.together([...byShard.values()]);
+  }
 
   /**
    * `ackIds`: entries of `shard`'s inbox to acknowledge in the same step, for a unit whose

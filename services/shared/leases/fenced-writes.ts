@@ -41,6 +41,22 @@ export interface FencedWrites {
   ): Promise<number>;
 
   /**
+   * Whether writeTogether() takes several shards: on one Redis server (and in memory) it does;
+   * a Redis Cluster keeps each shard in a slot of its own, which no one step spans.
+   */
+  readonly writesShardsTogether: boolean;
+
+  /**
+   * writeSnapshotsAndAck() of several shards in one step, all or nothing: unless every item's
+   * lease is live, throws the FencedError of the first that is not, having written nothing of
+   * any item. For a unit that changed other sessions' states (XEP-0198 deliveries to sessions
+   * whose turns it held): theirs and its own are stored together, never its own alone. Items of
+   * several shards only where writesShardsTogether; one item per shard. Resolves how many of
+   * each item's `entryIds` were pending and are acknowledged now.
+   */
+  writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]>;
+
+  /**
    * Acknowledges `entryIds` of the lease's shard inbox for the session group. Resolves how
    * many were pending and are acknowledged now. Throws FencedError (nothing acknowledged, the
    * entries stay pending for the next owner to claim) unless `lease` is the shard's live lease.
@@ -54,6 +70,15 @@ export interface FencedWrites {
    * of that item acknowledged; the other items are).
    */
   ackMany(items: readonly FencedAck[]): Promise<(number | FencedError)[]>;
+}
+
+/** One shard's part of writeTogether(), as writeSnapshotsAndAck() takes it. */
+export interface FencedSnapshotWrite {
+  lease: Lease;
+  save: ReadonlyMap<string, string>;
+  remove: readonly string[];
+  entryIds: readonly string[];
+  unacked: readonly UnackedStanza[];
 }
 
 /** Entry ids of one shard inbox to acknowledge through the shard's lease. */

@@ -2,7 +2,7 @@
 // no await in between (the targets below are synchronous), so nothing else in the process runs
 // between the check and the write.
 import { FencedError } from "./fenced-error.js";
-import type { FencedAck, FencedWrites } from "./fenced-writes.js";
+import type { FencedAck, FencedSnapshotWrite, FencedWrites } from "./fenced-writes.js";
 import type { MemoryShardLeases } from "./memory-shard-leases.js";
 import type { Lease } from "./shard-leases.js";
 import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
@@ -27,9 +27,7 @@ export class MemoryFencedWrites implements FencedWrites {
     remove: readonly string[] = [],
     unacked: readonly UnackedStanza[] = [],
   ): Promise<void> {
-    this.leases.fence(lease);
-    this.target.saveSnapshots(lease.shard, save, remove);
-    this.target.storeUnacked(lease.shard, unacked);
+    await this.writeSnapshotsAndAck(lease, save, remove, [], unacked);
   }
 
   async writeSnapshotsAndAck(
@@ -39,10 +37,19 @@ export class MemoryFencedWrites implements FencedWrites {
     entryIds: readonly string[],
     unacked: readonly UnackedStanza[] = [],
   ): Promise<number> {
-    this.leases.fence(lease);
-    this.target.saveSnapshots(lease.shard, save, remove);
-    this.target.storeUnacked(lease.shard, unacked);
-    return this.target.ack(lease.shard, entryIds);
+    const [acked] = await this.writeTogether([{ lease, save, remove, entryIds, unacked }]);
+    return acked;
+  }
+
+  readonly writesShardsTogether = true;
+
+  async writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]> {
+    for (const { lease } of items) this.leases.fence(lease);
+    return items.map(({ lease, save, remove, entryIds, unacked }) => {
+      this.target.saveSnapshots(lease.shard, save, remove);
+      this.target.storeUnacked(lease.shard, unacked);
+      return this.target.ack(lease.shard, entryIds);
+    });
   }
 
   async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {

@@ -2,24 +2,27 @@
 // given any, FENCED_XACK, FENCED_XACK_MANY in redis/scripts.ts) that check the shard's lease token and
 // write in one atomic step. The lease, the snapshots and the inbox share the shard's hash tag,
 // so each script of one shard stays in one Redis Cluster slot (the snapshots and
-// acknowledgement of one shard are one script there too; only ackMany's several shards are not).
+// acknowledgement of one shard are one script there too; only the steps of several shards,
+// ackMany's and writeTogether's, are not).
 import { SESSION_GROUP } from "../bus/redis-bus-parts.js";
 import { isCluster, type Redis } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js";
 import { FencedError } from "./fenced-error.js";
-import type { FencedAck, FencedWrites } from "./fenced-writes.js";
+import type { FencedAck, FencedSnapshotWrite, FencedWrites } from "./fenced-writes.js";
 import type { Lease } from "./shard-leases.js";
 import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
 
 export class RedisFencedWrites implements FencedWrites {
   private readonly scripts: ScriptCommands;
+  readonly writesShardsTogether: boolean;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
     this.scripts = scriptCommands(redis);
+    this.writesShardsTogether = !isCluster(redis);
   }
 
   async writeSnapshots(
@@ -38,29 +41,36 @@ export class RedisFencedWrites implements FencedWrites {
     entryIds: readonly string[],
     unacked: readonly UnackedStanza[] = [],
   ): Promise<number> {
-    const { shard } = lease;
-    const keys = [
-      this.keys.shardLease(shard),
-      this.keys.snapshot(shard),
-      this.keys.shardInbox(shard),
-    ];
-    const args: (string | number)[] = [
-      String(lease.token),
-      SESSION_GROUP,
-      save.size,
-      remove.length,
-      unacked.length,
-    ];
-    for (const [connId, snapshot] of save) args.push(connId, snapshot);
-    args.push(...remove);
-    for (const { smId, seq, stanza } of unacked) {
-      keys.push(this.keys.smQueue(shard, smId));
-      args.push(String(seq), stanza);
+    const [acked] = await this.writeTogether([{ lease, save, remove, entryIds, unacked }]);
+    return acked;
+  }
+
+  async writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]> {
+    const shards = new Set(items.map((item) => item.lease.shard));
+    if (shards.size < items.length) throw new Error("writeTogether takes one item per shard");
+    if (shards.size > 1 && !this.writesShardsTogether)
+      throw new Error("a Redis Cluster writes one shard per step (writesShardsTogether)");
+    const keys: string[] = [];
+    const args: (string | number)[] = [SESSION_GROUP];
+    for (const { lease, save, remove, entryIds, unacked } of items) {
+      const { shard } = lease;
+      keys.push(
+        this.keys.shardLease(shard),
+        this.keys.snapshot(shard),
+        this.keys.shardInbox(shard),
+      );
+      args.push(String(lease.token), save.size, remove.length, unacked.length, entryIds.length);
+      for (const [connId, snapshot] of save) args.push(connId, snapshot);
+      args.push(...remove);
+      for (const { smId, seq, stanza } of unacked) {
+        keys.push(this.keys.smQueue(shard, smId));
+        args.push(String(seq), stanza);
+      }
+      args.push(...entryIds);
     }
-    args.push(...entryIds);
     const reply = await this.scripts.mpFencedSnapshotWrite(keys.length, ...keys, ...args);
-    if (reply[0] === 0) throw fenced(lease, reply[1]);
-    return reply[1];
+    if (reply[0] === 0) throw fenced(items[reply[1] - 1].lease, reply[2]);
+    return reply.slice(1) as number[];
   }
 
   async ack(lease: Lease, entryIds: readonly string[]): Promise<number> {

@@ -131,13 +131,14 @@ export interface ScriptCommands {
     ...args: string[]
   ): Promise<unknown>;
   /**
-   * See FENCED_SNAPSHOT_WRITE: [1, acknowledged] | [0, live token or ""] fenced. The number of
-   * keys first (3 + one per queued stanza), then the keys, then the arguments.
+   * See FENCED_SNAPSHOT_WRITE: [1, acknowledged of each shard…] | [0, position of the fenced
+   * shard, its live token or ""]. The number of keys first (per shard 3 + one per queued
+   * stanza), then the keys, then the arguments.
    */
   mpFencedSnapshotWrite(
     numberOfKeys: number,
     ...keysThenArgs: (string | number)[]
-  ): Promise<[1, number] | [0, string]>;
+  ): Promise<[1, ...number[]] | [0, number, string]>;
   /** See FENCED_XACK: [1, acknowledged] | [0, live token or ""] fenced. */
   mpFencedXack(
     leaseKey: string,

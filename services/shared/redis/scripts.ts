@@ -429,28 +429,44 @@ if live_token ~= ARGV[1] then return {0, live_token or ""} end
 `;
 
 /**
- * Fenced snapshot write of one shard, with stanzas for its XEP-0198 queues and the
- * acknowledgement of inbox entries in the same step (a unit of work whose snapshot is its last
- * write: its acknowledgement rides with it; none for other writes). KEYS: shardLease,
- * snapshot, shardInbox, then one smQueue key per queued stanza (all one tag, {s<N>}: one
- * cluster slot). ARGV: token, group, n, m, q, then n pairs of connId and snapshot to store
- * (replacing), then m connIds whose snapshots to delete, then q pairs of sequence number and
- * stanza (the i-th into KEYS[3 + i]), then the entry ids to acknowledge. Returns {1, number
- * acknowledged} when done, {0, live token or ""} when fenced (see FENCE): then nothing is
- * written and the entries stay pending for the new owner.
+ * Fenced snapshot writes of one shard or several, all or nothing, each with stanzas for its
+ * XEP-0198 queues and the acknowledgement of inbox entries (a unit of work whose snapshot is
+ * its last write: its acknowledgement rides with it). Several shards only on one Redis server
+ * (their keys are in different cluster slots): a unit that held other sessions' turns stores
+ * their states with its own in one step. For each shard in turn, KEYS: shardLease, snapshot,
+ * shardInbox, then one smQueue key per queued stanza (all one tag, {s<N>}). ARGV: group, then
+ * for each shard its token, n, m, q, a, then n pairs of connId and snapshot to store
+ * (replacing), m connIds whose snapshots to delete, q pairs of sequence number and stanza (the
+ * i-th into the shard's i-th smQueue key) and a entry ids to acknowledge. Every lease is checked
+ * before anything is written: returns {1, number acknowledged of each shard…} when done, or
+ * {0, the position of the first shard whose lease is not the writer's (from 1), its live token
+ * or ""} (see FENCE), having written nothing: the entries stay pending for the new owner.
  */
-export const FENCED_SNAPSHOT_WRITE = `${FENCE}
-local n = tonumber(ARGV[3])
-local q = tonumber(ARGV[5])
-local deletes = 6 + 2 * n
-local queued = deletes + tonumber(ARGV[4])
-local acks = queued + 2 * q
-for i = 0, n - 1 do redis.call("HSET", KEYS[2], ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end
-for i = deletes, queued - 1 do redis.call("HDEL", KEYS[2], ARGV[i]) end
-for i = 0, q - 1 do redis.call("HSET", KEYS[4 + i], ARGV[queued + 2 * i], ARGV[queued + 1 + 2 * i]) end
-local acked = 0
-for i = acks, #ARGV do acked = acked + redis.call("XACK", KEYS[3], ARGV[2], ARGV[i]) end
-return {1, acked}
+export const FENCED_SNAPSHOT_WRITE = `
+local shards = {}
+local k, a = 1, 2
+while a <= #ARGV do
+  local live_token = redis.call("HGET", KEYS[k], "token")
+  if live_token ~= ARGV[a] then return {0, #shards + 1, live_token or ""} end
+  local n, m, q, c = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  shards[#shards + 1] = {k, a + 5, n, m, q, c}
+  k = k + 3 + q
+  a = a + 5 + 2 * n + m + 2 * q + c
+end
+local replies = {1}
+for _, shard in ipairs(shards) do
+  local k, a, n, m, q, c = shard[1], shard[2], shard[3], shard[4], shard[5], shard[6]
+  for i = 0, n - 1 do redis.call("HSET", KEYS[k + 1], ARGV[a + 2 * i], ARGV[a + 1 + 2 * i]) end
+  a = a + 2 * n
+  for i = a, a + m - 1 do redis.call("HDEL", KEYS[k + 1], ARGV[i]) end
+  a = a + m
+  for i = 0, q - 1 do redis.call("HSET", KEYS[k + 3 + i], ARGV[a + 2 * i], ARGV[a + 1 + 2 * i]) end
+  a = a + 2 * q
+  local acked = 0
+  for i = a, a + c - 1 do acked = acked + redis.call("XACK", KEYS[k + 2], ARGV[1], ARGV[i]) end
+  replies[#replies + 1] = acked
+end
+return replies
 `;
 
 /**
