@@ -236,8 +236,8 @@ export class LiveContext implements SessionContext {
 
   /**
    * Takes `conn`'s turn if it is free now (never waiting for it), so that a stanza for it may
-   * change its stored state from here: XEP-0198's count and queue. The unit saves it before
-   * its own snapshot, then writes its frames and gives its turn back (saveHeld); a unit that
+   * change its stored state from here: XEP-0198's count and queue. The unit saves it with its
+   * own snapshot (or before it), then writes its frames and gives its turn back (saveHeld); a unit that
    * fails first puts it back as it was, its client having seen none of it (releaseHeld).
    * False: the stanza must go through the connection's inbox.
    */
