@@ -107,7 +107,10 @@ export async function rerouteFromGone(
   let to;
   try {
     stanza = parse(xml);
-    to = parseJid(stanza.attrs.to ?? "");
+    // Most frames a closed socket leaves behind have no `to` (stream features, SASL, the
+    // server's answers): no JID to parse, and no error built (with its stack) to say so.
+    if (!stanza.attrs.to) return;
+    to = parseJid(stanza.attrs.to);
   } catch {
     return; // not a stanza (stream features, SASL, framing): it only mattered to that socket
   }
