@@ -3,12 +3,7 @@
 import type { Config } from "../shared/config.js";
 import { parseShardRanges } from "../shared/config-parse.js";
 import { ShardOwnership } from "./ownership/shard-ownership.js";
-import {
-  SessionShardHost,
-  fencedSnapshotSink,
-  fencedTogetherSink,
-  type OwnEdgeShards,
-} from "./io/shard-host.js";
+import { SessionShardHost, fencedSnapshotSink, type OwnEdgeShards } from "./io/shard-host.js";
 import { LocalDelivery } from "./io/local-delivery.js";
 import { DirectDelivery } from "./io/direct-delivery.js";
 import type { Logger } from "../shared/log.js";
@@ -95,7 +90,7 @@ export async function startSession(
   };
   const snapshots = new SnapshotWriter(
     fencedSnapshotSink(backend.fenced, leaseOf, refused),
-    fencedTogetherSink(backend.fenced, leaseOf, refused),
+    backend.fenced.writesShardsTogether,
   );
   // The other writes of shard state (XEP-0198 queues, directed presence) carry the lease too.
   backend.shardFence.use((shard) => leaseOf(shard)?.token);

@@ -13,7 +13,7 @@ import { ConnectionTable } from "../../services/session/io/connection-table.js";
 import { LiveContext } from "../../services/session/io/live-context.js";
 import { LocalDelivery } from "../../services/session/io/local-delivery.js";
 import { PacketProcessor } from "../../services/session/io/packet-processor.js";
-import { fencedSnapshotSink, fencedTogetherSink } from "../../services/session/io/shard-host.js";
+import { fencedSnapshotSink } from "../../services/session/io/shard-host.js";
 import { SnapshotWriter } from "../../services/session/io/snapshot-writer.js";
 import { createSessionMetrics } from "../../services/session/session-metrics.js";
 import { buildHandlerChain } from "../../services/session/session-service.js";
@@ -104,7 +104,7 @@ export function liveSession(
   const metrics = createSessionMetrics({ connections: () => table.size });
   const snapshots = new SnapshotWriter(
     fencedSnapshotSink(backend.fenced, leaseOf, () => undefined),
-    fencedTogetherSink(backend.fenced, leaseOf, () => undefined),
+    backend.fenced.writesShardsTogether,
   );
   const ctx = new LiveContext({
     config,

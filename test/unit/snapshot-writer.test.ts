@@ -8,22 +8,14 @@ import {
 } from "../../services/session/io/snapshot-writer.js";
 
 describe("SnapshotWriter", () => {
-  let writes: string[];
-  const sink: SnapshotSink = async (shard, save, remove, ackIds) => {
-    writes.push(
-      `shard ${shard}: save=${[...save.keys()].join()} remove=${remove.join()} ack=${ackIds.join()}`,
-    );
-  };
-  const describeStep = (step: readonly ShardSnapshotWrite[]) =>
-    step
-      .map(
-        ({ shard, save, ackIds, unacked }) =>
-          `shard ${shard}: save=${[...save.keys()].join()} ack=${ackIds.join()} queued=${unacked.map((u) => u.seq).join()}`,
-      )
-      .join(" + ");
+  /** Each step the sink was given, its parts joined by " + ". */
+  let steps: string[];
+  const describePart = ({ shard, save, remove, ackIds, unacked }: ShardSnapshotWrite) =>
+    `shard ${shard}: save=${[...save.keys()].join()} remove=${remove.join()} ack=${ackIds.join()} queued=${unacked.map((u) => u.seq).join()}`;
+  const sink: SnapshotSink = async (step) => void steps.push(step.map(describePart).join(" + "));
 
   beforeEach(() => {
-    writes = [];
+    steps = [];
   });
 
   it("joins the saves of one shard requested in one turn into one write", async () => {
@@ -33,15 +25,14 @@ describe("SnapshotWriter", () => {
       writer.save(1, "b", "{}", ["1-2"]),
       writer.save(2, "c", "{}"),
     ]);
-    assert.deepEqual(writes, [
-      "shard 1: save=a,b remove= ack=1-1,1-2",
-      "shard 2: save=c remove= ack=",
+    assert.deepEqual(steps, [
+      "shard 1: save=a,b remove= ack=1-1,1-2 queued=",
+      "shard 2: save=c remove= ack= queued=",
     ]);
   });
 
   it("stores saves of several shards in one step, at once, one part per shard", async () => {
-    const steps: string[] = [];
-    const writer = new SnapshotWriter(sink, async (step) => void steps.push(describeStep(step)));
+    const writer = new SnapshotWriter(sink, true);
     assert.equal(writer.writesTogether, true);
     const stored = writer.saveTogether([
       { shard: 1, connId: "bob", snapshot: "{}", unacked: [{ smId: "s", seq: 4, stanza: "<m/>" }] },
@@ -50,16 +41,16 @@ describe("SnapshotWriter", () => {
     ]);
     // Not held for the turn's batches: a unit's own save must never be written on its own.
     assert.deepEqual(steps, [
-      "shard 1: save=bob,carol ack= queued=4 + shard 0: save=alice ack=1-1 queued=",
+      "shard 1: save=bob,carol remove= ack= queued=4 + shard 0: save=alice remove= ack=1-1 queued=",
     ]);
     await stored;
-    assert.deepEqual(writes, []);
+    assert.equal(steps.length, 1, "one step, nothing written besides it");
   });
 
-  it("rejects, having stored nothing, when the step is refused", async () => {
-    const writer = new SnapshotWriter(sink, async () => {
+  it("rejects the whole step when its write is refused", async () => {
+    const writer = new SnapshotWriter(async () => {
       throw new Error("fenced");
-    });
+    }, true);
     await assert.rejects(
       writer.saveTogether([{ shard: 1, connId: "bob", snapshot: "{}" }]),
       /fenced/,
@@ -73,5 +64,6 @@ describe("SnapshotWriter", () => {
       () => writer.saveTogether([{ shard: 1, connId: "bob", snapshot: "{}" }]),
       /one shard per step/,
     );
+    assert.deepEqual(steps, []);
   });
 });

@@ -279,6 +279,7 @@ export class LiveContext implements SessionContext {
    * connection gets its frames and its turn back at once: it is never put back from here on.
    */
   async saveHeld(own?: SnapshotSave): Promise<boolean> {
+    if (this.held.size === 0) return false; // most units: no array made
     const unsaved = [...this.held.values()].filter((held) => !held.saved);
     if (unsaved.length === 0) return false;
     for (const { conn } of unsaved) {

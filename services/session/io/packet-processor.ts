@@ -215,13 +215,13 @@ export class PacketProcessor {
         }
         // The connections it held, before its own snapshot or with it (LiveContext.saveHeld).
         const savedWithHeld = await ctx.saveHeld(ownSave);
-        if (changed && ownSave) {
+        if (ownSave) {
+          const { shard, connId: savedId, snapshot, ackIds } = ownSave;
           if (!savedWithHeld) {
-            const { shard, connId: savedId, snapshot, ackIds } = ownSave;
             ctx.track(this.snapshots.save(shard, savedId, snapshot, ackIds));
             await ctx.flush();
           }
-          this.table.markUnsaved(changed.connId, false);
+          this.table.markUnsaved(savedId, false);
         }
         // XEP-0198 resumption: the old connection's snapshot goes once the moved one is saved.
         if (unit.afterSave.length > 0) {

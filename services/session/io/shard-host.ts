@@ -19,7 +19,7 @@ import type { DirectDelivery } from "./direct-delivery.js";
 import type { LocalDelivery } from "./local-delivery.js";
 import type { PacketProcessor } from "./packet-processor.js";
 import { ShardReadLoops } from "./shard-read-loops.js";
-import type { SnapshotSink, TogetherSink } from "./snapshot-writer.js";
+import type { SnapshotSink } from "./snapshot-writer.js";
 import { continueAfterTakeover } from "./bosh/bosh-timers.js";
 
 /**
@@ -218,50 +218,29 @@ export class SessionShardHost implements ShardHost {
 
 /**
  * Snapshot writes through each shard's lease, with the acknowledgement of the entries whose
- * units they conclude in the same fenced step when there are any; a refused one makes the
- * member step down.
+ * units they conclude in the same fenced step when there are any; several shards' parts in one
+ * step (FencedWrites.writeTogether), all or nothing, where the store takes them. A refused one
+ * makes the member step down from the shard whose lease was not live.
  */
 export function fencedSnapshotSink(
   fenced: FencedWrites,
   leaseOf: (shard: number) => Lease | undefined,
   refused: (shard: number) => void,
 ): SnapshotSink {
-  return async (shard, save, remove, ackIds, unacked) => {
-    const lease = leaseOf(shard);
-    try {
-      if (!lease) throw FencedError.notHeld(shard);
-      if (ackIds.length > 0)
-        await fenced.writeSnapshotsAndAck(lease, save, remove, ackIds, unacked);
-      else await fenced.writeSnapshots(lease, save, remove, unacked);
-    } catch (err) {
-      if (err instanceof FencedError) refused(shard);
-      throw err;
-    }
-  };
-}
-
-/**
- * Writes of several shards in one fenced step (FencedWrites.writeTogether), all or nothing;
- * undefined where the store takes one shard per step. A refused one makes the member step down
- * from the shard whose lease was not live.
- */
-export function fencedTogetherSink(
-  fenced: FencedWrites,
-  leaseOf: (shard: number) => Lease | undefined,
-  refused: (shard: number) => void,
-): TogetherSink | undefined {
-  if (!fenced.writesShardsTogether) return undefined;
   return async (writes) => {
-    const items = writes.map(({ shard, save, ackIds, unacked }) => {
-      const lease = leaseOf(shard);
-      if (!lease) {
-        refused(shard);
-        throw FencedError.notHeld(shard);
-      }
-      return { lease, save, remove: [], entryIds: ackIds, unacked };
-    });
     try {
-      await fenced.writeTogether(items);
+      const items = writes.map(({ shard, save, remove, ackIds, unacked }) => {
+        const lease = leaseOf(shard);
+        if (!lease) throw FencedError.notHeld(shard);
+        return { lease, save, remove, entryIds: ackIds, unacked };
+      });
+      if (items.length > 1) await fenced.writeTogether(items);
+      else {
+        const [{ lease, save, remove, entryIds, unacked }] = items;
+        if (entryIds.length > 0)
+          await fenced.writeSnapshotsAndAck(lease, save, remove, entryIds, unacked);
+        else await fenced.writeSnapshots(lease, save, remove, unacked);
+      }
     } catch (err) {
       if (err instanceof FencedError) refused(err.shard);
       throw err;

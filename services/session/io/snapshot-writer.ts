@@ -19,28 +19,30 @@ export interface SnapshotSave {
   unacked?: readonly UnackedStanza[];
 }
 
-/** One shard's part of a step that writes several (TogetherSink). */
+/**
+ * One shard's part of a write: `save` replaces, `remove` deletes, `ackIds` of its inbox are
+ * acknowledged and `unacked` stored in its XEP-0198 queues.
+ */
 export interface ShardSnapshotWrite {
   shard: number;
   save: ReadonlyMap<string, string>;
+  remove: readonly string[];
   ackIds: readonly string[];
   unacked: readonly UnackedStanza[];
 }
 
-/** Writes the snapshots of several shards in one step, all or nothing. */
-export type TogetherSink = (writes: readonly ShardSnapshotWrite[]) => Promise<void>;
-
 /**
- * Writes snapshots of one shard: `save` replaces, `remove` deletes, and `ackIds` of its inbox
- * are acknowledged, all in one step.
+ * Stores the parts of one write in one step, all or nothing: one shard's (a turn's batch), or
+ * several shards' (saveTogether, only where the store can).
  */
-export type SnapshotSink = (
-  shard: number,
-  save: ReadonlyMap<string, string>,
-  remove: readonly string[],
-  ackIds: readonly string[],
-  unacked: readonly UnackedStanza[],
-) => Promise<void>;
+export type SnapshotSink = (writes: readonly ShardSnapshotWrite[]) => Promise<void>;
+
+/** A ShardSnapshotWrite being put together. */
+interface ShardPart extends ShardSnapshotWrite {
+  save: Map<string, string>;
+  ackIds: string[];
+  unacked: UnackedStanza[];
+}
 
 interface ShardBatch {
   /** connId → snapshot, or undefined to delete it; the last request for a connection wins. */
@@ -58,14 +60,9 @@ export class SnapshotWriter {
 
   constructor(
     private readonly sink: SnapshotSink,
-    /** Absent where no step spans several shards (a Redis Cluster). */
-    private readonly together?: TogetherSink,
+    /** Whether the sink takes several shards in one step (not on a Redis Cluster). */
+    readonly writesTogether = false,
   ) {}
-
-  /** Whether saveTogether() stores saves of several shards in one step. */
-  get writesTogether(): boolean {
-    return this.together !== undefined;
-  }
 
   /**
    * Stores `saves` (connections of any shards, each once) in one step, at once: all of them or
@@ -73,16 +70,20 @@ export class SnapshotWriter {
    * states with its own must never have its own stored alone. Only where writesTogether.
    */
   saveTogether(saves: readonly SnapshotSave[]): Promise<void> {
-    if (!this.together) throw new Error("this store writes one shard per step");
-    const byShard = new Map<number, ShardSnapshotWrite & { save: Map<string, string> }>();
+    if (!this.writesTogether) throw new Error("this store writes one shard per step");
+    const byShard = new Map<number, ShardPart>();
     for (const { shard, connId, snapshot, ackIds = [], unacked = [] } of saves) {
       let write = byShard.get(shard);
-      if (!write) byShard.set(shard, (write = { shard, save: new Map(), ackIds: [], unacked: [] }));
+      if (!write)
+        byShard.set(
+          shard,
+          (write = { shard, save: new Map(), remove: [], ackIds: [], unacked: [] }),
+        );
       write.save.set(connId, snapshot);
-      write.ackIds = write.ackIds.concat(ackIds);
-      write.unacked = write.unacked.concat(unacked);
+      write.ackIds.push(...ackIds);
+      write.unacked.push(...unacked);
     }
-    return this.together([...byShard.values()]);
+    return this.sink([...byShard.values()]);
   }
 
   /**
@@ -140,7 +141,7 @@ export class SnapshotWriter {
         if (snapshot === undefined) remove.push(connId);
         else save.set(connId, snapshot);
       }
-      this.sink(shard, save, remove, ackIds, unacked).then(
+      this.sink([{ shard, save, remove, ackIds, unacked }]).then(
         () => waiters.forEach((w) => w.resolve()),
         (err: unknown) => waiters.forEach((w) => w.reject(err)),
       );

@@ -46,10 +46,13 @@ export class RedisFencedWrites implements FencedWrites {
   }
 
   async writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]> {
-    const shards = new Set(items.map((item) => item.lease.shard));
-    if (shards.size < items.length) throw new Error("writeTogether takes one item per shard");
-    if (shards.size > 1 && !this.writesShardsTogether)
-      throw new Error("a Redis Cluster writes one shard per step (writesShardsTogether)");
+    if (items.length > 1) {
+      // Checked only for steps of several: a one-shard step (every turn's batch) makes no set.
+      const shards = new Set(items.map((item) => item.lease.shard));
+      if (shards.size < items.length) throw new Error("writeTogether takes one item per shard");
+      if (!this.writesShardsTogether)
+        throw new Error("a Redis Cluster writes one shard per step (writesShardsTogether)");
+    }
     const keys: string[] = [];
     const args: (string | number)[] = [SESSION_GROUP];
     for (const { lease, save, remove, entryIds, unacked } of items) {
