@@ -91,6 +91,7 @@ export async function startSession(
   const snapshots = new SnapshotWriter(
     fencedSnapshotSink(backend.fenced, leaseOf, refused),
     backend.fenced.writesShardsTogether,
+    backend.fenced.writesEdgeFrames,
   );
   // The other writes of shard state (XEP-0198 queues, directed presence) carry the lease too.
   backend.shardFence.use((shard) => leaseOf(shard)?.token);

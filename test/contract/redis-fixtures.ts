@@ -2,13 +2,14 @@
 // how each contract's Redis implementation is built over a client or a URL. Every test gets
 // its own key prefix, so tests on one server never see each other's keys; the servers are
 // private to the run, so there is nothing to clean.
+import { edgePacketOf, shardPacketOf } from "../../services/shared/bus/packets.js";
 import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { RedisBus } from "../../services/shared/bus/redis-bus.js";
 import { RedisFencedWrites } from "../../services/shared/leases/redis-fenced-writes.js";
 import { RedisShardLeases } from "../../services/shared/leases/redis-shard-leases.js";
 import { silentLogger } from "../../services/shared/log.js";
 import { RedisMembership } from "../../services/shared/membership/redis-membership.js";
-import type { Redis } from "../../services/shared/redis/client.js";
+import { isCluster, type Redis } from "../../services/shared/redis/client.js";
 import { redisKeys, type Keys } from "../../services/shared/redis/keys.js";
 import { RedisAccountStore } from "../../services/shared/stores/account/redis-account-store.js";
 import { RedisDirectedPresenceStore } from "../../services/shared/stores/directed/redis-directed-store.js";
@@ -139,5 +140,22 @@ export function redisShardLeasesFixture(redis: Redis): ShardLeasesUnderTest {
     },
     unacked: async (shard, smId) =>
       new Map(Object.entries(await redis.hgetall(keys.smQueue(shard, smId)))),
+    // A cluster keeps an edge's inbox in a slot of its own: no frames are written there.
+    edges: isCluster(redis)
+      ? undefined
+      : {
+          open: async (edgeId) =>
+            void (await redis.xadd(keys.edgeInbox(edgeId), "*", "k", "inbox-created")),
+          packets: async (edgeId) =>
+            (await redis.xrange(keys.edgeInbox(edgeId), "-", "+")).flatMap(([, fields]) => {
+              const packet = edgePacketOf(fields);
+              return packet ? [packet] : [];
+            }),
+          undelivered: async (shard) =>
+            (await redis.xrange(keys.shardInbox(shard), "-", "+")).flatMap(([, fields]) => {
+              const packet = shardPacketOf(fields);
+              return packet?.k === "undelivered" ? [packet] : [];
+            }),
+        },
   };
 }

@@ -3,7 +3,8 @@
 // it to pass (time passing is what they test), polling rather than sleeping a fixed time.
 import assert from "node:assert/strict";
 import { FencedError } from "../../services/shared/leases/fenced-error.js";
-import type { FencedWrites } from "../../services/shared/leases/fenced-writes.js";
+import type { EdgePacket, ShardPacket } from "../../services/shared/bus/packets.js";
+import type { EdgeFrame, FencedWrites } from "../../services/shared/leases/fenced-writes.js";
 import type { Lease, ShardLeases } from "../../services/shared/leases/shard-leases.js";
 import { until } from "../helpers/poll.js";
 import { storePerTest, type StoreFactory } from "./store-factory.js";
@@ -22,6 +23,15 @@ export interface ShardLeasesUnderTest {
   pending(shard: number): Promise<string[]>;
   /** The stanzas of XEP-0198 session `smId`'s queue in the shard, by sequence number. */
   unacked(shard: number, smId: string): Promise<Map<string, string>>;
+  /** The edges' inboxes, where fenced.writesEdgeFrames. */
+  edges?: {
+    /** Creates an edge's inbox, as the edge does when it starts. */
+    open(edgeId: string): Promise<void>;
+    /** The packets written to an edge's inbox, in order. */
+    packets(edgeId: string): Promise<EdgePacket[]>;
+    /** The `undelivered` packets written to a shard's inbox, in order. */
+    undelivered(shard: number): Promise<ShardPacket[]>;
+  };
 }
 
 async function refused(write: Promise<unknown>, shard: number, token: number): Promise<void> {
@@ -380,6 +390,47 @@ export function shardLeasesContract(
         assert.deepEqual(await subject().pending(2), ids2, "not given: still pending");
       });
 
+      it("writes frames for edges in the step that stores the states counting them, where it can (one Redis server)", async () => {
+        const lease = await leases().acquire(1, "member-a");
+        assert.ok(lease);
+        const frames: EdgeFrame[] = [
+          { edgeId: "edge-a", connId: "conn-1", frame: "<message id='1'/>", origin: "c|1-1|0" },
+          { edgeId: "edge-a", connId: "conn-1", frame: "<r xmlns='urn:xmpp:sm:3'/>" },
+          { edgeId: "edge-gone", connId: "conn-2", frame: "<message id='2'/>", origin: "c|1-1|1" },
+        ];
+        const step = [
+          {
+            lease,
+            save: new Map([["conn-1", "one"]]),
+            remove: [],
+            entryIds: [],
+            unacked: [{ smId: "sm-1", seq: 1, stanza: "<message id='1'/>" }],
+            frames,
+          },
+        ];
+        const { edges } = subject();
+        if (!subject().fenced.writesEdgeFrames) {
+          // In memory, or a cluster (an edge's inbox is in a slot of its own): refused whole.
+          await assert.rejects(subject().fenced.writeTogether(step), /only on one Redis server/);
+          assert.deepEqual(await subject().snapshots(1), new Map(), "nothing written");
+          return;
+        }
+        assert.ok(edges, "the edges' inboxes are readable where frames are written");
+        await edges.open("edge-a");
+        assert.deepEqual(await subject().fenced.writeTogether(step), [0]);
+        assert.deepEqual(await subject().snapshots(1), new Map([["conn-1", "one"]]));
+        assert.deepEqual(await edges.packets("edge-a"), [
+          { k: "data", c: "conn-1", d: "<message id='1'/>", o: "c|1-1|0" },
+          { k: "data", c: "conn-1", d: "<r xmlns='urn:xmpp:sm:3'/>" },
+        ]);
+        assert.deepEqual(await edges.packets("edge-gone"), [], "no inbox made for a gone edge");
+        assert.deepEqual(
+          await edges.undelivered(1),
+          [{ k: "undelivered", c: "conn-2", e: "edge-gone", d: "<message id='2'/>" }],
+          "given back to the connection's shard, as the bus's writer would",
+        );
+      });
+
       it("writes nothing of any shard when one lease of a step is not live", async () => {
         const live = await leases().acquire(1, "member-a");
         const old = await leases().acquire(2, "member-a");
@@ -394,9 +445,15 @@ export function shardLeasesContract(
           entryIds,
           unacked: [{ smId: `sm-${connId}`, seq: 1, stanza: "late" }],
         });
+        const frame = { edgeId: "edge-a", connId: "conn-2", frame: "late" };
+        const { edges } = subject();
+        await edges?.open("edge-a");
+        const withFrame = subject().fenced.writesEdgeFrames
+          ? { ...item(old, "conn-2", []), frames: [frame] }
+          : item(old, "conn-2", []);
         const step = subject().fenced.writesShardsTogether
-          ? [item(live1, "conn-1", ids1), item(old, "conn-2", [])]
-          : [item(old, "conn-2", [])];
+          ? [item(live1, "conn-1", ids1), withFrame]
+          : [withFrame];
         await refused(subject().fenced.writeTogether(step), 2, old.token);
         await assert.rejects(subject().fenced.writeTogether(step), (err: unknown) => {
           assert.ok(err instanceof FencedError);
@@ -408,6 +465,7 @@ export function shardLeasesContract(
         assert.deepEqual(await subject().unacked(1, "sm-conn-1"), new Map());
         assert.deepEqual(await subject().unacked(2, "sm-conn-2"), new Map());
         assert.deepEqual(await subject().pending(1), ids1, "its entries stay pending");
+        if (edges) assert.deepEqual(await edges.packets("edge-a"), [], "nor any frame");
       });
 
       it("acknowledges several shards at once, each through its own lease: a fenced one is refused alone", async () => {

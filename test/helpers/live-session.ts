@@ -39,11 +39,12 @@ export function recordedFencedWrites(fenced: FencedWrites, log: string[]): Fence
       return acked;
     },
     writesShardsTogether: fenced.writesShardsTogether,
+    writesEdgeFrames: fenced.writesEdgeFrames,
     async writeTogether(items) {
       const acked = await fenced.writeTogether(items);
       const parts = items.map(
-        ({ save, entryIds, unacked }) =>
-          `save=${[...save.keys()].join()}${entryIds.length > 0 ? ` ack=${entryIds.join()}` : ""}${queued(unacked)}`,
+        ({ save, entryIds, unacked, frames = [] }) =>
+          `save=${[...save.keys()].join()}${entryIds.length > 0 ? ` ack=${entryIds.join()}` : ""}${queued(unacked)}${frames.length > 0 ? ` frames=${frames.length}` : ""}`,
       );
       log.push(`together ${parts.join(" + ")}`);
       return acked;
@@ -105,6 +106,7 @@ export function liveSession(
   const snapshots = new SnapshotWriter(
     fencedSnapshotSink(backend.fenced, leaseOf, () => undefined),
     backend.fenced.writesShardsTogether,
+    backend.fenced.writesEdgeFrames,
   );
   const ctx = new LiveContext({
     config,

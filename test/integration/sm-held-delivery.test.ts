@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { originDigest } from "../../services/shared/bus/origin.js";
-import type { EdgePacket, ShardEntry, ShardPacket } from "../../services/shared/bus/packets.js";
+import {
+  edgePacketOf,
+  shardPacketOf,
+  type EdgePacket,
+  type ShardEntry,
+  type ShardPacket,
+} from "../../services/shared/bus/packets.js";
+import { redisKeys } from "../../services/shared/redis/keys.js";
 import { DEFAULTS, type Config } from "../../services/shared/config.js";
 import { FencedError } from "../../services/shared/leases/fenced-error.js";
 import type { Lease } from "../../services/shared/leases/shard-leases.js";
@@ -28,6 +35,7 @@ import {
 } from "../helpers/live-session.js";
 
 const ALICE = "e1.0.alice";
+const keys = redisKeys();
 const BOB = "e1.1.bob";
 
 describe("a stanza for an XEP-0198 session of the same member, its turn held by the sender's unit", function () {
@@ -37,9 +45,9 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
   let session: LiveSession;
   let stop: AbortController;
   let log: string[];
-  /** Route packets written to shard inboxes, and frames written to edges. */
+  /** Route packets written to shard inboxes, and packets the bus wrote to edges. */
   let routed: ShardPacket[];
-  let frames: EdgePacket[];
+  let busFrames: EdgePacket[];
   const { ack, acknowledged } = loggedBusCallbacks(() => log);
 
   before(async () => {
@@ -57,11 +65,13 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     const base = createBackend(config, silentLogger);
     log = [];
     routed = [];
-    frames = [];
+    busFrames = [];
     const bus = recordingBus(base.bus, {
       toShard: (packet) => void (packet.k === "route" && routed.push(packet)),
-      toEdge: (packet) => void frames.push(packet),
+      toEdge: (packet) => void busFrames.push(packet),
     });
+    // The inbox of bob's edge, as the edge creates it when it starts.
+    await admin.xadd(keys.edgeInbox("e1"), "*", "k", "inbox-created");
     backend = { ...base, bus, fenced: recordedFencedWrites(base.fenced, log) };
     const leases = new Map<number, Lease>();
     for (const shard of [0, 1]) leases.set(shard, (await backend.leases.acquire(shard, "s1"))!);
@@ -112,7 +122,13 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     },
   });
   const bobNow = () => session.table.get(BOB) as ConnState;
-  const bobsFrames = () => frames.filter((p) => p.k === "data" && p.c === BOB);
+  /** The frames for bob in his edge's inbox, whoever wrote them (the bus, or a fenced step). */
+  const bobsFrames = async () =>
+    (await admin.xrange(keys.edgeInbox("e1"), "-", "+"))
+      .map(([, fields]) => edgePacketOf(fields))
+      .filter((p) => p?.k === "data" && p.c === BOB) as Extract<EdgePacket, { k: "data" }>[];
+  /** The frames for bob the bus wrote: none of a held delivery where its save writes them. */
+  const bobsBusFrames = () => busFrames.filter((p) => p.k === "data" && p.c === BOB);
   /** Stanzas for bob's XEP-0198 session by path (held, inbox). */
   const heldCount = async (path: string) =>
     metricInText(
@@ -145,8 +161,10 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.equal(pushes, 0, "no write of its own for the stanza in bob's queue");
     // bob's state (shard 1) with the stanza for his queue, and alice's own, which marks her
     // entry applied: one fenced step, all or nothing.
+    // bob's state (shard 1) with the stanza for his queue and its frame for his edge, and
+    // alice's own, which marks her entry applied: one fenced step, all or nothing.
     assert.deepEqual(log, [
-      `together save=${BOB} queued=1 + save=${ALICE} ack=1-1`,
+      `together save=${BOB} queued=1 frames=1 + save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
     assert.deepEqual(routed, [], "no route through bob's inbox");
@@ -162,12 +180,42 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     };
     assert.equal(stored.sm.sent, 1, "bob's stored count");
     assert.equal(stored.recentOrigins, originDigest(`${ALICE}|1-1|0`), "its origin remembered");
-    assert.equal(bobsFrames().length, 1, "written to bob's edge");
+    const [frame, ...more] = await bobsFrames();
+    assert.deepEqual(more, []);
+    assert.match(frame.d, /<body>hello<\/body>/, "written to bob's edge by that step");
+    assert.equal(frame.o, `${ALICE}|1-1|0`, "with its origin, for the edge to drop a repeat");
+    assert.deepEqual(bobsBusFrames(), [], "and not by the bus after it");
+  });
+
+  it("gives the stanza back to the session's inbox as undelivered, in that same step, when its edge is gone", async () => {
+    await admin.del(keys.edgeInbox("e1")); // the edge stopped: its inbox with it
+    await bound(ALICE, "alice", 0, true);
+    await bound(BOB, "bob", 1, true);
+    await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
+    assert.deepEqual(log, [
+      `together save=${BOB} queued=1 frames=1 + save=${ALICE} ack=1-1`,
+      "acknowledged 1-1",
+    ]);
+    assert.equal(await admin.exists(keys.edgeInbox("e1")), 0, "no inbox made for a gone edge");
+    const returned = (await admin.xrange(keys.shardInbox(1), "-", "+")).map(([, fields]) =>
+      shardPacketOf(fields),
+    );
+    assert.equal(returned.length, 1);
+    const [packet] = returned;
+    assert.equal(packet?.k, "undelivered", "back to bob's shard, which ends his connection");
+    assert.equal(packet.c, BOB);
+    assert.equal(packet.k === "undelivered" && packet.e, "e1");
+    assert.match(packet.k === "undelivered" ? packet.d : "", /<body>hello<\/body>/);
   });
 
   it("saves the session before the sender's snapshot where a step writes one shard (a Redis Cluster)", async () => {
-    // The same Redis, its fenced writes declaring one shard per step as a cluster's do.
-    const oneShardPerStep = { ...backend.fenced, writesShardsTogether: false };
+    // The same Redis, its fenced writes declaring one shard per step, and no frames, as a
+    // cluster's do.
+    const oneShardPerStep = {
+      ...backend.fenced,
+      writesShardsTogether: false,
+      writesEdgeFrames: false,
+    };
     stop.abort();
     stop = new AbortController();
     const config: Config = { ...DEFAULTS, redis: `${server.url}/1`, shardCount: 4 };
@@ -187,7 +235,8 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(routed, [], "no route through bob's inbox");
     const smId = (bob.sm as { id: string }).id;
     assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1, "in bob's queue");
-    assert.equal(bobsFrames().length, 1, "written to bob's edge");
+    assert.equal(bobsBusFrames().length, 1, "written to bob's edge once he is saved");
+    assert.equal((await bobsFrames()).length, 1);
   });
 
   it("goes through the session's inbox while its turn is busy", async () => {
@@ -216,7 +265,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     const framesAtPush: number[] = [];
     const push = backend.smQueues.push.bind(backend.smQueues);
     backend.smQueues.push = (...args) => {
-      framesAtPush.push(bobsFrames().length);
+      framesAtPush.push(bobsBusFrames().length);
       return push(...args);
     };
     await session.processor.handleBatch(
@@ -225,7 +274,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
       acknowledged,
     );
     assert.deepEqual(framesAtPush, [0], "stored on its own, ahead of the frame");
-    assert.equal(bobsFrames().length, 1);
+    assert.equal((await bobsFrames()).length, 1);
     const smId = (bob.sm as { id: string }).id;
     assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1);
   });
@@ -249,10 +298,10 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.equal(refusals, 2, "refused once, stored the second time");
     assert.equal(bobNow().sm?.sent, 1, "counted once");
     // Written only once saved: the failed attempt wrote bob's client nothing.
-    const origins = bobsFrames().map((p) => (p.k === "data" ? p.o : undefined));
+    const origins = (await bobsFrames()).map((p) => p.o);
     assert.deepEqual(origins, [`${ALICE}|1-1|0`]);
     assert.deepEqual(log, [
-      `together save=${BOB} queued=1 + save=${ALICE} ack=1-1`,
+      `together save=${BOB} queued=1 frames=1 + save=${ALICE} ack=1-1`,
       "acknowledged 1-1",
     ]);
   });
@@ -268,7 +317,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     session.table.set(aliceBefore);
     await session.processor.handleBatch([toBob("1-1", "hello")], ack, acknowledged);
     assert.equal(bobNow().sm?.sent, 1, "not counted twice");
-    assert.equal(bobsFrames().length, 1, "not written twice");
+    assert.equal((await bobsFrames()).length, 1, "not written twice");
     assert.equal(await heldCount("held"), 2, "both applications held bob's turn");
   });
 
@@ -291,7 +340,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(log, [], "nothing of alice's unit stored, nothing acknowledged");
     assert.equal(JSON.stringify(bobNow()), before, "bob's state as it was (his stored one)");
     assert.equal(bobNow().sm?.sent, 0);
-    assert.deepEqual(bobsFrames(), [], "and his client was written nothing of it");
+    assert.deepEqual(await bobsFrames(), [], "and his client was written nothing of it");
     // His turn is free again: work queued for him runs.
     assert.equal(await session.table.withConn(BOB, async () => "ran"), "ran");
   });
@@ -323,7 +372,11 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.equal(await heldCount("held"), 1, "held the first time only");
     // Only alice's snapshot, once the route is stored: nothing claimed bob was saved.
     assert.deepEqual(log, [`snapshots+ack save=${ALICE} ack=1-1`, "acknowledged 1-1"]);
-    assert.deepEqual(bobsFrames(), [], "bob's client, now the new owner's, was written nothing");
+    assert.deepEqual(
+      await bobsFrames(),
+      [],
+      "bob's client, now the new owner's, was written nothing",
+    );
   });
 
   it("asks the held session for an ack without numbering it among the sender's deliveries", async () => {
@@ -335,7 +388,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     // An origin taken for the <r/> would shift every later delivery of alice's entry, and an
     // application of it elsewhere, where bob's count asks for no <r/>, would number them apart.
     assert.deepEqual(
-      bobsFrames().map((p) => (p.k === "data" ? [p.d.slice(0, 8), p.o] : [])),
+      (await bobsFrames()).map((p) => [p.d.slice(0, 8), p.o]),
       [
         ["<message", `${ALICE}|1-1|0`],
         ["<r xmlns", undefined],

@@ -10,8 +10,8 @@ import {
 describe("SnapshotWriter", () => {
   /** Each step the sink was given, its parts joined by " + ". */
   let steps: string[];
-  const describePart = ({ shard, save, remove, ackIds, unacked }: ShardSnapshotWrite) =>
-    `shard ${shard}: save=${[...save.keys()].join()} remove=${remove.join()} ack=${ackIds.join()} queued=${unacked.map((u) => u.seq).join()}`;
+  const describePart = ({ shard, save, remove, ackIds, unacked, frames }: ShardSnapshotWrite) =>
+    `shard ${shard}: save=${[...save.keys()].join()} remove=${remove.join()} ack=${ackIds.join()} queued=${unacked.map((u) => u.seq).join()}${frames.length > 0 ? ` frames=${frames.map((f) => f.frame).join()}` : ""}`;
   const sink: SnapshotSink = async (step) => void steps.push(step.map(describePart).join(" + "));
 
   beforeEach(() => {
@@ -45,6 +45,24 @@ describe("SnapshotWriter", () => {
     ]);
     await stored;
     assert.equal(steps.length, 1, "one step, nothing written besides it");
+  });
+
+  it("carries frames for edges with the saves of the states that count them, in order", async () => {
+    const writer = new SnapshotWriter(sink, true, true);
+    const frame = (connId: string, d: string) => ({ edgeId: "e1", connId, frame: d });
+    await Promise.all([
+      writer.save(1, "bob", "{}", undefined, undefined, [frame("bob", "<m1/>")]),
+      writer.save(1, "carol", "{}", undefined, undefined, [frame("carol", "<m2/>")]),
+    ]);
+    await writer.saveTogether([
+      { shard: 1, connId: "bob", snapshot: "{}", frames: [frame("bob", "<m3/>")] },
+      { shard: 0, connId: "alice", snapshot: "{}", ackIds: ["1-1"] },
+    ]);
+    assert.deepEqual(steps, [
+      "shard 1: save=bob,carol remove= ack= queued= frames=<m1/>,<m2/>",
+      "shard 1: save=bob remove= ack= queued= frames=<m3/> + shard 0: save=alice remove= ack=1-1 queued=",
+    ]);
+    assert.equal(writer.writesEdgeFrames, true);
   });
 
   it("rejects the whole step when its write is refused", async () => {

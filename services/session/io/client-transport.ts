@@ -5,6 +5,7 @@
 // the core's paths.
 import { returnUndelivered } from "../../shared/bus/undelivered.js";
 import type { EdgePacket } from "../../shared/bus/packets.js";
+import type { EdgeFrame } from "../../shared/leases/fenced-writes.js";
 import type { ConnState } from "../core/connection.js";
 import { isBosh, queueBoshFrame } from "./bosh/bosh-output.js";
 import type { LiveContext } from "./live-context.js";
@@ -16,15 +17,28 @@ export interface ClientTransport {
    * record where the connection keeps what it is sent (LiveContext.send).
    */
   write(ctx: LiveContext, conn: ConnState, frame: string, origin: string | undefined): void;
+  /**
+   * The frames a unit held back for `conn` until its state is saved (LiveContext.saveHeld), as
+   * the step that saves it writes them (SnapshotSave frames), so that no member dying after the
+   * save leaves a stanza the state counts never written; undefined when that step cannot, and
+   * they are written after it (write()).
+   */
+  withSave(
+    ctx: LiveContext,
+    conn: ConnState,
+    frames: readonly HeldFrame[],
+  ): EdgeFrame[] | undefined;
   /** The stream is closed (its <close/> written): ends the transport. */
   end(ctx: LiveContext, conn: ConnState): void;
 }
 
+/** A frame and its origin (the delivery it is), as write() takes them. */
+export type HeldFrame = readonly [frame: string, origin: string | undefined];
+
 /** A socket an edge holds: frames go to that edge's inbox, which writes them out. */
 const EDGE_SOCKET: ClientTransport = {
   write(ctx, conn, frame, origin) {
-    // Checked first: the hot path allocates no log record unless trace is on.
-    if (ctx.log.isLevelEnabled("trace")) ctx.log.trace({ connId: conn.connId, out: frame }, "send");
+    traceSend(ctx, conn, frame);
     // With its origin, so that the edge drops a repeat (an entry applied again) for the socket.
     const packet: EdgePacket =
       origin === undefined
@@ -39,10 +53,23 @@ const EDGE_SOCKET: ClientTransport = {
       }),
     );
   },
+  withSave(ctx, conn, frames) {
+    const { edgeId, connId } = conn;
+    if (!ctx.deps.snapshots.writesEdgeFrames || !ctx.deps.bus.writesEdgeInbox(edgeId)) return;
+    return frames.map(([frame, origin]) => {
+      traceSend(ctx, conn, frame);
+      return { edgeId, connId, frame, origin };
+    });
+  },
   end(ctx, conn) {
     ctx.toEdgeClose(conn.edgeId, conn.connId);
   },
 };
+
+function traceSend(ctx: LiveContext, conn: ConnState, frame: string): void {
+  // Checked first: the hot path allocates no log record unless trace is on.
+  if (ctx.log.isLevelEnabled("trace")) ctx.log.trace({ connId: conn.connId, out: frame }, "send");
+}
 
 /** A BOSH session (bosh-output.ts): frames wait for the earliest held request. */
 const BOSH_SESSION: ClientTransport = {
@@ -50,6 +77,9 @@ const BOSH_SESSION: ClientTransport = {
     // The edge sees these frames only inside its answers: repeats were dropped before the
     // queue, by the session's record of origins (LiveContext.send).
     if (isBosh(conn)) queueBoshFrame(ctx, conn, frame);
+  },
+  withSave() {
+    return undefined; // queued in the state it saves (write())
   },
   end() {
     // No socket: its <close/> became a terminating answer (bosh-output.ts).

@@ -27,7 +27,7 @@ import type { SessionMetrics } from "../session-metrics.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { deliverRouted } from "./reroute.js";
 import { settleUnacked, smSend } from "./stream-management.js";
-import { transportOf } from "./client-transport.js";
+import { transportOf, type HeldFrame } from "./client-transport.js";
 import type { BoshTimers } from "./bosh/bosh-timers.js";
 import { isBosh } from "./bosh/bosh-output.js";
 import type { UnackedStanza } from "../../shared/stores/sm/sm-queue-store.js";
@@ -50,8 +50,11 @@ interface HeldConn {
   copy: DurableCopy;
   release: () => void;
   saved: boolean;
-  /** Frames for its client, written once it is saved (a failure before puts it back unseen). */
-  frames: [d: string, origin: string | undefined][];
+  /**
+   * Frames for its client, written by the step that saves it or once it is saved (a failure
+   * before puts it back unseen).
+   */
+  frames: HeldFrame[];
 }
 
 const NO_UNACKED: readonly UnackedStanza[] = [];
@@ -289,12 +292,22 @@ export class LiveContext implements SessionContext {
       if (this.deps.table.get(conn.connId) !== conn)
         throw new Error(`connection ${conn.connId} left this member while its turn was held`);
     }
-    const saves = unsaved.map(({ conn }) => ({
-      shard: conn.shard,
-      connId: conn.connId,
-      snapshot: JSON.stringify(conn),
-      unacked: this.takeUnacked(conn),
-    }));
+    const saves: SnapshotSave[] = unsaved.map((held) => {
+      const { conn } = held;
+      // Where the step can, it writes the frames too: a member dying once it is stored would
+      // otherwise leave stanzas the state counts (and remembers the origins of, so that the
+      // sender's entry applied again drops them) never written to the client.
+      const frames =
+        held.frames.length > 0 ? transportOf(conn).withSave(this, conn, held.frames) : undefined;
+      if (frames) held.frames = [];
+      return {
+        shard: conn.shard,
+        connId: conn.connId,
+        snapshot: JSON.stringify(conn),
+        unacked: this.takeUnacked(conn),
+        frames,
+      };
+    });
     const { snapshots } = this.deps;
     if (own && snapshots.writesTogether) {
       await snapshots.saveTogether([...saves, own]);
@@ -302,8 +315,8 @@ export class LiveContext implements SessionContext {
       return true;
     }
     const stored = unsaved.map((held, i) => {
-      const { shard, connId, snapshot, unacked } = saves[i];
-      return snapshots.save(shard, connId, snapshot, undefined, unacked).then(() => {
+      const { shard, connId, snapshot, unacked, frames } = saves[i];
+      return snapshots.save(shard, connId, snapshot, undefined, unacked, frames).then(() => {
         this.heldSaved(held);
       });
     });
@@ -313,7 +326,7 @@ export class LiveContext implements SessionContext {
     return false;
   }
 
-  /** A held connection's state is stored: its frames go out and its turn is given back. */
+  /** A held connection's state is stored: its frames go out (if the save did not) and its turn is given back. */
   private heldSaved(held: HeldConn): void {
     held.saved = true;
     this.deps.table.markUnsaved(held.conn.connId, false);

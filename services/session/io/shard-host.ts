@@ -218,8 +218,9 @@ export class SessionShardHost implements ShardHost {
 
 /**
  * Snapshot writes through each shard's lease, with the acknowledgement of the entries whose
- * units they conclude in the same fenced step when there are any; several shards' parts in one
- * step (FencedWrites.writeTogether), all or nothing, where the store takes them. A refused one
+ * units they conclude in the same fenced step when there are any; several shards' parts, and
+ * frames for edges, in one step (FencedWrites.writeTogether), all or nothing, where the store
+ * takes them. A refused one
  * makes the member step down from the shard whose lease was not live.
  */
 export function fencedSnapshotSink(
@@ -229,12 +230,12 @@ export function fencedSnapshotSink(
 ): SnapshotSink {
   return async (writes) => {
     try {
-      const items = writes.map(({ shard, save, remove, ackIds, unacked }) => {
+      const items = writes.map(({ shard, save, remove, ackIds, unacked, frames }) => {
         const lease = leaseOf(shard);
         if (!lease) throw FencedError.notHeld(shard);
-        return { lease, save, remove, entryIds: ackIds, unacked };
+        return { lease, save, remove, entryIds: ackIds, unacked, frames };
       });
-      if (items.length > 1) await fenced.writeTogether(items);
+      if (items.length > 1 || items[0].frames.length > 0) await fenced.writeTogether(items);
       else {
         const [{ lease, save, remove, entryIds, unacked }] = items;
         if (entryIds.length > 0)

@@ -5,9 +5,11 @@
 // a member that lost the shard writes nothing. A save may carry the inbox entry ids of the unit
 // it concludes: they are acknowledged in the same write (all of the turn's units' ids of that
 // shard joined), so that unit needs no acknowledgement of its own. It may carry stanzas for the
-// connection's XEP-0198 queue too, stored in the same write as the state that counts them. A request resolves once its
-// write is stored and rejects if that write failed (then nothing of it is stored: neither
-// snapshots nor acknowledgements).
+// connection's XEP-0198 queue too, stored in the same write as the state that counts them, and
+// frames for the connection's socket that go out in that write (where the store can). A request
+// resolves once its write is stored and rejects if that write failed (then nothing of it is
+// stored: neither snapshots nor acknowledgements).
+import type { EdgeFrame } from "../../shared/leases/fenced-writes.js";
 import type { UnackedStanza } from "../../shared/stores/sm/sm-queue-store.js";
 
 /** One connection's snapshot to store, as SnapshotWriter.save() takes it. */
@@ -17,11 +19,13 @@ export interface SnapshotSave {
   snapshot: string;
   ackIds?: readonly string[];
   unacked?: readonly UnackedStanza[];
+  /** Frames for the connection's socket, written to its edge by the same step (writesEdgeFrames). */
+  frames?: readonly EdgeFrame[];
 }
 
 /**
  * One shard's part of a write: `save` replaces, `remove` deletes, `ackIds` of its inbox are
- * acknowledged and `unacked` stored in its XEP-0198 queues.
+ * acknowledged, `unacked` stored in its XEP-0198 queues and `frames` written to edges.
  */
 export interface ShardSnapshotWrite {
   shard: number;
@@ -29,6 +33,7 @@ export interface ShardSnapshotWrite {
   remove: readonly string[];
   ackIds: readonly string[];
   unacked: readonly UnackedStanza[];
+  frames: readonly EdgeFrame[];
 }
 
 /**
@@ -42,6 +47,7 @@ interface ShardPart extends ShardSnapshotWrite {
   save: Map<string, string>;
   ackIds: string[];
   unacked: UnackedStanza[];
+  frames: EdgeFrame[];
 }
 
 interface ShardBatch {
@@ -51,6 +57,8 @@ interface ShardBatch {
   ackIds: string[];
   /** XEP-0198 queue stanzas stored with the write. */
   unacked: UnackedStanza[];
+  /** Frames written to edges with the write. */
+  frames: EdgeFrame[];
   waiters: { resolve(): void; reject(err: unknown): void }[];
 }
 
@@ -62,6 +70,8 @@ export class SnapshotWriter {
     private readonly sink: SnapshotSink,
     /** Whether the sink takes several shards in one step (not on a Redis Cluster). */
     readonly writesTogether = false,
+    /** Whether the sink takes frames for edges (FencedWrites.writesEdgeFrames). */
+    readonly writesEdgeFrames = false,
   ) {}
 
   /**
@@ -72,16 +82,17 @@ export class SnapshotWriter {
   saveTogether(saves: readonly SnapshotSave[]): Promise<void> {
     if (!this.writesTogether) throw new Error("this store writes one shard per step");
     const byShard = new Map<number, ShardPart>();
-    for (const { shard, connId, snapshot, ackIds = [], unacked = [] } of saves) {
+    for (const { shard, connId, snapshot, ackIds = [], unacked = [], frames = [] } of saves) {
       let write = byShard.get(shard);
       if (!write)
         byShard.set(
           shard,
-          (write = { shard, save: new Map(), remove: [], ackIds: [], unacked: [] }),
+          (write = { shard, save: new Map(), remove: [], ackIds: [], unacked: [], frames: [] }),
         );
       write.save.set(connId, snapshot);
       write.ackIds.push(...ackIds);
       write.unacked.push(...unacked);
+      write.frames.push(...frames);
     }
     return this.sink([...byShard.values()]);
   }
@@ -97,8 +108,9 @@ export class SnapshotWriter {
     snapshot: string,
     ackIds?: readonly string[],
     unacked?: readonly UnackedStanza[],
+    frames?: readonly EdgeFrame[],
   ): Promise<void> {
-    return this.request(shard, connId, snapshot, ackIds, unacked);
+    return this.request(shard, connId, snapshot, ackIds, unacked, frames);
   }
 
   remove(shard: number, connId: string): Promise<void> {
@@ -111,16 +123,18 @@ export class SnapshotWriter {
     snapshot: string | undefined,
     ackIds?: readonly string[],
     unacked?: readonly UnackedStanza[],
+    frames?: readonly EdgeFrame[],
   ): Promise<void> {
     let batch = this.batches.get(shard);
     if (!batch)
       this.batches.set(
         shard,
-        (batch = { changes: new Map(), ackIds: [], unacked: [], waiters: [] }),
+        (batch = { changes: new Map(), ackIds: [], unacked: [], frames: [], waiters: [] }),
       );
     batch.changes.set(connId, snapshot);
     if (ackIds) batch.ackIds.push(...ackIds);
     if (unacked) batch.unacked.push(...unacked);
+    if (frames) batch.frames.push(...frames);
     const waiters = batch.waiters;
     const written = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
     if (!this.scheduled) {
@@ -134,14 +148,14 @@ export class SnapshotWriter {
     const batches = this.batches;
     this.batches = new Map();
     this.scheduled = false;
-    for (const [shard, { changes, ackIds, unacked, waiters }] of batches) {
+    for (const [shard, { changes, ackIds, unacked, frames, waiters }] of batches) {
       const save = new Map<string, string>();
       const remove: string[] = [];
       for (const [connId, snapshot] of changes) {
         if (snapshot === undefined) remove.push(connId);
         else save.set(connId, snapshot);
       }
-      this.sink([{ shard, save, remove, ackIds, unacked }]).then(
+      this.sink([{ shard, save, remove, ackIds, unacked, frames }]).then(
         () => waiters.forEach((w) => w.resolve()),
         (err: unknown) => waiters.forEach((w) => w.reject(err)),
       );

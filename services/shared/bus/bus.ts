@@ -131,6 +131,14 @@ export interface Bus {
   toEdge(edgeId: string, packet: EdgePacket): Promise<boolean>;
 
   /**
+   * Whether toEdge(edgeId, …) appends to the edge's inbox, rather than handing the packet over
+   * in process (a node's or an all-in-one's own edge, in-process-edge-bus.ts). Only such a
+   * frame may be written by another step into the inbox instead (FencedWrites frames): a
+   * handed-over one must keep its place among the process's own.
+   */
+  writesEdgeInbox(edgeId: string): boolean;
+
+  /**
    * Reads the inboxes of `shards` as `consumer` of the `session` group, in batches, and calls
    * `handler` with each batch (entries of one shard in stream order); the next batches may be
    * handed over before earlier ones are done (the Redis bus bounds the entries in flight).

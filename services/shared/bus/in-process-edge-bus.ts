@@ -187,6 +187,10 @@ export class InProcessEdgeBus implements Bus {
     return this.inner.shardInboxEnd(shard);
   }
 
+  writesEdgeInbox(edgeId: string): boolean {
+    return this.local?.address !== edgeId && this.inner.writesEdgeInbox(edgeId);
+  }
+
   toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     const local = this.local;
     if (local?.address !== edgeId) return this.inner.toEdge(edgeId, packet);
@@ -336,6 +340,10 @@ class EdgeSideBus implements Bus {
 
   toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     return this.bus.toEdge(edgeId, packet);
+  }
+
+  writesEdgeInbox(edgeId: string): boolean {
+    return this.bus.writesEdgeInbox(edgeId);
   }
 
   consumeShards(...args: Parameters<Bus["consumeShards"]>): Promise<void> {

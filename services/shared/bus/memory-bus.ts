@@ -86,6 +86,10 @@ export class MemoryBus implements Bus {
     return signal;
   }
 
+  writesEdgeInbox(): boolean {
+    return true;
+  }
+
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     const queue = this.edgeQueues.get(edgeId);
     // No reader means the edge is gone, exactly like an edge inbox that does not exist.

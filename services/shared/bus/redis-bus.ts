@@ -101,6 +101,10 @@ export class RedisBus implements Bus {
     return last === undefined || last[1][1] === "inbox-created" ? "0-0" : last[0];
   }
 
+  writesEdgeInbox(): boolean {
+    return true;
+  }
+
   async toEdge(edgeId: string, packet: EdgePacket): Promise<boolean> {
     return (await this.toEdgeEntry(edgeId, packet)) !== null;
   }

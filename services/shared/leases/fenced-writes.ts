@@ -57,6 +57,12 @@ export interface FencedWrites {
   writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]>;
 
   /**
+   * Whether writeTogether() items may carry `frames`: where the edges' inboxes are on the same
+   * one Redis server as the shards (not a Redis Cluster, not in memory).
+   */
+  readonly writesEdgeFrames: boolean;
+
+  /**
    * Acknowledges `entryIds` of the lease's shard inbox for the session group. Resolves how
    * many were pending and are acknowledged now. Throws FencedError (nothing acknowledged, the
    * entries stay pending for the next owner to claim) unless `lease` is the shard's live lease.
@@ -79,6 +85,22 @@ export interface FencedSnapshotWrite {
   remove: readonly string[];
   entryIds: readonly string[];
   unacked: readonly UnackedStanza[];
+  /**
+   * Frames for sockets of connections of this shard, appended to their edges' inboxes in the
+   * same step, in order (only where writesEdgeFrames): what the saved states count reaches the
+   * clients with them, or (the edge gone) comes back to the shard's inbox as undelivered, as
+   * Bus.toEdge's caller would give it back.
+   */
+  frames?: readonly EdgeFrame[];
+}
+
+/** A frame for a client's socket, as a `data` packet to its edge's inbox carries it. */
+export interface EdgeFrame {
+  edgeId: string;
+  connId: string;
+  frame: string;
+  /** The delivery it is (bus/origin.ts), for the edge to drop a repeat. */
+  origin?: string;
 }
 
 /** Entry ids of one shard inbox to acknowledge through the shard's lease. */

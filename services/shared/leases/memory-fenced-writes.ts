@@ -42,8 +42,12 @@ export class MemoryFencedWrites implements FencedWrites {
   }
 
   readonly writesShardsTogether = true;
+  /** The memory bus's edge inboxes are not among its targets. */
+  readonly writesEdgeFrames = false;
 
   async writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]> {
+    if (items.some(({ frames }) => frames !== undefined && frames.length > 0))
+      throw new Error("frames for edges are written with snapshots only on one Redis server");
     for (const { lease } of items) this.leases.fence(lease);
     return items.map(({ lease, save, remove, entryIds, unacked }) => {
       this.target.saveSnapshots(lease.shard, save, remove);

@@ -9,13 +9,16 @@ import { isCluster, type Redis } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
 import { scriptCommands, type ScriptCommands } from "../redis/script-commands.js";
 import { FencedError } from "./fenced-error.js";
-import type { FencedAck, FencedSnapshotWrite, FencedWrites } from "./fenced-writes.js";
+import type { EdgeFrame, FencedAck, FencedSnapshotWrite, FencedWrites } from "./fenced-writes.js";
 import type { Lease } from "./shard-leases.js";
 import type { UnackedStanza } from "../stores/sm/sm-queue-store.js";
+
+const NO_FRAMES: readonly EdgeFrame[] = [];
 
 export class RedisFencedWrites implements FencedWrites {
   private readonly scripts: ScriptCommands;
   readonly writesShardsTogether: boolean;
+  readonly writesEdgeFrames: boolean;
 
   constructor(
     private readonly redis: Redis,
@@ -23,6 +26,7 @@ export class RedisFencedWrites implements FencedWrites {
   ) {
     this.scripts = scriptCommands(redis);
     this.writesShardsTogether = !isCluster(redis);
+    this.writesEdgeFrames = this.writesShardsTogether;
   }
 
   async writeSnapshots(
@@ -46,6 +50,8 @@ export class RedisFencedWrites implements FencedWrites {
   }
 
   async writeTogether(items: readonly FencedSnapshotWrite[]): Promise<number[]> {
+    if (!this.writesEdgeFrames && items.some(({ frames }) => frames && frames.length > 0))
+      throw new Error("frames for edges are written with snapshots only on one Redis server");
     if (items.length > 1) {
       // Checked only for steps of several: a one-shard step (every turn's batch) makes no set.
       const shards = new Set(items.map((item) => item.lease.shard));
@@ -55,14 +61,21 @@ export class RedisFencedWrites implements FencedWrites {
     }
     const keys: string[] = [];
     const args: (string | number)[] = [SESSION_GROUP];
-    for (const { lease, save, remove, entryIds, unacked } of items) {
+    for (const { lease, save, remove, entryIds, unacked, frames = NO_FRAMES } of items) {
       const { shard } = lease;
       keys.push(
         this.keys.shardLease(shard),
         this.keys.snapshot(shard),
         this.keys.shardInbox(shard),
       );
-      args.push(String(lease.token), save.size, remove.length, unacked.length, entryIds.length);
+      args.push(
+        String(lease.token),
+        save.size,
+        remove.length,
+        unacked.length,
+        entryIds.length,
+        frames.length,
+      );
       for (const [connId, snapshot] of save) args.push(connId, snapshot);
       args.push(...remove);
       for (const { smId, seq, stanza } of unacked) {
@@ -70,6 +83,10 @@ export class RedisFencedWrites implements FencedWrites {
         args.push(String(seq), stanza);
       }
       args.push(...entryIds);
+      for (const { edgeId, connId, frame, origin = "" } of frames) {
+        keys.push(this.keys.edgeInbox(edgeId));
+        args.push(connId, edgeId, frame, origin);
+      }
     }
     const reply = await this.scripts.mpFencedSnapshotWrite(keys.length, ...keys, ...args);
     if (reply[0] === 0) throw fenced(items[reply[1] - 1].lease, reply[2]);

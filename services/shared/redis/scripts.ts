@@ -430,17 +430,24 @@ if live_token ~= ARGV[1] then return {0, live_token or ""} end
 
 /**
  * Fenced snapshot writes of one shard or several, all or nothing, each with stanzas for its
- * XEP-0198 queues and the acknowledgement of inbox entries (a unit of work whose snapshot is
- * its last write: its acknowledgement rides with it). Several shards only on one Redis server
- * (their keys are in different cluster slots): a unit that held other sessions' turns stores
- * their states with its own in one step. For each shard in turn, KEYS: shardLease, snapshot,
- * shardInbox, then one smQueue key per queued stanza (all one tag, {s<N>}). ARGV: group, then
- * for each shard its token, n, m, q, a, then n pairs of connId and snapshot to store
- * (replacing), m connIds whose snapshots to delete, q pairs of sequence number and stanza (the
- * i-th into the shard's i-th smQueue key) and a entry ids to acknowledge. Every lease is checked
- * before anything is written: returns {1, number acknowledged of each shard…} when done, or
- * {0, the position of the first shard whose lease is not the writer's (from 1), its live token
- * or ""} (see FENCE), having written nothing: the entries stay pending for the new owner.
+ * XEP-0198 queues, frames for its connections' edges and the acknowledgement of inbox entries
+ * (a unit of work whose snapshot is its last write: its acknowledgement rides with it). Several
+ * shards, or any frames, only on one Redis server (those keys are in different cluster slots): a
+ * unit that held other sessions' turns stores their states with its own in one step, and the
+ * frames those states count go out in it too, so no member dying in between leaves a stanza
+ * counted and queued but never written. For each shard in turn, KEYS: shardLease, snapshot,
+ * shardInbox, then one smQueue key per queued stanza (all one tag, {s<N>}), then one edgeInbox
+ * key per frame. ARGV: group, then for each shard its token, n, m, q, a, f, then n pairs of
+ * connId and snapshot to store (replacing), m connIds whose snapshots to delete, q pairs of
+ * sequence number and stanza (the i-th into the shard's i-th smQueue key), a entry ids to
+ * acknowledge and f quadruples of connId, edge address, frame and origin ("" for none), the
+ * i-th for the shard's i-th edgeInbox key. A frame is appended to its edge's inbox as the bus
+ * writes it (a `data` packet, redis-bus.ts fieldsOf), never creating it (NOMKSTREAM): for an
+ * edge that is gone it goes to the shard's inbox as `undelivered` instead (undelivered.ts), as
+ * the bus's writer gives it back. Every lease is checked before anything is written: returns
+ * {1, number acknowledged of each shard…} when done, or {0, the position of the first shard
+ * whose lease is not the writer's (from 1), its live token or ""} (see FENCE), having written
+ * nothing: the entries stay pending for the new owner.
  */
 export const FENCED_SNAPSHOT_WRITE = `
 local shards = {}
@@ -448,14 +455,15 @@ local k, a = 1, 2
 while a <= #ARGV do
   local live_token = redis.call("HGET", KEYS[k], "token")
   if live_token ~= ARGV[a] then return {0, #shards + 1, live_token or ""} end
-  local n, m, q, c = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  shards[#shards + 1] = {k, a + 5, n, m, q, c}
-  k = k + 3 + q
-  a = a + 5 + 2 * n + m + 2 * q + c
+  local n, m, q = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local c, f = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  shards[#shards + 1] = {k, a + 6, n, m, q, c, f}
+  k = k + 3 + q + f
+  a = a + 6 + 2 * n + m + 2 * q + c + 4 * f
 end
 local replies = {1}
 for _, shard in ipairs(shards) do
-  local k, a, n, m, q, c = shard[1], shard[2], shard[3], shard[4], shard[5], shard[6]
+  local k, a, n, m, q, c, f = shard[1], shard[2], shard[3], shard[4], shard[5], shard[6], shard[7]
   for i = 0, n - 1 do redis.call("HSET", KEYS[k + 1], ARGV[a + 2 * i], ARGV[a + 1 + 2 * i]) end
   a = a + 2 * n
   for i = a, a + m - 1 do redis.call("HDEL", KEYS[k + 1], ARGV[i]) end
@@ -464,6 +472,20 @@ for _, shard in ipairs(shards) do
   a = a + 2 * q
   local acked = 0
   for i = a, a + c - 1 do acked = acked + redis.call("XACK", KEYS[k + 2], ARGV[1], ARGV[i]) end
+  a = a + c
+  for i = 0, f - 1 do
+    local conn, edge, frame, origin = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    local stored
+    if origin == "" then
+      stored = redis.call("XADD", KEYS[k + 3 + q + i], "NOMKSTREAM", "*", "k", "data", "c", conn, "d", frame)
+    else
+      stored = redis.call("XADD", KEYS[k + 3 + q + i], "NOMKSTREAM", "*", "k", "data", "c", conn, "d", frame, "o", origin)
+    end
+    if not stored then
+      redis.call("XADD", KEYS[k + 2], "*", "k", "undelivered", "c", conn, "e", edge, "d", frame)
+    end
+    a = a + 4
+  end
   replies[#replies + 1] = acked
 end
 return replies
