@@ -23,6 +23,7 @@ import { silentLogger } from "../../services/shared/log.js";
 import { createBackend, type Backend } from "../../services/shared/wiring.js";
 import { newConnState, type ConnState } from "../../services/session/core/connection.js";
 import { newSmState } from "../../services/session/features/sm/sm-state.js";
+import { createAccount } from "../../services/session/core/sasl/sasl-credentials.js";
 import { metricInText } from "../helpers/cluster.js";
 import { connectAdmin } from "../helpers/redis-admin.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
@@ -255,28 +256,80 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(log, ["ack 1-1"]);
   });
 
-  it("in the session's own unit, stores the stanza in its queue before its frame is written", async () => {
-    await bound(ALICE, "alice", 0, false);
-    const bob = await bound(BOB, "bob", 1, true);
-    await sendWhileBobBusy(); // alice's unit routes the stanza to his inbox
-    assert.equal(routed.length, 1);
-    // bob's own unit applies it: its frame is written at once, so the stanza must already be
-    // in the queue a resumption resends from (the same Redis connection keeps the order).
+  /** Counts bob's queue writes of their own, each with how many frames were written before it. */
+  function countPushes(): number[] {
     const framesAtPush: number[] = [];
     const push = backend.smQueues.push.bind(backend.smQueues);
     backend.smQueues.push = (...args) => {
       framesAtPush.push(bobsBusFrames().length);
       return push(...args);
     };
+    return framesAtPush;
+  }
+
+  it("in the session's own unit of deliveries, stores the stanza with its snapshot and acknowledgement in one step, its frame written at once", async () => {
+    await bound(ALICE, "alice", 0, false);
+    const bob = await bound(BOB, "bob", 1, true);
+    await sendWhileBobBusy(); // alice's unit routes the stanza to his inbox
+    assert.equal(routed.length, 1);
+    log.length = 0;
+    const pushes = countPushes();
     await session.processor.handleBatch(
       [{ id: "2-1", shard: 1, packet: routed[0] }],
       ack,
       acknowledged,
     );
-    assert.deepEqual(framesAtPush, [0], "stored on its own, ahead of the frame");
-    assert.equal((await bobsFrames()).length, 1);
+    // What reads his queue or counts against it (his acknowledgements, a resumption, his
+    // socket's close) comes through this inbox, behind this unit: it finds the stanza stored.
+    assert.deepEqual(pushes, [], "no queue write of its own");
+    assert.deepEqual(log, [`snapshots+ack save=${BOB} ack=2-1 queued=1`, "acknowledged 2-1"]);
+    assert.equal(bobsBusFrames().length, 1, "the frame written at once, by the bus");
+    const smId = (bob.sm as { id: string }).id;
+    assert.match((await backend.smQueues.range(1, smId, 1, 1))[0] ?? "", /<body>hello<\/body>/);
+  });
+
+  it("in a unit with the client's own packets too, stores the stanza in its queue at once, ahead of its frame", async () => {
+    await bound(ALICE, "alice", 0, false);
+    const bob = await bound(BOB, "bob", 1, true);
+    await sendWhileBobBusy();
+    const pushes = countPushes();
+    const request: ShardPacket = { k: "data", c: BOB, e: "e1", d: "<r xmlns='urn:xmpp:sm:3'/>" };
+    await session.processor.handleBatch(
+      [
+        { id: "2-1", shard: 1, packet: routed[0] },
+        { id: "2-2", shard: 1, packet: request },
+      ],
+      ack,
+      acknowledged,
+    );
+    assert.deepEqual(pushes, [0], "stored on its own, ahead of the frame");
     const smId = (bob.sm as { id: string }).id;
     assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1);
+    assert.deepEqual(
+      (await bobsFrames()).map((p) => p.d.slice(0, 8)),
+      ["<message", "<a xmlns"],
+      "the stanza, then the answer to his <r/>",
+    );
+  });
+
+  it("in the session's own unit of deliveries, hands the stanza it kept to offline storage when the delivery ends the session (its unacknowledged limit)", async () => {
+    Object.assign(session.ctx.deps.config, { smMaxUnackedStanzas: 1 });
+    await bound(ALICE, "alice", 0, false);
+    const bob = await bound(BOB, "bob", 1, true);
+    (bob.sm as { sent: number }).sent = 1; // one stanza unacknowledged already: at the limit
+    await backend.accounts.create("bob@localhost", createAccount("pw", 4096));
+    await sendWhileBobBusy();
+    const pushes = countPushes();
+    await session.processor.handleBatch(
+      [{ id: "2-1", shard: 1, packet: routed[0] }],
+      ack,
+      acknowledged,
+    );
+    assert.deepEqual(pushes, [], "never queued: the session ended in the same unit");
+    assert.equal(session.table.get(BOB), undefined, "bob's session ended");
+    const offline = await backend.offline.takeAll("bob@localhost");
+    assert.equal(offline.length, 1, "the stanza stored offline, once");
+    assert.match(offline[0], /<body>hello<\/body>/);
   });
 
   it("puts the session back as it was when the unit fails before saving it, and counts the stanza once when the unit is applied again", async () => {

@@ -108,6 +108,11 @@ export class LiveContext implements SessionContext {
    * stored yet: each is stored with its connection's snapshot (saveHeld, takeUnacked).
    */
   private readonly unacked = new Map<ConnState, UnackedStanza[]>();
+  /**
+   * The unit's own XEP-0198 connection, in a unit of deliveries to it: its queue stanzas wait
+   * for the unit's snapshot, which stores them (keepQueueWithSnapshot).
+   */
+  private queuedWithSnapshot: ConnState | undefined;
 
   constructor(readonly deps: LiveContextDeps) {
     this.config = deps.config;
@@ -213,20 +218,50 @@ export class LiveContext implements SessionContext {
 
   /**
    * Keeps stanza `seq` of `conn`'s XEP-0198 session until the client acknowledges it
-   * (SmQueueStore). A stanza must be in the queue before its frame can reach the client: a
-   * resumption resends from the queue, and the client's `h` may count the stanza. So it is
-   * stored at once, ahead of the frame on the same Redis connection, except for a connection
-   * whose turn this unit holds: its frames wait for its save (saveHeld), and the stanza is
-   * stored by that same write, one script call for both.
+   * (SmQueueStore). A stanza must be in the queue before anything that reads the queue or
+   * counts against it (a resumption resends from the queue, and the client's `h` may count the
+   * stanza) can be applied. So it is stored at once, ahead of the frame on the same Redis
+   * connection, except for a connection whose turn this unit holds, whose frames wait for its
+   * save (saveHeld), and for the unit's own connection in a unit of deliveries
+   * (keepQueueWithSnapshot): those stanzas are stored by the connection's snapshot write, one
+   * script call for both.
    */
   keepUnacked(conn: ConnState, smId: string, seq: number, stanza: string): void {
-    if (this.unsavedHold(conn) === undefined) {
+    if (this.unsavedHold(conn) === undefined && conn !== this.queuedWithSnapshot) {
       this.track(this.stores.smQueues.push(conn.shard, smId, seq, stanza));
       return;
     }
     const kept = this.unacked.get(conn);
     if (kept) kept.push({ smId, seq, stanza });
     else this.unacked.set(conn, [{ smId, seq, stanza }]);
+  }
+
+  /**
+   * In a unit that only delivers stanzas to its own connection (`route` entries), the stanzas
+   * for `conn`'s XEP-0198 queue are stored by the unit's snapshot write (takeUnacked) rather
+   * than each on its own: one fenced call instead of two. Their frames are written at once,
+   * as before: whatever could read the queue or count against it after them (the client's
+   * acknowledgement, a resumption, a close from the edge) comes through the same inbox, behind
+   * this unit, so it finds them stored; and a member dying before the snapshot leaves the
+   * entries to be applied again, the frames' repeats dropped by the edge by their origins.
+   */
+  keepQueueWithSnapshot(conn: ConnState): void {
+    if (conn.sm) this.queuedWithSnapshot = conn;
+  }
+
+  /**
+   * Stores the queue stanzas keepQueueWithSnapshot kept that no snapshot write took (the unit
+   * stores no snapshot of that connection), as keepUnacked would have at once; true if there
+   * were any (the caller flushes them before the unit's snapshot writes).
+   */
+  storeQueueKept(): boolean {
+    const conn = this.queuedWithSnapshot;
+    if (!conn) return false;
+    this.queuedWithSnapshot = undefined;
+    const kept = this.takeUnacked(conn);
+    for (const { smId, seq, stanza } of kept)
+      this.track(this.stores.smQueues.push(conn.shard, smId, seq, stanza));
+    return kept.length > 0;
   }
 
   /** The stanzas keepUnacked kept for `conn`, for the write of its snapshot (or its end). */
@@ -326,7 +361,10 @@ export class LiveContext implements SessionContext {
     return false;
   }
 
-  /** A held connection's state is stored: its frames go out (if the save did not) and its turn is given back. */
+  /**
+   * A held connection's state is stored: its frames go out (if the save did not write them)
+   * and its turn is given back.
+   */
   private heldSaved(held: HeldConn): void {
     held.saved = true;
     this.deps.table.markUnsaved(held.conn.connId, false);

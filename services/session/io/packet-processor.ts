@@ -182,6 +182,8 @@ export class PacketProcessor {
       const closedBefore = this.table.wasClosed(connId);
       const ctx = this.base.scoped();
       ctx.holdOthersForDelivery();
+      if (saved?.sm && entries.every((e) => e.packet.k === "route"))
+        ctx.keepQueueWithSnapshot(saved);
       const unit: UnitProgress = { queuedRoutesApplied: 0, afterSave: [] };
       try {
         const changed = await this.applyEntries(ctx, connId, entries, unit);
@@ -211,14 +213,17 @@ export class PacketProcessor {
             connId: changed.connId,
             snapshot: JSON.stringify(changed),
             ackIds: acked ? entries.map((e) => e.id) : undefined,
+            unacked: ctx.takeUnacked(changed),
           };
         }
+        // Queue stanzas no snapshot of this unit stores (keepQueueWithSnapshot): on their own.
+        if (ctx.storeQueueKept()) await ctx.flush();
         // The connections it held, before its own snapshot or with it (LiveContext.saveHeld).
         const savedWithHeld = await ctx.saveHeld(ownSave);
         if (ownSave) {
-          const { shard, connId: savedId, snapshot, ackIds } = ownSave;
+          const { shard, connId: savedId, snapshot, ackIds, unacked } = ownSave;
           if (!savedWithHeld) {
-            ctx.track(this.snapshots.save(shard, savedId, snapshot, ackIds));
+            ctx.track(this.snapshots.save(shard, savedId, snapshot, ackIds, unacked));
             await ctx.flush();
           }
           this.table.markUnsaved(savedId, false);
