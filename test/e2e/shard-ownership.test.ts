@@ -3,6 +3,7 @@
 // real edge and session processes, real @xmpp/client users; every chat message is counted
 // (delivered once, duplicated, missing) and the longest delivery time is the pause users saw.
 import assert from "node:assert/strict";
+import { SESSION_GROUP } from "../../services/shared/bus/redis-bus-parts.js";
 import { redisKeys } from "../../services/shared/redis/keys.js";
 import { ChatLoad, formatReport } from "../helpers/chat-load.js";
 import { Mesh, metricValue, type EdgeProcess, type SessionProcess } from "../helpers/cluster.js";
@@ -52,6 +53,37 @@ async function leaseHolders(mesh: Mesh): Promise<(string | null)[]> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Where a missing message may be: the shard inbox entries still pending, by consumer, with how
+ * long each has waited (printed when a load misses messages, for the next look at it).
+ */
+async function pendingEntries(mesh: Mesh): Promise<string> {
+  const redis = connect(mesh.redis.url);
+  const keys = redisKeys();
+  try {
+    const lines: string[] = [];
+    for (let shard = 0; shard < SHARDS; shard++) {
+      const pending = (await redis.xpending(
+        keys.shardInbox(shard),
+        SESSION_GROUP,
+        "-",
+        "+",
+        100,
+      )) as [string, string, number, number][];
+      for (const [id, consumer, idleMs] of pending)
+        lines.push(`shard ${shard} ${id} at ${consumer}, idle ${idleMs} ms`);
+    }
+    return lines.length > 0 ? lines.join("; ") : "none pending";
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Prints where the missing messages may be, if any are. */
+async function reportMissing(mesh: Mesh, missing: number): Promise<void> {
+  if (missing > 0) console.log(`      shard inbox entries pending: ${await pendingEntries(mesh)}`);
 }
 
 describe("e2e: shard ownership across session members (issue 7)", function () {
@@ -214,6 +246,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     console.log(
       `      ${formatReport("kill -9 of s1", report)}; shards moved in ${takeoverMs} ms; repeats dropped by the edges ${repeats.join(" + ")}`,
     );
+    await reportMissing(mesh, report.missing);
     assert.equal(report.missing, 0);
     assert.equal(report.duplicates, 0, "entries applied again deliver nothing twice");
     assert.equal(report.disconnected, 0);
@@ -259,6 +292,7 @@ describe("e2e: shard ownership across session members (issue 7)", function () {
     // write is refused is shown in test/integration/shard-fence.test.ts; here, that s1 woke,
     // lost its leases, rejoined, and nothing it held was delivered twice or lost.
     assert.equal(report.duplicates, 0);
+    await reportMissing(mesh, report.missing);
     assert.equal(report.missing, 0);
     assert.equal(report.disconnected, 0);
   });
