@@ -256,6 +256,14 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.deepEqual(log, ["ack 1-1"]);
   });
 
+  /** bob's own unit applies the stanza alice's unit routed to his inbox, with `more` after it. */
+  const bobsOwnUnit = (...more: ShardPacket[]) =>
+    session.processor.handleBatch(
+      [routed[0], ...more].map((packet, i) => ({ id: `2-${i + 1}`, shard: 1, packet })),
+      ack,
+      acknowledged,
+    );
+
   /** Counts bob's queue writes of their own, each with how many frames were written before it. */
   function countPushes(): number[] {
     const framesAtPush: number[] = [];
@@ -274,11 +282,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     assert.equal(routed.length, 1);
     log.length = 0;
     const pushes = countPushes();
-    await session.processor.handleBatch(
-      [{ id: "2-1", shard: 1, packet: routed[0] }],
-      ack,
-      acknowledged,
-    );
+    await bobsOwnUnit();
     // What reads his queue or counts against it (his acknowledgements, a resumption, his
     // socket's close) comes through this inbox, behind this unit: it finds the stanza stored.
     assert.deepEqual(pushes, [], "no queue write of its own");
@@ -294,14 +298,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await sendWhileBobBusy();
     const pushes = countPushes();
     const request: ShardPacket = { k: "data", c: BOB, e: "e1", d: "<r xmlns='urn:xmpp:sm:3'/>" };
-    await session.processor.handleBatch(
-      [
-        { id: "2-1", shard: 1, packet: routed[0] },
-        { id: "2-2", shard: 1, packet: request },
-      ],
-      ack,
-      acknowledged,
-    );
+    await bobsOwnUnit(request);
     assert.deepEqual(pushes, [0], "stored on its own, ahead of the frame");
     const smId = (bob.sm as { id: string }).id;
     assert.equal((await backend.smQueues.range(1, smId, 1, 1)).length, 1);
@@ -320,11 +317,7 @@ describe("a stanza for an XEP-0198 session of the same member, its turn held by 
     await backend.accounts.create("bob@localhost", createAccount("pw", 4096));
     await sendWhileBobBusy();
     const pushes = countPushes();
-    await session.processor.handleBatch(
-      [{ id: "2-1", shard: 1, packet: routed[0] }],
-      ack,
-      acknowledged,
-    );
+    await bobsOwnUnit();
     assert.deepEqual(pushes, [], "never queued: the session ended in the same unit");
     assert.equal(session.table.get(BOB), undefined, "bob's session ended");
     const offline = await backend.offline.takeAll("bob@localhost");
